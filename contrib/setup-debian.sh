@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what vkinfer needs to build, test and run on Debian 12 (bookworm):
+# a C compiler for cgo, make, the Vulkan loader and Mesa's drivers (lavapipe
+# runs the Vulkan backend on the CPU where there is no GPU), glslang for
+# `make shaders`, python3-msgpack for the example client, systemd for
+# `systemd-analyze verify`, and Go >= 1.21 (which fetches the exact toolchain
+# go.mod asks for from the Go module proxy). Run as root (or with sudo).
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+	echo "setup-debian: run as root, e.g. sudo bash $0" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+
+need_go() {
+	local v
+	command -v go >/dev/null 2>&1 || return 0
+	v=$(go env GOVERSION 2>/dev/null | sed 's/^go//') || return 0
+	# Go >= 1.21 switches to the toolchain go.mod names by itself.
+	[ "$(printf '%s\n1.21\n' "$v" | sort -V | head -1)" != 1.21 ]
+}
+
+packages=(ca-certificates git make gcc libc6-dev pkg-config
+	libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools
+	python3 python3-msgpack systemd)
+
+if need_go; then
+	. /etc/os-release
+	echo "deb http://deb.debian.org/debian ${VERSION_CODENAME}-backports main" \
+		>/etc/apt/sources.list.d/vkinfer-backports.list
+	apt-get update
+	apt-get install -y "${packages[@]}"
+	apt-get install -y -t "${VERSION_CODENAME}-backports" golang-1.23-go
+	ln -sf /usr/lib/go-1.23/bin/go /usr/local/bin/go
+	ln -sf /usr/lib/go-1.23/bin/gofmt /usr/local/bin/gofmt
+else
+	apt-get update
+	apt-get install -y "${packages[@]}"
+fi
+go version
