@@ -4,12 +4,13 @@
 # runs the Vulkan backend on the CPU where there is no GPU), glslang for
 # `make shaders`, python3-msgpack for the example client, systemd for
 # `systemd-analyze verify`, and Go >= 1.21 (which fetches the exact toolchain
-# go.mod asks for from the Go module proxy). Run as root (or with sudo).
+# go.mod asks for from the Go module proxy). It is idempotent, and runs
+# itself under sudo when not started as root.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
-	echo "setup-debian: run as root, e.g. sudo bash $0" >&2
-	exit 1
+	command -v sudo >/dev/null || { echo "setup-debian: run as root (no sudo here)" >&2; exit 1; }
+	exec sudo bash "$0" "$@"
 fi
 export DEBIAN_FRONTEND=noninteractive
 
