@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/engine/chat"
+	"github.com/vkinfer/vkinfer/model/sampling"
+)
+
+// Sentinel errors callers branch on. Parameter errors wrap ErrInvalid (and
+// sampling.ErrInvalid for sampling parameters).
+var (
+	// ErrInvalid is wrapped by every request validation error.
+	ErrInvalid = errors.New("engine: invalid request")
+	// ErrPromptTooLong: the prompt has more tokens than the context holds.
+	ErrPromptTooLong = errors.New("engine: prompt longer than the context")
+)
+
+// Request is one generation request. Exactly one of Prompt and Messages
+// is used: Messages (chat mode) when non-empty, else Prompt (raw mode).
+type Request struct {
+	// Prompt is raw text, tokenized with the model's BOS added and special
+	// tokens parsed, as llama.cpp does.
+	Prompt string
+	// Messages are rendered through the model's chat template, which ends
+	// with the opening of an assistant turn.
+	Messages []chat.Message
+	// Params are the sampling parameters (sampling.Defaults or
+	// sampling.Greedy are good starting points).
+	Params sampling.Params
+	// MaxTokens caps the generated tokens; 0 means no cap (generation ends
+	// at an end-of-generation token, a stop string or a full context).
+	MaxTokens int
+	// Stop strings end generation when they appear in the output; neither
+	// the stop string nor any text after it is emitted.
+	Stop []string
+}
+
+// Validate reports the first invalid field. The prompt length is checked
+// by Generate, which knows the context size.
+func (r *Request) Validate() error {
+	if err := r.Params.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if r.MaxTokens < 0 {
+		return fmt.Errorf("%w: max_tokens %d must be >= 0", ErrInvalid, r.MaxTokens)
+	}
+	for i, s := range r.Stop {
+		if s == "" {
+			return fmt.Errorf("%w: stop string %d is empty", ErrInvalid, i)
+		}
+	}
+	return nil
+}
