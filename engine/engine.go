@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/model"
@@ -251,15 +252,18 @@ func (g *generation) finish() error {
 	} else {
 		tail += g.stop.flush()
 	}
-	tail = strings.ToValidUTF8(tail, "\uFFFD")
 	if tail == "" && len(g.pending) == 0 {
 		return nil
 	}
 	return g.send(tail)
 }
 
-// send emits text with the pending tokens.
+// send emits text with the pending tokens. Bytes that are not UTF-8
+// (a token of stray bytes, a sequence cut off at the end) become U+FFFD.
 func (g *generation) send(text string) error {
+	if !utf8.ValidString(text) {
+		text = strings.ToValidUTF8(text, "\uFFFD")
+	}
 	c := Chunk{Text: text, Tokens: g.pending}
 	g.pending = nil
 	if g.res.TimeToFirstToken == 0 {

@@ -138,6 +138,7 @@ func TestGenerate(t *testing.T) {
 		{"stop string multibyte", out, 0, []string{"𝄞"}, 64, "héllo €uro ", len("héllo €uro 𝄞"), StopString, "𝄞"},
 		{"partial stop released at end", "abcE", 0, []string{"END"}, 64, "abcE", 4, StopEOG, ""},
 		{"partial stop released when broken", "abENx", 0, []string{"END"}, 64, "abENx", 5, StopEOG, ""},
+		{"stray bytes become U+FFFD", "a\x80b\xffc", 0, nil, 64, "a\uFFFDb\uFFFDc", 5, StopEOG, ""},
 		{"earliest stop wins", "one two three", 0, []string{"three", "two"}, 64, "one ", len("one two"), StopString, "two"},
 	}
 	for _, tt := range tests {
@@ -355,5 +356,29 @@ func TestClose(t *testing.T) {
 	sess := &scriptSession{ctxSize: 8}
 	if err := New(sess, byteTokenizer{}, Options{}).Close(); err != nil || !sess.closed {
 		t.Errorf("Close: %v, closed %v", err, sess.closed)
+	}
+}
+
+func TestSeededSampling(t *testing.T) {
+	run := func(seed uint64) []int32 {
+		sess := &scriptSession{ctxSize: 64, next: say(2, "aaaaaaaaaaaaaaaaaaaa"), soft: true}
+		e := New(sess, byteTokenizer{}, Options{})
+		req := Request{Prompt: "a", MaxTokens: 20, Params: sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1, Seed: seed}}
+		chunks, _, err := collect(t, e, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ids := joined(chunks)
+		return ids
+	}
+	a, b, c := run(7), run(7), run(8)
+	if len(a) != 20 || !slices.Equal(a, b) {
+		t.Errorf("seed 7 twice: %v and %v", a, b)
+	}
+	if slices.Equal(a, c) {
+		t.Errorf("seeds 7 and 8 gave the same %v", a)
+	}
+	if slices.Equal(a, tokensOf("aaaaaaaaaaaaaaaaaaaa")) {
+		t.Errorf("temperature 1 always picked the top token: %v", a)
 	}
 }

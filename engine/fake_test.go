@@ -83,6 +83,7 @@ type scriptSession struct {
 	logits  []float32
 	onEval  func(call int) error
 	closed  bool
+	soft    bool // give other tokens weight too, for random sampling
 }
 
 type evalCall struct {
@@ -109,6 +110,15 @@ func (s *scriptSession) Logits() ([]float32, error) {
 		s.logits = make([]float32, vocabSize)
 	}
 	clear(s.logits)
+	if s.soft {
+		for i := range s.logits {
+			s.logits[i] = -100
+		}
+		// Letters a-h are all plausible; the scripted token most.
+		for b := 'a'; b <= 'h'; b++ {
+			s.logits[byteBase+b] = 0.5
+		}
+	}
 	s.logits[s.next(s.last)] = 1
 	return s.logits, nil
 }
