@@ -1,0 +1,145 @@
+package bert
+
+import (
+	"fmt"
+)
+
+// Tokenizer turns text into token ids. The WordPiece tokenizer of package
+// model/tokenizer satisfies it; addSpecial adds [CLS] and [SEP], and
+// parseSpecial lets special-token text in the input become special tokens.
+type Tokenizer interface {
+	Encode(text string, addSpecial, parseSpecial bool) ([]int32, error)
+}
+
+// Options adjust an embedding request. The zero value embeds whole inputs
+// at the model's full dimension.
+type Options struct {
+	// Truncate cuts an input longer than the context to the context length
+	// (keeping a final separator token at the end) instead of failing with
+	// ErrTooLong.
+	Truncate bool
+	// Dimensions, when not 0, keeps only the first Dimensions components of
+	// each vector and re-normalises them (Matryoshka-style truncation).
+	Dimensions int
+	// ParseSpecial is passed to the tokenizer by EmbedTexts.
+	ParseSpecial bool
+}
+
+// Embed returns one L2-normalised vector per input, pooled as
+// Config.Pooling says. It fails with ErrUnsupported when the model's
+// pooling is none (use EmbedTokens), ErrEmptyInput for an empty batch or
+// input, ErrTokenRange for an id outside the vocabulary, ErrTooLong for an
+// input past the context without opts.Truncate, and ErrOption for a bad
+// opts.Dimensions.
+func (m *Model) Embed(batch [][]int32, opts Options) ([][]float32, error) {
+	if m.Config.Pooling == PoolingNone {
+		return nil, fmt.Errorf("%w: the model's pooling type is none; use EmbedTokens or WithPooling", ErrUnsupported)
+	}
+	seqs, err := m.prepare(batch, opts)
+	if err != nil {
+		return nil, err
+	}
+	hidden, start, err := m.forward(seqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(seqs))
+	for s := range seqs {
+		v, err := pool(hidden, m.Config.Embd, start[s], start[s+1], m.Config.Pooling)
+		if err != nil {
+			return nil, err
+		}
+		out[s] = finish(v, opts)
+	}
+	return out, nil
+}
+
+// EmbedTokens returns, for every input, one L2-normalised vector per token
+// (the unpooled hidden states, as pooling type none gives), whatever the
+// model's pooling type. Errors are as for Embed.
+func (m *Model) EmbedTokens(batch [][]int32, opts Options) ([][][]float32, error) {
+	seqs, err := m.prepare(batch, opts)
+	if err != nil {
+		return nil, err
+	}
+	hidden, start, err := m.forward(seqs)
+	if err != nil {
+		return nil, err
+	}
+	e := m.Config.Embd
+	out := make([][][]float32, len(seqs))
+	for s := range seqs {
+		out[s] = make([][]float32, start[s+1]-start[s])
+		for t := range out[s] {
+			row := hidden[(start[s]+t)*e : (start[s]+t+1)*e]
+			out[s][t] = finish(row, opts)
+		}
+	}
+	return out, nil
+}
+
+// EmbedTexts tokenizes each text with tok (adding [CLS] and [SEP]) and
+// embeds them as Embed does. Tokenizer errors name the text's index.
+func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
+	if len(texts) == 0 {
+		return nil, fmt.Errorf("%w: no texts", ErrEmptyInput)
+	}
+	batch := make([][]int32, len(texts))
+	for i, text := range texts {
+		ids, err := tok.Encode(text, true, opts.ParseSpecial)
+		if err != nil {
+			return nil, fmt.Errorf("bert: text %d: tokenize: %w", i, err)
+		}
+		batch[i] = ids
+	}
+	return m.Embed(batch, opts)
+}
+
+// prepare checks the batch and options and applies truncation. It copies
+// only the inputs it truncates.
+func (m *Model) prepare(batch [][]int32, opts Options) ([][]int32, error) {
+	c := m.Config
+	if len(batch) == 0 {
+		return nil, fmt.Errorf("%w: no inputs", ErrEmptyInput)
+	}
+	if opts.Dimensions < 0 || opts.Dimensions > c.Embd {
+		return nil, fmt.Errorf("%w: dimensions %d outside 1..%d (or 0 for all)", ErrOption, opts.Dimensions, c.Embd)
+	}
+	seqs := make([][]int32, len(batch))
+	for s, ids := range batch {
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("%w: input %d has no tokens", ErrEmptyInput, s)
+		}
+		for p, id := range ids {
+			if id < 0 || int(id) >= c.Vocab {
+				return nil, fmt.Errorf("%w: input %d, position %d: id %d, vocabulary has %d", ErrTokenRange, s, p, id, c.Vocab)
+			}
+		}
+		if len(ids) > c.ContextLength {
+			if !opts.Truncate {
+				return nil, fmt.Errorf("%w: input %d has %d tokens, the context holds %d", ErrTooLong, s, len(ids), c.ContextLength)
+			}
+			cut := append([]int32(nil), ids[:c.ContextLength]...)
+			// Keep the sequence closed as the model saw it in training.
+			if c.SepID >= 0 && ids[len(ids)-1] == c.SepID {
+				cut[len(cut)-1] = c.SepID
+			}
+			ids = cut
+		}
+		seqs[s] = ids
+	}
+	return seqs, nil
+}
+
+// finish applies the dimension cut to a copy of v and L2-normalises it.
+// Normalising after the cut equals normalising, cutting and normalising
+// again, since the norm only scales.
+func finish(v []float32, opts Options) []float32 {
+	d := len(v)
+	if opts.Dimensions > 0 {
+		d = opts.Dimensions
+	}
+	out := append([]float32(nil), v[:d]...)
+	normalize(out)
+	return out
+}

@@ -1,0 +1,156 @@
+package bert
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// parallelFor splits [0, n) into contiguous ranges, at least minChunk long,
+// and runs fn on them on up to GOMAXPROCS goroutines.
+func parallelFor(n, minChunk int, fn func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/minChunk))
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// matRowBlock is how many weight rows are dequantized together, so each
+// activation row is read once per block rather than once per weight row.
+const matRowBlock = 16
+
+// matmul computes out = x·Wᵀ + bias for n activation rows: x is n×in,
+// w has Dims {in, outDim}, out is n×outDim. Weight rows are dequantized a
+// block at a time; the summation order per output does not depend on n, so
+// a sequence gives the same result alone or in a batch.
+func matmul(out, x []float32, n int, w *Tensor, bias []float32) error {
+	in, outDim := w.Cols(), w.Rows()
+	var mu sync.Mutex
+	var firstErr error
+	parallelFor(outDim, matRowBlock, func(lo, hi int) {
+		buf := make([]float32, matRowBlock*in)
+		for r0 := lo; r0 < hi; r0 += matRowBlock {
+			r1 := min(r0+matRowBlock, hi)
+			for r := r0; r < r1; r++ {
+				if err := w.Row(r, buf[(r-r0)*in:(r-r0+1)*in]); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+			}
+			for t := range n {
+				xt := x[t*in : (t+1)*in]
+				ot := out[t*outDim : (t+1)*outDim]
+				for r := r0; r < r1; r++ {
+					ot[r] = dot(buf[(r-r0)*in:(r-r0+1)*in], xt) + bias[r]
+				}
+			}
+		}
+	})
+	return firstErr
+}
+
+// dot returns the inner product of a and b (equal lengths), summed in four
+// interleaved lanes.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// layerNorm normalises each row of x (rows of len(nv.w)) to zero mean and
+// unit variance, then scales by w and shifts by b, in place.
+func layerNorm(x []float32, nv normVecs, eps float32) {
+	d := len(nv.w)
+	for off := 0; off < len(x); off += d {
+		row := x[off : off+d]
+		var sum float64
+		for _, v := range row {
+			sum += float64(v)
+		}
+		mean := sum / float64(d)
+		var sq float64
+		for _, v := range row {
+			dv := float64(v) - mean
+			sq += dv * dv
+		}
+		inv := 1 / math.Sqrt(sq/float64(d)+float64(eps))
+		for i, v := range row {
+			row[i] = float32((float64(v)-mean)*inv)*nv.w[i] + nv.b[i]
+		}
+	}
+}
+
+// gelu applies GELU in place with the tanh approximation, the form ggml's
+// GELU op (used by llama.cpp for BERT) computes.
+func gelu(x []float32) {
+	const sqrt2OverPi = 0.7978845608028654
+	const coef = 0.044715
+	for i, v := range x {
+		f := float64(v)
+		x[i] = float32(0.5 * f * (1 + math.Tanh(sqrt2OverPi*f*(1+coef*f*f))))
+	}
+}
+
+// softmax turns x into probabilities in place.
+func softmax(x []float32) {
+	mx := x[0]
+	for _, v := range x[1:] {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for i, v := range x {
+		e := math.Exp(float64(v - mx))
+		x[i] = float32(e)
+		sum += e
+	}
+	inv := float32(1 / sum)
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// add sets dst[i] += src[i].
+func add(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+// normalize scales v to unit L2 norm; a zero vector stays zero.
+func normalize(v []float32) {
+	var sq float64
+	for _, x := range v {
+		sq += float64(x) * float64(x)
+	}
+	if sq == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(sq))
+	for i := range v {
+		v[i] *= inv
+	}
+}
