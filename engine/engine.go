@@ -69,6 +69,10 @@ func (e *Engine) ContextSize() int { return e.sess.ContextSize() }
 // prefix reuse.
 func (e *Engine) CachedTokens() int { return len(e.cache) }
 
+// Reset forgets what the KV cache holds, so the next request evaluates
+// its whole prompt.
+func (e *Engine) Reset() { e.cache = e.cache[:0] }
+
 // Close closes the session.
 func (e *Engine) Close() error {
 	e.cache = nil
