@@ -70,7 +70,8 @@ func (e *Engine) ContextSize() int { return e.sess.ContextSize() }
 func (e *Engine) CachedTokens() int { return len(e.cache) }
 
 // Reset forgets what the KV cache holds, so the next request evaluates
-// its whole prompt.
+// its whole prompt. Generate resets after any session error, since a
+// backend that defers work may have lost more than the failed call.
 func (e *Engine) Reset() { e.cache = e.cache[:0] }
 
 // Close closes the session.
@@ -166,6 +167,7 @@ func (e *Engine) prefill(ctx context.Context, prompt []int32) (int, error) {
 		}
 		end := min(n+e.opts.BatchSize, len(prompt))
 		if err := e.sess.Eval(prompt[n:end], n); err != nil {
+			e.Reset()
 			return cached, fmt.Errorf("engine: prefill at position %d: %w", n, err)
 		}
 		e.cache = append(e.cache, prompt[n:end]...)
@@ -205,6 +207,7 @@ func (g *generation) run() error {
 		}
 		tok, err := e.sess.Sample(g.sampler)
 		if err != nil {
+			e.Reset()
 			return fmt.Errorf("engine: sample at position %d: %w", g.pos, err)
 		}
 		if g.genStart.IsZero() {
@@ -240,6 +243,7 @@ func (g *generation) run() error {
 				res.StopReason = StopContextFull
 				return g.finish()
 			}
+			e.Reset()
 			return fmt.Errorf("engine: eval at position %d: %w", g.pos, err)
 		}
 		e.cache = append(e.cache, tok)

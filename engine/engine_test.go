@@ -256,7 +256,7 @@ func TestPromptCache(t *testing.T) {
 	}
 }
 
-func TestEvalErrorKeepsCacheConsistent(t *testing.T) {
+func TestEvalErrorResetsCache(t *testing.T) {
 	boom := errors.New("device lost")
 	sess := &scriptSession{ctxSize: 64, next: say(4, "q")}
 	e := New(sess, byteTokenizer{}, Options{BatchSize: 2})
@@ -270,8 +270,12 @@ func TestEvalErrorKeepsCacheConsistent(t *testing.T) {
 	if !errors.Is(err, boom) || res.StopReason != StopError {
 		t.Fatalf("error %v stop %q, want %v and error", err, res.StopReason, boom)
 	}
-	if e.CachedTokens() != 2 {
-		t.Errorf("cache holds %d tokens after a failed second batch, want 2", e.CachedTokens())
+	if e.CachedTokens() != 0 {
+		t.Errorf("cache holds %d tokens after a failed batch, want 0", e.CachedTokens())
+	}
+	sess.onEval, sess.evals = nil, nil
+	if _, res, err := collect(t, e, greedy("abc")); err != nil || res.CachedTokens != 0 || sess.evals[0].pos != 0 {
+		t.Errorf("after the error: %v, %d cached, first eval %+v; want the whole prompt again", err, res.CachedTokens, sess.evals[0])
 	}
 }
 
