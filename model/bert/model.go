@@ -170,3 +170,22 @@ func (m *Model) WithPooling(p PoolingType) (*Model, error) {
 
 // MaxTokens returns the longest input the model takes, in tokens.
 func (m *Model) MaxTokens() int { return m.Config.ContextLength }
+
+// Tensors returns every weight of the model, embeddings first and then
+// block by block, for backends that upload or repack them. The token-type
+// table is left out when the file has none.
+func (m *Model) Tensors() []*Tensor {
+	ts := []*Tensor{&m.TokenEmbd, &m.PosEmbd}
+	if m.TokenTypes.Name != "" {
+		ts = append(ts, &m.TokenTypes)
+	}
+	ts = append(ts, &m.EmbdNorm, &m.EmbdNormB)
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		ts = append(ts,
+			&l.AttnQ, &l.AttnQBias, &l.AttnK, &l.AttnKBias, &l.AttnV, &l.AttnVBias,
+			&l.AttnOut, &l.AttnOutBias, &l.AttnNorm, &l.AttnNormB,
+			&l.FFNUp, &l.FFNUpBias, &l.FFNDown, &l.FFNDownBias, &l.OutNorm, &l.OutNormB)
+	}
+	return ts
+}

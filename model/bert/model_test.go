@@ -21,6 +21,17 @@ func TestLoadSynth(t *testing.T) {
 	if len(m.Layers) != synthBlocks || m.Layers[1].FFNDown.Name != "blk.1.ffn_down.weight" {
 		t.Errorf("layers not loaded: %d layers", len(m.Layers))
 	}
+	ts := m.Tensors()
+	if len(ts) != len(newSynth(6).tensors) {
+		t.Errorf("Tensors: %d, want %d", len(ts), len(newSynth(6).tensors))
+	}
+	seen := map[string]bool{}
+	for _, x := range ts {
+		if seen[x.Name] || x.Name == "" {
+			t.Errorf("Tensors: %q twice or unnamed", x.Name)
+		}
+		seen[x.Name] = true
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
