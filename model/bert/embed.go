@@ -39,17 +39,17 @@ func (m *Model) Embed(batch [][]int32, opts Options) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	hidden, start, err := m.forward(seqs)
-	if err != nil {
-		return nil, err
-	}
 	out := make([][]float32, len(seqs))
-	for s := range seqs {
-		v, err := pool(hidden, m.Config.Embd, start[s], start[s+1], m.Config.Pooling)
+	err = m.run(seqs, func(s int, hidden []float32) error {
+		v, err := pool(hidden, m.Config.Embd, m.Config.Pooling)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out[s] = finish(v, opts)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -62,18 +62,17 @@ func (m *Model) EmbedTokens(batch [][]int32, opts Options) ([][][]float32, error
 	if err != nil {
 		return nil, err
 	}
-	hidden, start, err := m.forward(seqs)
-	if err != nil {
-		return nil, err
-	}
 	e := m.Config.Embd
 	out := make([][][]float32, len(seqs))
-	for s := range seqs {
-		out[s] = make([][]float32, start[s+1]-start[s])
+	err = m.run(seqs, func(s int, hidden []float32) error {
+		out[s] = make([][]float32, len(seqs[s]))
 		for t := range out[s] {
-			row := hidden[(start[s]+t)*e : (start[s]+t+1)*e]
-			out[s][t] = finish(row, opts)
+			out[s][t] = finish(hidden[t*e:(t+1)*e], opts)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -93,6 +92,36 @@ func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]flo
 		batch[i] = ids
 	}
 	return m.Embed(batch, opts)
+}
+
+// maxForwardTokens bounds the tokens of one forward pass, and so its
+// scratch memory (about 4·(5·Embd+FFN) bytes per token); a larger batch
+// runs in several passes. Sequences never span two passes.
+var maxForwardTokens = 4096 // a variable so tests can force several passes
+
+// run passes seqs through the encoder, as few forward passes as
+// maxForwardTokens allows, and calls fn with each sequence's hidden states
+// (len(seqs[s]) rows of Embd).
+func (m *Model) run(seqs [][]int32, fn func(s int, hidden []float32) error) error {
+	e := m.Config.Embd
+	for first := 0; first < len(seqs); {
+		end, tokens := first, 0
+		for end < len(seqs) && (end == first || tokens+len(seqs[end]) <= maxForwardTokens) {
+			tokens += len(seqs[end])
+			end++
+		}
+		hidden, start, err := m.forward(seqs[first:end])
+		if err != nil {
+			return err
+		}
+		for s := first; s < end; s++ {
+			if err := fn(s, hidden[start[s-first]*e:start[s-first+1]*e]); err != nil {
+				return err
+			}
+		}
+		first = end
+	}
+	return nil
 }
 
 // prepare checks the batch and options and applies truncation. It copies

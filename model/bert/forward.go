@@ -118,22 +118,23 @@ func (m *Model) attention(out, q, k, v []float32, start []int) {
 	})
 }
 
-// pool reduces the hidden rows [first, end) to one vector by p.
-func pool(hidden []float32, e, first, end int, p PoolingType) ([]float32, error) {
+// pool reduces one sequence's hidden states (rows of e) to one vector by p.
+func pool(hidden []float32, e int, p PoolingType) ([]float32, error) {
+	n := len(hidden) / e
 	out := make([]float32, e)
 	switch p {
 	case PoolingMean:
-		for t := first; t < end; t++ {
+		for t := range n {
 			add(out, hidden[t*e:(t+1)*e])
 		}
-		inv := 1 / float32(end-first)
+		inv := 1 / float32(n)
 		for i := range out {
 			out[i] *= inv
 		}
 	case PoolingCLS:
-		copy(out, hidden[first*e:(first+1)*e])
+		copy(out, hidden[:e])
 	case PoolingLast:
-		copy(out, hidden[(end-1)*e:end*e])
+		copy(out, hidden[(n-1)*e:])
 	default:
 		return nil, fmt.Errorf("%w: pooling type %s does not give one vector per input", ErrUnsupported, p)
 	}

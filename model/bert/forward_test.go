@@ -98,12 +98,24 @@ func TestForwardMatchesFloat64(t *testing.T) {
 	}
 }
 
-// TestSynthBatchEqualsSingles runs every input alone and in one batch.
+// TestSynthBatchEqualsSingles runs every input alone, in one batch, and
+// in a batch split over several forward passes.
 func TestSynthBatchEqualsSingles(t *testing.T) {
 	m := newSynth(2).load(t)
 	batch, err := m.Embed(synthInputs, Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer func(n int) { maxForwardTokens = n }(maxForwardTokens)
+	maxForwardTokens = 10
+	split, err := m.Embed(synthInputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range synthInputs {
+		if d := maxAbsDiff(t, split[i], batch[i]); d != 0 {
+			t.Errorf("input %d: one pass and several passes differ by %.3g", i, d)
+		}
 	}
 	for i, ids := range synthInputs {
 		one, err := m.Embed([][]int32{ids}, Options{})
