@@ -25,6 +25,7 @@ const (
 	PoolingRank PoolingType = 4 // classification head for reranking (not supported)
 )
 
+// String returns the name llama.cpp's --pooling option uses for p.
 func (p PoolingType) String() string {
 	switch p {
 	case PoolingNone:

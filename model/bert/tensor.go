@@ -17,11 +17,19 @@ type Tensor struct {
 	Data []byte
 }
 
-// Cols returns the row length.
-func (t *Tensor) Cols() int { return t.Dims[0] }
+// Cols returns the row length (0 for a zero Tensor).
+func (t *Tensor) Cols() int {
+	if len(t.Dims) == 0 {
+		return 0
+	}
+	return t.Dims[0]
+}
 
-// Rows returns the number of rows (1 for a vector).
+// Rows returns the number of rows: 1 for a vector, 0 for a zero Tensor.
 func (t *Tensor) Rows() int {
+	if len(t.Dims) == 0 {
+		return 0
+	}
 	n := 1
 	for _, d := range t.Dims[1:] {
 		n *= d
@@ -30,7 +38,12 @@ func (t *Tensor) Rows() int {
 }
 
 // RowBytes returns the size of one row in bytes.
-func (t *Tensor) RowBytes() int { return len(t.Data) / t.Rows() }
+func (t *Tensor) RowBytes() int {
+	if t.Rows() == 0 {
+		return 0
+	}
+	return len(t.Data) / t.Rows()
+}
 
 // Row dequantizes row i into dst, which must hold Cols() elements.
 func (t *Tensor) Row(i int, dst []float32) error {
