@@ -104,14 +104,17 @@ func layerNorm(x []float32, nv normVecs, eps float32) {
 }
 
 // gelu applies GELU in place with the tanh approximation, the form ggml's
-// GELU op (used by llama.cpp for BERT) computes.
+// GELU op (used by llama.cpp for BERT) computes. It splits x over
+// goroutines because tanh is costly enough to matter.
 func gelu(x []float32) {
 	const sqrt2OverPi = 0.7978845608028654
 	const coef = 0.044715
-	for i, v := range x {
-		f := float64(v)
-		x[i] = float32(0.5 * f * (1 + math.Tanh(sqrt2OverPi*f*(1+coef*f*f))))
-	}
+	parallelFor(len(x), 1<<14, func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			f := float64(v)
+			x[lo+i] = float32(0.5 * f * (1 + math.Tanh(sqrt2OverPi*f*(1+coef*f*f))))
+		}
+	})
 }
 
 // softmax turns x into probabilities in place.
