@@ -1,7 +1,6 @@
-package engine
+package engine_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/engine/enginetest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model/sampling"
 )
@@ -17,6 +19,40 @@ import (
 type reference struct {
 	PromptIDs    []int32 `json:"prompt_ids"`
 	GeneratedIDs []int32 `json:"generated_ids"`
+}
+
+// stories loads the stand-in stories260K model.
+func stories(t testing.TB) *enginetest.Model {
+	t.Helper()
+	m, err := enginetest.Load(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// collect runs req and returns the chunks, checking each is valid UTF-8.
+func collect(t *testing.T, e *engine.Engine, req engine.Request) ([]engine.Chunk, engine.Result, error) {
+	t.Helper()
+	var chunks []engine.Chunk
+	res, err := e.Generate(context.Background(), req, func(c engine.Chunk) error {
+		if !utf8.ValidString(c.Text) {
+			t.Errorf("chunk text %q is not valid UTF-8", c.Text)
+		}
+		chunks = append(chunks, c)
+		return nil
+	})
+	return chunks, res, err
+}
+
+func joined(chunks []engine.Chunk) (string, []int32) {
+	var b strings.Builder
+	var ids []int32
+	for _, c := range chunks {
+		b.WriteString(c.Text)
+		ids = append(ids, c.Tokens...)
+	}
+	return b.String(), ids
 }
 
 func readReference(t testing.TB) reference {
@@ -31,37 +67,6 @@ func readReference(t testing.TB) reference {
 	return ref
 }
 
-// The stand-in tokenizer agrees with llama.cpp on the reference vectors.
-func TestRefTokenizer(t *testing.T) {
-	m := stories(t)
-	f, err := os.Open(testmodels.Reference(t, "stories260K/tokenize.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		var text string
-		var want []int32
-		if err := json.Unmarshal([]byte(cols[0]), &text); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(cols[1]), &want); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := m.tok.Encode(text, true, true)
-		if !slices.Equal(got, want) {
-			t.Errorf("Encode(%q) = %v, want %v", text, got, want)
-		}
-		n++
-	}
-	if n == 0 {
-		t.Fatal("no tokenizer vectors")
-	}
-}
-
 // Greedy generation through the engine reproduces llama.cpp's 64 tokens
 // and their text.
 func TestStoriesGreedy(t *testing.T) {
@@ -71,8 +76,8 @@ func TestStoriesGreedy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := New(m.newSession(256), m.tok, Options{BatchSize: 2})
-	chunks, res, err := collect(t, e, Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 64})
+	e := engine.New(m.NewSession(256), m.Tokenizer(), engine.Options{BatchSize: 2})
+	chunks, res, err := collect(t, e, engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +90,7 @@ func TestStoriesGreedy(t *testing.T) {
 	if text != want {
 		t.Errorf("text\n got %q\nwant %q", text, want)
 	}
-	if res.PromptTokens != len(ref.PromptIDs) || res.GeneratedTokens != 64 || res.StopReason != StopMaxTokens {
+	if res.PromptTokens != len(ref.PromptIDs) || res.GeneratedTokens != 64 || res.StopReason != engine.StopMaxTokens {
 		t.Errorf("result %+v", res)
 	}
 }
@@ -94,15 +99,15 @@ func TestStoriesGreedy(t *testing.T) {
 // produces exactly what a fresh session produces.
 func TestStoriesPromptCache(t *testing.T) {
 	m := stories(t)
-	cached := New(m.newSession(256), m.tok, Options{})
-	fresh := New(m.newSession(256), m.tok, Options{})
-	first := Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 20}
+	cached := engine.New(m.NewSession(256), m.Tokenizer(), engine.Options{})
+	fresh := engine.New(m.NewSession(256), m.Tokenizer(), engine.Options{})
+	first := engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 20}
 	chunks, _, err := collect(t, cached, first)
 	if err != nil {
 		t.Fatal(err)
 	}
 	story, _ := joined(chunks)
-	second := Request{Prompt: "Once upon a time" + story + " Then", Params: sampling.Greedy(), MaxTokens: 20}
+	second := engine.Request{Prompt: "Once upon a time" + story + " Then", Params: sampling.Greedy(), MaxTokens: 20}
 	c1, r1, err := collect(t, cached, second)
 	if err != nil {
 		t.Fatal(err)
@@ -128,20 +133,20 @@ func TestStoriesStopRules(t *testing.T) {
 	tests := []struct {
 		name   string
 		ctx    int
-		req    Request
+		req    engine.Request
 		text   string
 		tokens int
-		reason StopReason
+		reason engine.StopReason
 	}{
-		{"stop string", 256, Request{Prompt: "Once upon a time", Params: sampling.Greedy(), Stop: []string{"Lily"}},
-			", there was a little girl named ", 10, StopString},
-		{"context full", 16, Request{Prompt: "Once upon a time", Params: sampling.Greedy()},
-			", there was a little girl named Lily. She", 12, StopContextFull},
-		{"max tokens", 256, Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 3},
-			", there was", 3, StopMaxTokens},
+		{"stop string", 256, engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy(), Stop: []string{"Lily"}},
+			", there was a little girl named ", 10, engine.StopString},
+		{"context full", 16, engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy()},
+			", there was a little girl named Lily. She", 12, engine.StopContextFull},
+		{"max tokens", 256, engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 3},
+			", there was", 3, engine.StopMaxTokens},
 	}
 	for _, tt := range tests {
-		e := New(m.newSession(tt.ctx), m.tok, Options{})
+		e := engine.New(m.NewSession(tt.ctx), m.Tokenizer(), engine.Options{})
 		chunks, res, err := collect(t, e, tt.req)
 		if err != nil {
 			t.Errorf("%s: %v", tt.name, err)
@@ -152,8 +157,8 @@ func TestStoriesStopRules(t *testing.T) {
 			t.Errorf("%s: %q, %d tokens, %s; want %q, %d, %s", tt.name, text, len(ids), res.StopReason, tt.text, tt.tokens, tt.reason)
 		}
 	}
-	e := New(m.newSession(4), m.tok, Options{})
-	if _, _, err := collect(t, e, Request{Prompt: "Once upon a time", Params: sampling.Greedy()}); !errors.Is(err, ErrPromptTooLong) {
+	e := engine.New(m.NewSession(4), m.Tokenizer(), engine.Options{})
+	if _, _, err := collect(t, e, engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy()}); !errors.Is(err, engine.ErrPromptTooLong) {
 		t.Errorf("5-token prompt in a 4-token context: %v", err)
 	}
 }
@@ -163,8 +168,8 @@ func TestStoriesSeeded(t *testing.T) {
 	run := func(seed uint64) string {
 		p := sampling.Defaults()
 		p.Seed = seed
-		e := New(m.newSession(128), m.tok, Options{})
-		chunks, _, err := collect(t, e, Request{Prompt: "Once upon a time", Params: p, MaxTokens: 40})
+		e := engine.New(m.NewSession(128), m.Tokenizer(), engine.Options{})
+		chunks, _, err := collect(t, e, engine.Request{Prompt: "Once upon a time", Params: p, MaxTokens: 40})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,18 +190,18 @@ func TestStoriesSeeded(t *testing.T) {
 // under 2%).
 func BenchmarkOverheadStories(b *testing.B) {
 	m := stories(b)
-	overhead(b, m.newSession(512), m.tok, "Once upon a time", 200)
+	enginetest.Overhead(b, m.NewSession(512), m.Tokenizer(), "Once upon a time", 200)
 }
 
 // BenchmarkPromptCache measures a follow-up request whose ~200-token prompt
 // extends the previous one, with the cache and with the cache reset.
 func BenchmarkPromptCache(b *testing.B) {
 	m := stories(b)
-	e := New(m.newSession(512), m.tok, Options{})
+	e := engine.New(m.NewSession(512), m.Tokenizer(), engine.Options{})
 	base := strings.Repeat("Lily and Ben went to the park. They saw a big dog! ", 12)
-	req := Request{Prompt: base + "Then", Params: sampling.Greedy(), MaxTokens: 1}
-	warm := Request{Prompt: base, Params: sampling.Greedy(), MaxTokens: 1}
-	emit := func(Chunk) error { return nil }
+	req := engine.Request{Prompt: base + "Then", Params: sampling.Greedy(), MaxTokens: 1}
+	warm := engine.Request{Prompt: base, Params: sampling.Greedy(), MaxTokens: 1}
+	emit := func(engine.Chunk) error { return nil }
 	for _, reuse := range []bool{true, false} {
 		name := map[bool]string{true: "cached", false: "uncached"}[reuse]
 		b.Run(name, func(b *testing.B) {
