@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // Abridged tokenizer.chat_template sources as shipped in the GGUF files of
@@ -126,5 +129,20 @@ func TestRenderErrors(t *testing.T) {
 	tmpl, _ := ByName("chatml")
 	if _, err := tmpl.Render([]Message{u, u}, true); err != nil {
 		t.Errorf("chatml two user turns: %v", err)
+	}
+}
+
+func TestSourceOf(t *testing.T) {
+	// stories260K carries no chat template.
+	f, err := gguf.Open(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if src := SourceOf(f); src != "" {
+		t.Errorf("SourceOf(stories260K) = %q, want empty", src)
+	}
+	if _, err := Detect(SourceOf(f)); !errors.Is(err, ErrNoTemplate) {
+		t.Errorf("Detect: %v, want ErrNoTemplate", err)
 	}
 }
