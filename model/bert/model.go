@@ -10,14 +10,14 @@ import (
 // Layer holds the weights of one encoder block. Matrices have Dims
 // {in, out}: one row of `in` elements per output.
 type Layer struct {
-	AttnQ, AttnQBias     Tensor // blk.N.attn_q
-	AttnK, AttnKBias     Tensor // blk.N.attn_k
-	AttnV, AttnVBias     Tensor // blk.N.attn_v
-	AttnOut, AttnOutBias Tensor // blk.N.attn_output
-	AttnNorm, AttnNormB  Tensor // blk.N.attn_output_norm (after the attention residual)
-	FFNUp, FFNUpBias     Tensor // blk.N.ffn_up
-	FFNDown, FFNDownBias Tensor // blk.N.ffn_down
-	OutNorm, OutNormB    Tensor // blk.N.layer_output_norm (after the FFN residual)
+	AttnQ, AttnQBias       Tensor // blk.N.attn_q
+	AttnK, AttnKBias       Tensor // blk.N.attn_k
+	AttnV, AttnVBias       Tensor // blk.N.attn_v
+	AttnOut, AttnOutBias   Tensor // blk.N.attn_output
+	AttnNorm, AttnNormBias Tensor // blk.N.attn_output_norm (after the attention residual)
+	FFNUp, FFNUpBias       Tensor // blk.N.ffn_up
+	FFNDown, FFNDownBias   Tensor // blk.N.ffn_down
+	OutNorm, OutNormBias   Tensor // blk.N.layer_output_norm (after the FFN residual)
 }
 
 // Model is a loaded BERT encoder. Its tensors are views into the GGUF file
@@ -26,12 +26,12 @@ type Layer struct {
 type Model struct {
 	Config Config
 
-	TokenEmbd  Tensor // token_embd {Embd, Vocab}
-	PosEmbd    Tensor // position_embd {Embd, ContextLength}
-	TokenTypes Tensor // token_types {Embd, TokenTypes}; Name is empty when the file has none
-	EmbdNorm   Tensor // token_embd_norm.weight
-	EmbdNormB  Tensor // token_embd_norm.bias
-	Layers     []Layer
+	TokenEmbd    Tensor // token_embd {Embd, Vocab}
+	PosEmbd      Tensor // position_embd {Embd, ContextLength}
+	TokenTypes   Tensor // token_types {Embd, TokenTypes}; Name is empty when the file has none
+	EmbdNorm     Tensor // token_embd_norm.weight
+	EmbdNormBias Tensor // token_embd_norm.bias
+	Layers       []Layer
 
 	// Vectors (norms, biases, the token-type-0 row) dequantized once,
 	// because every token uses all of them.
@@ -83,7 +83,7 @@ func Load(f *gguf.File) (*Model, error) {
 	load(&m.TokenEmbd, "token_embd.weight", e, c.Vocab)
 	load(&m.PosEmbd, "position_embd.weight", e, c.ContextLength)
 	load(&m.EmbdNorm, "token_embd_norm.weight", e)
-	load(&m.EmbdNormB, "token_embd_norm.bias", e)
+	load(&m.EmbdNormBias, "token_embd_norm.bias", e)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +97,11 @@ func Load(f *gguf.File) (*Model, error) {
 		return nil, fmt.Errorf("bert: %w", terr)
 	}
 
+	// Each block has 16 tensors; checking the count first keeps a corrupt
+	// block_count from allocating before the missing tensors are noticed.
+	if c.Blocks > len(f.Tensors)/16 {
+		return nil, fmt.Errorf("%w: block_count %d needs %d block tensors, the file has %d tensors in all", ErrModel, c.Blocks, 16*c.Blocks, len(f.Tensors))
+	}
 	m.Layers = make([]Layer, c.Blocks)
 	for i := range m.Layers {
 		l := &m.Layers[i]
@@ -110,13 +115,13 @@ func Load(f *gguf.File) (*Model, error) {
 		load(&l.AttnOut, p+"attn_output.weight", e, e)
 		load(&l.AttnOutBias, p+"attn_output.bias", e)
 		load(&l.AttnNorm, p+"attn_output_norm.weight", e)
-		load(&l.AttnNormB, p+"attn_output_norm.bias", e)
+		load(&l.AttnNormBias, p+"attn_output_norm.bias", e)
 		load(&l.FFNUp, p+"ffn_up.weight", e, ff)
 		load(&l.FFNUpBias, p+"ffn_up.bias", ff)
 		load(&l.FFNDown, p+"ffn_down.weight", ff, e)
 		load(&l.FFNDownBias, p+"ffn_down.bias", e)
 		load(&l.OutNorm, p+"layer_output_norm.weight", e)
-		load(&l.OutNormB, p+"layer_output_norm.bias", e)
+		load(&l.OutNormBias, p+"layer_output_norm.bias", e)
 	}
 	if err != nil {
 		return nil, err
@@ -143,15 +148,15 @@ func (m *Model) prepareVectors() error {
 		m.typeRow0 = make([]float32, m.Config.Embd)
 		err = m.TokenTypes.Row(0, m.typeRow0)
 	}
-	m.embdNorm = normVecs{vec(&m.EmbdNorm), vec(&m.EmbdNormB)}
+	m.embdNorm = normVecs{vec(&m.EmbdNorm), vec(&m.EmbdNormBias)}
 	m.layerVecs = make([]layerVecs, len(m.Layers))
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		m.layerVecs[i] = layerVecs{
 			bq: vec(&l.AttnQBias), bk: vec(&l.AttnKBias), bv: vec(&l.AttnVBias), bo: vec(&l.AttnOutBias),
 			bUp: vec(&l.FFNUpBias), bDown: vec(&l.FFNDownBias),
-			attnNorm: normVecs{vec(&l.AttnNorm), vec(&l.AttnNormB)},
-			outNorm:  normVecs{vec(&l.OutNorm), vec(&l.OutNormB)},
+			attnNorm: normVecs{vec(&l.AttnNorm), vec(&l.AttnNormBias)},
+			outNorm:  normVecs{vec(&l.OutNorm), vec(&l.OutNormBias)},
 		}
 	}
 	return err
@@ -179,13 +184,13 @@ func (m *Model) Tensors() []*Tensor {
 	if m.TokenTypes.Name != "" {
 		ts = append(ts, &m.TokenTypes)
 	}
-	ts = append(ts, &m.EmbdNorm, &m.EmbdNormB)
+	ts = append(ts, &m.EmbdNorm, &m.EmbdNormBias)
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		ts = append(ts,
 			&l.AttnQ, &l.AttnQBias, &l.AttnK, &l.AttnKBias, &l.AttnV, &l.AttnVBias,
-			&l.AttnOut, &l.AttnOutBias, &l.AttnNorm, &l.AttnNormB,
-			&l.FFNUp, &l.FFNUpBias, &l.FFNDown, &l.FFNDownBias, &l.OutNorm, &l.OutNormB)
+			&l.AttnOut, &l.AttnOutBias, &l.AttnNorm, &l.AttnNormBias,
+			&l.FFNUp, &l.FFNUpBias, &l.FFNDown, &l.FFNDownBias, &l.OutNorm, &l.OutNormBias)
 	}
 	return ts
 }

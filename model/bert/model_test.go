@@ -56,6 +56,7 @@ func TestLoadErrors(t *testing.T) {
 		}, ErrModel},
 		{"context longer than positions", func(s *synth) { s.meta["bert.context_length"] = uint32(synthCtx + 1) }, ErrModel},
 		{"more blocks than tensors", func(s *synth) { s.meta["bert.block_count"] = uint32(synthBlocks + 1) }, ErrModel},
+		{"absurd block count", func(s *synth) { s.meta["bert.block_count"] = uint32(1 << 24) }, ErrModel},
 		{"separator outside vocabulary", func(s *synth) { s.meta["tokenizer.ggml.seperator_token_id"] = uint32(synthVocab) }, ErrModel},
 	}
 	for _, tc := range tests {
