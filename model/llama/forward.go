@@ -1,0 +1,389 @@
+package llama
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/model/sampling"
+)
+
+// RefSession is the reference forward pass: f32 activations, weights
+// dequantized row by row as they are used, and an f32 KV cache. It reads
+// top to bottom like llama2.c's run.c and is the oracle faster backends are
+// tested against, not a fast path.
+//
+// Where llama.cpp's CPU backend rounds activations before a dot product
+// (to f16 for F16 weights, bf16 for BF16), this does the same and sums in
+// float64, so greedy decoding reproduces llama.cpp's token ids.
+type RefSession struct {
+	m   *Model
+	ctx int
+
+	keys, values []float32 // [layer][position][KVDim]
+	logits       []float32
+	evaluated    bool
+
+	row  []float32 // one dequantized weight row
+	half []float32 // activations rounded for F16/BF16 weights
+	acts batch
+}
+
+// batch holds the activations of the tokens of one Eval, one row each.
+type batch struct {
+	n                     int
+	x, xb, q, k, v, att   [][]float32
+	gate, up, scores, tmp [][]float32
+}
+
+// NewReferenceSession returns a session with room for ctx positions;
+// ctx <= 0 means the model's trained context length.
+func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
+	c := m.Config
+	if ctx <= 0 {
+		ctx = c.ContextLength
+	}
+	cache := int64(c.Layers) * int64(ctx) * int64(c.KVDim())
+	if cache > 1<<34 {
+		return nil, fmt.Errorf("llama: a KV cache of %d positions needs %d floats per side, too many", ctx, cache)
+	}
+	widest := max(c.Dim, c.FFN, c.QDim())
+	return &RefSession{
+		m:      m,
+		ctx:    ctx,
+		keys:   make([]float32, cache),
+		values: make([]float32, cache),
+		logits: make([]float32, c.VocabSize),
+		row:    make([]float32, widest),
+		half:   make([]float32, widest),
+	}, nil
+}
+
+func (a *batch) resize(n int, c Config, ctx int) {
+	if a.n >= n {
+		return
+	}
+	grow := func(width int) [][]float32 {
+		out := make([][]float32, n)
+		for i := range out {
+			out[i] = make([]float32, width)
+		}
+		return out
+	}
+	*a = batch{
+		n: n, x: grow(c.Dim), xb: grow(c.Dim), q: grow(c.QDim()), k: grow(c.KVDim()), v: grow(c.KVDim()),
+		att: grow(c.QDim()), gate: grow(c.FFN), up: grow(c.FFN), scores: grow(ctx), tmp: grow(c.Dim),
+	}
+}
+
+// ContextSize implements model.Session.
+func (s *RefSession) ContextSize() int { return s.ctx }
+
+// Close implements model.Session.
+func (s *RefSession) Close() error {
+	s.keys, s.values, s.acts = nil, nil, batch{}
+	return nil
+}
+
+// Logits implements model.Session.
+func (s *RefSession) Logits() ([]float32, error) {
+	if !s.evaluated {
+		return nil, errors.New("llama: logits requested before any Eval")
+	}
+	return s.logits, nil
+}
+
+// Sample implements model.Session.
+func (s *RefSession) Sample(smp *sampling.Sampler) (int32, error) {
+	l, err := s.Logits()
+	if err != nil {
+		return 0, err
+	}
+	return smp.Sample(l), nil
+}
+
+// Eval implements model.Session: all tokens go through each layer together
+// (each weight row is dequantized once per batch), attending causally to
+// the cache and to the earlier tokens of the batch.
+func (s *RefSession) Eval(tokens []int32, pos int) error {
+	c := s.m.Config
+	if pos < 0 || pos+len(tokens) > s.ctx {
+		return fmt.Errorf("llama: %d tokens at position %d do not fit a context of %d: %w", len(tokens), pos, s.ctx, model.ErrContextFull)
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	s.evaluated = false
+	n := len(tokens)
+	s.acts.resize(n, c, s.ctx)
+	a := &s.acts
+	for b, tok := range tokens {
+		if tok < 0 || int(tok) >= c.VocabSize {
+			return fmt.Errorf("llama: token %d outside the vocabulary of %d", tok, c.VocabSize)
+		}
+		if err := s.m.TokenEmbd.Row(int(tok), a.x[b]); err != nil {
+			return err
+		}
+	}
+	for l := range s.m.Layers {
+		if err := s.layer(l, pos, n); err != nil {
+			return fmt.Errorf("llama: block %d: %w", l, err)
+		}
+	}
+	last := a.x[n-1 : n]
+	if err := rmsNorm(a.xb[:1], last, &s.m.OutputNorm, c.NormEps); err != nil {
+		return err
+	}
+	if err := s.matmul([][]float32{s.logits}, a.xb[:1], &s.m.Output); err != nil {
+		return err
+	}
+	s.evaluated = true
+	return nil
+}
+
+func (s *RefSession) layer(l, pos, n int) error {
+	c, L, a := s.m.Config, &s.m.Layers[l], &s.acts
+	kvDim, hd := c.KVDim(), c.HeadDim
+
+	// Attention: project, normalise and rotate, store keys and values.
+	if err := rmsNorm(a.xb[:n], a.x[:n], &L.AttnNorm, c.NormEps); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		out  [][]float32
+		w, b *model.Tensor
+	}{{a.q, &L.Wq, &L.Bq}, {a.k, &L.Wk, &L.Bk}, {a.v, &L.Wv, &L.Bv}} {
+		if err := s.matmul(p.out[:n], a.xb[:n], p.w); err != nil {
+			return err
+		}
+		if err := addBias(p.out[:n], p.b); err != nil {
+			return err
+		}
+	}
+	for b := range n {
+		if err := headNorm(a.q[b], &L.QNorm, hd, c.NormEps); err != nil {
+			return err
+		}
+		if err := headNorm(a.k[b], &L.KNorm, hd, c.NormEps); err != nil {
+			return err
+		}
+		rope(a.q[b], pos+b, c)
+		rope(a.k[b], pos+b, c)
+		off := (l*s.ctx + pos + b) * kvDim
+		copy(s.keys[off:off+kvDim], a.k[b])
+		copy(s.values[off:off+kvDim], a.v[b])
+	}
+
+	// Each query head attends to positions 0..its own; heads share kv
+	// heads in groups (GQA).
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	group := c.Heads / c.KVHeads
+	for b := range n {
+		span := pos + b + 1
+		for h := range c.Heads {
+			q := a.q[b][h*hd : (h+1)*hd]
+			kvOff := h / group * hd
+			scores := a.scores[b][:span]
+			for t := range scores {
+				k := s.keys[(l*s.ctx+t)*kvDim+kvOff:][:hd]
+				var d float32
+				for i := range q {
+					d += q[i] * k[i]
+				}
+				scores[t] = d * scale
+			}
+			softmax(scores)
+			out := a.att[b][h*hd : (h+1)*hd]
+			clear(out)
+			for t, w := range scores {
+				v := s.values[(l*s.ctx+t)*kvDim+kvOff:][:hd]
+				for i := range out {
+					out[i] += w * v[i]
+				}
+			}
+		}
+	}
+	if err := s.matmul(a.tmp[:n], a.att[:n], &L.Wo); err != nil {
+		return err
+	}
+	addRows(a.x[:n], a.tmp[:n])
+
+	// Feed-forward: SiLU(gate) * up, then down.
+	if err := rmsNorm(a.xb[:n], a.x[:n], &L.FFNNorm, c.NormEps); err != nil {
+		return err
+	}
+	if err := s.matmul(a.gate[:n], a.xb[:n], &L.Gate); err != nil {
+		return err
+	}
+	if err := s.matmul(a.up[:n], a.xb[:n], &L.Up); err != nil {
+		return err
+	}
+	for b := range n {
+		for i, g := range a.gate[b] {
+			a.gate[b][i] = g / (1 + float32(math.Exp(float64(-g)))) * a.up[b][i]
+		}
+	}
+	if err := s.matmul(a.tmp[:n], a.gate[:n], &L.Down); err != nil {
+		return err
+	}
+	addRows(a.x[:n], a.tmp[:n])
+	return nil
+}
+
+// matmul sets out[b] = W in[b] for each row b, dequantizing each weight row
+// once for the whole batch.
+func (s *RefSession) matmul(out, in [][]float32, w *model.Tensor) error {
+	cols := w.Cols()
+	row := s.row[:cols]
+	rounded := roundingFor(w.Type)
+	for r := range w.Rows() {
+		if err := w.Row(r, row); err != nil {
+			return err
+		}
+		for b := range in {
+			x := in[b][:cols]
+			if rounded == nil {
+				var sum float32
+				for i, wv := range row {
+					sum += wv * x[i]
+				}
+				out[b][r] = sum
+				continue
+			}
+			h := s.half[:cols]
+			for i, xv := range x {
+				h[i] = rounded(xv)
+			}
+			var sum float64
+			for i, wv := range row {
+				sum += float64(wv * h[i])
+			}
+			out[b][r] = float32(sum)
+		}
+	}
+	return nil
+}
+
+// roundingFor returns how llama.cpp's CPU backend rounds activations for a
+// dot product with weights of type t, or nil when it keeps them in f32.
+func roundingFor(t gguf.Type) func(float32) float32 {
+	switch t {
+	case gguf.TypeF16:
+		return func(x float32) float32 { return quant.F16ToF32(quant.F32ToF16(x)) }
+	case gguf.TypeBF16:
+		return roundBF16
+	}
+	return nil
+}
+
+// roundBF16 rounds to bfloat16 (nearest even), as ggml does.
+func roundBF16(x float32) float32 {
+	b := math.Float32bits(x)
+	if b&0x7fffffff > 0x7f800000 { // NaN stays NaN
+		return x
+	}
+	b += 0x7fff + (b>>16)&1
+	return math.Float32frombits(b &^ 0xffff)
+}
+
+// rmsNorm sets out[b] = in[b] / rms(in[b]) * w.
+func rmsNorm(out, in [][]float32, w *model.Tensor, eps float32) error {
+	weights, err := w.Float32()
+	if err != nil {
+		return err
+	}
+	for b := range in {
+		rmsNormRow(out[b][:len(in[b])], in[b], weights, eps)
+	}
+	return nil
+}
+
+func rmsNormRow(out, x, w []float32, eps float32) {
+	var ss float32
+	for _, v := range x {
+		ss += v * v
+	}
+	scale := float32(1 / math.Sqrt(float64(ss/float32(len(x))+eps)))
+	for i := range x {
+		out[i] = x[i] * scale * w[i]
+	}
+}
+
+// headNorm RMS-normalises each head of x in place (qwen3's q/k norm); a
+// zero Tensor leaves x alone.
+func headNorm(x []float32, w *model.Tensor, hd int, eps float32) error {
+	if !w.Present() {
+		return nil
+	}
+	weights, err := w.Float32()
+	if err != nil {
+		return err
+	}
+	for h := 0; h < len(x); h += hd {
+		rmsNormRow(x[h:h+hd], x[h:h+hd], weights, eps)
+	}
+	return nil
+}
+
+func addBias(rows [][]float32, bias *model.Tensor) error {
+	if !bias.Present() {
+		return nil
+	}
+	b, err := bias.Float32()
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		for i := range r {
+			r[i] += b[i]
+		}
+	}
+	return nil
+}
+
+func addRows(dst, src [][]float32) {
+	for b := range dst {
+		for i := range dst[b] {
+			dst[b][i] += src[b][i]
+		}
+	}
+}
+
+// rope rotates the first RopeDim dimensions of every head of x for
+// position pos: adjacent pairs (normal) or pairs half a rotation apart
+// (NeoX), pair i by the angle pos*RopeScale*RopeBase^(-2i/RopeDim).
+func rope(x []float32, pos int, c Config) {
+	half := c.RopeDim / 2
+	for h := 0; h < len(x); h += c.HeadDim {
+		head := x[h : h+c.HeadDim]
+		for i := range half {
+			theta := float64(pos) * float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
+			cos, sin := float32(math.Cos(theta)), float32(math.Sin(theta))
+			j, k := 2*i, 2*i+1
+			if c.Rope == RopeNeoX {
+				j, k = i, i+half
+			}
+			a, b := head[j], head[k]
+			head[j], head[k] = a*cos-b*sin, a*sin+b*cos
+		}
+	}
+}
+
+// softmax normalises x in place.
+func softmax(x []float32) {
+	top := float32(math.Inf(-1))
+	for _, v := range x {
+		top = max(top, v)
+	}
+	var sum float32
+	for i, v := range x {
+		x[i] = float32(math.Exp(float64(v - top)))
+		sum += x[i]
+	}
+	for i := range x {
+		x[i] /= sum
+	}
+}

@@ -1,0 +1,181 @@
+package llama
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/model/gguf"
+)
+
+type completion struct {
+	PromptIDs    []int32 `json:"prompt_ids"`
+	GeneratedIDs []int32 `json:"generated_ids"`
+}
+
+func loadModel(t testing.TB, rel string) *Model {
+	t.Helper()
+	f, err := gguf.Open(testmodels.Model(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func loadCompletion(t testing.TB, name string) completion {
+	t.Helper()
+	b, err := os.ReadFile(testmodels.Reference(t, name+"/cpu.completion.ids.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c completion
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		model string
+		want  Config
+	}{
+		{"llama/stories260K.gguf", Config{Arch: "llama", VocabSize: 512, Dim: 64, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8, FFN: 172,
+			ContextLength: 2048, NormEps: 1e-5, RopeDim: 8, RopeBase: 10000, RopeScale: 1, Rope: RopeNormal}},
+		{"llama/llama-2-tiny-random.gguf", Config{Arch: "llama", VocabSize: 32000, Dim: 8, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 4, FFN: 32,
+			ContextLength: 4096, NormEps: 1e-5, RopeDim: 4, RopeBase: 10000, RopeScale: 1, Rope: RopeNormal}},
+	}
+	for _, tc := range tests {
+		m := loadModel(t, tc.model)
+		if m.Config != tc.want {
+			t.Errorf("%s: config\n got %+v\nwant %+v", tc.model, m.Config, tc.want)
+		}
+		if m.TiedOutput {
+			t.Errorf("%s: has output.weight, reported tied", tc.model)
+		}
+	}
+}
+
+// TestGreedyMatchesLlamaCpp holds the reference forward to llama.cpp's CPU
+// token ids, all 64 of them, for an F32 and an F16 model.
+func TestGreedyMatchesLlamaCpp(t *testing.T) {
+	for _, tc := range []struct{ model, ref string }{
+		{"llama/stories260K.gguf", "stories260K"},
+		{"llama/llama-2-tiny-random.gguf", "llama-2-tiny-random"},
+	} {
+		t.Run(tc.ref, func(t *testing.T) {
+			m := loadModel(t, tc.model)
+			want := loadCompletion(t, tc.ref)
+			s, err := m.NewReferenceSession(256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Greedy(s, want.PromptIDs, len(want.GeneratedIDs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want.GeneratedIDs {
+				if got[i] != want.GeneratedIDs[i] {
+					t.Fatalf("ids differ from token %d on:\n got %v\nwant %v", i, got, want.GeneratedIDs)
+				}
+			}
+		})
+	}
+}
+
+func relErr(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	return math.Sqrt(num / den)
+}
+
+// TestBatchAndRewind: a batched prefill equals token-by-token evaluation,
+// and evaluating again from an earlier position reproduces the logits.
+func TestBatchAndRewind(t *testing.T) {
+	m := loadModel(t, "llama/stories260K.gguf")
+	prompt := []int32{1, 403, 407, 261, 378, 432, 383, 286}
+
+	batched, _ := m.NewReferenceSession(64)
+	if err := batched.Eval(prompt, 0); err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := batched.Logits()
+	want := slices.Clone(lb)
+
+	single, _ := m.NewReferenceSession(64)
+	for i, tok := range prompt {
+		if err := single.Eval([]int32{tok}, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, _ := single.Logits()
+	if e := relErr(ls, want); e > 1e-5 {
+		t.Errorf("batched vs single logits: relative error %.3g > 1e-5", e)
+	}
+
+	// Overwrite positions 5.. with other tokens, then rewind to the original.
+	if err := batched.Eval([]int32{9, 10, 11}, 5); err != nil {
+		t.Fatal(err)
+	}
+	lo, _ := batched.Logits()
+	if relErr(lo, want) < 1e-3 {
+		t.Error("different tokens gave the same logits")
+	}
+	if err := batched.Eval(prompt[5:], 5); err != nil {
+		t.Fatal(err)
+	}
+	lr, _ := batched.Logits()
+	if e := relErr(lr, want); e > 1e-6 {
+		t.Errorf("rewound logits: relative error %.3g", e)
+	}
+}
+
+func TestEvalErrors(t *testing.T) {
+	m := loadModel(t, "llama/stories260K.gguf")
+	s, _ := m.NewReferenceSession(4)
+	if _, err := s.Logits(); err == nil {
+		t.Error("Logits before Eval succeeded")
+	}
+	for _, tc := range []struct {
+		name   string
+		tokens []int32
+		pos    int
+	}{
+		{"past the context", []int32{1, 2, 3, 4, 5}, 0},
+		{"at the end of the context", []int32{1}, 4},
+		{"negative position", []int32{1}, -1},
+		{"token outside the vocabulary", []int32{512}, 0},
+		{"negative token", []int32{-1}, 0},
+	} {
+		if err := s.Eval(tc.tokens, tc.pos); err == nil {
+			t.Errorf("%s: Eval succeeded", tc.name)
+		}
+	}
+}
+
+func BenchmarkReferenceDecode(b *testing.B) {
+	m := loadModel(b, "llama/stories260K.gguf")
+	s, _ := m.NewReferenceSession(2048)
+	if err := s.Eval([]int32{1}, 0); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Eval([]int32{403}, 1+i%2000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
