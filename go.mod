@@ -1,6 +1,6 @@
 module github.com/vkinfer/vkinfer
 
-go 1.24
+go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
@@ -11,4 +11,5 @@ require (
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	github.com/vulkan-go/vulkan v0.0.0-20210402152248-956e3850d8f9 // indirect
 	golang.org/x/sys v0.1.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )

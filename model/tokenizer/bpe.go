@@ -1,0 +1,100 @@
+package tokenizer
+
+import (
+	"container/heap"
+	"unicode/utf8"
+)
+
+type bpeSymbol struct {
+	start, n   int
+	prev, next int
+}
+
+type bpeBigram struct {
+	left, right int
+	rank        int
+	text        string
+}
+
+// bpeQueue pops the lowest merge rank first, then the leftmost.
+type bpeQueue []bpeBigram
+
+func (q bpeQueue) Len() int { return len(q) }
+func (q bpeQueue) Less(i, j int) bool {
+	return q[i].rank < q[j].rank || (q[i].rank == q[j].rank && q[i].left < q[j].left)
+}
+func (q bpeQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *bpeQueue) Push(x any)   { *q = append(*q, x.(bpeBigram)) }
+func (q *bpeQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// encodeBPE merges one pre-tokenized, byte-encoded piece by merge rank and
+// appends its ids.
+func (t *Tokenizer) encodeBPE(word string, out []int32) []int32 {
+	if word == "" {
+		return out
+	}
+	if t.pre.ignoreMerges {
+		if id, ok := t.ids[word]; ok {
+			return append(out, id)
+		}
+	}
+	var syms []bpeSymbol
+	for off := 0; off < len(word); {
+		_, n := utf8.DecodeRuneInString(word[off:])
+		syms = append(syms, bpeSymbol{start: off, n: n, prev: len(syms) - 1, next: len(syms) + 1})
+		off += n
+	}
+	syms[len(syms)-1].next = -1
+	text := func(i int) string { return word[syms[i].start : syms[i].start+syms[i].n] }
+
+	var q bpeQueue
+	add := func(left, right int) {
+		if left < 0 || right < 0 {
+			return
+		}
+		l, r := text(left), text(right)
+		rank, ok := t.ranks[l+" "+r]
+		if !ok {
+			return
+		}
+		heap.Push(&q, bpeBigram{left: left, right: right, rank: rank, text: l + r})
+	}
+	for i := 1; i < len(syms); i++ {
+		add(i-1, i)
+	}
+	for q.Len() > 0 {
+		b := heap.Pop(&q).(bpeBigram)
+		l, r := &syms[b.left], &syms[b.right]
+		if l.n == 0 || r.n == 0 || text(b.left)+text(b.right) != b.text {
+			continue // outdated
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = b.left
+		}
+		add(l.prev, b.left)
+		add(b.left, l.next)
+	}
+	for i := 0; i >= 0; i = syms[i].next {
+		s := text(i)
+		if id, ok := t.ids[s]; ok {
+			out = append(out, id)
+			continue
+		}
+		// Not a token: emit whatever single bytes of it are tokens, as
+		// llama.cpp does.
+		for j := 0; j < len(s); j++ {
+			if id, ok := t.ids[s[j:j+1]]; ok {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}

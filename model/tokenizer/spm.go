@@ -1,0 +1,104 @@
+package tokenizer
+
+import (
+	"container/heap"
+	"unicode/utf8"
+)
+
+// spmSymbol is a run of bytes in the text being merged, linked to its
+// neighbours; n == 0 marks a symbol merged into its left neighbour.
+type spmSymbol struct {
+	start, n   int
+	prev, next int
+}
+
+type spmBigram struct {
+	left, right int
+	score       float32
+	size        int
+}
+
+// spmQueue pops the highest score first, then the leftmost.
+type spmQueue []spmBigram
+
+func (q spmQueue) Len() int { return len(q) }
+func (q spmQueue) Less(i, j int) bool {
+	return q[i].score > q[j].score || (q[i].score == q[j].score && q[i].left < q[j].left)
+}
+func (q spmQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *spmQueue) Push(x any)   { *q = append(*q, x.(spmBigram)) }
+func (q *spmQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// encodeSPM tokenizes text (spaces already escaped to U+2581) the way
+// SentencePiece BPE does: start from characters, repeatedly merge the
+// adjacent pair whose merged text is the highest-scoring token, then emit
+// each symbol's id, falling back to byte tokens.
+func (t *Tokenizer) encodeSPM(text string, out []int32) []int32 {
+	if text == "" {
+		return out
+	}
+	var syms []spmSymbol
+	for off := 0; off < len(text); {
+		_, n := utf8.DecodeRuneInString(text[off:])
+		syms = append(syms, spmSymbol{start: off, n: n, prev: len(syms) - 1, next: len(syms) + 1})
+		off += n
+	}
+	syms[len(syms)-1].next = -1
+
+	var q spmQueue
+	try := func(left, right int) {
+		if left < 0 || right < 0 {
+			return
+		}
+		s := text[syms[left].start : syms[left].start+syms[left].n+syms[right].n]
+		id, ok := t.ids[s]
+		if !ok {
+			return
+		}
+		var score float32
+		if t.spec.Scores != nil {
+			score = t.spec.Scores[id]
+		}
+		heap.Push(&q, spmBigram{left: left, right: right, score: score, size: len(s)})
+	}
+	for i := 1; i < len(syms); i++ {
+		try(i-1, i)
+	}
+	for q.Len() > 0 {
+		b := heap.Pop(&q).(spmBigram)
+		l, r := &syms[b.left], &syms[b.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
+			continue // outdated: one side was merged since
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = b.left
+		}
+		try(l.prev, b.left)
+		try(b.left, l.next)
+	}
+	// Every merged symbol is a token (merges only form tokens); a single
+	// character that is not one falls back to its bytes.
+	for i := 0; i >= 0; i = syms[i].next {
+		s := text[syms[i].start : syms[i].start+syms[i].n]
+		if id, ok := t.ids[s]; ok {
+			out = append(out, id)
+			continue
+		}
+		for j := 0; j < len(s); j++ {
+			if id := t.byteIDs[s[j]]; id >= 0 {
+				out = append(out, id)
+			} else if t.spec.UNK >= 0 {
+				out = append(out, t.spec.UNK)
+			}
+		}
+	}
+	return out
+}
