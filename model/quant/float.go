@@ -23,6 +23,31 @@ func dequantBF16(src []byte, dst []float32) {
 	}
 }
 
+func quantF32(src []float32, dst []byte) {
+	for i, v := range src {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
+	}
+}
+
+func quantF16(src []float32, dst []byte) {
+	for i, v := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], F32ToF16(v))
+	}
+}
+
+// quantBF16 rounds to nearest even, keeping NaNs NaN.
+func quantBF16(src []float32, dst []byte) {
+	for i, v := range src {
+		b := math.Float32bits(v)
+		if b&0x7fffffff > 0x7f800000 {
+			b |= 0x400000
+		} else {
+			b += 0x7fff + (b>>16)&1
+		}
+		binary.LittleEndian.PutUint16(dst[2*i:], uint16(b>>16))
+	}
+}
+
 // F16ToF32 converts an IEEE 754 half-precision value to float32 exactly.
 func F16ToF32(h uint16) float32 {
 	sign := uint32(h>>15) << 31
