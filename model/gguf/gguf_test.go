@@ -116,9 +116,9 @@ func TestBuilderRoundTrip(t *testing.T) {
 // header builds a GGUF image by hand for the validation cases.
 type header struct{ buf bytes.Buffer }
 
-func (h *header) u32(v uint32) *header { binary.Write(&h.buf, binary.LittleEndian, v); return h }
-func (h *header) u64(v uint64) *header { binary.Write(&h.buf, binary.LittleEndian, v); return h }
-func (h *header) str(s string) *header { h.u64(uint64(len(s))); h.buf.WriteString(s); return h }
+func (h *header) u32(v uint32) *header  { binary.Write(&h.buf, binary.LittleEndian, v); return h }
+func (h *header) u64(v uint64) *header  { binary.Write(&h.buf, binary.LittleEndian, v); return h }
+func (h *header) str(s string) *header  { h.u64(uint64(len(s))); h.buf.WriteString(s); return h }
 func (h *header) raw(b ...byte) *header { h.buf.Write(b); return h }
 func start(version uint32, tensors, kvs uint64) *header {
 	h := &header{}
