@@ -1,0 +1,296 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrDaemonNotRunning is returned by Dial when nothing listens on the path.
+var ErrDaemonNotRunning = errors.New("daemon not running")
+
+// Client is a connection to the daemon, safe for concurrent use: each
+// call is its own request on the shared connection.
+type Client struct {
+	nc       net.Conn
+	maxFrame int
+	// Server is the daemon's hello name.
+	Server string
+
+	wmu    sync.Mutex
+	mu     sync.Mutex
+	calls  map[uint64]chan *Response
+	nextID atomic.Uint64
+	err    error // set when the connection failed
+	done   chan struct{}
+}
+
+// Dial connects to the daemon at path and exchanges hellos.
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("%w at %s: start it with `vkinferd` or `systemctl --user start vkinferd.socket`", ErrDaemonNotRunning, path)
+		}
+		return nil, fmt.Errorf("ipc: %w", err)
+	}
+	c := &Client{nc: nc, maxFrame: DefaultMaxFrame, calls: map[uint64]chan *Response{}, done: make(chan struct{})}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	if err := c.write(&Request{Op: OpHello, ID: 0, Version: Version, Client: "vkinfer-go"}); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	p, err := ReadFrame(nc, c.maxFrame)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("ipc: reading hello: %w", err)
+	}
+	r, err := DecodeResponse(p)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if r.Op == OpError {
+		nc.Close()
+		return nil, &Error{Code: r.Code, Message: r.Message}
+	}
+	if r.Op != OpHello {
+		nc.Close()
+		return nil, fmt.Errorf("%w: expected hello, got %q", ErrMalformed, r.Op)
+	}
+	nc.SetDeadline(time.Time{})
+	c.Server = r.Server
+	go c.readLoop()
+	return c, nil
+}
+
+// Close closes the connection; calls in progress fail.
+func (c *Client) Close() error { return c.nc.Close() }
+
+func (c *Client) write(r *Request) error {
+	b, err := Marshal(r)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := WriteFrame(c.nc, b); err != nil {
+		return fmt.Errorf("ipc: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) readLoop() {
+	var err error
+	for {
+		var p []byte
+		if p, err = ReadFrame(c.nc, c.maxFrame); err != nil {
+			break
+		}
+		var r *Response
+		if r, err = DecodeResponse(p); err != nil {
+			break
+		}
+		c.mu.Lock()
+		ch := c.calls[r.ID]
+		c.mu.Unlock()
+		if ch == nil {
+			if r.Op == OpError && r.ID == 0 { // the connection itself failed
+				err = &Error{Code: r.Code, Message: r.Message}
+				break
+			}
+			continue // a late frame of a call already given up
+		}
+		// Blocks while the caller is slow: backpressure up to the daemon.
+		select {
+		case ch <- r:
+		case <-c.done:
+			return
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		err = errors.New("ipc: connection closed by the daemon")
+	}
+	c.mu.Lock()
+	c.err = err
+	for id, ch := range c.calls {
+		close(ch)
+		delete(c.calls, id)
+	}
+	c.mu.Unlock()
+	close(c.done)
+}
+
+// start registers a call and sends its request.
+func (c *Client) start(r *Request) (uint64, chan *Response, error) {
+	r.ID = c.nextID.Add(1)
+	ch := make(chan *Response, 16)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return 0, nil, c.err
+	}
+	c.calls[r.ID] = ch
+	c.mu.Unlock()
+	if err := c.write(r); err != nil {
+		c.forget(r.ID)
+		return 0, nil, err
+	}
+	return r.ID, ch, nil
+}
+
+func (c *Client) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.calls, id)
+	c.mu.Unlock()
+}
+
+func (c *Client) connErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	return errors.New("ipc: connection closed")
+}
+
+// receive waits for the next frame of call id; ctx's end sends a cancel.
+func (c *Client) receive(ctx context.Context, id uint64, ch chan *Response) (*Response, error) {
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, c.connErr()
+		}
+		if r.Op == OpError {
+			return nil, &Error{Code: r.Code, Message: r.Message}
+		}
+		return r, nil
+	case <-ctx.Done():
+		_ = c.write(&Request{Op: OpCancel, ID: id})
+		c.forget(id)
+		return nil, ctx.Err()
+	}
+}
+
+// call sends r and waits for its single result.
+func (c *Client) call(ctx context.Context, r *Request) (*Response, error) {
+	id, ch, err := c.start(r)
+	if err != nil {
+		return nil, err
+	}
+	defer c.forget(id)
+	return c.receive(ctx, id, ch)
+}
+
+// Ping checks that the daemon answers.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.call(ctx, &Request{Op: OpPing})
+	return err
+}
+
+// Models lists the models the daemon can serve.
+func (c *Client) Models(ctx context.Context) ([]ModelInfo, error) {
+	r, err := c.call(ctx, &Request{Op: OpModels})
+	if err != nil {
+		return nil, err
+	}
+	return r.Models, nil
+}
+
+// Status returns the daemon's state.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	r, err := c.call(ctx, &Request{Op: OpStatus})
+	if err != nil {
+		return nil, err
+	}
+	return r.Status, nil
+}
+
+// Load loads a model (keepAlive "" keeps the daemon's default).
+func (c *Client) Load(ctx context.Context, model, keepAlive string) error {
+	_, err := c.call(ctx, &Request{Op: OpLoad, Model: model, KeepAlive: keepAlive})
+	return err
+}
+
+// Unload unloads a model.
+func (c *Client) Unload(ctx context.Context, model string) error {
+	_, err := c.call(ctx, &Request{Op: OpUnload, Model: model})
+	return err
+}
+
+// Embed returns one vector per input; the request's Op is set here.
+func (c *Client) Embed(ctx context.Context, req *Request) ([][]float32, error) {
+	req.Op = OpEmbed
+	r, err := c.call(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.Embeddings, nil
+}
+
+// Stream is one generation in progress.
+type Stream struct {
+	c     *Client
+	ctx   context.Context
+	id    uint64
+	ch    chan *Response
+	stats *Stats
+	err   error
+}
+
+// Chunk is a piece of generated output.
+type Chunk struct {
+	Text   string
+	Tokens []int32
+}
+
+// Generate starts a generation; the request's Op is set here. Read its
+// chunks with Next. Cancelling ctx cancels the generation in the daemon.
+func (c *Client) Generate(ctx context.Context, req *Request) (*Stream, error) {
+	req.Op = OpGenerate
+	id, ch, err := c.start(req)
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{c: c, ctx: ctx, id: id, ch: ch}, nil
+}
+
+// Next returns the next chunk, or io.EOF once the generation is done
+// (Stats then holds its statistics), or the error that ended it.
+func (s *Stream) Next() (Chunk, error) {
+	if s.err != nil {
+		return Chunk{}, s.err
+	}
+	r, err := s.c.receive(s.ctx, s.id, s.ch)
+	switch {
+	case err != nil:
+		s.err = err
+	case r.Op == OpDone:
+		s.stats, s.err = r.Stats, io.EOF
+		s.c.forget(s.id)
+		if r.Text != "" || len(r.Tokens) > 0 { // stream=false: the whole text
+			return Chunk{Text: r.Text, Tokens: r.Tokens}, nil
+		}
+	case r.Op == OpChunk:
+		return Chunk{Text: r.Text, Tokens: r.Tokens}, nil
+	default:
+		s.err = fmt.Errorf("%w: unexpected %q frame in a generation", ErrMalformed, r.Op)
+	}
+	if s.err != io.EOF {
+		s.c.forget(s.id)
+	}
+	return Chunk{}, s.err
+}
+
+// Stats returns the generation's statistics once Next has returned io.EOF.
+func (s *Stream) Stats() *Stats { return s.stats }

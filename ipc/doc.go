@@ -1,0 +1,9 @@
+// Package ipc is vkinfer's wire protocol over a Unix stream socket: frames
+// of a 4-byte big-endian length and one msgpack map, a version hello each
+// way, client-chosen request ids with many requests in flight per
+// connection, streamed generation as chunk frames ended by exactly one done
+// or error frame. docs/protocol.md is the full description.
+//
+// Server serves a Handler (the daemon's pools) and knows nothing of models;
+// Client is the Go client library vkctl and apps use.
+package ipc

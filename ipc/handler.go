@@ -1,0 +1,20 @@
+package ipc
+
+import "context"
+
+// Handler serves requests; the daemon implements it over its pools. Its
+// methods are called concurrently. Errors become error frames: an *Error
+// (or one wrapped) keeps its code, context errors become canceled or
+// timeout, anything else internal.
+type Handler interface {
+	// Generate runs req, calling emit for each chunk. emit blocks while
+	// the client's connection is backed up, and fails once the request is
+	// cancelled or the connection gone; Generate should then return.
+	Generate(ctx context.Context, req *Request, emit func(text string, tokens []int32) error) (*Stats, error)
+	// Embed returns one vector per req.Input.
+	Embed(ctx context.Context, req *Request) ([][]float32, error)
+	Models(ctx context.Context) ([]ModelInfo, error)
+	Load(ctx context.Context, req *Request) error
+	Unload(ctx context.Context, req *Request) error
+	Status(ctx context.Context) (*Status, error)
+}
