@@ -15,4 +15,4 @@ for _ in $(seq 1 100); do
 	kill -0 "$daemon" 2>/dev/null || { echo "run-demo: vkinferd exited during start-up" >&2; exit 1; }
 	sleep 0.1
 done
-"$BIN/vkctl" --socket "$sock" prompt -v -m "$MODEL" "$PROMPT"
+"$BIN/vkctl" --socket "$sock" prompt -v -n "${TOKENS:-200}" -m "$MODEL" "$PROMPT"

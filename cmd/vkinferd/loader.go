@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/engine/chat"
+	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vkinfer/vkinfer/model/bert"
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/model/llama"
+	"github.com/vkinfer/vkinfer/model/tokenizer"
+	"github.com/vkinfer/vkinfer/pool"
+)
+
+// Capabilities by architecture.
+const (
+	capGenerate = "generate"
+	capEmbed    = "embed"
+)
+
+// capabilityOf returns what a model of arch can do.
+func capabilityOf(arch string) string {
+	switch {
+	case llama.Supported(arch):
+		return capGenerate
+	case arch == bert.Arch:
+		return capEmbed
+	}
+	return ""
+}
+
+// openFile is one mapped GGUF file shared by the instances of a model.
+type openFile struct {
+	f     *gguf.File
+	tok   *tokenizer.Tokenizer
+	llama *llama.Model
+	bert  *bert.Model
+	refs  int
+}
+
+// files opens each model file once and shares it between the workers of
+// both pools; the last release unmaps it.
+type files struct {
+	reg *Registry
+	mu  sync.Mutex
+	m   map[string]*openFile
+}
+
+// peek opens a model's header to read its architecture, checking it offers
+// capability want.
+func (fs *files) peek(name, want string) (*gguf.File, error) {
+	mf, err := fs.reg.Lookup(name)
+	if err != nil {
+		return nil, ipc.Errorf(ipc.CodeUnknownModel, "%v", err)
+	}
+	f, err := gguf.Open(mf.Path)
+	if err != nil {
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	}
+	arch, _ := f.String("general.architecture")
+	if got := capabilityOf(arch); got != want {
+		f.Close()
+		if got == "" {
+			return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, arch)
+		}
+		return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q (%s) serves %s requests, not %s", name, arch, got, want)
+	}
+	return f, nil
+}
+
+func (fs *files) acquire(name, want string) (*openFile, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if of, ok := fs.m[name]; ok {
+		of.refs++
+		return of, nil
+	}
+	f, err := fs.peek(name, want)
+	if err != nil {
+		return nil, err
+	}
+	of := &openFile{f: f, refs: 1}
+	fail := func(err error) (*openFile, error) {
+		f.Close()
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	}
+	if of.tok, err = tokenizer.FromGGUF(f); err != nil {
+		return fail(err)
+	}
+	switch want {
+	case capGenerate:
+		of.llama, err = llama.Load(f)
+	case capEmbed:
+		of.bert, err = bert.Load(f)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	fs.m[name] = of
+	return of, nil
+}
+
+func (fs *files) release(name string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	of := fs.m[name]
+	if of == nil {
+		return
+	}
+	if of.refs--; of.refs == 0 {
+		of.f.Close()
+		delete(fs.m, name)
+	}
+}
+
+// textLoader opens generation instances: a session with its own KV cache
+// over the shared weights, driven by an engine.
+type textLoader struct {
+	files   *files
+	cfg     Config
+	metrics *engine.Metrics
+}
+
+func (l *textLoader) contextSize(c llama.Config) int {
+	return min(l.cfg.ContextSize, c.ContextLength)
+}
+
+func (l *textLoader) Need(name string) (pool.Need, error) {
+	f, err := l.files.peek(name, capGenerate)
+	if err != nil {
+		return pool.Need{}, err
+	}
+	defer f.Close()
+	c, err := llama.ReadConfig(f)
+	if err != nil {
+		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	}
+	m, err := engine.EstimateMemory(f, l.contextSize(c), 4, l.cfg.BatchSize)
+	if err != nil {
+		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	}
+	return pool.Need{Backend: "cpu", Device: "cpu", Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
+}
+
+func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, error) {
+	of, err := l.files.acquire(name, capGenerate)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := of.llama.NewReferenceSession(l.contextSize(of.llama.Config))
+	if err != nil {
+		l.files.release(name)
+		return nil, err
+	}
+	eng := engine.New(sess, engineTokenizer{of.tok}, engine.Options{
+		Name:         name,
+		ChatTemplate: chat.SourceOf(of.f),
+		BatchSize:    l.cfg.BatchSize,
+		Metrics:      l.metrics,
+	})
+	return &generator{Engine: eng, release: func() { l.files.release(name) }}, nil
+}
+
+// generator is a pool instance: an engine that releases the shared model
+// file when closed.
+type generator struct {
+	*engine.Engine
+	release func()
+}
+
+func (g *generator) Close() error {
+	err := g.Engine.Close()
+	g.release()
+	return err
+}
+
+// engineTokenizer adapts the tokenizer to what the engine asks for.
+type engineTokenizer struct{ *tokenizer.Tokenizer }
+
+func (t engineTokenizer) NewDecoder() engine.Decoder { return t.NewStreamDecoder() }
+
+// embedLoader opens embedding instances over the shared encoder.
+type embedLoader struct {
+	files *files
+}
+
+func (l *embedLoader) Need(name string) (pool.Need, error) {
+	f, err := l.files.peek(name, capEmbed)
+	if err != nil {
+		return pool.Need{}, err
+	}
+	defer f.Close()
+	c, err := bert.ReadConfig(f)
+	if err != nil {
+		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	}
+	var weights uint64
+	for i := range f.Tensors {
+		weights += uint64(f.Tensors[i].Size)
+	}
+	// Activations of one bounded forward pass: a few rows of the widest
+	// layer per token, plus attention scores per head.
+	const passTokens = 4096
+	scratch := uint64(passTokens) * uint64(4*c.FFN+8*c.Embd+c.Heads*c.ContextLength) * 4
+	return pool.Need{Backend: "cpu", Device: "cpu", Weights: weights, Scratch: scratch}, nil
+}
+
+func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, error) {
+	of, err := l.files.acquire(name, capEmbed)
+	if err != nil {
+		return nil, err
+	}
+	return &embedder{m: of.bert, tok: of.tok, release: func() { l.files.release(name) }}, nil
+}
+
+// embedder is a pool instance of an embedding model.
+type embedder struct {
+	m       *bert.Model
+	tok     *tokenizer.Tokenizer
+	release func()
+}
+
+func (e *embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	return e.embedWith(ctx, texts, bert.Options{})
+}
+
+func (e *embedder) embedWith(ctx context.Context, texts []string, opts bert.Options) ([][]float32, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	vecs, err := e.m.EmbedTexts(e.tok, texts, opts)
+	switch {
+	case errors.Is(err, bert.ErrTooLong):
+		return nil, ipc.Errorf(ipc.CodeContextFull, "%v (set truncate to cut inputs to the context)", err)
+	case err != nil:
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "%v", err)
+	}
+	return vecs, nil
+}
+
+func (e *embedder) Close() error {
+	e.release()
+	return nil
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/vkinfer/vkinfer/ipc"
+)
+
+const version = "0.1.0"
+
+var serverName = "vkinferd/" + version
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is the daemon's life: configure, listen, serve until SIGTERM or
+// SIGINT, drain, exit 0. It returns the exit code.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, fs, err := LoadConfig(args, getenv, ipc.DefaultSocketPath())
+	if errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vkinferd: %v\n", err)
+		return 2
+	}
+	if v, _ := fs.GetBool("version"); v {
+		fmt.Fprintln(stdout, serverName)
+		return 0
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err := serve(cfg, log); err != nil {
+		log.Error("vkinferd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(cfg Config, log *slog.Logger) error {
+	kind, _, _ := ParseDevice(cfg.Device)
+	if kind == "vulkan" {
+		return errors.New("--device vulkan: this build has no Vulkan backend yet; use auto or cpu")
+	}
+	if cfg.Threads > 0 {
+		runtime.GOMAXPROCS(cfg.Threads)
+	}
+	dirs := append([]string{cfg.ModelsDir}, cfg.ExtraDirs...)
+	reg := NewRegistry(dirs...)
+	if err := reg.Rescan(); err != nil {
+		return err
+	}
+	budget := uint64(cfg.MemoryBudget)
+	if budget == 0 {
+		budget = defaultBudget()
+	}
+	svc := newService(cfg, reg, budget, func(format string, args ...any) {
+		log.Error(fmt.Sprintf(format, args...))
+	})
+
+	l, err := activatedListener()
+	if err != nil {
+		return err
+	}
+	where := "systemd socket"
+	if l == nil {
+		ul, err := ipc.Listen(cfg.Socket)
+		if err != nil {
+			return err
+		}
+		l, where = ul, cfg.Socket
+	}
+	srv := ipc.NewServer(svc, serverName)
+	srv.Log = log
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	log.Info("vkinferd ready", "socket", where, "models", len(reg.List()), "dirs", dirs,
+		"device", "cpu", "memory_budget", ByteSize(budget).String(), "keep_alive", cfg.KeepAlive)
+	if err := notify("READY=1"); err != nil {
+		log.Warn("sd_notify failed", "err", err)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-served:
+			if !errors.Is(err, ipc.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = notify("RELOADING=1")
+				if err := reg.Rescan(); err != nil {
+					log.Error("rescan of the models dirs failed; keeping the previous list", "err", err)
+				} else {
+					log.Info("models rescanned", "models", len(reg.List()))
+				}
+				_ = notify("READY=1")
+				continue
+			}
+			log.Info("shutting down: draining requests", "signal", sig.String())
+			_ = notify("STOPPING=1")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := srv.Shutdown(ctx)
+			err = errors.Join(err, svc.shutdown(ctx))
+			cancel()
+			if err != nil {
+				log.Warn("shutdown did not drain everything in time", "err", err)
+			}
+			log.Info("vkinferd stopped")
+			return nil
+		}
+	}
+}
+
+// defaultBudget is three quarters of physical memory (sysinfo); 0
+// (unlimited) when that cannot be read.
+func defaultBudget() uint64 {
+	var info syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&info); err != nil {
+		return 0
+	}
+	return uint64(info.Totalram) * uint64(info.Unit) / 4 * 3
+}

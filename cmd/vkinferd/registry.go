@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ErrUnknownModel is returned for a name no models directory holds.
+var ErrUnknownModel = errors.New("unknown model")
+
+// ErrBadName is returned for a model name that is not a plain name.
+var ErrBadName = errors.New("invalid model name")
+
+// ModelFile is one .gguf file found in a models directory.
+type ModelFile struct {
+	Name string // file stem, the name requests use
+	Path string
+	Size int64
+}
+
+// Registry maps model names to files in the configured directories. The
+// first directory that holds a name wins. Rescan replaces the map
+// atomically, so lookups never see a half-scanned state.
+type Registry struct {
+	dirs []string
+
+	mu     sync.RWMutex
+	models map[string]ModelFile
+}
+
+// NewRegistry returns a registry over dirs; call Rescan to fill it.
+func NewRegistry(dirs ...string) *Registry {
+	return &Registry{dirs: dirs, models: map[string]ModelFile{}}
+}
+
+// Rescan reads the directories again. A missing directory is skipped (the
+// default one may not exist yet); an unreadable one is an error, and the
+// previous map is kept.
+func (r *Registry) Rescan() error {
+	found := map[string]ModelFile{}
+	for _, dir := range r.dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("models dir %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			name, ok := strings.CutSuffix(e.Name(), ".gguf")
+			if !ok || name == "" || CheckName(name) != nil {
+				continue
+			}
+			if _, dup := found[name]; dup {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			st, err := os.Stat(path) // follows symlinks, as users link models in
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			found[name] = ModelFile{Name: name, Path: path, Size: st.Size()}
+		}
+	}
+	r.mu.Lock()
+	r.models = found
+	r.mu.Unlock()
+	return nil
+}
+
+// CheckName refuses anything but a plain file stem, so that no request can
+// name a path outside the models directories.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrBadName)
+	case len(name) > 255:
+		return fmt.Errorf("%w: longer than 255 bytes", ErrBadName)
+	case name == "." || name == "..", strings.ContainsAny(name, "/\\\x00"):
+		return fmt.Errorf("%w %q: a model is named by its file stem, not a path", ErrBadName, name)
+	}
+	return nil
+}
+
+// Lookup returns the file for name.
+func (r *Registry) Lookup(name string) (ModelFile, error) {
+	if err := CheckName(name); err != nil {
+		return ModelFile{}, err
+	}
+	r.mu.RLock()
+	m, ok := r.models[name]
+	r.mu.RUnlock()
+	if !ok {
+		return ModelFile{}, fmt.Errorf("%w %q (not in %s; `vkctl models` lists what is there)", ErrUnknownModel, name, strings.Join(r.dirs, ", "))
+	}
+	return m, nil
+}
+
+// List returns every model, sorted by name.
+func (r *Registry) List() []ModelFile {
+	r.mu.RLock()
+	out := make([]ModelFile, 0, len(r.models))
+	for _, m := range r.models {
+		out = append(out, m)
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

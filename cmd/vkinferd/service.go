@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/engine/chat"
+	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vkinfer/vkinfer/model/bert"
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/pool"
+)
+
+// service serves the protocol's requests from its pools.
+type service struct {
+	cfg     Config
+	reg     *Registry
+	files   *files
+	text    *pool.TextToText
+	embed   *pool.TextEmbedding
+	metrics *engine.Metrics
+	started time.Time
+}
+
+func newService(cfg Config, reg *Registry, budget uint64, logf func(string, ...any)) *service {
+	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, started: time.Now()}
+	d.files = &files{reg: reg, m: map[string]*openFile{}}
+	b := pool.NewBudget(budget, nil)
+	pc := pool.Config{
+		Budget:         b,
+		Parallel:       cfg.Parallel,
+		QueueSize:      cfg.MaxQueue,
+		RequestTimeout: cfg.Timeout,
+		KeepAlive:      cfg.KeepAlive,
+		Logf:           logf,
+	}
+	d.text = pool.NewTextToText(&textLoader{files: d.files, cfg: cfg, metrics: d.metrics}, pc)
+	d.embed = pool.NewTextEmbedding(&embedLoader{files: d.files}, pc)
+	return d
+}
+
+// shutdown drains both pools.
+func (d *service) shutdown(ctx context.Context) error {
+	return errors.Join(d.text.Shutdown(ctx), d.embed.Shutdown(ctx))
+}
+
+// protocolError gives pool and engine errors their protocol codes.
+func protocolError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *ipc.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	code := ""
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = ipc.CodeCanceled
+	case errors.Is(err, pool.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		code = ipc.CodeTimeout
+	case errors.Is(err, pool.ErrBusy):
+		code = ipc.CodeBusy
+	case errors.Is(err, pool.ErrNoMemory):
+		code = ipc.CodeNoMemory
+	case errors.Is(err, pool.ErrBackoff):
+		code = ipc.CodeUnavailable
+	case errors.Is(err, pool.ErrClosed):
+		code = ipc.CodeShutdown
+	case errors.Is(err, pool.ErrNotLoaded), errors.Is(err, ErrUnknownModel):
+		code = ipc.CodeUnknownModel
+	case errors.Is(err, engine.ErrPromptTooLong):
+		code = ipc.CodeContextFull
+	case errors.Is(err, engine.ErrInvalid), errors.Is(err, sampling.ErrInvalid), errors.Is(err, pool.ErrInvalid),
+		errors.Is(err, chat.ErrNoTemplate), errors.Is(err, ErrBadName), errors.Is(err, bert.ErrOption):
+		code = ipc.CodeBadRequest
+	default:
+		code = ipc.CodeInternal
+	}
+	return &ipc.Error{Code: code, Message: err.Error()}
+}
+
+// engineRequest maps a generate request onto the engine's, applying the
+// sampling defaults where the request sets nothing.
+func engineRequest(req *ipc.Request) engine.Request {
+	p := sampling.Defaults()
+	if o := req.Options; o != nil {
+		set(&p.Temperature, o.Temperature)
+		set(&p.TopK, o.TopK)
+		set(&p.TopP, o.TopP)
+		set(&p.MinP, o.MinP)
+		set(&p.RepeatPenalty, o.RepeatPenalty)
+		set(&p.RepeatLastN, o.RepeatLastN)
+		set(&p.PresencePenalty, o.PresencePenalty)
+		set(&p.FrequencyPenalty, o.FrequencyPenalty)
+		set(&p.Seed, o.Seed)
+		if o.Seed == nil {
+			p.Seed = uint64(time.Now().UnixNano())
+		}
+	} else {
+		p.Seed = uint64(time.Now().UnixNano())
+	}
+	er := engine.Request{Prompt: req.Prompt, Params: p, MaxTokens: req.MaxTokens, Stop: req.Stop}
+	for _, m := range req.Messages {
+		er.Messages = append(er.Messages, chat.Message{Role: m.Role, Content: m.Content})
+	}
+	return er
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// Generate implements ipc.Handler.
+func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(string, []int32) error) (*ipc.Stats, error) {
+	if err := CheckName(req.Model); err != nil {
+		return nil, protocolError(err)
+	}
+	if req.MaxTokens < 0 {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "max_tokens %d must be >= 0", req.MaxTokens)
+	}
+	res, err := d.text.Generate(ctx, req.Model, engineRequest(req), func(c engine.Chunk) error {
+		return emit(c.Text, c.Tokens)
+	})
+	if err != nil {
+		return nil, protocolError(err)
+	}
+	return &ipc.Stats{
+		StopReason:      string(res.StopReason),
+		PromptTokens:    res.PromptTokens,
+		CachedTokens:    res.CachedTokens,
+		GeneratedTokens: res.GeneratedTokens,
+		LoadNs:          res.LoadDuration.Nanoseconds(),
+		PromptNs:        res.PromptDuration.Nanoseconds(),
+		GenerationNs:    res.GenerationDuration.Nanoseconds(),
+		FirstTokenNs:    res.TimeToFirstToken.Nanoseconds(),
+		PromptTPS:       res.PromptTokensPerSecond,
+		GenerationTPS:   res.GenerationTokensPerSecond,
+	}, nil
+}
+
+// Embed implements ipc.Handler.
+func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, error) {
+	if err := CheckName(req.Model); err != nil {
+		return nil, protocolError(err)
+	}
+	if req.Dimensions < 0 {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "dimensions %d must be >= 0", req.Dimensions)
+	}
+	opts := bert.Options{Truncate: req.Truncate, Dimensions: req.Dimensions}
+	var vecs [][]float32
+	err := d.embed.Do(ctx, req.Model, func(ctx context.Context, inst pool.Embedder) error {
+		e, ok := inst.(*embedder)
+		if !ok {
+			return fmt.Errorf("embedding instance of type %T", inst)
+		}
+		var err error
+		vecs, err = e.embedWith(ctx, req.Input, opts)
+		return err
+	})
+	return vecs, protocolError(err)
+}
+
+// Models implements ipc.Handler.
+func (d *service) Models(ctx context.Context) ([]ipc.ModelInfo, error) {
+	loaded := map[string]bool{}
+	for _, st := range []pool.Status{d.text.Status(), d.embed.Status()} {
+		for _, m := range st.Models {
+			if len(m.Workers) > 0 {
+				loaded[m.Name] = true
+			}
+		}
+	}
+	var out []ipc.ModelInfo
+	for _, mf := range d.reg.List() {
+		info := ipc.ModelInfo{Name: mf.Name, Path: mf.Path, Size: mf.Size, Loaded: loaded[mf.Name]}
+		if f, err := gguf.Open(mf.Path); err == nil {
+			arch, _ := f.String("general.architecture")
+			if c := capabilityOf(arch); c != "" {
+				info.Capabilities = []string{c}
+			}
+			f.Close()
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// poolFor returns the pool serving model name's capability.
+func (d *service) poolFor(name string) (interface {
+	Load(context.Context, string) error
+	Unload(context.Context, string) error
+}, error) {
+	if err := CheckName(name); err != nil {
+		return nil, protocolError(err)
+	}
+	mf, err := d.reg.Lookup(name)
+	if err != nil {
+		return nil, protocolError(err)
+	}
+	f, err := gguf.Open(mf.Path)
+	if err != nil {
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	}
+	defer f.Close()
+	arch, _ := f.String("general.architecture")
+	switch capabilityOf(arch) {
+	case capGenerate:
+		return d.text, nil
+	case capEmbed:
+		return d.embed, nil
+	}
+	return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, arch)
+}
+
+// Load implements ipc.Handler.
+func (d *service) Load(ctx context.Context, req *ipc.Request) error {
+	p, err := d.poolFor(req.Model)
+	if err != nil {
+		return err
+	}
+	return protocolError(p.Load(ctx, req.Model))
+}
+
+// Unload implements ipc.Handler.
+func (d *service) Unload(ctx context.Context, req *ipc.Request) error {
+	p, err := d.poolFor(req.Model)
+	if err != nil {
+		return err
+	}
+	return protocolError(p.Unload(ctx, req.Model))
+}
+
+// Status implements ipc.Handler.
+func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
+	snap := d.metrics.Snapshot()
+	st := &ipc.Status{
+		Server:  serverName,
+		Uptime:  time.Since(d.started),
+		Device:  "cpu",
+		Backend: "cpu (reference)",
+		Counters: map[string]uint64{
+			"requests":         snap.Total.Requests,
+			"errors":           snap.Total.Errors,
+			"cancelled":        snap.Total.Cancelled,
+			"prompt_tokens":    snap.Total.PromptTokens,
+			"cached_tokens":    snap.Total.CachedTokens,
+			"generated_tokens": snap.Total.GeneratedTokens,
+		},
+	}
+	for _, ps := range []pool.Status{d.text.Status(), d.embed.Status()} {
+		p := ipc.PoolStatus{Capability: ps.Capability}
+		for _, m := range ps.Models {
+			p.Models = append(p.Models, ipc.ModelStatus{
+				Name: m.Name, Backend: m.Backend, Device: m.Device, Memory: m.Memory,
+				Workers: len(m.Workers), Queued: m.Queued, Running: m.Running, LastUse: m.LastUse,
+				Breaker: m.Breaker.State, LastErr: m.Breaker.LastError, RetryAt: m.Breaker.RetryAt,
+				Requests: snap.Models[m.Name].Requests,
+			})
+		}
+		st.Pools = append(st.Pools, p)
+		if len(st.Memory) == 0 {
+			for _, mem := range ps.Memory {
+				st.Memory = append(st.Memory, ipc.MemoryUse{Device: mem.Device, Used: mem.Used, Limit: mem.Limit})
+			}
+		}
+	}
+	return st, nil
+}
