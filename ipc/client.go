@@ -216,9 +216,9 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return r.Status, nil
 }
 
-// Load loads a model (keepAlive "" keeps the daemon's default).
-func (c *Client) Load(ctx context.Context, model, keepAlive string) error {
-	_, err := c.call(ctx, &Request{Op: OpLoad, Model: model, KeepAlive: keepAlive})
+// Load loads a model; it then stays loaded for the daemon's keep-alive.
+func (c *Client) Load(ctx context.Context, model string) error {
+	_, err := c.call(ctx, &Request{Op: OpLoad, Model: model})
 	return err
 }
 

@@ -188,7 +188,7 @@ func TestOtherOps(t *testing.T) {
 	if st, err := c.Status(ctx); err != nil || st.Counters["requests"] != 1 {
 		t.Errorf("status: %+v %v", st, err)
 	}
-	if err := c.Load(ctx, "m", "1m"); err != nil {
+	if err := c.Load(ctx, "m"); err != nil {
 		t.Error(err)
 	}
 	if err := c.Unload(ctx, ""); CodeOf(err) != CodeBadRequest {

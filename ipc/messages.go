@@ -48,9 +48,6 @@ type Request struct {
 
 	// generate, embed, load, unload
 	Model string `msgpack:"model,omitempty"`
-	// KeepAlive overrides how long the model stays loaded after this
-	// request, as a Go duration ("5m", "0s", "-1s" = forever).
-	KeepAlive string `msgpack:"keep_alive,omitempty"`
 
 	// generate
 	Prompt    string    `msgpack:"prompt,omitempty"`

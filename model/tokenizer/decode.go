@@ -64,7 +64,7 @@ func (t *Tokenizer) Decode(ids []int32) string {
 	d := t.NewStreamDecoder()
 	var sb strings.Builder
 	for _, id := range ids {
-		sb.WriteString(d.Add(id))
+		sb.WriteString(d.Decode(id))
 	}
 	sb.WriteString(d.Flush())
 	return sb.String()
@@ -81,8 +81,8 @@ type StreamDecoder struct {
 // NewStreamDecoder returns a decoder for one stream of ids.
 func (t *Tokenizer) NewStreamDecoder() *StreamDecoder { return &StreamDecoder{t: t} }
 
-// Add takes the next id and returns the text now complete.
-func (d *StreamDecoder) Add(id int32) string {
+// Decode takes the next id and returns the text now complete.
+func (d *StreamDecoder) Decode(id int32) string {
 	d.pending = append(d.pending, d.t.Piece(id, false)...)
 	return d.drain(false)
 }

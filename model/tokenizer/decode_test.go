@@ -39,7 +39,7 @@ func TestStreamDecoderHoldsSplitUTF8(t *testing.T) {
 	d := tok.NewStreamDecoder()
 	var chunks []string
 	for _, id := range ids {
-		s := d.Add(id)
+		s := d.Decode(id)
 		if !utf8.ValidString(s) {
 			t.Fatalf("chunk %q is not valid UTF-8", s)
 		}
@@ -67,11 +67,11 @@ func TestStreamDecoderInvalidBytes(t *testing.T) {
 	b1, _ := tok.ID("<0x9F>")
 	a, _ := tok.ID("a")
 	d := tok.NewStreamDecoder()
-	out := d.Add(b0) + d.Add(b1) + d.Add(a) + d.Flush()
+	out := d.Decode(b0) + d.Decode(b1) + d.Decode(a) + d.Flush()
 	if out != "\uFFFD\uFFFDa" {
 		t.Errorf("got %q, want two replacement characters then a", out)
 	}
-	if tail := tok.NewStreamDecoder(); tail.Add(b0) != "" || tail.Flush() != "\uFFFD" {
+	if tail := tok.NewStreamDecoder(); tail.Decode(b0) != "" || tail.Flush() != "\uFFFD" {
 		t.Error("an incomplete sequence at the end should flush as U+FFFD")
 	}
 }
