@@ -26,7 +26,7 @@ type Client struct {
 
 	wmu    sync.Mutex
 	mu     sync.Mutex
-	calls  map[uint64]chan *Response
+	calls  map[uint64]*call
 	nextID atomic.Uint64
 	err    error // set when the connection failed
 	done   chan struct{}
@@ -42,7 +42,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("ipc: %w", err)
 	}
-	c := &Client{nc: nc, maxFrame: DefaultMaxFrame, calls: map[uint64]chan *Response{}, done: make(chan struct{})}
+	c := &Client{nc: nc, maxFrame: DefaultMaxFrame, calls: map[uint64]*call{}, done: make(chan struct{})}
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
@@ -102,9 +102,9 @@ func (c *Client) readLoop() {
 			break
 		}
 		c.mu.Lock()
-		ch := c.calls[r.ID]
+		cl := c.calls[r.ID]
 		c.mu.Unlock()
-		if ch == nil {
+		if cl == nil {
 			if r.Op == OpError && r.ID == 0 { // the connection itself failed
 				err = &Error{Code: r.Code, Message: r.Message}
 				break
@@ -113,9 +113,8 @@ func (c *Client) readLoop() {
 		}
 		// Blocks while the caller is slow: backpressure up to the daemon.
 		select {
-		case ch <- r:
-		case <-c.done:
-			return
+		case cl.ch <- r:
+		case <-cl.gone:
 		}
 	}
 	if errors.Is(err, io.EOF) {
@@ -123,35 +122,46 @@ func (c *Client) readLoop() {
 	}
 	c.mu.Lock()
 	c.err = err
-	for id, ch := range c.calls {
-		close(ch)
+	for id, cl := range c.calls {
+		close(cl.ch)
 		delete(c.calls, id)
 	}
 	c.mu.Unlock()
 	close(c.done)
 }
 
+// call is one request awaiting frames. gone is closed when its caller
+// stops listening, so the read loop never blocks on it.
+type call struct {
+	ch   chan *Response
+	gone chan struct{}
+}
+
 // start registers a call and sends its request.
-func (c *Client) start(r *Request) (uint64, chan *Response, error) {
+func (c *Client) start(r *Request) (uint64, *call, error) {
 	r.ID = c.nextID.Add(1)
-	ch := make(chan *Response, 16)
+	cl := &call{ch: make(chan *Response, 16), gone: make(chan struct{})}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return 0, nil, c.err
 	}
-	c.calls[r.ID] = ch
+	c.calls[r.ID] = cl
 	c.mu.Unlock()
 	if err := c.write(r); err != nil {
 		c.forget(r.ID)
 		return 0, nil, err
 	}
-	return r.ID, ch, nil
+	return r.ID, cl, nil
 }
 
+// forget stops listening for id's frames.
 func (c *Client) forget(id uint64) {
 	c.mu.Lock()
-	delete(c.calls, id)
+	if cl, ok := c.calls[id]; ok {
+		close(cl.gone)
+		delete(c.calls, id)
+	}
 	c.mu.Unlock()
 }
 
@@ -165,9 +175,9 @@ func (c *Client) connErr() error {
 }
 
 // receive waits for the next frame of call id; ctx's end sends a cancel.
-func (c *Client) receive(ctx context.Context, id uint64, ch chan *Response) (*Response, error) {
+func (c *Client) receive(ctx context.Context, id uint64, cl *call) (*Response, error) {
 	select {
-	case r, ok := <-ch:
+	case r, ok := <-cl.ch:
 		if !ok {
 			return nil, c.connErr()
 		}
@@ -184,12 +194,12 @@ func (c *Client) receive(ctx context.Context, id uint64, ch chan *Response) (*Re
 
 // call sends r and waits for its single result.
 func (c *Client) call(ctx context.Context, r *Request) (*Response, error) {
-	id, ch, err := c.start(r)
+	id, cl, err := c.start(r)
 	if err != nil {
 		return nil, err
 	}
 	defer c.forget(id)
-	return c.receive(ctx, id, ch)
+	return c.receive(ctx, id, cl)
 }
 
 // Ping checks that the daemon answers.
@@ -243,7 +253,8 @@ type Stream struct {
 	c     *Client
 	ctx   context.Context
 	id    uint64
-	ch    chan *Response
+	call  *call
+	stop  func() bool // stops the cancel watch
 	stats *Stats
 	err   error
 }
@@ -258,11 +269,17 @@ type Chunk struct {
 // chunks with Next. Cancelling ctx cancels the generation in the daemon.
 func (c *Client) Generate(ctx context.Context, req *Request) (*Stream, error) {
 	req.Op = OpGenerate
-	id, ch, err := c.start(req)
+	id, cl, err := c.start(req)
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{c: c, ctx: ctx, id: id, ch: ch}, nil
+	// Cancel in the daemon as soon as ctx ends, whether or not the caller
+	// is reading: an abandoned stream must not hold up the connection.
+	stop := context.AfterFunc(ctx, func() {
+		c.forget(id)
+		_ = c.write(&Request{Op: OpCancel, ID: id})
+	})
+	return &Stream{c: c, ctx: ctx, id: id, call: cl, stop: stop}, nil
 }
 
 // Next returns the next chunk, or io.EOF once the generation is done
@@ -271,12 +288,13 @@ func (s *Stream) Next() (Chunk, error) {
 	if s.err != nil {
 		return Chunk{}, s.err
 	}
-	r, err := s.c.receive(s.ctx, s.id, s.ch)
+	r, err := s.c.receive(s.ctx, s.id, s.call)
 	switch {
 	case err != nil:
 		s.err = err
 	case r.Op == OpDone:
 		s.stats, s.err = r.Stats, io.EOF
+		s.stop()
 		s.c.forget(s.id)
 		if r.Text != "" || len(r.Tokens) > 0 { // stream=false: the whole text
 			return Chunk{Text: r.Text, Tokens: r.Tokens}, nil
@@ -287,6 +305,7 @@ func (s *Stream) Next() (Chunk, error) {
 		s.err = fmt.Errorf("%w: unexpected %q frame in a generation", ErrMalformed, r.Op)
 	}
 	if s.err != io.EOF {
+		s.stop()
 		s.c.forget(s.id)
 	}
 	return Chunk{}, s.err

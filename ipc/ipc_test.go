@@ -236,6 +236,26 @@ func TestCancelAndDisconnect(t *testing.T) {
 		t.Errorf("connection unusable after a cancel: %v", err)
 	}
 
+	// A stream abandoned by cancelling its context, never read again,
+	// is cancelled in the daemon and does not hold up the connection.
+	ctx, cancel = context.WithCancel(context.Background())
+	if _, err := c.Generate(ctx, &Request{Model: "m", Prompt: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-h.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("abandoned stream's handler ended with %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("abandoned stream not cancelled")
+	}
+	if err := c.Ping(context.Background()); err != nil {
+		t.Errorf("connection unusable after an abandoned stream: %v", err)
+	}
+
 	// Closing the connection cancels its requests.
 	c2 := dial(t, path)
 	s2, _ := c2.Generate(context.Background(), &Request{Model: "m", Prompt: "p"})

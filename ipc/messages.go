@@ -70,15 +70,17 @@ type Message struct {
 }
 
 // Options are sampling parameters; a nil field takes the daemon's default.
+// Floats are float64 on the wire because most msgpack libraries write
+// every float as a float64.
 type Options struct {
-	Temperature      *float32 `msgpack:"temperature,omitempty"`
+	Temperature      *float64 `msgpack:"temperature,omitempty"`
 	TopK             *int     `msgpack:"top_k,omitempty"`
-	TopP             *float32 `msgpack:"top_p,omitempty"`
-	MinP             *float32 `msgpack:"min_p,omitempty"`
-	RepeatPenalty    *float32 `msgpack:"repeat_penalty,omitempty"`
+	TopP             *float64 `msgpack:"top_p,omitempty"`
+	MinP             *float64 `msgpack:"min_p,omitempty"`
+	RepeatPenalty    *float64 `msgpack:"repeat_penalty,omitempty"`
 	RepeatLastN      *int     `msgpack:"repeat_last_n,omitempty"`
-	PresencePenalty  *float32 `msgpack:"presence_penalty,omitempty"`
-	FrequencyPenalty *float32 `msgpack:"frequency_penalty,omitempty"`
+	PresencePenalty  *float64 `msgpack:"presence_penalty,omitempty"`
+	FrequencyPenalty *float64 `msgpack:"frequency_penalty,omitempty"`
 	Seed             *uint64  `msgpack:"seed,omitempty"`
 }
 

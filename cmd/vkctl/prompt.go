@@ -55,14 +55,14 @@ func runPrompt(e *env, args []string) error {
 	system := fs.String("system", "", "system message (with --chat)")
 	verbose := fs.BoolP("verbose", "v", false, "print timings and token counts to stderr")
 	noStream := fs.Bool("no-stream", false, "print the whole text at the end instead of as it is generated")
-	fs.Float32("temperature", 0, "sampling temperature (0 = greedy)")
+	fs.Float64("temperature", 0, "sampling temperature (0 = greedy)")
 	fs.Int("top-k", 0, "keep the k most likely tokens (0 = all)")
-	fs.Float32("top-p", 0, "keep the most likely tokens up to this probability mass")
-	fs.Float32("min-p", 0, "drop tokens less likely than this fraction of the most likely")
-	fs.Float32("repeat-penalty", 0, "penalty for repeating recent tokens (1 = off)")
+	fs.Float64("top-p", 0, "keep the most likely tokens up to this probability mass")
+	fs.Float64("min-p", 0, "drop tokens less likely than this fraction of the most likely")
+	fs.Float64("repeat-penalty", 0, "penalty for repeating recent tokens (1 = off)")
 	fs.Int("repeat-last-n", 0, "how many recent tokens the penalties look at")
-	fs.Float32("presence-penalty", 0, "presence penalty")
-	fs.Float32("frequency-penalty", 0, "frequency penalty")
+	fs.Float64("presence-penalty", 0, "presence penalty")
+	fs.Float64("frequency-penalty", 0, "frequency penalty")
 	fs.Uint64("seed", 0, "random seed (default: a new one each time)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -99,8 +99,8 @@ func runPrompt(e *env, args []string) error {
 		}
 		changed = true
 		switch d := dst.(type) {
-		case **float32:
-			v, _ := fs.GetFloat32(name)
+		case **float64:
+			v, _ := fs.GetFloat64(name)
 			*d = &v
 		case **int:
 			v, _ := fs.GetInt(name)

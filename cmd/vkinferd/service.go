@@ -89,14 +89,14 @@ func protocolError(err error) error {
 func engineRequest(req *ipc.Request) engine.Request {
 	p := sampling.Defaults()
 	if o := req.Options; o != nil {
-		set(&p.Temperature, o.Temperature)
+		setFloat(&p.Temperature, o.Temperature)
 		set(&p.TopK, o.TopK)
-		set(&p.TopP, o.TopP)
-		set(&p.MinP, o.MinP)
-		set(&p.RepeatPenalty, o.RepeatPenalty)
+		setFloat(&p.TopP, o.TopP)
+		setFloat(&p.MinP, o.MinP)
+		setFloat(&p.RepeatPenalty, o.RepeatPenalty)
 		set(&p.RepeatLastN, o.RepeatLastN)
-		set(&p.PresencePenalty, o.PresencePenalty)
-		set(&p.FrequencyPenalty, o.FrequencyPenalty)
+		setFloat(&p.PresencePenalty, o.PresencePenalty)
+		setFloat(&p.FrequencyPenalty, o.FrequencyPenalty)
 		set(&p.Seed, o.Seed)
 		if o.Seed == nil {
 			p.Seed = uint64(time.Now().UnixNano())
@@ -114,6 +114,12 @@ func engineRequest(req *ipc.Request) engine.Request {
 func set[T any](dst *T, v *T) {
 	if v != nil {
 		*dst = *v
+	}
+}
+
+func setFloat(dst *float32, v *float64) {
+	if v != nil {
+		*dst = float32(*v)
 	}
 }
 

@@ -1,0 +1,519 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/ipc"
+)
+
+// binary is the vkinferd built once for these tests.
+var daemonBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vkinferd-test")
+	if err != nil {
+		panic(err)
+	}
+	daemonBin = filepath.Join(dir, "vkinferd")
+	if out, err := exec.Command("go", "build", "-o", daemonBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building vkinferd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type daemonProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	socket string
+	models string
+	log    *bytes.Buffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited is closed
+}
+
+// modelsDir links the shared test models into a fresh directory.
+func modelsDir(t *testing.T) string {
+	dir := t.TempDir()
+	for name, rel := range map[string]string{
+		"stories260K":             "llama/stories260K.gguf",
+		"llama-2-tiny-random":     "llama/llama-2-tiny-random.gguf",
+		"all-MiniLM-L6-v2-Q4_K_M": "embed/all-MiniLM-L6-v2-Q4_K_M.gguf",
+	} {
+		if err := os.Symlink(testmodels.Model(t, rel), filepath.Join(dir, name+".gguf")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func startDaemon(t *testing.T, models, socket string, extra ...string) *daemonProc {
+	t.Helper()
+	args := append([]string{"--socket", socket, "--models-dir", models, "--log-level", "debug"}, extra...)
+	cmd := exec.Command(daemonBin, args...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	log := &syncBuffer{}
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{t: t, cmd: cmd, socket: socket, models: models, log: &log.buf, exited: make(chan struct{})}
+	go func() { d.err = cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-d.exited
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", log.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := ipc.Dial(context.Background(), socket)
+		if err == nil {
+			c.Close()
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not come up: %v\n%s", err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (d *daemonProc) client() *ipc.Client {
+	c, err := ipc.Dial(context.Background(), d.socket)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func referenceIDs(t *testing.T, name string) (prompt, generated []int32) {
+	b, err := os.ReadFile(testmodels.Reference(t, name+"/cpu.completion.ids.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		PromptIDs    []int32 `json:"prompt_ids"`
+		GeneratedIDs []int32 `json:"generated_ids"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	return ref.PromptIDs, ref.GeneratedIDs
+}
+
+// greedy asks for llama.cpp's reference decoding: temperature 0 and no
+// repetition penalty (the daemon's default penalty is Ollama's 1.1).
+func greedy(n int) *ipc.Request {
+	zero, one := 0.0, 1.0
+	return &ipc.Request{Model: "stories260K", Prompt: "Once upon a time", MaxTokens: n,
+		Options: &ipc.Options{Temperature: &zero, RepeatPenalty: &one}}
+}
+
+func drain(s *ipc.Stream) (string, []int32, *ipc.Stats, error) {
+	var text strings.Builder
+	var ids []int32
+	for {
+		ch, err := s.Next()
+		if err == io.EOF {
+			return text.String(), ids, s.Stats(), nil
+		}
+		if err != nil {
+			return text.String(), ids, nil, err
+		}
+		text.WriteString(ch.Text)
+		ids = append(ids, ch.Tokens...)
+	}
+}
+
+func socketPath(t *testing.T) string { return filepath.Join(t.TempDir(), "run", "vkinferd.sock") }
+
+// TestGenerateMatchesReference: greedy generation through the whole
+// service (socket, pool, engine, tokenizer, model) gives llama.cpp's ids,
+// from many connections at once.
+func TestGenerateMatchesReference(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t), "--parallel", "2")
+	_, want := referenceIDs(t, "stories260K")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for conn := 0; conn < 3; conn++ {
+		c := d.client()
+		for r := 0; r < 4; r++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := c.Generate(context.Background(), greedy(32))
+				if err != nil {
+					errs <- err
+					return
+				}
+				text, ids, stats, err := drain(s)
+				switch {
+				case err != nil:
+					errs <- err
+				case !slices.Equal(ids, want[:32]):
+					errs <- fmt.Errorf("ids %v, want %v", ids, want[:32])
+				case !strings.HasPrefix(text, ", there was a little girl named Lily."):
+					errs <- fmt.Errorf("text %q", text)
+				case stats.StopReason != "max_tokens" || stats.PromptTokens != 5 || stats.GeneratedTokens != 32:
+					errs <- fmt.Errorf("stats %+v", stats)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	c := d.client()
+	ctx := context.Background()
+	neg := -1.0
+	tests := []struct {
+		name string
+		req  *ipc.Request
+		code string
+	}{
+		{"unknown model", &ipc.Request{Model: "nope", Prompt: "x"}, ipc.CodeUnknownModel},
+		{"path as model", &ipc.Request{Model: "../llama/stories260K", Prompt: "x"}, ipc.CodeBadRequest},
+		{"absolute path", &ipc.Request{Model: "/etc/passwd", Prompt: "x"}, ipc.CodeBadRequest},
+		{"negative temperature", &ipc.Request{Model: "stories260K", Prompt: "x", Options: &ipc.Options{Temperature: &neg}}, ipc.CodeBadRequest},
+		{"negative max_tokens", &ipc.Request{Model: "stories260K", Prompt: "x", MaxTokens: -1}, ipc.CodeBadRequest},
+		{"embedding model", &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Prompt: "x"}, ipc.CodeWrongModel},
+		{"prompt past the context", &ipc.Request{Model: "stories260K", Prompt: strings.Repeat("Once upon a time ", 700)}, ipc.CodeContextFull},
+		{"chat without a template", &ipc.Request{Model: "stories260K", Messages: []ipc.Message{{Role: "user", Content: "hi"}}}, ipc.CodeBadRequest},
+	}
+	for _, tc := range tests {
+		s, err := c.Generate(ctx, tc.req)
+		if err == nil {
+			_, _, _, err = drain(s)
+		}
+		if ipc.CodeOf(err) != tc.code {
+			t.Errorf("%s: got %v, want %s", tc.name, err, tc.code)
+		}
+	}
+	if _, err := c.Embed(ctx, &ipc.Request{Model: "stories260K", Input: []string{"x"}}); ipc.CodeOf(err) != ipc.CodeWrongModel {
+		t.Errorf("embed with a text model: %v", err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Errorf("daemon unusable after errors: %v", err)
+	}
+}
+
+// TestEmbed: the embedding capability end to end, against llama.cpp's
+// reference vector.
+func TestEmbed(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	b, err := os.ReadFile(testmodels.Reference(t, "all-MiniLM-L6-v2/cpu.embedding.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Data []struct {
+			Embedding []float32 `json:"embedding"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	vecs, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence", "Once upon a time"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vecs {
+		var dot, na, nb float64
+		for j := range v {
+			dot += float64(v[j]) * float64(ref.Data[i].Embedding[j])
+			na += float64(v[j]) * float64(v[j])
+			nb += float64(ref.Data[i].Embedding[j]) * float64(ref.Data[i].Embedding[j])
+		}
+		if cos := dot / math.Sqrt(na*nb); cos < 0.999 {
+			t.Errorf("embedding %d: cosine %.5f < 0.999", i, cos)
+		}
+	}
+	short, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence"}, Dimensions: 64})
+	if err != nil || len(short[0]) != 64 {
+		t.Errorf("dimensions 64: %d values, %v", len(short), err)
+	}
+	long := strings.Repeat("word ", 600)
+	if _, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{long}}); ipc.CodeOf(err) != ipc.CodeContextFull {
+		t.Errorf("input past the context: %v", err)
+	}
+	if _, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{long}, Truncate: true}); err != nil {
+		t.Errorf("truncated input: %v", err)
+	}
+}
+
+// runningRequests sums the requests the daemon is serving.
+func runningRequests(t *testing.T, c *ipc.Client) int {
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range st.Pools {
+		for _, m := range p.Models {
+			n += m.Running + m.Queued
+		}
+	}
+	return n
+}
+
+func waitIdle(t *testing.T, c *ipc.Client, what string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for runningRequests(t, c) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the worker was not freed", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCancelAndDisconnect: a cancelled request and a client that vanishes
+// mid-stream both free the worker.
+func TestCancelAndDisconnect(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	c := d.client()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := c.Generate(ctx, greedy(0)) // runs until the context is full
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	waitIdle(t, c, "cancel")
+
+	nc, err := net.Dial("unix", d.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(v any) {
+		b, _ := ipc.Marshal(v)
+		if err := ipc.WriteFrame(nc, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(&ipc.Request{Op: ipc.OpHello, Version: ipc.Version})
+	write(&ipc.Request{Op: ipc.OpGenerate, ID: 1, Model: "stories260K", Prompt: "Once"})
+	for i := 0; i < 3; i++ { // hello, then chunks
+		if _, err := ipc.ReadFrame(nc, ipc.DefaultMaxFrame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+	waitIdle(t, c, "disconnect")
+
+	// The freed worker serves the next request.
+	s, _ = c.Generate(context.Background(), greedy(4))
+	if _, _, _, err := drain(s); err != nil {
+		t.Errorf("after cancel and disconnect: %v", err)
+	}
+}
+
+func TestHostileFramesAgainstDaemon(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		code  string
+	}{
+		{"oversized", binary.BigEndian.AppendUint32(nil, 64<<20), ipc.CodeTooLarge},
+		{"not msgpack", append(binary.BigEndian.AppendUint32(nil, 3), 0xc1, 0xc1, 0xc1), ipc.CodeMalformed},
+	} {
+		nc, err := net.Dial("unix", d.socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := ipc.Marshal(&ipc.Request{Op: ipc.OpHello, Version: ipc.Version})
+		ipc.WriteFrame(nc, b)
+		ipc.ReadFrame(nc, ipc.DefaultMaxFrame)
+		nc.Write(tc.frame)
+		p, err := ipc.ReadFrame(nc, ipc.DefaultMaxFrame)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		r, _ := ipc.DecodeResponse(p)
+		if r.Op != ipc.OpError || r.Code != tc.code {
+			t.Errorf("%s: %+v", tc.name, r)
+		}
+		if _, err := ipc.ReadFrame(nc, ipc.DefaultMaxFrame); !errors.Is(err, io.EOF) {
+			t.Errorf("%s: connection not closed: %v", tc.name, err)
+		}
+		nc.Close()
+	}
+	// Wrong major version.
+	nc, _ := net.Dial("unix", d.socket)
+	b, _ := ipc.Marshal(&ipc.Request{Op: ipc.OpHello, Version: "9.0"})
+	ipc.WriteFrame(nc, b)
+	p, _ := ipc.ReadFrame(nc, ipc.DefaultMaxFrame)
+	if r, _ := ipc.DecodeResponse(p); r == nil || r.Code != ipc.CodeVersion {
+		t.Errorf("version 9.0: %+v", r)
+	}
+	nc.Close()
+	if err := d.client().Ping(context.Background()); err != nil {
+		t.Errorf("daemon stopped serving: %v", err)
+	}
+}
+
+// TestSignals: SIGHUP rescans the models dir; SIGTERM during a generation
+// ends it with done or error, and the daemon exits 0; a daemon killed with
+// SIGKILL leaves a socket file the next one replaces.
+func TestSignals(t *testing.T) {
+	models, sock := modelsDir(t), socketPath(t)
+	d := startDaemon(t, models, sock)
+	c := d.client()
+	if err := os.Symlink(filepath.Join(models, "stories260K.gguf"), filepath.Join(models, "again.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ms, err := c.Models(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(ms, func(m ipc.ModelInfo) bool { return m.Name == "again" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("SIGHUP did not rescan the models dir")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	s, err := c.Generate(context.Background(), greedy(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	_, _, stats, err := drain(s)
+	if err == nil && stats == nil {
+		t.Error("in-flight request ended with neither done nor error")
+	}
+	select {
+	case <-d.exited:
+		if d.err != nil {
+			t.Errorf("daemon exit after SIGTERM: %v", d.err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("daemon did not exit after SIGTERM")
+	}
+
+	d2 := startDaemon(t, models, sock)
+	d2.cmd.Process.Signal(syscall.SIGKILL)
+	<-d2.exited
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("SIGKILL left no socket file to test with: %v", err)
+	}
+	d3 := startDaemon(t, models, sock)
+	if err := d3.client().Ping(context.Background()); err != nil {
+		t.Errorf("restart over a stale socket: %v", err)
+	}
+	// A second daemon on a live socket refuses to start.
+	out, err := exec.Command(daemonBin, "--socket", sock, "--models-dir", models).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already listening") {
+		t.Errorf("second daemon on a live socket: %v %s", err, out)
+	}
+}
+
+// TestPythonExample runs examples/client.py against the daemon.
+func TestPythonExample(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import msgpack").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-msgpack missing in CI: %v", err)
+		}
+		t.Skipf("python3-msgpack not installed: %v", err)
+	}
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "client.py")
+	out, err := exec.Command(py, script, "--socket", d.socket, "-m", "stories260K", "-n", "16", "--temperature", "0", "Once upon a time").Output()
+	if err != nil {
+		t.Fatalf("client.py: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(string(out), ", there was a little girl named Lily.") {
+		t.Errorf("client.py printed %q", out)
+	}
+}
+
+// TestSystemdUnits checks the shipped units with systemd-analyze.
+func TestSystemdUnits(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("systemd-analyze missing in CI")
+		}
+		t.Skip("systemd-analyze not installed")
+	}
+	dir := t.TempDir()
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "..", "contrib", "systemd")
+	unit, err := os.ReadFile(filepath.Join(src, "vkinferd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := strings.ReplaceAll(string(unit), "@BINDIR@/vkinferd", daemonBin)
+	if err := os.WriteFile(filepath.Join(dir, "vkinferd.service"), []byte(service), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock, err := os.ReadFile(filepath.Join(src, "vkinferd.socket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vkinferd.socket"), sock, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("systemd-analyze", "verify", filepath.Join(dir, "vkinferd.socket"), filepath.Join(dir, "vkinferd.service"))
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
