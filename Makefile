@@ -17,7 +17,7 @@ SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
 GLSLANG    ?= glslangValidator
 
-.PHONY: all build run models test test-race vet fmt-check shaders bench bench-models fuzz install-user clean
+.PHONY: all build run models test test-race vet fmt-check shaders bench install-user clean
 
 all: build
 
@@ -57,6 +57,24 @@ shaders: $(SHADER_SPV)
 
 shaders/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 	$(GLSLANG) -V --target-env vulkan1.2 -o $@ $<
+
+# Benchmarks (never timed assertions): go test -bench over the packages
+# with a hot path. BENCHTIME trades precision for time.
+BENCHTIME ?= 1s
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./model/... ./engine/... ./ipc/...
+
+# Installs the binaries in PREFIX/bin and the systemd user units; then
+# `systemctl --user enable --now vkinferd.socket` starts the daemon on demand.
+PREFIX      ?= $(HOME)/.local
+SYSTEMD_USER ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/systemd/user
+install-user: build
+	install -d "$(PREFIX)/bin" "$(SYSTEMD_USER)"
+	install -m 0755 $(BIN)/vkinferd $(BIN)/vkctl "$(PREFIX)/bin/"
+	sed 's|@BINDIR@|$(PREFIX)/bin|' contrib/systemd/vkinferd.service > "$(SYSTEMD_USER)/vkinferd.service"
+	install -m 0644 contrib/systemd/vkinferd.socket "$(SYSTEMD_USER)/"
+	@systemctl --user daemon-reload 2>/dev/null || echo "(no systemd user session: run systemctl --user daemon-reload in one)"
+	@echo "installed; start with: systemctl --user enable --now vkinferd.socket"
 
 clean:
 	rm -rf $(BIN)
