@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/ipc"
+)
+
+// startDaemon builds and runs vkinferd on a temp socket with the shared
+// models, for vkctl to talk to.
+func startDaemon(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "vkinferd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../vkinferd").CombinedOutput(); err != nil {
+		t.Fatalf("building vkinferd: %v\n%s", err, out)
+	}
+	models := filepath.Join(dir, "models")
+	os.Mkdir(models, 0o755)
+	for name, rel := range map[string]string{"stories260K": "llama/stories260K.gguf", "minilm": "embed/all-MiniLM-L6-v2-Q4_K_M.gguf"} {
+		if err := os.Symlink(testmodels.Model(t, rel), filepath.Join(models, name+".gguf")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(dir, "run", "d.sock")
+	cmd := exec.Command(bin, "--socket", sock, "--models-dir", models)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := ipc.Dial(context.Background(), sock); err == nil {
+			c.Close()
+			return sock
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("daemon did not start")
+		}
+	}
+}
+
+func vkctl(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(ctx, args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestNoDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	code, _, stderr := vkctl(context.Background(), "--socket", sock, "ping")
+	if code != exitNoDaemon || !strings.Contains(stderr, "daemon not running at "+sock) || !strings.Contains(stderr, "systemctl --user start vkinferd.socket") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"fly"}, {"prompt", "--bogus", "x"}, {"load"}, {"models", "extra"}, {"prompt", "--socket", "/x", "hi"}} {
+		if code, _, _ := vkctl(context.Background(), args...); code != exitUsage {
+			t.Errorf("vkctl %v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	sock := startDaemon(t)
+	ctx := context.Background()
+
+	code, out, stderr := vkctl(ctx, "--socket", sock, "prompt", "-m", "stories260K", "--temperature", "0", "--repeat-penalty", "1", "-n", "12", "-v", "Once upon a time")
+	if code != exitOK || !strings.HasPrefix(out, ", there was a little girl named Lily.") || !strings.Contains(stderr, "generation:        12 tokens") {
+		t.Errorf("prompt: exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	code, out, _ = vkctl(ctx, "--socket", sock, "embed", "-m", "minilm", "a sentence")
+	var vec []float32
+	if code != exitOK || json.Unmarshal([]byte(out), &vec) != nil || len(vec) != 384 {
+		t.Errorf("embed: exit %d, %d values from %.60q", code, len(vec), out)
+	}
+	code, out, _ = vkctl(ctx, "--socket", sock, "models")
+	if code != exitOK || !strings.Contains(out, "stories260K") || !strings.Contains(out, "embed") {
+		t.Errorf("models: exit %d\n%s", code, out)
+	}
+	code, out, _ = vkctl(ctx, "--socket", sock, "ps")
+	if code != exitOK || !strings.Contains(out, "stories260K") || !strings.Contains(out, "minilm") {
+		t.Errorf("ps: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"status"}, {"status", "--json"}, {"unload", "minilm"}, {"load", "minilm"}, {"ping"}} {
+		if code, out, stderr := vkctl(ctx, append([]string{"--socket", sock}, args...)...); code != exitOK {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	code, _, stderr = vkctl(ctx, "--socket", sock, "prompt", "-m", "nope", "hi")
+	if code != exitFailed || !strings.Contains(stderr, "unknown_model") {
+		t.Errorf("unknown model: exit %d, %q", code, stderr)
+	}
+}
+
+// cancelOnWrite cancels a context at the first output, as Ctrl-C would
+// while tokens stream.
+type cancelOnWrite struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnWrite) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cancel()
+	return w.buf.Write(p)
+}
+
+func TestInterrupt(t *testing.T) {
+	sock := startDaemon(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &cancelOnWrite{cancel: cancel}
+	var errb bytes.Buffer
+	code := run(ctx, []string{"--socket", sock, "prompt", "-m", "stories260K", "Once upon a time"}, strings.NewReader(""), out, &errb)
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want %d; stderr %q", code, exitInterrupted, errb.String())
+	}
+	// The daemon cancelled the generation: the model is idle again.
+	c, err := ipc.Dial(context.Background(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		st, err := c.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy := 0
+		for _, p := range st.Pools {
+			for _, m := range p.Models {
+				busy += m.Running + m.Queued
+			}
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("generation still running after Ctrl-C: %+v", st.Pools)
+		}
+	}
+}
