@@ -517,3 +517,52 @@ func TestSystemdUnits(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestSocketActivation hands the daemon a listening socket the way systemd
+// does (fd 3, LISTEN_FDS=1, LISTEN_PID of the daemon itself) and serves a
+// request through it.
+func TestSocketActivation(t *testing.T) {
+	sock := socketPath(t)
+	os.MkdirAll(filepath.Dir(sock), 0o700)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close() // the daemon's copy of the fd keeps listening
+	// sh's pid becomes the daemon's through exec, so LISTEN_PID matches.
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --models-dir "$1" --socket /nonexistent/unused.sock`, daemonBin, modelsDir(t))
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var c *ipc.Client
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if c, err = ipc.Dial(context.Background(), sock); err == nil {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("activated daemon does not answer: %v\n%s", err, log.String())
+		}
+	}
+	defer c.Close()
+	s, err := c.Generate(context.Background(), greedy(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ids, _, err := drain(s); err != nil || len(ids) != 4 {
+		t.Errorf("generate over the activated socket: %v %v", ids, err)
+	}
+	if !strings.Contains(log.String(), "socket=\"systemd socket\"") {
+		t.Errorf("daemon did not report socket activation:\n%s", log.String())
+	}
+}
