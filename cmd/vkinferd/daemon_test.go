@@ -566,3 +566,46 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("daemon did not report socket activation:\n%s", log.String())
 	}
 }
+
+// TestModelFileTruncated: a model file cut short on disk while loaded
+// fails requests with an error; the daemon keeps serving.
+func TestModelFileTruncated(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "stories260K.gguf")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, socketPath(t))
+	c := d.client()
+	s, _ := c.Generate(context.Background(), greedy(4))
+	if _, _, _, err := drain(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		s, err := c.Generate(context.Background(), greedy(4))
+		if err == nil {
+			_, _, _, err = drain(s)
+		}
+		if err == nil {
+			t.Fatalf("request %d on a truncated model succeeded", i)
+		}
+	}
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatalf("daemon died: %v\n%s", err, d.log.String())
+	}
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("status after the faults: %+v", st.Pools)
+	if !strings.Contains(d.log.String(), "changed or truncated on disk while loaded") {
+		t.Errorf("the first request after truncation did not fault on the mapping; log:\n%s", d.log.String())
+	}
+}

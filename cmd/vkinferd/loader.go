@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"github.com/vkinfer/vkinfer/engine"
@@ -161,14 +163,38 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 		BatchSize:    l.cfg.BatchSize,
 		Metrics:      l.metrics,
 	})
-	return &generator{Engine: eng, release: func() { l.files.release(name) }}, nil
+	return &generator{Engine: eng, path: of.f.Name, release: func() { l.files.release(name) }}, nil
 }
 
 // generator is a pool instance: an engine that releases the shared model
 // file when closed.
 type generator struct {
 	*engine.Engine
+	path    string
 	release func()
+}
+
+// Generate runs the engine with memory faults turned into panics: weights
+// are read from the file mapping, and a model file truncated on disk while
+// loaded must fail its requests (the pool recovers worker panics), not
+// crash the daemon with SIGBUS.
+func (g *generator) Generate(ctx context.Context, req engine.Request, emit func(engine.Chunk) error) (engine.Result, error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer explainFault(g.path)
+	return g.Engine.Generate(ctx, req, emit)
+}
+
+// explainFault re-panics a memory fault with its likely cause, so the
+// pool's error (and the worker it replaces) says what happened.
+func explainFault(path string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if fault, ok := r.(interface{ Addr() uintptr }); ok {
+		panic(fmt.Sprintf("reading the weights mapped from %s faulted at %#x: the file was changed or truncated on disk while loaded", path, fault.Addr()))
+	}
+	panic(r)
 }
 
 func (g *generator) Close() error {
@@ -213,13 +239,14 @@ func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, err
 	if err != nil {
 		return nil, err
 	}
-	return &embedder{m: of.bert, tok: of.tok, release: func() { l.files.release(name) }}, nil
+	return &embedder{m: of.bert, tok: of.tok, path: of.f.Name, release: func() { l.files.release(name) }}, nil
 }
 
 // embedder is a pool instance of an embedding model.
 type embedder struct {
 	m       *bert.Model
 	tok     *tokenizer.Tokenizer
+	path    string
 	release func()
 }
 
@@ -231,6 +258,8 @@ func (e *embedder) embedWith(ctx context.Context, texts []string, opts bert.Opti
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
+	defer explainFault(e.path)
 	vecs, err := e.m.EmbedTexts(e.tok, texts, opts)
 	switch {
 	case errors.Is(err, bert.ErrTooLong):
