@@ -21,7 +21,7 @@ type reference struct {
 	GeneratedIDs []int32 `json:"generated_ids"`
 }
 
-// stories loads the stand-in stories260K model.
+// stories loads the stories260K model.
 func stories(t testing.TB) *enginetest.Model {
 	t.Helper()
 	m, err := enginetest.Load(testmodels.Model(t, "llama/stories260K.gguf"))
