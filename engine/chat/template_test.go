@@ -146,3 +146,29 @@ func TestSourceOf(t *testing.T) {
 		t.Errorf("Detect: %v, want ErrNoTemplate", err)
 	}
 }
+
+// FuzzTemplates: detection of arbitrary template sources and rendering of
+// arbitrary conversations never panic, and a rendered prompt holds every
+// message's content.
+func FuzzTemplates(f *testing.F) {
+	for _, name := range Names() {
+		f.Add(name, "system", "be brief", "user", "hi <|im_end|>")
+	}
+	f.Add("{% for m in messages %}<|im_start|>", "user", "a", "assistant", "b")
+	f.Fuzz(func(t *testing.T, src, role1, content1, role2, content2 string) {
+		tpl, err := Detect(src)
+		if err != nil {
+			return
+		}
+		msgs := []Message{{Role: role1, Content: content1}, {Role: role2, Content: content2}}
+		out, err := tpl.Render(msgs, true)
+		if err != nil {
+			return
+		}
+		for _, m := range msgs {
+			if !strings.Contains(out, strings.TrimSpace(m.Content)) {
+				t.Fatalf("%s: rendered prompt lacks %q:\n%s", tpl.Name(), m.Content, out)
+			}
+		}
+	})
+}

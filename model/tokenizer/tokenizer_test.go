@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model/gguf"
@@ -143,4 +144,70 @@ func TestReferenceTokenize(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzEncode feeds arbitrary text to each tokenizer model: no panic, ids in
+// range, and for SPM and BPE the text decodes back.
+func FuzzEncode(f *testing.F) {
+	toks := map[string]*Tokenizer{
+		"spm":  load(f, testmodels.Model(f, "vocab/ggml-vocab-llama-spm.gguf")),
+		"bpe":  load(f, testmodels.Model(f, "vocab/ggml-vocab-gpt-2.gguf")),
+		"wpm":  load(f, testmodels.Model(f, "vocab/ggml-vocab-bert-bge.gguf")),
+		"deep": load(f, testmodels.Model(f, "vocab/ggml-vocab-deepseek-llm.gguf")),
+	}
+	inputs, _ := readVectors(f, testmodels.Model(f, "vocab/ggml-vocab-llama-spm.gguf"))
+	for _, in := range inputs {
+		f.Add(in, true)
+	}
+	f.Add("\xff\xfe<|endoftext|>\x00", false)
+	f.Fuzz(func(t *testing.T, text string, special bool) {
+		for name, tok := range toks {
+			ids, err := tok.Encode(text, special, special)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for _, id := range ids {
+				if id < 0 || int(id) >= tok.VocabSize() {
+					t.Fatalf("%s: id %d out of range", name, id)
+				}
+			}
+			dec := tok.Decode(ids)
+			if !utf8.ValidString(dec) {
+				t.Fatalf("%s: decoded text is not valid UTF-8", name)
+			}
+			if name == "bpe" && utf8.ValidString(text) && !special && dec != text {
+				t.Fatalf("bpe: Decode(Encode(%q)) = %q", text, dec)
+			}
+		}
+	})
+}
+
+// FuzzSpec builds tokenizers from arbitrary metadata: New must refuse or
+// build one that encodes without panicking.
+func FuzzSpec(f *testing.F) {
+	f.Add("a\x00b\x00ab\x00<0x41>", "a b", byte(1), "ab ba")
+	f.Add("\xe2\x96\x81\x00x\x00", "", byte(0), "x x")
+	f.Fuzz(func(t *testing.T, vocab, merges string, model byte, text string) {
+		s := defaultSpec([]string{ModelSPM, ModelBPE, ModelWPM}[int(model)%3])
+		s.Tokens = strings.Split(vocab, "\x00")
+		if merges != "" {
+			s.Merges = strings.Split(merges, "\x00")
+		}
+		s.Pre = "gpt2"
+		s.BOS, s.EOS, s.UNK = -1, -1, -1
+		tok, err := New(s)
+		if err != nil {
+			return
+		}
+		ids, err := tok.Encode(text, true, true)
+		if err != nil {
+			return
+		}
+		for _, id := range ids {
+			if id < 0 || int(id) >= tok.VocabSize() {
+				t.Fatalf("id %d out of range", id)
+			}
+		}
+		_ = tok.Decode(ids)
+	})
 }
