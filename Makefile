@@ -17,7 +17,7 @@ SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
 GLSLANG    ?= glslangValidator
 
-.PHONY: all build run models test test-race vet fmt-check shaders bench install-user clean
+.PHONY: all build run models test test-race vet fmt-check shaders bench soak install-user clean
 
 all: build
 
@@ -63,6 +63,11 @@ shaders/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 BENCHTIME ?= 1s
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./model/... ./engine/... ./ipc/...
+
+# Load and leak check against a real daemon (see cmd/vksoak).
+SOAK_DURATION ?= 30s
+soak: build models
+	@MODELS_DIR="$(MODELS_DIR)" BIN="$(BIN)" SOAK_DURATION="$(SOAK_DURATION)" bash contrib/soak.sh
 
 # Installs the binaries in PREFIX/bin and the systemd user units; then
 # `systemctl --user enable --now vkinferd.socket` starts the daemon on demand.

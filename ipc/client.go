@@ -30,7 +30,16 @@ type Client struct {
 	nextID atomic.Uint64
 	err    error // set when the connection failed
 	done   chan struct{}
+	// cancelled are ids this client cancelled, whose late frames are
+	// expected; any other frame for an id not in flight is stray.
+	cancelled map[uint64]bool
+	stray     atomic.Uint64
 }
+
+// StrayFrames counts frames the daemon sent for requests that had already
+// ended (and were not cancelled by this client): a protocol violation,
+// since every request ends with exactly one done or error.
+func (c *Client) StrayFrames() uint64 { return c.stray.Load() }
 
 // Dial connects to the daemon at path and exchanges hellos.
 func Dial(ctx context.Context, path string) (*Client, error) {
@@ -42,7 +51,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("ipc: %w", err)
 	}
-	c := &Client{nc: nc, maxFrame: DefaultMaxFrame, calls: map[uint64]*call{}, done: make(chan struct{})}
+	c := &Client{nc: nc, maxFrame: DefaultMaxFrame, calls: map[uint64]*call{}, done: make(chan struct{}), cancelled: map[uint64]bool{}}
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
@@ -103,11 +112,18 @@ func (c *Client) readLoop() {
 		}
 		c.mu.Lock()
 		cl := c.calls[r.ID]
+		expected := c.cancelled[r.ID]
+		if expected && (r.Op == OpDone || r.Op == OpError) {
+			delete(c.cancelled, r.ID) // its last frame
+		}
 		c.mu.Unlock()
 		if cl == nil {
 			if r.Op == OpError && r.ID == 0 { // the connection itself failed
 				err = &Error{Code: r.Code, Message: r.Message}
 				break
+			}
+			if !expected {
+				c.stray.Add(1)
 			}
 			continue // a late frame of a call already given up
 		}
@@ -155,6 +171,19 @@ func (c *Client) start(r *Request) (uint64, *call, error) {
 	return r.ID, cl, nil
 }
 
+// cancel stops listening for id and asks the daemon to stop it; its late
+// frames are then expected, not stray.
+func (c *Client) cancel(id uint64) {
+	c.mu.Lock()
+	if cl, ok := c.calls[id]; ok {
+		close(cl.gone)
+		delete(c.calls, id)
+		c.cancelled[id] = true
+	}
+	c.mu.Unlock()
+	_ = c.write(&Request{Op: OpCancel, ID: id})
+}
+
 // forget stops listening for id's frames.
 func (c *Client) forget(id uint64) {
 	c.mu.Lock()
@@ -186,8 +215,7 @@ func (c *Client) receive(ctx context.Context, id uint64, cl *call) (*Response, e
 		}
 		return r, nil
 	case <-ctx.Done():
-		_ = c.write(&Request{Op: OpCancel, ID: id})
-		c.forget(id)
+		c.cancel(id)
 		return nil, ctx.Err()
 	}
 }
@@ -275,10 +303,7 @@ func (c *Client) Generate(ctx context.Context, req *Request) (*Stream, error) {
 	}
 	// Cancel in the daemon as soon as ctx ends, whether or not the caller
 	// is reading: an abandoned stream must not hold up the connection.
-	stop := context.AfterFunc(ctx, func() {
-		c.forget(id)
-		_ = c.write(&Request{Op: OpCancel, ID: id})
-	})
+	stop := context.AfterFunc(ctx, func() { c.cancel(id) })
 	return &Stream{c: c, ctx: ctx, id: id, call: cl, stop: stop}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/vkinfer/vkinfer/engine"
@@ -258,6 +259,7 @@ func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
 			"prompt_tokens":    snap.Total.PromptTokens,
 			"cached_tokens":    snap.Total.CachedTokens,
 			"generated_tokens": snap.Total.GeneratedTokens,
+			"goroutines":       uint64(runtime.NumGoroutine()),
 		},
 	}
 	for _, ps := range []pool.Status{d.text.Status(), d.embed.Status()} {
