@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/ipc"
@@ -607,5 +608,36 @@ func TestModelFileTruncated(t *testing.T) {
 	t.Logf("status after the faults: %+v", st.Pools)
 	if !strings.Contains(d.log.String(), "changed or truncated on disk while loaded") {
 		t.Errorf("the first request after truncation did not fault on the mapping; log:\n%s", d.log.String())
+	}
+}
+
+// TestOddInputs: invalid UTF-8 and NUL bytes in a prompt, and a huge
+// max_tokens, are served; output is always valid UTF-8 and a full context
+// is reported as the stop reason.
+func TestOddInputs(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t), "--context-size", "64")
+	c := d.client()
+	for _, tc := range []struct {
+		name   string
+		prompt string
+		max    int
+		stop   string
+	}{
+		{"invalid UTF-8 and NUL", "\xff\xfe\x00Once\x00 upon \xc3", 8, "max_tokens"},
+		{"huge max_tokens", "Once upon a time", 1 << 30, "context_full"},
+	} {
+		req := greedy(tc.max)
+		req.Prompt = tc.prompt
+		s, err := c.Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _, stats, err := drain(s)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !utf8.ValidString(text) || stats.StopReason != tc.stop {
+			t.Errorf("%s: valid UTF-8 %v, stop reason %q (want %q)", tc.name, utf8.ValidString(text), stats.StopReason, tc.stop)
+		}
 	}
 }
