@@ -1,0 +1,184 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/model/quant"
+)
+
+func randVec(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64()) + 0.05 // never zero
+	}
+	return v
+}
+
+// weights returns a random rows×cols matrix of type t and its exact f32
+// values (dequantized).
+func weights(t *testing.T, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byte, []float32) {
+	src := randVec(rng, rows*cols)
+	var w []byte
+	if typ == gguf.TypeF32 {
+		w = make([]byte, 4*len(src))
+		for i, v := range src {
+			binary.LittleEndian.PutUint32(w[4*i:], math.Float32bits(v))
+		}
+	} else {
+		var err error
+		if w, err = quant.Quantize(typ, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exact := make([]float32, rows*cols)
+	if err := quant.Dequantize(typ, w, exact); err != nil {
+		t.Fatal(err)
+	}
+	return w, exact
+}
+
+// relErr is the RMS difference of got and want relative to want's RMS.
+func relErr(got, want []float64) float64 {
+	var num, den float64
+	for i := range got {
+		num += (got[i] - want[i]) * (got[i] - want[i])
+		den += want[i] * want[i]
+	}
+	return math.Sqrt(num / den)
+}
+
+func asF64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// TestMatVec checks each weight type, on the Go and the SIMD kernels,
+// against a float64 product of the exact weights and the unrounded input.
+// Each row's error is bounded relative to Σ|w·x|, the scale of a dot
+// product's rounding: F32 sums in another order; F16/BF16 round the input
+// to 11/8 significant bits; Q8_0/Q4_0 quantize it to 8-bit blocks.
+func TestMatVec(t *testing.T) {
+	bounds := map[gguf.Type]float64{
+		gguf.TypeF32: 1e-6, gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
+		gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ4_K: 1e-6, gguf.TypeQ6_K: 1e-6,
+	}
+	shapes := [][2]int{{1, 256}, {7, 512}, {33, 768}, {300, 256}, {1000, 2048}}
+	rng := rand.New(rand.NewPCG(7, 9))
+	for typ, bound := range bounds {
+		for _, sh := range shapes {
+			rows, cols := sh[0], sh[1]
+			w, exact := weights(t, rng, typ, rows, cols)
+			x := randVec(rng, cols)
+			want, scale := make([]float64, rows), make([]float64, rows)
+			for r := range rows {
+				for c := range cols {
+					p := float64(exact[r*cols+c]) * float64(x[c])
+					want[r] += p
+					scale[r] += math.Abs(p)
+				}
+			}
+			for _, portable := range []bool{true, false} {
+				if !portable && !SIMD() {
+					continue
+				}
+				y := make([]float32, rows)
+				for i := range y {
+					y[i] = float32(math.NaN()) // poisoned
+				}
+				m := &MatVec{Portable: portable}
+				if err := m.Do(typ, w, rows, cols, x, y); err != nil {
+					t.Fatal(err)
+				}
+				var worst float64
+				for r := range rows {
+					worst = max(worst, math.Abs(float64(y[r])-want[r])/scale[r])
+				}
+				if !(worst <= bound) {
+					t.Errorf("%s %dx%d portable=%v: error %.3g of Σ|w·x| > %.3g", typ, rows, cols, portable, worst, bound)
+				}
+			}
+		}
+	}
+}
+
+// TestSIMDMatchesGo holds the SIMD kernels to the Go ones closely: the same
+// integer products, summed in another order.
+func TestSIMDMatchesGo(t *testing.T) {
+	if !SIMD() {
+		t.Skip("no AVX2 kernels on this machine")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0} {
+		w, _ := weights(t, rng, typ, 129, 1056)
+		x := randVec(rng, 1056)
+		a, b := make([]float32, 129), make([]float32, 129)
+		if err := (&MatVec{Portable: true}).Do(typ, w, 129, 1056, x, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := (&MatVec{}).Do(typ, w, 129, 1056, x, b); err != nil {
+			t.Fatal(err)
+		}
+		if e := relErr(asF64(b), asF64(a)); e > 1e-5 {
+			t.Errorf("%s: SIMD vs Go relative error %.3g", typ, e)
+		}
+	}
+}
+
+func TestMatVecErrors(t *testing.T) {
+	m := &MatVec{}
+	if err := m.Do(gguf.TypeF32, make([]byte, 10), 2, 4, make([]float32, 4), make([]float32, 2)); err == nil {
+		t.Error("short weights accepted")
+	}
+	if err := m.Do(gguf.TypeQ8_0, make([]byte, 34), 1, 33, make([]float32, 33), make([]float32, 1)); err == nil {
+		t.Error("partial block accepted")
+	}
+	if err := m.Do(gguf.TypeIQ2_XXS, make([]byte, 66), 1, 256, make([]float32, 256), make([]float32, 1)); err == nil {
+		t.Error("unsupported type accepted")
+	}
+}
+
+func TestMatVecNoAllocWarm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ6_K} {
+		w, _ := weights(t, rng, typ, 512, 512)
+		x, y := randVec(rng, 512), make([]float32, 512)
+		m := &MatVec{}
+		m.Do(typ, w, 512, 512, x, y)
+		if a := testing.AllocsPerRun(20, func() { m.Do(typ, w, 512, 512, x, y) }); a > 0 {
+			t.Errorf("%s: %v allocations per warm call", typ, a)
+		}
+	}
+}
+
+func BenchmarkMatVec(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K} {
+		const rows, cols = 2048, 2048
+		src := randVec(rng, rows*cols)
+		var w []byte
+		if typ == gguf.TypeF32 {
+			w = make([]byte, 4*len(src))
+			for i, v := range src {
+				binary.LittleEndian.PutUint32(w[4*i:], math.Float32bits(v))
+			}
+		} else {
+			w, _ = quant.Quantize(typ, src)
+		}
+		x, y := randVec(rng, cols), make([]float32, rows)
+		m := &MatVec{}
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for i := 0; i < b.N; i++ {
+				m.Do(typ, w, rows, cols, x, y)
+			}
+			b.ReportMetric(2*rows*cols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -1,0 +1,92 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+)
+
+// workers runs row ranges of one call in parallel. Its goroutines live for
+// the life of the process, so a call allocates nothing.
+type workers struct {
+	n    int
+	jobs chan job
+}
+
+// task is work split by row ranges; part numbers the range, so a task can
+// keep scratch per part.
+type task interface {
+	run(part, lo, hi int)
+}
+
+type job struct {
+	t            task
+	part, lo, hi int
+	wg           *sync.WaitGroup
+}
+
+var (
+	poolMu  sync.Mutex
+	current *workers
+)
+
+// SetThreads sets how many goroutines split each call (0 = one per core).
+func SetThreads(n int) {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	if current != nil && current.n == n {
+		return
+	}
+	w := &workers{n: n, jobs: make(chan job, n)}
+	for range n {
+		go func() {
+			for j := range w.jobs {
+				j.t.run(j.part, j.lo, j.hi)
+				j.wg.Done()
+			}
+		}()
+	}
+	if current != nil {
+		close(current.jobs)
+	}
+	current = w
+}
+
+// Threads returns the number of goroutines calls are split over.
+func Threads() int {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	if current == nil {
+		return runtime.NumCPU()
+	}
+	return current.n
+}
+
+func getWorkers() *workers {
+	poolMu.Lock()
+	w := current
+	poolMu.Unlock()
+	if w == nil {
+		SetThreads(0)
+		return getWorkers()
+	}
+	return w
+}
+
+// parallel runs t over [0, n) split into at most maxParts contiguous
+// ranges of at least minPer, waiting for all. A single range runs inline.
+func parallel(n, minPer, maxParts int, wg *sync.WaitGroup, t task) {
+	w := getWorkers()
+	parts := min(w.n, maxParts, max(1, n/max(1, minPer)))
+	if parts <= 1 {
+		t.run(0, 0, n)
+		return
+	}
+	wg.Add(parts)
+	for p := range parts {
+		w.jobs <- job{t: t, part: p, lo: n * p / parts, hi: n * (p + 1) / parts, wg: wg}
+	}
+	wg.Wait()
+}

@@ -1,0 +1,102 @@
+//go:build cgo
+
+// AVX2+FMA+F16C matrix-vector kernels over row ranges. Each is compiled
+// for those features by target attribute and called only when the CPU has
+// them (kernels_supported). Layouts are ggml's; see model/quant.
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+int kernels_supported(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+AVX2 static inline float hsum(__m256 v) {
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+AVX2 static inline float dot_f32(const float *a, const float *b, int n) {
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+	int i = 0;
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+	}
+	for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+	float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	for (; i < n; i++) s += a[i] * b[i];
+	return s;
+}
+
+AVX2 void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols) {
+	for (long r = lo; r < hi; r++) y[r] = dot_f32(w + r * cols, x, (int)cols);
+}
+
+AVX2 void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols) {
+	for (long r = lo; r < hi; r++) {
+		const uint16_t *row = w + r * cols;
+		__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+		long i = 0;
+		for (; i + 16 <= cols; i += 16) {
+			s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i))), _mm256_loadu_ps(x + i), s0);
+			s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i + 8))), _mm256_loadu_ps(x + i + 8), s1);
+		}
+		float s = hsum(_mm256_add_ps(s0, s1));
+		for (; i < cols; i++) s += _cvtsh_ss(row[i]) * x[i];
+		y[r] = s;
+	}
+}
+
+// dot of 32 signed bytes, as 8 int32 lanes.
+AVX2 static inline __m256i dot_i8(__m256i a, __m256i b) {
+	// maddubs needs an unsigned operand: move a's sign onto b.
+	__m256i ua = _mm256_sign_epi8(a, a), sb = _mm256_sign_epi8(b, a);
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(ua, sb), _mm256_set1_epi16(1));
+}
+
+// Q8_0 weights (34-byte blocks) times activations quantized to Q8_0 (xq
+// 32 int8 per block, xd one scale per block).
+AVX2 void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * 34;
+		__m256 acc = _mm256_setzero_ps();
+		for (long b = 0; b < nb; b++) {
+			const uint8_t *blk = row + b * 34;
+			uint16_t dh;
+			memcpy(&dh, blk, 2);
+			__m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
+			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + b * 32)));
+			acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * xd[b]), _mm256_cvtepi32_ps(p), acc);
+		}
+		y[r] = hsum(acc);
+	}
+}
+
+// Q4_0 weights (18-byte blocks: nibble j and j+16 share byte j, minus 8).
+AVX2 void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * 18;
+		__m256 acc = _mm256_setzero_ps();
+		for (long b = 0; b < nb; b++) {
+			const uint8_t *blk = row + b * 18;
+			uint16_t dh;
+			memcpy(&dh, blk, 2);
+			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 2));
+			__m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+			__m256i q = _mm256_sub_epi8(_mm256_and_si256(both, lowMask), eight);
+			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + b * 32)));
+			acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * xd[b]), _mm256_cvtepi32_ps(p), acc);
+		}
+		y[r] = hsum(acc);
+	}
+}

@@ -1,0 +1,36 @@
+//go:build cgo
+
+package kernels
+
+/*
+#include <stdint.h>
+int kernels_supported(void);
+void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols);
+void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
+void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
+void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
+*/
+import "C"
+
+import "unsafe"
+
+// simd reports whether the AVX2 kernels run on this CPU.
+var simd = C.kernels_supported() != 0
+
+func f32p(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }
+
+func simdF32(w []byte, x, y []float32, lo, hi, cols int) {
+	C.kernels_matvec_f32((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
+}
+
+func simdF16(w []byte, x, y []float32, lo, hi, cols int) {
+	C.kernels_matvec_f16((*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))), f32p(x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
+}
+
+func simdQ8_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
+	C.kernels_matvec_q8_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+}
+
+func simdQ4_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
+	C.kernels_matvec_q4_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+}
