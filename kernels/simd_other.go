@@ -5,7 +5,7 @@ package kernels
 // simd is false where the C kernels are not built; the Go kernels run.
 const simd = false
 
-func simdF32(w []byte, x, y []float32, lo, hi, cols int)             { panic("kernels: no SIMD build") }
-func simdF16(w []byte, x, y []float32, lo, hi, cols int)             { panic("kernels: no SIMD build") }
+func simdF32(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
+func simdF16(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
 func simdQ8_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }
 func simdQ4_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }
