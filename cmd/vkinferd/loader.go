@@ -152,7 +152,7 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 	if err != nil {
 		return nil, err
 	}
-	sess, err := of.llama.NewReferenceSession(l.contextSize(of.llama.Config))
+	sess, err := of.llama.NewCPUSession(l.contextSize(of.llama.Config))
 	if err != nil {
 		l.files.release(name)
 		return nil, err

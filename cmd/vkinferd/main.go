@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vkinfer/vkinfer/kernels"
 )
 
 const version = "0.1.0"
@@ -56,6 +57,7 @@ func serve(cfg Config, log *slog.Logger) error {
 	if cfg.Threads > 0 {
 		runtime.GOMAXPROCS(cfg.Threads)
 	}
+	kernels.SetThreads(cfg.Threads)
 	dirs := append([]string{cfg.ModelsDir}, cfg.ExtraDirs...)
 	reg := NewRegistry(dirs...)
 	if err := reg.Rescan(); err != nil {
@@ -86,7 +88,7 @@ func serve(cfg Config, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	log.Info("vkinferd ready", "socket", where, "models", len(reg.List()), "dirs", dirs,
-		"device", "cpu", "memory_budget", ByteSize(budget).String(), "keep_alive", cfg.KeepAlive)
+		"device", "cpu", "simd", kernels.SIMD(), "threads", kernels.Threads(), "memory_budget", ByteSize(budget).String(), "keep_alive", cfg.KeepAlive)
 	if err := notify("READY=1"); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model/bert"
 	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/sampling"
@@ -47,6 +48,14 @@ func newService(cfg Config, reg *Registry, budget uint64, logf func(string, ...a
 // shutdown drains both pools.
 func (d *service) shutdown(ctx context.Context) error {
 	return errors.Join(d.text.Shutdown(ctx), d.embed.Shutdown(ctx))
+}
+
+// cpuBackend names the CPU kernels in use.
+func cpuBackend() string {
+	if kernels.SIMD() {
+		return fmt.Sprintf("cpu kernels (AVX2), %d threads", kernels.Threads())
+	}
+	return fmt.Sprintf("cpu kernels (portable Go), %d threads", kernels.Threads())
 }
 
 // protocolError gives pool and engine errors their protocol codes.
@@ -251,7 +260,7 @@ func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
 		Server:  serverName,
 		Uptime:  time.Since(d.started),
 		Device:  "cpu",
-		Backend: "cpu (reference)",
+		Backend: cpuBackend(),
 		Counters: map[string]uint64{
 			"requests":         snap.Total.Requests,
 			"errors":           snap.Total.Errors,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/quant"
@@ -30,6 +31,29 @@ type RefSession struct {
 	row  []float32 // one dequantized weight row
 	half []float32 // activations rounded for F16/BF16 weights
 	acts batch
+
+	// mv, when set, runs the matrix products on package kernels (the CPU
+	// session); nil is the reference path.
+	mv *kernels.MatVec
+
+	// vecs caches norm weights and biases as f32.
+	vecs map[*model.Tensor][]float32
+}
+
+// vec returns a small weight (norm, bias) as f32, converted once.
+func (s *RefSession) vec(t *model.Tensor) ([]float32, error) {
+	if v, ok := s.vecs[t]; ok {
+		return v, nil
+	}
+	v, err := t.Float32()
+	if err != nil {
+		return nil, err
+	}
+	if s.vecs == nil {
+		s.vecs = map[*model.Tensor][]float32{}
+	}
+	s.vecs[t] = v
+	return v, nil
 }
 
 // batch holds the activations of the tokens of one Eval, one row each.
@@ -37,6 +61,18 @@ type batch struct {
 	n                     int
 	x, xb, q, k, v, att   [][]float32
 	gate, up, scores, tmp [][]float32
+}
+
+// NewCPUSession returns a session like NewReferenceSession whose matrix
+// products, where the forward pass spends its time, run on package
+// kernels: SIMD where the CPU has it, split over cores.
+func (m *Model) NewCPUSession(ctx int) (*RefSession, error) {
+	s, err := m.NewReferenceSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mv = &kernels.MatVec{}
+	return s, nil
 }
 
 // NewReferenceSession returns a session with room for ctx positions;
@@ -134,7 +170,7 @@ func (s *RefSession) Eval(tokens []int32, pos int) error {
 		}
 	}
 	last := a.x[n-1 : n]
-	if err := rmsNorm(a.xb[:1], last, &s.m.OutputNorm, c.NormEps); err != nil {
+	if err := s.rmsNorm(a.xb[:1], last, &s.m.OutputNorm, c.NormEps); err != nil {
 		return err
 	}
 	if err := s.matmul([][]float32{s.logits}, a.xb[:1], &s.m.Output); err != nil {
@@ -149,7 +185,7 @@ func (s *RefSession) layer(l, pos, n int) error {
 	kvDim, hd := c.KVDim(), c.HeadDim
 
 	// Attention: project, normalise and rotate, store keys and values.
-	if err := rmsNorm(a.xb[:n], a.x[:n], &L.AttnNorm, c.NormEps); err != nil {
+	if err := s.rmsNorm(a.xb[:n], a.x[:n], &L.AttnNorm, c.NormEps); err != nil {
 		return err
 	}
 	for _, p := range []struct {
@@ -159,15 +195,15 @@ func (s *RefSession) layer(l, pos, n int) error {
 		if err := s.matmul(p.out[:n], a.xb[:n], p.w); err != nil {
 			return err
 		}
-		if err := addBias(p.out[:n], p.b); err != nil {
+		if err := s.addBias(p.out[:n], p.b); err != nil {
 			return err
 		}
 	}
 	for b := range n {
-		if err := headNorm(a.q[b], &L.QNorm, hd, c.NormEps); err != nil {
+		if err := s.headNorm(a.q[b], &L.QNorm, hd, c.NormEps); err != nil {
 			return err
 		}
-		if err := headNorm(a.k[b], &L.KNorm, hd, c.NormEps); err != nil {
+		if err := s.headNorm(a.k[b], &L.KNorm, hd, c.NormEps); err != nil {
 			return err
 		}
 		rope(a.q[b], pos+b, c)
@@ -212,7 +248,7 @@ func (s *RefSession) layer(l, pos, n int) error {
 	addRows(a.x[:n], a.tmp[:n])
 
 	// Feed-forward: SiLU(gate) * up, then down.
-	if err := rmsNorm(a.xb[:n], a.x[:n], &L.FFNNorm, c.NormEps); err != nil {
+	if err := s.rmsNorm(a.xb[:n], a.x[:n], &L.FFNNorm, c.NormEps); err != nil {
 		return err
 	}
 	if err := s.matmul(a.gate[:n], a.xb[:n], &L.Gate); err != nil {
@@ -234,8 +270,16 @@ func (s *RefSession) layer(l, pos, n int) error {
 }
 
 // matmul sets out[b] = W in[b] for each row b, dequantizing each weight row
-// once for the whole batch.
+// once for the whole batch (or, in the CPU session, with the kernels).
 func (s *RefSession) matmul(out, in [][]float32, w *model.Tensor) error {
+	if s.mv != nil {
+		for b := range in {
+			if err := s.mv.Do(w.Type, w.Data, w.Rows(), w.Cols(), in[b], out[b]); err != nil {
+				return fmt.Errorf("tensor %q: %w", w.Name, err)
+			}
+		}
+		return nil
+	}
 	cols := w.Cols()
 	row := s.row[:cols]
 	rounded := roundingFor(w.Type)
@@ -290,8 +334,8 @@ func roundBF16(x float32) float32 {
 }
 
 // rmsNorm sets out[b] = in[b] / rms(in[b]) * w.
-func rmsNorm(out, in [][]float32, w *model.Tensor, eps float32) error {
-	weights, err := w.Float32()
+func (s *RefSession) rmsNorm(out, in [][]float32, w *model.Tensor, eps float32) error {
+	weights, err := s.vec(w)
 	if err != nil {
 		return err
 	}
@@ -314,11 +358,11 @@ func rmsNormRow(out, x, w []float32, eps float32) {
 
 // headNorm RMS-normalises each head of x in place (qwen3's q/k norm); a
 // zero Tensor leaves x alone.
-func headNorm(x []float32, w *model.Tensor, hd int, eps float32) error {
+func (s *RefSession) headNorm(x []float32, w *model.Tensor, hd int, eps float32) error {
 	if !w.Present() {
 		return nil
 	}
-	weights, err := w.Float32()
+	weights, err := s.vec(w)
 	if err != nil {
 		return err
 	}
@@ -328,11 +372,11 @@ func headNorm(x []float32, w *model.Tensor, hd int, eps float32) error {
 	return nil
 }
 
-func addBias(rows [][]float32, bias *model.Tensor) error {
+func (s *RefSession) addBias(rows [][]float32, bias *model.Tensor) error {
 	if !bias.Present() {
 		return nil
 	}
-	b, err := bias.Float32()
+	b, err := s.vec(bias)
 	if err != nil {
 		return err
 	}

@@ -165,17 +165,65 @@ func TestEvalErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkReferenceDecode(b *testing.B) {
+// benchDecode measures generation like llama-bench's tg64: one token at a
+// time at positions 1..64, over and over.
+func benchDecode(b *testing.B, newSession func(*Model) (*RefSession, error)) {
 	m := loadModel(b, "llama/stories260K.gguf")
-	s, _ := m.NewReferenceSession(2048)
+	s, err := newSession(m)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := s.Eval([]int32{1}, 0); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := s.Eval([]int32{403}, 1+i%2000); err != nil {
+		if err := s.Eval([]int32{403}, 1+i%64); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+func BenchmarkReferenceDecode(b *testing.B) {
+	benchDecode(b, func(m *Model) (*RefSession, error) { return m.NewReferenceSession(512) })
+}
+
+// TestCPUSession holds the kernel-backed session to llama.cpp's greedy ids
+// and to the reference session's logits.
+func TestCPUSession(t *testing.T) {
+	for _, tc := range []struct{ model, ref string }{
+		{"llama/stories260K.gguf", "stories260K"},
+		{"llama/llama-2-tiny-random.gguf", "llama-2-tiny-random"},
+	} {
+		t.Run(tc.ref, func(t *testing.T) {
+			m := loadModel(t, tc.model)
+			want := loadCompletion(t, tc.ref)
+			s, err := m.NewCPUSession(256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Greedy(s, want.PromptIDs, len(want.GeneratedIDs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want.GeneratedIDs {
+				if got[i] != want.GeneratedIDs[i] {
+					t.Fatalf("ids differ from token %d on:\n got %v\nwant %v", i, got, want.GeneratedIDs)
+				}
+			}
+			ref, _ := m.NewReferenceSession(256)
+			ref.Eval(want.PromptIDs, 0)
+			s.Eval(want.PromptIDs, 0)
+			lr, _ := ref.Logits()
+			ls, _ := s.Logits()
+			if e := relErr(ls, lr); e > 1e-5 {
+				t.Errorf("prompt logits: relative error %.3g vs the reference", e)
+			}
+		})
+	}
+}
+
+func BenchmarkCPUDecode(b *testing.B) {
+	benchDecode(b, func(m *Model) (*RefSession, error) { return m.NewCPUSession(512) })
 }
