@@ -20,7 +20,7 @@ func randVec(rng *rand.Rand, n int) []float32 {
 
 // weights returns a random rows×cols matrix of type t and its exact f32
 // values (dequantized).
-func weights(t *testing.T, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byte, []float32) {
+func weights(t testing.TB, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byte, []float32) {
 	src := randVec(rng, rows*cols)
 	var w []byte
 	if typ == gguf.TypeF32 {
@@ -161,16 +161,7 @@ func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K} {
 		const rows, cols = 2048, 2048
-		src := randVec(rng, rows*cols)
-		var w []byte
-		if typ == gguf.TypeF32 {
-			w = make([]byte, 4*len(src))
-			for i, v := range src {
-				binary.LittleEndian.PutUint32(w[4*i:], math.Float32bits(v))
-			}
-		} else {
-			w, _ = quant.Quantize(typ, src)
-		}
+		w, _ := weights(b, rng, typ, rows, cols)
 		x, y := randVec(rng, cols), make([]float32, rows)
 		m := &MatVec{}
 		b.Run(typ.String(), func(b *testing.B) {

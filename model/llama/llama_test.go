@@ -64,30 +64,41 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestGreedyMatchesLlamaCpp holds the reference forward to llama.cpp's CPU
+// sessions are the ways to run the forward pass on the CPU.
+var sessions = []struct {
+	name string
+	open func(*Model, int) (*RefSession, error)
+}{
+	{"reference", (*Model).NewReferenceSession},
+	{"cpu", (*Model).NewCPUSession},
+}
+
+// TestGreedyMatchesLlamaCpp holds both CPU sessions to llama.cpp's CPU
 // token ids, all 64 of them, for an F32 and an F16 model.
 func TestGreedyMatchesLlamaCpp(t *testing.T) {
 	for _, tc := range []struct{ model, ref string }{
 		{"llama/stories260K.gguf", "stories260K"},
 		{"llama/llama-2-tiny-random.gguf", "llama-2-tiny-random"},
 	} {
-		t.Run(tc.ref, func(t *testing.T) {
-			m := loadModel(t, tc.model)
-			want := loadCompletion(t, tc.ref)
-			s, err := m.NewReferenceSession(256)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := Greedy(s, want.PromptIDs, len(want.GeneratedIDs))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range want.GeneratedIDs {
-				if got[i] != want.GeneratedIDs[i] {
-					t.Fatalf("ids differ from token %d on:\n got %v\nwant %v", i, got, want.GeneratedIDs)
+		for _, sess := range sessions {
+			t.Run(tc.ref+"/"+sess.name, func(t *testing.T) {
+				m := loadModel(t, tc.model)
+				want := loadCompletion(t, tc.ref)
+				s, err := sess.open(m, 256)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				got, err := Greedy(s, want.PromptIDs, len(want.GeneratedIDs))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want.GeneratedIDs {
+					if got[i] != want.GeneratedIDs[i] {
+						t.Fatalf("ids differ from token %d on:\n got %v\nwant %v", i, got, want.GeneratedIDs)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -189,38 +200,28 @@ func BenchmarkReferenceDecode(b *testing.B) {
 	benchDecode(b, func(m *Model) (*RefSession, error) { return m.NewReferenceSession(512) })
 }
 
-// TestCPUSession holds the kernel-backed session to llama.cpp's greedy ids
-// and to the reference session's logits.
-func TestCPUSession(t *testing.T) {
+// TestCPUSessionLogits holds the kernel-backed session's prompt logits to
+// the reference session's.
+func TestCPUSessionLogits(t *testing.T) {
 	for _, tc := range []struct{ model, ref string }{
 		{"llama/stories260K.gguf", "stories260K"},
 		{"llama/llama-2-tiny-random.gguf", "llama-2-tiny-random"},
 	} {
-		t.Run(tc.ref, func(t *testing.T) {
-			m := loadModel(t, tc.model)
-			want := loadCompletion(t, tc.ref)
-			s, err := m.NewCPUSession(256)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := Greedy(s, want.PromptIDs, len(want.GeneratedIDs))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range want.GeneratedIDs {
-				if got[i] != want.GeneratedIDs[i] {
-					t.Fatalf("ids differ from token %d on:\n got %v\nwant %v", i, got, want.GeneratedIDs)
-				}
-			}
-			ref, _ := m.NewReferenceSession(256)
-			ref.Eval(want.PromptIDs, 0)
-			s.Eval(want.PromptIDs, 0)
-			lr, _ := ref.Logits()
-			ls, _ := s.Logits()
-			if e := relErr(ls, lr); e > 1e-5 {
-				t.Errorf("prompt logits: relative error %.3g vs the reference", e)
-			}
-		})
+		m := loadModel(t, tc.model)
+		prompt := loadCompletion(t, tc.ref).PromptIDs
+		ref, _ := m.NewReferenceSession(64)
+		cpu, _ := m.NewCPUSession(64)
+		if err := ref.Eval(prompt, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := cpu.Eval(prompt, 0); err != nil {
+			t.Fatal(err)
+		}
+		lr, _ := ref.Logits()
+		lc, _ := cpu.Logits()
+		if e := relErr(lc, lr); e > 1e-5 {
+			t.Errorf("%s: prompt logits relative error %.3g vs the reference", tc.ref, e)
+		}
 	}
 }
 
