@@ -17,7 +17,7 @@ SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
 GLSLANG    ?= glslangValidator
 
-.PHONY: all build run models test test-race vet fmt-check shaders bench soak install-user clean
+.PHONY: all build run models test test-race vet fmt-check shaders bench bench-models soak install-user clean
 
 all: build
 
@@ -59,10 +59,20 @@ shaders/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 	$(GLSLANG) -V --target-env vulkan1.2 -o $@ $<
 
 # Benchmarks (never timed assertions): go test -bench over the packages
-# with a hot path. BENCHTIME trades precision for time.
-BENCHTIME ?= 1s
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./model/... ./engine/... ./ipc/...
+# with a hot path, then the model table of cmd/vkbench over BENCH_MODELS
+# (made by `make bench-models`). BENCHTIME trades precision for time.
+BENCHTIME    ?= 1s
+BENCH_MODELS ?= bench-models
+SHARED       ?= ../shared
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/...
+	$(BIN)/vkbench run --dir $(BENCH_MODELS)
+
+# Synthetic llama models with the real Llama-2 vocabulary (from the shared
+# vocab file) in the stories15M and TinyLlama-1.1B shapes; about 2.5 GB,
+# written to the gitignored BENCH_MODELS.
+bench-models: build
+	$(BIN)/vkbench gen --dir $(BENCH_MODELS) --vocab $(SHARED)/models/vocab/ggml-vocab-llama-spm.gguf
 
 # Load and leak check against a real daemon (see cmd/vksoak).
 SOAK_DURATION ?= 30s
