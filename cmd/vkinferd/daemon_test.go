@@ -641,3 +641,46 @@ func TestOddInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherUserRefused connects as a real second user (nobody), with the
+// socket's directory and file opened up so that only the daemon's uid
+// check stands in the way: the connection is closed without a reply.
+func TestOtherUserRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv not installed")
+	}
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import msgpack").Run(); err != nil {
+		t.Skip("python3-msgpack not installed")
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("vkinfer-otheruser-%d", os.Getpid()))
+	os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "d.sock")
+	d := startDaemon(t, modelsDir(t), sock)
+	for _, p := range []string{dir, sock} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "client.py")
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", py, script, "--socket", sock, "-m", "stories260K", "x")
+	out, err := cmd.CombinedOutput()
+	// The daemon closes the connection before any reply: the client sees
+	// a broken pipe, a reset or an end of stream, depending on timing.
+	closed := strings.Contains(string(out), "closed the connection") || strings.Contains(string(out), "Broken pipe") || strings.Contains(string(out), "Connection reset")
+	if err == nil || !closed {
+		t.Errorf("client as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(d.log.String(), "refused connection") || !strings.Contains(d.log.String(), "uid 65534") {
+		t.Errorf("daemon did not log the refusal:\n%s", d.log.String())
+	}
+	if err := d.client().Ping(context.Background()); err != nil {
+		t.Errorf("own user refused after a foreign one: %v", err)
+	}
+}
