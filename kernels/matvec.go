@@ -29,6 +29,7 @@ type MatVec struct {
 
 	xq   []int8    // input quantized to Q8_0 blocks
 	xd   []float32 // their scales
+	xs   []int32   // their integer sums (for K-quant minimums)
 	xr   []float32 // input rounded for F16/BF16 weights
 	rows [maxParts][]float32
 	wg   sync.WaitGroup
@@ -61,7 +62,7 @@ func (m *MatVec) Do(t gguf.Type, w []byte, rows, cols int, x, y []float32) error
 	m.useSIMD = simd && !m.Portable
 	m.dequantErr = nil
 	switch t {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0:
+	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K:
 		m.quantizeInput()
 	case gguf.TypeF16, gguf.TypeBF16:
 		m.roundInput()
@@ -78,6 +79,7 @@ func (m *MatVec) quantizeInput() {
 	nb := m.cols / quant.QK
 	m.xq = grow(m.xq, m.cols)
 	m.xd = grow(m.xd, nb)
+	m.xs = grow(m.xs, nb)
 	for b := range nb {
 		blk := m.x[b*quant.QK : (b+1)*quant.QK]
 		var amax float32
@@ -90,9 +92,13 @@ func (m *MatVec) quantizeInput() {
 		if d != 0 {
 			id = 1 / d
 		}
+		var sum int32
 		for i, v := range blk {
-			m.xq[b*quant.QK+i] = int8(math.Round(float64(v * id)))
+			q := int8(math.Round(float64(v * id)))
+			m.xq[b*quant.QK+i] = q
+			sum += int32(q)
 		}
+		m.xs[b] = sum
 	}
 }
 
@@ -128,6 +134,8 @@ func (m *MatVec) run(part, lo, hi int) {
 		simdQ8_0(m.w, m.xq, m.xd, m.y, lo, hi, nb)
 	case m.t == gguf.TypeQ4_0 && m.useSIMD:
 		simdQ4_0(m.w, m.xq, m.xd, m.y, lo, hi, nb)
+	case m.t == gguf.TypeQ4_K && m.useSIMD:
+		simdQ4_K(m.w, m.xq, m.xd, m.xs, m.y, lo, hi, nb)
 	case m.t == gguf.TypeF32:
 		for r := lo; r < hi; r++ {
 			m.y[r] = dotF32Bytes(m.w[r*m.rb:(r+1)*m.rb], m.x)
@@ -139,6 +147,10 @@ func (m *MatVec) run(part, lo, hi int) {
 	case m.t == gguf.TypeQ4_0:
 		for r := lo; r < hi; r++ {
 			m.y[r] = dotQ4_0(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
+		}
+	case m.t == gguf.TypeQ4_K:
+		for r := lo; r < hi; r++ {
+			m.y[r] = dotQ4_K(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd, m.xs)
 		}
 	default:
 		// Other types: dequantize each row, then an f32 dot.
@@ -211,4 +223,34 @@ func dotQ4_0(w []byte, xq []int8, xd []float32) float32 {
 		s += float32(isum) * f16At(blk) * xd[b]
 	}
 	return s
+}
+
+// dotQ4_K multiplies a Q4_K row by Q8_0-quantized activations: each
+// 32-element sub-block s, with 6-bit scale and min, meets one activation
+// block b and adds xd[b]·(d·scale·Σq·xq − dmin·min·Σxq).
+func dotQ4_K(w []byte, xq []int8, xd []float32, xs []int32) float32 {
+	var sum float32
+	for sb := 0; sb < len(w)/144; sb++ {
+		blk := w[sb*144 : (sb+1)*144]
+		d, dmin := f16At(blk), f16At(blk[2:])
+		scales, qs := blk[4:16], blk[16:144]
+		for j := range 4 {
+			for h := range 2 {
+				s := 2*j + h
+				sc, mn := quant.ScaleMinK4(s, scales)
+				b := sb*8 + s
+				q := xq[b*quant.QK:]
+				var isum int32
+				for l := range 32 {
+					v := qs[32*j+l] & 0xF
+					if h == 1 {
+						v = qs[32*j+l] >> 4
+					}
+					isum += int32(v) * int32(q[l])
+				}
+				sum += xd[b] * (d*float32(sc)*float32(isum) - dmin*float32(mn)*float32(xs[b]))
+			}
+		}
+	}
+	return sum
 }

@@ -100,3 +100,48 @@ AVX2 void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *x
 		y[r] = hsum(acc);
 	}
 }
+
+// Q4_K weights (144-byte super-blocks of 256) times activations quantized
+// to Q8_0 blocks (xq, xd) with their integer sums xs. Sub-block s (32
+// elements, one activation block) contributes
+//   xd * (d*scale_s * Σ q·xq - dmin*min_s * Σ xq).
+AVX2 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nsb * 144;
+		float sum = 0;
+		for (long sb = 0; sb < nsb; sb++) {
+			const uint8_t *blk = row + sb * 144;
+			uint16_t dh, mh;
+			memcpy(&dh, blk, 2);
+			memcpy(&mh, blk + 2, 2);
+			const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
+			const uint8_t *sc = blk + 4, *qs = blk + 16;
+			for (int j = 0; j < 4; j++) {
+				__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+				__m256i qlo = _mm256_and_si256(q, lowMask), qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lowMask);
+				long b = sb * 8 + 2 * j;
+				__m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, _mm256_loadu_si256((const __m256i *)(xq + 32 * b))), ones);
+				__m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, _mm256_loadu_si256((const __m256i *)(xq + 32 * (b + 1)))), ones);
+				for (int h = 0; h < 2; h++) {
+					int s = 2 * j + h;
+					uint8_t scale, min;
+					if (s < 4) {
+						scale = sc[s] & 63;
+						min = sc[s + 4] & 63;
+					} else {
+						scale = (sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4);
+						min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
+					}
+					__m256i p = h ? phi : plo;
+					__m128i p4 = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+					p4 = _mm_add_epi32(p4, _mm_shuffle_epi32(p4, 0x4e));
+					p4 = _mm_add_epi32(p4, _mm_shuffle_epi32(p4, 0xb1));
+					int isum = _mm_cvtsi128_si32(p4);
+					sum += xd[b + h] * (d * scale * (float)isum - dmin * min * (float)xs[b + h]);
+				}
+			}
+		}
+		y[r] = sum;
+	}
+}

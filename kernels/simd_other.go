@@ -9,3 +9,7 @@ func simdF32(w []byte, x, y []float32, lo, hi, cols int)            { panic("ker
 func simdF16(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
 func simdQ8_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }
 func simdQ4_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }
+
+func simdQ4_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nsb int) {
+	panic("kernels: no SIMD build")
+}

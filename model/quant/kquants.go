@@ -11,7 +11,7 @@ import (
 //	Q6_K (210 bytes): ql[128], qh[64], scales[16] int8, d f16
 //
 // Q4_K and Q5_K split the block into 8 sub-blocks of 32, each with a 6-bit
-// scale and a 6-bit min packed into scales[12] (see scaleMinK4):
+// scale and a 6-bit min packed into scales[12] (see ScaleMinK4):
 // x = d*scale*q - dmin*min. Within each 64 elements, qs byte l holds element
 // l in its low nibble and element l+32 in its high nibble; Q5_K's fifth bits
 // are in qh, bit 2k and 2k+1 of qh[l] for the k-th 64.
@@ -19,11 +19,11 @@ import (
 // low four bits in ql and high two in qh.
 const QK_K = 256
 
-// scaleMinK4 unpacks sub-block j's 6-bit scale and min from Q4_K/Q5_K's
+// ScaleMinK4 unpacks sub-block j's 6-bit scale and min from Q4_K/Q5_K's
 // scales[12]: j < 4 sit in the low six bits of bytes j and j+4; j >= 4 take
 // four bits from byte j+4 and their top two from the spare bits of bytes
 // j-4 and j.
-func scaleMinK4(j int, q []byte) (sc, m uint8) {
+func ScaleMinK4(j int, q []byte) (sc, m uint8) {
 	if j < 4 {
 		return q[j] & 63, q[j+4] & 63
 	}
@@ -36,8 +36,8 @@ func dequantQ4_K(src []byte, dst []float32) {
 		d, dmin := f16At(b), f16At(b[2:])
 		scales, q := b[4:16], b[16:144]
 		for j, is := 0, 0; j < QK_K; j, is = j+64, is+2 {
-			sc1, m1 := scaleMinK4(is, scales)
-			sc2, m2 := scaleMinK4(is+1, scales)
+			sc1, m1 := ScaleMinK4(is, scales)
+			sc2, m2 := ScaleMinK4(is+1, scales)
 			d1, mm1 := d*float32(sc1), dmin*float32(m1)
 			d2, mm2 := d*float32(sc2), dmin*float32(m2)
 			for l := range 32 {
@@ -56,8 +56,8 @@ func dequantQ5_K(src []byte, dst []float32) {
 		scales, qh, ql := b[4:16], b[16:48], b[48:176]
 		u1, u2 := byte(1), byte(2)
 		for j, is := 0, 0; j < QK_K; j, is = j+64, is+2 {
-			sc1, m1 := scaleMinK4(is, scales)
-			sc2, m2 := scaleMinK4(is+1, scales)
+			sc1, m1 := ScaleMinK4(is, scales)
+			sc2, m2 := ScaleMinK4(is+1, scales)
 			d1, mm1 := d*float32(sc1), dmin*float32(m1)
 			d2, mm2 := d*float32(sc2), dmin*float32(m2)
 			for l := range 32 {
@@ -136,7 +136,7 @@ func minMaxQuant(x []float32, nmax int, q []uint8) (scale, minv float32) {
 	return scale, -lo
 }
 
-// packScalesK4 is the inverse of scaleMinK4 for 8 sub-blocks.
+// packScalesK4 is the inverse of ScaleMinK4 for 8 sub-blocks.
 func packScalesK4(ls, lm [8]uint8, out []byte) {
 	clear(out[:12])
 	for j := range 8 {
