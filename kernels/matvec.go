@@ -62,7 +62,7 @@ func (m *MatVec) Do(t gguf.Type, w []byte, rows, cols int, x, y []float32) error
 	m.useSIMD = simd && !m.Portable
 	m.dequantErr = nil
 	switch t {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K:
+	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K:
 		m.quantizeInput()
 	case gguf.TypeF16, gguf.TypeBF16:
 		m.roundInput()
@@ -136,6 +136,8 @@ func (m *MatVec) run(part, lo, hi int) {
 		simdQ4_0(m.w, m.xq, m.xd, m.y, lo, hi, nb)
 	case m.t == gguf.TypeQ4_K && m.useSIMD:
 		simdQ4_K(m.w, m.xq, m.xd, m.xs, m.y, lo, hi, nb)
+	case m.t == gguf.TypeQ6_K && m.useSIMD:
+		simdQ6_K(m.w, m.xq, m.xd, m.y, lo, hi, nb)
 	case m.t == gguf.TypeF32:
 		for r := lo; r < hi; r++ {
 			m.y[r] = dotF32Bytes(m.w[r*m.rb:(r+1)*m.rb], m.x)
@@ -151,6 +153,10 @@ func (m *MatVec) run(part, lo, hi int) {
 	case m.t == gguf.TypeQ4_K:
 		for r := lo; r < hi; r++ {
 			m.y[r] = dotQ4_K(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd, m.xs)
+		}
+	case m.t == gguf.TypeQ6_K:
+		for r := lo; r < hi; r++ {
+			m.y[r] = dotQ6_K(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
 		}
 	default:
 		// Other types: dequantize each row, then an f32 dot.
@@ -249,6 +255,37 @@ func dotQ4_K(w []byte, xq []int8, xd []float32, xs []int32) float32 {
 					isum += int32(v) * int32(q[l])
 				}
 				sum += xd[b] * (d*float32(sc)*float32(isum) - dmin*float32(mn)*float32(xs[b]))
+			}
+		}
+	}
+	return sum
+}
+
+// dotQ6_K multiplies a Q6_K row by Q8_0-quantized activations. In each
+// half of a super-block, byte l of ql/qh holds element l of the four
+// 32-element groups g (the low or high nibble of ql[l] or ql[l+32], two
+// bits of qh[l]); a group is one activation block, its two 16-element
+// halves have their own int8 scales.
+func dotQ6_K(w []byte, xq []int8, xd []float32) float32 {
+	var sum float32
+	for sb := 0; sb < len(w)/210; sb++ {
+		blk := w[sb*210 : (sb+1)*210]
+		d := f16At(blk[208:])
+		for half := range 2 {
+			ql, qh, sc := blk[64*half:], blk[128+32*half:], blk[192+8*half:]
+			for g := range 4 {
+				b := sb*8 + 4*half + g
+				q := xq[b*quant.QK:]
+				var acc [2]int32
+				for l := range 32 {
+					lo := ql[l+32*(g&1)]
+					if g >= 2 {
+						lo >>= 4
+					}
+					v := int32(lo&0xF|(qh[l]>>(2*g)&3)<<4) - 32
+					acc[l/16] += v * int32(q[l])
+				}
+				sum += d * xd[b] * (float32(int8(sc[2*g]))*float32(acc[0]) + float32(int8(sc[2*g+1]))*float32(acc[1]))
 			}
 		}
 	}

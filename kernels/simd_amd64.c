@@ -145,3 +145,48 @@ AVX2 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *x
 		y[r] = sum;
 	}
 }
+
+// hsum4 adds the four int32 lanes of v.
+AVX2 static inline int hsum4(__m128i v) {
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+	return _mm_cvtsi128_si32(v);
+}
+
+// Q6_K weights (210-byte super-blocks) times Q8_0-quantized activations.
+// Each 32-element group is one activation block; its halves of 16 have
+// their own int8 scales. The stored values are q+32 (0..63), so the dot is
+// Σ(q+32)·x − 32·Σx per half.
+AVX2 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nsb * 210;
+		float sum = 0;
+		for (long sb = 0; sb < nsb; sb++) {
+			const uint8_t *blk = row + sb * 210;
+			uint16_t dh;
+			memcpy(&dh, blk + 208, 2);
+			const float d = _cvtsh_ss(dh);
+			for (int half = 0; half < 2; half++) {
+				const uint8_t *ql = blk + 64 * half, *qh = blk + 128 + 32 * half;
+				const int8_t *sc = (const int8_t *)(blk + 192 + 8 * half);
+				__m256i h = _mm256_loadu_si256((const __m256i *)qh);
+				for (int g = 0; g < 4; g++) {
+					__m256i l = _mm256_loadu_si256((const __m256i *)(ql + 32 * (g & 1)));
+					if (g >= 2) l = _mm256_srli_epi16(l, 4);
+					l = _mm256_and_si256(l, lowMask);
+					__m256i hb = _mm256_and_si256(_mm256_srli_epi16(h, 2 * g), three);
+					__m256i q = _mm256_or_si256(l, _mm256_slli_epi16(hb, 4));
+					long b = sb * 8 + 4 * half + g;
+					__m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+					__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), ones16);
+					__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, x), ones16);
+					int p0 = hsum4(_mm256_castsi256_si128(p)), p1 = hsum4(_mm256_extracti128_si256(p, 1));
+					int s0 = hsum4(_mm256_castsi256_si128(s)), s1 = hsum4(_mm256_extracti128_si256(s, 1));
+					sum += d * xd[b] * ((float)sc[2 * g] * (float)(p0 - 32 * s0) + (float)sc[2 * g + 1] * (float)(p1 - 32 * s1));
+				}
+			}
+		}
+		y[r] = sum;
+	}
+}

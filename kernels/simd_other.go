@@ -13,3 +13,5 @@ func simdQ4_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("ker
 func simdQ4_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nsb int) {
 	panic("kernels: no SIMD build")
 }
+
+func simdQ6_K(w []byte, xq []int8, xd, y []float32, lo, hi, nsb int) { panic("kernels: no SIMD build") }
