@@ -62,7 +62,7 @@ func (m *MatVec) Do(t gguf.Type, w []byte, rows, cols int, x, y []float32) error
 	m.useSIMD = simd && !m.Portable
 	m.dequantErr = nil
 	switch t {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K:
+	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K:
 		m.quantizeInput()
 	case gguf.TypeF16, gguf.TypeBF16:
 		m.roundInput()
@@ -138,6 +138,8 @@ func (m *MatVec) run(part, lo, hi int) {
 		simdQ4_K(m.w, m.xq, m.xd, m.xs, m.y, lo, hi, nb)
 	case m.t == gguf.TypeQ6_K && m.useSIMD:
 		simdQ6_K(m.w, m.xq, m.xd, m.y, lo, hi, nb)
+	case m.t == gguf.TypeQ5_0 && m.useSIMD:
+		simdQ5_0(m.w, m.xq, m.xd, m.y, lo, hi, nb)
 	case m.t == gguf.TypeF32:
 		for r := lo; r < hi; r++ {
 			m.y[r] = dotF32Bytes(m.w[r*m.rb:(r+1)*m.rb], m.x)
@@ -157,6 +159,10 @@ func (m *MatVec) run(part, lo, hi int) {
 	case m.t == gguf.TypeQ6_K:
 		for r := lo; r < hi; r++ {
 			m.y[r] = dotQ6_K(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
+		}
+	case m.t == gguf.TypeQ5_0:
+		for r := lo; r < hi; r++ {
+			m.y[r] = dotQ5_0(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
 		}
 	default:
 		// Other types: dequantize each row, then an f32 dot.
@@ -290,4 +296,21 @@ func dotQ6_K(w []byte, xq []int8, xd []float32) float32 {
 		}
 	}
 	return sum
+}
+
+func dotQ5_0(w []byte, xq []int8, xd []float32) float32 {
+	var s float32
+	for b := 0; b < len(w)/22; b++ {
+		blk := w[b*22 : (b+1)*22]
+		qh := uint32(blk[2]) | uint32(blk[3])<<8 | uint32(blk[4])<<16 | uint32(blk[5])<<24
+		q := xq[b*quant.QK:]
+		var isum int32
+		for j := range 16 {
+			lo := int32(blk[6+j]&0xF) | int32(qh>>j&1)<<4
+			hi := int32(blk[6+j]>>4) | int32(qh>>(j+16)&1)<<4
+			isum += (lo-16)*int32(q[j]) + (hi-16)*int32(q[j+16])
+		}
+		s += float32(isum) * f16At(blk) * xd[b]
+	}
+	return s
 }

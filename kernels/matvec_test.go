@@ -67,7 +67,7 @@ func asF64(v []float32) []float64 {
 func TestMatVec(t *testing.T) {
 	bounds := map[gguf.Type]float64{
 		gguf.TypeF32: 1e-6, gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
-		gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ6_K: 4e-3,
+		gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ6_K: 4e-3,
 	}
 	shapes := [][2]int{{1, 256}, {7, 512}, {33, 768}, {300, 256}, {1000, 2048}}
 	rng := rand.New(rand.NewPCG(7, 9))
@@ -115,7 +115,7 @@ func TestSIMDMatchesGo(t *testing.T) {
 		t.Skip("no AVX2 kernels on this machine")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeQ5_0} {
 		w, _ := weights(t, rng, typ, 129, 1280)
 		x := randVec(rng, 1280)
 		a, b := make([]float32, 129), make([]float32, 129)

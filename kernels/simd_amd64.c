@@ -190,3 +190,32 @@ AVX2 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *x
 		y[r] = sum;
 	}
 }
+
+// Q5_0 weights (22-byte blocks: f16 d, 32 high bits qh, nibbles as Q4_0)
+// times Q8_0-quantized activations: q = (nibble | high bit << 4) - 16.
+AVX2 void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), sixteen = _mm256_set1_epi8(16);
+	// Spread bit j of a 32-bit word to byte j: byte j tests its bit.
+	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000);
+	const __m256i bitOf = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * 22;
+		__m256 acc = _mm256_setzero_ps();
+		for (long b = 0; b < nb; b++) {
+			const uint8_t *blk = row + b * 22;
+			uint16_t dh;
+			uint32_t qh;
+			memcpy(&dh, blk, 2);
+			memcpy(&qh, blk + 2, 4);
+			__m256i bits = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+			bits = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bitOf), bitOf); // 0xFF where the bit is set
+			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 6));
+			__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), lowMask);
+			q = _mm256_or_si256(q, _mm256_and_si256(bits, sixteen));
+			q = _mm256_sub_epi8(q, sixteen);
+			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + b * 32)));
+			acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * xd[b]), _mm256_cvtepi32_ps(p), acc);
+		}
+		y[r] = hsum(acc);
+	}
+}

@@ -9,6 +9,7 @@ void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long 
 void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
 void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
+void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb);
 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb);
 */
@@ -44,4 +45,8 @@ func simdQ4_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi
 
 func simdQ6_K(w []byte, xq []int8, xd, y []float32, lo, hi, nsb int) {
 	C.kernels_matvec_q6_k((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nsb))
+}
+
+func simdQ5_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
+	C.kernels_matvec_q5_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 }

@@ -15,3 +15,5 @@ func simdQ4_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi
 }
 
 func simdQ6_K(w []byte, xq []int8, xd, y []float32, lo, hi, nsb int) { panic("kernels: no SIMD build") }
+
+func simdQ5_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }

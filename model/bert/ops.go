@@ -1,9 +1,12 @@
 package bert
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/vkinfer/vkinfer/kernels"
 )
 
 // parallelFor splits [0, n) into contiguous ranges, at least minChunk long,
@@ -26,40 +29,29 @@ func parallelFor(n, minChunk int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// matRowBlock is how many weight rows are dequantized together, so each
-// activation row is read once per block rather than once per weight row.
-const matRowBlock = 16
+// matVecs hold kernel scratch; a Model serves concurrent callers, each
+// taking its own.
+var matVecs = sync.Pool{New: func() any { return &kernels.MatVec{} }}
 
 // matmul computes out = x·Wᵀ + bias for n activation rows: x is n×in,
-// w has Dims {in, outDim}, out is n×outDim. Weight rows are dequantized a
-// block at a time; the summation order per output does not depend on n, so
-// a sequence gives the same result alone or in a batch.
+// w has Dims {in, outDim}, out is n×outDim. Each row is a matrix-vector
+// product on package kernels (integer dots against 8-bit activations for
+// quantized weights, as llama.cpp computes them), so a sequence gives the
+// same result alone or in a batch.
 func matmul(out, x []float32, n int, w *Tensor, bias []float32) error {
 	in, outDim := w.Cols(), w.Rows()
-	var mu sync.Mutex
-	var firstErr error
-	parallelFor(outDim, matRowBlock, func(lo, hi int) {
-		buf := make([]float32, matRowBlock*in)
-		for r0 := lo; r0 < hi; r0 += matRowBlock {
-			r1 := min(r0+matRowBlock, hi)
-			for r := r0; r < r1; r++ {
-				if err := w.Row(r, buf[(r-r0)*in:(r-r0+1)*in]); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-			}
-			for t := range n {
-				xt := x[t*in : (t+1)*in]
-				ot := out[t*outDim : (t+1)*outDim]
-				for r := r0; r < r1; r++ {
-					ot[r] = dot(buf[(r-r0)*in:(r-r0+1)*in], xt) + bias[r]
-				}
-			}
+	mv := matVecs.Get().(*kernels.MatVec)
+	defer matVecs.Put(mv)
+	for t := range n {
+		ot := out[t*outDim : (t+1)*outDim]
+		if err := mv.Do(w.Type, w.Data, outDim, in, x[t*in:(t+1)*in], ot); err != nil {
+			return fmt.Errorf("bert: tensor %q: %w", w.Name, err)
 		}
-	})
-	return firstErr
+		for r := range ot {
+			ot[r] += bias[r]
+		}
+	}
+	return nil
 }
 
 // dot returns the inner product of a and b (equal lengths), summed in four
