@@ -179,12 +179,15 @@ func (m *MatVec) run(part, lo, hi int) {
 				m.errMu.Unlock()
 				return
 			}
-			m.y[r] = dotF32(row, x)
+			m.y[r] = Dot(row, x)
 		}
 	}
 }
 
-func dotF32(a, b []float32) float32 {
+// Dot returns the inner product of a and b (b at least as long as a),
+// summed in four interleaved lanes.
+func Dot(a, b []float32) float32 {
+	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(a); i += 4 {

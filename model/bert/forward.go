@@ -3,6 +3,8 @@ package bert
 import (
 	"fmt"
 	"math"
+
+	"github.com/vkinfer/vkinfer/kernels"
 )
 
 // forward runs the encoder over seqs and returns the final hidden states,
@@ -102,7 +104,7 @@ func (m *Model) attention(out, q, k, v []float32, start []int) {
 				qi := q[i*e+h*hd : i*e+(h+1)*hd]
 				sc := scores[:last-first]
 				for j := first; j < last; j++ {
-					sc[j-first] = dot(qi, k[j*e+h*hd:j*e+(h+1)*hd]) * scale
+					sc[j-first] = kernels.Dot(qi, k[j*e+h*hd:j*e+(h+1)*hd]) * scale
 				}
 				softmax(sc)
 				oi := out[i*e+h*hd : i*e+(h+1)*hd]

@@ -54,24 +54,6 @@ func matmul(out, x []float32, n int, w *Tensor, bias []float32) error {
 	return nil
 }
 
-// dot returns the inner product of a and b (equal lengths), summed in four
-// interleaved lanes.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 // layerNorm normalises each row of x (rows of len(nv.w)) to zero mean and
 // unit variance, then scales by w and shifts by b, in place.
 func layerNorm(x []float32, nv normVecs, eps float32) {
