@@ -33,12 +33,15 @@ type MatVec struct {
 	xr   []float32 // input rounded for F16/BF16 weights
 	rows [maxParts][]float32
 	wg   sync.WaitGroup
+	one  [1][]float32 // Do's single input and output, without allocating
+	oneY [1][]float32
 
-	// The call in progress.
+	// The call in progress: one input (x, y) or a batch (xs, ys), whose
+	// quantized inputs sit one after another in xq/xd/xs/xr.
 	t          gguf.Type
 	w          []byte
 	cols, rb   int
-	x, y       []float32
+	xb, yb     [][]float32
 	useSIMD    bool
 	dequantErr error
 	errMu      sync.Mutex
@@ -47,47 +50,70 @@ type MatVec struct {
 // Do sets y[r] = Σ_c W[r][c]·x[c] for the rows x cols matrix W of type t
 // stored in w (GGUF layout: rows of cols elements in t's blocks).
 func (m *MatVec) Do(t gguf.Type, w []byte, rows, cols int, x, y []float32) error {
+	m.one[0], m.oneY[0] = x, y
+	err := m.DoBatch(t, w, rows, cols, m.one[:], m.oneY[:])
+	m.one[0], m.oneY[0] = nil, nil
+	return err
+}
+
+// DoBatch sets ys[b] = W·xs[b] for every input b. A tile of weight rows
+// stays in cache while every input passes over it, so a batch (a prompt,
+// a BERT sequence) reads the weights once, not once per input. Each output
+// equals what Do would give for its input alone.
+func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float32) error {
 	rb, err := t.RowBytes(cols)
 	if err != nil {
 		return fmt.Errorf("kernels: %w", err)
 	}
-	if len(w) < rows*rb || len(x) < cols || len(y) < rows {
-		return fmt.Errorf("%w: %d×%d %s needs %d bytes (have %d), x of %d (have %d), y of %d (have %d)",
-			ErrShape, rows, cols, t, rows*rb, len(w), cols, len(x), rows, len(y))
+	if len(w) < rows*rb || len(xs) != len(ys) {
+		return fmt.Errorf("%w: %d×%d %s needs %d bytes (have %d); %d inputs for %d outputs",
+			ErrShape, rows, cols, t, rows*rb, len(w), len(xs), len(ys))
+	}
+	for b := range xs {
+		if len(xs[b]) < cols || len(ys[b]) < rows {
+			return fmt.Errorf("%w: input %d has %d values (want %d), output %d (want %d)", ErrShape, b, len(xs[b]), cols, len(ys[b]), rows)
+		}
 	}
 	if !quant.CanDequantize(t) {
 		return fmt.Errorf("kernels: %s weights: %w", t, quant.ErrUnsupported)
 	}
-	m.t, m.w, m.cols, m.rb, m.x, m.y = t, w, cols, rb, x[:cols], y[:rows]
+	m.t, m.w, m.cols, m.rb, m.xb, m.yb = t, w, cols, rb, xs, ys
 	m.useSIMD = simd && !m.Portable
 	m.dequantErr = nil
-	switch t {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K:
-		m.quantizeInput()
-	case gguf.TypeF16, gguf.TypeBF16:
-		m.roundInput()
+	switch {
+	case isQuantized(t):
+		m.quantizeInputs()
+	case t == gguf.TypeF16 || t == gguf.TypeBF16:
+		m.roundInputs()
 	}
 	// Spread rows so each part gets a few thousand multiply-adds at least.
-	parallel(rows, max(1, 16384/cols), maxParts, &m.wg, m)
-	m.x, m.y, m.w = nil, nil, nil
+	parallel(rows, max(1, 16384/(cols*len(xs))), maxParts, &m.wg, m)
+	m.xb, m.yb, m.w = nil, nil, nil
 	return m.dequantErr
 }
 
-// quantizeInput quantizes x to Q8_0 blocks as ggml does for Q8_0/Q4_0 dot
-// products: per 32 values, d = max|x| / 127 and q = round(x / d).
-func (m *MatVec) quantizeInput() {
+// quantizeInputs quantizes each input to Q8_0 blocks as ggml does for
+// quantized dot products: per 32 values, d = max|x| / 127 and
+// q = round(x / d), keeping each block's integer sum too.
+func (m *MatVec) quantizeInputs() {
 	nb := m.cols / quant.QK
-	m.xq = grow(m.xq, m.cols)
-	m.xd = grow(m.xd, nb)
-	m.xs = grow(m.xs, nb)
-	for b := range nb {
-		blk := m.x[b*quant.QK : (b+1)*quant.QK]
+	m.xq = grow(m.xq, m.cols*len(m.xb))
+	m.xd = grow(m.xd, nb*len(m.xb))
+	m.xs = grow(m.xs, nb*len(m.xb))
+	for i, x := range m.xb {
+		quantizeQ8(x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
+	}
+}
+
+func quantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
+	for b := range xd {
+		blk := x[b*quant.QK : (b+1)*quant.QK]
 		var amax float32
 		for _, v := range blk {
 			amax = max(amax, float32(math.Abs(float64(v))))
 		}
 		d := amax / 127
-		m.xd[b] = d
+		xd[b] = d
 		var id float32
 		if d != 0 {
 			id = 1 / d
@@ -95,22 +121,25 @@ func (m *MatVec) quantizeInput() {
 		var sum int32
 		for i, v := range blk {
 			q := int8(math.Round(float64(v * id)))
-			m.xq[b*quant.QK+i] = q
+			xq[b*quant.QK+i] = q
 			sum += int32(q)
 		}
-		m.xs[b] = sum
+		xs[b] = sum
 	}
 }
 
-// roundInput rounds x to the weights' 16-bit type, as llama.cpp's CPU
-// backend converts activations before an F16/BF16 dot product.
-func (m *MatVec) roundInput() {
-	m.xr = grow(m.xr, m.cols)
-	for i, v := range m.x {
-		if m.t == gguf.TypeF16 {
-			m.xr[i] = quant.F16ToF32(quant.F32ToF16(v))
-		} else {
-			m.xr[i] = math.Float32frombits((math.Float32bits(v) + 0x7fff + (math.Float32bits(v)>>16)&1) &^ 0xffff)
+// roundInputs rounds each input to the weights' 16-bit type, as
+// llama.cpp's CPU backend converts activations before an F16/BF16 dot.
+func (m *MatVec) roundInputs() {
+	m.xr = grow(m.xr, m.cols*len(m.xb))
+	for b, x := range m.xb {
+		out := m.xr[b*m.cols : (b+1)*m.cols]
+		for i, v := range x[:m.cols] {
+			if m.t == gguf.TypeF16 {
+				out[i] = quant.F16ToF32(quant.F32ToF16(v))
+			} else {
+				out[i] = math.Float32frombits((math.Float32bits(v) + 0x7fff + (math.Float32bits(v)>>16)&1) &^ 0xffff)
+			}
 		}
 	}
 }
@@ -122,53 +151,92 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// run multiplies rows [lo, hi).
+// tileBytes is how much of the weights one tile holds: small enough to
+// stay in L2 while every input of a batch passes over it.
+const tileBytes = 128 << 10
+
+// run multiplies rows [lo, hi) for every input, a tile of rows at a time.
 func (m *MatVec) run(part, lo, hi int) {
+	tile := max(1, tileBytes/m.rb)
+	if len(m.xb) == 1 {
+		tile = hi - lo
+	}
+	quantized := isQuantized(m.t)
+	nb := m.cols / quant.QK
+	for t0 := lo; t0 < hi; t0 += tile {
+		t1 := min(hi, t0+tile)
+		for b := range m.xb {
+			if quantized {
+				m.runOne(part, t0, t1, m.xq[b*m.cols:(b+1)*m.cols], m.xd[b*nb:(b+1)*nb], m.xs[b*nb:(b+1)*nb], b)
+			} else {
+				m.runOne(part, t0, t1, nil, nil, nil, b)
+			}
+		}
+	}
+}
+
+// isQuantized reports the types multiplied against Q8_0-quantized inputs.
+func isQuantized(t gguf.Type) bool {
+	switch t {
+	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K:
+		return true
+	}
+	return false
+}
+
+// runOne multiplies rows [lo, hi) for input b, whose quantized form (for
+// the quantized types) is xq, xd, xs.
+func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b int) {
+	x, y := m.xb[b][:m.cols], m.yb[b]
+	var xr []float32
+	if m.t == gguf.TypeF16 || m.t == gguf.TypeBF16 {
+		xr = m.xr[b*m.cols : (b+1)*m.cols]
+	}
 	nb := m.cols / max(1, m.t.BlockSize())
 	switch {
 	case m.t == gguf.TypeF32 && m.useSIMD:
-		simdF32(m.w, m.x, m.y, lo, hi, m.cols)
+		simdF32(m.w, x, y, lo, hi, m.cols)
 	case m.t == gguf.TypeF16 && m.useSIMD:
-		simdF16(m.w, m.xr, m.y, lo, hi, m.cols)
+		simdF16(m.w, xr, y, lo, hi, m.cols)
 	case m.t == gguf.TypeQ8_0 && m.useSIMD:
-		simdQ8_0(m.w, m.xq, m.xd, m.y, lo, hi, nb)
+		simdQ8_0(m.w, xq, xd, y, lo, hi, nb)
 	case m.t == gguf.TypeQ4_0 && m.useSIMD:
-		simdQ4_0(m.w, m.xq, m.xd, m.y, lo, hi, nb)
+		simdQ4_0(m.w, xq, xd, y, lo, hi, nb)
 	case m.t == gguf.TypeQ4_K && m.useSIMD:
-		simdQ4_K(m.w, m.xq, m.xd, m.xs, m.y, lo, hi, nb)
+		simdQ4_K(m.w, xq, xd, xs, y, lo, hi, nb)
 	case m.t == gguf.TypeQ6_K && m.useSIMD:
-		simdQ6_K(m.w, m.xq, m.xd, m.y, lo, hi, nb)
+		simdQ6_K(m.w, xq, xd, y, lo, hi, nb)
 	case m.t == gguf.TypeQ5_0 && m.useSIMD:
-		simdQ5_0(m.w, m.xq, m.xd, m.y, lo, hi, nb)
+		simdQ5_0(m.w, xq, xd, y, lo, hi, nb)
 	case m.t == gguf.TypeF32:
 		for r := lo; r < hi; r++ {
-			m.y[r] = dotF32Bytes(m.w[r*m.rb:(r+1)*m.rb], m.x)
+			y[r] = dotF32Bytes(m.w[r*m.rb:(r+1)*m.rb], x)
 		}
 	case m.t == gguf.TypeQ8_0:
 		for r := lo; r < hi; r++ {
-			m.y[r] = dotQ8_0(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
+			y[r] = dotQ8_0(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
 		}
 	case m.t == gguf.TypeQ4_0:
 		for r := lo; r < hi; r++ {
-			m.y[r] = dotQ4_0(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
+			y[r] = dotQ4_0(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
 		}
 	case m.t == gguf.TypeQ4_K:
 		for r := lo; r < hi; r++ {
-			m.y[r] = dotQ4_K(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd, m.xs)
+			y[r] = dotQ4_K(m.w[r*m.rb:(r+1)*m.rb], xq, xd, xs)
 		}
 	case m.t == gguf.TypeQ6_K:
 		for r := lo; r < hi; r++ {
-			m.y[r] = dotQ6_K(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
+			y[r] = dotQ6_K(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
 		}
 	case m.t == gguf.TypeQ5_0:
 		for r := lo; r < hi; r++ {
-			m.y[r] = dotQ5_0(m.w[r*m.rb:(r+1)*m.rb], m.xq, m.xd)
+			y[r] = dotQ5_0(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
 		}
 	default:
 		// Other types: dequantize each row, then an f32 dot.
-		x := m.x
-		if m.t == gguf.TypeF16 || m.t == gguf.TypeBF16 {
-			x = m.xr
+		in := x
+		if xr != nil {
+			in = xr
 		}
 		m.rows[part] = grow(m.rows[part], m.cols)
 		row := m.rows[part]
@@ -179,7 +247,7 @@ func (m *MatVec) run(part, lo, hi int) {
 				m.errMu.Unlock()
 				return
 			}
-			m.y[r] = Dot(row, x)
+			y[r] = Dot(row, in)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/model/gguf"
@@ -171,5 +172,34 @@ func BenchmarkMatVec(b *testing.B) {
 			}
 			b.ReportMetric(2*rows*cols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// TestDoBatchEqualsDo: a batch gives each input exactly what Do gives it
+// alone, for every type and on both kernel sets.
+func TestDoBatchEqualsDo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		const rows, cols, n = 700, 512, 5
+		w, _ := weights(t, rng, typ, rows, cols)
+		xs, ys := make([][]float32, n), make([][]float32, n)
+		for b := range xs {
+			xs[b], ys[b] = randVec(rng, cols), make([]float32, rows)
+		}
+		for _, portable := range []bool{true, false} {
+			m := &MatVec{Portable: portable}
+			if err := m.DoBatch(typ, w, rows, cols, xs, ys); err != nil {
+				t.Fatal(err)
+			}
+			for b := range xs {
+				one := make([]float32, rows)
+				if err := m.Do(typ, w, rows, cols, xs[b], one); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(one, ys[b]) {
+					t.Errorf("%s portable=%v: input %d differs between DoBatch and Do", typ, portable, b)
+				}
+			}
+		}
 	}
 }

@@ -31,7 +31,13 @@ func parallelFor(n, minChunk int, fn func(lo, hi int)) {
 
 // matVecs hold kernel scratch; a Model serves concurrent callers, each
 // taking its own.
-var matVecs = sync.Pool{New: func() any { return &kernels.MatVec{} }}
+var matVecs = sync.Pool{New: func() any { return &batchMatVec{} }}
+
+// batchMatVec is a MatVec with room for the row views of a batch.
+type batchMatVec struct {
+	kernels.MatVec
+	xs, ys [][]float32
+}
 
 // matmul computes out = x·Wᵀ + bias for n activation rows: x is n×in,
 // w has Dims {in, outDim}, out is n×outDim. Each row is a matrix-vector
@@ -40,13 +46,17 @@ var matVecs = sync.Pool{New: func() any { return &kernels.MatVec{} }}
 // same result alone or in a batch.
 func matmul(out, x []float32, n int, w *Tensor, bias []float32) error {
 	in, outDim := w.Cols(), w.Rows()
-	mv := matVecs.Get().(*kernels.MatVec)
+	mv := matVecs.Get().(*batchMatVec)
 	defer matVecs.Put(mv)
+	mv.xs, mv.ys = mv.xs[:0], mv.ys[:0]
 	for t := range n {
-		ot := out[t*outDim : (t+1)*outDim]
-		if err := mv.Do(w.Type, w.Data, outDim, in, x[t*in:(t+1)*in], ot); err != nil {
-			return fmt.Errorf("bert: tensor %q: %w", w.Name, err)
-		}
+		mv.xs = append(mv.xs, x[t*in:(t+1)*in])
+		mv.ys = append(mv.ys, out[t*outDim:(t+1)*outDim])
+	}
+	if err := mv.DoBatch(w.Type, w.Data, outDim, in, mv.xs, mv.ys); err != nil {
+		return fmt.Errorf("bert: tensor %q: %w", w.Name, err)
+	}
+	for _, ot := range mv.ys {
 		for r := range ot {
 			ot[r] += bias[r]
 		}

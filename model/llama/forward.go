@@ -273,10 +273,8 @@ func (s *RefSession) layer(l, pos, n int) error {
 // once for the whole batch (or, in the CPU session, with the kernels).
 func (s *RefSession) matmul(out, in [][]float32, w *model.Tensor) error {
 	if s.mv != nil {
-		for b := range in {
-			if err := s.mv.Do(w.Type, w.Data, w.Rows(), w.Cols(), in[b], out[b]); err != nil {
-				return fmt.Errorf("tensor %q: %w", w.Name, err)
-			}
+		if err := s.mv.DoBatch(w.Type, w.Data, w.Rows(), w.Cols(), in, out); err != nil {
+			return fmt.Errorf("tensor %q: %w", w.Name, err)
 		}
 		return nil
 	}
