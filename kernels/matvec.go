@@ -16,6 +16,13 @@ var ErrShape = errors.New("kernels: shape mismatch")
 // SIMD reports whether the AVX2 kernels are in use on this machine.
 func SIMD() bool { return simd }
 
+// VNNI reports whether AVX-512 VNNI kernels are in use (for Q8_0).
+func VNNI() bool { return vnni && !noVNNI }
+
+// noVNNI turns the VNNI kernels off, so tests cover the AVX2 ones on
+// machines that have both.
+var noVNNI bool
+
 // maxParts bounds how many ranges a call splits into, and so the
 // per-part scratch a MatVec keeps.
 const maxParts = 64

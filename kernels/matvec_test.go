@@ -115,6 +115,14 @@ func TestSIMDMatchesGo(t *testing.T) {
 	if !SIMD() {
 		t.Skip("no AVX2 kernels on this machine")
 	}
+	for _, off := range []bool{false, true} {
+		noVNNI = off
+		testSIMDMatchesGo(t)
+	}
+	noVNNI = false
+}
+
+func testSIMDMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeQ5_0} {
 		w, _ := weights(t, rng, typ, 129, 1280)
@@ -201,5 +209,26 @@ func TestDoBatchEqualsDo(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkDoBatch measures a prompt-sized batch, where tiles of weights
+// stay in cache and the kernels, not memory, set the pace.
+func BenchmarkDoBatch(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const rows, cols, n = 2048, 2048, 32
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		w, _ := weights(b, rng, typ, rows, cols)
+		xs, ys := make([][]float32, n), make([][]float32, n)
+		for i := range xs {
+			xs[i], ys[i] = randVec(rng, cols), make([]float32, rows)
+		}
+		m := &MatVec{}
+		b.Run(typ.String(), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				m.DoBatch(typ, w, rows, cols, xs, ys)
+			}
+			b.ReportMetric(2*rows*cols*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -219,3 +219,49 @@ AVX2 void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *x
 		y[r] = hsum(acc);
 	}
 }
+
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+int kernels_vnni_supported(void) {
+	__builtin_cpu_init();
+	return kernels_supported() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+
+// Q8_0 with AVX-512 VNNI: two blocks per step in one 512-bit register,
+// vpdpbusd for the byte dot products (unsigned weights after moving their
+// sign onto the activations), each half scaled by its own block's scales.
+VNNI void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * 34;
+		__m512 acc = _mm512_setzero_ps();
+		long b = 0;
+		for (; b + 2 <= nb; b += 2) {
+			const uint8_t *b0 = row + b * 34, *b1 = b0 + 34;
+			uint16_t d0, d1;
+			memcpy(&d0, b0, 2);
+			memcpy(&d1, b1, 2);
+			__m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
+			                               _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
+			__m512i x = _mm512_loadu_si512((const void *)(xq + b * 32));
+			__m512i ua = _mm512_abs_epi8(q);
+			// x with q's sign: negate where q < 0.
+			__mmask64 neg = _mm512_movepi8_mask(q);
+			__m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+			__m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ua, sx);
+			__m512 s = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castps_si512(_mm512_set1_ps(_cvtsh_ss(d0) * xd[b])),
+			                                                  _mm256_castps_si256(_mm256_set1_ps(_cvtsh_ss(d1) * xd[b + 1])), 1));
+			acc = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(p), acc);
+		}
+		float sum = _mm512_reduce_add_ps(acc);
+		for (; b < nb; b++) {
+			const uint8_t *blk = row + b * 34;
+			uint16_t dh;
+			memcpy(&dh, blk, 2);
+			int isum = 0;
+			for (int i = 0; i < 32; i++) isum += (int8_t)blk[2 + i] * xq[b * 32 + i];
+			sum += (float)isum * _cvtsh_ss(dh) * xd[b];
+		}
+		y[r] = sum;
+	}
+}

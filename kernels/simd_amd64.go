@@ -5,6 +5,8 @@ package kernels
 /*
 #include <stdint.h>
 int kernels_supported(void);
+int kernels_vnni_supported(void);
+void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
 void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
@@ -17,8 +19,12 @@ import "C"
 
 import "unsafe"
 
-// simd reports whether the AVX2 kernels run on this CPU.
-var simd = C.kernels_supported() != 0
+// simd reports whether the AVX2 kernels run on this CPU; vnni whether the
+// AVX-512 VNNI ones do too (they are used where they exist).
+var (
+	simd = C.kernels_supported() != 0
+	vnni = C.kernels_vnni_supported() != 0
+)
 
 func f32p(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }
 
@@ -31,6 +37,10 @@ func simdF16(w []byte, x, y []float32, lo, hi, cols int) {
 }
 
 func simdQ8_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
+	if vnni && !noVNNI {
+		C.kernels_matvec_q8_0_vnni((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+		return
+	}
 	C.kernels_matvec_q8_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 }
 

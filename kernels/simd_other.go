@@ -2,8 +2,12 @@
 
 package kernels
 
-// simd is false where the C kernels are not built; the Go kernels run.
-const simd = false
+// simd and vnni are false where the C kernels are not built; the Go
+// kernels run.
+const (
+	simd = false
+	vnni = false
+)
 
 func simdF32(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
 func simdF16(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
