@@ -4,7 +4,7 @@
 // Every kernel has a portable Go version, which runs everywhere and is the
 // reference the fast paths are tested against. On x86-64 with cgo, C
 // versions compiled for AVX2+FMA+F16C are chosen at run time when the CPU
-// has those features. Q8_0, Q4_0, Q4_K and Q6_K weights are multiplied with the
+// has those features, and an AVX-512 VNNI one for Q8_0 where it exists. Q8_0, Q4_0, Q4_K and Q6_K weights are multiplied with the
 // activations quantized to 8-bit blocks (as llama.cpp does), using integer
 // dot products; other types are dequantized row by row.
 //
