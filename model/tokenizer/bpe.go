@@ -16,20 +16,9 @@ type bpeBigram struct {
 	text        string
 }
 
-// bpeQueue pops the lowest merge rank first, then the leftmost.
-type bpeQueue []bpeBigram
-
-func (q bpeQueue) Len() int { return len(q) }
-func (q bpeQueue) Less(i, j int) bool {
-	return q[i].rank < q[j].rank || (q[i].rank == q[j].rank && q[i].left < q[j].left)
-}
-func (q bpeQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *bpeQueue) Push(x any)   { *q = append(*q, x.(bpeBigram)) }
-func (q *bpeQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+// bpeFirst ranks the lowest merge rank first, then the leftmost.
+func bpeFirst(a, b bpeBigram) bool {
+	return a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
 }
 
 // encodeBPE merges one pre-tokenized, byte-encoded piece by merge rank and
@@ -52,7 +41,7 @@ func (t *Tokenizer) encodeBPE(word string, out []int32) []int32 {
 	syms[len(syms)-1].next = -1
 	text := func(i int) string { return word[syms[i].start : syms[i].start+syms[i].n] }
 
-	var q bpeQueue
+	q := &queue[bpeBigram]{less: bpeFirst}
 	add := func(left, right int) {
 		if left < 0 || right < 0 {
 			return
@@ -62,13 +51,13 @@ func (t *Tokenizer) encodeBPE(word string, out []int32) []int32 {
 		if !ok {
 			return
 		}
-		heap.Push(&q, bpeBigram{left: left, right: right, rank: rank, text: l + r})
+		heap.Push(q, bpeBigram{left: left, right: right, rank: rank, text: l + r})
 	}
 	for i := 1; i < len(syms); i++ {
 		add(i-1, i)
 	}
 	for q.Len() > 0 {
-		b := heap.Pop(&q).(bpeBigram)
+		b := heap.Pop(q).(bpeBigram)
 		l, r := &syms[b.left], &syms[b.right]
 		if l.n == 0 || r.n == 0 || text(b.left)+text(b.right) != b.text {
 			continue // outdated

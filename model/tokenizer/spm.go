@@ -18,20 +18,9 @@ type spmBigram struct {
 	size        int
 }
 
-// spmQueue pops the highest score first, then the leftmost.
-type spmQueue []spmBigram
-
-func (q spmQueue) Len() int { return len(q) }
-func (q spmQueue) Less(i, j int) bool {
-	return q[i].score > q[j].score || (q[i].score == q[j].score && q[i].left < q[j].left)
-}
-func (q spmQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *spmQueue) Push(x any)   { *q = append(*q, x.(spmBigram)) }
-func (q *spmQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+// spmFirst ranks the highest score first, then the leftmost.
+func spmFirst(a, b spmBigram) bool {
+	return a.score > b.score || (a.score == b.score && a.left < b.left)
 }
 
 // encodeSPM tokenizes text (spaces already escaped to U+2581) the way
@@ -50,7 +39,7 @@ func (t *Tokenizer) encodeSPM(text string, out []int32) []int32 {
 	}
 	syms[len(syms)-1].next = -1
 
-	var q spmQueue
+	q := &queue[spmBigram]{less: spmFirst}
 	try := func(left, right int) {
 		if left < 0 || right < 0 {
 			return
@@ -64,13 +53,13 @@ func (t *Tokenizer) encodeSPM(text string, out []int32) []int32 {
 		if t.spec.Scores != nil {
 			score = t.spec.Scores[id]
 		}
-		heap.Push(&q, spmBigram{left: left, right: right, score: score, size: len(s)})
+		heap.Push(q, spmBigram{left: left, right: right, score: score, size: len(s)})
 	}
 	for i := 1; i < len(syms); i++ {
 		try(i-1, i)
 	}
 	for q.Len() > 0 {
-		b := heap.Pop(&q).(spmBigram)
+		b := heap.Pop(q).(spmBigram)
 		l, r := &syms[b.left], &syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue // outdated: one side was merged since
