@@ -1,14 +1,6 @@
 package tokenizer
 
-import (
-	"container/heap"
-	"unicode/utf8"
-)
-
-type bpeSymbol struct {
-	start, n   int
-	prev, next int
-}
+import "container/heap"
 
 type bpeBigram struct {
 	left, right int
@@ -32,13 +24,7 @@ func (t *Tokenizer) encodeBPE(word string, out []int32) []int32 {
 			return append(out, id)
 		}
 	}
-	var syms []bpeSymbol
-	for off := 0; off < len(word); {
-		_, n := utf8.DecodeRuneInString(word[off:])
-		syms = append(syms, bpeSymbol{start: off, n: n, prev: len(syms) - 1, next: len(syms) + 1})
-		off += n
-	}
-	syms[len(syms)-1].next = -1
+	syms := splitChars(word)
 	text := func(i int) string { return word[syms[i].start : syms[i].start+syms[i].n] }
 
 	q := &queue[bpeBigram]{less: bpeFirst}
@@ -62,12 +48,7 @@ func (t *Tokenizer) encodeBPE(word string, out []int32) []int32 {
 		if l.n == 0 || r.n == 0 || text(b.left)+text(b.right) != b.text {
 			continue // outdated
 		}
-		l.n += r.n
-		r.n = 0
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = b.left
-		}
+		mergeRight(syms, b.left, b.right)
 		add(l.prev, b.left)
 		add(b.left, l.next)
 	}

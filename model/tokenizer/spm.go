@@ -1,16 +1,6 @@
 package tokenizer
 
-import (
-	"container/heap"
-	"unicode/utf8"
-)
-
-// spmSymbol is a run of bytes in the text being merged, linked to its
-// neighbours; n == 0 marks a symbol merged into its left neighbour.
-type spmSymbol struct {
-	start, n   int
-	prev, next int
-}
+import "container/heap"
 
 type spmBigram struct {
 	left, right int
@@ -31,13 +21,7 @@ func (t *Tokenizer) encodeSPM(text string, out []int32) []int32 {
 	if text == "" {
 		return out
 	}
-	var syms []spmSymbol
-	for off := 0; off < len(text); {
-		_, n := utf8.DecodeRuneInString(text[off:])
-		syms = append(syms, spmSymbol{start: off, n: n, prev: len(syms) - 1, next: len(syms) + 1})
-		off += n
-	}
-	syms[len(syms)-1].next = -1
+	syms := splitChars(text)
 
 	q := &queue[spmBigram]{less: spmFirst}
 	try := func(left, right int) {
@@ -64,12 +48,7 @@ func (t *Tokenizer) encodeSPM(text string, out []int32) []int32 {
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue // outdated: one side was merged since
 		}
-		l.n += r.n
-		r.n = 0
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = b.left
-		}
+		mergeRight(syms, b.left, b.right)
 		try(l.prev, b.left)
 		try(b.left, l.next)
 	}
