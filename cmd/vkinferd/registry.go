@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // ErrUnknownModel is returned for a name no models directory holds.
@@ -21,6 +23,11 @@ type ModelFile struct {
 	Name string // file stem, the name requests use
 	Path string
 	Size int64
+	// Arch is general.architecture as read at the last rescan, or
+	// HeaderErr why the header could not be read. Loading reads the file
+	// again, so a file changed since the rescan is still judged by itself.
+	Arch      string
+	HeaderErr error
 }
 
 // Registry maps model names to files in the configured directories. The
@@ -64,13 +71,25 @@ func (r *Registry) Rescan() error {
 			if err != nil || !st.Mode().IsRegular() {
 				continue
 			}
-			found[name] = ModelFile{Name: name, Path: path, Size: st.Size()}
+			mf := ModelFile{Name: name, Path: path, Size: st.Size()}
+			mf.Arch, mf.HeaderErr = readArch(path)
+			found[name] = mf
 		}
 	}
 	r.mu.Lock()
 	r.models = found
 	r.mu.Unlock()
 	return nil
+}
+
+// readArch reads a GGUF file's general.architecture.
+func readArch(path string) (string, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return f.String("general.architecture")
 }
 
 // CheckName refuses anything but a plain file stem, so that no request can

@@ -12,7 +12,6 @@ import (
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model/bert"
-	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/sampling"
 	"github.com/vkinfer/vkinfer/pool"
 )
@@ -196,12 +195,8 @@ func (d *service) Models(ctx context.Context) ([]ipc.ModelInfo, error) {
 	var out []ipc.ModelInfo
 	for _, mf := range d.reg.List() {
 		info := ipc.ModelInfo{Name: mf.Name, Path: mf.Path, Size: mf.Size, Loaded: loaded[mf.Name]}
-		if f, err := gguf.Open(mf.Path); err == nil {
-			arch, _ := f.String("general.architecture")
-			if c := capabilityOf(arch); c != "" {
-				info.Capabilities = []string{c}
-			}
-			f.Close()
+		if c := capabilityOf(mf.Arch); c != "" {
+			info.Capabilities = []string{c}
 		}
 		out = append(out, info)
 	}
@@ -220,19 +215,16 @@ func (d *service) poolFor(name string) (interface {
 	if err != nil {
 		return nil, protocolError(err)
 	}
-	f, err := gguf.Open(mf.Path)
-	if err != nil {
-		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	if mf.HeaderErr != nil {
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, mf.HeaderErr)
 	}
-	defer f.Close()
-	arch, _ := f.String("general.architecture")
-	switch capabilityOf(arch) {
+	switch capabilityOf(mf.Arch) {
 	case capGenerate:
 		return d.text, nil
 	case capEmbed:
 		return d.embed, nil
 	}
-	return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, arch)
+	return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, mf.Arch)
 }
 
 // Load implements ipc.Handler.
