@@ -1,0 +1,71 @@
+#version 450
+// Attention of query row b, head h (one workgroup each) over the cached
+// keys and values: scores, softmax, weighted sum. Causal: row b sees
+// positions 0..pos0+b; otherwise all n_kv positions. Query heads share KV
+// heads in groups (GQA). Scores go to a scratch buffer, so the context is
+// not bounded by shared memory.
+#extension GL_GOOGLE_include_directive : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 64;
+layout(constant_id = 1) const uint SUBGROUPS = 1;
+#include "reduce.glsl"
+
+layout(std430, binding = 0) readonly buffer Q { float q[]; };
+layout(std430, binding = 1) readonly buffer K { float k[]; };
+layout(std430, binding = 2) readonly buffer V { float v[]; };
+layout(std430, binding = 3) writeonly buffer O { float o[]; };
+layout(std430, binding = 4) buffer S { float sc[]; };
+
+layout(push_constant) uniform P {
+	uint heads;
+	uint kv_heads;
+	uint head_dim;
+	uint q_stride;  // elements between query (and output) rows
+	uint kv_stride; // elements between cached positions
+	uint kv_off;    // element offset of position 0 in k and v
+	uint pos0;
+	uint n_kv;      // keys seen by every row when not causal
+	uint causal;
+	uint s_stride;  // scratch elements per (row, head)
+	float scale;
+} p;
+
+void main() {
+	uint h = gl_WorkGroupID.x, b = gl_WorkGroupID.y;
+	uint tid = gl_LocalInvocationID.x;
+	uint span = p.causal != 0u ? p.pos0 + b + 1 : p.n_kv;
+	uint qb = b * p.q_stride + h * p.head_dim;
+	uint kvh = h / (p.heads / p.kv_heads) * p.head_dim;
+	uint sb = (b * p.heads + h) * p.s_stride;
+
+	float m = -1.0 / 0.0;
+	for (uint t = tid; t < span; t += WG) {
+		uint kb = p.kv_off + t * p.kv_stride + kvh;
+		float s = 0.0;
+		for (uint i = 0; i < p.head_dim; i++) {
+			s += q[qb + i] * k[kb + i];
+		}
+		s *= p.scale;
+		sc[sb + t] = s;
+		m = max(m, s);
+	}
+	m = wg_max(m);
+	float sum = 0.0;
+	for (uint t = tid; t < span; t += WG) {
+		float e = exp(sc[sb + t] - m);
+		sc[sb + t] = e;
+		sum += e;
+	}
+	sum = wg_sum(sum);
+	memoryBarrierBuffer();
+	barrier();
+	float inv = 1.0 / sum;
+	for (uint i = tid; i < p.head_dim; i += WG) {
+		float acc = 0.0;
+		for (uint t = 0; t < span; t++) {
+			acc += sc[sb + t] * v[p.kv_off + t * p.kv_stride + kvh + i];
+		}
+		o[qb + i] = acc * inv;
+	}
+}

@@ -1,0 +1,95 @@
+// Raw weight access through binding WEIGHTS (define it before including):
+// the same buffer seen as bytes, 16-bit words and 32-bit words.
+
+layout(std430, binding = WEIGHTS) readonly buffer W8 { uint8_t w8[]; };
+layout(std430, binding = WEIGHTS) readonly buffer W16 { uint16_t w16[]; };
+layout(std430, binding = WEIGHTS) readonly buffer W32 { float w32[]; };
+
+float f16_at(uint byte_off) {
+	return unpackHalf2x16(uint(w8[byte_off]) | (uint(w8[byte_off + 1]) << 8)).x;
+}
+
+uint u32_at(uint byte_off) {
+	return uint(w8[byte_off]) | (uint(w8[byte_off + 1]) << 8) | (uint(w8[byte_off + 2]) << 16) | (uint(w8[byte_off + 3]) << 24);
+}
+
+// Scale and minimum j (0..7) of a Q4_K/Q5_K block whose 12 packed
+// 6-bit scale bytes start at q.
+vec2 scale_min_k4(uint q, uint j) {
+	uint sc, m;
+	if (j < 4) {
+		sc = uint(w8[q + j]) & 63u;
+		m = uint(w8[q + j + 4]) & 63u;
+	} else {
+		sc = (uint(w8[q + j + 4]) & 0xFu) | ((uint(w8[q + j - 4]) >> 6) << 4);
+		m = (uint(w8[q + j + 4]) >> 4) | ((uint(w8[q + j]) >> 6) << 4);
+	}
+	return vec2(float(sc), float(m));
+}
+
+// dequant returns element i of the row of type t starting at byte row_off.
+float dequant(uint t, uint row_off, uint i) {
+	switch (t) {
+	case T_F32:
+		return w32[row_off / 4 + i];
+	case T_F16:
+		return unpackHalf2x16(uint(w16[row_off / 2 + i])).x;
+	case T_BF16:
+		return uintBitsToFloat(uint(w16[row_off / 2 + i]) << 16);
+	case T_Q8_0: {
+		uint b = row_off + (i / 32) * 34;
+		return f16_at(b) * float(int8_t(w8[b + 2 + i % 32]));
+	}
+	case T_Q4_0: {
+		uint b = row_off + (i / 32) * 18, j = i % 32;
+		uint q = uint(w8[b + 2 + (j & 15)]);
+		q = j < 16 ? (q & 0xFu) : (q >> 4);
+		return f16_at(b) * (float(q) - 8.0);
+	}
+	case T_Q4_1: {
+		uint b = row_off + (i / 32) * 20, j = i % 32;
+		uint q = uint(w8[b + 4 + (j & 15)]);
+		q = j < 16 ? (q & 0xFu) : (q >> 4);
+		return f16_at(b) * float(q) + f16_at(b + 2);
+	}
+	case T_Q5_0: {
+		uint b = row_off + (i / 32) * 22, j = i % 32;
+		uint q = uint(w8[b + 6 + (j & 15)]);
+		q = (j < 16 ? (q & 0xFu) : (q >> 4)) | (((u32_at(b + 2) >> j) & 1u) << 4);
+		return f16_at(b) * (float(q) - 16.0);
+	}
+	case T_Q5_1: {
+		uint b = row_off + (i / 32) * 24, j = i % 32;
+		uint q = uint(w8[b + 8 + (j & 15)]);
+		q = (j < 16 ? (q & 0xFu) : (q >> 4)) | (((u32_at(b + 4) >> j) & 1u) << 4);
+		return f16_at(b) * float(q) + f16_at(b + 2);
+	}
+	case T_Q4_K: {
+		uint b = row_off + (i / 256) * 144, e = i % 256;
+		uint sub = e / 32, l = e % 32;
+		vec2 sm = scale_min_k4(b + 4, sub);
+		uint q = uint(w8[b + 16 + (sub / 2) * 32 + l]);
+		q = (sub & 1u) == 0u ? (q & 0xFu) : (q >> 4);
+		return f16_at(b) * sm.x * float(q) - f16_at(b + 2) * sm.y;
+	}
+	case T_Q5_K: {
+		uint b = row_off + (i / 256) * 176, e = i % 256;
+		uint sub = e / 32, l = e % 32;
+		vec2 sm = scale_min_k4(b + 4, sub);
+		uint q = uint(w8[b + 48 + (sub / 2) * 32 + l]);
+		q = (sub & 1u) == 0u ? (q & 0xFu) : (q >> 4);
+		q |= ((uint(w8[b + 16 + l]) >> sub) & 1u) << 4;
+		return f16_at(b) * sm.x * float(q) - f16_at(b + 2) * sm.y;
+	}
+	case T_Q6_K: {
+		uint b = row_off + (i / 256) * 210, e = i % 256;
+		uint half_ = e / 128, r = e % 128, quad = r / 32, l = r % 32;
+		uint ql = uint(w8[b + 64 * half_ + l + (quad & 1u) * 32]);
+		ql = quad >= 2 ? (ql >> 4) : (ql & 0xFu);
+		uint qh = (uint(w8[b + 128 + 32 * half_ + l]) >> (2 * quad)) & 3u;
+		float sc = float(int8_t(w8[b + 192 + 8 * half_ + l / 16 + 2 * quad]));
+		return f16_at(b + 208) * sc * (float(ql | (qh << 4)) - 32.0);
+	}
+	}
+	return 0.0;
+}

@@ -1,0 +1,121 @@
+package vk_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/internal/vktest"
+	"github.com/vkinfer/vkinfer/vk"
+)
+
+func TestPick(t *testing.T) {
+	ok := vk.Info{ComputeQueue: 0, Storage16: true, Storage8: true, Int64: true, MaxPushConstants: 128, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}
+	dev := func(name string, typ vk.Type) vk.Info { i := ok; i.Name, i.Type = name, typ; return i }
+	noStorage := dev("old", vk.Discrete)
+	noStorage.Storage8 = false
+	tests := []struct {
+		name  string
+		infos []vk.Info
+		opts  vk.Options
+		want  int
+	}{
+		{"discrete before integrated", []vk.Info{dev("igpu", vk.Integrated), dev("dgpu", vk.Discrete)}, vk.Options{Index: -1}, 1},
+		{"integrated before virtual", []vk.Info{dev("virt", vk.Virtual), dev("igpu", vk.Integrated)}, vk.Options{Index: -1}, 1},
+		{"cpu refused unless asked", []vk.Info{dev("llvmpipe", vk.CPU)}, vk.Options{Index: -1}, -1},
+		{"cpu when asked", []vk.Info{dev("llvmpipe", vk.CPU)}, vk.Options{Index: -1, AllowCPU: true}, 0},
+		{"gpu still before cpu", []vk.Info{dev("llvmpipe", vk.CPU), dev("igpu", vk.Integrated)}, vk.Options{Index: -1, AllowCPU: true}, 1},
+		{"unusable skipped", []vk.Info{noStorage, dev("igpu", vk.Integrated)}, vk.Options{Index: -1}, 1},
+		{"index", []vk.Info{dev("a", vk.Discrete), dev("b", vk.CPU)}, vk.Options{Index: 1}, 1},
+		{"index out of range", []vk.Info{dev("a", vk.Discrete)}, vk.Options{Index: 3}, -1},
+		{"index unusable", []vk.Info{noStorage}, vk.Options{Index: 0}, -1},
+		{"none", nil, vk.Options{Index: -1}, -1},
+	}
+	for _, tc := range tests {
+		got, err := vk.Pick(tc.infos, tc.opts)
+		if got != tc.want {
+			t.Errorf("%s: Pick = %d, want %d (err %v)", tc.name, got, tc.want, err)
+		}
+		if tc.want < 0 && !errors.Is(err, vk.ErrNoDevice) {
+			t.Errorf("%s: error %v does not wrap ErrNoDevice", tc.name, err)
+		}
+	}
+}
+
+func TestDeviceFacts(t *testing.T) {
+	d := vktest.Device(t)
+	i := d.Info
+	t.Logf("device: %s", i)
+	if i.SubgroupSize == 0 || i.MaxStorageBufferRange == 0 || i.ComputeQueue < 0 {
+		t.Fatalf("device facts not read: %+v", i)
+	}
+	if why := i.Usable(); why != "" {
+		t.Fatalf("opened an unusable device: %s", why)
+	}
+}
+
+func TestBufferRoundTrip(t *testing.T) {
+	d := vktest.Device(t)
+	for _, kind := range []vk.Kind{vk.DeviceLocal, vk.HostVisible} {
+		b, err := d.NewBuffer(1000, kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, 999)
+		for i := range data {
+			data[i] = byte(i*7 + 3)
+		}
+		if err := b.Write(1, data); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(data))
+		if err := b.Read(1, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if got[i] != data[i] {
+				t.Fatalf("kind %d: byte %d = %d, want %d", kind, i, got[i], data[i])
+			}
+		}
+		if err := b.Write(b.Size()-1, []byte{1, 2}); err == nil {
+			t.Errorf("kind %d: write past the end accepted", kind)
+		}
+		b.Close()
+	}
+}
+
+// TestStagedCopy runs the staging path of discrete GPUs on a second
+// device handle that refuses to map device memory.
+func TestStagedCopy(t *testing.T) {
+	vktest.Device(t)
+	opts := vk.DefaultOptions()
+	opts.AllowCPU, opts.Staging = true, true
+	d, err := vk.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b, err := d.NewBuffer(3<<20, vk.DeviceLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Bytes() != nil {
+		t.Fatal("staging device mapped a device-local buffer")
+	}
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 31 >> 3)
+	}
+	if err := b.Write(0, data); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(data))
+	if err := b.Read(0, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != data[i] {
+			t.Fatalf("byte %d = %d, want %d", i, got[i], data[i])
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package ops
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/shaders"
+	"github.com/vkinfer/vkinfer/vk"
+)
+
+// Kernels builds and caches the pipelines of one device.
+type Kernels struct {
+	Dev *vk.Device
+	// WG is the workgroup size of the reducing shaders (a power of two).
+	WG uint32
+	// Subgroups selects subgroup arithmetic for reductions; false takes
+	// the shared-memory path.
+	Subgroups bool
+
+	mu    sync.Mutex
+	pipes map[pipeKey]*vk.Pipeline
+}
+
+type pipeKey struct {
+	shader string
+	typ    gguf.Type
+}
+
+// shape of each shader: bindings and push-constant bytes.
+var layouts = map[string]struct {
+	bindings int
+	push     uint32
+}{
+	"matvec":    {4, 9 * 4},
+	"rms_norm":  {3, 5 * 4},
+	"rope":      {2, 8 * 4},
+	"attention": {5, 11 * 4},
+	"silu_mul":  {2, 4},
+	"add":       {2, 4},
+	"get_rows":  {3, 6 * 4},
+	"sample":    {4, 16 * 4},
+}
+
+// New returns kernels for d: workgroups of 64 (or the device's maximum),
+// subgroup reductions where the device offers them.
+func New(d *vk.Device) *Kernels {
+	return &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupArithmetic, pipes: map[pipeKey]*vk.Pipeline{}}
+}
+
+// Supported reports whether the shaders can read weights of type t.
+func Supported(t gguf.Type) bool {
+	switch t {
+	case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1,
+		gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
+		return true
+	}
+	return false
+}
+
+// pipeline returns the pipeline of shader for weight type t (ignored by
+// shaders that read no weights), building it on first use.
+func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := pipeKey{shader, t}
+	if p := k.pipes[key]; p != nil {
+		return p, nil
+	}
+	l, ok := layouts[shader]
+	if !ok {
+		return nil, fmt.Errorf("ops: unknown shader %q", shader)
+	}
+	code, err := shaders.SPIRV(shader)
+	if err != nil {
+		return nil, err
+	}
+	sub := uint32(0)
+	if k.Subgroups {
+		sub = 1
+	}
+	var spec []uint32
+	switch shader {
+	case "matvec":
+		spec = []uint32{k.WG, uint32(t), sub}
+	case "rms_norm", "attention", "sample":
+		spec = []uint32{k.WG, sub}
+	case "get_rows":
+		spec = []uint32{uint32(t)}
+	}
+	name := shader
+	if shader == "matvec" || shader == "get_rows" {
+		name += "_" + t.String()
+	}
+	p, err := k.Dev.NewPipeline(name, code, l.bindings, l.push, spec...)
+	if err != nil {
+		return nil, err
+	}
+	k.pipes[key] = p
+	return p, nil
+}
+
+// Close destroys every pipeline.
+func (k *Kernels) Close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for key, p := range k.pipes {
+		p.Close()
+		delete(k.pipes, key)
+	}
+}
+
+// groups splits n workgroups into x, y dispatch dimensions within the
+// device's per-dimension limit; shaders rebuild the index as x + y*X.
+func (k *Kernels) groups(n uint32) (uint32, uint32) {
+	limit := max(k.Dev.Info.MaxWorkgroupCount, 1)
+	if n <= limit {
+		return n, 1
+	}
+	y := (n + limit - 1) / limit
+	return (n + y - 1) / y, y
+}

@@ -1,0 +1,231 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/vk"
+)
+
+// f32 is a push-constant word holding a float.
+func f32(x float32) uint32 { return math.Float32bits(x) }
+
+// MatVec is y = W x (+ bias), bound to its buffers.
+type MatVec struct {
+	W     *Weight
+	parts []mvPart
+	bias  bool
+	push  [9]uint32
+}
+
+type mvPart struct {
+	p   *vk.Pipeline
+	set vk.Set
+	c   Chunk
+}
+
+// BindMatVec binds W to input x, output y and, when bias.Buf is not nil,
+// a bias vector of W.Rows floats.
+func (k *Kernels) BindMatVec(sets *vk.Sets, w *Weight, x, y, bias vk.Range) (*MatVec, error) {
+	p, err := k.pipeline("matvec", w.Type)
+	if err != nil {
+		return nil, err
+	}
+	m := &MatVec{W: w, bias: bias.Buf != nil}
+	if !m.bias {
+		bias = x // bound but never read
+	}
+	for _, c := range w.Chunks {
+		set, err := sets.Bind(p, c.Buf.All(), x, y, bias)
+		if err != nil {
+			return nil, fmt.Errorf("ops: matvec %q: %w", w.Name, err)
+		}
+		m.parts = append(m.parts, mvPart{p: p, set: set, c: c})
+	}
+	return m, nil
+}
+
+// Record adds y[yOff + b*yStride + r] (+)= W[r] . x[b*xStride:] for the n
+// inputs; accumulate adds to y instead of overwriting it.
+func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, accumulate bool) {
+	flags := uint32(0)
+	if accumulate {
+		flags |= 1
+	}
+	if m.bias {
+		flags |= 2
+	}
+	for _, pt := range m.parts {
+		m.push = [9]uint32{uint32(m.W.Cols), uint32(pt.c.Rows), uint32(n), uint32(xStride), uint32(yStride), uint32(yOff), uint32(pt.c.Row0), 0, flags}
+		gx, gy := k.groups(uint32(pt.c.Rows))
+		s.Dispatch(pt.p, pt.set, m.push[:], gx, gy, 1)
+	}
+}
+
+// RMSNorm is out[r] = x[r] / rms(x[r]) * w, bound to its buffers.
+type RMSNorm struct {
+	p    *vk.Pipeline
+	set  vk.Set
+	push [5]uint32
+}
+
+// BindRMSNorm binds input x, f32 weights w and output out (which may be x).
+func (k *Kernels) BindRMSNorm(sets *vk.Sets, x, w, out vk.Range) (*RMSNorm, error) {
+	p, err := k.pipeline("rms_norm", gguf.TypeF32)
+	if err != nil {
+		return nil, err
+	}
+	set, err := sets.Bind(p, x, w, out)
+	if err != nil {
+		return nil, fmt.Errorf("ops: rms_norm: %w", err)
+	}
+	return &RMSNorm{p: p, set: set}, nil
+}
+
+// Record normalises rows rows of cols elements, starting at element
+// offsets xOff and outOff.
+func (r *RMSNorm) Record(s *vk.Step, rows, cols, xOff, outOff int, eps float32) {
+	r.push = [5]uint32{uint32(cols), uint32(rows), uint32(xOff), uint32(outOff), f32(eps)}
+	s.Dispatch(r.p, r.set, r.push[:], uint32(rows), 1, 1)
+}
+
+// Rope rotates heads in place by position, bound to its data buffer and
+// a table of rope_dim/2 frequencies.
+type Rope struct {
+	p    *vk.Pipeline
+	set  vk.Set
+	push [8]uint32
+}
+
+// BindRope binds data (rotated in place) and freq.
+func (k *Kernels) BindRope(sets *vk.Sets, data, freq vk.Range) (*Rope, error) {
+	p, err := k.pipeline("rope", gguf.TypeF32)
+	if err != nil {
+		return nil, err
+	}
+	set, err := sets.Bind(p, data, freq)
+	if err != nil {
+		return nil, fmt.Errorf("ops: rope: %w", err)
+	}
+	return &Rope{p: p, set: set}, nil
+}
+
+// Record rotates n rows (stride elements apart, the first at off) of
+// heads heads for positions pos0, pos0+1, ...
+func (r *Rope) Record(s *vk.Step, n, heads, headDim, ropeDim int, neox bool, pos0, off, stride int) {
+	nx := uint32(0)
+	if neox {
+		nx = 1
+	}
+	r.push = [8]uint32{uint32(n), uint32(heads), uint32(headDim), uint32(ropeDim), nx, uint32(pos0), uint32(off), uint32(stride)}
+	s.Dispatch(r.p, r.set, r.push[:], uint32(ropeDim/2*heads+63)/64, uint32(n), 1)
+}
+
+// Attention is softmax(q k^T * scale) v over a KV cache.
+type Attention struct {
+	p    *vk.Pipeline
+	set  vk.Set
+	push [11]uint32
+}
+
+// AttentionShape describes one Attention record.
+type AttentionShape struct {
+	N, Heads, KVHeads, HeadDim int
+	QStride                    int // elements between query rows
+	KVStride, KVOff            int // elements between cached positions; offset of position 0
+	Pos0                       int // position of query row 0 (causal)
+	NKV                        int // keys every row sees (not causal)
+	Causal                     bool
+	ScratchStride              int // scratch floats per (row, head): at least the longest span
+	Scale                      float32
+}
+
+// BindAttention binds queries, cached keys and values, output and a
+// scratch buffer for scores.
+func (k *Kernels) BindAttention(sets *vk.Sets, q, keys, values, out, scratch vk.Range) (*Attention, error) {
+	p, err := k.pipeline("attention", gguf.TypeF32)
+	if err != nil {
+		return nil, err
+	}
+	set, err := sets.Bind(p, q, keys, values, out, scratch)
+	if err != nil {
+		return nil, fmt.Errorf("ops: attention: %w", err)
+	}
+	return &Attention{p: p, set: set}, nil
+}
+
+// Record adds the attention of a.N query rows.
+func (a *Attention) Record(s *vk.Step, sh AttentionShape) {
+	causal := uint32(0)
+	if sh.Causal {
+		causal = 1
+	}
+	a.push = [11]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
+		uint32(sh.KVOff), uint32(sh.Pos0), uint32(sh.NKV), causal, uint32(sh.ScratchStride), f32(sh.Scale)}
+	s.Dispatch(a.p, a.set, a.push[:], uint32(sh.Heads), uint32(sh.N), 1)
+}
+
+// Elementwise is an op over count elements of two buffers: silu_mul
+// (a = silu(a)*b) or add (a += b).
+type Elementwise struct {
+	k    *Kernels
+	p    *vk.Pipeline
+	set  vk.Set
+	push [1]uint32
+}
+
+// BindElementwise binds shader ("silu_mul" or "add") to a and b.
+func (k *Kernels) BindElementwise(sets *vk.Sets, shader string, a, b vk.Range) (*Elementwise, error) {
+	if shader != "silu_mul" && shader != "add" {
+		return nil, fmt.Errorf("ops: %q is not an elementwise op", shader)
+	}
+	p, err := k.pipeline(shader, gguf.TypeF32)
+	if err != nil {
+		return nil, err
+	}
+	set, err := sets.Bind(p, a, b)
+	if err != nil {
+		return nil, fmt.Errorf("ops: %s: %w", shader, err)
+	}
+	return &Elementwise{k: k, p: p, set: set}, nil
+}
+
+// Record applies the op to the first count elements.
+func (e *Elementwise) Record(s *vk.Step, count int) {
+	e.push[0] = uint32(count)
+	gx, gy := e.k.groups(uint32(count+255) / 256)
+	s.Dispatch(e.p, e.set, e.push[:], gx, gy, 1)
+}
+
+// GetRows looks rows of a table up by id.
+type GetRows struct {
+	W     *Weight
+	parts []mvPart
+	push  [6]uint32
+}
+
+// BindGetRows binds table w, an int32 id buffer and the f32 output.
+func (k *Kernels) BindGetRows(sets *vk.Sets, w *Weight, ids, out vk.Range) (*GetRows, error) {
+	p, err := k.pipeline("get_rows", w.Type)
+	if err != nil {
+		return nil, err
+	}
+	g := &GetRows{W: w}
+	for _, c := range w.Chunks {
+		set, err := sets.Bind(p, c.Buf.All(), ids, out)
+		if err != nil {
+			return nil, fmt.Errorf("ops: get_rows %q: %w", w.Name, err)
+		}
+		g.parts = append(g.parts, mvPart{p: p, set: set, c: c})
+	}
+	return g, nil
+}
+
+// Record writes the rows of the first n ids, outStride elements apart.
+func (g *GetRows) Record(s *vk.Step, n, outStride int) {
+	for _, pt := range g.parts {
+		g.push = [6]uint32{uint32(g.W.Cols), uint32(n), uint32(pt.c.Row0), uint32(pt.c.Rows), 0, uint32(outStride)}
+		s.Dispatch(pt.p, pt.set, g.push[:], uint32(g.W.Cols+63)/64, uint32(n), 1)
+	}
+}

@@ -1,0 +1,477 @@
+package ops
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/internal/vktest"
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/vk"
+)
+
+// Error bounds. The shaders dequantize exactly as the reference does, so
+// what differs is f32 arithmetic and summation order: a product is held to
+// matvecTol of the sum of |w*x| over its row; norms, rope, attention and
+// the elementwise ops to elemTol relative to the largest output.
+const (
+	matvecTol = 2e-6
+	elemTol   = 2e-5
+)
+
+// poison is what every output buffer holds before a run, so an element a
+// shader forgot to write fails the comparison.
+var poison = float32(math.NaN())
+
+type harness struct {
+	t    *testing.T
+	k    *Kernels
+	sets *vk.Sets
+	bufs []*vk.Buffer
+}
+
+func newHarness(t *testing.T, wg uint32, subgroups bool) *harness {
+	d := vktest.Device(t)
+	k := New(d)
+	k.WG, k.Subgroups = wg, subgroups
+	h := &harness{t: t, k: k, sets: d.NewSets()}
+	t.Cleanup(func() {
+		h.sets.Close()
+		for _, b := range h.bufs {
+			b.Close()
+		}
+		k.Close()
+	})
+	return h
+}
+
+func (h *harness) floats(x []float32) *vk.Buffer {
+	h.t.Helper()
+	b, err := h.k.Dev.NewBuffer(uint64(4*max(len(x), 1)), vk.DeviceLocal)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.bufs = append(h.bufs, b)
+	h.write(b, x)
+	return b
+}
+
+func (h *harness) write(b *vk.Buffer, x []float32) {
+	h.t.Helper()
+	raw := make([]byte, 4*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
+	}
+	if err := b.Write(0, raw); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) poisoned(n int) *vk.Buffer {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = poison
+	}
+	return h.floats(x)
+}
+
+func (h *harness) read(b *vk.Buffer, n int) []float32 {
+	h.t.Helper()
+	raw := make([]byte, 4*n)
+	if err := b.Read(0, raw); err != nil {
+		h.t.Fatal(err)
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out
+}
+
+func (h *harness) run(record func(s *vk.Step)) {
+	h.t.Helper()
+	s, err := h.k.Dev.NewStep()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Begin(); err != nil {
+		h.t.Fatal(err)
+	}
+	record(s)
+	if err := s.Submit(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func randFloats(r *rand.Rand, n int, scale float32) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = (r.Float32()*2 - 1) * scale
+		if x[i] == 0 {
+			x[i] = scale / 3
+		}
+	}
+	return x
+}
+
+// randomWeights returns rows x cols weights of type t in GGUF layout:
+// quantized from random floats where package quant can, else random
+// blocks with sane f16 scales.
+func randomWeights(t *testing.T, r *rand.Rand, typ gguf.Type, rows, cols int) []byte {
+	t.Helper()
+	if data, err := quant.Quantize(typ, randFloats(r, rows*cols, 1)); err == nil {
+		return data
+	}
+	rowBytes, err := typ.RowBytes(cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, rows*rowBytes)
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	bs := typ.TypeSize()
+	for b := 0; b+bs <= len(data); b += bs {
+		binary.LittleEndian.PutUint16(data[b:], quant.F32ToF16(0.01+r.Float32()*0.05))
+		binary.LittleEndian.PutUint16(data[b+2:], quant.F32ToF16(r.Float32()*0.05))
+	}
+	return data
+}
+
+func TestMatVec(t *testing.T) {
+	types := []struct {
+		typ  gguf.Type
+		cols int
+	}{
+		{gguf.TypeF32, 67}, {gguf.TypeF16, 67}, {gguf.TypeBF16, 45},
+		{gguf.TypeQ8_0, 224}, {gguf.TypeQ4_0, 224}, {gguf.TypeQ4_1, 96}, {gguf.TypeQ5_0, 160}, {gguf.TypeQ5_1, 96},
+		{gguf.TypeQ4_K, 512}, {gguf.TypeQ5_K, 256}, {gguf.TypeQ6_K, 768},
+	}
+	paths := []struct {
+		wg  uint32
+		sub bool
+	}{{64, true}, {32, false}, {128, true}}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, path := range paths {
+		h := newHarness(t, path.wg, path.sub)
+		if path.sub && !h.k.Dev.Info.SubgroupArithmetic {
+			continue
+		}
+		for _, tc := range types {
+			for _, n := range []int{1, 11} {
+				name := fmt.Sprintf("%s/cols%d/n%d/wg%d/subgroups=%v", tc.typ, tc.cols, n, path.wg, path.sub)
+				const rows = 37
+				wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
+				w, err := h.k.Upload(name, tc.typ, rows, tc.cols, wdata)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := randFloats(r, n*tc.cols, 1)
+				bias := randFloats(r, rows, 0.5)
+				xb, yb, bb := h.floats(x), h.poisoned(n*rows+5), h.floats(bias)
+				mv, err := h.k.BindMatVec(h.sets, w, xb.All(), yb.All(), bb.All())
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.run(func(s *vk.Step) { mv.Record(h.k, s, n, tc.cols, rows, 5, false) })
+				got := h.read(yb, n*rows+5)
+				deq := make([]float32, rows*tc.cols)
+				if err := quant.Dequantize(tc.typ, wdata, deq); err != nil {
+					t.Fatal(err)
+				}
+				for b := range n {
+					for row := range rows {
+						var want, mag float64
+						for i := range tc.cols {
+							p := float64(deq[row*tc.cols+i]) * float64(x[b*tc.cols+i])
+							want += p
+							mag += math.Abs(p)
+						}
+						want += float64(bias[row])
+						g := got[5+b*rows+row]
+						if e := math.Abs(float64(g) - want); !(e <= matvecTol*mag*math.Sqrt(float64(tc.cols))+1e-7) {
+							t.Fatalf("%s: y[%d][%d] = %v, want %v (|w*x| sum %v)", name, b, row, g, want, mag)
+						}
+					}
+				}
+				w.Close()
+			}
+		}
+	}
+}
+
+// TestMatVecChunks splits a weight into row ranges, as for tensors larger
+// than the device's storage-buffer range, and accumulates into y.
+func TestMatVecChunks(t *testing.T) {
+	h := newHarness(t, 64, false)
+	saved := h.k.Dev.Info.MaxStorageBufferRange
+	const rows, cols = 300, 256
+	r := rand.New(rand.NewPCG(3, 4))
+	wdata := randomWeights(t, r, gguf.TypeQ8_0, rows, cols)
+	h.k.Dev.Info.MaxStorageBufferRange = 100 * 272 // 100 rows of 272 bytes per chunk, rounded down to 64
+	w, err := h.k.Upload("chunked", gguf.TypeQ8_0, rows, cols, wdata)
+	h.k.Dev.Info.MaxStorageBufferRange = saved
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if len(w.Chunks) != 5 {
+		t.Fatalf("%d chunks, want 5 of 64 rows", len(w.Chunks))
+	}
+	x := randFloats(r, cols, 1)
+	y0 := randFloats(r, rows, 1)
+	xb, yb := h.floats(x), h.floats(y0)
+	mv, err := h.k.BindMatVec(h.sets, w, xb.All(), yb.All(), vk.Range{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(func(s *vk.Step) { mv.Record(h.k, s, 1, cols, rows, 0, true) })
+	got := h.read(yb, rows)
+	deq := make([]float32, rows*cols)
+	if err := quant.Dequantize(gguf.TypeQ8_0, wdata, deq); err != nil {
+		t.Fatal(err)
+	}
+	for row := range rows {
+		want, mag := float64(y0[row]), math.Abs(float64(y0[row]))
+		for i := range cols {
+			p := float64(deq[row*cols+i]) * float64(x[i])
+			want += p
+			mag += math.Abs(p)
+		}
+		if e := math.Abs(float64(got[row]) - want); e > matvecTol*mag*16 {
+			t.Fatalf("row %d: %v, want %v", row, got[row], want)
+		}
+	}
+}
+
+func maxAbs(x []float32) float64 {
+	var m float64
+	for _, v := range x {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
+}
+
+func compare(t *testing.T, name string, got, want []float32) {
+	t.Helper()
+	scale := max(maxAbs(want), 1e-30)
+	for i := range want {
+		if e := math.Abs(float64(got[i] - want[i])); !(e <= elemTol*scale) {
+			t.Fatalf("%s: [%d] = %v, want %v", name, i, got[i], want[i])
+		}
+	}
+}
+
+func TestRMSNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, sub := range []bool{true, false} {
+		h := newHarness(t, 64, sub)
+		for _, cols := range []int{64, 288, 1000} {
+			const rows = 3
+			x := randFloats(r, rows*cols, 2)
+			w := randFloats(r, cols, 1)
+			xb, wb, ob := h.floats(x), h.floats(w), h.poisoned(rows*cols+7)
+			op, err := h.k.BindRMSNorm(h.sets, xb.All(), wb.All(), ob.All())
+			if err != nil {
+				t.Fatal(err)
+			}
+			const eps = 1e-5
+			h.run(func(s *vk.Step) { op.Record(s, rows, cols, 0, 7, eps) })
+			want := make([]float32, rows*cols)
+			for row := range rows {
+				var ss float64
+				for _, v := range x[row*cols : (row+1)*cols] {
+					ss += float64(v) * float64(v)
+				}
+				scale := 1 / math.Sqrt(ss/float64(cols)+eps)
+				for i := range cols {
+					want[row*cols+i] = float32(float64(x[row*cols+i]) * scale * float64(w[i]))
+				}
+			}
+			compare(t, fmt.Sprintf("rms_norm cols %d subgroups %v", cols, sub), h.read(ob, rows*cols+7)[7:], want)
+		}
+	}
+}
+
+func TestRope(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	h := newHarness(t, 64, true)
+	for _, tc := range []struct {
+		heads, headDim, ropeDim int
+		neox                    bool
+	}{{6, 48, 48, false}, {4, 64, 64, true}, {2, 128, 64, true}} {
+		const n, pos0, base = 3, 17, 10000.0
+		stride := tc.heads*tc.headDim + 5
+		x := randFloats(r, 2+n*stride, 1)
+		freq := make([]float32, tc.ropeDim/2)
+		for i := range freq {
+			freq[i] = float32(math.Pow(base, -2*float64(i)/float64(tc.ropeDim)))
+		}
+		xb, fb := h.floats(x), h.floats(freq)
+		op, err := h.k.BindRope(h.sets, xb.All(), fb.All())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.run(func(s *vk.Step) { op.Record(s, n, tc.heads, tc.headDim, tc.ropeDim, tc.neox, pos0, 2, stride) })
+		want := append([]float32(nil), x...)
+		for b := range n {
+			for hd := range tc.heads {
+				head := want[2+b*stride+hd*tc.headDim:]
+				for i := range tc.ropeDim / 2 {
+					theta := float64(pos0+b) * float64(freq[i])
+					j, k := 2*i, 2*i+1
+					if tc.neox {
+						j, k = i, i+tc.ropeDim/2
+					}
+					a, e := float64(head[j]), float64(head[k])
+					head[j] = float32(a*math.Cos(theta) - e*math.Sin(theta))
+					head[k] = float32(a*math.Sin(theta) + e*math.Cos(theta))
+				}
+			}
+		}
+		compare(t, fmt.Sprintf("rope %+v", tc), h.read(xb, len(x)), want)
+	}
+}
+
+func TestAttention(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, sub := range []bool{true, false} {
+		h := newHarness(t, 64, sub)
+		for _, tc := range []struct {
+			heads, kvHeads, headDim, n, pos0, nkv int
+			causal                                bool
+		}{
+			{4, 4, 16, 1, 0, 0, true},
+			{8, 2, 32, 3, 70, 0, true},
+			{6, 6, 64, 5, 0, 5, false},
+			{4, 1, 8, 2, 0, 200, false},
+		} {
+			kvDim := tc.kvHeads * tc.headDim
+			qDim := tc.heads * tc.headDim
+			ctx := max(tc.pos0+tc.n, tc.nkv)
+			q := randFloats(r, tc.n*qDim, 1)
+			keys := randFloats(r, (ctx+1)*kvDim, 1)
+			vals := randFloats(r, (ctx+1)*kvDim, 1)
+			qb, kb, vb := h.floats(q), h.floats(keys), h.floats(vals)
+			ob, sb := h.poisoned(tc.n*qDim), h.poisoned(tc.n*tc.heads*ctx)
+			op, err := h.k.BindAttention(h.sets, qb.All(), kb.All(), vb.All(), ob.All(), sb.All())
+			if err != nil {
+				t.Fatal(err)
+			}
+			scale := float32(1 / math.Sqrt(float64(tc.headDim)))
+			h.run(func(s *vk.Step) {
+				op.Record(s, AttentionShape{N: tc.n, Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
+					KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, NKV: tc.nkv, Causal: tc.causal, ScratchStride: ctx, Scale: scale})
+			})
+			want := make([]float32, tc.n*qDim)
+			for b := range tc.n {
+				span := tc.nkv
+				if tc.causal {
+					span = tc.pos0 + b + 1
+				}
+				for hd := range tc.heads {
+					kvh := hd / (tc.heads / tc.kvHeads) * tc.headDim
+					sc := make([]float64, span)
+					top := math.Inf(-1)
+					for p := range sc {
+						for i := range tc.headDim {
+							sc[p] += float64(q[b*qDim+hd*tc.headDim+i]) * float64(keys[(p+1)*kvDim+kvh+i])
+						}
+						sc[p] *= float64(scale)
+						top = max(top, sc[p])
+					}
+					var z float64
+					for p := range sc {
+						sc[p] = math.Exp(sc[p] - top)
+						z += sc[p]
+					}
+					for i := range tc.headDim {
+						var acc float64
+						for p := range sc {
+							acc += sc[p] / z * float64(vals[(p+1)*kvDim+kvh+i])
+						}
+						want[b*qDim+hd*tc.headDim+i] = float32(acc)
+					}
+				}
+			}
+			compare(t, fmt.Sprintf("attention %+v subgroups %v", tc, sub), h.read(ob, len(want)), want)
+		}
+	}
+}
+
+func TestElementwise(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	h := newHarness(t, 64, true)
+	const n = 1000
+	for _, shader := range []string{"silu_mul", "add"} {
+		a, b := randFloats(r, n+3, 4), randFloats(r, n, 1)
+		ab, bb := h.floats(a), h.floats(b)
+		op, err := h.k.BindElementwise(h.sets, shader, ab.All(), bb.All())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.run(func(s *vk.Step) { op.Record(s, n) })
+		want := append([]float32(nil), a...)
+		for i := range n {
+			if shader == "add" {
+				want[i] += b[i]
+			} else {
+				g := float64(a[i])
+				want[i] = float32(g / (1 + math.Exp(-g)) * float64(b[i]))
+			}
+		}
+		compare(t, shader, h.read(ab, n+3), want) // the 3 past count stay untouched
+	}
+	if _, err := h.k.BindElementwise(h.sets, "matvec", vk.Range{}, vk.Range{}); err == nil {
+		t.Error("matvec accepted as an elementwise op")
+	}
+}
+
+func TestGetRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	h := newHarness(t, 64, true)
+	for _, tc := range []struct {
+		typ  gguf.Type
+		cols int
+	}{{gguf.TypeF32, 70}, {gguf.TypeF16, 64}, {gguf.TypeQ8_0, 96}, {gguf.TypeQ4_0, 64}, {gguf.TypeQ5_0, 64}, {gguf.TypeQ4_K, 256}, {gguf.TypeQ6_K, 256}} {
+		const rows = 200
+		wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
+		saved := h.k.Dev.Info.MaxStorageBufferRange
+		h.k.Dev.Info.MaxStorageBufferRange = uint64(len(wdata) / 2) // two chunks
+		w, err := h.k.Upload("table", tc.typ, rows, tc.cols, wdata)
+		h.k.Dev.Info.MaxStorageBufferRange = saved
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []int32{0, 199, 64, 65, 3, 130}
+		raw := make([]float32, len(ids))
+		for i, id := range ids {
+			raw[i] = math.Float32frombits(uint32(id))
+		}
+		ib, ob := h.floats(raw), h.poisoned(len(ids)*tc.cols)
+		op, err := h.k.BindGetRows(h.sets, w, ib.All(), ob.All())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.run(func(s *vk.Step) { op.Record(s, len(ids), tc.cols) })
+		deq := make([]float32, rows*tc.cols)
+		if err := quant.Dequantize(tc.typ, wdata, deq); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float32, 0, len(ids)*tc.cols)
+		for _, id := range ids {
+			want = append(want, deq[int(id)*tc.cols:(int(id)+1)*tc.cols]...)
+		}
+		got := h.read(ob, len(want))
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: element %d = %v, want %v (exact)", tc.typ, i, got[i], want[i])
+			}
+		}
+		w.Close()
+	}
+}
