@@ -83,8 +83,10 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	switch shader {
 	case "matvec":
 		spec = []uint32{k.WG, uint32(t), sub}
-	case "rms_norm", "attention", "sample":
+	case "rms_norm", "attention":
 		spec = []uint32{k.WG, sub}
+	case "sample":
+		spec = []uint32{sampleWG, sub}
 	case "get_rows":
 		spec = []uint32{uint32(t)}
 	}
