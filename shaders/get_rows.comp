@@ -18,7 +18,6 @@ layout(push_constant) uniform P {
 	uint n;
 	uint row0;
 	uint rows;
-	uint w_off;
 	uint o_stride;
 } p;
 
@@ -31,5 +30,5 @@ void main() {
 	if (id < p.row0 || id - p.row0 >= p.rows) {
 		return;
 	}
-	o[b * p.o_stride + i] = dequant(TYPE, p.w_off + (id - p.row0) * row_bytes(TYPE, p.cols), i);
+	o[b * p.o_stride + i] = dequant(TYPE, (id - p.row0) * row_bytes(TYPE, p.cols), i);
 }

@@ -1,7 +1,12 @@
 #version 450
-// y[b][row] (+)= W[row] . x[b] + bias[row] for a batch of n input rows.
-// One workgroup per weight row; its invocations split the row's blocks,
+// y[b][row] (+)= W[row] . x[b] (+ bias[row]) for a batch of n inputs,
 // dequantizing each weight once for all inputs of the batch.
+//
+// With subgroups, each subgroup computes whole rows and reduces with
+// subgroupAdd, so no barrier is needed (barriers are what CPU Vulkan
+// devices pay most for); a workgroup takes wg_rows consecutive rows, as
+// many as keeps a workgroup's share of work worth its fixed cost. Without,
+// one workgroup computes one row and reduces in shared memory.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -15,6 +20,8 @@ layout(constant_id = 2) const uint SUBGROUPS = 1;
 #include "reduce.glsl"
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
+#include "dot.glsl"
 layout(std430, binding = 2) buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer B { float bias[]; };
 
@@ -26,44 +33,110 @@ layout(push_constant) uniform P {
 	uint y_stride;  // elements between outputs
 	uint y_off;     // element offset of output 0 row 0
 	uint row0;      // output index of this range's first row
-	uint w_off;     // byte offset of the range in the binding
-	uint flags;     // 1: accumulate into y, 2: add bias
+	uint flags;     // 1: accumulate into y, 2: add bias, 4: one invocation per row
+	uint wg_rows;   // rows per workgroup with subgroups
 } p;
 
 const uint MAXB = 8;
+float acc[MAXB];
+
+// partial adds this invocation's share (lane of lanes) of row . x[b0..]
+// to acc.
+void partial(uint row, uint b0, uint lane, uint lanes) {
+	[[unroll]] for (uint b = 0; b < MAXB; b++) {
+		acc[b] = 0.0;
+	}
+	uint roff = row * row_bytes(TYPE, p.cols);
+	if (p.n == 1u && (p.cols & 3u) == 0u) {
+		// One input (a decode step): wide loads, no batch loop to mask.
+		float s = 0.0;
+		if (block_elems(TYPE) == 1u) {
+			for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+				s += quad_dot(TYPE, roff, i4, 0);
+			}
+		} else {
+			for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
+				s += block_dot(TYPE, roff, sb, sb * 8);
+			}
+		}
+		acc[0] = s;
+		return;
+	}
+	uint nb = min(MAXB, p.n - b0);
+	if (block_elems(TYPE) == 1u) {
+		for (uint i = lane; i < p.cols; i += lanes) {
+			float w = dequant(TYPE, roff, i);
+			for (uint b = 0; b < nb; b++) {
+				acc[b] += w * x[(b0 + b) * p.x_stride + i];
+			}
+		}
+		return;
+	}
+	float v[32];
+	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
+		dequant32(TYPE, roff, sb, v);
+		for (uint b = 0; b < nb; b++) {
+			uint xb = (b0 + b) * p.x_stride + sb * 32;
+			float s = 0.0;
+			for (uint j = 0; j < 32; j++) {
+				s += v[j] * x[xb + j];
+			}
+			acc[b] += s;
+		}
+	}
+}
+
+void store(uint row, uint b, float sum) {
+	uint o = p.y_off + b * p.y_stride + p.row0 + row;
+	if ((p.flags & 2u) != 0u) {
+		sum += bias[p.row0 + row];
+	}
+	y[o] = (p.flags & 1u) != 0u ? y[o] + sum : sum;
+}
 
 void main() {
-	uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-	if (row >= p.rows) {
-		return; // uniform across the workgroup
-	}
-	uint tid = gl_LocalInvocationID.x;
-	uint roff = p.w_off + row * row_bytes(TYPE, p.cols);
-	uint be = block_elems(TYPE) == 1u ? 1u : 32u; // elements per inner step
-	uint steps = p.cols / be;
-	for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
-		uint nb = min(MAXB, p.n - b0);
-		float acc[MAXB];
-		for (uint b = 0; b < MAXB; b++) {
-			acc[b] = 0.0;
-		}
-		for (uint s = tid; s < steps; s += WG) {
-			for (uint j = 0; j < be; j++) {
-				uint i = s * be + j;
-				float w = dequant(TYPE, roff, i);
-				for (uint b = 0; b < nb; b++) {
-					acc[b] += w * x[(b0 + b) * p.x_stride + i];
+	uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+	if ((p.flags & 4u) != 0u) {
+		// Short rows: each invocation computes whole rows, no reduction.
+		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
+		for (uint row = first + gl_LocalInvocationID.x; row < last; row += WG) {
+			for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
+				partial(row, b0, 0, 1);
+				[[unroll]] for (uint b = 0; b < MAXB; b++) {
+					if (b0 + b < p.n) {
+						store(row, b0 + b, acc[b]);
+					}
 				}
 			}
 		}
-		for (uint b = 0; b < nb; b++) {
-			float sum = wg_sum(acc[b]);
-			if (tid == 0) {
-				uint o = p.y_off + (b0 + b) * p.y_stride + p.row0 + row;
-				if ((p.flags & 2u) != 0u) {
-					sum += bias[p.row0 + row];
+		return;
+	}
+	if (SUBGROUPS == 1) {
+		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
+		for (uint row = first + gl_SubgroupID; row < last; row += gl_NumSubgroups) {
+			for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
+				partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
+				[[unroll]] for (uint b = 0; b < MAXB; b++) {
+					if (b0 + b < p.n) { // uniform: n is a push constant
+						float sum = subgroupAdd(acc[b]);
+						if (subgroupElect()) {
+							store(row, b0 + b, sum);
+						}
+					}
 				}
-				y[o] = (p.flags & 1u) != 0u ? y[o] + sum : sum;
+			}
+		}
+		return;
+	}
+	if (wg >= p.rows) {
+		return; // uniform across the workgroup
+	}
+	for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
+		partial(wg, b0, gl_LocalInvocationID.x, WG);
+		[[unroll]] for (uint b = 0; b < MAXB; b++) {
+			float sum = wg_sum(acc[b]);
+			if (b0 + b < p.n && gl_LocalInvocationID.x == 0) {
+				store(wg, b0 + b, sum);
 			}
 		}
 	}

@@ -4,6 +4,22 @@
 layout(std430, binding = WEIGHTS) readonly buffer W8 { uint8_t w8[]; };
 layout(std430, binding = WEIGHTS) readonly buffer W16 { uint16_t w16[]; };
 layout(std430, binding = WEIGHTS) readonly buffer W32 { float w32[]; };
+layout(std430, binding = WEIGHTS) readonly buffer WU { uint wu[]; };
+layout(std430, binding = WEIGHTS) readonly buffer W4 { vec4 w4[]; };
+layout(std430, binding = WEIGHTS) readonly buffer W64 { uvec2 w64[]; };
+
+// u32_at2 reads 4 bytes at an even byte offset as two 16-bit loads.
+uint u32_at2(uint byte_off) {
+	return uint(w16[byte_off / 2]) | (uint(w16[byte_off / 2 + 1]) << 16);
+}
+
+vec4 nibbles(uint q, uint shift) {
+	return vec4((q >> shift) & 0xFu, (q >> (shift + 8)) & 0xFu, (q >> (shift + 16)) & 0xFu, (q >> (shift + 24)) & 0xFu);
+}
+
+vec4 bytes_s8(uint q) {
+	return vec4(int(q << 24) >> 24, int(q << 16) >> 24, int(q << 8) >> 24, int(q) >> 24);
+}
 
 float f16_at(uint byte_off) {
 	return unpackHalf2x16(uint(w8[byte_off]) | (uint(w8[byte_off + 1]) << 8)).x;
@@ -92,4 +108,100 @@ float dequant(uint t, uint row_off, uint i) {
 	}
 	}
 	return 0.0;
+}
+
+// dequant32 fills v with the 32 elements of sub-block sb (elements
+// 32*sb .. 32*sb+31) of the row at row_off, reading each block's scales
+// once. Only for the block types (not F32/F16/BF16).
+void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
+	switch (t) {
+	case T_Q8_0: {
+		uint b = row_off + sb * 34;
+		float d = f16_at(b);
+		for (uint j = 0; j < 32; j++) {
+			v[j] = d * float(int8_t(w8[b + 2 + j]));
+		}
+		return;
+	}
+	case T_Q4_0: {
+		uint b = row_off + sb * 18;
+		float d = f16_at(b);
+		for (uint j = 0; j < 16; j++) {
+			uint q = uint(w8[b + 2 + j]);
+			v[j] = d * (float(q & 0xFu) - 8.0);
+			v[j + 16] = d * (float(q >> 4) - 8.0);
+		}
+		return;
+	}
+	case T_Q4_1: {
+		uint b = row_off + sb * 20;
+		float d = f16_at(b), m = f16_at(b + 2);
+		for (uint j = 0; j < 16; j++) {
+			uint q = uint(w8[b + 4 + j]);
+			v[j] = d * float(q & 0xFu) + m;
+			v[j + 16] = d * float(q >> 4) + m;
+		}
+		return;
+	}
+	case T_Q5_0: {
+		uint b = row_off + sb * 22;
+		float d = f16_at(b);
+		uint qh = u32_at(b + 2);
+		for (uint j = 0; j < 16; j++) {
+			uint q = uint(w8[b + 6 + j]);
+			v[j] = d * (float((q & 0xFu) | (((qh >> j) & 1u) << 4)) - 16.0);
+			v[j + 16] = d * (float((q >> 4) | (((qh >> (j + 16)) & 1u) << 4)) - 16.0);
+		}
+		return;
+	}
+	case T_Q5_1: {
+		uint b = row_off + sb * 24;
+		float d = f16_at(b), m = f16_at(b + 2);
+		uint qh = u32_at(b + 4);
+		for (uint j = 0; j < 16; j++) {
+			uint q = uint(w8[b + 8 + j]);
+			v[j] = d * float((q & 0xFu) | (((qh >> j) & 1u) << 4)) + m;
+			v[j + 16] = d * float((q >> 4) | (((qh >> (j + 16)) & 1u) << 4)) + m;
+		}
+		return;
+	}
+	case T_Q4_K: {
+		uint b = row_off + (sb / 8) * 144, sub = sb % 8;
+		vec2 sm = scale_min_k4(b + 4, sub);
+		float d = f16_at(b) * sm.x, m = f16_at(b + 2) * sm.y;
+		uint q0 = b + 16 + (sub / 2) * 32, shift = (sub & 1u) * 4;
+		for (uint j = 0; j < 32; j++) {
+			v[j] = d * float((uint(w8[q0 + j]) >> shift) & 0xFu) - m;
+		}
+		return;
+	}
+	case T_Q5_K: {
+		uint b = row_off + (sb / 8) * 176, sub = sb % 8;
+		vec2 sm = scale_min_k4(b + 4, sub);
+		float d = f16_at(b) * sm.x, m = f16_at(b + 2) * sm.y;
+		uint q0 = b + 48 + (sub / 2) * 32, shift = (sub & 1u) * 4;
+		for (uint j = 0; j < 32; j++) {
+			uint q = ((uint(w8[q0 + j]) >> shift) & 0xFu) | (((uint(w8[b + 16 + j]) >> sub) & 1u) << 4);
+			v[j] = d * float(q) - m;
+		}
+		return;
+	}
+	case T_Q6_K: {
+		uint b = row_off + (sb / 8) * 210, e0 = (sb % 8) * 32;
+		uint half_ = e0 / 128, quad = (e0 % 128) / 32;
+		uint ql0 = b + 64 * half_ + (quad & 1u) * 32, qlshift = quad >= 2 ? 4u : 0u;
+		uint qh0 = b + 128 + 32 * half_, qhshift = 2 * quad;
+		uint sc0 = b + 192 + 8 * half_ + 2 * quad;
+		float d = f16_at(b + 208);
+		float s0 = d * float(int8_t(w8[sc0])), s1 = d * float(int8_t(w8[sc0 + 1]));
+		for (uint j = 0; j < 32; j++) {
+			uint q = ((uint(w8[ql0 + j]) >> qlshift) & 0xFu) | (((uint(w8[qh0 + j]) >> qhshift) & 3u) << 4);
+			v[j] = (j < 16 ? s0 : s1) * (float(q) - 32.0);
+		}
+		return;
+	}
+	}
+	for (uint j = 0; j < 32; j++) {
+		v[j] = 0.0;
+	}
 }

@@ -38,7 +38,7 @@ var layouts = map[string]struct {
 	"attention": {5, 11 * 4},
 	"silu_mul":  {2, 4},
 	"add":       {2, 4},
-	"get_rows":  {3, 6 * 4},
+	"get_rows":  {3, 5 * 4},
 	"sample":    {4, 16 * 4},
 }
 
@@ -110,6 +110,30 @@ func (k *Kernels) Close() {
 		p.Close()
 		delete(k.pipes, key)
 	}
+}
+
+// minGroupWork is the fewest multiply-adds a matvec workgroup is given
+// (per input) when rows allow: below it, a workgroup's fixed cost
+// dominates (on CPU devices each costs microseconds).
+const minGroupWork = 16384
+
+// matvecRows is how many rows a matvec workgroup computes for rows of
+// cols elements: with subgroup reductions, a multiple of the subgroups
+// in a workgroup; without, one.
+func (k *Kernels) matvecRows(cols int) uint32 {
+	if !k.Subgroups || k.Dev.Info.SubgroupSize == 0 {
+		return 1
+	}
+	sg := max(k.WG/k.Dev.Info.SubgroupSize, 1)
+	per := max(minGroupWork/(sg*uint32(cols)), 1)
+	return sg * per
+}
+
+// shortRows says whether matvec gives each invocation whole rows instead
+// of splitting rows over a subgroup: on CPU devices, whose invocations
+// are SIMD lanes, and for rows too short to split.
+func (k *Kernels) shortRows(cols int) bool {
+	return k.Dev.Info.Type == vk.CPU || cols <= 64
 }
 
 // groups splits n workgroups into x, y dispatch dimensions within the

@@ -16,6 +16,7 @@ type MatVec struct {
 	W     *Weight
 	parts []mvPart
 	bias  bool
+	short bool // one invocation per row
 	push  [9]uint32
 }
 
@@ -32,7 +33,7 @@ func (k *Kernels) BindMatVec(sets *vk.Sets, w *Weight, x, y, bias vk.Range) (*Ma
 	if err != nil {
 		return nil, err
 	}
-	m := &MatVec{W: w, bias: bias.Buf != nil}
+	m := &MatVec{W: w, bias: bias.Buf != nil, short: k.shortRows(w.Cols)}
 	if !m.bias {
 		bias = x // bound but never read
 	}
@@ -56,9 +57,16 @@ func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, a
 	if m.bias {
 		flags |= 2
 	}
+	if m.short {
+		flags |= 4
+	}
 	for _, pt := range m.parts {
-		m.push = [9]uint32{uint32(m.W.Cols), uint32(pt.c.Rows), uint32(n), uint32(xStride), uint32(yStride), uint32(yOff), uint32(pt.c.Row0), 0, flags}
-		gx, gy := k.groups(uint32(pt.c.Rows))
+		rows := k.matvecRows(m.W.Cols)
+		if m.short {
+			rows = max(rows, k.WG)
+		}
+		m.push = [9]uint32{uint32(m.W.Cols), uint32(pt.c.Rows), uint32(n), uint32(xStride), uint32(yStride), uint32(yOff), uint32(pt.c.Row0), flags, rows}
+		gx, gy := k.groups((uint32(pt.c.Rows) + rows - 1) / rows)
 		s.Dispatch(pt.p, pt.set, m.push[:], gx, gy, 1)
 	}
 }
@@ -202,7 +210,7 @@ func (e *Elementwise) Record(s *vk.Step, count int) {
 type GetRows struct {
 	W     *Weight
 	parts []mvPart
-	push  [6]uint32
+	push  [5]uint32
 }
 
 // BindGetRows binds table w, an int32 id buffer and the f32 output.
@@ -225,7 +233,7 @@ func (k *Kernels) BindGetRows(sets *vk.Sets, w *Weight, ids, out vk.Range) (*Get
 // Record writes the rows of the first n ids, outStride elements apart.
 func (g *GetRows) Record(s *vk.Step, n, outStride int) {
 	for _, pt := range g.parts {
-		g.push = [6]uint32{uint32(g.W.Cols), uint32(n), uint32(pt.c.Row0), uint32(pt.c.Rows), 0, uint32(outStride)}
+		g.push = [5]uint32{uint32(g.W.Cols), uint32(n), uint32(pt.c.Row0), uint32(pt.c.Rows), uint32(outStride)}
 		s.Dispatch(pt.p, pt.set, g.push[:], uint32(g.W.Cols+63)/64, uint32(n), 1)
 	}
 }

@@ -147,23 +147,38 @@ func TestMatVec(t *testing.T) {
 		typ  gguf.Type
 		cols int
 	}{
-		{gguf.TypeF32, 67}, {gguf.TypeF16, 67}, {gguf.TypeBF16, 45},
+		{gguf.TypeF32, 67}, {gguf.TypeF32, 68}, {gguf.TypeF16, 67}, {gguf.TypeF16, 96}, {gguf.TypeBF16, 45}, {gguf.TypeBF16, 48},
 		{gguf.TypeQ8_0, 224}, {gguf.TypeQ4_0, 224}, {gguf.TypeQ4_1, 96}, {gguf.TypeQ5_0, 160}, {gguf.TypeQ5_1, 96},
 		{gguf.TypeQ4_K, 512}, {gguf.TypeQ5_K, 256}, {gguf.TypeQ6_K, 768},
 	}
+	// Every reduction path: whole rows per invocation, rows split over a
+	// subgroup, rows split over a workgroup with a shared-memory tree. The
+	// first two share pipelines; the reductions do not depend on the type,
+	// so the third (a pipeline build per type) runs on a few types.
 	paths := []struct {
-		wg  uint32
-		sub bool
-	}{{64, true}, {32, false}, {128, true}}
+		wg         uint32
+		sub, short bool
+		types      map[gguf.Type]bool // nil: all
+	}{
+		{64, true, true, nil},
+		{64, true, false, nil},
+		{32, false, false, map[gguf.Type]bool{gguf.TypeF32: true, gguf.TypeQ8_0: true, gguf.TypeQ4_K: true}},
+	}
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, path := range paths {
-		h := newHarness(t, path.wg, path.sub)
+	var h *harness
+	for i, path := range paths {
+		if i == 0 || path.wg != paths[i-1].wg || path.sub != paths[i-1].sub {
+			h = newHarness(t, path.wg, path.sub)
+		}
 		if path.sub && !h.k.Dev.Info.SubgroupArithmetic {
 			continue
 		}
 		for _, tc := range types {
+			if path.types != nil && !path.types[tc.typ] {
+				continue
+			}
 			for _, n := range []int{1, 11} {
-				name := fmt.Sprintf("%s/cols%d/n%d/wg%d/subgroups=%v", tc.typ, tc.cols, n, path.wg, path.sub)
+				name := fmt.Sprintf("%s/cols%d/n%d/wg%d/subgroups=%v/short=%v", tc.typ, tc.cols, n, path.wg, path.sub, path.short)
 				const rows = 37
 				wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
 				w, err := h.k.Upload(name, tc.typ, rows, tc.cols, wdata)
@@ -177,6 +192,7 @@ func TestMatVec(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				mv.short = path.short
 				h.run(func(s *vk.Step) { mv.Record(h.k, s, n, tc.cols, rows, 5, false) })
 				got := h.read(yb, n*rows+5)
 				deq := make([]float32, rows*tc.cols)
@@ -473,5 +489,55 @@ func TestGetRows(t *testing.T) {
 			}
 		}
 		w.Close()
+	}
+}
+
+func BenchmarkMatVec(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, tc := range []struct {
+		typ        gguf.Type
+		rows, cols int
+	}{{gguf.TypeF16, 32000, 8}, {gguf.TypeF32, 512, 64}, {gguf.TypeF32, 64, 64}, {gguf.TypeQ8_0, 768, 288}, {gguf.TypeQ8_0, 2048, 2048}, {gguf.TypeQ4_K, 2048, 2048}} {
+		for _, short := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/%dx%d/short=%v", tc.typ, tc.rows, tc.cols, short), func(b *testing.B) {
+				t := &testing.T{}
+				_ = t
+				d := vktest.Device(b)
+				k := New(d)
+				defer k.Close()
+				sets := d.NewSets()
+				defer sets.Close()
+				data, err := quant.Quantize(tc.typ, randFloats(r, tc.rows*tc.cols, 1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, err := k.Upload("bench", tc.typ, tc.rows, tc.cols, data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close()
+				xb, _ := d.NewBuffer(uint64(4*tc.cols), vk.DeviceLocal)
+				yb, _ := d.NewBuffer(uint64(4*tc.rows), vk.DeviceLocal)
+				defer xb.Close()
+				defer yb.Close()
+				mv, err := k.BindMatVec(sets, w, xb.All(), yb.All(), vk.Range{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				mv.short = short
+				b.Logf("default for this device: short=%v", k.shortRows(tc.cols))
+				s, _ := d.NewStep()
+				defer s.Close()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s.Begin()
+					for range 10 {
+						mv.Record(k, s, 1, tc.cols, tc.rows, 0, false)
+					}
+					s.Submit()
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*10), "µs/matvec")
+			})
+		}
 	}
 }
