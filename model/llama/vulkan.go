@@ -161,12 +161,12 @@ type VulkanSession struct {
 	vm  *VulkanModel
 	ctx int
 
-	bufs                          []*vk.Buffer
-	x, xb, q, att, gate, up, ids  *vk.Buffer
-	logits, scratch               *vk.Buffer
-	keys, values                  []*vk.Buffer
-	sets                          *vk.Sets
-	step                          *vk.Step
+	bufs                         []*vk.Buffer
+	x, xb, q, att, gate, up, ids *vk.Buffer
+	logits, scratch              *vk.Buffer
+	keys, values                 []*vk.Buffer
+	sets                         *vk.Sets
+	step                         *vk.Step
 
 	embed     *ops.GetRows
 	outNorm   *ops.RMSNorm
