@@ -12,6 +12,7 @@ DATA_HOME  := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 MODELS_DIR ?= $(DATA_HOME)/vkinfer/models
 PROMPT     ?= Once upon a time
 MODEL      ?= stories260K
+DEVICE     ?= auto
 
 SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
@@ -37,7 +38,7 @@ models:
 	echo "models: stories260K and all-MiniLM-L6-v2-Q4_K_M checked and linked in $(MODELS_DIR)"
 
 run: build models
-	@MODELS_DIR="$(MODELS_DIR)" BIN="$(BIN)" MODEL="$(MODEL)" PROMPT="$(PROMPT)" bash contrib/run-demo.sh
+	@MODELS_DIR="$(MODELS_DIR)" BIN="$(BIN)" MODEL="$(MODEL)" PROMPT="$(PROMPT)" DEVICE="$(DEVICE)" PROMPT_FLAGS="$(PROMPT_FLAGS)" bash contrib/run-demo.sh
 
 vet:
 	$(GO) vet ./...

@@ -49,7 +49,7 @@ type daemonProc struct {
 	cmd    *exec.Cmd
 	socket string
 	models string
-	log    *bytes.Buffer
+	log    *syncBuffer
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, once exited is closed
 }
@@ -71,15 +71,21 @@ func modelsDir(t *testing.T) string {
 
 func startDaemon(t *testing.T, models, socket string, extra ...string) *daemonProc {
 	t.Helper()
+	return startDaemonEnv(t, nil, models, socket, extra...)
+}
+
+// startDaemonEnv starts the daemon with env added to the test's own.
+func startDaemonEnv(t *testing.T, env []string, models, socket string, extra ...string) *daemonProc {
+	t.Helper()
 	args := append([]string{"--socket", socket, "--models-dir", models, "--log-level", "debug"}, extra...)
 	cmd := exec.Command(daemonBin, args...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	cmd.Env = append(append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir()), env...)
 	log := &syncBuffer{}
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemonProc{t: t, cmd: cmd, socket: socket, models: models, log: &log.buf, exited: make(chan struct{})}
+	d := &daemonProc{t: t, cmd: cmd, socket: socket, models: models, log: log, exited: make(chan struct{})}
 	go func() { d.err = cmd.Wait(); close(d.exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()

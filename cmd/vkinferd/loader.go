@@ -10,6 +10,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/bert"
 	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/llama"
@@ -40,15 +41,19 @@ type openFile struct {
 	tok   *tokenizer.Tokenizer
 	llama *llama.Model
 	bert  *bert.Model
-	refs  int
+	// vk holds the llama weights on the Vulkan device, uploaded once for
+	// all the model's workers.
+	vk   *llama.VulkanModel
+	refs int
 }
 
 // files opens each model file once and shares it between the workers of
 // both pools; the last release unmaps it.
 type files struct {
-	reg *Registry
-	mu  sync.Mutex
-	m   map[string]*openFile
+	reg     *Registry
+	backend *backend
+	mu      sync.Mutex
+	m       map[string]*openFile
 }
 
 // peek opens a model's header to read its architecture, checking it offers
@@ -94,7 +99,9 @@ func (fs *files) acquire(name, want string) (*openFile, error) {
 	}
 	switch want {
 	case capGenerate:
-		of.llama, err = llama.Load(f)
+		if of.llama, err = llama.Load(f); err == nil && fs.backend.Vulkan() {
+			of.vk, err = of.llama.UploadVulkan(fs.backend.k)
+		}
 	case capEmbed:
 		of.bert, err = bert.Load(f)
 	}
@@ -113,6 +120,9 @@ func (fs *files) release(name string) {
 		return
 	}
 	if of.refs--; of.refs == 0 {
+		if of.vk != nil {
+			of.vk.Close()
+		}
 		of.f.Close()
 		delete(fs.m, name)
 	}
@@ -144,7 +154,8 @@ func (l *textLoader) Need(name string) (pool.Need, error) {
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	return pool.Need{Backend: "cpu", Device: "cpu", Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
+	be := l.files.backend
+	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
 }
 
 func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, error) {
@@ -152,7 +163,12 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 	if err != nil {
 		return nil, err
 	}
-	sess, err := of.llama.NewCPUSession(l.contextSize(of.llama.Config))
+	var sess model.Session
+	if of.vk != nil {
+		sess, err = of.vk.NewSession(l.contextSize(of.llama.Config))
+	} else {
+		sess, err = of.llama.NewCPUSession(l.contextSize(of.llama.Config))
+	}
 	if err != nil {
 		l.files.release(name)
 		return nil, err

@@ -50,10 +50,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 }
 
 func serve(cfg Config, log *slog.Logger) error {
-	kind, _, _ := ParseDevice(cfg.Device)
-	if kind == "vulkan" {
-		return errors.New("--device vulkan: this build has no Vulkan backend yet; use auto or cpu")
-	}
 	if cfg.Threads > 0 {
 		runtime.GOMAXPROCS(cfg.Threads)
 	}
@@ -67,7 +63,12 @@ func serve(cfg Config, log *slog.Logger) error {
 	if budget == 0 {
 		budget = defaultBudget()
 	}
-	svc := newService(cfg, reg, budget, func(format string, args ...any) {
+	be, err := chooseBackend(cfg.Device, log)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	svc := newService(cfg, reg, be, budget, func(format string, args ...any) {
 		log.Error(fmt.Sprintf(format, args...))
 	})
 
@@ -88,7 +89,7 @@ func serve(cfg Config, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	log.Info("vkinferd ready", "socket", where, "models", len(reg.List()), "dirs", dirs,
-		"device", "cpu", "simd", kernels.SIMD(), "threads", kernels.Threads(), "memory_budget", ByteSize(budget).String(), "keep_alive", cfg.KeepAlive)
+		"device", be.Device(), "backend", be.Kind(), "simd", kernels.SIMD(), "threads", kernels.Threads(), "memory_budget", ByteSize(budget).String(), "keep_alive", cfg.KeepAlive)
 	if err := notify("READY=1"); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/ipc"
-	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model/bert"
 	"github.com/vkinfer/vkinfer/model/sampling"
 	"github.com/vkinfer/vkinfer/pool"
@@ -24,12 +23,13 @@ type service struct {
 	text    *pool.TextToText
 	embed   *pool.TextEmbedding
 	metrics *engine.Metrics
+	backend *backend
 	started time.Time
 }
 
-func newService(cfg Config, reg *Registry, budget uint64, logf func(string, ...any)) *service {
-	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, started: time.Now()}
-	d.files = &files{reg: reg, m: map[string]*openFile{}}
+func newService(cfg Config, reg *Registry, be *backend, budget uint64, logf func(string, ...any)) *service {
+	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, backend: be, started: time.Now()}
+	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be}
 	b := pool.NewBudget(budget, nil)
 	pc := pool.Config{
 		Budget:         b,
@@ -47,14 +47,6 @@ func newService(cfg Config, reg *Registry, budget uint64, logf func(string, ...a
 // shutdown drains both pools.
 func (d *service) shutdown(ctx context.Context) error {
 	return errors.Join(d.text.Shutdown(ctx), d.embed.Shutdown(ctx))
-}
-
-// cpuBackend names the CPU kernels in use.
-func cpuBackend() string {
-	if kernels.SIMD() {
-		return fmt.Sprintf("cpu kernels (AVX2), %d threads", kernels.Threads())
-	}
-	return fmt.Sprintf("cpu kernels (portable Go), %d threads", kernels.Threads())
 }
 
 // protocolError gives pool and engine errors their protocol codes.
@@ -251,8 +243,8 @@ func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
 	st := &ipc.Status{
 		Server:  serverName,
 		Uptime:  time.Since(d.started),
-		Device:  "cpu",
-		Backend: cpuBackend(),
+		Device:  d.backend.Device(),
+		Backend: d.backend.Name(),
 		Counters: map[string]uint64{
 			"requests":         snap.Total.Requests,
 			"errors":           snap.Total.Errors,
