@@ -66,8 +66,8 @@ BENCHTIME    ?= 1s
 BENCH_MODELS ?= bench-models
 SHARED       ?= ../shared
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/...
-	$(BIN)/vkbench run --dir $(BENCH_MODELS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/...
+	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED)
 
 # Synthetic llama models with the real Llama-2 vocabulary (from the shared
 # vocab file) in the stories15M and TinyLlama-1.1B shapes; about 2.5 GB,

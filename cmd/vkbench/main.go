@@ -1,8 +1,9 @@
 // Command vkbench generates the synthetic benchmark models and prints the
-// CPU benchmark table.
+// benchmark tables: the CPU kernels, the Vulkan backend, and both beside
+// llama.cpp's figures for the shared test models.
 //
 //	vkbench gen [--dir bench-models] [--vocab PATH] [--only NAME]
-//	vkbench run [--dir bench-models] [--threads N]
+//	vkbench run [--dir bench-models] [--threads N] [--shared ../shared] [--vulkan-max-mib 64]
 //
 // The models have the real Llama-2 vocabulary and random weights in the
 // shapes of stories15M (bench-15m) and TinyLlama-1.1B (bench-1b), in Q8_0,
@@ -14,19 +15,10 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"runtime"
-	"sort"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/vkinfer/vkinfer/kernels"
-	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/llama"
-	"github.com/vkinfer/vkinfer/model/sampling"
 )
 
 func main() {
@@ -39,12 +31,14 @@ func main() {
 	vocab := fs.String("vocab", "../shared/models/vocab/ggml-vocab-llama-spm.gguf", "GGUF with the Llama-2 vocabulary (gen)")
 	only := fs.String("only", "", "only this model or shape (gen)")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores) (run)")
+	shared := fs.String("shared", "../shared", "shared folder with the test models and llama.cpp's figures (run)")
+	vkMax := fs.Int("vulkan-max-mib", 64, "skip models with more weights than this on the Vulkan device (run; lavapipe runs a 1B model at seconds per token)")
 	fs.Parse(os.Args[2:])
 	var err error
 	if os.Args[1] == "gen" {
 		err = generate(*dir, *vocab, *only)
 	} else {
-		err = bench(*dir, *threads)
+		err = bench(*dir, *shared, *threads, *vkMax)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vkbench: %v\n", err)
@@ -77,93 +71,4 @@ func copyBandwidth(threads int) float64 {
 		best = min(best, time.Since(t0))
 	}
 	return 2 * size / best.Seconds()
-}
-
-func bench(dir string, threads int) error {
-	if threads <= 0 {
-		threads = runtime.NumCPU()
-	}
-	kernels.SetThreads(threads)
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
-	if len(paths) == 0 {
-		return fmt.Errorf("no models in %s: run `make bench-models` first", dir)
-	}
-	sort.Strings(paths)
-	bw := copyBandwidth(threads)
-	simd := "portable Go"
-	if kernels.SIMD() {
-		simd = "AVX2"
-	}
-	fmt.Printf("CPU kernels: %s, %d threads; memory bandwidth (copy traffic): %.1f GB/s\n\n", simd, threads, bw/1e9)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tweights MiB\tpp128 t/s\ttg64 t/s\tbytes/token MiB\ttg % of bandwidth\t")
-	for _, path := range paths {
-		name := filepath.Base(path[:len(path)-len(".gguf")])
-		pp, tg, perToken, size, err := benchModel(path)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.1f\t%.1f%%\t\n", name, size>>20, pp, tg, float64(perToken)/(1<<20), 100*tg*float64(perToken)/bw)
-	}
-	return tw.Flush()
-}
-
-// benchModel returns pp128 and tg64 in tokens/s (best of a few runs), the
-// weight bytes one generated token reads, and the weights' size.
-func benchModel(path string) (pp, tg float64, perToken, size int64, err error) {
-	f, err := gguf.Open(path)
-	if err != nil {
-		return 0, 0, 0, 0, err
-	}
-	defer f.Close()
-	m, err := llama.Load(f)
-	if err != nil {
-		return 0, 0, 0, 0, err
-	}
-	size = m.WeightBytes()
-	// A token reads every weight once, except the embedding table, of
-	// which it reads one row (unless the output projection is tied to it).
-	perToken = size
-	if !m.TiedOutput {
-		perToken -= int64(len(m.TokenEmbd.Data)) - int64(m.TokenEmbd.RowBytes())
-	}
-	s, err := m.NewCPUSession(256)
-	if err != nil {
-		return 0, 0, 0, 0, err
-	}
-	defer s.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	prompt := make([]int32, 128)
-	for i := range prompt {
-		prompt[i] = int32(rng.IntN(m.Config.VocabSize))
-	}
-	runs := 3
-	if size > 256<<20 {
-		runs = 1
-	}
-	for range runs {
-		t0 := time.Now()
-		if err := s.Eval(prompt, 0); err != nil {
-			return 0, 0, 0, 0, err
-		}
-		pp = max(pp, float64(len(prompt))/time.Since(t0).Seconds())
-	}
-	smp, _ := sampling.New(sampling.Greedy())
-	for range runs {
-		if err := s.Eval(prompt[:1], 0); err != nil {
-			return 0, 0, 0, 0, err
-		}
-		t0 := time.Now()
-		for pos := 1; pos <= 64; pos++ {
-			tok, err := s.Sample(smp)
-			if err != nil {
-				return 0, 0, 0, 0, err
-			}
-			if err := s.Eval([]int32{tok}, pos); err != nil {
-				return 0, 0, 0, 0, err
-			}
-		}
-		tg = max(tg, 64/time.Since(t0).Seconds())
-	}
-	return pp, tg, perToken, size, nil
 }

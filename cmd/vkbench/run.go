@@ -1,0 +1,327 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vkinfer/vkinfer/kernels"
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/model/llama"
+	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/vk"
+	"github.com/vkinfer/vkinfer/vk/ops"
+)
+
+// result is one model's figures on one backend.
+type result struct {
+	pp, tg float64 // tokens/s, best of the runs
+	// Vulkan only: dispatches of one generation step, the GPU time of
+	// its ops (timestamps) and the rest of the step's wall time.
+	dispatches int
+	gpu, fixed time.Duration
+	perToken   int64 // weight bytes one generated token reads
+	size       int64
+}
+
+func bench(dir, shared string, threads, vkMaxMiB int) error {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	kernels.SetThreads(threads)
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
+	sort.Strings(paths)
+	if len(paths) == 0 {
+		fmt.Printf("no models in %s: run `make bench-models` for the bench-15m/bench-1b rows\n\n", dir)
+	}
+	bw := copyBandwidth(threads)
+	simd := "portable Go"
+	if kernels.SIMD() {
+		simd = "AVX2"
+	}
+	fmt.Printf("CPU kernels: %s, %d threads; memory bandwidth (copy traffic): %.1f GB/s\n\n", simd, threads, bw/1e9)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tweights MiB\tpp128 t/s\ttg64 t/s\tbytes/token MiB\ttg % of bandwidth\t")
+	for _, path := range paths {
+		r, err := benchModel(path, cpuSession)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.1f\t%.1f%%\t\n", modelName(path), r.size>>20, r.pp, r.tg, float64(r.perToken)/(1<<20), 100*r.tg*float64(r.perToken)/bw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	// Timings run without timestamps; a second handle on the device with
+	// them splits a generation step into GPU time and fixed cost.
+	opts := vk.DefaultOptions()
+	opts.AllowCPU, opts.Profile = true, false
+	dev, err := vk.Open(opts)
+	if err != nil {
+		fmt.Printf("\nVulkan: no device (%v); no Vulkan rows\n", err)
+	} else {
+		defer dev.Close()
+	}
+	var k, kp *ops.Kernels
+	if dev != nil {
+		opts.Profile = true
+		pdev, err := vk.Open(opts)
+		if err != nil {
+			return err
+		}
+		defer pdev.Close()
+		k, kp = ops.New(dev), ops.New(pdev)
+		defer k.Close()
+		defer kp.Close()
+		fmt.Printf("\nVulkan: %s. Per generation step: GPU ms is the sum of its dispatches' timestamps\n", dev.Info)
+		fmt.Printf("(the device's per-dispatch cost included; timestamps slow lavapipe, so it exceeds 1000/tg64),\n")
+		fmt.Printf("fixed ms the rest of its wall time: recording, submit, fence wait, readback.\n\n")
+		tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "model\tweights MiB\tpp128 t/s\ttg64 t/s\tdispatches/token\tGPU ms/token\tfixed ms/token\t")
+		vkPaths := paths
+		for _, m := range sharedModels {
+			if p := filepath.Join(shared, "models", m.file); fileExists(p) {
+				vkPaths = append(vkPaths, p)
+			}
+		}
+		for _, path := range vkPaths {
+			if st, err := os.Stat(path); err == nil && st.Size() > int64(vkMaxMiB)<<20 {
+				fmt.Fprintf(tw, "%s\t%d\t(skipped: over --vulkan-max-mib)\t\t\t\t\t\n", modelName(path), st.Size()>>20)
+				continue
+			}
+			r, err := benchModel(path, vulkanSession(k))
+			if err == nil {
+				err = stepCost(path, kp, &r)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%d\t%.2f\t%.2f\t\n", modelName(path), r.size>>20, r.pp, r.tg, r.dispatches, ms(r.gpu), ms(r.fixed))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return benchReference(shared, k)
+}
+
+// sharedModels are the shared test models llama.cpp was measured on, by
+// their label in the reference table.
+var sharedModels = []struct{ file, label string }{
+	{"llama/stories260K.gguf", "stories260K F32"},
+	{"llama/llama-2-tiny-random.gguf", "llama-2-tiny-random F16"},
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func modelName(path string) string { return filepath.Base(path[:len(path)-len(".gguf")]) }
+
+// benchReference prints the shared test models beside llama.cpp's figures
+// on this kind of machine, as ratios (ours / llama.cpp's better run).
+func benchReference(shared string, k *ops.Kernels) error {
+	figs, err := llamaCppFigures(filepath.Join(shared, "reference", "README.md"))
+	if err != nil {
+		fmt.Printf("\nno llama.cpp figures (%v); no comparison table\n", err)
+		return nil
+	}
+	fmt.Printf("\nBeside llama.cpp (llama-bench -p 128 -n 64 -t 2, its two runs from %s/reference/README.md;\nratio = ours / llama.cpp's faster run):\n\n", shared)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tbackend\tpp128 t/s\tllama.cpp\tratio\ttg64 t/s\tllama.cpp\tratio\t")
+	for _, m := range sharedModels {
+		path := filepath.Join(shared, "models", m.file)
+		if _, err := os.Stat(path); err != nil {
+			fmt.Fprintf(tw, "%s\t(missing: %v)\t\t\t\t\t\t\t\n", m.label, err)
+			continue
+		}
+		backends := []struct {
+			name, ref string
+			open      func(*llama.Model) (model.Session, error)
+		}{{"CPU", "CPU", cpuSession}}
+		if k != nil {
+			backends = append(backends, struct {
+				name, ref string
+				open      func(*llama.Model) (model.Session, error)
+			}{"Vulkan", "Vulkan on lavapipe", vulkanSession(k)})
+		}
+		for _, b := range backends {
+			r, err := benchModel(path, b.open)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			f := figs[[2]string{m.label, b.ref}]
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t\n", m.label, b.name, r.pp, f.pp, ratio(r.pp, f.ppBest), r.tg, f.tg, ratio(r.tg, f.tgBest))
+		}
+	}
+	return tw.Flush()
+}
+
+func ratio(ours, theirs float64) string {
+	if theirs == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", ours/theirs)
+}
+
+func cpuSession(m *llama.Model) (model.Session, error) { return m.NewCPUSession(256) }
+
+// vulkanSession opens device sessions; the uploaded weights are freed
+// when the session closes.
+func vulkanSession(k *ops.Kernels) func(*llama.Model) (model.Session, error) {
+	return func(m *llama.Model) (model.Session, error) {
+		vm, err := m.UploadVulkan(k)
+		if err != nil {
+			return nil, err
+		}
+		s, err := vm.NewSession(256)
+		if err != nil {
+			vm.Close()
+			return nil, err
+		}
+		return &ownedSession{s, vm}, nil
+	}
+}
+
+type ownedSession struct {
+	*llama.VulkanSession
+	vm *llama.VulkanModel
+}
+
+func (s *ownedSession) Close() error {
+	err := s.VulkanSession.Close()
+	s.vm.Close()
+	return err
+}
+
+// benchModel measures pp128 and tg64 (best of a few runs) on the session
+// open makes.
+func benchModel(path string, open func(*llama.Model) (model.Session, error)) (r result, err error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return r, err
+	}
+	defer f.Close()
+	m, err := llama.Load(f)
+	if err != nil {
+		return r, err
+	}
+	r.size = m.WeightBytes()
+	// A token reads every weight once, except the embedding table, of
+	// which it reads one row (unless the output projection is tied to it).
+	r.perToken = r.size
+	if !m.TiedOutput {
+		r.perToken -= int64(len(m.TokenEmbd.Data)) - int64(m.TokenEmbd.RowBytes())
+	}
+	s, err := open(m)
+	if err != nil {
+		return r, err
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	prompt := make([]int32, 128)
+	for i := range prompt {
+		prompt[i] = int32(rng.IntN(m.Config.VocabSize))
+	}
+	runs := 3
+	if r.size > 256<<20 {
+		runs = 1
+	}
+	// A first pass warms caches and, on Vulkan, builds the pipelines.
+	if err := s.Eval(prompt[:8], 0); err != nil {
+		return r, err
+	}
+	if _, err := s.Logits(); err != nil {
+		return r, err
+	}
+	for range runs {
+		t0 := time.Now()
+		if err := s.Eval(prompt, 0); err != nil {
+			return r, err
+		}
+		if _, err := s.Logits(); err != nil {
+			return r, err
+		}
+		r.pp = max(r.pp, float64(len(prompt))/time.Since(t0).Seconds())
+	}
+	smp, _ := sampling.New(sampling.Greedy())
+	for range runs {
+		if err := s.Eval(prompt[:1], 0); err != nil {
+			return r, err
+		}
+		t0 := time.Now()
+		for pos := 1; pos <= 64; pos++ {
+			tok, err := s.Sample(smp)
+			if err != nil {
+				return r, err
+			}
+			if err := s.Eval([]int32{tok}, pos); err != nil {
+				return r, err
+			}
+		}
+		if _, err := s.Sample(smp); err != nil {
+			return r, err
+		}
+		r.tg = max(r.tg, 64/time.Since(t0).Seconds())
+	}
+	if r.pp == 0 || r.tg == 0 {
+		return r, errors.New("no timing")
+	}
+	return r, nil
+}
+
+// stepCost splits generation steps on a profiling device into GPU time
+// (the sum of the ops' timestamps) and the rest of each step's wall time,
+// averaged over 32 steps.
+func stepCost(path string, kp *ops.Kernels, r *result) error {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := llama.Load(f)
+	if err != nil {
+		return err
+	}
+	s, err := vulkanSession(kp)(m)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	vs := s.(*ownedSession)
+	smp, _ := sampling.New(sampling.Greedy())
+	if err := s.Eval([]int32{1}, 0); err != nil {
+		return err
+	}
+	const steps = 32
+	var wall, gpu time.Duration
+	for pos := 1; pos <= steps; pos++ {
+		t0 := time.Now()
+		tok, err := s.Sample(smp)
+		if err != nil {
+			return err
+		}
+		wall += time.Since(t0)
+		r.dispatches = 0
+		for _, op := range vs.Profile() {
+			r.dispatches += op.Calls
+			gpu += op.Time
+		}
+		if err := s.Eval([]int32{tok}, pos); err != nil {
+			return err
+		}
+	}
+	r.gpu, r.fixed = gpu/steps, (wall-gpu)/steps
+	return nil
+}
