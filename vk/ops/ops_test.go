@@ -492,6 +492,9 @@ func TestGetRows(t *testing.T) {
 	}
 }
 
+// BenchmarkMatVec times one matrix-vector product (ten per submit, so the
+// submit is amortised) with whole rows per invocation (short) and rows
+// split over a subgroup.
 func BenchmarkMatVec(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, tc := range []struct {
@@ -500,8 +503,6 @@ func BenchmarkMatVec(b *testing.B) {
 	}{{gguf.TypeF16, 32000, 8}, {gguf.TypeF32, 512, 64}, {gguf.TypeF32, 64, 64}, {gguf.TypeQ8_0, 768, 288}, {gguf.TypeQ8_0, 2048, 2048}, {gguf.TypeQ4_K, 2048, 2048}} {
 		for _, short := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/%dx%d/short=%v", tc.typ, tc.rows, tc.cols, short), func(b *testing.B) {
-				t := &testing.T{}
-				_ = t
 				d := vktest.Device(b)
 				k := New(d)
 				defer k.Close()
@@ -516,8 +517,14 @@ func BenchmarkMatVec(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer w.Close()
-				xb, _ := d.NewBuffer(uint64(4*tc.cols), vk.DeviceLocal)
-				yb, _ := d.NewBuffer(uint64(4*tc.rows), vk.DeviceLocal)
+				xb, err := d.NewBuffer(uint64(4*tc.cols), vk.DeviceLocal)
+				if err != nil {
+					b.Fatal(err)
+				}
+				yb, err := d.NewBuffer(uint64(4*tc.rows), vk.DeviceLocal)
+				if err != nil {
+					b.Fatal(err)
+				}
 				defer xb.Close()
 				defer yb.Close()
 				mv, err := k.BindMatVec(sets, w, xb.All(), yb.All(), vk.Range{})
@@ -525,16 +532,22 @@ func BenchmarkMatVec(b *testing.B) {
 					b.Fatal(err)
 				}
 				mv.short = short
-				b.Logf("default for this device: short=%v", k.shortRows(tc.cols))
-				s, _ := d.NewStep()
+				s, err := d.NewStep()
+				if err != nil {
+					b.Fatal(err)
+				}
 				defer s.Close()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					s.Begin()
+					if err := s.Begin(); err != nil {
+						b.Fatal(err)
+					}
 					for range 10 {
 						mv.Record(k, s, 1, tc.cols, tc.rows, 0, false)
 					}
-					s.Submit()
+					if err := s.Submit(); err != nil {
+						b.Fatal(err)
+					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*10), "µs/matvec")
 			})
