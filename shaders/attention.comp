@@ -1,9 +1,11 @@
 #version 450
 // Attention of query row b, head h (one workgroup each) over the cached
 // keys and values: scores, softmax, weighted sum. Causal: row b sees
-// positions 0..pos0+b; otherwise all n_kv positions. Query heads share KV
-// heads in groups (GQA). Scores go to a scratch buffer, so the context is
-// not bounded by shared memory.
+// positions 0..pos0+b. Otherwise row b sees positions ranges[2b] up to
+// ranges[2b+1] (exclusive): the rows of its own sequence when sequences of
+// different lengths are packed into one batch. Query heads share KV heads
+// in groups (GQA). Scores go to a scratch buffer, so the context is not
+// bounded by shared memory.
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0) in;
@@ -16,6 +18,7 @@ layout(std430, binding = 1) readonly buffer K { float k[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };
 layout(std430, binding = 3) writeonly buffer O { float o[]; };
 layout(std430, binding = 4) buffer S { float sc[]; };
+layout(std430, binding = 5) readonly buffer R { uint ranges[]; };
 
 layout(push_constant) uniform P {
 	uint heads;
@@ -25,7 +28,6 @@ layout(push_constant) uniform P {
 	uint kv_stride; // elements between cached positions
 	uint kv_off;    // element offset of position 0 in k and v
 	uint pos0;
-	uint n_kv;      // keys seen by every row when not causal
 	uint causal;
 	uint s_stride;  // scratch elements per (row, head)
 	float scale;
@@ -34,14 +36,15 @@ layout(push_constant) uniform P {
 void main() {
 	uint h = gl_WorkGroupID.x, b = gl_WorkGroupID.y;
 	uint tid = gl_LocalInvocationID.x;
-	uint span = p.causal != 0u ? p.pos0 + b + 1 : p.n_kv;
+	uint first = p.causal != 0u ? 0u : ranges[2 * b];
+	uint span = p.causal != 0u ? p.pos0 + b + 1 : ranges[2 * b + 1] - first;
 	uint qb = b * p.q_stride + h * p.head_dim;
 	uint kvh = h / (p.heads / p.kv_heads) * p.head_dim;
 	uint sb = (b * p.heads + h) * p.s_stride;
 
 	float m = -1.0 / 0.0;
 	for (uint t = tid; t < span; t += WG) {
-		uint kb = p.kv_off + t * p.kv_stride + kvh;
+		uint kb = p.kv_off + (first + t) * p.kv_stride + kvh;
 		float s = 0.0;
 		for (uint i = 0; i < p.head_dim; i++) {
 			s += q[qb + i] * k[kb + i];
@@ -64,7 +67,7 @@ void main() {
 	for (uint i = tid; i < p.head_dim; i += WG) {
 		float acc = 0.0;
 		for (uint t = 0; t < span; t++) {
-			acc += sc[sb + t] * v[p.kv_off + t * p.kv_stride + kvh + i];
+			acc += sc[sb + t] * v[p.kv_off + (first + t) * p.kv_stride + kvh + i];
 		}
 		o[qb + i] = acc * inv;
 	}

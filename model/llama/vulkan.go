@@ -256,7 +256,7 @@ func (vm *VulkanModel) NewSession(ctx int) (_ *VulkanSession, err error) {
 			func() (e error) { S.ropeQ, e = k.BindRope(sets, s.q.All(), vm.freq.All()); return },
 			func() (e error) { S.ropeK, e = k.BindRope(sets, kc, vm.freq.All()); return },
 			func() (e error) {
-				S.attn, e = k.BindAttention(sets, s.q.All(), kc, vc, s.att.All(), s.scratch.All())
+				S.attn, e = k.BindAttention(sets, s.q.All(), kc, vc, s.att.All(), s.scratch.All(), vk.Range{})
 				return
 			},
 			func() (e error) { S.wo, e = k.BindMatVec(sets, V.wo, s.att.All(), s.x.All(), vk.Range{}); return },

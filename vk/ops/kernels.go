@@ -35,7 +35,9 @@ var layouts = map[string]struct {
 	"matvec":    {4, 9 * 4},
 	"rms_norm":  {3, 5 * 4},
 	"rope":      {2, 8 * 4},
-	"attention": {5, 11 * 4},
+	"attention":  {6, 10 * 4},
+	"layer_norm": {4, 3 * 4},
+	"gelu":       {1, 4},
 	"silu_mul":  {2, 4},
 	"add":       {2, 4},
 	"get_rows":  {3, 5 * 4},
@@ -83,7 +85,7 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	switch shader {
 	case "matvec":
 		spec = []uint32{k.WG, uint32(t), sub}
-	case "rms_norm", "attention":
+	case "rms_norm", "layer_norm", "attention":
 		spec = []uint32{k.WG, sub}
 	case "sample":
 		spec = []uint32{sampleWG, sub}

@@ -98,6 +98,33 @@ func (r *RMSNorm) Record(s *vk.Step, rows, cols, xOff, outOff int, eps float32) 
 	s.Dispatch(r.p, r.set, r.push[:], uint32(rows), 1, 1)
 }
 
+// LayerNorm is out[r] = (x[r] - mean) / sqrt(var + eps) * w + b.
+type LayerNorm struct {
+	p    *vk.Pipeline
+	set  vk.Set
+	push [3]uint32
+}
+
+// BindLayerNorm binds input x, f32 weights w and bias b, and output out
+// (which may be x).
+func (k *Kernels) BindLayerNorm(sets *vk.Sets, x, w, b, out vk.Range) (*LayerNorm, error) {
+	p, err := k.pipeline("layer_norm", gguf.TypeF32)
+	if err != nil {
+		return nil, err
+	}
+	set, err := sets.Bind(p, x, w, b, out)
+	if err != nil {
+		return nil, fmt.Errorf("ops: layer_norm: %w", err)
+	}
+	return &LayerNorm{p: p, set: set}, nil
+}
+
+// Record normalises rows rows of cols elements.
+func (l *LayerNorm) Record(s *vk.Step, rows, cols int, eps float32) {
+	l.push = [3]uint32{uint32(cols), uint32(rows), f32(eps)}
+	s.Dispatch(l.p, l.set, l.push[:], uint32(rows), 1, 1)
+}
+
 // Rope rotates heads in place by position, bound to its data buffer and
 // a table of rope_dim/2 frequencies.
 type Rope struct {
@@ -134,7 +161,7 @@ func (r *Rope) Record(s *vk.Step, n, heads, headDim, ropeDim int, neox bool, pos
 type Attention struct {
 	p    *vk.Pipeline
 	set  vk.Set
-	push [11]uint32
+	push [10]uint32
 }
 
 // AttentionShape describes one Attention record.
@@ -143,20 +170,25 @@ type AttentionShape struct {
 	QStride                    int // elements between query rows
 	KVStride, KVOff            int // elements between cached positions; offset of position 0
 	Pos0                       int // position of query row 0 (causal)
-	NKV                        int // keys every row sees (not causal)
-	Causal                     bool
+	// Causal rows see positions 0..Pos0+row; otherwise each row sees the
+	// key range the ranges buffer gives it.
+	Causal bool
 	ScratchStride              int // scratch floats per (row, head): at least the longest span
 	Scale                      float32
 }
 
-// BindAttention binds queries, cached keys and values, output and a
-// scratch buffer for scores.
-func (k *Kernels) BindAttention(sets *vk.Sets, q, keys, values, out, scratch vk.Range) (*Attention, error) {
+// BindAttention binds queries, cached keys and values, output, a scratch
+// buffer for scores and, for non-causal attention, ranges: a (first, end)
+// pair of uint32 key positions per query row (a zero Range when causal).
+func (k *Kernels) BindAttention(sets *vk.Sets, q, keys, values, out, scratch, ranges vk.Range) (*Attention, error) {
 	p, err := k.pipeline("attention", gguf.TypeF32)
 	if err != nil {
 		return nil, err
 	}
-	set, err := sets.Bind(p, q, keys, values, out, scratch)
+	if ranges.Buf == nil {
+		ranges = q // bound but never read
+	}
+	set, err := sets.Bind(p, q, keys, values, out, scratch, ranges)
 	if err != nil {
 		return nil, fmt.Errorf("ops: attention: %w", err)
 	}
@@ -169,13 +201,13 @@ func (a *Attention) Record(s *vk.Step, sh AttentionShape) {
 	if sh.Causal {
 		causal = 1
 	}
-	a.push = [11]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
-		uint32(sh.KVOff), uint32(sh.Pos0), uint32(sh.NKV), causal, uint32(sh.ScratchStride), f32(sh.Scale)}
+	a.push = [10]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
+		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale)}
 	s.Dispatch(a.p, a.set, a.push[:], uint32(sh.Heads), uint32(sh.N), 1)
 }
 
-// Elementwise is an op over count elements of two buffers: silu_mul
-// (a = silu(a)*b) or add (a += b).
+// Elementwise is an op over count elements: silu_mul (a = silu(a)*b),
+// add (a += b) or gelu (a = GELU(a); b is not used).
 type Elementwise struct {
 	k    *Kernels
 	p    *vk.Pipeline
@@ -183,16 +215,21 @@ type Elementwise struct {
 	push [1]uint32
 }
 
-// BindElementwise binds shader ("silu_mul" or "add") to a and b.
+// BindElementwise binds shader ("silu_mul", "add" or "gelu") to a and b.
 func (k *Kernels) BindElementwise(sets *vk.Sets, shader string, a, b vk.Range) (*Elementwise, error) {
-	if shader != "silu_mul" && shader != "add" {
+	ranges := []vk.Range{a, b}
+	switch shader {
+	case "silu_mul", "add":
+	case "gelu":
+		ranges = ranges[:1]
+	default:
 		return nil, fmt.Errorf("ops: %q is not an elementwise op", shader)
 	}
 	p, err := k.pipeline(shader, gguf.TypeF32)
 	if err != nil {
 		return nil, err
 	}
-	set, err := sets.Bind(p, a, b)
+	set, err := sets.Bind(p, ranges...)
 	if err != nil {
 		return nil, fmt.Errorf("ops: %s: %w", shader, err)
 	}

@@ -313,6 +313,44 @@ func TestRMSNorm(t *testing.T) {
 	}
 }
 
+func TestLayerNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, sub := range []bool{true, false} {
+		h := newHarness(t, 64, sub)
+		for _, cols := range []int{384, 100} {
+			const rows = 5
+			x := randFloats(r, rows*cols, 3)
+			for i := range x {
+				x[i] += 2 // a mean far from zero
+			}
+			w, bias := randFloats(r, cols, 1), randFloats(r, cols, 0.5)
+			xb := h.floats(x)
+			op, err := h.k.BindLayerNorm(h.sets, xb.All(), h.floats(w).All(), h.floats(bias).All(), xb.All())
+			if err != nil {
+				t.Fatal(err)
+			}
+			const eps = 1e-12
+			h.run(func(s *vk.Step) { op.Record(s, rows, cols, eps) })
+			want := make([]float32, rows*cols)
+			for row := range rows {
+				var sum, sq float64
+				for _, v := range x[row*cols : (row+1)*cols] {
+					sum += float64(v)
+				}
+				mean := sum / float64(cols)
+				for _, v := range x[row*cols : (row+1)*cols] {
+					sq += (float64(v) - mean) * (float64(v) - mean)
+				}
+				inv := 1 / math.Sqrt(sq/float64(cols)+eps)
+				for i := range cols {
+					want[row*cols+i] = float32((float64(x[row*cols+i])-mean)*inv*float64(w[i]) + float64(bias[i]))
+				}
+			}
+			compare(t, fmt.Sprintf("layer_norm cols %d subgroups %v", cols, sub), h.read(xb, rows*cols), want)
+		}
+	}
+}
+
 func TestRope(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	h := newHarness(t, 64, true)
@@ -358,36 +396,56 @@ func TestAttention(t *testing.T) {
 	for _, sub := range []bool{true, false} {
 		h := newHarness(t, 64, sub)
 		for _, tc := range []struct {
-			heads, kvHeads, headDim, n, pos0, nkv int
-			causal                                bool
+			heads, kvHeads, headDim, n, pos0 int
+			seqs                             []int // non-causal: packed sequence lengths, summing to n
 		}{
-			{4, 4, 16, 1, 0, 0, true},
-			{8, 2, 32, 3, 70, 0, true},
-			{6, 6, 64, 5, 0, 5, false},
-			{4, 1, 8, 2, 0, 200, false},
+			{4, 4, 16, 1, 0, nil},
+			{8, 2, 32, 3, 70, nil},
+			{6, 6, 64, 5, 0, []int{5}},
+			{4, 1, 8, 200, 0, []int{1, 120, 7, 72}},
 		} {
 			kvDim := tc.kvHeads * tc.headDim
 			qDim := tc.heads * tc.headDim
-			ctx := max(tc.pos0+tc.n, tc.nkv)
+			ctx := tc.pos0 + tc.n
+			causal := tc.seqs == nil
+			// Each row's key range: its own sequence when packed.
+			ranges := make([]float32, 2*tc.n)
+			first := make([]int, tc.n)
+			end := make([]int, tc.n)
+			row := 0
+			for _, l := range tc.seqs {
+				for i := range l {
+					first[row+i], end[row+i] = row, row+l
+				}
+				row += l
+			}
+			for b := range tc.n {
+				ranges[2*b] = math.Float32frombits(uint32(first[b]))
+				ranges[2*b+1] = math.Float32frombits(uint32(end[b]))
+			}
 			q := randFloats(r, tc.n*qDim, 1)
 			keys := randFloats(r, (ctx+1)*kvDim, 1)
 			vals := randFloats(r, (ctx+1)*kvDim, 1)
 			qb, kb, vb := h.floats(q), h.floats(keys), h.floats(vals)
 			ob, sb := h.poisoned(tc.n*qDim), h.poisoned(tc.n*tc.heads*ctx)
-			op, err := h.k.BindAttention(h.sets, qb.All(), kb.All(), vb.All(), ob.All(), sb.All())
+			rb := vk.Range{}
+			if !causal {
+				rb = h.floats(ranges).All()
+			}
+			op, err := h.k.BindAttention(h.sets, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
 			if err != nil {
 				t.Fatal(err)
 			}
 			scale := float32(1 / math.Sqrt(float64(tc.headDim)))
 			h.run(func(s *vk.Step) {
 				op.Record(s, AttentionShape{N: tc.n, Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
-					KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, NKV: tc.nkv, Causal: tc.causal, ScratchStride: ctx, Scale: scale})
+					KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, Causal: causal, ScratchStride: ctx, Scale: scale})
 			})
 			want := make([]float32, tc.n*qDim)
 			for b := range tc.n {
-				span := tc.nkv
-				if tc.causal {
-					span = tc.pos0 + b + 1
+				lo, span := first[b], end[b]-first[b]
+				if causal {
+					lo, span = 0, tc.pos0+b+1
 				}
 				for hd := range tc.heads {
 					kvh := hd / (tc.heads / tc.kvHeads) * tc.headDim
@@ -395,7 +453,7 @@ func TestAttention(t *testing.T) {
 					top := math.Inf(-1)
 					for p := range sc {
 						for i := range tc.headDim {
-							sc[p] += float64(q[b*qDim+hd*tc.headDim+i]) * float64(keys[(p+1)*kvDim+kvh+i])
+							sc[p] += float64(q[b*qDim+hd*tc.headDim+i]) * float64(keys[(lo+p+1)*kvDim+kvh+i])
 						}
 						sc[p] *= float64(scale)
 						top = max(top, sc[p])
@@ -408,7 +466,7 @@ func TestAttention(t *testing.T) {
 					for i := range tc.headDim {
 						var acc float64
 						for p := range sc {
-							acc += sc[p] / z * float64(vals[(p+1)*kvDim+kvh+i])
+							acc += sc[p] / z * float64(vals[(lo+p+1)*kvDim+kvh+i])
 						}
 						want[b*qDim+hd*tc.headDim+i] = float32(acc)
 					}
@@ -423,7 +481,7 @@ func TestElementwise(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	h := newHarness(t, 64, true)
 	const n = 1000
-	for _, shader := range []string{"silu_mul", "add"} {
+	for _, shader := range []string{"silu_mul", "add", "gelu"} {
 		a, b := randFloats(r, n+3, 4), randFloats(r, n, 1)
 		ab, bb := h.floats(a), h.floats(b)
 		op, err := h.k.BindElementwise(h.sets, shader, ab.All(), bb.All())
@@ -433,9 +491,13 @@ func TestElementwise(t *testing.T) {
 		h.run(func(s *vk.Step) { op.Record(s, n) })
 		want := append([]float32(nil), a...)
 		for i := range n {
-			if shader == "add" {
+			switch shader {
+			case "add":
 				want[i] += b[i]
-			} else {
+			case "gelu":
+				x := float64(a[i])
+				want[i] = float32(0.5 * x * (1 + math.Tanh(0.7978845608028654*x*(1+0.044715*x*x))))
+			default:
 				g := float64(a[i])
 				want[i] = float32(g / (1 + math.Exp(-g)) * float64(b[i]))
 			}
