@@ -32,16 +32,16 @@ var layouts = map[string]struct {
 	bindings int
 	push     uint32
 }{
-	"matvec":    {4, 9 * 4},
-	"rms_norm":  {3, 5 * 4},
-	"rope":      {2, 8 * 4},
+	"matvec":     {4, 9 * 4},
+	"rms_norm":   {3, 5 * 4},
+	"rope":       {2, 8 * 4},
 	"attention":  {6, 10 * 4},
 	"layer_norm": {4, 3 * 4},
 	"gelu":       {1, 4},
-	"silu_mul":  {2, 4},
-	"add":       {2, 4},
-	"get_rows":  {3, 5 * 4},
-	"sample":    {4, 16 * 4},
+	"silu_mul":   {2, 4},
+	"add":        {2, 4},
+	"get_rows":   {3, 5 * 4},
+	"sample":     {4, 16 * 4},
 }
 
 // New returns kernels for d: workgroups of 64 (or the device's maximum),

@@ -172,9 +172,9 @@ type AttentionShape struct {
 	Pos0                       int // position of query row 0 (causal)
 	// Causal rows see positions 0..Pos0+row; otherwise each row sees the
 	// key range the ranges buffer gives it.
-	Causal bool
-	ScratchStride              int // scratch floats per (row, head): at least the longest span
-	Scale                      float32
+	Causal        bool
+	ScratchStride int // scratch floats per (row, head): at least the longest span
+	Scale         float32
 }
 
 // BindAttention binds queries, cached keys and values, output, a scratch
