@@ -37,31 +37,34 @@ layout(push_constant) uniform P {
 	uint wg_rows;   // rows per workgroup with subgroups
 } p;
 
-const uint MAXB = 8;
+const uint MAXB = 16;
 float acc[MAXB];
 
-// partial adds this invocation's share (lane of lanes) of row . x[b0..]
-// to acc.
+// dot1 returns this invocation's share (lane of lanes) of row . x for a
+// single input (a decode step) of a multiple of 4 elements: wide loads,
+// no batch loop, no accumulator array.
+float dot1(uint row, uint lane, uint lanes) {
+	uint roff = row * row_bytes(TYPE, p.cols);
+	float s = 0.0;
+	if (block_elems(TYPE) == 1u) {
+		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+			s += quad_dot(TYPE, roff, i4, 0);
+		}
+	} else {
+		for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
+			s += block_dot(TYPE, roff, sb, sb * 8);
+		}
+	}
+	return s;
+}
+
+// partial sets acc to this invocation's share (lane of lanes) of
+// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1.
 void partial(uint row, uint b0, uint lane, uint lanes) {
 	[[unroll]] for (uint b = 0; b < MAXB; b++) {
 		acc[b] = 0.0;
 	}
 	uint roff = row * row_bytes(TYPE, p.cols);
-	if (p.n == 1u && (p.cols & 3u) == 0u) {
-		// One input (a decode step): wide loads, no batch loop to mask.
-		float s = 0.0;
-		if (block_elems(TYPE) == 1u) {
-			for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
-				s += quad_dot(TYPE, roff, i4, 0);
-			}
-		} else {
-			for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-				s += block_dot(TYPE, roff, sb, sb * 8);
-			}
-		}
-		acc[0] = s;
-		return;
-	}
 	uint nb = min(MAXB, p.n - b0);
 	if (block_elems(TYPE) == 1u) {
 		for (uint i = lane; i < p.cols; i += lanes) {
@@ -73,13 +76,21 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 		return;
 	}
 	float v[32];
+	bool wide = (p.x_stride & 3u) == 0u;
 	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
 		dequant32(TYPE, roff, sb, v);
 		for (uint b = 0; b < nb; b++) {
-			uint xb = (b0 + b) * p.x_stride + sb * 32;
 			float s = 0.0;
-			for (uint j = 0; j < 32; j++) {
-				s += v[j] * x[xb + j];
+			if (wide) {
+				uint xb4 = (b0 + b) * (p.x_stride / 4) + sb * 8;
+				[[unroll]] for (uint k = 0; k < 8; k++) {
+					s += dot(vec4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]), x4[xb4 + k]);
+				}
+			} else {
+				uint xb = (b0 + b) * p.x_stride + sb * 32;
+				for (uint j = 0; j < 32; j++) {
+					s += v[j] * x[xb + j];
+				}
 			}
 			acc[b] += s;
 		}
@@ -96,10 +107,15 @@ void store(uint row, uint b, float sum) {
 
 void main() {
 	uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+	bool one = p.n == 1u && (p.cols & 3u) == 0u; // uniform
 	if ((p.flags & 4u) != 0u) {
 		// Short rows: each invocation computes whole rows, no reduction.
 		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
 		for (uint row = first + gl_LocalInvocationID.x; row < last; row += WG) {
+			if (one) {
+				store(row, 0, dot1(row, 0, 1));
+				continue;
+			}
 			for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
 				partial(row, b0, 0, 1);
 				[[unroll]] for (uint b = 0; b < MAXB; b++) {
@@ -114,6 +130,13 @@ void main() {
 	if (SUBGROUPS == 1) {
 		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
 		for (uint row = first + gl_SubgroupID; row < last; row += gl_NumSubgroups) {
+			if (one) {
+				float sum = subgroupAdd(dot1(row, gl_SubgroupInvocationID, gl_SubgroupSize));
+				if (subgroupElect()) {
+					store(row, 0, sum);
+				}
+				continue;
+			}
 			for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
 				partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
 				[[unroll]] for (uint b = 0; b < MAXB; b++) {
@@ -131,12 +154,21 @@ void main() {
 	if (wg >= p.rows) {
 		return; // uniform across the workgroup
 	}
+	if (one) {
+		float sum = wg_sum(dot1(wg, gl_LocalInvocationID.x, WG));
+		if (gl_LocalInvocationID.x == 0) {
+			store(wg, 0, sum);
+		}
+		return;
+	}
 	for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
 		partial(wg, b0, gl_LocalInvocationID.x, WG);
 		[[unroll]] for (uint b = 0; b < MAXB; b++) {
-			float sum = wg_sum(acc[b]);
-			if (b0 + b < p.n && gl_LocalInvocationID.x == 0) {
-				store(wg, b0 + b, sum);
+			if (b0 + b < p.n) { // uniform
+				float sum = wg_sum(acc[b]);
+				if (gl_LocalInvocationID.x == 0) {
+					store(wg, b0 + b, sum);
+				}
 			}
 		}
 	}

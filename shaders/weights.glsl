@@ -118,7 +118,7 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 	case T_Q8_0: {
 		uint b = row_off + sb * 34;
 		float d = f16_at(b);
-		for (uint j = 0; j < 32; j++) {
+		[[unroll]] for (uint j = 0; j < 32; j++) {
 			v[j] = d * float(int8_t(w8[b + 2 + j]));
 		}
 		return;
@@ -126,7 +126,7 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 	case T_Q4_0: {
 		uint b = row_off + sb * 18;
 		float d = f16_at(b);
-		for (uint j = 0; j < 16; j++) {
+		[[unroll]] for (uint j = 0; j < 16; j++) {
 			uint q = uint(w8[b + 2 + j]);
 			v[j] = d * (float(q & 0xFu) - 8.0);
 			v[j + 16] = d * (float(q >> 4) - 8.0);
@@ -136,7 +136,7 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 	case T_Q4_1: {
 		uint b = row_off + sb * 20;
 		float d = f16_at(b), m = f16_at(b + 2);
-		for (uint j = 0; j < 16; j++) {
+		[[unroll]] for (uint j = 0; j < 16; j++) {
 			uint q = uint(w8[b + 4 + j]);
 			v[j] = d * float(q & 0xFu) + m;
 			v[j + 16] = d * float(q >> 4) + m;
@@ -147,7 +147,7 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 		uint b = row_off + sb * 22;
 		float d = f16_at(b);
 		uint qh = u32_at(b + 2);
-		for (uint j = 0; j < 16; j++) {
+		[[unroll]] for (uint j = 0; j < 16; j++) {
 			uint q = uint(w8[b + 6 + j]);
 			v[j] = d * (float((q & 0xFu) | (((qh >> j) & 1u) << 4)) - 16.0);
 			v[j + 16] = d * (float((q >> 4) | (((qh >> (j + 16)) & 1u) << 4)) - 16.0);
@@ -158,7 +158,7 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 		uint b = row_off + sb * 24;
 		float d = f16_at(b), m = f16_at(b + 2);
 		uint qh = u32_at(b + 4);
-		for (uint j = 0; j < 16; j++) {
+		[[unroll]] for (uint j = 0; j < 16; j++) {
 			uint q = uint(w8[b + 8 + j]);
 			v[j] = d * float((q & 0xFu) | (((qh >> j) & 1u) << 4)) + m;
 			v[j + 16] = d * float((q >> 4) | (((qh >> (j + 16)) & 1u) << 4)) + m;
@@ -170,7 +170,7 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 		vec2 sm = scale_min_k4(b + 4, sub);
 		float d = f16_at(b) * sm.x, m = f16_at(b + 2) * sm.y;
 		uint q0 = b + 16 + (sub / 2) * 32, shift = (sub & 1u) * 4;
-		for (uint j = 0; j < 32; j++) {
+		[[unroll]] for (uint j = 0; j < 32; j++) {
 			v[j] = d * float((uint(w8[q0 + j]) >> shift) & 0xFu) - m;
 		}
 		return;
@@ -180,7 +180,7 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 		vec2 sm = scale_min_k4(b + 4, sub);
 		float d = f16_at(b) * sm.x, m = f16_at(b + 2) * sm.y;
 		uint q0 = b + 48 + (sub / 2) * 32, shift = (sub & 1u) * 4;
-		for (uint j = 0; j < 32; j++) {
+		[[unroll]] for (uint j = 0; j < 32; j++) {
 			uint q = ((uint(w8[q0 + j]) >> shift) & 0xFu) | (((uint(w8[b + 16 + j]) >> sub) & 1u) << 4);
 			v[j] = d * float(q) - m;
 		}
@@ -194,14 +194,14 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 		uint sc0 = b + 192 + 8 * half_ + 2 * quad;
 		float d = f16_at(b + 208);
 		float s0 = d * float(int8_t(w8[sc0])), s1 = d * float(int8_t(w8[sc0 + 1]));
-		for (uint j = 0; j < 32; j++) {
+		[[unroll]] for (uint j = 0; j < 32; j++) {
 			uint q = ((uint(w8[ql0 + j]) >> qlshift) & 0xFu) | (((uint(w8[qh0 + j]) >> qhshift) & 3u) << 4);
 			v[j] = (j < 16 ? s0 : s1) * (float(q) - 32.0);
 		}
 		return;
 	}
 	}
-	for (uint j = 0; j < 32; j++) {
+	[[unroll]] for (uint j = 0; j < 32; j++) {
 		v[j] = 0.0;
 	}
 }

@@ -32,6 +32,25 @@ type Options struct {
 // input past the context without opts.Truncate, and ErrOption for a bad
 // opts.Dimensions.
 func (m *Model) Embed(batch [][]int32, opts Options) ([][]float32, error) {
+	return m.embedWith(cpuEncoder{m}, batch, opts)
+}
+
+// encoder runs the forward pass of a batch: on the CPU (cpuEncoder) or on
+// a Vulkan device (VulkanEncoder).
+type encoder interface {
+	// forward returns the final hidden states of seqs, packed, and the
+	// first row of each sequence (see Model.forward).
+	forward(seqs [][]int32) (hidden []float32, start []int, err error)
+	// maxTokens bounds the tokens of one forward pass.
+	maxTokens() int
+}
+
+type cpuEncoder struct{ m *Model }
+
+func (c cpuEncoder) forward(seqs [][]int32) ([]float32, []int, error) { return c.m.forward(seqs) }
+func (c cpuEncoder) maxTokens() int                                   { return maxForwardTokens }
+
+func (m *Model) embedWith(enc encoder, batch [][]int32, opts Options) ([][]float32, error) {
 	if m.Config.Pooling == PoolingNone {
 		return nil, fmt.Errorf("%w: the model's pooling type is none; use EmbedTokens or WithPooling", ErrUnsupported)
 	}
@@ -40,7 +59,7 @@ func (m *Model) Embed(batch [][]int32, opts Options) ([][]float32, error) {
 		return nil, err
 	}
 	out := make([][]float32, len(seqs))
-	err = m.run(seqs, func(s int, hidden []float32) error {
+	err = m.run(enc, seqs, func(s int, hidden []float32) error {
 		v, err := pool(hidden, m.Config.Embd, m.Config.Pooling)
 		if err != nil {
 			return err
@@ -64,7 +83,7 @@ func (m *Model) EmbedTokens(batch [][]int32, opts Options) ([][][]float32, error
 	}
 	e := m.Config.Embd
 	out := make([][][]float32, len(seqs))
-	err = m.run(seqs, func(s int, hidden []float32) error {
+	err = m.run(cpuEncoder{m}, seqs, func(s int, hidden []float32) error {
 		out[s] = make([][]float32, len(seqs[s]))
 		for t := range out[s] {
 			out[s][t] = finish(hidden[t*e:(t+1)*e], opts)
@@ -80,6 +99,10 @@ func (m *Model) EmbedTokens(batch [][]int32, opts Options) ([][][]float32, error
 // EmbedTexts tokenizes each text with tok (adding [CLS] and [SEP]) and
 // embeds them as Embed does. Tokenizer errors name the text's index.
 func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
+	return m.embedTextsWith(cpuEncoder{m}, tok, texts, opts)
+}
+
+func (m *Model) embedTextsWith(enc encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
 	if len(texts) == 0 {
 		return nil, fmt.Errorf("%w: no texts", ErrEmptyInput)
 	}
@@ -91,7 +114,7 @@ func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]flo
 		}
 		batch[i] = ids
 	}
-	return m.Embed(batch, opts)
+	return m.embedWith(enc, batch, opts)
 }
 
 // maxForwardTokens bounds the tokens of one forward pass, and so its
@@ -99,18 +122,18 @@ func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]flo
 // runs in several passes. Sequences never span two passes.
 var maxForwardTokens = 4096 // a variable so tests can force several passes
 
-// run passes seqs through the encoder, as few forward passes as
-// maxForwardTokens allows, and calls fn with each sequence's hidden states
-// (len(seqs[s]) rows of Embd).
-func (m *Model) run(seqs [][]int32, fn func(s int, hidden []float32) error) error {
+// run passes seqs through enc, as few forward passes as its maxTokens
+// allows, and calls fn with each sequence's hidden states (len(seqs[s])
+// rows of Embd).
+func (m *Model) run(enc encoder, seqs [][]int32, fn func(s int, hidden []float32) error) error {
 	e := m.Config.Embd
 	for first := 0; first < len(seqs); {
 		end, tokens := first, 0
-		for end < len(seqs) && (end == first || tokens+len(seqs[end]) <= maxForwardTokens) {
+		for end < len(seqs) && (end == first || tokens+len(seqs[end]) <= enc.maxTokens()) {
 			tokens += len(seqs[end])
 			end++
 		}
-		hidden, start, err := m.forward(seqs[first:end])
+		hidden, start, err := enc.forward(seqs[first:end])
 		if err != nil {
 			return err
 		}

@@ -102,6 +102,20 @@ var benchSentences = []string{
 // BenchmarkMiniLMBatch32 embeds benchSentences, tokenized by the model's
 // tokenizer beforehand, in one Embed call per operation.
 func BenchmarkMiniLMBatch32(b *testing.B) {
+	b.Run("cpu", func(b *testing.B) {
+		benchMiniLM(b, func(m *Model) func([][]int32) error {
+			return func(batch [][]int32) error { _, err := m.Embed(batch, Options{}); return err }
+		})
+	})
+	b.Run("vulkan", func(b *testing.B) {
+		benchMiniLM(b, func(m *Model) func([][]int32) error {
+			e := vulkanEncoder(b, m)
+			return func(batch [][]int32) error { _, err := e.Embed(batch, Options{}); return err }
+		})
+	})
+}
+
+func benchMiniLM(b *testing.B, open func(*Model) func([][]int32) error) {
 	f := openMiniLM(b)
 	m, err := Load(f)
 	if err != nil {
@@ -119,8 +133,13 @@ func BenchmarkMiniLMBatch32(b *testing.B) {
 		}
 		tokens += len(batch[i])
 	}
+	embed := open(m)
+	if err := embed(batch); err != nil { // warm up (device pipelines)
+		b.Fatal(err)
+	}
+	b.ResetTimer()
 	for b.Loop() {
-		if _, err := m.Embed(batch, Options{}); err != nil {
+		if err := embed(batch); err != nil {
 			b.Fatal(err)
 		}
 	}

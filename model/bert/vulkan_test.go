@@ -1,0 +1,93 @@
+package bert
+
+import (
+	"math"
+	"sync"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/internal/vktest"
+	"github.com/vkinfer/vkinfer/vk/ops"
+)
+
+var (
+	vkKernelsOnce sync.Once
+	vkKernels     *ops.Kernels
+)
+
+func vulkanEncoder(t testing.TB, m *Model) *VulkanEncoder {
+	t.Helper()
+	d := vktest.Device(t)
+	vkKernelsOnce.Do(func() { vkKernels = ops.New(d) })
+	vm, err := m.UploadVulkan(vkKernels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Close)
+	e, err := vm.NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// TestVulkanMiniLM holds the device encoder to llama.cpp's reference
+// vectors (cosine >= 0.999) and, for every tokenize.tsv input embedded in
+// one packed batch, to the CPU path (cosine >= 0.9995: the CPU multiplies
+// 8-bit activations, the device f32 ones).
+func TestVulkanMiniLM(t *testing.T) {
+	f := openMiniLM(t)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := vulkanEncoder(t, m)
+	ref := referenceEmbeddings(t)
+	sentence := wordIDs(t, f, "a", "sentence")
+	cases := readTokenizeTSV(t)
+	batch := [][]int32{sentence}
+	var once []int32
+	for _, c := range cases {
+		batch = append(batch, c.ids)
+		if c.text == "Once upon a time" {
+			once = c.ids
+		}
+	}
+	batch = append(batch, once)
+	got, err := e.Embed(batch, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		name string
+		got  []float32
+	}{{"a sentence", got[0]}, {"Once upon a time", got[len(got)-1]}} {
+		c := cosine(want.got, ref[i])
+		t.Logf("%q: cosine to llama.cpp %.6f", want.name, c)
+		if c < 0.999 {
+			t.Errorf("%q: cosine %.6f < 0.999", want.name, c)
+		}
+	}
+	cpu, err := m.Embed(batch, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 1.0
+	for i := range batch {
+		if n := cosine(got[i], got[i]); math.Abs(n-1) > 1e-5 {
+			t.Errorf("input %d: not unit length", i)
+		}
+		worst = min(worst, cosine(got[i], cpu[i]))
+	}
+	t.Logf("%d inputs in one batch: lowest cosine to the CPU path %.6f", len(batch), worst)
+	if worst < 0.9995 {
+		t.Errorf("lowest cosine to the CPU path %.6f < 0.9995", worst)
+	}
+	one, err := e.Embed([][]int32{sentence}, Options{Dimensions: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one[0]) != 128 || cosine(one[0], got[0][:128]) < 0.99999 {
+		t.Errorf("alone with Dimensions 128: %d components, cosine %.6f to the batch's prefix", len(one[0]), cosine(one[0], got[0][:128]))
+	}
+}
