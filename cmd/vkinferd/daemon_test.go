@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/ipc"
 )
 
@@ -253,8 +254,22 @@ func TestRequestErrors(t *testing.T) {
 
 // TestEmbed: the embedding capability end to end, against llama.cpp's
 // reference vector.
+// TestEmbed checks the embed op against llama.cpp's vectors on the CPU
+// kernels and on the Vulkan device.
 func TestEmbed(t *testing.T) {
-	d := startDaemon(t, modelsDir(t), socketPath(t))
+	for _, device := range []string{"cpu", "vulkan"} {
+		t.Run(device, func(t *testing.T) { testEmbed(t, device) })
+	}
+}
+
+func testEmbed(t *testing.T, device string) {
+	if device == "vulkan" {
+		vktest.Device(t)
+	}
+	d := startDaemon(t, modelsDir(t), socketPath(t), "--device", device)
+	if st, err := d.client().Status(context.Background()); err != nil || (device == "vulkan") != strings.HasPrefix(st.Backend, "vulkan") {
+		t.Fatalf("status %+v, %v", st, err)
+	}
 	b, err := os.ReadFile(testmodels.Reference(t, "all-MiniLM-L6-v2/cpu.embedding.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -41,10 +41,11 @@ type openFile struct {
 	tok   *tokenizer.Tokenizer
 	llama *llama.Model
 	bert  *bert.Model
-	// vk holds the llama weights on the Vulkan device, uploaded once for
-	// all the model's workers.
-	vk   *llama.VulkanModel
-	refs int
+	// vk and vkBert hold the weights on the Vulkan device, uploaded once
+	// for all the model's workers.
+	vk     *llama.VulkanModel
+	vkBert *bert.VulkanModel
+	refs   int
 }
 
 // files opens each model file once and shares it between the workers of
@@ -103,7 +104,9 @@ func (fs *files) acquire(name, want string) (*openFile, error) {
 			of.vk, err = of.llama.UploadVulkan(fs.backend.k)
 		}
 	case capEmbed:
-		of.bert, err = bert.Load(f)
+		if of.bert, err = bert.Load(f); err == nil && fs.backend.Vulkan() {
+			of.vkBert, err = of.bert.UploadVulkan(fs.backend.k)
+		}
 	}
 	if err != nil {
 		return fail(err)
@@ -122,6 +125,9 @@ func (fs *files) release(name string) {
 	if of.refs--; of.refs == 0 {
 		if of.vk != nil {
 			of.vk.Close()
+		}
+		if of.vkBert != nil {
+			of.vkBert.Close()
 		}
 		of.f.Close()
 		delete(fs.m, name)
@@ -247,7 +253,8 @@ func (l *embedLoader) Need(name string) (pool.Need, error) {
 	// layer per token, plus attention scores per head.
 	const passTokens = 4096
 	scratch := uint64(passTokens) * uint64(4*c.FFN+8*c.Embd+c.Heads*c.ContextLength) * 4
-	return pool.Need{Backend: "cpu", Device: "cpu", Weights: weights, Scratch: scratch}, nil
+	be := l.files.backend
+	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: weights, Scratch: scratch}, nil
 }
 
 func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, error) {
@@ -255,12 +262,21 @@ func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, err
 	if err != nil {
 		return nil, err
 	}
-	return &embedder{m: of.bert, tok: of.tok, path: of.f.Name, release: func() { l.files.release(name) }}, nil
+	e := &embedder{m: of.bert, tok: of.tok, path: of.f.Name, release: func() { l.files.release(name) }}
+	if of.vkBert != nil {
+		if e.enc, err = of.vkBert.NewEncoder(); err != nil {
+			e.release()
+			return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+		}
+	}
+	return e, nil
 }
 
-// embedder is a pool instance of an embedding model.
+// embedder is a pool instance of an embedding model: on the Vulkan
+// device when enc is set, else on the CPU kernels.
 type embedder struct {
 	m       *bert.Model
+	enc     *bert.VulkanEncoder
 	tok     *tokenizer.Tokenizer
 	path    string
 	release func()
@@ -276,7 +292,13 @@ func (e *embedder) embedWith(ctx context.Context, texts []string, opts bert.Opti
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
 	defer explainFault(e.path)
-	vecs, err := e.m.EmbedTexts(e.tok, texts, opts)
+	var vecs [][]float32
+	var err error
+	if e.enc != nil {
+		vecs, err = e.enc.EmbedTexts(e.tok, texts, opts)
+	} else {
+		vecs, err = e.m.EmbedTexts(e.tok, texts, opts)
+	}
 	switch {
 	case errors.Is(err, bert.ErrTooLong):
 		return nil, ipc.Errorf(ipc.CodeContextFull, "%v (set truncate to cut inputs to the context)", err)
@@ -287,6 +309,9 @@ func (e *embedder) embedWith(ctx context.Context, texts []string, opts bert.Opti
 }
 
 func (e *embedder) Close() error {
+	if e.enc != nil {
+		e.enc.Close()
+	}
 	e.release()
 	return nil
 }
