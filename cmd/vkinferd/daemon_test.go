@@ -244,8 +244,8 @@ func TestRequestErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.code)
 		}
 	}
-	if _, err := c.Embed(ctx, &ipc.Request{Model: "stories260K", Input: []string{"x"}}); ipc.CodeOf(err) != ipc.CodeWrongModel {
-		t.Errorf("embed with a text model: %v", err)
+	if _, err := c.Embed(ctx, &ipc.Request{Model: "stories260K", Input: []string{strings.Repeat("word ", 3000)}}); ipc.CodeOf(err) != ipc.CodeContextFull {
+		t.Errorf("embed past a decoder's context: %v", err)
 	}
 	if err := c.Ping(ctx); err != nil {
 		t.Errorf("daemon unusable after errors: %v", err)
@@ -263,6 +263,7 @@ func TestEmbed(t *testing.T) {
 }
 
 func testEmbed(t *testing.T, device string) {
+	defer testDecoderEmbed(t, device)
 	if device == "vulkan" {
 		vktest.Device(t)
 	}
@@ -703,5 +704,35 @@ func TestOtherUserRefused(t *testing.T) {
 	}
 	if err := d.client().Ping(context.Background()); err != nil {
 		t.Errorf("own user refused after a foreign one: %v", err)
+	}
+}
+
+// testDecoderEmbed embeds with a llama-family model through the daemon:
+// mean-pooled, unit-length vectors of its width; related texts closer
+// than unrelated ones is not asked of a 260K-parameter model.
+func testDecoderEmbed(t *testing.T, device string) {
+	if t.Failed() {
+		return
+	}
+	d := startDaemon(t, modelsDir(t), socketPath(t), "--device", device)
+	vecs, err := d.client().Embed(context.Background(), &ipc.Request{Model: "stories260K", Input: []string{"Once upon a time", "Lily went to the park"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vecs {
+		var n float64
+		for _, x := range v {
+			n += float64(x) * float64(x)
+		}
+		if len(v) != 64 || math.Abs(n-1) > 1e-4 {
+			t.Errorf("decoder embedding %d: %d values, norm² %.6f", i, len(v), n)
+		}
+	}
+	if slices.Equal(vecs[0], vecs[1]) {
+		t.Error("two texts, one vector")
+	}
+	cut, err := d.client().Embed(context.Background(), &ipc.Request{Model: "stories260K", Input: []string{"Once upon a time"}, Dimensions: 16})
+	if err != nil || len(cut[0]) != 16 {
+		t.Errorf("dimensions 16: %v %v", cut, err)
 	}
 }

@@ -69,7 +69,8 @@ func (fs *files) peek(name, want string) (*gguf.File, error) {
 		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
 	arch, _ := f.String("general.architecture")
-	if got := capabilityOf(arch); got != want {
+	// Decoders also serve embeddings, pooling their hidden states.
+	if got := capabilityOf(arch); got != want && !(got == capGenerate && want == capEmbed) {
 		f.Close()
 		if got == "" {
 			return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, arch)
@@ -98,7 +99,8 @@ func (fs *files) acquire(name, want string) (*openFile, error) {
 	if of.tok, err = tokenizer.FromGGUF(f); err != nil {
 		return fail(err)
 	}
-	switch want {
+	arch, _ := f.String("general.architecture")
+	switch capabilityOf(arch) {
 	case capGenerate:
 		if of.llama, err = llama.Load(f); err == nil && fs.backend.Vulkan() {
 			of.vk, err = of.llama.UploadVulkan(fs.backend.k)
@@ -230,9 +232,20 @@ type engineTokenizer struct{ *tokenizer.Tokenizer }
 
 func (t engineTokenizer) NewDecoder() engine.Decoder { return t.NewStreamDecoder() }
 
-// embedLoader opens embedding instances over the shared encoder.
+// embedLoader opens embedding instances over the shared encoder, or over
+// a decoder's weights with a session of its own.
 type embedLoader struct {
 	files *files
+	cfg   Config
+}
+
+func (l *embedLoader) contextSize(c llama.Config) int {
+	return min(l.cfg.ContextSize, c.ContextLength)
+}
+
+// optionEmbedder is what the embed op calls on a pool instance.
+type optionEmbedder interface {
+	embedWith(ctx context.Context, texts []string, opts bert.Options) ([][]float32, error)
 }
 
 func (l *embedLoader) Need(name string) (pool.Need, error) {
@@ -241,6 +254,18 @@ func (l *embedLoader) Need(name string) (pool.Need, error) {
 		return pool.Need{}, err
 	}
 	defer f.Close()
+	be := l.files.backend
+	if arch, _ := f.String("general.architecture"); llama.Supported(arch) {
+		c, err := llama.ReadConfig(f)
+		if err != nil {
+			return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+		}
+		m, err := engine.EstimateMemory(f, l.contextSize(c), 4, l.cfg.BatchSize)
+		if err != nil {
+			return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+		}
+		return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
+	}
 	c, err := bert.ReadConfig(f)
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
@@ -253,7 +278,6 @@ func (l *embedLoader) Need(name string) (pool.Need, error) {
 	// layer per token, plus attention scores per head.
 	const passTokens = 4096
 	scratch := uint64(passTokens) * uint64(4*c.FFN+8*c.Embd+c.Heads*c.ContextLength) * 4
-	be := l.files.backend
 	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: weights, Scratch: scratch}, nil
 }
 
@@ -261,6 +285,9 @@ func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, err
 	of, err := l.files.acquire(name, capEmbed)
 	if err != nil {
 		return nil, err
+	}
+	if of.llama != nil {
+		return l.openDecoder(name, of)
 	}
 	e := &embedder{m: of.bert, tok: of.tok, path: of.f.Name, release: func() { l.files.release(name) }}
 	if of.vkBert != nil {
@@ -314,4 +341,71 @@ func (e *embedder) Close() error {
 	}
 	e.release()
 	return nil
+}
+
+// openDecoder opens a decoder embedding instance: a session of its own
+// (on the device when the model is there) whose hidden states it pools.
+func (l *embedLoader) openDecoder(name string, of *openFile) (pool.Embedder, error) {
+	ctx := l.contextSize(of.llama.Config)
+	var sess llama.HiddenEvaluator
+	var err error
+	if of.vk != nil {
+		sess, err = of.vk.NewSession(ctx)
+	} else {
+		sess, err = of.llama.NewCPUSession(ctx)
+	}
+	if err != nil {
+		l.files.release(name)
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
+	}
+	return &decoderEmbedder{sess: sess, tok: of.tok, pooling: of.llama.Config.Pooling, path: of.f.Name, release: func() { l.files.release(name) }}, nil
+}
+
+// decoderEmbedder embeds texts with a llama-family model: the
+// L2-normalised pool (mean unless the file names another) of its final
+// hidden states.
+type decoderEmbedder struct {
+	sess    llama.HiddenEvaluator
+	tok     *tokenizer.Tokenizer
+	pooling llama.Pooling
+	path    string
+	release func()
+}
+
+func (e *decoderEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	return e.embedWith(ctx, texts, bert.Options{})
+}
+
+func (e *decoderEmbedder) embedWith(ctx context.Context, texts []string, opts bert.Options) ([][]float32, error) {
+	if len(texts) == 0 {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "no texts to embed")
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
+	defer explainFault(e.path)
+	out := make([][]float32, len(texts))
+	for i, text := range texts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ids, err := e.tok.Encode(text, true, opts.ParseSpecial)
+		if err != nil {
+			return nil, ipc.Errorf(ipc.CodeBadRequest, "text %d: tokenize: %v", i, err)
+		}
+		if n := e.sess.ContextSize(); len(ids) > n {
+			if !opts.Truncate {
+				return nil, ipc.Errorf(ipc.CodeContextFull, "text %d has %d tokens, the context holds %d (set truncate to cut inputs to the context)", i, len(ids), n)
+			}
+			ids = ids[:n]
+		}
+		if out[i], err = llama.Embed(e.sess, ids, e.pooling, opts.Dimensions); err != nil {
+			return nil, ipc.Errorf(ipc.CodeBadRequest, "text %d: %v", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (e *decoderEmbedder) Close() error {
+	err := e.sess.Close()
+	e.release()
+	return err
 }

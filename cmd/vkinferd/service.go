@@ -40,7 +40,7 @@ func newService(cfg Config, reg *Registry, be *backend, budget uint64, logf func
 		Logf:           logf,
 	}
 	d.text = pool.NewTextToText(&textLoader{files: d.files, cfg: cfg, metrics: d.metrics}, pc)
-	d.embed = pool.NewTextEmbedding(&embedLoader{files: d.files}, pc)
+	d.embed = pool.NewTextEmbedding(&embedLoader{files: d.files, cfg: cfg}, pc)
 	return d
 }
 
@@ -163,7 +163,7 @@ func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, err
 	opts := bert.Options{Truncate: req.Truncate, Dimensions: req.Dimensions}
 	var vecs [][]float32
 	err := d.embed.Do(ctx, req.Model, func(ctx context.Context, inst pool.Embedder) error {
-		e, ok := inst.(*embedder)
+		e, ok := inst.(optionEmbedder)
 		if !ok {
 			return fmt.Errorf("embedding instance of type %T", inst)
 		}
@@ -187,7 +187,11 @@ func (d *service) Models(ctx context.Context) ([]ipc.ModelInfo, error) {
 	var out []ipc.ModelInfo
 	for _, mf := range d.reg.List() {
 		info := ipc.ModelInfo{Name: mf.Name, Path: mf.Path, Size: mf.Size, Loaded: loaded[mf.Name]}
-		if c := capabilityOf(mf.Arch); c != "" {
+		switch c := capabilityOf(mf.Arch); c {
+		case capGenerate:
+			info.Capabilities = []string{capGenerate, capEmbed} // decoders pool hidden states
+		case "":
+		default:
 			info.Capabilities = []string{c}
 		}
 		out = append(out, info)

@@ -58,6 +58,9 @@ type Config struct {
 	RopeBase      float32 // frequency base
 	RopeScale     float32 // position multiplier (1 / linear scaling factor)
 	Rope          RopeType
+	// Pooling is how Embed reduces hidden states to one vector: from
+	// {arch}.pooling_type when the file has it, else mean.
+	Pooling Pooling
 }
 
 // ReadConfig reads the hyper-parameters from f's metadata.
@@ -117,6 +120,7 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	if factor := float("rope.scaling.factor", 0); factor > 0 {
 		c.RopeScale = 1 / factor
 	}
+	c.Pooling = Pooling(uint("pooling_type", int(PoolingMean)))
 	if firstErr != nil {
 		return Config{}, fmt.Errorf("llama: %w", firstErr)
 	}
@@ -145,6 +149,8 @@ func (c Config) validate() error {
 		return bad("context length %d must be > 0", c.ContextLength)
 	case !(c.NormEps > 0) || !(c.RopeBase > 0):
 		return bad("norm epsilon %v and rope base %v must be > 0", c.NormEps, c.RopeBase)
+	case c.Pooling != PoolingMean && c.Pooling != PoolingFirst && c.Pooling != PoolingLast && c.Pooling != PoolingNone:
+		return bad("pooling type %d is not none (0), mean (1), cls (2) or last (3)", c.Pooling)
 	}
 	return nil
 }

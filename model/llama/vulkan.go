@@ -168,13 +168,14 @@ type VulkanSession struct {
 	sets                         *vk.Sets
 	step                         *vk.Step
 
-	embed     *ops.GetRows
-	outNorm   *ops.RMSNorm
-	outMat    *ops.MatVec
-	layers    []vkSessionLayer
-	sampler   *ops.Sampler
-	idBytes   []byte
-	logitsOut []float32
+	embed       *ops.GetRows
+	outNorm     *ops.RMSNorm
+	outMat      *ops.MatVec
+	layers      []vkSessionLayer
+	sampler     *ops.Sampler
+	idBytes     []byte
+	logitsOut   []float32
+	outNormHost []float32 // the output norm's weights, for EvalHidden
 
 	pending   bool // a recorded step awaits submission
 	evaluated bool
@@ -463,3 +464,53 @@ func (s *VulkanSession) Logits() ([]float32, error) {
 // Profile returns the GPU time per op of the last submitted step when
 // the device profiles (VKINFER_PROFILE=1).
 func (s *VulkanSession) Profile() []vk.OpTime { return s.step.Profile() }
+
+// EvalHidden implements HiddenEvaluator: each device step's hidden states
+// are read back and the output norm applied on the host, so sequences
+// longer than one device batch pool as they go.
+func (s *VulkanSession) EvalHidden(tokens []int32, each func(row []float32)) error {
+	c := s.vm.M.Config
+	if len(tokens) > s.ctx {
+		return fmt.Errorf("llama: %d tokens do not fit a context of %d: %w", len(tokens), s.ctx, model.ErrContextFull)
+	}
+	for _, tok := range tokens {
+		if tok < 0 || int(tok) >= c.VocabSize {
+			return fmt.Errorf("llama: token %d outside the vocabulary of %d", tok, c.VocabSize)
+		}
+	}
+	if s.outNormHost == nil {
+		w, err := s.vm.M.OutputNorm.Float32()
+		if err != nil {
+			return err
+		}
+		s.outNormHost = w
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	s.evaluated = false
+	raw := make([]byte, 4*VulkanBatch*c.Dim)
+	x, row := make([]float32, c.Dim), make([]float32, c.Dim)
+	for pos := 0; pos < len(tokens); pos += VulkanBatch {
+		chunk := tokens[pos:min(pos+VulkanBatch, len(tokens))]
+		if err := s.record(chunk, pos); err != nil {
+			return err
+		}
+		if err := s.flush(); err != nil {
+			return err
+		}
+		n := len(chunk)
+		if err := s.x.Read(0, raw[:4*n*c.Dim]); err != nil {
+			return err
+		}
+		for b := range n {
+			for i := range x {
+				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(b*c.Dim+i):]))
+			}
+			rmsNormRow(row, x, s.outNormHost, c.NormEps)
+			each(row)
+		}
+	}
+	s.evaluated = true
+	return nil
+}
