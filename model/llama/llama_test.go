@@ -49,9 +49,9 @@ func TestConfig(t *testing.T) {
 		want  Config
 	}{
 		{"llama/stories260K.gguf", Config{Arch: "llama", VocabSize: 512, Dim: 64, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8, FFN: 172,
-			ContextLength: 2048, NormEps: 1e-5, RopeDim: 8, RopeBase: 10000, RopeScale: 1, Rope: RopeNormal}},
+			ContextLength: 2048, NormEps: 1e-5, RopeDim: 8, RopeBase: 10000, RopeScale: 1, Rope: RopeNormal, Pooling: PoolingMean}},
 		{"llama/llama-2-tiny-random.gguf", Config{Arch: "llama", VocabSize: 32000, Dim: 8, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 4, FFN: 32,
-			ContextLength: 4096, NormEps: 1e-5, RopeDim: 4, RopeBase: 10000, RopeScale: 1, Rope: RopeNormal}},
+			ContextLength: 4096, NormEps: 1e-5, RopeDim: 4, RopeBase: 10000, RopeScale: 1, Rope: RopeNormal, Pooling: PoolingMean}},
 	}
 	for _, tc := range tests {
 		m := loadModel(t, tc.model)
@@ -227,4 +227,27 @@ func TestCPUSessionLogits(t *testing.T) {
 
 func BenchmarkCPUDecode(b *testing.B) {
 	benchDecode(b, func(m *Model) (*RefSession, error) { return m.NewCPUSession(512) })
+}
+
+// BenchmarkCPUPrefill evaluates a 128-token prompt, as llama-bench's pp128.
+func BenchmarkCPUPrefill(b *testing.B) {
+	for _, rel := range []string{"llama/stories260K.gguf", "llama/llama-2-tiny-random.gguf"} {
+		b.Run(rel[len("llama/"):len(rel)-len(".gguf")], func(b *testing.B) {
+			m := loadModel(b, rel)
+			s, err := m.NewCPUSession(512)
+			if err != nil {
+				b.Fatal(err)
+			}
+			prompt := make([]int32, 128)
+			for i := range prompt {
+				prompt[i] = int32(1 + (i*37)%250)
+			}
+			for b.Loop() {
+				if err := s.Eval(prompt, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
 }
