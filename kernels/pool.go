@@ -20,6 +20,7 @@ type task interface {
 
 type job struct {
 	t            task
+	x            Task // set instead of t by Parallel
 	part, lo, hi int
 	wg           *sync.WaitGroup
 }
@@ -43,7 +44,11 @@ func SetThreads(n int) {
 	for range n {
 		go func() {
 			for j := range w.jobs {
-				j.t.run(j.part, j.lo, j.hi)
+				if j.x != nil {
+					j.x.Run(j.part, j.lo, j.hi)
+				} else {
+					j.t.run(j.part, j.lo, j.hi)
+				}
 				j.wg.Done()
 			}
 		}()
@@ -87,6 +92,30 @@ func parallel(n, minPer, maxParts int, wg *sync.WaitGroup, t task) {
 	wg.Add(parts)
 	for p := range parts {
 		w.jobs <- job{t: t, part: p, lo: n * p / parts, hi: n * (p + 1) / parts, wg: wg}
+	}
+	wg.Wait()
+}
+
+// Task is work that Parallel splits into contiguous ranges; part numbers
+// the range (0 .. Threads()-1), so a task can keep scratch per part.
+type Task interface {
+	Run(part, lo, hi int)
+}
+
+// Parallel runs t over [0, n) on the kernels' goroutines, in at most
+// Threads() ranges of at least minPer items, and waits for them. A single
+// range runs inline. With a reused wg and a pointer t it allocates
+// nothing.
+func Parallel(n, minPer int, wg *sync.WaitGroup, t Task) {
+	w := getWorkers()
+	parts := min(w.n, max(1, n/max(1, minPer)))
+	if parts <= 1 {
+		t.Run(0, 0, n)
+		return
+	}
+	wg.Add(parts)
+	for p := range parts {
+		w.jobs <- job{x: t, part: p, lo: n * p / parts, hi: n * (p + 1) / parts, wg: wg}
 	}
 	wg.Wait()
 }

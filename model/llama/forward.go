@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model"
@@ -38,6 +39,10 @@ type RefSession struct {
 
 	// vecs caches norm weights and biases as f32.
 	vecs map[*model.Tensor][]float32
+
+	ropeCS []float32 // (cos, sin) per position and rotated pair
+	attn   attnTask
+	attnWG sync.WaitGroup
 }
 
 // vec returns a small weight (norm, bias) as f32, converted once.
@@ -58,9 +63,9 @@ func (s *RefSession) vec(t *model.Tensor) ([]float32, error) {
 
 // batch holds the activations of the tokens of one Eval, one row each.
 type batch struct {
-	n                     int
-	x, xb, q, k, v, att   [][]float32
-	gate, up, scores, tmp [][]float32
+	n                   int
+	x, xb, q, k, v, att [][]float32
+	gate, up, tmp       [][]float32
 }
 
 // NewCPUSession returns a session like NewReferenceSession whose matrix
@@ -87,7 +92,7 @@ func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 		return nil, fmt.Errorf("llama: a KV cache of %d positions needs %d floats per side, too many", ctx, cache)
 	}
 	widest := max(c.Dim, c.FFN, c.QDim())
-	return &RefSession{
+	s := &RefSession{
 		m:      m,
 		ctx:    ctx,
 		keys:   make([]float32, cache),
@@ -95,7 +100,9 @@ func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 		logits: make([]float32, c.VocabSize),
 		row:    make([]float32, widest),
 		half:   make([]float32, widest),
-	}, nil
+	}
+	s.attn.s = s
+	return s, nil
 }
 
 func (a *batch) resize(n int, c Config, ctx int) {
@@ -111,7 +118,7 @@ func (a *batch) resize(n int, c Config, ctx int) {
 	}
 	*a = batch{
 		n: n, x: grow(c.Dim), xb: grow(c.Dim), q: grow(c.QDim()), k: grow(c.KVDim()), v: grow(c.KVDim()),
-		att: grow(c.QDim()), gate: grow(c.FFN), up: grow(c.FFN), scores: grow(ctx), tmp: grow(c.Dim),
+		att: grow(c.QDim()), gate: grow(c.FFN), up: grow(c.FFN), tmp: grow(c.Dim),
 	}
 }
 
@@ -206,41 +213,24 @@ func (s *RefSession) layer(l, pos, n int) error {
 		if err := s.headNorm(a.k[b], &L.KNorm, hd, c.NormEps); err != nil {
 			return err
 		}
-		rope(a.q[b], pos+b, c)
-		rope(a.k[b], pos+b, c)
+		s.rope(a.q[b], pos+b)
+		s.rope(a.k[b], pos+b)
 		off := (l*s.ctx + pos + b) * kvDim
 		copy(s.keys[off:off+kvDim], a.k[b])
 		copy(s.values[off:off+kvDim], a.v[b])
 	}
 
 	// Each query head attends to positions 0..its own; heads share kv
-	// heads in groups (GQA).
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	group := c.Heads / c.KVHeads
-	for b := range n {
-		span := pos + b + 1
-		for h := range c.Heads {
-			q := a.q[b][h*hd : (h+1)*hd]
-			kvOff := h / group * hd
-			scores := a.scores[b][:span]
-			for t := range scores {
-				k := s.keys[(l*s.ctx+t)*kvDim+kvOff:][:hd]
-				var d float32
-				for i := range q {
-					d += q[i] * k[i]
-				}
-				scores[t] = d * scale
-			}
-			softmax(scores)
-			out := a.att[b][h*hd : (h+1)*hd]
-			clear(out)
-			for t, w := range scores {
-				v := s.values[(l*s.ctx+t)*kvDim+kvOff:][:hd]
-				for i := range out {
-					out[i] += w * v[i]
-				}
-			}
-		}
+	// heads in groups (GQA). The CPU session splits the (token, head)
+	// pairs over cores; each pair's arithmetic is the same either way.
+	s.attn.l, s.attn.pos = l, pos
+	for len(s.attn.scores) < max(kernels.Threads(), 1) {
+		s.attn.scores = append(s.attn.scores, make([]float32, s.ctx))
+	}
+	if s.mv != nil {
+		kernels.Parallel(n*c.Heads, 4, &s.attnWG, &s.attn)
+	} else {
+		s.attn.Run(0, 0, n*c.Heads)
 	}
 	if err := s.matmul(a.tmp[:n], a.att[:n], &L.Wo); err != nil {
 		return err
@@ -396,20 +386,77 @@ func addRows(dst, src [][]float32) {
 
 // rope rotates the first RopeDim dimensions of every head of x for
 // position pos: adjacent pairs (normal) or pairs half a rotation apart
-// (NeoX), pair i by the angle pos*RopeScale*RopeBase^(-2i/RopeDim).
-func rope(x []float32, pos int, c Config) {
+// (NeoX), pair i by the angle pos*RopeScale*RopeBase^(-2i/RopeDim). The
+// cosines and sines of a position are computed once per session.
+func (s *RefSession) rope(x []float32, pos int) {
+	c := s.m.Config
 	half := c.RopeDim / 2
+	cs := s.ropeAngles(pos)
 	for h := 0; h < len(x); h += c.HeadDim {
 		head := x[h : h+c.HeadDim]
 		for i := range half {
-			theta := float64(pos) * float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
-			cos, sin := float32(math.Cos(theta)), float32(math.Sin(theta))
+			cos, sin := cs[2*i], cs[2*i+1]
 			j, k := 2*i, 2*i+1
 			if c.Rope == RopeNeoX {
 				j, k = i, i+half
 			}
 			a, b := head[j], head[k]
 			head[j], head[k] = a*cos-b*sin, a*sin+b*cos
+		}
+	}
+}
+
+// ropeAngles returns the (cos, sin) pairs of position pos, filling the
+// session's table up to pos on first use.
+func (s *RefSession) ropeAngles(pos int) []float32 {
+	c := s.m.Config
+	half := c.RopeDim / 2
+	for p := len(s.ropeCS) / c.RopeDim; p <= pos; p++ {
+		for i := range half {
+			theta := float64(p) * float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
+			s.ropeCS = append(s.ropeCS, float32(math.Cos(theta)), float32(math.Sin(theta)))
+		}
+	}
+	return s.ropeCS[pos*c.RopeDim : (pos+1)*c.RopeDim]
+}
+
+// attnTask computes attention for a range of (token, head) pairs of one
+// layer: scores against the cached keys, softmax, weighted sum of values.
+type attnTask struct {
+	s      *RefSession
+	l, pos int
+	scores [][]float32 // scratch per part
+}
+
+// Run implements kernels.Task over pairs u = b*Heads + h.
+func (t *attnTask) Run(part, lo, hi int) {
+	s := t.s
+	c, a := s.m.Config, &s.acts
+	kvDim, hd := c.KVDim(), c.HeadDim
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	group := c.Heads / c.KVHeads
+	for u := lo; u < hi; u++ {
+		b, h := u/c.Heads, u%c.Heads
+		span := t.pos + b + 1
+		q := a.q[b][h*hd : (h+1)*hd]
+		kvOff := h / group * hd
+		scores := t.scores[part][:span]
+		for p := range scores {
+			k := s.keys[(t.l*s.ctx+p)*kvDim+kvOff:][:hd]
+			var d float32
+			for i := range q {
+				d += q[i] * k[i]
+			}
+			scores[p] = d * scale
+		}
+		softmax(scores)
+		out := a.att[b][h*hd : (h+1)*hd]
+		clear(out)
+		for p, w := range scores {
+			v := s.values[(t.l*s.ctx+p)*kvDim+kvOff:][:hd]
+			for i := range out {
+				out[i] += w * v[i]
+			}
 		}
 	}
 }
