@@ -78,7 +78,7 @@ bench-models: build
 # Load and leak check against a real daemon (see cmd/vksoak).
 SOAK_DURATION ?= 30s
 soak: build models
-	@MODELS_DIR="$(MODELS_DIR)" BIN="$(BIN)" SOAK_DURATION="$(SOAK_DURATION)" bash contrib/soak.sh
+	@MODELS_DIR="$(MODELS_DIR)" BIN="$(BIN)" SOAK_DURATION="$(SOAK_DURATION)" DEVICE="$(DEVICE)" bash contrib/soak.sh
 
 # Installs the binaries in PREFIX/bin and the systemd user units; then
 # `systemctl --user enable --now vkinferd.socket` starts the daemon on demand.
