@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/vk"
@@ -124,5 +125,31 @@ func TestVulkanMissingAtStart(t *testing.T) {
 	}
 	if log := d.log.String(); !strings.Contains(log, "falling back to the CPU kernels") {
 		t.Fatalf("no fallback line in the log:\n%s", log)
+	}
+}
+
+// TestVulkanProfileLog: with VKINFER_PROFILE=1 each generation logs its
+// GPU time per op.
+func TestVulkanProfileLog(t *testing.T) {
+	vktest.Device(t)
+	d := startDaemonEnv(t, []string{"VKINFER_PROFILE=1"}, modelsDir(t), socketPath(t), "--device", "vulkan")
+	s, err := d.client().Generate(context.Background(), greedy(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := drain(s); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(d.log.String(), "vulkan profile") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no profile line in the log:\n%s", d.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, op := range []string{"matvec_F32=", "attention=", "sample=", "gpu_total="} {
+		if !strings.Contains(d.log.String(), op) {
+			t.Errorf("profile line lacks %s:\n%s", op, d.log.String())
+		}
 	}
 }

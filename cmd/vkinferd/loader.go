@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
@@ -16,6 +18,7 @@ import (
 	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 	"github.com/vkinfer/vkinfer/pool"
+	"github.com/vkinfer/vkinfer/vk"
 )
 
 // Capabilities by architecture.
@@ -142,6 +145,7 @@ type textLoader struct {
 	files   *files
 	cfg     Config
 	metrics *engine.Metrics
+	log     *slog.Logger
 }
 
 func (l *textLoader) contextSize(c llama.Config) int {
@@ -187,7 +191,26 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 		BatchSize:    l.cfg.BatchSize,
 		Metrics:      l.metrics,
 	})
-	return &generator{Engine: eng, path: of.f.Name, release: func() { l.files.release(name) }}, nil
+	g := &generator{Engine: eng, path: of.f.Name, release: func() { l.files.release(name) }}
+	if vs, ok := sess.(*llama.VulkanSession); ok && l.files.backend.dev.Profiling() {
+		g.profile = func() { logProfile(l.log, name, vs.TakeProfile()) }
+	}
+	return g, nil
+}
+
+// logProfile logs the GPU time per op of one request (VKINFER_PROFILE=1).
+func logProfile(log *slog.Logger, model string, ops []vk.OpTime) {
+	if log == nil || len(ops) == 0 {
+		return
+	}
+	var total time.Duration
+	args := []any{"model", model}
+	for _, op := range ops {
+		total += op.Time
+		args = append(args, op.Op, fmt.Sprintf("%v/%d", op.Time.Round(time.Microsecond), op.Calls))
+	}
+	args = append(args, "gpu_total", total.Round(time.Microsecond))
+	log.Info("vulkan profile (GPU time/dispatches per op)", args...)
 }
 
 // generator is a pool instance: an engine that releases the shared model
@@ -196,6 +219,7 @@ type generator struct {
 	*engine.Engine
 	path    string
 	release func()
+	profile func() // logs the request's GPU op times, when profiling
 }
 
 // Generate runs the engine with memory faults turned into panics: weights
@@ -205,6 +229,9 @@ type generator struct {
 func (g *generator) Generate(ctx context.Context, req engine.Request, emit func(engine.Chunk) error) (engine.Result, error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer explainFault(g.path)
+	if g.profile != nil {
+		defer g.profile()
+	}
 	return g.Engine.Generate(ctx, req, emit)
 }
 

@@ -68,9 +68,7 @@ func serve(cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer be.Close()
-	svc := newService(cfg, reg, be, budget, func(format string, args ...any) {
-		log.Error(fmt.Sprintf(format, args...))
-	})
+	svc := newService(cfg, reg, be, budget, log)
 
 	l, err := activatedListener()
 	if err != nil {

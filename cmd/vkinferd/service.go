@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -27,7 +28,8 @@ type service struct {
 	started time.Time
 }
 
-func newService(cfg Config, reg *Registry, be *backend, budget uint64, logf func(string, ...any)) *service {
+func newService(cfg Config, reg *Registry, be *backend, budget uint64, log *slog.Logger) *service {
+	logf := func(format string, args ...any) { log.Error(fmt.Sprintf(format, args...)) }
 	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, backend: be, started: time.Now()}
 	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be}
 	b := pool.NewBudget(budget, nil)
@@ -39,7 +41,7 @@ func newService(cfg Config, reg *Registry, be *backend, budget uint64, logf func
 		KeepAlive:      cfg.KeepAlive,
 		Logf:           logf,
 	}
-	d.text = pool.NewTextToText(&textLoader{files: d.files, cfg: cfg, metrics: d.metrics}, pc)
+	d.text = pool.NewTextToText(&textLoader{files: d.files, cfg: cfg, metrics: d.metrics, log: log}, pc)
 	d.embed = pool.NewTextEmbedding(&embedLoader{files: d.files, cfg: cfg}, pc)
 	return d
 }

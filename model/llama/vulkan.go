@@ -1,10 +1,12 @@
 package llama
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/sampling"
@@ -179,6 +181,8 @@ type VulkanSession struct {
 
 	pending   bool // a recorded step awaits submission
 	evaluated bool
+
+	profile map[string]*vk.OpTime // GPU time per op since TakeProfile, when profiling
 }
 
 type vkSessionLayer struct {
@@ -346,7 +350,44 @@ func (s *VulkanSession) flush() error {
 		return nil
 	}
 	s.pending = false
-	return s.step.Submit()
+	return s.submit()
+}
+
+// submit runs the recorded step and, when the device profiles, adds its
+// op times to the session's totals.
+func (s *VulkanSession) submit() error {
+	if err := s.step.Submit(); err != nil {
+		return err
+	}
+	for _, op := range s.step.Profile() {
+		if s.profile == nil {
+			s.profile = map[string]*vk.OpTime{}
+		}
+		t := s.profile[op.Op]
+		if t == nil {
+			t = &vk.OpTime{Op: op.Op}
+			s.profile[op.Op] = t
+		}
+		t.Calls += op.Calls
+		t.Time += op.Time
+	}
+	return nil
+}
+
+// TakeProfile returns the GPU time per op of the steps since the last
+// call, longest first, and starts counting again; nil unless the device
+// profiles (VKINFER_PROFILE=1).
+func (s *VulkanSession) TakeProfile() []vk.OpTime {
+	if len(s.profile) == 0 {
+		return nil
+	}
+	out := make([]vk.OpTime, 0, len(s.profile))
+	for _, t := range s.profile {
+		out = append(out, *t)
+	}
+	clear(s.profile)
+	slices.SortFunc(out, func(a, b vk.OpTime) int { return cmp.Compare(b.Time, a.Time) })
+	return out
 }
 
 func (s *VulkanSession) record(tokens []int32, pos int) error {
@@ -420,7 +461,7 @@ func (s *VulkanSession) Sample(smp *sampling.Sampler) (int32, error) {
 		return 0, err
 	}
 	s.pending = false
-	if err := s.step.Submit(); err != nil {
+	if err := s.submit(); err != nil {
 		return 0, err
 	}
 	res := s.sampler.Result()
