@@ -165,6 +165,34 @@ func benchReference(shared string, k *ops.Kernels) error {
 			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t\n", m.label, b.name, r.pp, f.pp, ratio(r.pp, f.ppBest), r.tg, f.tg, ratio(r.tg, f.tgBest))
 		}
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	// Embeddings: a batch of 32 sentences; llama.cpp's figure is its
+	// prompt processing rate on the model, in tokens/s.
+	const label = "all-MiniLM-L6-v2 Q4_K_M (embedding)"
+	path := filepath.Join(shared, "models", "embed", "all-MiniLM-L6-v2-Q4_K_M.gguf")
+	if !fileExists(path) {
+		return nil
+	}
+	fmt.Printf("\nEmbeddings, all-MiniLM-L6-v2 Q4_K_M, one batch of %d sentences (llama.cpp: pp t/s on the model):\n\n", len(embedSentences))
+	tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "backend\tembeddings/s\ttokens/s\tllama.cpp t/s\tratio\t")
+	for _, b := range []struct {
+		name, ref string
+		k         *ops.Kernels
+	}{{"CPU", "CPU", nil}, {"Vulkan", "Vulkan on lavapipe", k}} {
+		if b.name == "Vulkan" && k == nil {
+			continue
+		}
+		per, tps, err := benchEmbed(path, b.k)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		f := figs[[2]string{label, b.ref}]
+		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%s\t%s\t\n", b.name, per, tps, f.pp, ratio(tps, f.ppBest))
+	}
 	return tw.Flush()
 }
 
