@@ -45,7 +45,10 @@ func maxAbsDiff(t *testing.T, got, want []float32) float64 {
 // every pooling type, bidirectional and causal, against a float64 forward
 // of each sequence on its own.
 func TestForwardMatchesFloat64(t *testing.T) {
-	const tol = 2e-5
+	// GELU rounds its input to f16 (as llama.cpp does): where the f32 and
+	// float64 passes land on either side of an f16 rounding boundary, an
+	// element moves by one f16 step, up to about 1e-4 after the norms.
+	const tol = 1e-4
 	for _, causal := range []bool{false, true} {
 		s := newSynth(1)
 		s.meta["bert.attention.causal"] = causal

@@ -3,6 +3,7 @@ package bert
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/vkinfer/vkinfer/model/quant"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -263,7 +264,16 @@ func (s *synth) referenceHidden(ids []int32, causal bool) [][]float64 {
 			a := ln(o, p+"attn_output_norm")
 			u := linear(a, p+"ffn_up", e, synthFFN)
 			for i, z := range u {
-				u[i] = 0.5 * z * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(z+0.044715*z*z*z)))
+				// GELU as llama.cpp's CPU backend defines it: the tanh form
+				// of the input rounded to f16, rounded to f16.
+				switch {
+				case z <= -10:
+					u[i] = 0
+				case z >= 10:
+				default:
+					h := float64(quant.F16ToF32(quant.F32ToF16(float32(z))))
+					u[i] = float64(quant.F16ToF32(quant.F32ToF16(float32(0.5 * h * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(h+0.044715*h*h*h)))))))
+				}
 			}
 			d := linear(u, p+"ffn_down", synthFFN, e)
 			for i := range d {
