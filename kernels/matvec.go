@@ -172,7 +172,15 @@ func (m *MatVec) run(part, lo, hi int) {
 	nb := m.cols / quant.QK
 	for t0 := lo; t0 < hi; t0 += tile {
 		t1 := min(hi, t0+tile)
-		for b := range m.xb {
+		b := 0
+		// Four inputs at a time where a register-blocked kernel exists.
+		for ; quantized && m.useSIMD && b+4 <= len(m.xb); b += 4 {
+			ys := [4][]float32{m.yb[b], m.yb[b+1], m.yb[b+2], m.yb[b+3]}
+			if !simd4(m.t, m.w, m.xq[b*m.cols:], m.xd[b*nb:], m.xs[b*nb:], m.cols, m.cols/m.t.BlockSize(), ys, t0, t1) {
+				break
+			}
+		}
+		for ; b < len(m.xb); b++ {
 			if quantized {
 				m.runOne(part, t0, t1, m.xq[b*m.cols:(b+1)*m.cols], m.xd[b*nb:(b+1)*nb], m.xs[b*nb:(b+1)*nb], b)
 			} else {

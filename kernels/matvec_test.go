@@ -217,7 +217,7 @@ func TestDoBatchEqualsDo(t *testing.T) {
 func BenchmarkDoBatch(b *testing.B) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const rows, cols, n = 2048, 2048, 32
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
 		w, _ := weights(b, rng, typ, rows, cols)
 		xs, ys := make([][]float32, n), make([][]float32, n)
 		for i := range xs {

@@ -101,96 +101,6 @@ AVX2 void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *x
 	}
 }
 
-// Q4_K weights (144-byte super-blocks of 256) times activations quantized
-// to Q8_0 blocks (xq, xd) with their integer sums xs. Sub-block s (32
-// elements, one activation block) contributes
-//   xd * (d*scale_s * Σ q·xq - dmin*min_s * Σ xq).
-AVX2 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nsb * 144;
-		float sum = 0;
-		for (long sb = 0; sb < nsb; sb++) {
-			const uint8_t *blk = row + sb * 144;
-			uint16_t dh, mh;
-			memcpy(&dh, blk, 2);
-			memcpy(&mh, blk + 2, 2);
-			const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
-			const uint8_t *sc = blk + 4, *qs = blk + 16;
-			for (int j = 0; j < 4; j++) {
-				__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-				__m256i qlo = _mm256_and_si256(q, lowMask), qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lowMask);
-				long b = sb * 8 + 2 * j;
-				__m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, _mm256_loadu_si256((const __m256i *)(xq + 32 * b))), ones);
-				__m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, _mm256_loadu_si256((const __m256i *)(xq + 32 * (b + 1)))), ones);
-				for (int h = 0; h < 2; h++) {
-					int s = 2 * j + h;
-					uint8_t scale, min;
-					if (s < 4) {
-						scale = sc[s] & 63;
-						min = sc[s + 4] & 63;
-					} else {
-						scale = (sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4);
-						min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
-					}
-					__m256i p = h ? phi : plo;
-					__m128i p4 = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-					p4 = _mm_add_epi32(p4, _mm_shuffle_epi32(p4, 0x4e));
-					p4 = _mm_add_epi32(p4, _mm_shuffle_epi32(p4, 0xb1));
-					int isum = _mm_cvtsi128_si32(p4);
-					sum += xd[b + h] * (d * scale * (float)isum - dmin * min * (float)xs[b + h]);
-				}
-			}
-		}
-		y[r] = sum;
-	}
-}
-
-// hsum4 adds the four int32 lanes of v.
-AVX2 static inline int hsum4(__m128i v) {
-	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
-	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
-	return _mm_cvtsi128_si32(v);
-}
-
-// Q6_K weights (210-byte super-blocks) times Q8_0-quantized activations.
-// Each 32-element group is one activation block; its halves of 16 have
-// their own int8 scales. The stored values are q+32 (0..63), so the dot is
-// Σ(q+32)·x − 32·Σx per half.
-AVX2 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nsb * 210;
-		float sum = 0;
-		for (long sb = 0; sb < nsb; sb++) {
-			const uint8_t *blk = row + sb * 210;
-			uint16_t dh;
-			memcpy(&dh, blk + 208, 2);
-			const float d = _cvtsh_ss(dh);
-			for (int half = 0; half < 2; half++) {
-				const uint8_t *ql = blk + 64 * half, *qh = blk + 128 + 32 * half;
-				const int8_t *sc = (const int8_t *)(blk + 192 + 8 * half);
-				__m256i h = _mm256_loadu_si256((const __m256i *)qh);
-				for (int g = 0; g < 4; g++) {
-					__m256i l = _mm256_loadu_si256((const __m256i *)(ql + 32 * (g & 1)));
-					if (g >= 2) l = _mm256_srli_epi16(l, 4);
-					l = _mm256_and_si256(l, lowMask);
-					__m256i hb = _mm256_and_si256(_mm256_srli_epi16(h, 2 * g), three);
-					__m256i q = _mm256_or_si256(l, _mm256_slli_epi16(hb, 4));
-					long b = sb * 8 + 4 * half + g;
-					__m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
-					__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), ones16);
-					__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, x), ones16);
-					int p0 = hsum4(_mm256_castsi256_si128(p)), p1 = hsum4(_mm256_extracti128_si256(p, 1));
-					int s0 = hsum4(_mm256_castsi256_si128(s)), s1 = hsum4(_mm256_extracti128_si256(s, 1));
-					sum += d * xd[b] * ((float)sc[2 * g] * (float)(p0 - 32 * s0) + (float)sc[2 * g + 1] * (float)(p1 - 32 * s1));
-				}
-			}
-		}
-		y[r] = sum;
-	}
-}
-
 // Q5_0 weights (22-byte blocks: f16 d, 32 high bits qh, nibbles as Q4_0)
 // times Q8_0-quantized activations: q = (nibble | high bit << 4) - 16.
 AVX2 void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
@@ -218,6 +128,199 @@ AVX2 void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *x
 		}
 		y[r] = hsum(acc);
 	}
+}
+
+// The x4 kernels below multiply each weight row by four inputs at once:
+// a block is loaded and unpacked once and dotted with four activation
+// blocks (input k's at xq + k*xqs, xd + k*xds), so a prompt or a batch
+// pays the unpacking a quarter as often. Each input's arithmetic is that
+// of the one-input kernel, in the same order, so results are identical.
+
+// Q8_0, four inputs.
+AVX2 void kernels_matvec4_q8_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
+	float *ys[4] = {y0, y1, y2, y3};
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * 34;
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		for (long b = 0; b < nb; b++) {
+			const uint8_t *blk = row + b * 34;
+			uint16_t dh;
+			memcpy(&dh, blk, 2);
+			const float d = _cvtsh_ss(dh);
+			__m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
+			__m256i ua = _mm256_sign_epi8(q, q);
+			for (int k = 0; k < 4; k++) {
+				__m256i x = _mm256_loadu_si256((const __m256i *)(xq + k * xqs + b * 32));
+				__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(x, q)), _mm256_set1_epi16(1));
+				acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k * xds + b]), _mm256_cvtepi32_ps(p), acc[k]);
+			}
+		}
+		for (int k = 0; k < 4; k++) ys[k][r] = hsum(acc[k]);
+	}
+}
+
+// Q4_0, four inputs.
+AVX2 void kernels_matvec4_q4_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
+	float *ys[4] = {y0, y1, y2, y3};
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * 18;
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		for (long b = 0; b < nb; b++) {
+			const uint8_t *blk = row + b * 18;
+			uint16_t dh;
+			memcpy(&dh, blk, 2);
+			const float d = _cvtsh_ss(dh);
+			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 2));
+			__m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+			__m256i q = _mm256_sub_epi8(_mm256_and_si256(both, lowMask), eight);
+			for (int k = 0; k < 4; k++) {
+				__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + k * xqs + b * 32)));
+				acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k * xds + b]), _mm256_cvtepi32_ps(p), acc[k]);
+			}
+		}
+		for (int k = 0; k < 4; k++) ys[k][r] = hsum(acc[k]);
+	}
+}
+
+// Q5_0, four inputs.
+AVX2 void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), sixteen = _mm256_set1_epi8(16);
+	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000);
+	const __m256i bitOf = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+	float *ys[4] = {y0, y1, y2, y3};
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * 22;
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		for (long b = 0; b < nb; b++) {
+			const uint8_t *blk = row + b * 22;
+			uint16_t dh;
+			uint32_t qh;
+			memcpy(&dh, blk, 2);
+			memcpy(&qh, blk + 2, 4);
+			const float d = _cvtsh_ss(dh);
+			__m256i bits = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+			bits = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bitOf), bitOf);
+			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 6));
+			__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), lowMask);
+			q = _mm256_or_si256(q, _mm256_and_si256(bits, sixteen));
+			q = _mm256_sub_epi8(q, sixteen);
+			for (int k = 0; k < 4; k++) {
+				__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + k * xqs + b * 32)));
+				acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k * xds + b]), _mm256_cvtepi32_ps(p), acc[k]);
+			}
+		}
+		for (int k = 0; k < 4; k++) ys[k][r] = hsum(acc[k]);
+	}
+}
+
+// Q4_K for n (1 or 4) inputs; xs + k*xds holds input k's block sums.
+// Sub-block s (32 elements, one activation block) adds
+//   xd * d*scale_s * Σ q·xq  (lane-wise, summed across lanes at the end)
+// and subtracts xd * dmin*min_s * Σ xq.
+AVX2 static inline void kernels_matvec4_q4_k_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+	float *ys[4] = {y0, y1, y2, y3};
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nsb * 144;
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		float mins[4] = {0, 0, 0, 0};
+		for (long sb = 0; sb < nsb; sb++) {
+			const uint8_t *blk = row + sb * 144;
+			uint16_t dh, mh;
+			memcpy(&dh, blk, 2);
+			memcpy(&mh, blk + 2, 2);
+			const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
+			const uint8_t *sc = blk + 4, *qs = blk + 16;
+			for (int j = 0; j < 4; j++) {
+				__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+				__m256i qlo = _mm256_and_si256(q, lowMask), qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lowMask);
+				long b = sb * 8 + 2 * j;
+				float scale[2], min[2];
+				for (int h = 0; h < 2; h++) {
+					int s = 2 * j + h;
+					if (s < 4) {
+						scale[h] = d * (float)(sc[s] & 63);
+						min[h] = dmin * (float)(sc[s + 4] & 63);
+					} else {
+						scale[h] = d * (float)((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4));
+						min[h] = dmin * (float)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
+					}
+				}
+				for (int k = 0; k < n; k++) {
+					const int8_t *x = xq + k * xqs;
+					const float *xdk = xd + k * xds;
+					__m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, _mm256_loadu_si256((const __m256i *)(x + 32 * b))), ones);
+					__m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, _mm256_loadu_si256((const __m256i *)(x + 32 * (b + 1)))), ones);
+					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b] * scale[0]), _mm256_cvtepi32_ps(plo), acc[k]);
+					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b + 1] * scale[1]), _mm256_cvtepi32_ps(phi), acc[k]);
+					mins[k] += xdk[b] * min[0] * (float)xs[k * xds + b] + xdk[b + 1] * min[1] * (float)xs[k * xds + b + 1];
+				}
+			}
+		}
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]) - mins[k];
+	}
+}
+
+AVX2 void kernels_matvec4_q4_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb) {
+	kernels_matvec4_q4_k_n(w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
+}
+
+// Q6_K for n (1 or 4) inputs. Each 32-element group is one activation
+// block; its halves of 16 have their own int8 scales. The stored values
+// are q+32 (0..63), so a half's dot is Σ(q+32)·x − 32·Σx, kept lane-wise
+// (lanes 0-3 the first half, 4-7 the second).
+AVX2 static inline void kernels_matvec4_q6_k_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+	float *ys[4] = {y0, y1, y2, y3};
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nsb * 210;
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		for (long sb = 0; sb < nsb; sb++) {
+			const uint8_t *blk = row + sb * 210;
+			uint16_t dh;
+			memcpy(&dh, blk + 208, 2);
+			const float d = _cvtsh_ss(dh);
+			for (int half = 0; half < 2; half++) {
+				const uint8_t *ql = blk + 64 * half, *qh = blk + 128 + 32 * half;
+				const int8_t *sc = (const int8_t *)(blk + 192 + 8 * half);
+				__m256i h = _mm256_loadu_si256((const __m256i *)qh);
+				for (int g = 0; g < 4; g++) {
+					__m256i l = _mm256_loadu_si256((const __m256i *)(ql + 32 * (g & 1)));
+					if (g >= 2) l = _mm256_srli_epi16(l, 4);
+					l = _mm256_and_si256(l, lowMask);
+					__m256i hb = _mm256_and_si256(_mm256_srli_epi16(h, 2 * g), three);
+					__m256i q = _mm256_or_si256(l, _mm256_slli_epi16(hb, 4));
+					__m256 scales = _mm256_set_m128(_mm_set1_ps(d * (float)sc[2 * g + 1]), _mm_set1_ps(d * (float)sc[2 * g]));
+					long b = sb * 8 + 4 * half + g;
+					for (int k = 0; k < n; k++) {
+						__m256i x = _mm256_loadu_si256((const __m256i *)(xq + k * xqs + 32 * b));
+						__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), ones16);
+						__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, x), ones16);
+						__m256i t = _mm256_sub_epi32(p, _mm256_slli_epi32(s, 5));
+						acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(xd[k * xds + b]), scales), _mm256_cvtepi32_ps(t), acc[k]);
+					}
+				}
+			}
+		}
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
+	}
+}
+
+AVX2 void kernels_matvec4_q6_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb) {
+	kernels_matvec4_q6_k_n(w, xq, xqs, xd, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
+}
+
+// Q4_K weights (144-byte super-blocks of 256) times activations quantized
+// to Q8_0 blocks (xq, xd) with their integer sums xs: one input.
+AVX2 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
+	kernels_matvec4_q4_k_n(w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nsb, 1);
+}
+
+// Q6_K weights (210-byte super-blocks) times Q8_0-quantized activations:
+// one input.
+AVX2 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb) {
+	kernels_matvec4_q6_k_n(w, xq, 0, xd, 0, y, y, y, y, lo, hi, nsb, 1);
 }
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))

@@ -14,10 +14,19 @@ void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, fl
 void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb);
 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb);
+void kernels_matvec4_q8_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
+void kernels_matvec4_q4_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
+void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
+void kernels_matvec4_q4_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
+void kernels_matvec4_q6_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
 */
 import "C"
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/vkinfer/vkinfer/model/gguf"
+)
 
 // simd reports whether the AVX2 kernels run on this CPU; vnni whether the
 // AVX-512 VNNI ones do too (they are used where they exist).
@@ -59,4 +68,32 @@ func simdQ6_K(w []byte, xq []int8, xd, y []float32, lo, hi, nsb int) {
 
 func simdQ5_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
 	C.kernels_matvec_q5_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+}
+
+// simd4 runs the four-input kernel of t on inputs b0..b0+3 (quantized one
+// after another in xq/xd/xs, cols and nb apart) and outputs ys, reporting
+// false when t has none (or, for Q8_0, when the VNNI kernel is in use, so
+// a batch computes exactly what single inputs do).
+func simd4(t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
+	wp := (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w)))
+	qp := (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq)))
+	switch t {
+	case gguf.TypeQ8_0:
+		if vnni && !noVNNI {
+			return false
+		}
+		C.kernels_matvec4_q8_0(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	case gguf.TypeQ4_0:
+		C.kernels_matvec4_q4_0(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	case gguf.TypeQ5_0:
+		C.kernels_matvec4_q5_0(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	case gguf.TypeQ4_K:
+		C.kernels_matvec4_q4_k(wp, qp, C.long(cols), f32p(xd), (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	case gguf.TypeQ6_K:
+		C.kernels_matvec4_q6_k(wp, qp, C.long(cols), f32p(xd), C.long(cols/32), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	default:
+		return false
+	}
+	return true
 }
