@@ -62,39 +62,42 @@ func TestSampleCandidates(t *testing.T) {
 		{"flat", flat, sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1}, nil},
 		{"vocab not a multiple of 256", spread(1001, 2), sampling.Params{Temperature: 2, TopK: 100, TopP: 0.95, RepeatPenalty: 1}, nil},
 	}
-	h := newHarness(t, 64, true)
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.p.Seed = 7
-			cpu, err := sampling.New(tc.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dev, _ := sampling.New(tc.p)
-			cpu.Accept(tc.hist...)
-			dev.Accept(tc.hist...)
-			ds, res := sampleOnDevice(t, h, dev, tc.logits, true)
-			if res.Overflow {
-				t.Fatalf("overflow on a set the device can hold")
-			}
-			want := cpu.Candidates(tc.logits)
-			got := ds.Candidates()
-			if len(got) != len(want) {
-				t.Fatalf("%d candidates, want %d", len(got), len(want))
-			}
-			for i := range want {
-				if got[i].ID != want[i].ID || math.Abs(float64(got[i].P-want[i].P)) > probTol {
-					t.Fatalf("candidate %d = %d (P %v), want %d (P %v)", i, got[i].ID, got[i].P, want[i].ID, want[i].P)
+	// Both reduction paths: subgroups, and the shared-memory tree.
+	for _, sub := range []bool{true, false} {
+		h := newHarness(t, 64, sub)
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/subgroups=%v", tc.name, sub), func(t *testing.T) {
+				tc.p.Seed = 7
+				cpu, err := sampling.New(tc.p)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			wantID := cpu.Sample(tc.logits)
-			if res.ID != wantID {
-				t.Fatalf("drew %d, CPU drew %d", res.ID, wantID)
-			}
-			if res.Drew != (len(want) > 1) {
-				t.Fatalf("drew a uniform: %v with %d candidates", res.Drew, len(want))
-			}
-		})
+				dev, _ := sampling.New(tc.p)
+				cpu.Accept(tc.hist...)
+				dev.Accept(tc.hist...)
+				ds, res := sampleOnDevice(t, h, dev, tc.logits, true)
+				if res.Overflow {
+					t.Fatalf("overflow on a set the device can hold")
+				}
+				want := cpu.Candidates(tc.logits)
+				got := ds.Candidates()
+				if len(got) != len(want) {
+					t.Fatalf("%d candidates, want %d", len(got), len(want))
+				}
+				for i := range want {
+					if got[i].ID != want[i].ID || math.Abs(float64(got[i].P-want[i].P)) > probTol {
+						t.Fatalf("candidate %d = %d (P %v), want %d (P %v)", i, got[i].ID, got[i].P, want[i].ID, want[i].P)
+					}
+				}
+				wantID := cpu.Sample(tc.logits)
+				if res.ID != wantID {
+					t.Fatalf("drew %d, CPU drew %d", res.ID, wantID)
+				}
+				if res.Drew != (len(want) > 1) {
+					t.Fatalf("drew a uniform: %v with %d candidates", res.Drew, len(want))
+				}
+			})
+		}
 	}
 }
 
