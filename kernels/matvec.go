@@ -193,7 +193,7 @@ func (m *MatVec) run(part, lo, hi int) {
 // isQuantized reports the types multiplied against Q8_0-quantized inputs.
 func isQuantized(t gguf.Type) bool {
 	switch t {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K:
+	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
 		return true
 	}
 	return false
@@ -223,6 +223,10 @@ func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b
 		simdQ6_K(m.w, xq, xd, y, lo, hi, nb)
 	case m.t == gguf.TypeQ5_0 && m.useSIMD:
 		simdQ5_0(m.w, xq, xd, y, lo, hi, nb)
+	case m.t == gguf.TypeQ5_K && m.useSIMD:
+		simdQ5_K(m.w, xq, xd, xs, y, lo, hi, nb)
+	case m.t == gguf.TypeBF16 && m.useSIMD:
+		simdBF16(m.w, xr, y, lo, hi, m.cols)
 	case m.t == gguf.TypeF32:
 		for r := lo; r < hi; r++ {
 			y[r] = dotF32Bytes(m.w[r*m.rb:(r+1)*m.rb], x)
@@ -246,6 +250,10 @@ func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b
 	case m.t == gguf.TypeQ5_0:
 		for r := lo; r < hi; r++ {
 			y[r] = dotQ5_0(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
+		}
+	case m.t == gguf.TypeQ5_K:
+		for r := lo; r < hi; r++ {
+			y[r] = dotQ5_K(m.w[r*m.rb:(r+1)*m.rb], xq, xd, xs)
 		}
 	default:
 		// Other types: dequantize each row, then an f32 dot.
@@ -348,6 +356,32 @@ func dotQ4_K(w []byte, xq []int8, xd []float32, xs []int32) float32 {
 				}
 				sum += xd[b] * (d*float32(sc)*float32(isum) - dmin*float32(mn)*float32(xs[b]))
 			}
+		}
+	}
+	return sum
+}
+
+// dotQ5_K multiplies a Q5_K row (176-byte super-blocks: d, dmin, the
+// Q4_K scales, 32 bytes of fifth bits, 128 bytes of nibbles) by
+// Q8_0-quantized activations: sub-block s takes bit s of qh[l] as the
+// fifth bit of its element l.
+func dotQ5_K(w []byte, xq []int8, xd []float32, xs []int32) float32 {
+	var sum float32
+	for sb := 0; sb < len(w)/176; sb++ {
+		blk := w[sb*176 : (sb+1)*176]
+		d, dmin := f16At(blk), f16At(blk[2:])
+		scales, qh, qs := blk[4:16], blk[16:48], blk[48:176]
+		for s := range 8 {
+			sc, mn := quant.ScaleMinK4(s, scales)
+			b := sb*8 + s
+			q := xq[b*quant.QK:]
+			var isum int32
+			for l := range 32 {
+				v := qs[32*(s/2)+l] >> (4 * (s & 1)) & 0xF
+				v |= (qh[l] >> s & 1) << 4
+				isum += int32(v) * int32(q[l])
+			}
+			sum += xd[b] * (d*float32(sc)*float32(isum) - dmin*float32(mn)*float32(xs[b]))
 		}
 	}
 	return sum

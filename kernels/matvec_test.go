@@ -29,6 +29,16 @@ func weights(t testing.TB, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byt
 		for i, v := range src {
 			binary.LittleEndian.PutUint32(w[4*i:], math.Float32bits(v))
 		}
+	} else if typ == gguf.TypeQ5_K {
+		// No Q5_K quantizer: random super-blocks with sane f16 scales.
+		w = make([]byte, rows*cols/256*176)
+		for i := range w {
+			w[i] = byte(rng.Uint32())
+		}
+		for b := 0; b < len(w); b += 176 {
+			binary.LittleEndian.PutUint16(w[b:], quant.F32ToF16(0.002+rng.Float32()*0.01))
+			binary.LittleEndian.PutUint16(w[b+2:], quant.F32ToF16(rng.Float32()*0.01))
+		}
 	} else {
 		var err error
 		if w, err = quant.Quantize(typ, src); err != nil {
@@ -68,7 +78,7 @@ func asF64(v []float32) []float64 {
 func TestMatVec(t *testing.T) {
 	bounds := map[gguf.Type]float64{
 		gguf.TypeF32: 1e-6, gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
-		gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ6_K: 4e-3,
+		gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ5_K: 4e-3, gguf.TypeQ6_K: 4e-3,
 	}
 	shapes := [][2]int{{1, 256}, {7, 512}, {33, 768}, {300, 256}, {1000, 2048}}
 	rng := rand.New(rand.NewPCG(7, 9))
@@ -124,7 +134,7 @@ func TestSIMDMatchesGo(t *testing.T) {
 
 func testSIMDMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeQ5_0} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K, gguf.TypeQ5_0} {
 		w, _ := weights(t, rng, typ, 129, 1280)
 		x := randVec(rng, 1280)
 		a, b := make([]float32, 129), make([]float32, 129)
@@ -155,7 +165,7 @@ func TestMatVecErrors(t *testing.T) {
 
 func TestMatVecNoAllocWarm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		w, _ := weights(t, rng, typ, 512, 512)
 		x, y := randVec(rng, 512), make([]float32, 512)
 		m := &MatVec{}
@@ -168,7 +178,7 @@ func TestMatVecNoAllocWarm(t *testing.T) {
 
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		const rows, cols = 2048, 2048
 		w, _ := weights(b, rng, typ, rows, cols)
 		x, y := randVec(rng, cols), make([]float32, rows)
@@ -186,8 +196,16 @@ func BenchmarkMatVec(b *testing.B) {
 // TestDoBatchEqualsDo: a batch gives each input exactly what Do gives it
 // alone, for every type and on both kernel sets.
 func TestDoBatchEqualsDo(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		noVNNI = off // the four-input Q8_0 kernel runs only without VNNI
+		testDoBatchEqualsDo(t)
+	}
+	noVNNI = false
+}
+
+func testDoBatchEqualsDo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		const rows, cols, n = 700, 512, 5
 		w, _ := weights(t, rng, typ, rows, cols)
 		xs, ys := make([][]float32, n), make([][]float32, n)
@@ -217,7 +235,7 @@ func TestDoBatchEqualsDo(t *testing.T) {
 func BenchmarkDoBatch(b *testing.B) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const rows, cols, n = 2048, 2048, 32
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		w, _ := weights(b, rng, typ, rows, cols)
 		xs, ys := make([][]float32, n), make([][]float32, n)
 		for i := range xs {

@@ -311,6 +311,88 @@ AVX2 void kernels_matvec4_q6_k(const uint8_t *w, const int8_t *xq, long xqs, con
 	kernels_matvec4_q6_k_n(w, xq, xqs, xd, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
 }
 
+// Q5_K for n (1 or 4) inputs: Q4_K's layout with 32 bytes of fifth bits
+// (qh) before the nibbles; sub-block s takes bit s of qh[l].
+AVX2 static inline void kernels_matvec4_q5_k_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1), one = _mm256_set1_epi8(1);
+	float *ys[4] = {y0, y1, y2, y3};
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nsb * 176;
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		float mins[4] = {0, 0, 0, 0};
+		for (long sb = 0; sb < nsb; sb++) {
+			const uint8_t *blk = row + sb * 176;
+			uint16_t dh, mh;
+			memcpy(&dh, blk, 2);
+			memcpy(&mh, blk + 2, 2);
+			const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
+			const uint8_t *sc = blk + 4, *qs = blk + 48;
+			const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
+			for (int j = 0; j < 4; j++) {
+				__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+				__m256i hlo = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
+				__m256i hhi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
+				__m256i qlo = _mm256_or_si256(_mm256_and_si256(q, lowMask), _mm256_slli_epi16(hlo, 4));
+				__m256i qhi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lowMask), _mm256_slli_epi16(hhi, 4));
+				long b = sb * 8 + 2 * j;
+				float scale[2], min[2];
+				for (int h = 0; h < 2; h++) {
+					int s = 2 * j + h;
+					if (s < 4) {
+						scale[h] = d * (float)(sc[s] & 63);
+						min[h] = dmin * (float)(sc[s + 4] & 63);
+					} else {
+						scale[h] = d * (float)((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4));
+						min[h] = dmin * (float)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
+					}
+				}
+				for (int k = 0; k < n; k++) {
+					const int8_t *x = xq + k * xqs;
+					const float *xdk = xd + k * xds;
+					__m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, _mm256_loadu_si256((const __m256i *)(x + 32 * b))), ones);
+					__m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, _mm256_loadu_si256((const __m256i *)(x + 32 * (b + 1)))), ones);
+					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b] * scale[0]), _mm256_cvtepi32_ps(plo), acc[k]);
+					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b + 1] * scale[1]), _mm256_cvtepi32_ps(phi), acc[k]);
+					mins[k] += xdk[b] * min[0] * (float)xs[k * xds + b] + xdk[b + 1] * min[1] * (float)xs[k * xds + b + 1];
+				}
+			}
+		}
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]) - mins[k];
+	}
+}
+
+AVX2 void kernels_matvec4_q5_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb) {
+	kernels_matvec4_q5_k_n(w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
+}
+
+// Q5_K weights times Q8_0-quantized activations: one input.
+AVX2 void kernels_matvec_q5_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
+	kernels_matvec4_q5_k_n(w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nsb, 1);
+}
+
+// BF16 weights: widened to f32 by a shift, times an input already rounded
+// to bf16 (as ggml rounds it).
+AVX2 void kernels_matvec_bf16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols) {
+	for (long r = lo; r < hi; r++) {
+		const uint16_t *row = w + r * cols;
+		__m256 acc = _mm256_setzero_ps();
+		long c = 0;
+		for (; c + 8 <= cols; c += 8) {
+			__m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + c)));
+			__m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+			acc = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + c), acc);
+		}
+		float s = hsum(acc);
+		for (; c < cols; c++) {
+			uint32_t bits = (uint32_t)row[c] << 16;
+			float wf;
+			memcpy(&wf, &bits, 4);
+			s += wf * x[c];
+		}
+		y[r] = s;
+	}
+}
+
 // Q4_K weights (144-byte super-blocks of 256) times activations quantized
 // to Q8_0 blocks (xq, xd) with their integer sums xs: one input.
 AVX2 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
