@@ -40,9 +40,10 @@ type RefSession struct {
 	// vecs caches norm weights and biases as f32.
 	vecs map[*model.Tensor][]float32
 
-	ropeCS []float32 // (cos, sin) per position and rotated pair
-	attn   attnTask
-	attnWG sync.WaitGroup
+	ropeCS    []float32    // (cos, sin) per position and rotated pair
+	logitsRow [1][]float32 // the output row as a batch of one, without allocating
+	attn      attnTask
+	attnWG    sync.WaitGroup
 }
 
 // vec returns a small weight (norm, bias) as f32, converted once.
@@ -102,6 +103,7 @@ func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 		half:   make([]float32, widest),
 	}
 	s.attn.s = s
+	s.ropeCS = make([]float32, 0, ctx*c.RopeDim)
 	return s, nil
 }
 
@@ -180,7 +182,8 @@ func (s *RefSession) Eval(tokens []int32, pos int) error {
 	if err := s.rmsNorm(a.xb[:1], last, &s.m.OutputNorm, c.NormEps); err != nil {
 		return err
 	}
-	if err := s.matmul([][]float32{s.logits}, a.xb[:1], &s.m.Output); err != nil {
+	s.logitsRow[0] = s.logits
+	if err := s.matmul(s.logitsRow[:], a.xb[:1], &s.m.Output); err != nil {
 		return err
 	}
 	s.evaluated = true

@@ -251,3 +251,27 @@ func BenchmarkCPUPrefill(b *testing.B) {
 		})
 	}
 }
+
+// TestCPUDecodeNoAlloc: a warm decode step on the CPU session allocates
+// nothing.
+func TestCPUDecodeNoAlloc(t *testing.T) {
+	m := loadModel(t, "llama/stories260K.gguf")
+	s, err := m.NewCPUSession(128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pos := range 4 {
+		if err := s.Eval([]int32{403}, pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos := 4
+	if a := testing.AllocsPerRun(20, func() {
+		if err := s.Eval([]int32{403}, pos); err != nil {
+			t.Fatal(err)
+		}
+		pos++
+	}); a > 0 {
+		t.Fatalf("%v allocations per warm decode step", a)
+	}
+}
