@@ -5,6 +5,7 @@
 // them (kernels_supported). Layouts are ggml's; see model/quant.
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -449,4 +450,82 @@ VNNI void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const flo
 		}
 		y[r] = sum;
 	}
+}
+
+// exp of 8 floats: x = n·ln2 + r with |r| <= ln2/2, e^r by a degree-6
+// polynomial (Cephes' expf coefficients, within 2 ulp), 2^n through the
+// exponent bits. Inputs are clamped to ±88.37, where expf overflows.
+AVX2 static inline __m256 exp_ps(__m256 x) {
+	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)), _mm256_set1_ps(88.3762626647949f));
+	__m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	__m256 p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// out = x / rms(x) * w over n elements.
+AVX2 void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float eps) {
+	__m256 acc = _mm256_setzero_ps();
+	long i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(x + i);
+		acc = _mm256_fmadd_ps(v, v, acc);
+	}
+	float ss = hsum(acc);
+	for (; i < n; i++) ss += x[i] * x[i];
+	const float scale = 1.0f / sqrtf(ss / (float)n + eps);
+	const __m256 sv = _mm256_set1_ps(scale);
+	for (i = 0; i + 8 <= n; i += 8) {
+		_mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv), _mm256_loadu_ps(w + i)));
+	}
+	for (; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+// g = silu(g) * u over n elements.
+AVX2 void kernels_silu_mul(float *g, const float *u, long n) {
+	const __m256 one = _mm256_set1_ps(1.0f);
+	long i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(g + i);
+		__m256 s = _mm256_div_ps(v, _mm256_add_ps(one, exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+		_mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+	}
+	for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+// x = softmax(x) over n > 0 elements.
+AVX2 void kernels_softmax(float *x, long n) {
+	float top = x[0];
+	for (long i = 1; i < n; i++) top = x[i] > top ? x[i] : top;
+	const __m256 tv = _mm256_set1_ps(top);
+	__m256 acc = _mm256_setzero_ps();
+	long i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), tv));
+		_mm256_storeu_ps(x + i, e);
+		acc = _mm256_add_ps(acc, e);
+	}
+	float sum = hsum(acc);
+	for (; i < n; i++) {
+		x[i] = expf(x[i] - top);
+		sum += x[i];
+	}
+	const __m256 inv = _mm256_set1_ps(1.0f / sum);
+	for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+	for (; i < n; i++) x[i] *= 1.0f / sum;
+}
+
+// dst += src over n elements.
+AVX2 void kernels_add(float *dst, const float *src, long n) {
+	long i = 0;
+	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+	for (; i < n; i++) dst[i] += src[i];
 }

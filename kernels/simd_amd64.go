@@ -3,7 +3,12 @@
 package kernels
 
 /*
+#cgo LDFLAGS: -lm
 #include <stdint.h>
+void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float eps);
+void kernels_silu_mul(float *g, const float *u, long n);
+void kernels_softmax(float *x, long n);
+void kernels_add(float *dst, const float *src, long n);
 int kernels_supported(void);
 int kernels_vnni_supported(void);
 void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
@@ -112,3 +117,13 @@ func simd4(t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb 
 	}
 	return true
 }
+
+func simdRMSNorm(out, x, w []float32, eps float32) {
+	C.kernels_rmsnorm(f32p(out), f32p(x), f32p(w), C.long(len(x)), C.float(eps))
+}
+
+func simdSiLUMul(g, u []float32) { C.kernels_silu_mul(f32p(g), f32p(u), C.long(len(g))) }
+
+func simdSoftmax(x []float32) { C.kernels_softmax(f32p(x), C.long(len(x))) }
+
+func simdAdd(dst, src []float32) { C.kernels_add(f32p(dst), f32p(src), C.long(len(dst))) }

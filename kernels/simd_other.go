@@ -33,3 +33,8 @@ func simdQ5_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("ker
 func simd4(t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
 	return false
 }
+
+func simdRMSNorm(out, x, w []float32, eps float32) { panic("kernels: no SIMD build") }
+func simdSiLUMul(g, u []float32)                   { panic("kernels: no SIMD build") }
+func simdSoftmax(x []float32)                      { panic("kernels: no SIMD build") }
+func simdAdd(dst, src []float32)                   { panic("kernels: no SIMD build") }

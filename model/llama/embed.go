@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model"
 )
 
@@ -93,7 +94,7 @@ func (s *RefSession) EvalHidden(tokens []int32, each func(row []float32)) error 
 	}
 	row := make([]float32, c.Dim)
 	for b := range tokens {
-		rmsNormRow(row, s.acts.x[b], w, c.NormEps)
+		kernels.RMSNorm(row, s.acts.x[b], w, c.NormEps, s.portable())
 		each(row)
 	}
 	return nil

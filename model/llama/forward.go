@@ -124,6 +124,10 @@ func (a *batch) resize(n int, c Config, ctx int) {
 	}
 }
 
+// portable says whether the elementwise ops run the Go reference (the
+// reference session) or the SIMD kernels (the CPU session).
+func (s *RefSession) portable() bool { return s.mv == nil }
+
 // ContextSize implements model.Session.
 func (s *RefSession) ContextSize() int { return s.ctx }
 
@@ -238,7 +242,7 @@ func (s *RefSession) layer(l, pos, n int) error {
 	if err := s.matmul(a.tmp[:n], a.att[:n], &L.Wo); err != nil {
 		return err
 	}
-	addRows(a.x[:n], a.tmp[:n])
+	s.addRows(a.x[:n], a.tmp[:n])
 
 	// Feed-forward: SiLU(gate) * up, then down.
 	if err := s.rmsNorm(a.xb[:n], a.x[:n], &L.FFNNorm, c.NormEps); err != nil {
@@ -251,14 +255,12 @@ func (s *RefSession) layer(l, pos, n int) error {
 		return err
 	}
 	for b := range n {
-		for i, g := range a.gate[b] {
-			a.gate[b][i] = g / (1 + float32(math.Exp(float64(-g)))) * a.up[b][i]
-		}
+		kernels.SiLUMul(a.gate[b], a.up[b], s.portable())
 	}
 	if err := s.matmul(a.tmp[:n], a.gate[:n], &L.Down); err != nil {
 		return err
 	}
-	addRows(a.x[:n], a.tmp[:n])
+	s.addRows(a.x[:n], a.tmp[:n])
 	return nil
 }
 
@@ -331,20 +333,9 @@ func (s *RefSession) rmsNorm(out, in [][]float32, w *model.Tensor, eps float32) 
 		return err
 	}
 	for b := range in {
-		rmsNormRow(out[b][:len(in[b])], in[b], weights, eps)
+		kernels.RMSNorm(out[b], in[b], weights, eps, s.portable())
 	}
 	return nil
-}
-
-func rmsNormRow(out, x, w []float32, eps float32) {
-	var ss float32
-	for _, v := range x {
-		ss += v * v
-	}
-	scale := float32(1 / math.Sqrt(float64(ss/float32(len(x))+eps)))
-	for i := range x {
-		out[i] = x[i] * scale * w[i]
-	}
 }
 
 // headNorm RMS-normalises each head of x in place (qwen3's q/k norm); a
@@ -358,7 +349,7 @@ func (s *RefSession) headNorm(x []float32, w *model.Tensor, hd int, eps float32)
 		return err
 	}
 	for h := 0; h < len(x); h += hd {
-		rmsNormRow(x[h:h+hd], x[h:h+hd], weights, eps)
+		kernels.RMSNorm(x[h:h+hd], x[h:h+hd], weights, eps, s.portable())
 	}
 	return nil
 }
@@ -379,11 +370,10 @@ func (s *RefSession) addBias(rows [][]float32, bias *model.Tensor) error {
 	return nil
 }
 
-func addRows(dst, src [][]float32) {
+// addRows sets dst[b] += src[b] for each row b.
+func (s *RefSession) addRows(dst, src [][]float32) {
 	for b := range dst {
-		for i := range dst[b] {
-			dst[b][i] += src[b][i]
-		}
+		kernels.Add(dst[b], src[b], s.portable())
 	}
 }
 
@@ -452,7 +442,7 @@ func (t *attnTask) Run(part, lo, hi int) {
 			}
 			scores[p] = d * scale
 		}
-		softmax(scores)
+		kernels.Softmax(scores, s.portable())
 		out := a.att[b][h*hd : (h+1)*hd]
 		clear(out)
 		for p, w := range scores {
@@ -461,21 +451,5 @@ func (t *attnTask) Run(part, lo, hi int) {
 				out[i] += w * v[i]
 			}
 		}
-	}
-}
-
-// softmax normalises x in place.
-func softmax(x []float32) {
-	top := float32(math.Inf(-1))
-	for _, v := range x {
-		top = max(top, v)
-	}
-	var sum float32
-	for i, v := range x {
-		x[i] = float32(math.Exp(float64(v - top)))
-		sum += x[i]
-	}
-	for i := range x {
-		x[i] /= sum
 	}
 }

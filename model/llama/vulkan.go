@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/sampling"
 	"github.com/vkinfer/vkinfer/vk"
@@ -548,7 +549,7 @@ func (s *VulkanSession) EvalHidden(tokens []int32, each func(row []float32)) err
 			for i := range x {
 				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(b*c.Dim+i):]))
 			}
-			rmsNormRow(row, x, s.outNormHost, c.NormEps)
+			kernels.RMSNorm(row, x, s.outNormHost, c.NormEps, true)
 			each(row)
 		}
 	}
