@@ -108,10 +108,16 @@ func (m *MatVec) quantizeInputs() {
 	m.xd = grow(m.xd, nb*len(m.xb))
 	m.xs = grow(m.xs, nb*len(m.xb))
 	for i, x := range m.xb {
+		if m.useSIMD {
+			simdQuantizeQ8(x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
+			continue
+		}
 		quantizeQ8(x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
 	}
 }
 
+// quantizeQ8 is the Go quantizer: as the SIMD one, but rounding halves
+// away from zero (as ggml's scalar path does).
 func quantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
 	for b := range xd {
 		blk := x[b*quant.QK : (b+1)*quant.QK]

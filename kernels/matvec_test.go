@@ -250,3 +250,38 @@ func BenchmarkDoBatch(b *testing.B) {
 		})
 	}
 }
+
+// TestQuantizeQ8SIMD: the AVX2 activation quantizer gives the Go one's
+// scales exactly and its quants within one step (they round halves
+// differently), with sums that match its quants.
+func TestQuantizeQ8SIMD(t *testing.T) {
+	if !SIMD() {
+		t.Skip("no AVX2 kernels on this machine")
+	}
+	rng := rand.New(rand.NewPCG(31, 32))
+	const nb = 40
+	x := randVec(rng, nb*32)
+	x[5] = 0 // a zero, and a block of zeros
+	for i := 64; i < 96; i++ {
+		x[i] = 0
+	}
+	gq, gd, gs := make([]int8, nb*32), make([]float32, nb), make([]int32, nb)
+	sq, sd, ss := make([]int8, nb*32), make([]float32, nb), make([]int32, nb)
+	quantizeQ8(x, gq, gd, gs)
+	simdQuantizeQ8(x, sq, sd, ss)
+	for b := range nb {
+		if gd[b] != sd[b] {
+			t.Fatalf("block %d: scale %v, Go %v", b, sd[b], gd[b])
+		}
+		var sum int32
+		for i := b * 32; i < (b+1)*32; i++ {
+			if d := int(sq[i]) - int(gq[i]); d < -1 || d > 1 {
+				t.Fatalf("element %d: %d, Go %d", i, sq[i], gq[i])
+			}
+			sum += int32(sq[i])
+		}
+		if sum != ss[b] {
+			t.Fatalf("block %d: sum %d, quants sum to %d", b, ss[b], sum)
+		}
+	}
+}

@@ -529,3 +529,37 @@ AVX2 void kernels_add(float *dst, const float *src, long n) {
 	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
 	for (; i < n; i++) dst[i] += src[i];
 }
+
+// kernels_quantize_q8 quantizes nb blocks of 32 floats to int8 with one
+// scale per block (amax/127, rounded to nearest even as ggml's AVX2 path
+// does) and each block's integer sum.
+AVX2 void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, long nb) {
+	const __m256 signBit = _mm256_set1_ps(-0.0f);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (long b = 0; b < nb; b++) {
+		const float *blk = x + 32 * b;
+		__m256 v0 = _mm256_loadu_ps(blk), v1 = _mm256_loadu_ps(blk + 8), v2 = _mm256_loadu_ps(blk + 16), v3 = _mm256_loadu_ps(blk + 24);
+		__m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signBit, v0), _mm256_andnot_ps(signBit, v1)),
+		                         _mm256_max_ps(_mm256_andnot_ps(signBit, v2), _mm256_andnot_ps(signBit, v3)));
+		__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+		m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+		m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+		const float amax = _mm_cvtss_f32(m4);
+		const float d = amax / 127.0f;
+		xd[b] = d;
+		const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+		__m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		__m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		__m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		__m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		__m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+		__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+		xs[b] = _mm_cvtsi128_si32(s4);
+		// Pack to bytes; the packs work within 128-bit lanes, the permute
+		// puts the eight 4-byte groups back in order.
+		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+		_mm256_storeu_si256((__m256i *)(xq + 32 * b), _mm256_permutevar8x32_epi32(p, perm));
+	}
+}

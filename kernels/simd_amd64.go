@@ -9,6 +9,7 @@ void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float e
 void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 void kernels_add(float *dst, const float *src, long n);
+void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, long nb);
 int kernels_supported(void);
 int kernels_vnni_supported(void);
 void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
@@ -127,3 +128,7 @@ func simdSiLUMul(g, u []float32) { C.kernels_silu_mul(f32p(g), f32p(u), C.long(l
 func simdSoftmax(x []float32) { C.kernels_softmax(f32p(x), C.long(len(x))) }
 
 func simdAdd(dst, src []float32) { C.kernels_add(f32p(dst), f32p(src), C.long(len(dst))) }
+
+func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
+	C.kernels_quantize_q8(f32p(x), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), C.long(len(xd)))
+}
