@@ -215,27 +215,36 @@ AVX2 void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, con
 	}
 }
 
-// Q4_K for n (1 or 4) inputs; xs + k*xds holds input k's block sums.
+// Q4_K (q5 = 0) and Q5_K (q5 = 1) for n (1 or 4) inputs; xs + k*xds
+// holds input k's block sums. A Q4_K super-block is d, dmin, 12 bytes of
+// 6-bit scales and mins, 128 bytes of nibbles; Q5_K puts 32 bytes of fifth
+// bits (bit s of byte l for element l of sub-block s) before the nibbles.
 // Sub-block s (32 elements, one activation block) adds
 //   xd * d*scale_s * Σ q·xq  (lane-wise, summed across lanes at the end)
 // and subtracts xd * dmin*min_s * Σ xq.
-AVX2 static inline void kernels_matvec4_q4_k_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+AVX2 static inline void kernels_matvec_k45_n(const uint8_t *w, int q5, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1), one = _mm256_set1_epi8(1);
+	const long sbBytes = q5 ? 176 : 144;
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nsb * 144;
+		const uint8_t *row = w + r * nsb * sbBytes;
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		float mins[4] = {0, 0, 0, 0};
 		for (long sb = 0; sb < nsb; sb++) {
-			const uint8_t *blk = row + sb * 144;
+			const uint8_t *blk = row + sb * sbBytes;
 			uint16_t dh, mh;
 			memcpy(&dh, blk, 2);
 			memcpy(&mh, blk + 2, 2);
 			const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
-			const uint8_t *sc = blk + 4, *qs = blk + 16;
+			const uint8_t *sc = blk + 4, *qs = blk + (q5 ? 48 : 16);
+			const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
 			for (int j = 0; j < 4; j++) {
 				__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
 				__m256i qlo = _mm256_and_si256(q, lowMask), qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lowMask);
+				if (q5) {
+					qlo = _mm256_or_si256(qlo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4));
+					qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4));
+				}
 				long b = sb * 8 + 2 * j;
 				float scale[2], min[2];
 				for (int h = 0; h < 2; h++) {
@@ -264,7 +273,7 @@ AVX2 static inline void kernels_matvec4_q4_k_n(const uint8_t *w, const int8_t *x
 }
 
 AVX2 void kernels_matvec4_q4_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb) {
-	kernels_matvec4_q4_k_n(w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
+	kernels_matvec_k45_n(w, 0, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
 }
 
 // Q6_K for n (1 or 4) inputs. Each 32-element group is one activation
@@ -312,63 +321,13 @@ AVX2 void kernels_matvec4_q6_k(const uint8_t *w, const int8_t *xq, long xqs, con
 	kernels_matvec4_q6_k_n(w, xq, xqs, xd, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
 }
 
-// Q5_K for n (1 or 4) inputs: Q4_K's layout with 32 bytes of fifth bits
-// (qh) before the nibbles; sub-block s takes bit s of qh[l].
-AVX2 static inline void kernels_matvec4_q5_k_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1), one = _mm256_set1_epi8(1);
-	float *ys[4] = {y0, y1, y2, y3};
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nsb * 176;
-		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-		float mins[4] = {0, 0, 0, 0};
-		for (long sb = 0; sb < nsb; sb++) {
-			const uint8_t *blk = row + sb * 176;
-			uint16_t dh, mh;
-			memcpy(&dh, blk, 2);
-			memcpy(&mh, blk + 2, 2);
-			const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
-			const uint8_t *sc = blk + 4, *qs = blk + 48;
-			const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
-			for (int j = 0; j < 4; j++) {
-				__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-				__m256i hlo = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
-				__m256i hhi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
-				__m256i qlo = _mm256_or_si256(_mm256_and_si256(q, lowMask), _mm256_slli_epi16(hlo, 4));
-				__m256i qhi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lowMask), _mm256_slli_epi16(hhi, 4));
-				long b = sb * 8 + 2 * j;
-				float scale[2], min[2];
-				for (int h = 0; h < 2; h++) {
-					int s = 2 * j + h;
-					if (s < 4) {
-						scale[h] = d * (float)(sc[s] & 63);
-						min[h] = dmin * (float)(sc[s + 4] & 63);
-					} else {
-						scale[h] = d * (float)((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4));
-						min[h] = dmin * (float)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
-					}
-				}
-				for (int k = 0; k < n; k++) {
-					const int8_t *x = xq + k * xqs;
-					const float *xdk = xd + k * xds;
-					__m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, _mm256_loadu_si256((const __m256i *)(x + 32 * b))), ones);
-					__m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, _mm256_loadu_si256((const __m256i *)(x + 32 * (b + 1)))), ones);
-					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b] * scale[0]), _mm256_cvtepi32_ps(plo), acc[k]);
-					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b + 1] * scale[1]), _mm256_cvtepi32_ps(phi), acc[k]);
-					mins[k] += xdk[b] * min[0] * (float)xs[k * xds + b] + xdk[b + 1] * min[1] * (float)xs[k * xds + b + 1];
-				}
-			}
-		}
-		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]) - mins[k];
-	}
-}
-
 AVX2 void kernels_matvec4_q5_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb) {
-	kernels_matvec4_q5_k_n(w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
+	kernels_matvec_k45_n(w, 1, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
 }
 
 // Q5_K weights times Q8_0-quantized activations: one input.
 AVX2 void kernels_matvec_q5_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
-	kernels_matvec4_q5_k_n(w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nsb, 1);
+	kernels_matvec_k45_n(w, 1, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nsb, 1);
 }
 
 // BF16 weights: widened to f32 by a shift, times an input already rounded
@@ -397,7 +356,7 @@ AVX2 void kernels_matvec_bf16(const uint16_t *w, const float *x, float *y, long 
 // Q4_K weights (144-byte super-blocks of 256) times activations quantized
 // to Q8_0 blocks (xq, xd) with their integer sums xs: one input.
 AVX2 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
-	kernels_matvec4_q4_k_n(w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nsb, 1);
+	kernels_matvec_k45_n(w, 0, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nsb, 1);
 }
 
 // Q6_K weights (210-byte super-blocks) times Q8_0-quantized activations:

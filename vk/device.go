@@ -223,17 +223,23 @@ func Devices() ([]Info, error) {
 		return nil, err
 	}
 	defer vulkan.DestroyInstance(inst, nil)
+	_, infos, err := describeAll(inst)
+	return infos, err
+}
+
+// describeAll enumerates inst's physical devices and describes each.
+func describeAll(inst vulkan.Instance) ([]vulkan.PhysicalDevice, []Info, error) {
 	pds, err := physicalDevices(inst)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	infos := make([]Info, len(pds))
 	for i, pd := range pds {
 		if infos[i], err = describe(inst, pd, i); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return infos, nil
+	return pds, infos, nil
 }
 
 // Pick returns the index of the device to use among infos: opts.Index
@@ -288,15 +294,9 @@ func Open(opts Options) (*Device, error) {
 }
 
 func open(inst vulkan.Instance, opts Options) (*Device, error) {
-	pds, err := physicalDevices(inst)
+	pds, infos, err := describeAll(inst)
 	if err != nil {
 		return nil, err
-	}
-	infos := make([]Info, len(pds))
-	for i, pd := range pds {
-		if infos[i], err = describe(inst, pd, i); err != nil {
-			return nil, err
-		}
 	}
 	idx, err := Pick(infos, opts)
 	if err != nil {

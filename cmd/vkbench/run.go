@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/vkinfer/vkinfer/internal/benchdata"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -176,7 +177,7 @@ func benchReference(shared string, k *ops.Kernels) error {
 	if !fileExists(path) {
 		return nil
 	}
-	fmt.Printf("\nEmbeddings, all-MiniLM-L6-v2 Q4_K_M, one batch of %d sentences (llama.cpp: pp t/s on the model):\n\n", len(embedSentences))
+	fmt.Printf("\nEmbeddings, all-MiniLM-L6-v2 Q4_K_M, one batch of %d sentences (llama.cpp: pp t/s on the model):\n\n", len(benchdata.Sentences))
 	tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "backend\tembeddings/s\ttokens/s\tllama.cpp t/s\tratio\t")
 	for _, b := range []struct {

@@ -158,15 +158,20 @@ func (l *textLoader) Need(name string) (pool.Need, error) {
 		return pool.Need{}, err
 	}
 	defer f.Close()
+	return llamaNeed(name, f, l.cfg, l.files.backend)
+}
+
+// llamaNeed is the memory an instance of the llama-family model f needs:
+// its weights, a KV cache of the configured context, and scratch.
+func llamaNeed(name string, f *gguf.File, cfg Config, be *backend) (pool.Need, error) {
 	c, err := llama.ReadConfig(f)
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	m, err := engine.EstimateMemory(f, l.contextSize(c), 4, l.cfg.BatchSize)
+	m, err := engine.EstimateMemory(f, min(cfg.ContextSize, c.ContextLength), 4, cfg.BatchSize)
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	be := l.files.backend
 	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
 }
 
@@ -283,15 +288,7 @@ func (l *embedLoader) Need(name string) (pool.Need, error) {
 	defer f.Close()
 	be := l.files.backend
 	if arch, _ := f.String("general.architecture"); llama.Supported(arch) {
-		c, err := llama.ReadConfig(f)
-		if err != nil {
-			return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
-		}
-		m, err := engine.EstimateMemory(f, l.contextSize(c), 4, l.cfg.BatchSize)
-		if err != nil {
-			return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
-		}
-		return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
+		return llamaNeed(name, f, l.cfg, be)
 	}
 	c, err := bert.ReadConfig(f)
 	if err != nil {

@@ -55,7 +55,7 @@ func (m *Model) UploadVulkan(k *ops.Kernels) (_ *VulkanModel, err error) {
 			return nil
 		}
 		var b *vk.Buffer
-		if b, err = floatBuffer(k.Dev, v); err == nil {
+		if b, err = k.Floats(v); err == nil {
 			vm.bufs = append(vm.bufs, b)
 		}
 		return b
@@ -114,22 +114,6 @@ func (vm *VulkanModel) Close() {
 		b.Close()
 	}
 	vm.layers, vm.bufs = nil, nil
-}
-
-func floatBuffer(d *vk.Device, v []float32) (*vk.Buffer, error) {
-	b, err := d.NewBuffer(uint64(4*len(v)), vk.DeviceLocal)
-	if err != nil {
-		return nil, err
-	}
-	raw := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
-	}
-	if err := b.Write(0, raw); err != nil {
-		b.Close()
-		return nil, err
-	}
-	return b, nil
 }
 
 // VulkanEncoder runs forward passes on the device: its activations live

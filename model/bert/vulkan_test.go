@@ -2,23 +2,14 @@ package bert
 
 import (
 	"math"
-	"sync"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
-	"github.com/vkinfer/vkinfer/vk/ops"
-)
-
-var (
-	vkKernelsOnce sync.Once
-	vkKernels     *ops.Kernels
 )
 
 func vulkanEncoder(t testing.TB, m *Model) *VulkanEncoder {
 	t.Helper()
-	d := vktest.Device(t)
-	vkKernelsOnce.Do(func() { vkKernels = ops.New(d) })
-	vm, err := m.UploadVulkan(vkKernels)
+	vm, err := m.UploadVulkan(vktest.Kernels(t))
 	if err != nil {
 		t.Fatal(err)
 	}

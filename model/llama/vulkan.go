@@ -59,7 +59,7 @@ func (m *Model) UploadVulkan(k *ops.Kernels) (*VulkanModel, error) {
 		v, err := t.Float32()
 		if err == nil {
 			var b *vk.Buffer
-			if b, err = floatBuffer(k.Dev, v); err == nil {
+			if b, err = k.Floats(v); err == nil {
 				return b
 			}
 		}
@@ -78,7 +78,7 @@ func (m *Model) UploadVulkan(k *ops.Kernels) (*VulkanModel, error) {
 		freq[i] = float32(float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim)))
 	}
 	if firstErr == nil {
-		vm.freq, firstErr = floatBuffer(k.Dev, freq)
+		vm.freq, firstErr = k.Floats(freq)
 	}
 	vm.layers = make([]vkLayer, len(m.Layers))
 	for i := range m.Layers {
@@ -138,22 +138,6 @@ func (vm *VulkanModel) DeviceBytes() uint64 {
 		}
 	}
 	return n
-}
-
-func floatBuffer(d *vk.Device, v []float32) (*vk.Buffer, error) {
-	b, err := d.NewBuffer(uint64(4*len(v)), vk.DeviceLocal)
-	if err != nil {
-		return nil, err
-	}
-	raw := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
-	}
-	if err := b.Write(0, raw); err != nil {
-		b.Close()
-		return nil, err
-	}
-	return b, nil
 }
 
 // VulkanSession runs the forward pass and the sampler on the device. Its

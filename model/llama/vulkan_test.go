@@ -1,24 +1,15 @@
 package llama
 
 import (
-	"sync"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/model/sampling"
-	"github.com/vkinfer/vkinfer/vk/ops"
-)
-
-var (
-	vkKernelsOnce sync.Once
-	vkKernels     *ops.Kernels
 )
 
 func vulkanSession(t testing.TB, m *Model, ctx int) *VulkanSession {
 	t.Helper()
-	d := vktest.Device(t)
-	vkKernelsOnce.Do(func() { vkKernels = ops.New(d) })
-	vm, err := m.UploadVulkan(vkKernels)
+	vm, err := m.UploadVulkan(vktest.Kernels(t))
 	if err != nil {
 		t.Fatal(err)
 	}

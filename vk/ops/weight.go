@@ -1,7 +1,9 @@
 package ops
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/vk"
@@ -76,4 +78,21 @@ func (k *Kernels) Upload(name string, t gguf.Type, rows, cols int, data []byte) 
 		}
 	}
 	return w, nil
+}
+
+// Floats uploads v (norm weights, biases, tables) to a new device buffer.
+func (k *Kernels) Floats(v []float32) (*vk.Buffer, error) {
+	b, err := k.Dev.NewBuffer(uint64(4*len(v)), vk.DeviceLocal)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+	}
+	if err := b.Write(0, raw); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
 }
