@@ -305,18 +305,7 @@ func open(inst vulkan.Instance, opts Options) (*Device, error) {
 	d := &Device{Info: infos[idx], inst: inst, pd: pds[idx], opts: opts}
 	chain, free := featureChain(true)
 	defer free()
-	var dev vulkan.Device
-	r := vulkan.CreateDevice(d.pd, &vulkan.DeviceCreateInfo{
-		SType:                vulkan.StructureTypeDeviceCreateInfo,
-		PNext:                chain,
-		QueueCreateInfoCount: 1,
-		PQueueCreateInfos: []vulkan.DeviceQueueCreateInfo{{
-			SType:            vulkan.StructureTypeDeviceQueueCreateInfo,
-			QueueFamilyIndex: uint32(d.Info.ComputeQueue),
-			QueueCount:       1,
-			PQueuePriorities: []float32{1},
-		}},
-	}, nil, &dev)
+	dev, r := shimCreateDevice(d.pd, uint32(d.Info.ComputeQueue), chain)
 	if err := check(r, "vkCreateDevice"); err != nil {
 		return nil, fmt.Errorf("%w on %s", err, d.Info.Name)
 	}

@@ -10,6 +10,12 @@
 // on it. A missing loader or device is an error (ErrNoLoader, ErrNoDevice)
 // that callers turn into a fall back to the CPU path, never a crash.
 //
+// Calls go through github.com/vulkan-go/vulkan, except those that pass
+// arrays of structs (device, pipeline and descriptor creation, barriers,
+// copies, submits): the binding frees its C copies of such arrays from a
+// finalizer that can run while the driver still reads them (a crash seen
+// under load), so shim.go builds those structs in C.
+//
 // Setting VKINFER_PROFILE=1 records GPU timestamps around every dispatch;
 // Step.Profile then returns per-op times.
 package vk

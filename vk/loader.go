@@ -9,6 +9,8 @@ package vk
 
 static void *vkinfer_loader;
 
+void *vkinfer_loader_handle(void) { return vkinfer_loader; }
+
 // vkinfer_open_loader opens the Vulkan loader by its ABI name, so that the
 // -dev symlink libvulkan.so is not needed, and returns its
 // vkGetInstanceProcAddr, or NULL with the dlerror text in err.
@@ -153,6 +155,10 @@ func load() error {
 		vulkan.SetGetInstanceProcAddr(p)
 		if err := vulkan.Init(); err != nil {
 			loadErr = fmt.Errorf("vk: %v: %w", err, ErrNoLoader)
+			return
+		}
+		if err := loadShim(); err != nil {
+			loadErr = fmt.Errorf("%v: %w", err, ErrNoLoader)
 		}
 	})
 	return loadErr
@@ -193,4 +199,15 @@ func featureChain(int64 bool) (chain unsafe.Pointer, free func()) {
 	}
 	p := C.vkinfer_feature_chain(i)
 	return p, func() { C.vkinfer_free_chain(p) }
+}
+
+// heapOf copies v to the heap. The binding stores the data pointers of
+// slices inside the C structs it builds; a slice literal may live on a
+// goroutine stack, which can move while the binding builds them, so every
+// slice of scalars or handles handed to it goes through here (or lives in
+// a long-lived heap object).
+func heapOf[T any](v ...T) []T {
+	s := make([]T, len(v))
+	copy(s, v)
+	return s
 }

@@ -3,7 +3,6 @@ package vk
 import (
 	"encoding/binary"
 	"fmt"
-	"unsafe"
 
 	vulkan "github.com/vulkan-go/vulkan"
 )
@@ -46,71 +45,16 @@ func (d *Device) NewPipeline(name string, spirv []byte, bindings int, push uint3
 		return nil, err
 	}
 	p.module = module
-	lb := make([]vulkan.DescriptorSetLayoutBinding, bindings)
-	for i := range lb {
-		lb[i] = vulkan.DescriptorSetLayoutBinding{
-			Binding:         uint32(i),
-			DescriptorType:  vulkan.DescriptorTypeStorageBuffer,
-			DescriptorCount: 1,
-			StageFlags:      vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit),
-		}
+	if bindings > 32 || len(spec) > 16 {
+		p.Close()
+		return nil, fmt.Errorf("vk: pipeline %s: %d bindings and %d specialization constants, at most 32 and 16", name, bindings, len(spec))
 	}
-	var setLayout vulkan.DescriptorSetLayout
-	if err := check(vulkan.CreateDescriptorSetLayout(d.dev, &vulkan.DescriptorSetLayoutCreateInfo{
-		SType:        vulkan.StructureTypeDescriptorSetLayoutCreateInfo,
-		BindingCount: uint32(bindings),
-		PBindings:    lb,
-	}, nil, &setLayout), "vkCreateDescriptorSetLayout "+name); err != nil {
+	setLayout, layout, pipe, r := shimCreatePipeline(d.dev, d.cache, p.module, bindings, push, spec)
+	p.setLayout, p.layout, p.pipe = setLayout, layout, pipe
+	if err := check(r, "vkCreateComputePipelines "+name); err != nil {
 		p.Close()
 		return nil, err
 	}
-	p.setLayout = setLayout
-	li := vulkan.PipelineLayoutCreateInfo{
-		SType:          vulkan.StructureTypePipelineLayoutCreateInfo,
-		SetLayoutCount: 1,
-		PSetLayouts:    []vulkan.DescriptorSetLayout{p.setLayout},
-	}
-	if push > 0 {
-		li.PushConstantRangeCount = 1
-		li.PPushConstantRanges = []vulkan.PushConstantRange{{
-			StageFlags: vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit),
-			Size:       push,
-		}}
-	}
-	var layout vulkan.PipelineLayout
-	if err := check(vulkan.CreatePipelineLayout(d.dev, &li, nil, &layout), "vkCreatePipelineLayout "+name); err != nil {
-		p.Close()
-		return nil, err
-	}
-	p.layout = layout
-	stage := vulkan.PipelineShaderStageCreateInfo{
-		SType:  vulkan.StructureTypePipelineShaderStageCreateInfo,
-		Stage:  vulkan.ShaderStageComputeBit,
-		Module: p.module,
-		PName:  "main\x00",
-	}
-	if len(spec) > 0 {
-		entries := make([]vulkan.SpecializationMapEntry, len(spec))
-		for i := range entries {
-			entries[i] = vulkan.SpecializationMapEntry{ConstantID: uint32(i), Offset: uint32(4 * i), Size: 4}
-		}
-		stage.PSpecializationInfo = []vulkan.SpecializationInfo{{
-			MapEntryCount: uint32(len(spec)),
-			PMapEntries:   entries,
-			DataSize:      uint(4 * len(spec)),
-			PData:         unsafe.Pointer(&spec[0]),
-		}}
-	}
-	pipes := make([]vulkan.Pipeline, 1)
-	if err := check(vulkan.CreateComputePipelines(d.dev, d.cache, 1, []vulkan.ComputePipelineCreateInfo{{
-		SType:  vulkan.StructureTypeComputePipelineCreateInfo,
-		Stage:  stage,
-		Layout: p.layout,
-	}}, nil, pipes), "vkCreateComputePipelines "+name); err != nil {
-		p.Close()
-		return nil, err
-	}
-	p.pipe = pipes[0]
 	return p, nil
 }
 
@@ -160,16 +104,8 @@ const (
 func (d *Device) NewSets() *Sets { return &Sets{d: d} }
 
 func (s *Sets) grow() error {
-	var pool vulkan.DescriptorPool
-	if err := check(vulkan.CreateDescriptorPool(s.d.dev, &vulkan.DescriptorPoolCreateInfo{
-		SType:         vulkan.StructureTypeDescriptorPoolCreateInfo,
-		MaxSets:       setsPerPool,
-		PoolSizeCount: 1,
-		PPoolSizes: []vulkan.DescriptorPoolSize{{
-			Type:            vulkan.DescriptorTypeStorageBuffer,
-			DescriptorCount: bufsPerPool,
-		}},
-	}, nil, &pool), "vkCreateDescriptorPool"); err != nil {
+	pool, r := shimCreateDescriptorPool(s.d.dev, setsPerPool, bufsPerPool)
+	if err := check(r, "vkCreateDescriptorPool"); err != nil {
 		return err
 	}
 	s.pools = append(s.pools, pool)
@@ -195,29 +131,12 @@ func (s *Sets) Bind(p *Pipeline, ranges ...Range) (Set, error) {
 			return Set{}, err
 		}
 	}
-	var set vulkan.DescriptorSet
-	if err := check(vulkan.AllocateDescriptorSets(s.d.dev, &vulkan.DescriptorSetAllocateInfo{
-		SType:              vulkan.StructureTypeDescriptorSetAllocateInfo,
-		DescriptorPool:     s.pools[len(s.pools)-1],
-		DescriptorSetCount: 1,
-		PSetLayouts:        []vulkan.DescriptorSetLayout{p.setLayout},
-	}, &set), "vkAllocateDescriptorSets "+p.Name); err != nil {
+	set, r := shimBindSet(s.d.dev, s.pools[len(s.pools)-1], p.setLayout, ranges)
+	if err := check(r, "vkAllocateDescriptorSets "+p.Name); err != nil {
 		return Set{}, err
 	}
 	s.sets++
 	s.bufs += len(ranges)
-	writes := make([]vulkan.WriteDescriptorSet, len(ranges))
-	for i, r := range ranges {
-		writes[i] = vulkan.WriteDescriptorSet{
-			SType:           vulkan.StructureTypeWriteDescriptorSet,
-			DstSet:          set,
-			DstBinding:      uint32(i),
-			DescriptorCount: 1,
-			DescriptorType:  vulkan.DescriptorTypeStorageBuffer,
-			PBufferInfo:     []vulkan.DescriptorBufferInfo{{Buffer: r.Buf.buf, Offset: vulkan.DeviceSize(r.Off), Range: vulkan.DeviceSize(r.size())}},
-		}
-	}
-	vulkan.UpdateDescriptorSets(s.d.dev, uint32(len(writes)), writes, 0, nil)
 	return Set{set: set, p: p}, nil
 }
 

@@ -27,6 +27,9 @@ type Step struct {
 	// into Go memory that itself holds Go pointers.
 	push       *[32]uint32
 	dispatches int
+	// One-element slices for the binding, on the heap (see heapOf).
+	sets   []vulkan.DescriptorSet
+	fences []vulkan.Fence
 
 	queries vulkan.QueryPool // nil unless profiling
 	labels  []string         // the op each timestamp after the first ends
@@ -57,12 +60,14 @@ func (d *Device) NewStep() (*Step, error) {
 		return nil, err
 	}
 	s.cb = cbs[0]
+	s.sets = make([]vulkan.DescriptorSet, 1)
 	var fence vulkan.Fence
 	if err := check(vulkan.CreateFence(d.dev, &vulkan.FenceCreateInfo{SType: vulkan.StructureTypeFenceCreateInfo}, nil, &fence), "vkCreateFence"); err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.fence = fence
+	s.fences = heapOf(fence)
 	if d.Profiling() {
 		var queries vulkan.QueryPool
 		if err := check(vulkan.CreateQueryPool(d.dev, &vulkan.QueryPoolCreateInfo{
@@ -103,10 +108,7 @@ func (s *Step) Begin() error {
 		return fmt.Errorf("vk: Begin while a step is being recorded")
 	}
 	vulkan.ResetCommandBuffer(s.cb, 0)
-	if err := check(vulkan.BeginCommandBuffer(s.cb, &vulkan.CommandBufferBeginInfo{
-		SType: vulkan.StructureTypeCommandBufferBeginInfo,
-		Flags: vulkan.CommandBufferUsageFlags(vulkan.CommandBufferUsageOneTimeSubmitBit),
-	}), "vkBeginCommandBuffer"); err != nil {
+	if err := check(shimBegin(s.cb), "vkBeginCommandBuffer"); err != nil {
 		return err
 	}
 	s.recording = true
@@ -124,7 +126,8 @@ func (s *Step) Begin() error {
 // adds no barrier: call Barrier between dependent dispatches.
 func (s *Step) Dispatch(p *Pipeline, set Set, push []uint32, x, y, z uint32) {
 	vulkan.CmdBindPipeline(s.cb, vulkan.PipelineBindPointCompute, p.pipe)
-	vulkan.CmdBindDescriptorSets(s.cb, vulkan.PipelineBindPointCompute, p.layout, 0, 1, []vulkan.DescriptorSet{set.set}, 0, nil)
+	s.sets[0] = set.set
+	vulkan.CmdBindDescriptorSets(s.cb, vulkan.PipelineBindPointCompute, p.layout, 0, 1, s.sets, 0, nil)
 	if len(push) > 0 {
 		n := copy(s.push[:], push)
 		vulkan.CmdPushConstants(s.cb, p.layout, vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit), 0, uint32(4*n), unsafe.Pointer(s.push))
@@ -142,26 +145,15 @@ func (s *Step) stamp(label string) {
 	vulkan.CmdWriteTimestamp(s.cb, vulkan.PipelineStageBottomOfPipeBit, s.queries, uint32(len(s.labels)))
 }
 
-var fullBarrier = []vulkan.MemoryBarrier{{
-	SType:         vulkan.StructureTypeMemoryBarrier,
-	SrcAccessMask: vulkan.AccessFlags(vulkan.AccessShaderWriteBit | vulkan.AccessTransferWriteBit),
-	DstAccessMask: vulkan.AccessFlags(vulkan.AccessShaderReadBit | vulkan.AccessShaderWriteBit | vulkan.AccessTransferReadBit | vulkan.AccessTransferWriteBit | vulkan.AccessHostReadBit),
-}}
-
 // Barrier makes the writes of everything recorded so far visible to what
 // is recorded next (and to the host after Submit).
 func (s *Step) Barrier() {
-	stages := vulkan.PipelineStageFlags(vulkan.PipelineStageComputeShaderBit | vulkan.PipelineStageTransferBit)
-	vulkan.CmdPipelineBarrier(s.cb, stages, stages|vulkan.PipelineStageFlags(vulkan.PipelineStageHostBit), 0, 1, fullBarrier, 0, nil, 0, nil)
+	shimBarrier(s.cb)
 }
 
 // Copy records a buffer-to-buffer copy of src.Size bytes.
 func (s *Step) Copy(src, dst Range) {
-	vulkan.CmdCopyBuffer(s.cb, src.Buf.buf, dst.Buf.buf, 1, []vulkan.BufferCopy{{
-		SrcOffset: vulkan.DeviceSize(src.Off),
-		DstOffset: vulkan.DeviceSize(dst.Off),
-		Size:      vulkan.DeviceSize(src.size()),
-	}})
+	shimCopy(s.cb, src.Buf.buf, dst.Buf.buf, src.Off, dst.Off, src.size())
 	s.stamp("copy")
 }
 
@@ -179,19 +171,15 @@ func (s *Step) Submit() error {
 		return err
 	}
 	s.d.submitMu.Lock()
-	r := vulkan.QueueSubmit(s.d.queue, 1, []vulkan.SubmitInfo{{
-		SType:              vulkan.StructureTypeSubmitInfo,
-		CommandBufferCount: 1,
-		PCommandBuffers:    []vulkan.CommandBuffer{s.cb},
-	}}, s.fence)
+	r := shimSubmit(s.d.queue, s.cb, s.fence)
 	s.d.submitMu.Unlock()
 	if err := check(r, "vkQueueSubmit"); err != nil {
 		return err
 	}
-	if err := check(vulkan.WaitForFences(s.d.dev, 1, []vulkan.Fence{s.fence}, vulkan.True, math.MaxUint64), "vkWaitForFences"); err != nil {
+	if err := check(vulkan.WaitForFences(s.d.dev, 1, s.fences, vulkan.True, math.MaxUint64), "vkWaitForFences"); err != nil {
 		return err
 	}
-	if err := check(vulkan.ResetFences(s.d.dev, 1, []vulkan.Fence{s.fence}), "vkResetFences"); err != nil {
+	if err := check(vulkan.ResetFences(s.d.dev, 1, s.fences), "vkResetFences"); err != nil {
 		return err
 	}
 	if s.queries != nil {

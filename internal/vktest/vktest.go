@@ -10,15 +10,12 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/vk"
-	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
 var (
-	once    sync.Once
-	shared  *vk.Device
-	err     error
-	kOnce   sync.Once
-	kernels *ops.Kernels
+	once   sync.Once
+	shared *vk.Device
+	err    error
 )
 
 // Device returns a process-wide device for tests; it is never closed.
@@ -33,15 +30,6 @@ func Device(t testing.TB) *vk.Device {
 		Unavailable(t, err)
 	}
 	return shared
-}
-
-// Kernels returns process-wide kernels on Device, for tests that upload
-// models; they are never closed.
-func Kernels(t testing.TB) *ops.Kernels {
-	t.Helper()
-	d := Device(t)
-	kOnce.Do(func() { kernels = ops.New(d) })
-	return kernels
 }
 
 // Unavailable fails the test under CI and skips it elsewhere.
