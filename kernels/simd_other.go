@@ -39,4 +39,6 @@ func simdSiLUMul(g, u []float32)                   { panic("kernels: no SIMD bui
 func simdSoftmax(x []float32)                      { panic("kernels: no SIMD build") }
 func simdAdd(dst, src []float32)                   { panic("kernels: no SIMD build") }
 
-func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) { panic("kernels: no SIMD build") }
+func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
+	panic("kernels: no SIMD build")
+}
