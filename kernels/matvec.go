@@ -147,6 +147,10 @@ func (m *MatVec) roundInputs() {
 	m.xr = grow(m.xr, m.cols*len(m.xb))
 	for b, x := range m.xb {
 		out := m.xr[b*m.cols : (b+1)*m.cols]
+		if m.t == gguf.TypeF16 && m.useSIMD {
+			simdRoundF16(x[:m.cols], out)
+			continue
+		}
 		for i, v := range x[:m.cols] {
 			if m.t == gguf.TypeF16 {
 				out[i] = quant.F16ToF32(quant.F32ToF16(v))
@@ -179,10 +183,16 @@ func (m *MatVec) run(part, lo, hi int) {
 	for t0 := lo; t0 < hi; t0 += tile {
 		t1 := min(hi, t0+tile)
 		b := 0
-		// Four inputs at a time where a register-blocked kernel exists.
-		for ; quantized && m.useSIMD && b+4 <= len(m.xb); b += 4 {
+		// Four inputs at a time where a four-input kernel exists.
+		for ; m.useSIMD && b+4 <= len(m.xb); b += 4 {
 			ys := [4][]float32{m.yb[b], m.yb[b+1], m.yb[b+2], m.yb[b+3]}
-			if !simd4(m.t, m.w, m.xq[b*m.cols:], m.xd[b*nb:], m.xs[b*nb:], m.cols, m.cols/m.t.BlockSize(), ys, t0, t1) {
+			if quantized {
+				if !simd4(m.t, m.w, m.xq[b*m.cols:], m.xd[b*nb:], m.xs[b*nb:], m.cols, m.cols/m.t.BlockSize(), ys, t0, t1) {
+					break
+				}
+				continue
+			}
+			if !simdFloat4(m.t, m.w, m.floatInputs(b), ys, t0, t1, m.cols) {
 				break
 			}
 		}
@@ -194,6 +204,19 @@ func (m *MatVec) run(part, lo, hi int) {
 			}
 		}
 	}
+}
+
+// floatInputs returns inputs b..b+3 as the F32/F16 kernels take them:
+// as given for F32, rounded for F16.
+func (m *MatVec) floatInputs(b int) [4][]float32 {
+	if m.t == gguf.TypeF32 {
+		return [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}
+	}
+	var xs [4][]float32
+	for k := range xs {
+		xs[k] = m.xr[(b+k)*m.cols : (b+k+1)*m.cols]
+	}
+	return xs
 }
 
 // isQuantized reports the types multiplied against Q8_0-quantized inputs.

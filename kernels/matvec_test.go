@@ -285,3 +285,27 @@ func TestQuantizeQ8SIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundF16SIMD: the AVX2 rounding of inputs for F16 weights gives the
+// Go one's values bit for bit, across normal, subnormal and overflowing
+// magnitudes.
+func TestRoundF16SIMD(t *testing.T) {
+	if !SIMD() {
+		t.Skip("no AVX2 kernels on this machine")
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	x := make([]float32, 4099)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(60)-36)))
+	}
+	want, got := make([]float32, len(x)), make([]float32, len(x))
+	for i, v := range x {
+		want[i] = quant.F16ToF32(quant.F32ToF16(v))
+	}
+	simdRoundF16(x, got)
+	for i := range x {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("x[%d] = %g: AVX2 %g, Go %g", i, x[i], got[i], want[i])
+		}
+	}
+}

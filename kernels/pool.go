@@ -81,7 +81,9 @@ func getWorkers() *workers {
 }
 
 // parallel runs t over [0, n) split into at most maxParts contiguous
-// ranges of at least minPer, waiting for all. A single range runs inline.
+// ranges of at least minPer, waiting for all. The caller runs the first
+// range itself, so a call wakes one goroutine fewer and the caller does
+// not sleep while the others work.
 func parallel(n, minPer, maxParts int, wg *sync.WaitGroup, t task) {
 	w := getWorkers()
 	parts := min(w.n, maxParts, max(1, n/max(1, minPer)))
@@ -89,10 +91,11 @@ func parallel(n, minPer, maxParts int, wg *sync.WaitGroup, t task) {
 		t.run(0, 0, n)
 		return
 	}
-	wg.Add(parts)
-	for p := range parts {
+	wg.Add(parts - 1)
+	for p := 1; p < parts; p++ {
 		w.jobs <- job{t: t, part: p, lo: n * p / parts, hi: n * (p + 1) / parts, wg: wg}
 	}
+	t.run(0, 0, n/parts)
 	wg.Wait()
 }
 
@@ -103,9 +106,9 @@ type Task interface {
 }
 
 // Parallel runs t over [0, n) on the kernels' goroutines, in at most
-// Threads() ranges of at least minPer items, and waits for them. A single
-// range runs inline. With a reused wg and a pointer t it allocates
-// nothing.
+// Threads() ranges of at least minPer items, and waits for them. The
+// caller runs the first range itself. With a reused wg and a pointer t it
+// allocates nothing.
 func Parallel(n, minPer int, wg *sync.WaitGroup, t Task) {
 	w := getWorkers()
 	parts := min(w.n, max(1, n/max(1, minPer)))
@@ -113,9 +116,10 @@ func Parallel(n, minPer int, wg *sync.WaitGroup, t Task) {
 		t.Run(0, 0, n)
 		return
 	}
-	wg.Add(parts)
-	for p := range parts {
+	wg.Add(parts - 1)
+	for p := 1; p < parts; p++ {
 		w.jobs <- job{x: t, part: p, lo: n * p / parts, hi: n * (p + 1) / parts, wg: wg}
 	}
+	t.Run(0, 0, n/parts)
 	wg.Wait()
 }

@@ -9,52 +9,69 @@
 #include <stdint.h>
 #include <string.h>
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#include "simd_amd64.h"
 
 int kernels_supported(void) {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
-AVX2 static inline float hsum(__m256 v) {
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
-AVX2 static inline float dot_f32(const float *a, const float *b, int n) {
-	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-	int i = 0;
-	for (; i + 32 <= n; i += 32) {
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-	}
-	for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-	float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-	for (; i < n; i++) s += a[i] * b[i];
-	return s;
-}
-
 AVX2 void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols) {
 	for (long r = lo; r < hi; r++) y[r] = dot_f32(w + r * cols, x, (int)cols);
 }
 
+AVX2 static inline float dot_f16(const uint16_t *row, const float *x, long cols) {
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	long i = 0;
+	for (; i + 16 <= cols; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i))), _mm256_loadu_ps(x + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i + 8))), _mm256_loadu_ps(x + i + 8), s1);
+	}
+	for (; i + 8 <= cols; i += 8) s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i))), _mm256_loadu_ps(x + i), s0);
+	float s = hsum(_mm256_add_ps(s0, s1));
+	if (i + 4 <= cols) {
+		s += hsum4(_mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(row + i))), _mm_loadu_ps(x + i)));
+		i += 4;
+	}
+	for (; i < cols; i++) s += _cvtsh_ss(row[i]) * x[i];
+	return s;
+}
+
 AVX2 void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols) {
+	for (long r = lo; r < hi; r++) y[r] = dot_f16(w + r * cols, x, cols);
+}
+
+// Four inputs per call for F32 and F16 weights: each output is exactly
+// the single-input kernel's (the same dot per input), with a quarter of
+// the calls and each weight row read from memory once for all four.
+AVX2 void kernels_matvec4_f32(const float *w, const float *x0, const float *x1, const float *x2, const float *x3,
+                              float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols) {
+	for (long r = lo; r < hi; r++) {
+		const float *row = w + r * cols;
+		y0[r] = dot_f32(row, x0, (int)cols);
+		y1[r] = dot_f32(row, x1, (int)cols);
+		y2[r] = dot_f32(row, x2, (int)cols);
+		y3[r] = dot_f32(row, x3, (int)cols);
+	}
+}
+
+AVX2 void kernels_matvec4_f16(const uint16_t *w, const float *x0, const float *x1, const float *x2, const float *x3,
+                              float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols) {
 	for (long r = lo; r < hi; r++) {
 		const uint16_t *row = w + r * cols;
-		__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-		long i = 0;
-		for (; i + 16 <= cols; i += 16) {
-			s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i))), _mm256_loadu_ps(x + i), s0);
-			s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i + 8))), _mm256_loadu_ps(x + i + 8), s1);
-		}
-		float s = hsum(_mm256_add_ps(s0, s1));
-		for (; i < cols; i++) s += _cvtsh_ss(row[i]) * x[i];
-		y[r] = s;
+		y0[r] = dot_f16(row, x0, cols);
+		y1[r] = dot_f16(row, x1, cols);
+		y2[r] = dot_f16(row, x2, cols);
+		y3[r] = dot_f16(row, x3, cols);
 	}
+}
+
+// out = x rounded to f16 (nearest even) and back, as ggml converts
+// activations before an F16 dot.
+AVX2 void kernels_round_f16(const float *x, float *out, long n) {
+	long i = 0;
+	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+	for (; i < n; i++) out[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
 // dot of 32 signed bytes, as 8 int32 lanes.
@@ -411,24 +428,6 @@ VNNI void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const flo
 	}
 }
 
-// exp of 8 floats: x = n·ln2 + r with |r| <= ln2/2, e^r by a degree-6
-// polynomial (Cephes' expf coefficients, within 2 ulp), 2^n through the
-// exponent bits. Inputs are clamped to ±88.37, where expf overflows.
-AVX2 static inline __m256 exp_ps(__m256 x) {
-	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)), _mm256_set1_ps(88.3762626647949f));
-	__m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-	__m256 p = _mm256_set1_ps(1.9875691500e-4f);
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
 
 // out = x / rms(x) * w over n elements.
 AVX2 void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float eps) {

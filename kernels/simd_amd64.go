@@ -9,6 +9,11 @@ void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float e
 void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 void kernels_add(float *dst, const float *src, long n);
+void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, long span, float scale, float *scores);
+void kernels_rope(float *x, const float *cs, long n, long hd, long rd, int neox);
+void kernels_round_f16(const float *x, float *out, long n);
+void kernels_matvec4_f32(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
+void kernels_matvec4_f16(const uint16_t *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
 void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, long nb);
 int kernels_supported(void);
 int kernels_vnni_supported(void);
@@ -131,4 +136,34 @@ func simdAdd(dst, src []float32) { C.kernels_add(f32p(dst), f32p(src), C.long(le
 
 func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
 	C.kernels_quantize_q8(f32p(x), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), C.long(len(xd)))
+}
+
+// simdFloat4 runs the four-input F32 or F16 kernel on inputs xs (for F16
+// already rounded) and outputs ys, reporting false for other types.
+func simdFloat4(t gguf.Type, w []byte, xs, ys [4][]float32, lo, hi, cols int) bool {
+	switch t {
+	case gguf.TypeF32:
+		C.kernels_matvec4_f32((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(xs[0]), f32p(xs[1]), f32p(xs[2]), f32p(xs[3]),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(cols))
+	case gguf.TypeF16:
+		C.kernels_matvec4_f16((*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))), f32p(xs[0]), f32p(xs[1]), f32p(xs[2]), f32p(xs[3]),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(cols))
+	default:
+		return false
+	}
+	return true
+}
+
+func simdRoundF16(x, out []float32) { C.kernels_round_f16(f32p(x), f32p(out), C.long(len(x))) }
+
+func simdAttend(out, q, k, v []float32, stride int, scale float32, scores []float32) {
+	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), C.long(len(scores)), C.float(scale), f32p(scores))
+}
+
+func simdRope(x, cs []float32, hd int, neox bool) {
+	n := C.int(0)
+	if neox {
+		n = 1
+	}
+	C.kernels_rope(f32p(x), f32p(cs), C.long(len(x)), C.long(hd), C.long(len(cs)), n)
 }

@@ -42,3 +42,13 @@ func simdAdd(dst, src []float32)                   { panic("kernels: no SIMD bui
 func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
 	panic("kernels: no SIMD build")
 }
+
+func simdFloat4(t gguf.Type, w []byte, xs, ys [4][]float32, lo, hi, cols int) bool { return false }
+
+func simdRoundF16(x, out []float32) { panic("kernels: no SIMD build") }
+
+func simdAttend(out, q, k, v []float32, stride int, scale float32, scores []float32) {
+	panic("kernels: no SIMD build")
+}
+
+func simdRope(x, cs []float32, hd int, neox bool) { panic("kernels: no SIMD build") }

@@ -383,20 +383,7 @@ func (s *RefSession) addRows(dst, src [][]float32) {
 // cosines and sines of a position are computed once per session.
 func (s *RefSession) rope(x []float32, pos int) {
 	c := s.m.Config
-	half := c.RopeDim / 2
-	cs := s.ropeAngles(pos)
-	for h := 0; h < len(x); h += c.HeadDim {
-		head := x[h : h+c.HeadDim]
-		for i := range half {
-			cos, sin := cs[2*i], cs[2*i+1]
-			j, k := 2*i, 2*i+1
-			if c.Rope == RopeNeoX {
-				j, k = i, i+half
-			}
-			a, b := head[j], head[k]
-			head[j], head[k] = a*cos-b*sin, a*sin+b*cos
-		}
-	}
+	kernels.Rope(x, s.ropeAngles(pos), c.HeadDim, c.Rope == RopeNeoX, s.portable())
 }
 
 // ropeAngles returns the (cos, sin) pairs of position pos, filling the
@@ -430,26 +417,8 @@ func (t *attnTask) Run(part, lo, hi int) {
 	group := c.Heads / c.KVHeads
 	for u := lo; u < hi; u++ {
 		b, h := u/c.Heads, u%c.Heads
-		span := t.pos + b + 1
 		q := a.q[b][h*hd : (h+1)*hd]
-		kvOff := h / group * hd
-		scores := t.scores[part][:span]
-		for p := range scores {
-			k := s.keys[(t.l*s.ctx+p)*kvDim+kvOff:][:hd]
-			var d float32
-			for i := range q {
-				d += q[i] * k[i]
-			}
-			scores[p] = d * scale
-		}
-		kernels.Softmax(scores, s.portable())
-		out := a.att[b][h*hd : (h+1)*hd]
-		clear(out)
-		for p, w := range scores {
-			v := s.values[(t.l*s.ctx+p)*kvDim+kvOff:][:hd]
-			for i := range out {
-				out[i] += w * v[i]
-			}
-		}
+		base := t.l*s.ctx*kvDim + h/group*hd
+		kernels.Attend(a.att[b][h*hd:(h+1)*hd], q, s.keys[base:], s.values[base:], kvDim, scale, t.scores[part][:t.pos+b+1], s.portable())
 	}
 }

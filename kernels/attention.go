@@ -1,0 +1,67 @@
+package kernels
+
+// Attention over a KV cache and rotary position embedding, the per-head
+// work of a decoder layer. As the elementwise ops, each runs the AVX2
+// kernel where the CPU has it and the Go version (the reference)
+// elsewhere or when portable is set.
+
+// Attend sets out = Σ_p softmax_p(scale·q·k_p)·v_p over the positions
+// p < len(scores), whose key and value rows (len(q) wide) start at
+// k[p*stride] and v[p*stride]; scores is scratch and ends holding the
+// attention weights. len(out) must be at least len(q).
+func Attend(out, q, k, v []float32, stride int, scale float32, scores []float32, portable bool) {
+	hd, span := len(q), len(scores)
+	if span == 0 || hd == 0 {
+		clear(out[:hd])
+		return
+	}
+	end := (span-1)*stride + hd
+	k, v, out = k[:end], v[:end], out[:hd]
+	if simd && !portable {
+		simdAttend(out, q, k, v, stride, scale, scores)
+		return
+	}
+	for p := range scores {
+		kp := k[p*stride:][:hd]
+		var d float32
+		for i, qv := range q {
+			d += qv * kp[i]
+		}
+		scores[p] = d * scale
+	}
+	Softmax(scores, true)
+	clear(out)
+	for p, w := range scores {
+		vp := v[p*stride:][:hd]
+		for i := range out {
+			out[i] += w * vp[i]
+		}
+	}
+}
+
+// Rope rotates the first len(cs) dimensions of each hd-wide head of x by
+// the angles whose (cos, sin) pairs cs holds: pair i is dimensions (2i,
+// 2i+1), or with neox (i, i+len(cs)/2), as GGML's normal and NeoX modes.
+func Rope(x, cs []float32, hd int, neox, portable bool) {
+	rd := len(cs)
+	if rd == 0 || hd == 0 {
+		return
+	}
+	if simd && !portable {
+		simdRope(x, cs, hd, neox)
+		return
+	}
+	half := rd / 2
+	for h := 0; h+hd <= len(x); h += hd {
+		head := x[h : h+hd]
+		for i := range half {
+			cos, sin := cs[2*i], cs[2*i+1]
+			j, k := 2*i, 2*i+1
+			if neox {
+				j, k = i, i+half
+			}
+			a, b := head[j], head[k]
+			head[j], head[k] = a*cos-b*sin, a*sin+b*cos
+		}
+	}
+}
