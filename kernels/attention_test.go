@@ -84,7 +84,7 @@ func TestRopeRotates(t *testing.T) {
 		want []float32
 	}{
 		{false, []float32{0, 1, -3, 2}}, // pairs (0,1), (2,3)
-		{true, []float32{-2, -3, 1, 0}},  // pairs (0,2), (1,3)
+		{true, []float32{-2, -3, 1, 0}}, // pairs (0,2), (1,3)
 	} {
 		x := []float32{1, 0, 2, 3}
 		cs := []float32{0, 1, 0, 1} // cos 0, sin 1 for both pairs
