@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	vulkan "github.com/vulkan-go/vulkan"
@@ -122,6 +123,7 @@ type Device struct {
 	opts  Options
 
 	submitMu sync.Mutex // vkQueueSubmit needs the queue externally synchronised
+	submits  atomic.Uint64
 	closeMu  sync.Mutex
 	closed   bool
 }
@@ -328,6 +330,10 @@ func open(inst vulkan.Instance, opts Options) (*Device, error) {
 	d.cache = cache
 	return d, nil
 }
+
+// Submits returns how many command buffers have been submitted to the
+// device's queue, staged copies included: the count a step is held to.
+func (d *Device) Submits() uint64 { return d.submits.Load() }
 
 // Profiling reports whether Steps record timestamps.
 func (d *Device) Profiling() bool { return d.opts.Profile && d.Info.TimestampBits > 0 }

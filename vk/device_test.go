@@ -119,3 +119,78 @@ func TestStagedCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestStepUpdate writes device-local memory inside a step and reads it
+// back through a copy in the same step, on a device that refuses to map
+// device memory: one submit, the staging path never taken.
+func TestStepUpdate(t *testing.T) {
+	vktest.Device(t)
+	opts := vk.DefaultOptions()
+	opts.AllowCPU, opts.Staging = true, true
+	d, err := vk.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st, err := d.NewStep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tc := range []struct {
+		name      string
+		off, size int
+		ok        bool
+	}{
+		{"one word", 0, 4, true},
+		{"at an offset", 12, 4000, true},
+		{"past one vkCmdUpdateBuffer", 4, 70004, true},
+		{"odd size", 0, 6, false},
+		{"odd offset", 2, 8, false},
+		{"overrun", 80000, 8, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev, err := d.NewBuffer(80000, vk.DeviceLocal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			host, err := d.NewBuffer(80000, vk.HostVisible)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer host.Close()
+			data := make([]byte, tc.size)
+			for i := range data {
+				data[i] = byte(i*13 + 5)
+			}
+			if err := st.Begin(); err != nil {
+				t.Fatal(err)
+			}
+			err = st.Update(dev, uint64(tc.off), data)
+			if (err == nil) != tc.ok {
+				t.Fatalf("Update error %v, want ok=%v", err, tc.ok)
+			}
+			if tc.ok {
+				st.Barrier()
+				st.Copy(vk.Range{Buf: dev, Off: uint64(tc.off), Size: uint64(tc.size)}, vk.Range{Buf: host, Size: uint64(tc.size)})
+			}
+			before := d.Submits()
+			if err := st.Submit(); err != nil {
+				t.Fatal(err)
+			}
+			if n := d.Submits() - before; n != 1 {
+				t.Errorf("%d submits, want 1", n)
+			}
+			if !tc.ok {
+				return
+			}
+			got := host.Bytes()[:tc.size]
+			for i := range got {
+				if got[i] != data[i] {
+					t.Fatalf("byte %d = %d, want %d", i, got[i], data[i])
+				}
+			}
+		})
+	}
+}

@@ -157,6 +157,28 @@ func (s *Step) Copy(src, dst Range) {
 	s.stamp("copy")
 }
 
+// maxUpdate is the most bytes one vkCmdUpdateBuffer may write.
+const maxUpdate = 65536
+
+// Update records a write of data (a multiple of 4 bytes) to dst at off (a
+// multiple of 4). The command buffer keeps its own copy of data, so the
+// small per-step inputs (token ids, positions) reach device-local memory
+// inside the step that reads them, with no staging submit of their own.
+func (s *Step) Update(dst *Buffer, off uint64, data []byte) error {
+	if err := dst.span(off, len(data)); err != nil {
+		return err
+	}
+	if off%4 != 0 || len(data)%4 != 0 {
+		return fmt.Errorf("vk: update of %d bytes at offset %d: both must be multiples of 4", len(data), off)
+	}
+	for done := 0; done < len(data); done += maxUpdate {
+		part := data[done:min(done+maxUpdate, len(data))]
+		vulkan.CmdUpdateBuffer(s.cb, dst.buf, vulkan.DeviceSize(off+uint64(done)), vulkan.DeviceSize(len(part)), (*uint32)(unsafe.Pointer(&part[0])))
+	}
+	s.stamp("update")
+	return nil
+}
+
 // Dispatches returns how many dispatches the current or last step holds.
 func (s *Step) Dispatches() int { return s.dispatches }
 
@@ -173,6 +195,7 @@ func (s *Step) Submit() error {
 	s.d.submitMu.Lock()
 	r := shimSubmit(s.d.queue, s.cb, s.fence)
 	s.d.submitMu.Unlock()
+	s.d.submits.Add(1)
 	if err := check(r, "vkQueueSubmit"); err != nil {
 		return err
 	}
