@@ -151,9 +151,12 @@ type VulkanSession struct {
 	bufs                         []*vk.Buffer
 	x, xb, q, att, gate, up, ids *vk.Buffer
 	logits, scratch              *vk.Buffer
-	keys, values                 []*vk.Buffer
-	sets                         *vk.Sets
-	step                         *vk.Step
+	// readback receives what the host reads (logits, hidden states) by a
+	// copy inside the step when those buffers are not host-visible.
+	readback     *vk.Buffer
+	keys, values []*vk.Buffer
+	sets         *vk.Sets
+	step         *vk.Step
 
 	embed       *ops.GetRows
 	outNorm     *ops.RMSNorm
@@ -166,6 +169,8 @@ type VulkanSession struct {
 
 	pending   bool // a recorded step awaits submission
 	evaluated bool
+	// hostLogits: readback holds the last evaluated token's logits.
+	hostLogits bool
 
 	profile map[string]*vk.OpTime // GPU time per op since TakeProfile, when profiling
 }
@@ -218,6 +223,10 @@ func (vm *VulkanModel) NewSession(ctx int) (_ *VulkanSession, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.readback, err = k.Dev.NewBuffer(uint64(4*max(c.VocabSize, B*c.Dim)), vk.HostVisible); err != nil {
+		return nil, err
+	}
+	s.bufs = append(s.bufs, s.readback)
 	sets := s.sets
 	if s.embed, err = k.BindGetRows(sets, vm.tokEmbd, s.ids.All(), s.x.All()); err != nil {
 		return nil, err
@@ -381,12 +390,15 @@ func (s *VulkanSession) record(tokens []int32, pos int) error {
 	for i, t := range tokens {
 		binary.LittleEndian.PutUint32(s.idBytes[4*i:], uint32(t))
 	}
-	if err := s.ids.Write(0, s.idBytes[:4*n]); err != nil {
-		return err
-	}
 	if err := st.Begin(); err != nil {
 		return err
 	}
+	s.hostLogits = false
+	// The ids go in with the step: a staged write would cost a submit.
+	if err := st.Update(s.ids, 0, s.idBytes[:4*n]); err != nil {
+		return err
+	}
+	st.Barrier()
 	dim, qDim, kvDim, hd := c.Dim, c.QDim(), c.KVDim(), c.HeadDim
 	s.embed.Record(st, n, dim)
 	st.Barrier()
@@ -429,6 +441,30 @@ func (s *VulkanSession) record(tokens []int32, pos int) error {
 	return nil
 }
 
+// read returns the first n bytes of b as the last step left them. A
+// mapped b is read in place once a pending step is submitted; otherwise
+// a copy to readback joins the pending step (or a step of its own when
+// none is pending), never Buffer.Read's staging submit.
+func (s *VulkanSession) read(b *vk.Buffer, n int) ([]byte, error) {
+	if m := b.Bytes(); m != nil {
+		if err := s.flush(); err != nil {
+			return nil, err
+		}
+		return m[:n], nil
+	}
+	if !s.pending {
+		if err := s.step.Begin(); err != nil {
+			return nil, err
+		}
+		s.pending = true
+	}
+	s.step.Copy(vk.Range{Buf: b, Size: uint64(n)}, vk.Range{Buf: s.readback, Size: uint64(n)})
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
+	return s.readback.Bytes()[:n], nil
+}
+
 // Sample implements model.Session: the draw runs on the device in the
 // same submit as the forward pass, and one token id comes back. A chain
 // the device cannot hold (see ops.MaxCandidates) is sampled on the CPU.
@@ -445,10 +481,16 @@ func (s *VulkanSession) Sample(smp *sampling.Sampler) (int32, error) {
 	if err := s.sampler.Record(s.step, smp, false); err != nil {
 		return 0, err
 	}
+	// Logits the CPU may have to sample come out in this same submit.
+	copyLogits := s.logits.Bytes() == nil && s.sampler.MayOverflow(smp.Params())
+	if copyLogits {
+		s.step.Copy(s.logits.All(), vk.Range{Buf: s.readback, Size: s.logits.Size()})
+	}
 	s.pending = false
 	if err := s.submit(); err != nil {
 		return 0, err
 	}
+	s.hostLogits = copyLogits
 	res := s.sampler.Result()
 	if res.Overflow {
 		l, err := s.Logits()
@@ -464,19 +506,22 @@ func (s *VulkanSession) Sample(smp *sampling.Sampler) (int32, error) {
 	return res.ID, nil
 }
 
-// Logits implements model.Session: it submits a pending step and reads
-// the logits of the last evaluated token back.
+// Logits implements model.Session: it reads the logits of the last
+// evaluated token back, submitting a pending step with the readback in it.
 func (s *VulkanSession) Logits() ([]float32, error) {
 	if !s.evaluated {
 		return nil, errors.New("llama: logits requested before any Eval")
 	}
-	if err := s.flush(); err != nil {
-		return nil, err
-	}
 	c := s.vm.M.Config
-	raw := make([]byte, 4*c.VocabSize)
-	if err := s.logits.Read(0, raw); err != nil {
-		return nil, err
+	var raw []byte
+	if s.hostLogits {
+		raw = s.readback.Bytes()[:4*c.VocabSize]
+	} else {
+		var err error
+		if raw, err = s.read(s.logits, 4*c.VocabSize); err != nil {
+			return nil, err
+		}
+		s.hostLogits = s.logits.Bytes() == nil
 	}
 	if s.logitsOut == nil {
 		s.logitsOut = make([]float32, c.VocabSize)
@@ -515,18 +560,15 @@ func (s *VulkanSession) EvalHidden(tokens []int32, each func(row []float32)) err
 		return err
 	}
 	s.evaluated = false
-	raw := make([]byte, 4*VulkanBatch*c.Dim)
 	x, row := make([]float32, c.Dim), make([]float32, c.Dim)
 	for pos := 0; pos < len(tokens); pos += VulkanBatch {
 		chunk := tokens[pos:min(pos+VulkanBatch, len(tokens))]
 		if err := s.record(chunk, pos); err != nil {
 			return err
 		}
-		if err := s.flush(); err != nil {
-			return err
-		}
 		n := len(chunk)
-		if err := s.x.Read(0, raw[:4*n*c.Dim]); err != nil {
+		raw, err := s.read(s.x, 4*n*c.Dim)
+		if err != nil {
 			return err
 		}
 		for b := range n {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
@@ -124,6 +125,86 @@ func TestVulkanLongPrompt(t *testing.T) {
 	}
 	if err := s.Eval([]int32{int32(m.Config.VocabSize)}, 0); err == nil {
 		t.Fatal("token outside the vocabulary accepted")
+	}
+}
+
+// TestVulkanOneSubmitPerStep holds each generation step to one submit on
+// a device that refuses to map device memory, as on discrete GPUs: the
+// token ids go in with the step and what the host reads comes out with
+// it. The draws still equal the CPU sampler's on the step's logits.
+func TestVulkanOneSubmitPerStep(t *testing.T) {
+	vktest.Device(t)
+	opts := vk.DefaultOptions()
+	opts.AllowCPU, opts.Staging = true, true
+	d, err := vk.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	k := ops.New(d)
+	t.Cleanup(k.Close)
+	tempered := sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1, Seed: 7}
+	for _, tc := range []struct {
+		name, model string
+		params      sampling.Params
+	}{
+		{"greedy", "llama/stories260K.gguf", sampling.Greedy()},
+		{"default chain", "llama/stories260K.gguf", sampling.Defaults()},
+		// Top-k off over a 32000-token vocabulary: every draw overflows
+		// to the CPU, which samples logits copied out in the same step.
+		{"overflow to the CPU", "llama/llama-2-tiny-random.gguf", tempered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := loadModel(t, tc.model)
+			vm, err := m.UploadVulkan(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Close()
+			s, err := vm.NewSession(64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			dev, _ := sampling.New(tc.params)
+			cpu, _ := sampling.New(tc.params)
+			submits := func(what string, f func() error) {
+				t.Helper()
+				before := d.Submits()
+				if err := f(); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				if n := d.Submits() - before; n != 1 {
+					t.Fatalf("%s: %d submits, want 1", what, n)
+				}
+			}
+			tokens := []int32{1, 403, 407}
+			for i := range 6 {
+				pos := len(tokens) - 1
+				if i == 0 {
+					pos = 0
+				}
+				var logits []float32
+				submits("Eval+Logits", func() (err error) {
+					if err = s.Eval(tokens[pos:], pos); err == nil {
+						logits, err = s.Logits()
+					}
+					return
+				})
+				want := cpu.Sample(logits)
+				var got int32
+				submits("Eval+Sample", func() (err error) {
+					if err = s.Eval(tokens[pos:], pos); err == nil {
+						got, err = s.Sample(dev)
+					}
+					return
+				})
+				if got != want || dev.Step() != cpu.Step() {
+					t.Fatalf("draw %d: device %d (step %d), CPU %d (step %d)", i, got, dev.Step(), want, cpu.Step())
+				}
+				tokens = append(tokens, got)
+			}
+		})
 	}
 }
 

@@ -109,6 +109,14 @@ func (s *Sampler) Record(st *vk.Step, smp *sampling.Sampler, withCandidates bool
 	return nil
 }
 
+// MayOverflow reports whether a draw with prm can report Overflow: only a
+// tempered draw whose top-k keeps more than MaxCandidates tokens can. A
+// caller whose logits are not host-visible uses it to copy them out in the
+// same step, in case the CPU has to sample them.
+func (s *Sampler) MayOverflow(prm sampling.Params) bool {
+	return prm.Temperature != 0 && s.vocab > MaxCandidates && (prm.TopK <= 0 || prm.TopK > MaxCandidates)
+}
+
 // Result reads the last submitted draw.
 func (s *Sampler) Result() SampleResult {
 	b := s.out.Bytes()
