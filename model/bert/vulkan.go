@@ -133,7 +133,9 @@ type VulkanEncoder struct {
 	embdNorm                    *ops.LayerNorm
 	layers                      []encLayer
 	idBytes, posBytes, rngBytes []byte
-	hidden                      []byte
+	// readback receives the hidden states by a copy inside the pass when
+	// x is not host-visible; nil when x is mapped.
+	readback *vk.Buffer
 }
 
 type encLayer struct {
@@ -172,6 +174,12 @@ func (vm *VulkanModel) NewEncoder() (_ *VulkanEncoder, err error) {
 	e.scratch = buf(n * c.Heads * c.ContextLength)
 	if err != nil {
 		return nil, err
+	}
+	if e.x.Bytes() == nil {
+		if e.readback, err = k.Dev.NewBuffer(e.x.Size(), vk.HostVisible); err != nil {
+			return nil, err
+		}
+		e.bufs = append(e.bufs, e.readback)
 	}
 	bind := func(f func() error) {
 		if err == nil {
@@ -270,17 +278,19 @@ func (e *VulkanEncoder) forward(seqs [][]int32) ([]float32, []int, error) {
 			e.rngBytes = binary.LittleEndian.AppendUint32(e.rngBytes, uint32(last))
 		}
 	}
+	if err := st.Begin(); err != nil {
+		return nil, nil, err
+	}
+	// The inputs go in with the pass: staged writes would cost a submit each.
 	for _, w := range []struct {
 		b    *vk.Buffer
 		data []byte
 	}{{e.ids, e.idBytes}, {e.pos, e.posBytes}, {e.ranges, e.rngBytes}} {
-		if err := w.b.Write(0, w.data); err != nil {
+		if err := st.Update(w.b, 0, w.data); err != nil {
 			return nil, nil, err
 		}
 	}
-	if err := st.Begin(); err != nil {
-		return nil, nil, err
-	}
+	st.Barrier()
 	e.tokRows.Record(st, n, d)
 	e.posRows.Record(st, n, d)
 	st.Barrier()
@@ -311,16 +321,15 @@ func (e *VulkanEncoder) forward(seqs [][]int32) ([]float32, []int, error) {
 		L.outNorm.Record(st, n, d, c.NormEps)
 		st.Barrier()
 	}
+	out := e.x.Bytes()
+	if out == nil {
+		st.Copy(vk.Range{Buf: e.x, Size: uint64(4 * n * d)}, vk.Range{Buf: e.readback, Size: uint64(4 * n * d)})
+		out = e.readback.Bytes()
+	}
 	if err := st.Submit(); err != nil {
 		return nil, nil, err
 	}
-	if cap(e.hidden) < 4*n*d {
-		e.hidden = make([]byte, 4*n*d)
-	}
-	raw := e.hidden[:4*n*d]
-	if err := e.x.Read(0, raw); err != nil {
-		return nil, nil, err
-	}
+	raw := out[:4*n*d]
 	hidden := make([]float32, n*d)
 	for i := range hidden {
 		hidden[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))

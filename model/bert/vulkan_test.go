@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
+	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
@@ -96,5 +97,54 @@ func TestVulkanMiniLM(t *testing.T) {
 	}
 	if len(one[0]) != 128 || cosine(one[0], got[0][:128]) < 0.99999 {
 		t.Errorf("alone with Dimensions 128: %d components, cosine %.6f to the batch's prefix", len(one[0]), cosine(one[0], got[0][:128]))
+	}
+}
+
+// TestVulkanOneSubmitPerPass holds a forward pass to one submit on a
+// device that refuses to map device memory, as on discrete GPUs, with
+// the same vectors (cosine >= 0.999999) as the test device's mapped path.
+func TestVulkanOneSubmitPerPass(t *testing.T) {
+	vktest.Device(t)
+	opts := vk.DefaultOptions()
+	opts.AllowCPU, opts.Staging = true, true
+	d, err := vk.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	k := ops.New(d)
+	defer k.Close()
+	f := openMiniLM(t)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := m.UploadVulkan(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	e, err := vm.NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	batch := [][]int32{wordIDs(t, f, "a", "sentence"), wordIDs(t, f, "once", "upon", "a", "time")}
+	before := d.Submits()
+	got, err := e.Embed(batch, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := d.Submits() - before; n != 1 {
+		t.Errorf("%d submits for one pass, want 1", n)
+	}
+	want, err := vulkanEncoder(t, m).Embed(batch, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range batch {
+		if c := cosine(got[i], want[i]); c < 0.999999 {
+			t.Errorf("input %d: cosine %.7f to the mapped path", i, c)
+		}
 	}
 }
