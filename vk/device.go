@@ -52,8 +52,12 @@ type Info struct {
 	SubgroupSize uint32
 	// SubgroupArithmetic: subgroupAdd/Max in compute shaders; shaders take
 	// a shared-memory path when it is false.
-	SubgroupArithmetic  bool
-	Float16, Int8       bool
+	SubgroupArithmetic bool
+	// Int8 (shaderInt8), 16/8-bit storage and Int64 are what the SPIR-V
+	// declares (Int8, StorageBuffer16BitAccess, StorageBuffer8BitAccess,
+	// Int64), so Usable requires them. Float16 is only reported: shaders
+	// unpack f16 from 16-bit storage and declare no Float16.
+	Int8, Float16       bool
 	Storage16, Storage8 bool
 	Int64               bool
 
@@ -74,6 +78,8 @@ func (i Info) Usable() string {
 		return "no compute queue"
 	case !i.Storage16 || !i.Storage8:
 		return "no 16/8-bit storage buffer access"
+	case !i.Int8:
+		return "no 8-bit integers in shaders"
 	case !i.Int64:
 		return "no 64-bit integers in shaders"
 	case i.MaxPushConstants < 128:
@@ -305,7 +311,7 @@ func open(inst vulkan.Instance, opts Options) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{Info: infos[idx], inst: inst, pd: pds[idx], opts: opts}
-	chain, free := featureChain(true)
+	chain, free := featureChain()
 	defer free()
 	dev, r := shimCreateDevice(d.pd, uint32(d.Info.ComputeQueue), chain)
 	if err := check(r, "vkCreateDevice"); err != nil {

@@ -9,10 +9,12 @@ import (
 )
 
 func TestPick(t *testing.T) {
-	ok := vk.Info{ComputeQueue: 0, Storage16: true, Storage8: true, Int64: true, MaxPushConstants: 128, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}
+	ok := vk.Info{ComputeQueue: 0, Int8: true, Storage16: true, Storage8: true, Int64: true, MaxPushConstants: 128, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}
 	dev := func(name string, typ vk.Type) vk.Info { i := ok; i.Name, i.Type = name, typ; return i }
 	noStorage := dev("old", vk.Discrete)
 	noStorage.Storage8 = false
+	noInt8 := dev("no int8", vk.Discrete)
+	noInt8.Int8 = false
 	tests := []struct {
 		name  string
 		infos []vk.Info
@@ -25,6 +27,9 @@ func TestPick(t *testing.T) {
 		{"cpu when asked", []vk.Info{dev("llvmpipe", vk.CPU)}, vk.Options{Index: -1, AllowCPU: true}, 0},
 		{"gpu still before cpu", []vk.Info{dev("llvmpipe", vk.CPU), dev("igpu", vk.Integrated)}, vk.Options{Index: -1, AllowCPU: true}, 1},
 		{"unusable skipped", []vk.Info{noStorage, dev("igpu", vk.Integrated)}, vk.Options{Index: -1}, 1},
+		{"no int8 skipped", []vk.Info{noInt8, dev("igpu", vk.Integrated)}, vk.Options{Index: -1}, 1},
+		{"no int8 alone", []vk.Info{noInt8}, vk.Options{Index: -1}, -1},
+		{"float16 not needed", []vk.Info{dev("no float16", vk.Discrete)}, vk.Options{Index: -1}, 0}, // ok has none: no shader declares Float16
 		{"index", []vk.Info{dev("a", vk.Discrete), dev("b", vk.CPU)}, vk.Options{Index: 1}, 1},
 		{"index out of range", []vk.Info{dev("a", vk.Discrete)}, vk.Options{Index: 3}, -1},
 		{"index unusable", []vk.Info{noStorage}, vk.Options{Index: 0}, -1},

@@ -91,20 +91,20 @@ static vkinfer_caps vkinfer_query_caps(void *gipa, VkInstance inst, VkPhysicalDe
 }
 
 // vkinfer_feature_chain returns a malloc'd pNext chain enabling the
-// features the shaders use; the caller frees it with vkinfer_free_chain.
-static void *vkinfer_feature_chain(int int64) {
+// features the shaders' SPIR-V declares, all of which Info.Usable
+// requires; the caller frees it with vkinfer_free_chain.
+static void *vkinfer_feature_chain(void) {
 	VkPhysicalDeviceFeatures2 *f = calloc(1, sizeof *f);
 	VkPhysicalDeviceVulkan11Features *f11 = calloc(1, sizeof *f11);
 	VkPhysicalDeviceVulkan12Features *f12 = calloc(1, sizeof *f12);
 	f->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
 	f->pNext = f11;
-	f->features.shaderInt64 = int64 ? VK_TRUE : VK_FALSE;
+	f->features.shaderInt64 = VK_TRUE;
 	f11->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES;
 	f11->pNext = f12;
 	f11->storageBuffer16BitAccess = VK_TRUE;
 	f12->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES;
 	f12->storageBuffer8BitAccess = VK_TRUE;
-	f12->shaderFloat16 = VK_TRUE;
 	f12->shaderInt8 = VK_TRUE;
 	return f;
 }
@@ -192,12 +192,8 @@ func queryCaps(inst vulkan.Instance, pd vulkan.PhysicalDevice) (caps, error) {
 }
 
 // featureChain is the pNext chain for vkCreateDevice; free releases it.
-func featureChain(int64 bool) (chain unsafe.Pointer, free func()) {
-	var i C.int
-	if int64 {
-		i = 1
-	}
-	p := C.vkinfer_feature_chain(i)
+func featureChain() (chain unsafe.Pointer, free func()) {
+	p := C.vkinfer_feature_chain()
 	return p, func() { C.vkinfer_free_chain(p) }
 }
 
