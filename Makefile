@@ -53,8 +53,14 @@ test: fmt-check vet
 test-race:
 	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/...
 
-# Regenerates the embedded SPIR-V; a test fails when it is stale.
-shaders: $(SHADER_SPV)
+# Regenerates the embedded SPIR-V; a test fails when it is stale. Each
+# shader that reduces (includes reduce.glsl) gets a second build without
+# subgroup operations, NAME_nosg.spv, for devices that lack them.
+SHADER_NOSG := $(patsubst %.comp,%_nosg.spv,$(shell grep -l '^\#include "reduce.glsl"' $(SHADER_SRC)))
+shaders: $(SHADER_SPV) $(SHADER_NOSG)
+
+shaders/%_nosg.spv: shaders/%.comp $(wildcard shaders/*.glsl)
+	$(GLSLANG) -V --target-env vulkan1.2 -DUSE_SUBGROUPS=0 -o $@ $<
 
 shaders/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 	$(GLSLANG) -V --target-env vulkan1.2 -o $@ $<

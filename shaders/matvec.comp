@@ -5,15 +5,15 @@
 // With subgroups, each subgroup computes whole rows and reduces with
 // subgroupAdd, so no barrier is needed (barriers are what CPU Vulkan
 // devices pay most for); a workgroup takes wg_rows consecutive rows, as
-// many as keeps a workgroup's share of work worth its fixed cost. Without,
-// one workgroup computes one row and reduces in shared memory.
+// many as keeps a workgroup's share of work worth its fixed cost. Without
+// (the matvec_nosg build, see reduce.glsl), one workgroup computes one row
+// and reduces in shared memory.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint TYPE = 0;
-layout(constant_id = 2) const uint SUBGROUPS = 1;
 
 #define WEIGHTS 0
 #include "weights.glsl"
@@ -127,30 +127,29 @@ void main() {
 		}
 		return;
 	}
-	if (SUBGROUPS == 1) {
-		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
-		for (uint row = first + gl_SubgroupID; row < last; row += gl_NumSubgroups) {
-			if (one) {
-				float sum = subgroupAdd(dot1(row, gl_SubgroupInvocationID, gl_SubgroupSize));
-				if (subgroupElect()) {
-					store(row, 0, sum);
-				}
-				continue;
+#if USE_SUBGROUPS
+	uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
+	for (uint row = first + gl_SubgroupID; row < last; row += gl_NumSubgroups) {
+		if (one) {
+			float sum = subgroupAdd(dot1(row, gl_SubgroupInvocationID, gl_SubgroupSize));
+			if (subgroupElect()) {
+				store(row, 0, sum);
 			}
-			for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
-				partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
-				[[unroll]] for (uint b = 0; b < MAXB; b++) {
-					if (b0 + b < p.n) { // uniform: n is a push constant
-						float sum = subgroupAdd(acc[b]);
-						if (subgroupElect()) {
-							store(row, b0 + b, sum);
-						}
+			continue;
+		}
+		for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
+			partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
+			[[unroll]] for (uint b = 0; b < MAXB; b++) {
+				if (b0 + b < p.n) { // uniform: n is a push constant
+					float sum = subgroupAdd(acc[b]);
+					if (subgroupElect()) {
+						store(row, b0 + b, sum);
 					}
 				}
 			}
 		}
-		return;
 	}
+#else
 	if (wg >= p.rows) {
 		return; // uniform across the workgroup
 	}
@@ -172,4 +171,5 @@ void main() {
 			}
 		}
 	}
+#endif
 }

@@ -1,27 +1,37 @@
 // Workgroup reductions. Define WG (the workgroup size, a specialization
-// constant, a power of two) and SUBGROUPS (a specialization constant:
-// 1 to use subgroup arithmetic, 0 for the shared-memory tree) before
-// including. Every invocation must call these, in uniform control flow.
-
+// constant, a power of two) before including. Every invocation must call
+// these, in uniform control flow.
+//
+// USE_SUBGROUPS (default 1) selects subgroup arithmetic; the shader's
+// second build, NAME_nosg.spv (-DUSE_SUBGROUPS=0), takes the
+// shared-memory tree and leaves the subgroup extensions out, so its
+// SPIR-V declares no GroupNonUniform capability and is valid on devices
+// without subgroup arithmetic. A specialization constant could not do
+// that: the capabilities of dead code are still declared.
+#ifndef USE_SUBGROUPS
+#define USE_SUBGROUPS 1
+#endif
+#if USE_SUBGROUPS
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 
 shared float red[WG];
 
 float wg_sum(float v) {
 	barrier();
-	if (SUBGROUPS == 1) {
-		v = subgroupAdd(v);
-		if (subgroupElect()) {
-			red[gl_SubgroupID] = v;
-		}
-		barrier();
-		float s = 0.0;
-		for (uint i = 0; i < gl_NumSubgroups; i++) {
-			s += red[i];
-		}
-		return s;
+#if USE_SUBGROUPS
+	v = subgroupAdd(v);
+	if (subgroupElect()) {
+		red[gl_SubgroupID] = v;
 	}
+	barrier();
+	float s = 0.0;
+	for (uint i = 0; i < gl_NumSubgroups; i++) {
+		s += red[i];
+	}
+	return s;
+#else
 	red[gl_LocalInvocationID.x] = v;
 	barrier();
 	for (uint s = WG / 2; s > 0; s >>= 1) {
@@ -31,22 +41,23 @@ float wg_sum(float v) {
 		barrier();
 	}
 	return red[0];
+#endif
 }
 
 float wg_max(float v) {
 	barrier();
-	if (SUBGROUPS == 1) {
-		v = subgroupMax(v);
-		if (subgroupElect()) {
-			red[gl_SubgroupID] = v;
-		}
-		barrier();
-		float m = red[0];
-		for (uint i = 1; i < gl_NumSubgroups; i++) {
-			m = max(m, red[i]);
-		}
-		return m;
+#if USE_SUBGROUPS
+	v = subgroupMax(v);
+	if (subgroupElect()) {
+		red[gl_SubgroupID] = v;
 	}
+	barrier();
+	float m = red[0];
+	for (uint i = 1; i < gl_NumSubgroups; i++) {
+		m = max(m, red[i]);
+	}
+	return m;
+#else
 	red[gl_LocalInvocationID.x] = v;
 	barrier();
 	for (uint s = WG / 2; s > 0; s >>= 1) {
@@ -56,4 +67,5 @@ float wg_max(float v) {
 		barrier();
 	}
 	return red[0];
+#endif
 }

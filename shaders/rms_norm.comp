@@ -5,7 +5,6 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
-layout(constant_id = 1) const uint SUBGROUPS = 1;
 #include "reduce.glsl"
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };

@@ -15,7 +15,6 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 256;
-layout(constant_id = 1) const uint SUBGROUPS = 1;
 #include "reduce.glsl"
 
 const uint CMAX = 1024;

@@ -15,7 +15,8 @@ type Kernels struct {
 	// WG is the workgroup size of the reducing shaders (a power of two).
 	WG uint32
 	// Subgroups selects subgroup arithmetic for reductions; false takes
-	// the shared-memory path.
+	// the shaders' builds without subgroup operations (shared-memory
+	// reductions), whose SPIR-V a device without subgroups accepts.
 	Subgroups bool
 
 	mu    sync.Mutex
@@ -73,28 +74,27 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	if !ok {
 		return nil, fmt.Errorf("ops: unknown shader %q", shader)
 	}
-	code, err := shaders.SPIRV(shader)
+	code, err := shaders.SPIRV(shader, k.Subgroups)
 	if err != nil {
 		return nil, err
-	}
-	sub := uint32(0)
-	if k.Subgroups {
-		sub = 1
 	}
 	var spec []uint32
 	switch shader {
 	case "matvec":
-		spec = []uint32{k.WG, uint32(t), sub}
+		spec = []uint32{k.WG, uint32(t)}
 	case "rms_norm", "layer_norm", "attention":
-		spec = []uint32{k.WG, sub}
+		spec = []uint32{k.WG}
 	case "sample":
-		spec = []uint32{sampleWG, sub}
+		spec = []uint32{sampleWG}
 	case "get_rows":
 		spec = []uint32{uint32(t)}
 	}
 	name := shader
 	if shader == "matvec" || shader == "get_rows" {
 		name += "_" + t.String()
+	}
+	if !k.Subgroups {
+		name += "_nosg"
 	}
 	p, err := k.Dev.NewPipeline(name, code, l.bindings, l.push, spec...)
 	if err != nil {
