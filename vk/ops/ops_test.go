@@ -177,7 +177,8 @@ func TestMatVec(t *testing.T) {
 			if path.types != nil && !path.types[tc.typ] {
 				continue
 			}
-			for _, n := range []int{1, 11} {
+			// 32 and 33 take two and three passes of the shader's 16 inputs.
+			for _, n := range []int{1, 11, 32, 33} {
 				name := fmt.Sprintf("%s/cols%d/n%d/wg%d/subgroups=%v/short=%v", tc.typ, tc.cols, n, path.wg, path.sub, path.short)
 				const rows = 37
 				wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
