@@ -333,12 +333,20 @@ func stepCost(path string, kp *ops.Kernels, r *result) error {
 	if err := s.Eval([]int32{1}, 0); err != nil {
 		return err
 	}
+	tok, err := s.Sample(smp)
+	if err != nil {
+		return err
+	}
 	const steps = 32
 	var wall, gpu time.Duration
 	for pos := 1; pos <= steps; pos++ {
+		// A step's wall time is Eval (recording) and Sample (submit,
+		// fence wait, readback) together.
 		t0 := time.Now()
-		tok, err := s.Sample(smp)
-		if err != nil {
+		if err := s.Eval([]int32{tok}, pos); err != nil {
+			return err
+		}
+		if tok, err = s.Sample(smp); err != nil {
 			return err
 		}
 		wall += time.Since(t0)
@@ -346,9 +354,6 @@ func stepCost(path string, kp *ops.Kernels, r *result) error {
 		for _, op := range vs.Profile() {
 			r.dispatches += op.Calls
 			gpu += op.Time
-		}
-		if err := s.Eval([]int32{tok}, pos); err != nil {
-			return err
 		}
 	}
 	r.gpu, r.fixed = gpu/steps, (wall-gpu)/steps
