@@ -99,21 +99,56 @@ AVX2 void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *x
 	}
 }
 
-// Q4_0 weights (18-byte blocks: nibble j and j+16 share byte j, minus 8).
+AVX2 static inline float f16_at(const uint8_t *p) {
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return _cvtsh_ss(h);
+}
+
+// The lane sums of a Q4_0 block (18 bytes: f16 d, then nibble j and j+16
+// sharing byte j, each minus 8) times activations x, given x8 = 8·x summed
+// per lane: the unsigned nibbles meet the signed activations directly, and
+// the lanes equal dot_i8's of (q − 8) and x exactly.
+AVX2 static inline __m256i q4_0_lanes(const uint8_t *blk, __m256i x, __m256i x8) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+	__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 2));
+	__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), lowMask);
+	return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, x), ones), x8);
+}
+
+// Q4_0 weights times Q8_0-quantized activations, four rows at a time: an
+// activation block is loaded and summed once for the four, and the four
+// rows' chains of multiply-adds overlap. Each row's arithmetic is that of
+// one row alone, so results do not depend on where a range starts.
 AVX2 void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nb * 18;
+	const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
+	const long rb = nb * 18;
+	long r = lo;
+	for (; r + 4 <= hi; r += 4) {
+		const uint8_t *r0 = w + r * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
+		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+		for (long b = 0; b < nb; b++) {
+			const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
+			const __m256i x8 = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, x), ones);
+			const float dx = xd[b];
+			const long o = b * 18;
+			a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r0 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r0 + o, x, x8)), a0);
+			a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r1 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r1 + o, x, x8)), a1);
+			a2 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r2 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r2 + o, x, x8)), a2);
+			a3 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r3 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r3 + o, x, x8)), a3);
+		}
+		y[r] = hsum(a0);
+		y[r + 1] = hsum(a1);
+		y[r + 2] = hsum(a2);
+		y[r + 3] = hsum(a3);
+	}
+	for (; r < hi; r++) {
+		const uint8_t *row = w + r * rb;
 		__m256 acc = _mm256_setzero_ps();
 		for (long b = 0; b < nb; b++) {
-			const uint8_t *blk = row + b * 18;
-			uint16_t dh;
-			memcpy(&dh, blk, 2);
-			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 2));
-			__m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-			__m256i q = _mm256_sub_epi8(_mm256_and_si256(both, lowMask), eight);
-			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + b * 32)));
-			acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * xd[b]), _mm256_cvtepi32_ps(p), acc);
+			const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
+			const __m256i x8 = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, x), ones);
+			acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(row + b * 18) * xd[b]), _mm256_cvtepi32_ps(q4_0_lanes(row + b * 18, x, x8)), acc);
 		}
 		y[r] = hsum(acc);
 	}
@@ -232,60 +267,68 @@ AVX2 void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, con
 	}
 }
 
+// Lane s of the result is the sum of the lanes of p[s].
+AVX2 static inline __m256i hsum8_epi32(const __m256i p[8]) {
+	__m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+	__m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+	return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Eight bytes as eight floats.
+AVX2 static inline __m256 u8x8_ps(uint64_t v) {
+	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v)));
+}
+
 // Q4_K (q5 = 0) and Q5_K (q5 = 1) for n (1 or 4) inputs; xs + k*xds
 // holds input k's block sums. A Q4_K super-block is d, dmin, 12 bytes of
 // 6-bit scales and mins, 128 bytes of nibbles; Q5_K puts 32 bytes of fifth
 // bits (bit s of byte l for element l of sub-block s) before the nibbles.
-// Sub-block s (32 elements, one activation block) adds
-//   xd * d*scale_s * Σ q·xq  (lane-wise, summed across lanes at the end)
-// and subtracts xd * dmin*min_s * Σ xq.
-AVX2 static inline void kernels_matvec_k45_n(const uint8_t *w, int q5, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
+// Sub-block s (32 elements, activation block b) adds
+//   xd[b]·d·scale_s·Σ q·xq − xd[b]·dmin·min_s·xs[b].
+// The eight sub-blocks' integer dots are summed across lanes together, so
+// the scales, mins and activation scales meet them as vectors of eight:
+// two multiply-adds per super-block and input.
+AVX2 static inline __attribute__((always_inline)) void kernels_matvec_k45_n(const uint8_t *w, int q5, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
 	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1), one = _mm256_set1_epi8(1);
 	const long sbBytes = q5 ? 176 : 144;
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nsb * sbBytes;
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-		float mins[4] = {0, 0, 0, 0};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
-			uint16_t dh, mh;
-			memcpy(&dh, blk, 2);
-			memcpy(&mh, blk + 2, 2);
-			const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
-			const uint8_t *sc = blk + 4, *qs = blk + (q5 ? 48 : 16);
+			// The 6-bit scales and mins as ggml packs them: s < 4 in the
+			// low bits of bytes s and s+4, s >= 4 in the nibbles of byte
+			// s+4 with two high bits from bytes s-4 and s.
+			uint32_t u[3];
+			memcpy(u, blk + 4, 12);
+			const uint64_t sc = (uint64_t)(u[0] & 0x3f3f3f3f) | (uint64_t)((u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4) << 32;
+			const uint64_t mn = (uint64_t)(u[1] & 0x3f3f3f3f) | (uint64_t)(((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4) << 32;
+			const __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(f16_at(blk)), u8x8_ps(sc));
+			const __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(f16_at(blk + 2)), u8x8_ps(mn));
+			const uint8_t *qs = blk + (q5 ? 48 : 16);
 			const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
-			for (int j = 0; j < 4; j++) {
-				__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-				__m256i qlo = _mm256_and_si256(q, lowMask), qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lowMask);
+			__m256i q[8];
+			_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+				__m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+				q[2 * j] = _mm256_and_si256(v, lowMask);
+				q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lowMask);
 				if (q5) {
-					qlo = _mm256_or_si256(qlo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4));
-					qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4));
-				}
-				long b = sb * 8 + 2 * j;
-				float scale[2], min[2];
-				for (int h = 0; h < 2; h++) {
-					int s = 2 * j + h;
-					if (s < 4) {
-						scale[h] = d * (float)(sc[s] & 63);
-						min[h] = dmin * (float)(sc[s + 4] & 63);
-					} else {
-						scale[h] = d * (float)((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4));
-						min[h] = dmin * (float)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
-					}
-				}
-				for (int k = 0; k < n; k++) {
-					const int8_t *x = xq + k * xqs;
-					const float *xdk = xd + k * xds;
-					__m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, _mm256_loadu_si256((const __m256i *)(x + 32 * b))), ones);
-					__m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, _mm256_loadu_si256((const __m256i *)(x + 32 * (b + 1)))), ones);
-					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b] * scale[0]), _mm256_cvtepi32_ps(plo), acc[k]);
-					acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xdk[b + 1] * scale[1]), _mm256_cvtepi32_ps(phi), acc[k]);
-					mins[k] += xdk[b] * min[0] * (float)xs[k * xds + b] + xdk[b + 1] * min[1] * (float)xs[k * xds + b + 1];
+					q[2 * j] = _mm256_or_si256(q[2 * j], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4));
+					q[2 * j + 1] = _mm256_or_si256(q[2 * j + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4));
 				}
 			}
+			for (int k = 0; k < n; k++) {
+				const int8_t *x = xq + k * xqs + sb * 256;
+				__m256i p[8];
+				_Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) p[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], _mm256_loadu_si256((const __m256i *)(x + 32 * s))), ones);
+				const __m256 xdv = _mm256_loadu_ps(xd + k * xds + sb * 8);
+				const __m256 xsv = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(xs + k * xds + sb * 8)));
+				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8_epi32(p)), _mm256_mul_ps(dsc, xdv), acc[k]);
+				acc[k] = _mm256_fnmadd_ps(dmn, _mm256_mul_ps(xdv, xsv), acc[k]);
+			}
 		}
-		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]) - mins[k];
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
 	}
 }
 
@@ -293,41 +336,48 @@ AVX2 void kernels_matvec4_q4_k(const uint8_t *w, const int8_t *xq, long xqs, con
 	kernels_matvec_k45_n(w, 0, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
 }
 
-// Q6_K for n (1 or 4) inputs. Each 32-element group is one activation
-// block; its halves of 16 have their own int8 scales. The stored values
-// are q+32 (0..63), so a half's dot is Σ(q+32)·x − 32·Σx, kept lane-wise
-// (lanes 0-3 the first half, 4-7 the second).
-AVX2 static inline void kernels_matvec4_q6_k_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+// Q6_K weights (210-byte super-blocks) times Q8_0-quantized activations,
+// for n (1 or 4) inputs. In each half of a super-block, byte l of ql/qh
+// holds element l of four 32-element groups (a nibble of ql[l] or
+// ql[l+32], two bits of qh[l]), q − 32 the weight; each 16 elements have
+// an int8 scale. A group is one activation block: its products meet the
+// scales in the integer multiply-add (the offset of 32 likewise), and the
+// eight groups of a super-block are summed across lanes together, so the
+// activation scales enter as one vector: one multiply-add per super-block
+// and input.
+AVX2 static inline __attribute__((always_inline)) void kernels_matvec4_q6_k_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3), ones8 = _mm256_set1_epi8(1);
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nsb * 210;
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * 210;
-			uint16_t dh;
-			memcpy(&dh, blk + 208, 2);
-			const float d = _cvtsh_ss(dh);
-			for (int half = 0; half < 2; half++) {
-				const uint8_t *ql = blk + 64 * half, *qh = blk + 128 + 32 * half;
-				const int8_t *sc = (const int8_t *)(blk + 192 + 8 * half);
-				__m256i h = _mm256_loadu_si256((const __m256i *)qh);
-				for (int g = 0; g < 4; g++) {
+			const __m256 d = _mm256_set1_ps(f16_at(blk + 208));
+			const int8_t *sc = (const int8_t *)(blk + 192);
+			__m256i q[8], scale[8];
+			_Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) {
+				const uint8_t *ql = blk + 64 * half;
+				const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * half));
+				_Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
 					__m256i l = _mm256_loadu_si256((const __m256i *)(ql + 32 * (g & 1)));
 					if (g >= 2) l = _mm256_srli_epi16(l, 4);
-					l = _mm256_and_si256(l, lowMask);
-					__m256i hb = _mm256_and_si256(_mm256_srli_epi16(h, 2 * g), three);
-					__m256i q = _mm256_or_si256(l, _mm256_slli_epi16(hb, 4));
-					__m256 scales = _mm256_set_m128(_mm_set1_ps(d * (float)sc[2 * g + 1]), _mm_set1_ps(d * (float)sc[2 * g]));
-					long b = sb * 8 + 4 * half + g;
-					for (int k = 0; k < n; k++) {
-						__m256i x = _mm256_loadu_si256((const __m256i *)(xq + k * xqs + 32 * b));
-						__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), ones16);
-						__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, x), ones16);
-						__m256i t = _mm256_sub_epi32(p, _mm256_slli_epi32(s, 5));
-						acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(xd[k * xds + b]), scales), _mm256_cvtepi32_ps(t), acc[k]);
-					}
+					const int G = 4 * half + g;
+					q[G] = _mm256_or_si256(_mm256_and_si256(l, lowMask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * g), three), 4));
+					scale[G] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * G + 1]), _mm_set1_epi16(sc[2 * G]));
 				}
+			}
+			for (int k = 0; k < n; k++) {
+				const int8_t *x = xq + k * xqs + sb * 256;
+				__m256i p[8];
+				_Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
+					const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * g));
+					const __m256i qx = _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], xv), scale[g]);
+					const __m256i off = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), scale[g]);
+					p[g] = _mm256_sub_epi32(qx, _mm256_slli_epi32(off, 5));
+				}
+				const __m256 xdv = _mm256_mul_ps(d, _mm256_loadu_ps(xd + k * xds + sb * 8));
+				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8_epi32(p)), xdv, acc[k]);
 			}
 		}
 		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);

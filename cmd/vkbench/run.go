@@ -42,20 +42,25 @@ func bench(dir, shared string, threads, vkMaxMiB int) error {
 	if len(paths) == 0 {
 		fmt.Printf("no models in %s: run `make bench-models` for the bench-15m/bench-1b rows\n\n", dir)
 	}
-	bw := copyBandwidth(threads)
+	bw, rbw := bandwidth(threads)
 	simd := "portable Go"
 	if kernels.SIMD() {
 		simd = "AVX2"
 	}
-	fmt.Printf("CPU kernels: %s, %d threads; memory bandwidth (copy traffic): %.1f GB/s\n\n", simd, threads, bw/1e9)
+	if kernels.VNNI() {
+		simd += " and AVX-512 VNNI"
+	}
+	fmt.Printf("CPU kernels: %s, %d threads; memory bandwidth: copy traffic %.1f GB/s, read %.1f GB/s\n", simd, threads, bw/1e9, rbw/1e9)
+	fmt.Printf("(tg %% of bandwidth: weight bytes read per token x tg64 over the copy traffic, and over the read rate)\n\n")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tweights MiB\tpp128 t/s\ttg64 t/s\tbytes/token MiB\ttg % of bandwidth\t")
+	fmt.Fprintln(tw, "model\tweights MiB\tpp128 t/s\ttg64 t/s\tbytes/token MiB\ttg % of copy\ttg % of read\t")
 	for _, path := range paths {
 		r, err := benchModel(path, cpuSession)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.1f\t%.1f%%\t\n", modelName(path), r.size>>20, r.pp, r.tg, float64(r.perToken)/(1<<20), 100*r.tg*float64(r.perToken)/bw)
+		read := r.tg * float64(r.perToken)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.1f\t%.1f%%\t%.1f%%\t\n", modelName(path), r.size>>20, r.pp, r.tg, float64(r.perToken)/(1<<20), 100*read/bw, 100*read/rbw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
