@@ -1,6 +1,8 @@
 #version 450
 // y[b][row] (+)= W[row] . x[b] (+ bias[row]) for a batch of n inputs,
-// dequantizing each weight once for all inputs of the batch.
+// dequantizing each weight once for up to MAXB inputs. Each z slice of the
+// dispatch takes MAXB inputs of the batch, so a prompt's rows spread over
+// more workgroups (a CPU device runs one workgroup per core at a time).
 //
 // With subgroups, each subgroup computes whole rows and reduces with
 // subgroupAdd, so no barrier is needed (barriers are what CPU Vulkan
@@ -116,7 +118,7 @@ void main() {
 				store(row, 0, dot1(row, 0, 1));
 				continue;
 			}
-			for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
+			for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 				partial(row, b0, 0, 1);
 				[[unroll]] for (uint b = 0; b < MAXB; b++) {
 					if (b0 + b < p.n) {
@@ -137,7 +139,7 @@ void main() {
 			}
 			continue;
 		}
-		for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
+		for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 			partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
 			[[unroll]] for (uint b = 0; b < MAXB; b++) {
 				if (b0 + b < p.n) { // uniform: n is a push constant
@@ -160,7 +162,7 @@ void main() {
 		}
 		return;
 	}
-	for (uint b0 = 0; b0 < p.n; b0 += MAXB) {
+	for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 		partial(wg, b0, gl_LocalInvocationID.x, WG);
 		[[unroll]] for (uint b = 0; b < MAXB; b++) {
 			if (b0 + b < p.n) { // uniform

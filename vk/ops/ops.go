@@ -11,6 +11,10 @@ import (
 // f32 is a push-constant word holding a float.
 func f32(x float32) uint32 { return math.Float32bits(x) }
 
+// matvecBatch is how many inputs one matvec workgroup takes (MAXB in
+// matvec.comp); a larger batch is split over the dispatch's z dimension.
+const matvecBatch = 16
+
 // MatVec is y = W x (+ bias), bound to its buffers.
 type MatVec struct {
 	W     *Weight
@@ -67,7 +71,7 @@ func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, a
 		}
 		m.push = [9]uint32{uint32(m.W.Cols), uint32(pt.c.Rows), uint32(n), uint32(xStride), uint32(yStride), uint32(yOff), uint32(pt.c.Row0), flags, rows}
 		gx, gy := k.groups((uint32(pt.c.Rows) + rows - 1) / rows)
-		s.Dispatch(pt.p, pt.set, m.push[:], gx, gy, 1)
+		s.Dispatch(pt.p, pt.set, m.push[:], gx, gy, (uint32(n)+matvecBatch-1)/matvecBatch)
 	}
 }
 
