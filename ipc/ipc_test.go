@@ -487,6 +487,44 @@ func TestCheckPeer(t *testing.T) {
 	}
 }
 
+// TestListenSocketDirModes: Listen never changes the mode of a directory
+// it did not create, accepts private and sticky shared ones, and refuses
+// one that others may write to without the sticky bit.
+func TestListenSocketDirModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode os.FileMode
+		ok   bool
+	}{
+		{0o700, true},
+		{0o755, true},
+		{os.ModeSticky | 0o777, true},
+		{0o777, false},
+		{0o770, false},
+	} {
+		dir := filepath.Join(t.TempDir(), "d")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Listen(filepath.Join(dir, "s.sock"))
+		if (err == nil) != tc.ok {
+			t.Errorf("mode %v: Listen error %v, want ok=%v", tc.mode, err, tc.ok)
+		}
+		if l != nil {
+			l.Close()
+		}
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode() & (os.ModePerm | os.ModeSticky); got != tc.mode&(os.ModePerm|os.ModeSticky) {
+			t.Errorf("mode %v: Listen changed the directory to %v", tc.mode, got)
+		}
+	}
+}
+
 func TestListenSocketFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "vk")
 	path := filepath.Join(dir, "d.sock")

@@ -24,26 +24,17 @@ func DefaultSocketPath() string {
 	return filepath.Join(os.TempDir(), "vkinfer-"+strconv.Itoa(os.Getuid()), "vkinferd.sock")
 }
 
-// Listen creates the socket at path: its directory is created (or
-// tightened) to 0700 and must belong to this user, the socket gets 0600.
-// A socket file left by a dead daemon is replaced; a live daemon is not
-// disturbed (ErrAlreadyRunning).
+// Listen creates the socket at path, mode 0600. A missing directory is
+// created 0700. An existing one keeps its mode: it must belong to this
+// user, or be a shared directory with the sticky bit (such as /tmp), where
+// no other user can replace the socket; a directory others may write to
+// without the sticky bit is refused. The peer check of Server keeps other
+// users out either way. A socket file left by a dead daemon is replaced; a
+// live daemon is not disturbed (ErrAlreadyRunning).
 func Listen(path string) (*net.UnixListener, error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("ipc: socket directory: %w", err)
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("ipc: socket directory: %w", err)
-	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
-		return nil, fmt.Errorf("ipc: socket directory %s belongs to uid %d, not %d", dir, sys.Uid, os.Getuid())
-	}
-	if st.Mode().Perm() != 0o700 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("ipc: socket directory: %w", err)
-		}
+	if err := socketDir(dir); err != nil {
+		return nil, err
 	}
 	if st, err := os.Lstat(path); err == nil {
 		if st.Mode()&os.ModeSocket == 0 {
@@ -70,4 +61,34 @@ func Listen(path string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("ipc: %w", err)
 	}
 	return l, nil
+}
+
+// socketDir makes sure dir can hold the socket safely (see Listen).
+func socketDir(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("ipc: socket directory: %w", err)
+		}
+		// MkdirAll's mode is filtered by the umask; the new directory gets
+		// exactly 0700.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("ipc: socket directory: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ipc: socket directory: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("ipc: socket directory %s is not a directory", dir)
+	}
+	shared := st.Mode()&os.ModeSticky != 0
+	if st.Mode().Perm()&0o022 != 0 && !shared {
+		return fmt.Errorf("ipc: socket directory %s (mode %v) is writable by other users without the sticky bit; use a private directory", dir, st.Mode().Perm())
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() && !shared {
+		return fmt.Errorf("ipc: socket directory %s belongs to uid %d, not %d", dir, sys.Uid, os.Getuid())
+	}
+	return nil
 }
