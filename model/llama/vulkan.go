@@ -16,8 +16,10 @@ import (
 )
 
 // VulkanBatch is the most tokens one device step evaluates; longer
-// prompts go through in steps of this many.
-const VulkanBatch = 32
+// prompts go through in steps of this many. A session with a context so
+// long that its attention scratch (batch x heads x context floats) would
+// exceed the device's storage-buffer range takes fewer.
+const VulkanBatch = 128
 
 // VulkanModel is a model whose weights live on a Vulkan device, uploaded
 // once in their stored (quantized) form. Sessions share it.
@@ -145,8 +147,9 @@ func (vm *VulkanModel) DeviceBytes() uint64 {
 // Eval records the step and Sample (or Logits) submits it, so the
 // forward pass and the draw go to the device in one submit.
 type VulkanSession struct {
-	vm  *VulkanModel
-	ctx int
+	vm    *VulkanModel
+	ctx   int
+	batch int // tokens per device step: VulkanBatch, or less for a long context
 
 	bufs                         []*vk.Buffer
 	x, xb, q, att, gate, up, ids *vk.Buffer
@@ -192,7 +195,11 @@ func (vm *VulkanModel) NewSession(ctx int) (_ *VulkanSession, err error) {
 	if ctx <= 0 {
 		ctx = c.ContextLength
 	}
-	s := &VulkanSession{vm: vm, ctx: ctx, sets: k.Dev.NewSets(), idBytes: make([]byte, 4*VulkanBatch)}
+	B := VulkanBatch
+	for B > 1 && uint64(4*B*c.Heads*ctx) > k.Dev.Info.MaxStorageBufferRange {
+		B /= 2 // the attention scratch must bind as one range
+	}
+	s := &VulkanSession{vm: vm, ctx: ctx, batch: B, sets: k.Dev.NewSets(), idBytes: make([]byte, 4*B)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -209,7 +216,6 @@ func (vm *VulkanModel) NewSession(ctx int) (_ *VulkanSession, err error) {
 		}
 		return b
 	}
-	const B = VulkanBatch
 	s.x, s.xb = buf(B*c.Dim), buf(B*c.Dim)
 	s.q, s.att = buf(B*c.QDim()), buf(B*c.QDim())
 	s.gate, s.up = buf(B*c.FFN), buf(B*c.FFN)
@@ -308,7 +314,7 @@ func (s *VulkanSession) Close() error {
 }
 
 // Eval implements model.Session. It records the forward pass of tokens
-// at pos; all but the last VulkanBatch-sized part are submitted now, the
+// at pos; all but the last batch-sized part are submitted now, the
 // last goes with the next Sample or Logits.
 func (s *VulkanSession) Eval(tokens []int32, pos int) error {
 	c := s.vm.M.Config
@@ -328,7 +334,7 @@ func (s *VulkanSession) Eval(tokens []int32, pos int) error {
 		if err := s.flush(); err != nil {
 			return err
 		}
-		n := min(len(tokens), VulkanBatch)
+		n := min(len(tokens), s.batch)
 		if err := s.record(tokens[:n], pos); err != nil {
 			return err
 		}
@@ -561,8 +567,8 @@ func (s *VulkanSession) EvalHidden(tokens []int32, each func(row []float32)) err
 	}
 	s.evaluated = false
 	x, row := make([]float32, c.Dim), make([]float32, c.Dim)
-	for pos := 0; pos < len(tokens); pos += VulkanBatch {
-		chunk := tokens[pos:min(pos+VulkanBatch, len(tokens))]
+	for pos := 0; pos < len(tokens); pos += s.batch {
+		chunk := tokens[pos:min(pos+s.batch, len(tokens))]
 		if err := s.record(chunk, pos); err != nil {
 			return err
 		}

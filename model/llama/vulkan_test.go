@@ -102,8 +102,9 @@ func TestVulkanLongPrompt(t *testing.T) {
 	for i := range prompt {
 		prompt[i] = int32(1 + (i*37)%500)
 	}
-	s := vulkanSession(t, m, 128)
-	cpu, _ := m.NewCPUSession(128)
+	const ctx = VulkanBatch + 32
+	s := vulkanSession(t, m, ctx)
+	cpu, _ := m.NewCPUSession(ctx)
 	for _, start := range []int{0, 20} {
 		if err := s.Eval(prompt[start:], start); err != nil {
 			t.Fatal(err)
@@ -120,7 +121,7 @@ func TestVulkanLongPrompt(t *testing.T) {
 			t.Fatalf("from %d: logits relative error %.3g", start, e)
 		}
 	}
-	if err := s.Eval([]int32{1}, 128); err == nil {
+	if err := s.Eval([]int32{1}, ctx); err == nil {
 		t.Fatal("Eval past the context accepted")
 	}
 	if err := s.Eval([]int32{int32(m.Config.VocabSize)}, 0); err == nil {
