@@ -23,14 +23,17 @@ type fakeLoader struct {
 	opens    map[string]int
 	closes   map[string]int
 	nextID   int
-	gate     chan struct{} // when set, Open waits for it
-	release  chan struct{} // "block" requests wait for it (or their ctx)
-	started  chan string   // "block" requests report here
+	// staleBelow: instances of a model with a lower id report themselves
+	// stale.
+	staleBelow map[string]int
+	gate       chan struct{} // when set, Open waits for it
+	release    chan struct{} // "block" requests wait for it (or their ctx)
+	started    chan string   // "block" requests report here
 }
 
 func newFakeLoader() *fakeLoader {
 	return &fakeLoader{needs: map[string]Need{}, failOpen: map[string]error{}, opens: map[string]int{},
-		closes: map[string]int{}, release: make(chan struct{}), started: make(chan string, 100)}
+		closes: map[string]int{}, staleBelow: map[string]int{}, release: make(chan struct{}), started: make(chan string, 100)}
 }
 
 func (l *fakeLoader) Need(name string) (Need, error) {
@@ -100,6 +103,16 @@ type fakeInst struct {
 	id     int
 	mu     sync.Mutex
 	closed bool
+}
+
+// Stale implements Staler.
+func (f *fakeInst) Stale() error {
+	f.l.mu.Lock()
+	defer f.l.mu.Unlock()
+	if f.id < f.l.staleBelow[f.name] {
+		return fmt.Errorf("%s#%d: source changed", f.name, f.id)
+	}
+	return nil
 }
 
 // Generate acts on the prompt: "block" waits for the loader's release or

@@ -15,6 +15,13 @@ type Instance interface {
 	Close() error
 }
 
+// Staler is an Instance that can tell it no longer matches its source
+// (say, its model file changed on disk). Before each request the pool asks
+// it, and a stale instance is closed and opened again first.
+type Staler interface {
+	Stale() error
+}
+
 // Loader opens model instances by name. The daemon supplies it.
 type Loader[I Instance] interface {
 	// Need reports the memory an instance of the model takes, without

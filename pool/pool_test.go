@@ -365,6 +365,44 @@ func TestPanicReplacesInstance(t *testing.T) {
 	}
 }
 
+// TestStaleInstanceReopened: an instance that reports itself stale is
+// closed and opened again before the next request, which it then serves;
+// when the reopen fails, that request gets the load error.
+func TestStaleInstanceReopened(t *testing.T) {
+	l := newFakeLoader()
+	p := newText(l, Config{KeepAlive: -1})
+	defer shutdown(t, p)
+	for _, tc := range []struct {
+		staleBelow int
+		failOpen   error
+		want       string
+		wantErr    string
+		closes     int
+	}{
+		{0, nil, "a#1:x", "", 0},
+		{2, nil, "a#2:x", "", 1},
+		{2, nil, "a#2:x", "", 1},
+		{3, errors.New("bad header"), "", "pool: load a: bad header", 2},
+	} {
+		l.set(func() { l.staleBelow["a"], l.failOpen["a"] = tc.staleBelow, tc.failOpen })
+		text, _, err := gen(p, context.Background(), "a", "x")
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("stale below %d: error %v, want %q", tc.staleBelow, err, tc.wantErr)
+			}
+		} else if err != nil || text != tc.want {
+			t.Errorf("stale below %d: %q %v, want %q", tc.staleBelow, text, err, tc.want)
+		}
+		if got := l.count(l.closes, "a"); got != tc.closes {
+			t.Errorf("stale below %d: %d closes, want %d", tc.staleBelow, got, tc.closes)
+		}
+	}
+	l.set(func() { l.failOpen["a"] = nil })
+	if text, _, err := gen(p, context.Background(), "a", "x"); err != nil || text != "a#3:x" {
+		t.Errorf("after the failed reload: %q %v, want a fresh instance a#3", text, err)
+	}
+}
+
 func TestCircuitBreaker(t *testing.T) {
 	l := newFakeLoader()
 	clock := newFakeClock()

@@ -59,14 +59,18 @@ func (p *Pool[I]) runWorker(w *worker[I], wait []chan struct{}) {
 	for _, c := range wait {
 		<-c
 	}
-	inst, ok := p.open(w)
-	if !ok {
+	inst, err := p.open(w)
+	if err != nil {
 		return
 	}
 	for j := range w.jobs {
 		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 			p.finished(w, false, false)
 			continue
+		}
+		if inst, err = p.fresh(w, inst); err != nil {
+			j.result <- err
+			return
 		}
 		if j.duringLoad {
 			j.loadWait = w.loadTime
@@ -84,7 +88,7 @@ func (p *Pool[I]) runWorker(w *worker[I], wait []chan struct{}) {
 				p.drain(w, broken)
 				return
 			}
-			if inst, ok = p.open(w); !ok {
+			if inst, err = p.open(w); err != nil {
 				return
 			}
 		}
@@ -93,10 +97,10 @@ func (p *Pool[I]) runWorker(w *worker[I], wait []chan struct{}) {
 }
 
 // open loads w's instance. On failure it records a breaker failure, stops
-// w and fails every queued request with the load error.
-func (p *Pool[I]) open(w *worker[I]) (inst I, ok bool) {
+// w and fails every queued request with the load error, which it returns.
+func (p *Pool[I]) open(w *worker[I]) (inst I, err error) {
 	start := p.clock.Now()
-	inst, err := p.safeOpen(w.m.name)
+	inst, err = p.safeOpen(w.m.name)
 	p.mu.Lock()
 	if err == nil {
 		w.loadTime = p.clock.Now().Sub(start)
@@ -104,14 +108,37 @@ func (p *Pool[I]) open(w *worker[I]) (inst I, ok bool) {
 			w.state = stateReady
 		}
 		p.mu.Unlock()
-		return inst, true
+		return inst, nil
 	}
 	err = fmt.Errorf("pool: load %s: %w", w.m.name, err)
 	p.fail(w.m, err)
 	p.stopWorker(w)
 	p.mu.Unlock()
 	p.drain(w, err)
-	return inst, false
+	return inst, err
+}
+
+// fresh returns inst, or a newly opened instance when inst is a Staler
+// that reports itself stale. A failed reopen has stopped w (see open); the
+// request in hand gets its error, counted as finished.
+func (p *Pool[I]) fresh(w *worker[I], inst I) (I, error) {
+	s, ok := any(inst).(Staler)
+	if !ok {
+		return inst, nil
+	}
+	stale := s.Stale()
+	if stale == nil {
+		return inst, nil
+	}
+	if p.cfg.Logf != nil {
+		p.cfg.Logf("pool: %s: %v; reloading", w.m.name, stale)
+	}
+	p.closeInstance(w, inst)
+	inst, err := p.open(w)
+	if err != nil {
+		p.finished(w, false, false)
+	}
+	return inst, err
 }
 
 // drain fails every request left in the (closed) queue of w with err.

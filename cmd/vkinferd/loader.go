@@ -83,12 +83,18 @@ func (fs *files) peek(name, want string) (*gguf.File, error) {
 	return f, nil
 }
 
+// acquire returns the model's open file, opening it unless it is open
+// already and still the file on disk; a stale one stays with the
+// instances holding it until they close.
 func (fs *files) acquire(name, want string) (*openFile, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if of, ok := fs.m[name]; ok {
-		of.refs++
-		return of, nil
+		if of.f.Stale() == nil {
+			of.refs++
+			return of, nil
+		}
+		delete(fs.m, name)
 	}
 	f, err := fs.peek(name, want)
 	if err != nil {
@@ -120,21 +126,21 @@ func (fs *files) acquire(name, want string) (*openFile, error) {
 	return of, nil
 }
 
-func (fs *files) release(name string) {
+// release drops one instance's hold on of, closing it with the last.
+func (fs *files) release(name string, of *openFile) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	of := fs.m[name]
-	if of == nil {
+	if of.refs--; of.refs > 0 {
 		return
 	}
-	if of.refs--; of.refs == 0 {
-		if of.vk != nil {
-			of.vk.Close()
-		}
-		if of.vkBert != nil {
-			of.vkBert.Close()
-		}
-		of.f.Close()
+	if of.vk != nil {
+		of.vk.Close()
+	}
+	if of.vkBert != nil {
+		of.vkBert.Close()
+	}
+	of.f.Close()
+	if fs.m[name] == of {
 		delete(fs.m, name)
 	}
 }
@@ -187,7 +193,7 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 		sess, err = of.llama.NewCPUSession(l.contextSize(of.llama.Config))
 	}
 	if err != nil {
-		l.files.release(name)
+		l.files.release(name, of)
 		return nil, err
 	}
 	eng := engine.New(sess, engineTokenizer{of.tok}, engine.Options{
@@ -196,7 +202,7 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 		BatchSize:    l.cfg.BatchSize,
 		Metrics:      l.metrics,
 	})
-	g := &generator{Engine: eng, path: of.f.Name, release: func() { l.files.release(name) }}
+	g := &generator{Engine: eng, file: of.f, release: func() { l.files.release(name, of) }}
 	if vs, ok := sess.(*llama.VulkanSession); ok && l.files.backend.dev.Profiling() {
 		g.profile = func() { logProfile(l.log, name, vs.TakeProfile()) }
 	}
@@ -222,10 +228,15 @@ func logProfile(log *slog.Logger, model string, ops []vk.OpTime) {
 // file when closed.
 type generator struct {
 	*engine.Engine
-	path    string
+	file    *gguf.File
 	release func()
 	profile func() // logs the request's GPU op times, when profiling
 }
+
+// Stale implements pool.Staler: a model file changed on disk is reloaded
+// before the next request rather than read through a mapping that now
+// shows other bytes.
+func (g *generator) Stale() error { return g.file.Stale() }
 
 // Generate runs the engine with memory faults turned into panics: weights
 // are read from the file mapping, and a model file truncated on disk while
@@ -233,7 +244,7 @@ type generator struct {
 // crash the daemon with SIGBUS.
 func (g *generator) Generate(ctx context.Context, req engine.Request, emit func(engine.Chunk) error) (engine.Result, error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer explainFault(g.path)
+	defer explainFault(g.file.Name)
 	if g.profile != nil {
 		defer g.profile()
 	}
@@ -313,7 +324,7 @@ func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, err
 	if of.llama != nil {
 		return l.openDecoder(name, of)
 	}
-	e := &embedder{m: of.bert, tok: of.tok, path: of.f.Name, release: func() { l.files.release(name) }}
+	e := &embedder{m: of.bert, tok: of.tok, file: of.f, release: func() { l.files.release(name, of) }}
 	if of.vkBert != nil {
 		if e.enc, err = of.vkBert.NewEncoder(); err != nil {
 			e.release()
@@ -329,9 +340,12 @@ type embedder struct {
 	m       *bert.Model
 	enc     *bert.VulkanEncoder
 	tok     *tokenizer.Tokenizer
-	path    string
+	file    *gguf.File
 	release func()
 }
+
+// Stale implements pool.Staler (see generator.Stale).
+func (e *embedder) Stale() error { return e.file.Stale() }
 
 func (e *embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	return e.embedWith(ctx, texts, bert.Options{})
@@ -342,7 +356,7 @@ func (e *embedder) embedWith(ctx context.Context, texts []string, opts bert.Opti
 		return nil, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
-	defer explainFault(e.path)
+	defer explainFault(e.file.Name)
 	var vecs [][]float32
 	var err error
 	if e.enc != nil {
@@ -379,10 +393,10 @@ func (l *embedLoader) openDecoder(name string, of *openFile) (pool.Embedder, err
 		sess, err = of.llama.NewCPUSession(ctx)
 	}
 	if err != nil {
-		l.files.release(name)
+		l.files.release(name, of)
 		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	return &decoderEmbedder{sess: sess, tok: of.tok, pooling: of.llama.Config.Pooling, path: of.f.Name, release: func() { l.files.release(name) }}, nil
+	return &decoderEmbedder{sess: sess, tok: of.tok, pooling: of.llama.Config.Pooling, file: of.f, release: func() { l.files.release(name, of) }}, nil
 }
 
 // decoderEmbedder embeds texts with a llama-family model: the
@@ -392,9 +406,12 @@ type decoderEmbedder struct {
 	sess    llama.HiddenEvaluator
 	tok     *tokenizer.Tokenizer
 	pooling llama.Pooling
-	path    string
+	file    *gguf.File
 	release func()
 }
+
+// Stale implements pool.Staler (see generator.Stale).
+func (e *decoderEmbedder) Stale() error { return e.file.Stale() }
 
 func (e *decoderEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	return e.embedWith(ctx, texts, bert.Options{})
@@ -405,7 +422,7 @@ func (e *decoderEmbedder) embedWith(ctx context.Context, texts []string, opts be
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "no texts to embed")
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
-	defer explainFault(e.path)
+	defer explainFault(e.file.Name)
 	out := make([][]float32, len(texts))
 	for i, text := range texts {
 		if err := ctx.Err(); err != nil {

@@ -10,4 +10,6 @@ var (
 	ErrUnknownType = errors.New("gguf: unknown tensor type")
 	ErrNotFound    = errors.New("gguf: not found")
 	ErrValueType   = errors.New("gguf: wrong value type")
+	// ErrStale: the file on disk is no longer the one that was mapped.
+	ErrStale = errors.New("gguf: file changed on disk")
 )

@@ -40,6 +40,23 @@ type File struct {
 	tensorIndex map[string]int
 	data        []byte
 	mapped      bool
+	opened      identity // of the file Open mapped
+}
+
+// identity tells whether the file at a path is still the one once opened:
+// the same inode, with the same size and modification time.
+type identity struct {
+	dev, ino uint64
+	size     int64
+	mtime    syscall.Timespec
+}
+
+func identityOf(st os.FileInfo) identity {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return identity{size: st.Size()}
+	}
+	return identity{dev: uint64(sys.Dev), ino: sys.Ino, size: st.Size(), mtime: sys.Mtim}
 }
 
 // Open maps the file at path read-only and parses it.
@@ -73,7 +90,32 @@ func Open(path string) (*File, error) {
 		return nil, err
 	}
 	f.mapped = true
+	f.opened = identityOf(st)
 	return f, nil
+}
+
+// Stale returns an error wrapping ErrStale when the file at f.Name is no
+// longer the one Open mapped: modified in place (the mapping then shows
+// the new bytes under the old header, or faults where it was truncated)
+// or replaced by another file. A path that no longer resolves (the file
+// removed, its directory unreadable) leaves the mapped file intact and is
+// not stale. A File from Parse is never stale.
+func (f *File) Stale() error {
+	if !f.mapped {
+		return nil
+	}
+	st, err := os.Stat(f.Name)
+	if err != nil {
+		return nil
+	}
+	now := identityOf(st)
+	switch {
+	case now.dev != f.opened.dev || now.ino != f.opened.ino:
+		return fmt.Errorf("%w: %s was replaced by another file", ErrStale, f.Name)
+	case now != f.opened:
+		return fmt.Errorf("%w: %s was modified in place (%d bytes, was %d)", ErrStale, f.Name, now.size, f.opened.size)
+	}
+	return nil
 }
 
 // Close releases the mapping. Tensor views must not be used afterwards.

@@ -297,3 +297,54 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestStale: a mapped file is stale once the file at its path is modified
+// in place or replaced, and not before; a removed one is not (its mapping
+// stays whole).
+func TestStale(t *testing.T) {
+	src, err := os.ReadFile(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(path string) error
+		stale  bool
+	}{
+		{"modified in place", func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.Write([]byte{0})
+			return err
+		}, true},
+		{"replaced", func(p string) error {
+			if err := os.WriteFile(p+".new", src, 0o644); err != nil {
+				return err
+			}
+			return os.Rename(p+".new", p)
+		}, true},
+		{"removed", os.Remove, false},
+	} {
+		path := filepath.Join(t.TempDir(), "m.gguf")
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Stale(); err != nil {
+			t.Errorf("%s: fresh file stale: %v", tc.name, err)
+		}
+		if err := tc.change(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Stale(); errors.Is(err, ErrStale) != tc.stale {
+			t.Errorf("%s: Stale() = %v, want stale %v", tc.name, err, tc.stale)
+		}
+		f.Close()
+	}
+}

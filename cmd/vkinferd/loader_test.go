@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/model/sampling"
+)
+
+// TestTruncatedMidRequestFaults: a model file cut short while a request
+// reads its mapping (the pool's staleness check before the request cannot
+// see it coming) turns the memory fault into a panic that names the file,
+// for the pool to recover, instead of a SIGBUS that kills the daemon.
+func TestTruncatedMidRequestFaults(t *testing.T) {
+	data, err := os.ReadFile(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "stories260K.gguf")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(dir)
+	if err := reg.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	l := &textLoader{files: &files{reg: reg, backend: &backend{}, m: map[string]*openFile{}}, cfg: Config{ContextSize: 64, BatchSize: 32}}
+	g, err := l.Open(context.Background(), "stories260K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		r := recover()
+		if msg, ok := r.(string); !ok || !strings.Contains(msg, "changed or truncated on disk while loaded") || !strings.Contains(msg, path) {
+			t.Errorf("recovered %v, want a panic naming the truncated file", r)
+		}
+	}()
+	_, err = g.Generate(context.Background(), engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 4}, func(engine.Chunk) error { return nil })
+	t.Errorf("generation over a truncated mapping returned (error %v)", err)
+}
