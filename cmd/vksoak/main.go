@@ -40,11 +40,12 @@ func main() {
 	conns := fs.Int("conns", 4, "connections they share")
 	duration := fs.Duration("duration", 30*time.Second, "how long to run")
 	maxRequests := fs.Int("max-requests", 20000, "stop after this many requests")
+	requestTimeout := fs.Duration("request-timeout", time.Minute, "fail a request with no done or error frame by then")
 	genModel := fs.String("gen-model", "stories260K", "text generation model")
 	embedModel := fs.String("embed-model", "all-MiniLM-L6-v2-Q4_K_M", "embedding model")
 	rssLimit := fs.Int64("rss-limit-mib", 1024, "fail when the daemon's RSS exceeds this")
 	fs.Parse(os.Args[1:])
-	if err := run(*socket, *pid, *clients, *conns, *duration, *maxRequests, *genModel, *embedModel, *rssLimit); err != nil {
+	if err := run(*socket, *pid, *clients, *conns, *duration, *requestTimeout, *maxRequests, *genModel, *embedModel, *rssLimit); err != nil {
 		fmt.Fprintf(os.Stderr, "vksoak: FAIL: %v\n", err)
 		os.Exit(1)
 	}
@@ -66,15 +67,24 @@ func procStats(pid int) (fds int, rssKiB int64) {
 	return len(entries), rssKiB
 }
 
-func goroutines(c *ipc.Client) uint64 {
+// goroutines reads the daemon's goroutine count from its status.
+func goroutines(c *ipc.Client) (uint64, error) {
 	st, err := c.Status(context.Background())
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("status for the goroutine count: %w", err)
 	}
-	return st.Counters["goroutines"]
+	n, ok := st.Counters["goroutines"]
+	if !ok {
+		return 0, errors.New("status has no goroutine count")
+	}
+	return n, nil
 }
 
-func run(socket string, pid, nClients, nConns int, duration time.Duration, maxRequests int, genModel, embedModel string, rssLimit int64) error {
+// timedOut is the code of a request that got neither done nor error
+// within the request deadline.
+const timedOut = "no_reply_in_time"
+
+func run(socket string, pid, nClients, nConns int, duration, requestTimeout time.Duration, maxRequests int, genModel, embedModel string, rssLimit int64) error {
 	ctx := context.Background()
 	probe, err := ipc.Dial(ctx, socket)
 	if err != nil {
@@ -92,7 +102,10 @@ func run(socket string, pid, nClients, nConns int, duration time.Duration, maxRe
 		return fmt.Errorf("warm-up embed: %w", err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	g0 := goroutines(probe)
+	g0, err := goroutines(probe)
+	if err != nil {
+		return err
+	}
 	fd0, rss0 := procStats(pid)
 
 	var clients []*ipc.Client
@@ -140,7 +153,7 @@ func run(socket string, pid, nClients, nConns int, duration time.Duration, maxRe
 				}
 				count++
 				mu.Unlock()
-				r := oneRequest(c, rng, words, genModel, embedModel)
+				r := oneRequest(c, rng, words, genModel, embedModel, requestTimeout)
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
@@ -156,16 +169,31 @@ func run(socket string, pid, nClients, nConns int, duration time.Duration, maxRe
 		c.Close()
 	}
 	time.Sleep(500 * time.Millisecond) // let the daemon finish closing
-	g1 := goroutines(probe)
+	g1, err := goroutines(probe)
+	if err != nil {
+		return err
+	}
 	fd1, rss1 := procStats(pid)
 	stray += probe.StrayFrames()
 
 	return report(results, elapsed, stray, g0, g1, fd0, fd1, rss0, rss1, maxRSS, rssLimit)
 }
 
-func oneRequest(c *ipc.Client, rng *rand.Rand, words []string, genModel, embedModel string) result {
-	ctx := context.Background()
+// oneRequest sends one random request and waits at most timeout for its
+// end: a request still open then is a failure of the daemon (timedOut).
+func oneRequest(c *ipc.Client, rng *rand.Rand, words []string, genModel, embedModel string, timeout time.Duration) result {
+	ctx, stop := context.WithTimeout(context.Background(), timeout)
+	defer stop()
 	t0 := time.Now()
+	r := randomRequest(ctx, c, rng, words, genModel, embedModel)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		r.code = timedOut
+	}
+	r.latency = time.Since(t0)
+	return r
+}
+
+func randomRequest(ctx context.Context, c *ipc.Client, rng *rand.Rand, words []string, genModel, embedModel string) result {
 	switch p := rng.IntN(10); {
 	case p < 7:
 		var prompt []string
@@ -195,7 +223,6 @@ func oneRequest(c *ipc.Client, rng *rand.Rand, words []string, genModel, embedMo
 				}
 			})
 		}
-		r.latency = time.Since(t0)
 		if err != nil {
 			r.code = ipc.CodeOf(err)
 			if errors.Is(err, context.Canceled) {
@@ -211,10 +238,10 @@ func oneRequest(c *ipc.Client, rng *rand.Rand, words []string, genModel, embedMo
 			texts = append(texts, strings.Join(words[:1+rng.IntN(len(words))], " "))
 		}
 		_, err := c.Embed(ctx, &ipc.Request{Model: embedModel, Input: texts})
-		return result{op: "embed", latency: time.Since(t0), code: codeOf(err)}
+		return result{op: "embed", code: codeOf(err)}
 	default:
 		_, err := c.Status(ctx)
-		return result{op: "status", latency: time.Since(t0), code: codeOf(err)}
+		return result{op: "status", code: codeOf(err)}
 	}
 }
 
