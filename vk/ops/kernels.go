@@ -14,6 +14,11 @@ type Kernels struct {
 	Dev *vk.Device
 	// WG is the workgroup size of the reducing shaders (a power of two).
 	WG uint32
+	// AttentionWG is the attention shader's workgroup size (a power of
+	// two). On CPU devices it is one SIMD vector (the subgroup): there a
+	// barrier switches between a workgroup's vectors, and a prompt's
+	// thousands of (row, head) workgroups each do little work.
+	AttentionWG uint32
 	// Subgroups selects subgroup arithmetic for reductions; false takes
 	// the shaders' builds without subgroup operations (shared-memory
 	// reductions), whose SPIR-V a device without subgroups accepts.
@@ -48,7 +53,12 @@ var layouts = map[string]struct {
 // New returns kernels for d: workgroups of 64 (or the device's maximum),
 // subgroup reductions where the device offers them.
 func New(d *vk.Device) *Kernels {
-	return &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupArithmetic, pipes: map[pipeKey]*vk.Pipeline{}}
+	k := &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupArithmetic, pipes: map[pipeKey]*vk.Pipeline{}}
+	k.AttentionWG = k.WG
+	if sg := d.Info.SubgroupSize; d.Info.Type == vk.CPU && sg > 0 && sg < k.WG {
+		k.AttentionWG = sg
+	}
+	return k
 }
 
 // Supported reports whether the shaders can read weights of type t.
@@ -82,8 +92,10 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	switch shader {
 	case "matvec":
 		spec = []uint32{k.WG, uint32(t)}
-	case "rms_norm", "layer_norm", "attention":
+	case "rms_norm", "layer_norm":
 		spec = []uint32{k.WG}
+	case "attention":
+		spec = []uint32{k.AttentionWG}
 	case "sample":
 		spec = []uint32{sampleWG}
 	case "get_rows":

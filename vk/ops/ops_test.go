@@ -36,7 +36,7 @@ type harness struct {
 func newHarness(t *testing.T, wg uint32, subgroups bool) *harness {
 	d := vktest.Device(t)
 	k := New(d)
-	k.WG, k.Subgroups = wg, subgroups
+	k.WG, k.AttentionWG, k.Subgroups = wg, wg, subgroups
 	h := &harness{t: t, k: k, sets: d.NewSets()}
 	t.Cleanup(func() {
 		h.sets.Close()
@@ -394,8 +394,14 @@ func TestRope(t *testing.T) {
 
 func TestAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
-	for _, sub := range []bool{true, false} {
-		h := newHarness(t, 64, sub)
+	// Workgroups of 64 and of one lavapipe SIMD vector (8), each with
+	// both reductions.
+	for _, path := range []struct {
+		wg  uint32
+		sub bool
+	}{{64, true}, {64, false}, {8, true}, {8, false}} {
+		sub := path.sub
+		h := newHarness(t, path.wg, sub)
 		for _, tc := range []struct {
 			heads, kvHeads, headDim, n, pos0 int
 			seqs                             []int // non-causal: packed sequence lengths, summing to n
@@ -473,7 +479,7 @@ func TestAttention(t *testing.T) {
 					}
 				}
 			}
-			compare(t, fmt.Sprintf("attention %+v subgroups %v", tc, sub), h.read(ob, len(want)), want)
+			compare(t, fmt.Sprintf("attention %+v wg %d subgroups %v", tc, path.wg, sub), h.read(ob, len(want)), want)
 		}
 	}
 }
