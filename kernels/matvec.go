@@ -243,15 +243,15 @@ func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b
 	case m.t == gguf.TypeF16 && m.useSIMD:
 		simdF16(m.w, xr, y, lo, hi, m.cols)
 	case m.t == gguf.TypeQ8_0 && m.useSIMD:
-		simdQ8_0(m.w, xq, xd, y, lo, hi, nb)
+		simdQ8_0(m.w, xq, xd, xs, y, lo, hi, nb)
 	case m.t == gguf.TypeQ4_0 && m.useSIMD:
-		simdQ4_0(m.w, xq, xd, y, lo, hi, nb)
+		simdQ4_0(m.w, xq, xd, xs, y, lo, hi, nb)
 	case m.t == gguf.TypeQ4_K && m.useSIMD:
 		simdQ4_K(m.w, xq, xd, xs, y, lo, hi, nb)
 	case m.t == gguf.TypeQ6_K && m.useSIMD:
 		simdQ6_K(m.w, xq, xd, y, lo, hi, nb)
 	case m.t == gguf.TypeQ5_0 && m.useSIMD:
-		simdQ5_0(m.w, xq, xd, y, lo, hi, nb)
+		simdQ5_0(m.w, xq, xd, xs, y, lo, hi, nb)
 	case m.t == gguf.TypeQ5_K && m.useSIMD:
 		simdQ5_K(m.w, xq, xd, xs, y, lo, hi, nb)
 	case m.t == gguf.TypeBF16 && m.useSIMD:

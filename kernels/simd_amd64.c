@@ -74,197 +74,10 @@ AVX2 void kernels_round_f16(const float *x, float *out, long n) {
 	for (; i < n; i++) out[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
-// dot of 32 signed bytes, as 8 int32 lanes.
-AVX2 static inline __m256i dot_i8(__m256i a, __m256i b) {
-	// maddubs needs an unsigned operand: move a's sign onto b.
-	__m256i ua = _mm256_sign_epi8(a, a), sb = _mm256_sign_epi8(b, a);
-	return _mm256_madd_epi16(_mm256_maddubs_epi16(ua, sb), _mm256_set1_epi16(1));
-}
-
-// Q8_0 weights (34-byte blocks) times activations quantized to Q8_0 (xq
-// 32 int8 per block, xd one scale per block).
-AVX2 void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nb * 34;
-		__m256 acc = _mm256_setzero_ps();
-		for (long b = 0; b < nb; b++) {
-			const uint8_t *blk = row + b * 34;
-			uint16_t dh;
-			memcpy(&dh, blk, 2);
-			__m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
-			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + b * 32)));
-			acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * xd[b]), _mm256_cvtepi32_ps(p), acc);
-		}
-		y[r] = hsum(acc);
-	}
-}
-
 AVX2 static inline float f16_at(const uint8_t *p) {
 	uint16_t h;
 	memcpy(&h, p, 2);
 	return _cvtsh_ss(h);
-}
-
-// The lane sums of a Q4_0 block (18 bytes: f16 d, then nibble j and j+16
-// sharing byte j, each minus 8) times activations x, given x8 = 8·x summed
-// per lane: the unsigned nibbles meet the signed activations directly, and
-// the lanes equal dot_i8's of (q − 8) and x exactly.
-AVX2 static inline __m256i q4_0_lanes(const uint8_t *blk, __m256i x, __m256i x8) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
-	__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 2));
-	__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), lowMask);
-	return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, x), ones), x8);
-}
-
-// Q4_0 weights times Q8_0-quantized activations, four rows at a time: an
-// activation block is loaded and summed once for the four, and the four
-// rows' chains of multiply-adds overlap. Each row's arithmetic is that of
-// one row alone, so results do not depend on where a range starts.
-AVX2 void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
-	const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
-	const long rb = nb * 18;
-	long r = lo;
-	for (; r + 4 <= hi; r += 4) {
-		const uint8_t *r0 = w + r * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
-		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-		for (long b = 0; b < nb; b++) {
-			const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
-			const __m256i x8 = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, x), ones);
-			const float dx = xd[b];
-			const long o = b * 18;
-			a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r0 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r0 + o, x, x8)), a0);
-			a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r1 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r1 + o, x, x8)), a1);
-			a2 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r2 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r2 + o, x, x8)), a2);
-			a3 = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(r3 + o) * dx), _mm256_cvtepi32_ps(q4_0_lanes(r3 + o, x, x8)), a3);
-		}
-		y[r] = hsum(a0);
-		y[r + 1] = hsum(a1);
-		y[r + 2] = hsum(a2);
-		y[r + 3] = hsum(a3);
-	}
-	for (; r < hi; r++) {
-		const uint8_t *row = w + r * rb;
-		__m256 acc = _mm256_setzero_ps();
-		for (long b = 0; b < nb; b++) {
-			const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
-			const __m256i x8 = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, x), ones);
-			acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(row + b * 18) * xd[b]), _mm256_cvtepi32_ps(q4_0_lanes(row + b * 18, x, x8)), acc);
-		}
-		y[r] = hsum(acc);
-	}
-}
-
-// Q5_0 weights (22-byte blocks: f16 d, 32 high bits qh, nibbles as Q4_0)
-// times Q8_0-quantized activations: q = (nibble | high bit << 4) - 16.
-AVX2 void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), sixteen = _mm256_set1_epi8(16);
-	// Spread bit j of a 32-bit word to byte j: byte j tests its bit.
-	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000);
-	const __m256i bitOf = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nb * 22;
-		__m256 acc = _mm256_setzero_ps();
-		for (long b = 0; b < nb; b++) {
-			const uint8_t *blk = row + b * 22;
-			uint16_t dh;
-			uint32_t qh;
-			memcpy(&dh, blk, 2);
-			memcpy(&qh, blk + 2, 4);
-			__m256i bits = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
-			bits = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bitOf), bitOf); // 0xFF where the bit is set
-			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 6));
-			__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), lowMask);
-			q = _mm256_or_si256(q, _mm256_and_si256(bits, sixteen));
-			q = _mm256_sub_epi8(q, sixteen);
-			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + b * 32)));
-			acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * xd[b]), _mm256_cvtepi32_ps(p), acc);
-		}
-		y[r] = hsum(acc);
-	}
-}
-
-// The x4 kernels below multiply each weight row by four inputs at once:
-// a block is loaded and unpacked once and dotted with four activation
-// blocks (input k's at xq + k*xqs, xd + k*xds), so a prompt or a batch
-// pays the unpacking a quarter as often. Each input's arithmetic is that
-// of the one-input kernel, in the same order, so results are identical.
-
-// Q8_0, four inputs.
-AVX2 void kernels_matvec4_q8_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
-	float *ys[4] = {y0, y1, y2, y3};
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nb * 34;
-		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-		for (long b = 0; b < nb; b++) {
-			const uint8_t *blk = row + b * 34;
-			uint16_t dh;
-			memcpy(&dh, blk, 2);
-			const float d = _cvtsh_ss(dh);
-			__m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
-			__m256i ua = _mm256_sign_epi8(q, q);
-			for (int k = 0; k < 4; k++) {
-				__m256i x = _mm256_loadu_si256((const __m256i *)(xq + k * xqs + b * 32));
-				__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(x, q)), _mm256_set1_epi16(1));
-				acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k * xds + b]), _mm256_cvtepi32_ps(p), acc[k]);
-			}
-		}
-		for (int k = 0; k < 4; k++) ys[k][r] = hsum(acc[k]);
-	}
-}
-
-// Q4_0, four inputs.
-AVX2 void kernels_matvec4_q4_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
-	float *ys[4] = {y0, y1, y2, y3};
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nb * 18;
-		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-		for (long b = 0; b < nb; b++) {
-			const uint8_t *blk = row + b * 18;
-			uint16_t dh;
-			memcpy(&dh, blk, 2);
-			const float d = _cvtsh_ss(dh);
-			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 2));
-			__m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-			__m256i q = _mm256_sub_epi8(_mm256_and_si256(both, lowMask), eight);
-			for (int k = 0; k < 4; k++) {
-				__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + k * xqs + b * 32)));
-				acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k * xds + b]), _mm256_cvtepi32_ps(p), acc[k]);
-			}
-		}
-		for (int k = 0; k < 4; k++) ys[k][r] = hsum(acc[k]);
-	}
-}
-
-// Q5_0, four inputs.
-AVX2 void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
-	const __m256i lowMask = _mm256_set1_epi8(0xF), sixteen = _mm256_set1_epi8(16);
-	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000);
-	const __m256i bitOf = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-	float *ys[4] = {y0, y1, y2, y3};
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nb * 22;
-		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-		for (long b = 0; b < nb; b++) {
-			const uint8_t *blk = row + b * 22;
-			uint16_t dh;
-			uint32_t qh;
-			memcpy(&dh, blk, 2);
-			memcpy(&qh, blk + 2, 4);
-			const float d = _cvtsh_ss(dh);
-			__m256i bits = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
-			bits = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bitOf), bitOf);
-			__m128i packed = _mm_loadu_si128((const __m128i *)(blk + 6));
-			__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), lowMask);
-			q = _mm256_or_si256(q, _mm256_and_si256(bits, sixteen));
-			q = _mm256_sub_epi8(q, sixteen);
-			for (int k = 0; k < 4; k++) {
-				__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)(xq + k * xqs + b * 32)));
-				acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k * xds + b]), _mm256_cvtepi32_ps(p), acc[k]);
-			}
-		}
-		for (int k = 0; k < 4; k++) ys[k][r] = hsum(acc[k]);
-	}
 }
 
 // Lane s of the result is the sum of the lanes of p[s].
@@ -272,6 +85,118 @@ AVX2 static inline __m256i hsum8_epi32(const __m256i p[8]) {
 	__m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
 	__m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
 	return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// The legacy types: Q4_0 (18-byte blocks: f16 d, nibble j and j+16
+// sharing byte j, minus 8), Q5_0 (22 bytes: f16 d, 32 fifth bits, nibbles
+// as Q4_0, minus 16) and Q8_0 (34 bytes: f16 d, 32 int8).
+enum { Q4_0, Q5_0, Q8_0 };
+
+static const long legacyBytes[] = {18, 22, 34};
+
+// The 32 weights of a block as bytes for maddubs: Q4_0 and Q5_0 as their
+// unsigned codes (the offset is applied to the sums), Q8_0 as |q| with
+// the signs kept in sign for the activations.
+AVX2 static inline __attribute__((always_inline)) __m256i legacy_unpack(int type, const uint8_t *blk, __m256i *sign) {
+	const __m256i lowMask = _mm256_set1_epi8(0xF);
+	if (type == Q8_0) {
+		*sign = _mm256_loadu_si256((const __m256i *)(blk + 2));
+		return _mm256_sign_epi8(*sign, *sign);
+	}
+	const __m128i packed = _mm_loadu_si128((const __m128i *)(blk + (type == Q5_0 ? 6 : 2)));
+	__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), lowMask);
+	if (type == Q5_0) {
+		// Spread bit j of the 32 fifth bits to byte j, as 16 where set.
+		const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000);
+		const __m256i bitOf = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+		uint32_t qh;
+		memcpy(&qh, blk + 2, 4);
+		__m256i bits = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+		bits = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bitOf), bitOf);
+		q = _mm256_or_si256(q, _mm256_and_si256(bits, _mm256_set1_epi8(16)));
+	}
+	return q;
+}
+
+// The f16 scales of m (<= 8) blocks bs bytes apart as floats, 0 past m.
+AVX2 static inline __m256 block_scales(const uint8_t *blk, long bs, int m) {
+	uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	for (int j = 0; j < m; j++) memcpy(&h[j], blk + j * bs, 2);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+// Legacy-type weights times n (1 or 4) Q8_0-quantized inputs (input k's
+// blocks at xq + k*xqs, its scales and sums at xd, xs + k*xds). Blocks go
+// eight at a time: each block's integer dot stays in vector lanes, the
+// eight are summed across lanes together, the Q4_0/Q5_0 offset comes off
+// as 8 or 16 times the activation blocks' sums, and one multiply-add by
+// the weight scales times the activation scales adds the group. A weight
+// block is unpacked once for the n inputs, and each input's arithmetic is
+// the same for n = 1 and 4, so a batch gives what single inputs do.
+AVX2 static inline __attribute__((always_inline)) void legacy_n(int type, const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
+                                                                float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb, int n) {
+	const long bs = legacyBytes[type];
+	const __m256i ones = _mm256_set1_epi16(1);
+	const int shift = type == Q4_0 ? 3 : 4; // offsets 8 and 16
+	float *ys[4] = {y0, y1, y2, y3};
+	for (long r = lo; r < hi; r++) {
+		const uint8_t *row = w + r * nb * bs;
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		for (long g = 0; g < nb; g += 8) {
+			const int m = nb - g < 8 ? (int)(nb - g) : 8;
+			const __m256 dw = block_scales(row + g * bs, bs, m);
+			const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+			__m256i q[8], sign[8];
+			_Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+				q[j] = j < m ? legacy_unpack(type, row + (g + j) * bs, &sign[j]) : _mm256_setzero_si256();
+			}
+			_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
+				const int8_t *x = xq + k * xqs + g * 32;
+				__m256i p[8];
+				_Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+					if (j >= m) {
+						p[j] = _mm256_setzero_si256();
+						continue;
+					}
+					__m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * j));
+					if (type == Q8_0) xv = _mm256_sign_epi8(xv, sign[j]);
+					p[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), ones);
+				}
+				__m256i sums = hsum8_epi32(p);
+				if (type != Q8_0) {
+					const __m256i xsum = _mm256_maskload_epi32((const int *)(xs + k * xds + g), lanes);
+					sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(xsum, shift));
+				}
+				const __m256 dx = _mm256_maskload_ps(xd + k * xds + g, lanes);
+				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(dw, dx), acc[k]);
+			}
+		}
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
+	}
+}
+
+AVX2 void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb) {
+	legacy_n(Q8_0, w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nb, 1);
+}
+
+AVX2 void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb) {
+	legacy_n(Q4_0, w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nb, 1);
+}
+
+AVX2 void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb) {
+	legacy_n(Q5_0, w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nb, 1);
+}
+
+AVX2 void kernels_matvec4_q8_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
+	legacy_n(Q8_0, w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nb, 4);
+}
+
+AVX2 void kernels_matvec4_q4_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
+	legacy_n(Q4_0, w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nb, 4);
+}
+
+AVX2 void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb) {
+	legacy_n(Q5_0, w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nb, 4);
 }
 
 // Eight bytes as eight floats.

@@ -20,14 +20,14 @@ int kernels_vnni_supported(void);
 void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
 void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
-void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
-void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
-void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
+void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb);
+void kernels_matvec_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb);
+void kernels_matvec_q5_0(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb);
 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb);
 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb);
-void kernels_matvec4_q8_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
-void kernels_matvec4_q4_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
-void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
+void kernels_matvec4_q8_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
+void kernels_matvec4_q4_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
+void kernels_matvec4_q5_0(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
 void kernels_matvec4_q4_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
 void kernels_matvec_q5_k(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb);
 void kernels_matvec4_q5_k(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
@@ -59,16 +59,18 @@ func simdF16(w []byte, x, y []float32, lo, hi, cols int) {
 	C.kernels_matvec_f16((*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))), f32p(x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
 }
 
-func simdQ8_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
+func i32p(s []int32) *C.int32_t { return (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(s))) }
+
+func simdQ8_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
 	if vnni && !noVNNI {
 		C.kernels_matvec_q8_0_vnni((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 		return
 	}
-	C.kernels_matvec_q8_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	C.kernels_matvec_q8_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 }
 
-func simdQ4_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
-	C.kernels_matvec_q4_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+func simdQ4_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
+	C.kernels_matvec_q4_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 }
 
 func simdQ4_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nsb int) {
@@ -89,8 +91,8 @@ func simdBF16(w []byte, x, y []float32, lo, hi, cols int) {
 	C.kernels_matvec_bf16((*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))), f32p(x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
 }
 
-func simdQ5_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) {
-	C.kernels_matvec_q5_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+func simdQ5_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
+	C.kernels_matvec_q5_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 }
 
 // simd4 runs the four-input kernel of t on inputs b0..b0+3 (quantized one
@@ -105,11 +107,11 @@ func simd4(t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb 
 		if vnni && !noVNNI {
 			return false
 		}
-		C.kernels_matvec4_q8_0(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+		C.kernels_matvec4_q8_0(wp, qp, C.long(cols), f32p(xd), i32p(xs), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
 	case gguf.TypeQ4_0:
-		C.kernels_matvec4_q4_0(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+		C.kernels_matvec4_q4_0(wp, qp, C.long(cols), f32p(xd), i32p(xs), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
 	case gguf.TypeQ5_0:
-		C.kernels_matvec4_q5_0(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+		C.kernels_matvec4_q5_0(wp, qp, C.long(cols), f32p(xd), i32p(xs), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
 	case gguf.TypeQ4_K:
 		C.kernels_matvec4_q4_k(wp, qp, C.long(cols), f32p(xd), (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), C.long(cols/32),
 			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))

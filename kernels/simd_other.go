@@ -13,8 +13,12 @@ const (
 
 func simdF32(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
 func simdF16(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
-func simdQ8_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }
-func simdQ4_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }
+func simdQ8_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
+	panic("kernels: no SIMD build")
+}
+func simdQ4_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
+	panic("kernels: no SIMD build")
+}
 
 func simdQ4_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nsb int) {
 	panic("kernels: no SIMD build")
@@ -28,7 +32,9 @@ func simdQ5_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi
 
 func simdBF16(w []byte, x, y []float32, lo, hi, cols int) { panic("kernels: no SIMD build") }
 
-func simdQ5_0(w []byte, xq []int8, xd, y []float32, lo, hi, nb int) { panic("kernels: no SIMD build") }
+func simdQ5_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
+	panic("kernels: no SIMD build")
+}
 
 func simd4(t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
 	return false
