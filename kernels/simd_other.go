@@ -11,8 +11,8 @@ const (
 	vnni = false
 )
 
-func simdF32(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
-func simdF16(w []byte, x, y []float32, lo, hi, cols int)            { panic("kernels: no SIMD build") }
+func simdF32(w []byte, x, y []float32, lo, hi, cols int) { panic("kernels: no SIMD build") }
+func simdF16(w []byte, x, y []float32, lo, hi, cols int) { panic("kernels: no SIMD build") }
 func simdQ8_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
 	panic("kernels: no SIMD build")
 }
