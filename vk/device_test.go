@@ -91,14 +91,7 @@ func TestBufferRoundTrip(t *testing.T) {
 // TestStagedCopy runs the staging path of discrete GPUs on a second
 // device handle that refuses to map device memory.
 func TestStagedCopy(t *testing.T) {
-	vktest.Device(t)
-	opts := vk.DefaultOptions()
-	opts.AllowCPU, opts.Staging = true, true
-	d, err := vk.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := vktest.StagingDevice(t)
 	b, err := d.NewBuffer(3<<20, vk.DeviceLocal)
 	if err != nil {
 		t.Fatal(err)
@@ -129,14 +122,7 @@ func TestStagedCopy(t *testing.T) {
 // back through a copy in the same step, on a device that refuses to map
 // device memory: one submit, the staging path never taken.
 func TestStepUpdate(t *testing.T) {
-	vktest.Device(t)
-	opts := vk.DefaultOptions()
-	opts.AllowCPU, opts.Staging = true, true
-	d, err := vk.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := vktest.StagingDevice(t)
 	st, err := d.NewStep()
 	if err != nil {
 		t.Fatal(err)

@@ -40,3 +40,19 @@ func Unavailable(t testing.TB, err error) {
 	}
 	t.Skipf("no Vulkan device: %v", err)
 }
+
+// StagingDevice opens a second handle on the test device that refuses to
+// map device memory, so tests take the paths of discrete GPUs (staging,
+// copies to host-visible buffers). It is closed when the test ends.
+func StagingDevice(t testing.TB) *vk.Device {
+	t.Helper()
+	Device(t)
+	opts := vk.DefaultOptions()
+	opts.AllowCPU, opts.Staging = true, true
+	d, err := vk.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}

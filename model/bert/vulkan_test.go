@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
-	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
@@ -104,14 +103,7 @@ func TestVulkanMiniLM(t *testing.T) {
 // device that refuses to map device memory, as on discrete GPUs, with
 // the same vectors (cosine >= 0.999999) as the test device's mapped path.
 func TestVulkanOneSubmitPerPass(t *testing.T) {
-	vktest.Device(t)
-	opts := vk.DefaultOptions()
-	opts.AllowCPU, opts.Staging = true, true
-	d, err := vk.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := vktest.StagingDevice(t)
 	k := ops.New(d)
 	defer k.Close()
 	f := openMiniLM(t)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/model/sampling"
-	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
@@ -134,14 +133,7 @@ func TestVulkanLongPrompt(t *testing.T) {
 // token ids go in with the step and what the host reads comes out with
 // it. The draws still equal the CPU sampler's on the step's logits.
 func TestVulkanOneSubmitPerStep(t *testing.T) {
-	vktest.Device(t)
-	opts := vk.DefaultOptions()
-	opts.AllowCPU, opts.Staging = true, true
-	d, err := vk.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := vktest.StagingDevice(t)
 	k := ops.New(d)
 	t.Cleanup(k.Close)
 	tempered := sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1, Seed: 7}
