@@ -117,12 +117,21 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	c.NormEps = float("attention.layer_norm_rms_epsilon", 1e-5)
 	c.RopeBase = float("rope.freq_base", 10000)
 	c.RopeScale = 1
-	if factor := float("rope.scaling.factor", 0); factor > 0 {
+	// As llama.cpp: the factor (or the older rope.scale_linear) divides
+	// positions; linear (the default) is the only scaling implemented.
+	factor := float("rope.scaling.factor", 0)
+	if factor == 0 {
+		factor = float("rope.scale_linear", 0)
+	}
+	if factor > 0 {
 		c.RopeScale = 1 / factor
 	}
 	c.Pooling = Pooling(uint("pooling_type", int(PoolingMean)))
 	if firstErr != nil {
 		return Config{}, fmt.Errorf("llama: %w", firstErr)
+	}
+	if err := checkMath(f, c); err != nil {
+		return Config{}, err
 	}
 	if tokens, err := gguf.ArrayOf[string](f, "tokenizer.ggml.tokens"); err == nil {
 		c.VocabSize = len(tokens)

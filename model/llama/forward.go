@@ -40,6 +40,7 @@ type RefSession struct {
 	// vecs caches norm weights and biases as f32.
 	vecs map[*model.Tensor][]float32
 
+	ropeFreq  []float64    // rotation frequency per rotated pair
 	ropeCS    []float32    // (cos, sin) per position and rotated pair
 	logitsRow [1][]float32 // the output row as a batch of one, without allocating
 	attn      attnTask
@@ -104,6 +105,10 @@ func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 	}
 	s.attn.s = s
 	s.ropeCS = make([]float32, 0, ctx*c.RopeDim)
+	var err error
+	if s.ropeFreq, err = m.RopeFrequencies(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -379,7 +384,7 @@ func (s *RefSession) addRows(dst, src [][]float32) {
 
 // rope rotates the first RopeDim dimensions of every head of x for
 // position pos: adjacent pairs (normal) or pairs half a rotation apart
-// (NeoX), pair i by the angle pos*RopeScale*RopeBase^(-2i/RopeDim). The
+// (NeoX), pair i by the angle pos·(its frequency, Model.RopeFrequencies). The
 // cosines and sines of a position are computed once per session.
 func (s *RefSession) rope(x []float32, pos int) {
 	c := s.m.Config
@@ -393,7 +398,7 @@ func (s *RefSession) ropeAngles(pos int) []float32 {
 	half := c.RopeDim / 2
 	for p := len(s.ropeCS) / c.RopeDim; p <= pos; p++ {
 		for i := range half {
-			theta := float64(p) * float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
+			theta := float64(p) * s.ropeFreq[i]
 			s.ropeCS = append(s.ropeCS, float32(math.Cos(theta)), float32(math.Sin(theta)))
 		}
 	}

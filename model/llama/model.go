@@ -2,6 +2,7 @@ package llama
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/gguf"
@@ -31,7 +32,10 @@ type Model struct {
 	// model ties its embeddings.
 	Output     model.Tensor
 	TiedOutput bool
-	Layers     []Layer
+	// RopeFreqs (Llama 3.1 and later) holds a divisor per rotated pair of
+	// dimensions for the rotation frequencies; a zero Tensor when absent.
+	RopeFreqs model.Tensor
+	Layers    []Layer
 }
 
 // Load reads the configuration and checks every weight of f.
@@ -45,10 +49,12 @@ func Load(f *gguf.File) (*Model, error) {
 	}
 	m := &Model{Config: c, Layers: make([]Layer, c.Layers)}
 	var firstErr error
+	read := map[string]bool{}
 	load := func(dst *model.Tensor, optional bool, name string, dims ...int) {
 		if firstErr != nil {
 			return
 		}
+		read[name] = true
 		var t model.Tensor
 		var err error
 		if optional {
@@ -64,6 +70,7 @@ func Load(f *gguf.File) (*Model, error) {
 	load(&m.TokenEmbd, false, "token_embd.weight", c.Dim, c.VocabSize)
 	load(&m.OutputNorm, false, "output_norm.weight", c.Dim)
 	load(&m.Output, true, "output.weight", c.Dim, c.VocabSize)
+	load(&m.RopeFreqs, true, "rope_freqs.weight", c.RopeDim/2)
 	for i := range m.Layers {
 		L := &m.Layers[i]
 		name := func(s string) string { return fmt.Sprintf("blk.%d.%s", i, s) }
@@ -85,6 +92,9 @@ func Load(f *gguf.File) (*Model, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	if err := model.CheckTensors(f, c.Arch, read); err != nil {
+		return nil, fmt.Errorf("llama: %w", err)
+	}
 	if !m.Output.Present() {
 		m.Output, m.TiedOutput = m.TokenEmbd, true
 	}
@@ -93,7 +103,7 @@ func Load(f *gguf.File) (*Model, error) {
 
 // WeightBytes returns the bytes of all weights as stored.
 func (m *Model) WeightBytes() int64 {
-	n := int64(len(m.TokenEmbd.Data) + len(m.OutputNorm.Data))
+	n := int64(len(m.TokenEmbd.Data) + len(m.OutputNorm.Data) + len(m.RopeFreqs.Data))
 	if !m.TiedOutput {
 		n += int64(len(m.Output.Data))
 	}
@@ -103,4 +113,30 @@ func (m *Model) WeightBytes() int64 {
 		}
 	}
 	return n
+}
+
+// RopeFrequencies returns the rotation frequency of each rotated pair i of
+// a head's dimensions, in radians per position:
+// RopeScale·RopeBase^(-2i/RopeDim), divided by the pair's factor in
+// RopeFreqs where the model has one (as llama.cpp applies them).
+func (m *Model) RopeFrequencies() ([]float64, error) {
+	c := m.Config
+	freq := make([]float64, c.RopeDim/2)
+	var factors []float32
+	if m.RopeFreqs.Present() {
+		var err error
+		if factors, err = m.RopeFreqs.Float32(); err != nil {
+			return nil, fmt.Errorf("llama: %w", err)
+		}
+	}
+	for i := range freq {
+		freq[i] = float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
+		if factors != nil {
+			if !(factors[i] > 0) {
+				return nil, fmt.Errorf("llama: %w: rope_freqs.weight[%d] = %v is not a positive divisor", model.ErrShape, i, factors[i])
+			}
+			freq[i] /= float64(factors[i])
+		}
+	}
+	return freq, nil
 }

@@ -68,16 +68,19 @@ func (m *Model) UploadVulkan(k *ops.Kernels) (*VulkanModel, error) {
 		firstErr = fmt.Errorf("llama: tensor %q: %w", t.Name, err)
 		return nil
 	}
-	c := m.Config
 	vm.tokEmbd = matrix(&m.TokenEmbd)
 	vm.output = vm.tokEmbd
 	if !m.TiedOutput {
 		vm.output = matrix(&m.Output)
 	}
 	vm.outNorm = vector(&m.OutputNorm)
-	freq := make([]float32, c.RopeDim/2)
-	for i := range freq {
-		freq[i] = float32(float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim)))
+	freq64, err := m.RopeFrequencies()
+	if err != nil && firstErr == nil {
+		firstErr = err
+	}
+	freq := make([]float32, len(freq64))
+	for i, f := range freq64 {
+		freq[i] = float32(f)
 	}
 	if firstErr == nil {
 		vm.freq, firstErr = k.Floats(freq)
