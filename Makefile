@@ -18,7 +18,7 @@ SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
 GLSLANG    ?= glslangValidator
 
-.PHONY: all build run models test test-race vet fmt-check shaders bench bench-models soak install-user clean
+.PHONY: all build run models test test-race vet fmt-check tidy-check shaders bench bench-models soak install-user clean
 
 all: build
 
@@ -46,7 +46,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 
-test: fmt-check vet
+# go.mod and go.sum must be what `go mod tidy` makes of them (direct
+# dependencies not marked indirect, nothing missing or unused).
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+test: fmt-check vet tidy-check
 	$(GO) test -count=1 ./...
 	$(MAKE) test-race
 
