@@ -131,6 +131,9 @@ type ModelInfo struct {
 	Size         int64    `msgpack:"size"`
 	Capabilities []string `msgpack:"capabilities,omitempty"`
 	Loaded       bool     `msgpack:"loaded"`
+	// Refused says why the model cannot run (unreadable, or asking for a
+	// feature vkinfer does not implement); empty for a usable model.
+	Refused string `msgpack:"refused,omitempty"`
 }
 
 // Status is the daemon's state.

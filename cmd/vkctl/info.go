@@ -92,14 +92,27 @@ func runModels(e *env, args []string) error {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSIZE\tCAPABILITIES\tLOADED")
+	var refused []ipc.ModelInfo
 	for _, m := range models {
 		caps := strings.Join(m.Capabilities, ",")
 		if caps == "" {
 			caps = "-"
 		}
+		if m.Refused != "" {
+			refused = append(refused, m)
+			caps = "refused"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", m.Name, humanBytes(uint64(m.Size)), caps, yesNo(m.Loaded))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Reasons are long (they name the key or tensor): one line each below
+	// the table rather than a column that breaks it.
+	for _, m := range refused {
+		fmt.Fprintf(e.stdout, "%s refused: %s\n", m.Name, m.Refused)
+	}
+	return nil
 }
 
 func runPS(e *env, args []string) error {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // startDaemon builds and runs vkinferd on a temp socket with the shared
@@ -32,6 +33,7 @@ func startDaemon(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	writeYarnModel(t, filepath.Join(models, "yarn.gguf"))
 	sock := filepath.Join(dir, "run", "d.sock")
 	cmd := exec.Command(bin, "--socket", sock, "--models-dir", models)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir)
@@ -47,6 +49,23 @@ func startDaemon(t *testing.T) string {
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("daemon did not start")
 		}
+	}
+}
+
+// writeYarnModel writes llama3.gguf with YaRN rope scaling, which vkinfer
+// does not implement: the daemon must list it as refused and never run it.
+func writeYarnModel(t *testing.T, path string) {
+	t.Helper()
+	src, err := gguf.Open(testmodels.Model(t, "arch/llama3.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	b := gguf.FromFile(src)
+	b.SetString("llama.rope.scaling.type", "yarn")
+	b.SetFloat32("llama.rope.scaling.factor", 4)
+	if err := b.WriteFile(path); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -86,8 +105,13 @@ func TestCommands(t *testing.T) {
 		t.Errorf("embed: exit %d, %d values from %.60q", code, len(vec), out)
 	}
 	code, out, _ = vkctl(ctx, "--socket", sock, "models")
-	if code != exitOK || !strings.Contains(out, "stories260K") || !strings.Contains(out, "embed") {
+	if code != exitOK || !strings.Contains(out, "stories260K") || !strings.Contains(out, "embed") ||
+		!strings.Contains(out, `yarn refused: llama: model: unsupported: llama.rope.scaling.type = "yarn"`) {
 		t.Errorf("models: exit %d\n%s", code, out)
+	}
+	code, _, stderr = vkctl(ctx, "--socket", sock, "prompt", "-m", "yarn", "hi")
+	if code != exitFailed || !strings.Contains(stderr, "unavailable") || !strings.Contains(stderr, `llama.rope.scaling.type = "yarn"`) {
+		t.Errorf("refused model: exit %d, %q", code, stderr)
 	}
 	code, out, _ = vkctl(ctx, "--socket", sock, "ps")
 	if code != exitOK || !strings.Contains(out, "stories260K") || !strings.Contains(out, "minilm") {

@@ -38,6 +38,20 @@ func capabilityOf(arch string) string {
 	return ""
 }
 
+// vet loads f's model as its architecture would, without keeping it, and
+// returns why it cannot run (nil for an architecture vkinfer does not run:
+// capabilityOf says so).
+func vet(f *gguf.File, arch string) error {
+	var err error
+	switch capabilityOf(arch) {
+	case capGenerate:
+		_, err = llama.Load(f)
+	case capEmbed:
+		_, err = bert.Load(f)
+	}
+	return err
+}
+
 // openFile is one mapped GGUF file shared by the instances of a model.
 type openFile struct {
 	f     *gguf.File

@@ -23,11 +23,13 @@ type ModelFile struct {
 	Name string // file stem, the name requests use
 	Path string
 	Size int64
-	// Arch is general.architecture as read at the last rescan, or
-	// HeaderErr why the header could not be read. Loading reads the file
-	// again, so a file changed since the rescan is still judged by itself.
-	Arch      string
-	HeaderErr error
+	// Arch is general.architecture as read at the last rescan, and
+	// Refused why the model cannot run: its header could not be read, or
+	// it asks for something vkinfer does not implement (a tensor, a
+	// metadata key, a quant type). Loading reads the file again, so a file
+	// changed since the rescan is still judged by itself.
+	Arch    string
+	Refused error
 }
 
 // Registry maps model names to files in the configured directories. The
@@ -72,7 +74,7 @@ func (r *Registry) Rescan() error {
 				continue
 			}
 			mf := ModelFile{Name: name, Path: path, Size: st.Size()}
-			mf.Arch, mf.HeaderErr = readArch(path)
+			mf.Arch, mf.Refused = inspect(path)
 			found[name] = mf
 		}
 	}
@@ -82,14 +84,21 @@ func (r *Registry) Rescan() error {
 	return nil
 }
 
-// readArch reads a GGUF file's general.architecture.
-func readArch(path string) (string, error) {
+// inspect reads a GGUF file's general.architecture and, for an
+// architecture vkinfer runs, checks that the model loads: what it would
+// refuse at load is known at the rescan, so `vkctl models` can say why.
+// Loading maps the weights without reading them, so this stays cheap.
+func inspect(path string) (string, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	return f.String("general.architecture")
+	arch, err := f.String("general.architecture")
+	if err != nil {
+		return "", err
+	}
+	return arch, vet(f, arch)
 }
 
 // CheckName refuses anything but a plain file stem, so that no request can

@@ -39,8 +39,8 @@ func TestRegistry(t *testing.T) {
 	if m, err := r.Lookup("tiny"); err != nil || m.Path != filepath.Join(a, "tiny.gguf") {
 		t.Errorf("Lookup(tiny) = %+v, %v", m, err)
 	}
-	if m, _ := r.Lookup("tiny"); m.Arch != "" || m.HeaderErr == nil {
-		t.Errorf("a 4-byte file read as architecture %q (err %v)", m.Arch, m.HeaderErr)
+	if m, _ := r.Lookup("tiny"); m.Arch != "" || m.Refused == nil {
+		t.Errorf("a 4-byte file read as architecture %q (err %v)", m.Arch, m.Refused)
 	}
 	for _, bad := range []string{"../tiny", "/etc/passwd", "a/b", "..", "", "x\x00y"} {
 		if _, err := r.Lookup(bad); !errors.Is(err, ErrBadName) {

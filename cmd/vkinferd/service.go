@@ -189,6 +189,9 @@ func (d *service) Models(ctx context.Context) ([]ipc.ModelInfo, error) {
 	var out []ipc.ModelInfo
 	for _, mf := range d.reg.List() {
 		info := ipc.ModelInfo{Name: mf.Name, Path: mf.Path, Size: mf.Size, Loaded: loaded[mf.Name]}
+		if mf.Refused != nil {
+			info.Refused = mf.Refused.Error()
+		}
 		switch c := capabilityOf(mf.Arch); c {
 		case capGenerate:
 			info.Capabilities = []string{capGenerate, capEmbed} // decoders pool hidden states
@@ -213,8 +216,8 @@ func (d *service) poolFor(name string) (interface {
 	if err != nil {
 		return nil, protocolError(err)
 	}
-	if mf.HeaderErr != nil {
-		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, mf.HeaderErr)
+	if mf.Refused != nil {
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, mf.Refused)
 	}
 	switch capabilityOf(mf.Arch) {
 	case capGenerate:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
@@ -53,6 +54,14 @@ func (p PoolingType) valid() error {
 	return fmt.Errorf("%w: pooling type %d", ErrUnsupported, int(p))
 }
 
+// knownKeys are the metadata keys under "bert." that this package reads
+// or that leave the math alone; a file with any other is refused at load.
+var knownKeys = []string{
+	"block_count", "embedding_length", "feed_forward_length", "attention.head_count",
+	"context_length", "attention.layer_norm_epsilon", "pooling_type", "attention.causal",
+	"vocab_size",
+}
+
 // Config holds the hyperparameters of a BERT encoder, read from the
 // `bert.*` and `tokenizer.ggml.*` metadata.
 type Config struct {
@@ -81,6 +90,9 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	}
 	if arch != Arch {
 		return Config{}, fmt.Errorf("%w: architecture %q (this package runs %q)", ErrUnsupported, arch, Arch)
+	}
+	if err := model.CheckKeys(f, Arch, knownKeys); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	var c Config
 	ints := []struct {

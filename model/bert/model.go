@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
@@ -74,10 +75,12 @@ func Load(f *gguf.File) (*Model, error) {
 		return nil, fmt.Errorf("%w: separator token %d outside the vocabulary of %d", ErrModel, c.SepID, c.Vocab)
 	}
 
+	read := map[string]bool{}
 	load := func(dst *Tensor, name string, want ...int) {
 		if err != nil {
 			return
 		}
+		read[name] = true
 		*dst, err = loadTensor(f, name, want...)
 	}
 	load(&m.TokenEmbd, "token_embd.weight", e, c.Vocab)
@@ -125,6 +128,9 @@ func Load(f *gguf.File) (*Model, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := model.CheckTensors(f, Arch, read); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	m.Config = c
 	if err := m.prepareVectors(); err != nil {

@@ -58,6 +58,10 @@ func TestLoadErrors(t *testing.T) {
 		{"more blocks than tensors", func(s *synth) { s.meta["bert.block_count"] = uint32(synthBlocks + 1) }, ErrModel},
 		{"absurd block count", func(s *synth) { s.meta["bert.block_count"] = uint32(1 << 24) }, ErrModel},
 		{"separator outside vocabulary", func(s *synth) { s.meta["tokenizer.ggml.seperator_token_id"] = uint32(synthVocab) }, ErrModel},
+		{"unknown math key", func(s *synth) { s.meta["bert.attention.sliding_window"] = uint32(128) }, ErrUnsupported},
+		{"unknown tensor", func(s *synth) {
+			s.tensors["blk.0.attn_q_norm.weight"] = synthTensor{[]int{synthEmbd}, make([]float32, synthEmbd)}
+		}, ErrUnsupported},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
