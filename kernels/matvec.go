@@ -192,7 +192,8 @@ func (m *MatVec) run(part, lo, hi int) {
 				}
 				continue
 			}
-			if !simdFloat4(m.t, m.w, m.floatInputs(b), ys, t0, t1, m.cols) {
+			xs, ok := m.floatInputs(b)
+			if !ok || !simdFloat4(m.t, m.w, xs, ys, t0, t1, m.cols) {
 				break
 			}
 		}
@@ -206,17 +207,22 @@ func (m *MatVec) run(part, lo, hi int) {
 	}
 }
 
-// floatInputs returns inputs b..b+3 as the F32/F16 kernels take them:
-// as given for F32, rounded for F16.
-func (m *MatVec) floatInputs(b int) [4][]float32 {
-	if m.t == gguf.TypeF32 {
-		return [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}
+// floatInputs returns inputs b..b+3 as the four-input F32/F16 kernels
+// take them: as given for F32, rounded for F16. It reports false for the
+// other unquantized types, which go one input at a time: BF16, and
+// Q4_1/Q5_1, whose inputs are never rounded (so m.xr is not theirs).
+func (m *MatVec) floatInputs(b int) ([4][]float32, bool) {
+	switch m.t {
+	case gguf.TypeF32:
+		return [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}, true
+	case gguf.TypeF16:
+		var xs [4][]float32
+		for k := range xs {
+			xs[k] = m.xr[(b+k)*m.cols : (b+k+1)*m.cols]
+		}
+		return xs, true
 	}
-	var xs [4][]float32
-	for k := range xs {
-		xs[k] = m.xr[(b+k)*m.cols : (b+k+1)*m.cols]
-	}
-	return xs
+	return [4][]float32{}, false
 }
 
 // isQuantized reports the types multiplied against Q8_0-quantized inputs.
