@@ -17,7 +17,7 @@ func Attend(out, q, k, v []float32, stride int, scale float32, scores []float32,
 	}
 	end := (span-1)*stride + hd
 	k, v, out = k[:end], v[:end], out[:hd]
-	if simd && !portable {
+	if use(portable) >= isaAVX2 {
 		simdAttend(out, q, k, v, stride, scale, scores)
 		return
 	}
@@ -47,7 +47,7 @@ func Rope(x, cs []float32, hd int, neox, portable bool) {
 	if rd == 0 || hd == 0 {
 		return
 	}
-	if simd && !portable {
+	if use(portable) >= isaAVX2 {
 		simdRope(x, cs, hd, neox)
 		return
 	}

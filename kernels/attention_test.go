@@ -6,74 +6,83 @@ import (
 	"testing"
 )
 
-// TestAttend holds the AVX2 attention to the Go one on random queries,
+// TestAttend runs each kernel set's attention (portable false, the set
+// forced) against the Go reference (portable true) on random queries,
 // keys and values, for head widths on and off the vector size, spans from
 // one position to several hundred and rows wider than a head (a KV cache
-// row holds every KV head): error within 1e-5 of the largest |v| (the
-// dot products sum in another order, exp is a polynomial within 2 ulp).
+// row holds every KV head). The Go set must give the reference exactly;
+// the C ones are within 1e-5 of the largest |v| (the dot products sum in
+// another order, exp is a polynomial within 2 ulp).
 func TestAttend(t *testing.T) {
-	if !SIMD() {
-		t.Skip("no AVX2 kernels on this machine")
-	}
 	rng := rand.New(rand.NewPCG(31, 32))
-	for _, tc := range []struct{ hd, stride, span int }{
-		{4, 8, 1}, {4, 8, 130}, {8, 32, 9}, {8, 32, 128}, {12, 48, 33},
-		{64, 256, 1}, {64, 256, 300}, {100, 200, 17}, {128, 512, 257},
-	} {
-		q := randVec(rng, tc.hd)
-		k, v := randVec(rng, tc.span*tc.stride), randVec(rng, tc.span*tc.stride)
-		var vmax float64
-		for _, x := range v {
-			vmax = max(vmax, math.Abs(float64(x)))
+	forEachISA(t, func(t *testing.T, v isa) {
+		tol := 1e-5
+		if v == isaGo {
+			tol = 0
 		}
-		scale := float32(1 / math.Sqrt(float64(tc.hd)))
-		want, got := randVec(rng, tc.hd), randVec(rng, tc.hd) // poisoned
-		Attend(want, q, k, v, tc.stride, scale, make([]float32, tc.span), true)
-		Attend(got, q, k, v, tc.stride, scale, make([]float32, tc.span), false)
-		for i := range want {
-			if e := math.Abs(float64(got[i] - want[i])); !(e <= 1e-5*vmax) {
-				t.Fatalf("hd=%d span=%d: out[%d] = %v, Go %v", tc.hd, tc.span, i, got[i], want[i])
+		for _, tc := range []struct{ hd, stride, span int }{
+			{4, 8, 1}, {4, 8, 130}, {8, 32, 9}, {8, 32, 128}, {12, 48, 33},
+			{64, 256, 1}, {64, 256, 300}, {100, 200, 17}, {128, 512, 257},
+		} {
+			q := randVec(rng, tc.hd)
+			k, vals := randVec(rng, tc.span*tc.stride), randVec(rng, tc.span*tc.stride)
+			var vmax float64
+			for _, x := range vals {
+				vmax = max(vmax, math.Abs(float64(x)))
 			}
-		}
-	}
-}
-
-// TestRope holds the AVX2 rotation to the Go one in both modes, for
-// rotated widths on and off the vector size and partial rotation (rope
-// dimension below the head width): error within 1e-6 of the largest |x|
-// (fused multiply-adds round once where Go rounds twice).
-func TestRope(t *testing.T) {
-	if !SIMD() {
-		t.Skip("no AVX2 kernels on this machine")
-	}
-	rng := rand.New(rand.NewPCG(33, 34))
-	for _, tc := range []struct{ heads, hd, rd int }{
-		{2, 4, 4}, {8, 8, 8}, {4, 64, 64}, {4, 64, 32}, {3, 128, 128}, {2, 96, 40}, {1, 6, 6},
-	} {
-		for _, neox := range []bool{false, true} {
-			cs := make([]float32, tc.rd)
-			for i := 0; i < tc.rd; i += 2 {
-				a := rng.Float64() * 100
-				cs[i], cs[i+1] = float32(math.Cos(a)), float32(math.Sin(a))
-			}
-			x := randVec(rng, tc.heads*tc.hd)
-			want, got := append([]float32(nil), x...), append([]float32(nil), x...)
-			Rope(want, cs, tc.hd, neox, true)
-			Rope(got, cs, tc.hd, neox, false)
-			var scale float64
-			for _, v := range x {
-				scale = max(scale, math.Abs(float64(v)))
-			}
+			scale := float32(1 / math.Sqrt(float64(tc.hd)))
+			want, got := randVec(rng, tc.hd), randVec(rng, tc.hd) // poisoned
+			Attend(want, q, k, vals, tc.stride, scale, make([]float32, tc.span), true)
+			Attend(got, q, k, vals, tc.stride, scale, make([]float32, tc.span), false)
 			for i := range want {
-				if e := math.Abs(float64(got[i] - want[i])); !(e <= 1e-6*scale) {
-					t.Fatalf("%+v neox=%v: x[%d] = %v, Go %v", tc, neox, i, got[i], want[i])
+				if e := math.Abs(float64(got[i] - want[i])); !(e <= tol*vmax) {
+					t.Fatalf("hd=%d span=%d: out[%d] = %v, Go %v", tc.hd, tc.span, i, got[i], want[i])
 				}
 			}
-			if tc.rd < tc.hd && got[tc.hd-1] != x[tc.hd-1] {
-				t.Fatalf("%+v: dimension past the rope width changed", tc)
+		}
+	})
+}
+
+// TestRope runs each kernel set's rotation against the Go reference in
+// both modes, for rotated widths on and off the vector size and partial
+// rotation (rope dimension below the head width). The Go set must give
+// the reference exactly; the C ones are within 1e-6 of the largest |x|
+// (fused multiply-adds round once where Go rounds twice).
+func TestRope(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	forEachISA(t, func(t *testing.T, v isa) {
+		tol := 1e-6
+		if v == isaGo {
+			tol = 0
+		}
+		for _, tc := range []struct{ heads, hd, rd int }{
+			{2, 4, 4}, {8, 8, 8}, {4, 64, 64}, {4, 64, 32}, {3, 128, 128}, {2, 96, 40}, {1, 6, 6},
+		} {
+			for _, neox := range []bool{false, true} {
+				cs := make([]float32, tc.rd)
+				for i := 0; i < tc.rd; i += 2 {
+					a := rng.Float64() * 100
+					cs[i], cs[i+1] = float32(math.Cos(a)), float32(math.Sin(a))
+				}
+				x := randVec(rng, tc.heads*tc.hd)
+				want, got := append([]float32(nil), x...), append([]float32(nil), x...)
+				Rope(want, cs, tc.hd, neox, true)
+				Rope(got, cs, tc.hd, neox, false)
+				var scale float64
+				for _, f := range x {
+					scale = max(scale, math.Abs(float64(f)))
+				}
+				for i := range want {
+					if e := math.Abs(float64(got[i] - want[i])); !(e <= tol*scale) {
+						t.Fatalf("%+v neox=%v: x[%d] = %v, Go %v", tc, neox, i, got[i], want[i])
+					}
+				}
+				if tc.rd < tc.hd && got[tc.hd-1] != x[tc.hd-1] {
+					t.Fatalf("%+v: dimension past the rope width changed", tc)
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestRopeRotates checks the Go reference itself on a known case: a

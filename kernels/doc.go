@@ -4,11 +4,26 @@
 // and rotary position embedding (Rope); and the worker pool that splits
 // them (and other per-row work, through Parallel) over cores.
 //
-// Every kernel has a portable Go version, which runs everywhere (arm64
-// included) and is the reference the fast paths are tested against. On
-// x86-64 with cgo, C versions compiled for AVX2+FMA+F16C are chosen at run
-// time when the CPU has those features, and an AVX-512 VNNI one for Q8_0
-// where it exists. Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights are
+// The kernels come in sets, each extending the one below:
+//
+//   - go: portable Go, on every platform (arm64 included); the reference
+//     the others are tested against.
+//   - avx2: C built for AVX2+FMA+F16C (x86-64 with cgo), for every op and
+//     for the matrix types below that have their own kernels.
+//   - vnni: avx2 with AVX-512 VNNI kernels for Q8_0 weights, one input
+//     and four. They differ from avx2 only in how the exact integer dots
+//     are formed, so they give avx2's results bit for bit.
+//
+// The best set the CPU supports is chosen once at start; MatVec.Portable
+// and the portable arguments pick go for one call. Tests run every set
+// the host supports, forcing one at a time (so a VNNI host proves avx2
+// and go too), and TestMain prints which ran and which were skipped, as
+// "kernels: variants proven on this host: go, avx2, vnni" (visible with
+// go test -v, on failure, or from go test inside this directory). Every
+// run-time choice of kernel depends on that one setting, so forcing it
+// reaches every path.
+//
+// Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights are
 // multiplied with the activations quantized to 8-bit blocks (as llama.cpp
 // does), using integer dot products; F32, F16 and BF16 in floating point
 // (F16/BF16 with the input rounded as ggml rounds it); other types are

@@ -10,7 +10,7 @@ import "math"
 // must be at least len(x).
 func RMSNorm(out, x, w []float32, eps float32, portable bool) {
 	out, w = out[:len(x)], w[:len(x)]
-	if simd && !portable && len(x) > 0 {
+	if use(portable) >= isaAVX2 && len(x) > 0 {
 		simdRMSNorm(out, x, w, eps)
 		return
 	}
@@ -27,7 +27,7 @@ func RMSNorm(out, x, w []float32, eps float32, portable bool) {
 // SiLUMul sets g[i] = silu(g[i]) * u[i].
 func SiLUMul(g, u []float32, portable bool) {
 	u = u[:len(g)]
-	if simd && !portable && len(g) > 0 {
+	if use(portable) >= isaAVX2 && len(g) > 0 {
 		simdSiLUMul(g, u)
 		return
 	}
@@ -41,7 +41,7 @@ func Softmax(x []float32, portable bool) {
 	if len(x) == 0 {
 		return
 	}
-	if simd && !portable {
+	if use(portable) >= isaAVX2 {
 		simdSoftmax(x)
 		return
 	}
@@ -62,7 +62,7 @@ func Softmax(x []float32, portable bool) {
 // Add sets dst[i] += src[i].
 func Add(dst, src []float32, portable bool) {
 	src = src[:len(dst)]
-	if simd && !portable && len(dst) > 0 {
+	if use(portable) >= isaAVX2 && len(dst) > 0 {
 		simdAdd(dst, src)
 		return
 	}

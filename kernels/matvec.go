@@ -14,14 +14,10 @@ import (
 var ErrShape = errors.New("kernels: shape mismatch")
 
 // SIMD reports whether the AVX2 kernels are in use on this machine.
-func SIMD() bool { return simd }
+func SIMD() bool { return active >= isaAVX2 }
 
 // VNNI reports whether AVX-512 VNNI kernels are in use (for Q8_0).
-func VNNI() bool { return vnni && !noVNNI }
-
-// noVNNI turns the VNNI kernels off, so tests cover the AVX2 ones on
-// machines that have both.
-var noVNNI bool
+func VNNI() bool { return active >= isaVNNI }
 
 // maxParts bounds how many ranges a call splits into, and so the
 // per-part scratch a MatVec keeps.
@@ -49,7 +45,7 @@ type MatVec struct {
 	w          []byte
 	cols, rb   int
 	xb, yb     [][]float32
-	useSIMD    bool
+	isa        isa // the kernel set of this call
 	dequantErr error
 	errMu      sync.Mutex
 }
@@ -85,7 +81,7 @@ func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float
 		return fmt.Errorf("kernels: %s weights: %w", t, quant.ErrUnsupported)
 	}
 	m.t, m.w, m.cols, m.rb, m.xb, m.yb = t, w, cols, rb, xs, ys
-	m.useSIMD = simd && !m.Portable
+	m.isa = use(m.Portable)
 	m.dequantErr = nil
 	switch {
 	case isQuantized(t):
@@ -108,12 +104,17 @@ func (m *MatVec) quantizeInputs() {
 	m.xd = grow(m.xd, nb*len(m.xb))
 	m.xs = grow(m.xs, nb*len(m.xb))
 	for i, x := range m.xb {
-		if m.useSIMD {
-			simdQuantizeQ8(x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
-			continue
-		}
-		quantizeQ8(x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
+		quantize(m.isa, x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
 	}
+}
+
+// quantize quantizes x to Q8_0 blocks with set v's quantizer.
+func quantize(v isa, x []float32, xq []int8, xd []float32, xs []int32) {
+	if v >= isaAVX2 {
+		simdQuantizeQ8(x, xq, xd, xs)
+		return
+	}
+	quantizeQ8(x, xq, xd, xs)
 }
 
 // quantizeQ8 is the Go quantizer: as the SIMD one, but rounding halves
@@ -147,17 +148,30 @@ func (m *MatVec) roundInputs() {
 	m.xr = grow(m.xr, m.cols*len(m.xb))
 	for b, x := range m.xb {
 		out := m.xr[b*m.cols : (b+1)*m.cols]
-		if m.t == gguf.TypeF16 && m.useSIMD {
-			simdRoundF16(x[:m.cols], out)
-			continue
+		if m.t == gguf.TypeF16 {
+			roundF16(m.isa, x[:m.cols], out)
+		} else {
+			roundBF16(x[:m.cols], out)
 		}
-		for i, v := range x[:m.cols] {
-			if m.t == gguf.TypeF16 {
-				out[i] = quant.F16ToF32(quant.F32ToF16(v))
-			} else {
-				out[i] = math.Float32frombits((math.Float32bits(v) + 0x7fff + (math.Float32bits(v)>>16)&1) &^ 0xffff)
-			}
-		}
+	}
+}
+
+// roundBF16 sets out to x rounded to bf16 (nearest even). It has no C
+// version, so every set runs this loop.
+func roundBF16(x, out []float32) {
+	for i, v := range x {
+		out[i] = math.Float32frombits((math.Float32bits(v) + 0x7fff + (math.Float32bits(v)>>16)&1) &^ 0xffff)
+	}
+}
+
+// roundF16 sets out to x rounded to f16 (nearest even) with set v's code.
+func roundF16(v isa, x, out []float32) {
+	if v >= isaAVX2 {
+		simdRoundF16(x, out)
+		return
+	}
+	for i, f := range x {
+		out[i] = quant.F16ToF32(quant.F32ToF16(f))
 	}
 }
 
@@ -184,15 +198,16 @@ func (m *MatVec) run(part, lo, hi int) {
 		t1 := min(hi, t0+tile)
 		b := 0
 		// Four inputs at a time where a four-input kernel exists.
-		for ; m.useSIMD && b+4 <= len(m.xb); b += 4 {
+		for ; m.isa >= isaAVX2 && b+4 <= len(m.xb); b += 4 {
 			ys := [4][]float32{m.yb[b], m.yb[b+1], m.yb[b+2], m.yb[b+3]}
 			if quantized {
-				if !simd4(m.t, m.w, m.xq[b*m.cols:], m.xd[b*nb:], m.xs[b*nb:], m.cols, m.cols/m.t.BlockSize(), ys, t0, t1) {
+				if !simd4(m.isa, m.t, m.w, m.xq[b*m.cols:], m.xd[b*nb:], m.xs[b*nb:], m.cols, m.cols/m.t.BlockSize(), ys, t0, t1) {
 					break
 				}
 				continue
 			}
-			if !simdFloat4(m.t, m.w, m.floatInputs(b), ys, t0, t1, m.cols) {
+			xs, ok := m.floatInputs(b)
+			if !ok || !simdFloat4(m.t, m.w, xs, ys, t0, t1, m.cols) {
 				break
 			}
 		}
@@ -206,17 +221,22 @@ func (m *MatVec) run(part, lo, hi int) {
 	}
 }
 
-// floatInputs returns inputs b..b+3 as the F32/F16 kernels take them:
-// as given for F32, rounded for F16.
-func (m *MatVec) floatInputs(b int) [4][]float32 {
-	if m.t == gguf.TypeF32 {
-		return [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}
+// floatInputs returns inputs b..b+3 as the four-input F32/F16 kernels
+// take them: as given for F32, rounded for F16. It reports false for the
+// other unquantized types, which go one input at a time: BF16, and
+// Q4_1/Q5_1, whose inputs are never rounded (so m.xr is not theirs).
+func (m *MatVec) floatInputs(b int) ([4][]float32, bool) {
+	switch m.t {
+	case gguf.TypeF32:
+		return [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}, true
+	case gguf.TypeF16:
+		var xs [4][]float32
+		for k := range xs {
+			xs[k] = m.xr[(b+k)*m.cols : (b+k+1)*m.cols]
+		}
+		return xs, true
 	}
-	var xs [4][]float32
-	for k := range xs {
-		xs[k] = m.xr[(b+k)*m.cols : (b+k+1)*m.cols]
-	}
-	return xs
+	return [4][]float32{}, false
 }
 
 // isQuantized reports the types multiplied against Q8_0-quantized inputs.
@@ -237,24 +257,27 @@ func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b
 		xr = m.xr[b*m.cols : (b+1)*m.cols]
 	}
 	nb := m.cols / max(1, m.t.BlockSize())
+	simd := m.isa >= isaAVX2
 	switch {
-	case m.t == gguf.TypeF32 && m.useSIMD:
+	case m.t == gguf.TypeQ8_0 && m.isa == isaVNNI:
+		vnniQ8_0(m.w, xq, xd, y, lo, hi, nb)
+	case m.t == gguf.TypeF32 && simd:
 		simdF32(m.w, x, y, lo, hi, m.cols)
-	case m.t == gguf.TypeF16 && m.useSIMD:
+	case m.t == gguf.TypeF16 && simd:
 		simdF16(m.w, xr, y, lo, hi, m.cols)
-	case m.t == gguf.TypeQ8_0 && m.useSIMD:
+	case m.t == gguf.TypeQ8_0 && simd:
 		simdQ8_0(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ4_0 && m.useSIMD:
+	case m.t == gguf.TypeQ4_0 && simd:
 		simdQ4_0(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ4_K && m.useSIMD:
+	case m.t == gguf.TypeQ4_K && simd:
 		simdQ4_K(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ6_K && m.useSIMD:
+	case m.t == gguf.TypeQ6_K && simd:
 		simdQ6_K(m.w, xq, xd, y, lo, hi, nb)
-	case m.t == gguf.TypeQ5_0 && m.useSIMD:
+	case m.t == gguf.TypeQ5_0 && simd:
 		simdQ5_0(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ5_K && m.useSIMD:
+	case m.t == gguf.TypeQ5_K && simd:
 		simdQ5_K(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeBF16 && m.useSIMD:
+	case m.t == gguf.TypeBF16 && simd:
 		simdBF16(m.w, xr, y, lo, hi, m.cols)
 	case m.t == gguf.TypeF32:
 		for r := lo; r < hi; r++ {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -24,32 +25,44 @@ func randVec(rng *rand.Rand, n int) []float32 {
 func weights(t testing.TB, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byte, []float32) {
 	src := randVec(rng, rows*cols)
 	var w []byte
-	if typ == gguf.TypeF32 {
+	switch {
+	case typ == gguf.TypeF32:
 		w = make([]byte, 4*len(src))
 		for i, v := range src {
 			binary.LittleEndian.PutUint32(w[4*i:], math.Float32bits(v))
 		}
-	} else if typ == gguf.TypeQ5_K {
-		// No Q5_K quantizer: random super-blocks with sane f16 scales.
-		w = make([]byte, rows*cols/256*176)
-		for i := range w {
-			w[i] = byte(rng.Uint32())
-		}
-		for b := 0; b < len(w); b += 176 {
-			binary.LittleEndian.PutUint16(w[b:], quant.F32ToF16(0.002+rng.Float32()*0.01))
-			binary.LittleEndian.PutUint16(w[b+2:], quant.F32ToF16(rng.Float32()*0.01))
-		}
-	} else {
+	case quant.CanQuantize(typ):
 		var err error
 		if w, err = quant.Quantize(typ, src); err != nil {
 			t.Fatal(err)
 		}
+	default:
+		w = randomBlocks(t, rng, typ, rows*cols)
 	}
 	exact := make([]float32, rows*cols)
 	if err := quant.Dequantize(typ, w, exact); err != nil {
 		t.Fatal(err)
 	}
 	return w, exact
+}
+
+// randomBlocks returns n elements of a type quant cannot quantize to
+// (Q4_1, Q5_1, Q5_K): random bytes, with the two f16 fields each block
+// starts with (scale, and min or offset) set to sane small values.
+func randomBlocks(t testing.TB, rng *rand.Rand, typ gguf.Type, n int) []byte {
+	size, err := typ.RowBytes(typ.BlockSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := make([]byte, n/typ.BlockSize()*size)
+	for i := range w {
+		w[i] = byte(rng.Uint32())
+	}
+	for b := 0; b < len(w); b += size {
+		binary.LittleEndian.PutUint16(w[b:], quant.F32ToF16(0.002+rng.Float32()*0.01))
+		binary.LittleEndian.PutUint16(w[b+2:], quant.F32ToF16(rng.Float32()*0.01))
+	}
+	return w
 }
 
 // relErr is the RMS difference of got and want relative to want's RMS.
@@ -70,91 +83,266 @@ func asF64(v []float32) []float64 {
 	return out
 }
 
-// TestMatVec checks each weight type, on the Go and the SIMD kernels,
-// against a float64 product of the exact weights and the unrounded input.
-// Each row's error is bounded relative to Σ|w·x|, the scale of a dot
-// product's rounding: F32 sums in another order; F16/BF16 round the input
-// to 11/8 significant bits; Q8_0/Q4_0 quantize it to 8-bit blocks.
-func TestMatVec(t *testing.T) {
-	bounds := map[gguf.Type]float64{
-		gguf.TypeF32: 1e-6, gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
-		gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ5_K: 4e-3, gguf.TypeQ6_K: 4e-3,
+// matvecBounds is each type's allowed error from rounding the input,
+// relative to Σ|w·x| (the scale of a dot product's rounding), as the RMS
+// over a case's rows: F32 sums in another order, as do Q4_1 and Q5_1
+// (dequantized to f32 rows, then a float dot); F16/BF16 round the input
+// to 11/8 significant bits; the other quantized types quantize it to
+// 8-bit blocks. The RMS, not each row's error, is bounded because this
+// error is noise that averages down over a row: a row of 7 or 32 inputs
+// has a few rows in a hundred beyond these bounds, whatever the kernel.
+// Each row is held to the kernel's own arithmetic by sumBound instead.
+var matvecBounds = map[gguf.Type]float64{
+	gguf.TypeF32: 1e-6, gguf.TypeQ4_1: 1e-6, gguf.TypeQ5_1: 1e-6,
+	gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
+	gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ5_K: 4e-3, gguf.TypeQ6_K: 4e-3,
+}
+
+// sumBound is each row's allowed error against the float64 product of
+// the exact weights and the input as the kernel set rounds it, relative
+// to Σ|w·x| of that product: what is left is float32 rounding of scales
+// and of the sums, in whatever order a kernel takes them (at most 2.4e-7
+// in these cases, for F32 rows of 4864).
+const sumBound = 2e-6
+
+// matvecTypes is every weight type MatVec multiplies: those with kernels
+// of their own, and Q4_1/Q5_1 through the dequantize-a-row path.
+var matvecTypes = []gguf.Type{
+	gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0,
+	gguf.TypeQ4_1, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K,
+}
+
+// matvecWidths are the row widths each block size is tested at. Blocks
+// of 32 go eight to a group in the legacy and VNNI kernels: 32, 96 and
+// 288 (bench-15m's width) leave a group partly filled, 896 ends in half a
+// group, 4864 fills 19. Float rows add widths off the 8- and 4-wide
+// vector steps (7, 100). K-quant rows are whole 256-element super-blocks.
+var matvecWidths = map[int][]int{
+	1:   {7, 32, 96, 100, 288, 896, 4864},
+	32:  {32, 96, 288, 896, 4864},
+	256: {256, 512, 768, 4864},
+}
+
+// maxBatch is the most inputs a case has: DoBatch is tested with 1 to 9,
+// which covers no, one and two four-input steps with 0 to 3 left over.
+const maxBatch = 9
+
+// mvCase is a weight matrix and maxBatch inputs with their float64
+// products, from the exact weights and the unrounded inputs.
+type mvCase struct {
+	typ         gguf.Type
+	rows, cols  int
+	w           []byte
+	exact       []float32 // w dequantized
+	xs          [][]float32
+	want, scale [][]float64 // per input and row: Σ w·x and Σ|w·x|
+}
+
+func (c *mvCase) String() string { return fmt.Sprintf("%s_%dx%d", c.typ, c.rows, c.cols) }
+
+// check holds y, set v's output for input b, to c's type's bounds: the
+// RMS error from rounding the input against the unrounded product
+// (matvecBounds), and each row's error against the product with the
+// input as v rounds it (sumBound).
+func (c *mvCase) check(t *testing.T, v isa, y []float32, b int, what string) {
+	t.Helper()
+	var ss float64
+	for r := range c.rows {
+		e := (float64(y[r]) - c.want[b][r]) / c.scale[b][r]
+		ss += e * e
 	}
-	shapes := [][2]int{{1, 256}, {7, 512}, {33, 768}, {300, 256}, {1000, 2048}}
-	// Rows of 32-element blocks that do not fill the legacy kernels' groups
-	// of eight blocks (bench-15m's 288, a head's 96).
-	partial := [][2]int{{5, 288}, {9, 96}, {3, 32}}
-	rng := rand.New(rand.NewPCG(7, 9))
-	for typ, bound := range bounds {
-		shapes := shapes
-		if typ.BlockSize() == 32 || typ.BlockSize() == 1 {
-			shapes = append(shapes[:len(shapes):len(shapes)], partial...)
+	if rms, bound := math.Sqrt(ss/float64(c.rows)), matvecBounds[c.typ]; !(rms <= bound) {
+		t.Errorf("%s: input %d: RMS error %.3g of Σ|w·x| > %.3g", what, b, rms, bound)
+	}
+	x := c.rounded(v, b)
+	for r := range c.rows {
+		var want, scale float64
+		for i, xv := range x {
+			p := float64(c.exact[r*c.cols+i]) * xv
+			want += p
+			scale += math.Abs(p)
 		}
-		for _, sh := range shapes {
-			rows, cols := sh[0], sh[1]
-			w, exact := weights(t, rng, typ, rows, cols)
-			x := randVec(rng, cols)
-			want, scale := make([]float64, rows), make([]float64, rows)
-			for r := range rows {
-				for c := range cols {
-					p := float64(exact[r*cols+c]) * float64(x[c])
-					want[r] += p
-					scale[r] += math.Abs(p)
-				}
+		if e := math.Abs(float64(y[r])-want) / scale; !(e <= sumBound) {
+			t.Errorf("%s: input %d row %d: %v, want %v for the rounded input: error %.3g of Σ|w·x| > %.3g", what, b, r, y[r], want, e, sumBound)
+			return
+		}
+	}
+}
+
+// rounded returns input b as set v's kernels multiply it: quantized to
+// 8-bit blocks for the quantized types (exactly, in float64), rounded to
+// 16 bits for F16/BF16, as given for the rest.
+func (c *mvCase) rounded(v isa, b int) []float64 {
+	x := c.xs[b]
+	out := make([]float64, c.cols)
+	switch {
+	case isQuantized(c.typ):
+		nb := c.cols / quant.QK
+		q, d, s := make([]int8, c.cols), make([]float32, nb), make([]int32, nb)
+		quantize(v, x, q, d, s)
+		for i := range out {
+			out[i] = float64(q[i]) * float64(d[i/quant.QK])
+		}
+		return out
+	case c.typ == gguf.TypeF16:
+		r := make([]float32, c.cols)
+		roundF16(v, x, r)
+		x = r
+	case c.typ == gguf.TypeBF16:
+		r := make([]float32, c.cols)
+		roundBF16(x, r)
+		x = r
+	}
+	for i, xv := range x {
+		out[i] = float64(xv)
+	}
+	return out
+}
+
+// mvCases holds matvecCases' cases once built (tests run one at a time).
+var mvCases []*mvCase
+
+// matvecCases builds, on first use, a case per type and width (37 rows:
+// an odd count, more than a tile of the widest rows) and one per type of
+// 700 rows of 512, which a call splits over workers.
+func matvecCases(t *testing.T) []*mvCase {
+	if mvCases != nil {
+		return mvCases
+	}
+	rng := rand.New(rand.NewPCG(7, 9))
+	var cases []*mvCase
+	for _, typ := range matvecTypes {
+		for _, cols := range matvecWidths[typ.BlockSize()] {
+			cases = append(cases, newCase(t, rng, typ, 37, cols))
+		}
+		cases = append(cases, newCase(t, rng, typ, 700, 512))
+	}
+	mvCases = cases
+	return cases
+}
+
+func newCase(t *testing.T, rng *rand.Rand, typ gguf.Type, rows, cols int) *mvCase {
+	c := &mvCase{typ: typ, rows: rows, cols: cols}
+	c.w, c.exact = weights(t, rng, typ, rows, cols)
+	for range maxBatch {
+		x := randVec(rng, cols)
+		want, scale := make([]float64, rows), make([]float64, rows)
+		for r := range rows {
+			for i, xv := range x {
+				p := float64(c.exact[r*cols+i]) * float64(xv)
+				want[r] += p
+				scale[r] += math.Abs(p)
 			}
-			for _, portable := range []bool{true, false} {
-				if !portable && !SIMD() {
-					continue
+		}
+		c.xs, c.want, c.scale = append(c.xs, x), append(c.want, want), append(c.scale, scale)
+	}
+	return c
+}
+
+func poisoned(n int) []float32 {
+	y := make([]float32, n)
+	for i := range y {
+		y[i] = float32(math.NaN())
+	}
+	return y
+}
+
+// TestMatVec runs Do for every type, width and kernel set against the
+// float64 product (matvecBounds). The C kernels form the Go ones'
+// integer products (for floats, the same products) and sum them in
+// another order, so they also stay within 1e-5 (relative RMS) of the Go
+// set; the VNNI set differs from AVX2 only in how Q8_0's integer dots are
+// formed, exactly either way, so it gives AVX2's results bit for bit.
+func TestMatVec(t *testing.T) {
+	for _, c := range matvecCases(t) {
+		t.Run(c.String(), func(t *testing.T) {
+			got := map[isa][][]float32{}
+			forEachISA(t, func(t *testing.T, v isa) {
+				m := &MatVec{}
+				for b, x := range c.xs {
+					y := poisoned(c.rows)
+					if err := m.Do(c.typ, c.w, c.rows, c.cols, x, y); err != nil {
+						t.Fatal(err)
+					}
+					c.check(t, v, y, b, "Do")
+					got[v] = append(got[v], y)
 				}
-				y := make([]float32, rows)
-				for i := range y {
-					y[i] = float32(math.NaN()) // poisoned
+				if ref, ok := got[isaGo]; ok && v >= isaAVX2 {
+					for b := range c.xs {
+						if e := relErr(asF64(got[v][b]), asF64(ref[b])); !(e <= 1e-5) {
+							t.Errorf("input %d: relative error %.3g from the Go kernels", b, e)
+						}
+					}
 				}
-				m := &MatVec{Portable: portable}
-				if err := m.Do(typ, w, rows, cols, x, y); err != nil {
+				if ref, ok := got[isaAVX2]; ok && v == isaVNNI {
+					for b := range c.xs {
+						if !slices.Equal(got[v][b], ref[b]) {
+							t.Errorf("input %d: differs from the AVX2 kernels", b)
+						}
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestDoBatchEqualsDo: a batch of 1 to 9 inputs gives each input exactly
+// what Do gives it alone (and so stays within the type's bound), for every
+// type, width and kernel set.
+func TestDoBatchEqualsDo(t *testing.T) {
+	for _, c := range matvecCases(t) {
+		t.Run(c.String(), func(t *testing.T) {
+			forEachISA(t, func(t *testing.T, v isa) {
+				m := &MatVec{}
+				one := make([][]float32, len(c.xs))
+				for b, x := range c.xs {
+					one[b] = poisoned(c.rows)
+					if err := m.Do(c.typ, c.w, c.rows, c.cols, x, one[b]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for n := 1; n <= maxBatch; n++ {
+					ys := make([][]float32, n)
+					for b := range ys {
+						ys[b] = poisoned(c.rows)
+					}
+					if err := m.DoBatch(c.typ, c.w, c.rows, c.cols, c.xs[:n], ys); err != nil {
+						t.Fatal(err)
+					}
+					for b, y := range ys {
+						c.check(t, v, y, b, fmt.Sprintf("DoBatch of %d", n))
+						if !slices.Equal(y, one[b]) {
+							t.Errorf("DoBatch of %d: input %d differs from Do", n, b)
+						}
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestPortableOption: MatVec.Portable runs the Go kernels whatever set is
+// active, as callers that want the reference rely on.
+func TestPortableOption(t *testing.T) {
+	cases := matvecCases(t)
+	ref := make([][]float32, len(cases)) // the Go set's outputs; its subtest runs first
+	forEachISA(t, func(t *testing.T, v isa) {
+		for i, c := range cases {
+			if v == isaGo {
+				ref[i] = poisoned(c.rows)
+				if err := (&MatVec{}).Do(c.typ, c.w, c.rows, c.cols, c.xs[0], ref[i]); err != nil {
 					t.Fatal(err)
 				}
-				var worst float64
-				for r := range rows {
-					worst = max(worst, math.Abs(float64(y[r])-want[r])/scale[r])
-				}
-				if !(worst <= bound) {
-					t.Errorf("%s %dx%d portable=%v: error %.3g of Σ|w·x| > %.3g", typ, rows, cols, portable, worst, bound)
-				}
+			}
+			y := poisoned(c.rows)
+			if err := (&MatVec{Portable: true}).Do(c.typ, c.w, c.rows, c.cols, c.xs[0], y); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(y, ref[i]) {
+				t.Errorf("%s: Portable differs from the Go kernels", c)
 			}
 		}
-	}
-}
-
-// TestSIMDMatchesGo holds the SIMD kernels to the Go ones closely: the same
-// integer products, summed in another order.
-func TestSIMDMatchesGo(t *testing.T) {
-	if !SIMD() {
-		t.Skip("no AVX2 kernels on this machine")
-	}
-	for _, off := range []bool{false, true} {
-		noVNNI = off
-		testSIMDMatchesGo(t)
-	}
-	noVNNI = false
-}
-
-func testSIMDMatchesGo(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K, gguf.TypeQ5_0} {
-		w, _ := weights(t, rng, typ, 129, 1280)
-		x := randVec(rng, 1280)
-		a, b := make([]float32, 129), make([]float32, 129)
-		if err := (&MatVec{Portable: true}).Do(typ, w, 129, 1280, x, a); err != nil {
-			t.Fatal(err)
-		}
-		if err := (&MatVec{}).Do(typ, w, 129, 1280, x, b); err != nil {
-			t.Fatal(err)
-		}
-		if e := relErr(asF64(b), asF64(a)); e > 1e-5 {
-			t.Errorf("%s: SIMD vs Go relative error %.3g", typ, e)
-		}
-	}
+	})
 }
 
 func TestMatVecErrors(t *testing.T) {
@@ -170,17 +358,27 @@ func TestMatVecErrors(t *testing.T) {
 	}
 }
 
+// TestMatVecNoAllocWarm: a warm call allocates nothing, one input or a
+// batch, on every kernel set.
 func TestMatVecNoAllocWarm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ5_K, gguf.TypeQ6_K} {
-		w, _ := weights(t, rng, typ, 512, 512)
-		x, y := randVec(rng, 512), make([]float32, 512)
-		m := &MatVec{}
-		m.Do(typ, w, 512, 512, x, y)
-		if a := testing.AllocsPerRun(20, func() { m.Do(typ, w, 512, 512, x, y) }); a > 0 {
-			t.Errorf("%s: %v allocations per warm call", typ, a)
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ5_K, gguf.TypeQ6_K} {
+			w, _ := weights(t, rng, typ, 512, 512)
+			xs, ys := make([][]float32, 5), make([][]float32, 5)
+			for b := range xs {
+				xs[b], ys[b] = randVec(rng, 512), make([]float32, 512)
+			}
+			m := &MatVec{}
+			m.DoBatch(typ, w, 512, 512, xs, ys)
+			if a := testing.AllocsPerRun(20, func() { m.Do(typ, w, 512, 512, xs[0], ys[0]) }); a > 0 {
+				t.Errorf("%s: %v allocations per warm call", typ, a)
+			}
+			if a := testing.AllocsPerRun(20, func() { m.DoBatch(typ, w, 512, 512, xs, ys) }); a > 0 {
+				t.Errorf("%s: %v allocations per warm batch", typ, a)
+			}
 		}
-	}
+	})
 }
 
 func BenchmarkMatVec(b *testing.B) {
@@ -197,51 +395,6 @@ func BenchmarkMatVec(b *testing.B) {
 			}
 			b.ReportMetric(2*rows*cols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
-	}
-}
-
-// TestDoBatchEqualsDo: a batch gives each input exactly what Do gives it
-// alone, for every type and on both kernel sets.
-func TestDoBatchEqualsDo(t *testing.T) {
-	for _, off := range []bool{false, true} {
-		noVNNI = off // the four-input Q8_0 kernel runs only without VNNI
-		testDoBatchEqualsDo(t)
-	}
-	noVNNI = false
-}
-
-func testDoBatchEqualsDo(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 12))
-	for _, tc := range []struct {
-		typ  gguf.Type
-		cols int
-	}{
-		{gguf.TypeF32, 512}, {gguf.TypeF16, 512}, {gguf.TypeBF16, 512}, {gguf.TypeQ8_0, 512}, {gguf.TypeQ4_0, 512},
-		{gguf.TypeQ5_0, 512}, {gguf.TypeQ4_K, 512}, {gguf.TypeQ5_K, 512}, {gguf.TypeQ6_K, 512},
-		{gguf.TypeQ8_0, 288}, {gguf.TypeQ4_0, 288}, {gguf.TypeQ5_0, 288}, {gguf.TypeF32, 100}, {gguf.TypeF16, 100},
-	} {
-		typ, cols := tc.typ, tc.cols
-		const rows, n = 700, 5
-		w, _ := weights(t, rng, typ, rows, cols)
-		xs, ys := make([][]float32, n), make([][]float32, n)
-		for b := range xs {
-			xs[b], ys[b] = randVec(rng, cols), make([]float32, rows)
-		}
-		for _, portable := range []bool{true, false} {
-			m := &MatVec{Portable: portable}
-			if err := m.DoBatch(typ, w, rows, cols, xs, ys); err != nil {
-				t.Fatal(err)
-			}
-			for b := range xs {
-				one := make([]float32, rows)
-				if err := m.Do(typ, w, rows, cols, xs[b], one); err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(one, ys[b]) {
-					t.Errorf("%s portable=%v: input %d differs between DoBatch and Do", typ, portable, b)
-				}
-			}
-		}
 	}
 }
 
@@ -266,61 +419,70 @@ func BenchmarkDoBatch(b *testing.B) {
 	}
 }
 
-// TestQuantizeQ8SIMD: the AVX2 activation quantizer gives the Go one's
-// scales exactly and its quants within one step (they round halves
-// differently), with sums that match its quants.
-func TestQuantizeQ8SIMD(t *testing.T) {
-	if !SIMD() {
-		t.Skip("no AVX2 kernels on this machine")
-	}
+// TestQuantizeQ8 runs each kernel set's activation quantizer: scales
+// exactly max|x|/127 (as the Go reference's), quants x/d rounded to
+// nearest (within 0.5 of it, either tie rule; the AVX2 quantizer rounds
+// halves to even, Go away from zero, so they differ by at most one step),
+// and sums that match the quants. Inputs cover a zero and a block of zeros.
+func TestQuantizeQ8(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	const nb = 40
 	x := randVec(rng, nb*32)
-	x[5] = 0 // a zero, and a block of zeros
+	x[5] = 0
 	for i := 64; i < 96; i++ {
 		x[i] = 0
 	}
 	gq, gd, gs := make([]int8, nb*32), make([]float32, nb), make([]int32, nb)
-	sq, sd, ss := make([]int8, nb*32), make([]float32, nb), make([]int32, nb)
 	quantizeQ8(x, gq, gd, gs)
-	simdQuantizeQ8(x, sq, sd, ss)
-	for b := range nb {
-		if gd[b] != sd[b] {
-			t.Fatalf("block %d: scale %v, Go %v", b, sd[b], gd[b])
-		}
-		var sum int32
-		for i := b * 32; i < (b+1)*32; i++ {
-			if d := int(sq[i]) - int(gq[i]); d < -1 || d > 1 {
-				t.Fatalf("element %d: %d, Go %d", i, sq[i], gq[i])
+	forEachISA(t, func(t *testing.T, v isa) {
+		q, d, s := make([]int8, nb*32), make([]float32, nb), make([]int32, nb)
+		quantize(use(false), x, q, d, s)
+		for b := range nb {
+			var amax float32
+			for _, xv := range x[b*32 : (b+1)*32] {
+				amax = max(amax, float32(math.Abs(float64(xv))))
 			}
-			sum += int32(sq[i])
+			if d[b] != amax/127 || d[b] != gd[b] {
+				t.Fatalf("block %d: scale %v, want %v (Go %v)", b, d[b], amax/127, gd[b])
+			}
+			var sum int32
+			for i := b * 32; i < (b+1)*32; i++ {
+				exact := 0.0
+				if d[b] != 0 {
+					exact = float64(x[i]) / float64(d[b])
+				}
+				if e := math.Abs(float64(q[i]) - exact); e > 0.5+1e-4 || q[i]-gq[i] < -1 || q[i]-gq[i] > 1 {
+					t.Fatalf("element %d: %d for %.4f (Go %d)", i, q[i], exact, gq[i])
+				}
+				sum += int32(q[i])
+			}
+			if sum != s[b] {
+				t.Fatalf("block %d: sum %d, quants sum to %d", b, s[b], sum)
+			}
 		}
-		if sum != ss[b] {
-			t.Fatalf("block %d: sum %d, quants sum to %d", b, ss[b], sum)
-		}
-	}
+	})
 }
 
-// TestRoundF16SIMD: the AVX2 rounding of inputs for F16 weights gives the
-// Go one's values bit for bit, across normal, subnormal and overflowing
-// magnitudes.
-func TestRoundF16SIMD(t *testing.T) {
-	if !SIMD() {
-		t.Skip("no AVX2 kernels on this machine")
-	}
+// TestRoundF16 runs each kernel set's rounding of inputs for F16 weights
+// against model/quant's f16 conversion, bit for bit, across normal,
+// subnormal and overflowing magnitudes.
+func TestRoundF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
 	x := make([]float32, 4099)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(60)-36)))
 	}
-	want, got := make([]float32, len(x)), make([]float32, len(x))
+	want := make([]float32, len(x))
 	for i, v := range x {
 		want[i] = quant.F16ToF32(quant.F32ToF16(v))
 	}
-	simdRoundF16(x, got)
-	for i := range x {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("x[%d] = %g: AVX2 %g, Go %g", i, x[i], got[i], want[i])
+	forEachISA(t, func(t *testing.T, v isa) {
+		got := make([]float32, len(x))
+		roundF16(use(false), x, got)
+		for i := range x {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("x[%d] = %g: %g, want %g", i, x[i], got[i], want[i])
+			}
 		}
-	}
+	})
 }

@@ -80,13 +80,6 @@ AVX2 static inline float f16_at(const uint8_t *p) {
 	return _cvtsh_ss(h);
 }
 
-// Lane s of the result is the sum of the lanes of p[s].
-AVX2 static inline __m256i hsum8_epi32(const __m256i p[8]) {
-	__m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-	__m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-	return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
 // The legacy types: Q4_0 (18-byte blocks: f16 d, nibble j and j+16
 // sharing byte j, minus 8), Q5_0 (22 bytes: f16 d, 32 fifth bits, nibbles
 // as Q4_0, minus 16) and Q8_0 (34 bytes: f16 d, 32 int8).
@@ -116,13 +109,6 @@ AVX2 static inline __attribute__((always_inline)) __m256i legacy_unpack(int type
 		q = _mm256_or_si256(q, _mm256_and_si256(bits, _mm256_set1_epi8(16)));
 	}
 	return q;
-}
-
-// The f16 scales of m (<= 8) blocks bs bytes apart as floats, 0 past m.
-AVX2 static inline __m256 block_scales(const uint8_t *blk, long bs, int m) {
-	uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	for (int j = 0; j < m; j++) memcpy(&h[j], blk + j * bs, 2);
-	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
 }
 
 // Legacy-type weights times n (1 or 4) Q8_0-quantized inputs (input k's
@@ -356,53 +342,6 @@ AVX2 void kernels_matvec_q4_k(const uint8_t *w, const int8_t *xq, const float *x
 AVX2 void kernels_matvec_q6_k(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb) {
 	kernels_matvec4_q6_k_n(w, xq, 0, xd, 0, y, y, y, y, lo, hi, nsb, 1);
 }
-
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-
-int kernels_vnni_supported(void) {
-	__builtin_cpu_init();
-	return kernels_supported() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-	       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-}
-
-// Q8_0 with AVX-512 VNNI: two blocks per step in one 512-bit register,
-// vpdpbusd for the byte dot products (unsigned weights after moving their
-// sign onto the activations), each half scaled by its own block's scales.
-VNNI void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb) {
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nb * 34;
-		__m512 acc = _mm512_setzero_ps();
-		long b = 0;
-		for (; b + 2 <= nb; b += 2) {
-			const uint8_t *b0 = row + b * 34, *b1 = b0 + 34;
-			uint16_t d0, d1;
-			memcpy(&d0, b0, 2);
-			memcpy(&d1, b1, 2);
-			__m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
-			                               _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
-			__m512i x = _mm512_loadu_si512((const void *)(xq + b * 32));
-			__m512i ua = _mm512_abs_epi8(q);
-			// x with q's sign: negate where q < 0.
-			__mmask64 neg = _mm512_movepi8_mask(q);
-			__m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-			__m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ua, sx);
-			__m512 s = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castps_si512(_mm512_set1_ps(_cvtsh_ss(d0) * xd[b])),
-			                                                  _mm256_castps_si256(_mm256_set1_ps(_cvtsh_ss(d1) * xd[b + 1])), 1));
-			acc = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(p), acc);
-		}
-		float sum = _mm512_reduce_add_ps(acc);
-		for (; b < nb; b++) {
-			const uint8_t *blk = row + b * 34;
-			uint16_t dh;
-			memcpy(&dh, blk, 2);
-			int isum = 0;
-			for (int i = 0; i < 32; i++) isum += (int8_t)blk[2 + i] * xq[b * 32 + i];
-			sum += (float)isum * _cvtsh_ss(dh) * xd[b];
-		}
-		y[r] = sum;
-	}
-}
-
 
 // out = x / rms(x) * w over n elements.
 AVX2 void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float eps) {

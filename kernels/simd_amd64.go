@@ -18,6 +18,7 @@ void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, lon
 int kernels_supported(void);
 int kernels_vnni_supported(void);
 void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
+void kernels_matvec4_q8_0_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
 void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec_q8_0(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb);
@@ -42,12 +43,20 @@ import (
 	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
-// simd reports whether the AVX2 kernels run on this CPU; vnni whether the
-// AVX-512 VNNI ones do too (they are used where they exist).
-var (
-	simd = C.kernels_supported() != 0
-	vnni = C.kernels_vnni_supported() != 0
-)
+// hostISA is the best kernel set this CPU runs.
+var hostISA = detectISA()
+
+// detectISA asks the CPU (and, through it, the OS's saved vector state,
+// which GCC's feature checks include) which C kernels it can run.
+func detectISA() isa {
+	switch {
+	case C.kernels_vnni_supported() != 0:
+		return isaVNNI
+	case C.kernels_supported() != 0:
+		return isaAVX2
+	}
+	return isaGo
+}
 
 func f32p(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }
 
@@ -61,11 +70,11 @@ func simdF16(w []byte, x, y []float32, lo, hi, cols int) {
 
 func i32p(s []int32) *C.int32_t { return (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(s))) }
 
+func vnniQ8_0(w []byte, xq []int8, xd []float32, y []float32, lo, hi, nb int) {
+	C.kernels_matvec_q8_0_vnni((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+}
+
 func simdQ8_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
-	if vnni && !noVNNI {
-		C.kernels_matvec_q8_0_vnni((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
-		return
-	}
 	C.kernels_matvec_q8_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 }
 
@@ -95,17 +104,17 @@ func simdQ5_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi
 	C.kernels_matvec_q5_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
 }
 
-// simd4 runs the four-input kernel of t on inputs b0..b0+3 (quantized one
-// after another in xq/xd/xs, cols and nb apart) and outputs ys, reporting
-// false when t has none (or, for Q8_0, when the VNNI kernel is in use, so
-// a batch computes exactly what single inputs do).
-func simd4(t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
+// simd4 runs set v's four-input kernel of t on inputs b0..b0+3 (quantized
+// one after another in xq/xd/xs, cols and nb apart) and outputs ys,
+// reporting false when t has none.
+func simd4(v isa, t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
 	wp := (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w)))
 	qp := (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq)))
 	switch t {
 	case gguf.TypeQ8_0:
-		if vnni && !noVNNI {
-			return false
+		if v == isaVNNI {
+			C.kernels_matvec4_q8_0_vnni(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+			break
 		}
 		C.kernels_matvec4_q8_0(wp, qp, C.long(cols), f32p(xd), i32p(xs), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
 	case gguf.TypeQ4_0:

@@ -1,12 +1,19 @@
-// Helpers shared by the AVX2 kernels of this package: the target
-// attribute, horizontal sum, f32 dot product and a vector exp.
+// Helpers shared by the C kernels of this package: the target
+// attributes, horizontal sums, f32 dot product, block scales and a vector
+// exp.
 
 #ifndef KERNELS_SIMD_AMD64_H
 #define KERNELS_SIMD_AMD64_H
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// VNNI kernels add AVX-512 F/BW/VL and VNNI to AVX2's features (VL for
+// vpdpbusd on 256-bit vectors), so the AVX2 helpers inline into them.
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 AVX2 static inline float hsum4(__m128 s) {
 	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -37,6 +44,20 @@ AVX2 static inline float dot_f32(const float *a, const float *b, int n) {
 	return s;
 }
 
+// Lane s of the result is the sum of the lanes of p[s].
+AVX2 static inline __m256i hsum8_epi32(const __m256i p[8]) {
+	__m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+	__m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+	return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// The f16 scales of m (<= 8) blocks bs bytes apart as floats, 0 past m.
+AVX2 static inline __m256 block_scales(const uint8_t *blk, long bs, int m) {
+	uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	for (int j = 0; j < m; j++) memcpy(&h[j], blk + j * bs, 2);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
 // exp of 8 floats: x = n·ln2 + r with |r| <= ln2/2, e^r by a degree-6
 // polynomial (Cephes' expf coefficients, within 2 ulp), 2^n through the
 // exponent bits. Inputs are clamped to ±88.37, where expf overflows.
@@ -57,5 +78,6 @@ AVX2 static inline __m256 exp_ps(__m256 x) {
 }
 
 void kernels_softmax(float *x, long n);
+int kernels_supported(void);
 
 #endif

@@ -4,16 +4,15 @@ package kernels
 
 import "github.com/vkinfer/vkinfer/model/gguf"
 
-// simd and vnni are false where the C kernels are not built; the Go
-// kernels run.
-const (
-	simd = false
-	vnni = false
-)
+// hostISA is the Go set where the C kernels are not built.
+const hostISA = isaGo
 
 func simdF32(w []byte, x, y []float32, lo, hi, cols int) { panic("kernels: no SIMD build") }
 func simdF16(w []byte, x, y []float32, lo, hi, cols int) { panic("kernels: no SIMD build") }
 func simdQ8_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
+	panic("kernels: no SIMD build")
+}
+func vnniQ8_0(w []byte, xq []int8, xd []float32, y []float32, lo, hi, nb int) {
 	panic("kernels: no SIMD build")
 }
 func simdQ4_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
@@ -36,7 +35,7 @@ func simdQ5_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi
 	panic("kernels: no SIMD build")
 }
 
-func simd4(t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
+func simd4(v isa, t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
 	return false
 }
 
