@@ -18,7 +18,7 @@ SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
 GLSLANG    ?= glslangValidator
 
-.PHONY: all build run models test test-race vet fmt-check tidy-check shaders bench bench-models soak install-user clean
+.PHONY: all build run models test test-kernel-variants test-race vet fmt-check tidy-check shaders bench bench-models soak install-user clean
 
 all: build
 
@@ -53,7 +53,15 @@ tidy-check:
 
 test: fmt-check vet tidy-check
 	$(GO) test -count=1 ./...
+	$(MAKE) test-kernel-variants
 	$(MAKE) test-race
+
+# The kernel tests force each CPU kernel set the host runs (go, avx2,
+# vnni) and name the proven and the skipped ones; go test prints those
+# lines only verbosely, so this run shows them in the test log.
+test-kernel-variants:
+	@log=$$(mktemp); $(GO) test -count=1 -v ./kernels/ > $$log 2>&1; rc=$$?; \
+	grep -E '^kernels: variants|^--- FAIL|^FAIL' $$log; rm -f $$log; exit $$rc
 
 test-race:
 	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/...
