@@ -86,7 +86,7 @@ func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float
 	switch {
 	case isQuantized(t):
 		m.quantizeInputs()
-	case t == gguf.TypeF16 || t == gguf.TypeBF16:
+	case t == gguf.TypeBF16:
 		m.roundInputs()
 	}
 	// Spread rows so each part gets a few thousand multiply-adds at least.
@@ -142,17 +142,15 @@ func quantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
 	}
 }
 
-// roundInputs rounds each input to the weights' 16-bit type, as
-// llama.cpp's CPU backend converts activations before an F16/BF16 dot.
+// roundInputs rounds each input to bf16 for BF16 weights, as llama.cpp's
+// CPU backend converts activations before a BF16 dot. F16 weights take
+// float32 inputs as they are: its x86 GEMM (llamafile's) multiplies f16
+// weights by f32 activations without rounding them, for prompts and
+// single tokens alike (checked against ../shared/reference/arch).
 func (m *MatVec) roundInputs() {
 	m.xr = grow(m.xr, m.cols*len(m.xb))
 	for b, x := range m.xb {
-		out := m.xr[b*m.cols : (b+1)*m.cols]
-		if m.t == gguf.TypeF16 {
-			roundF16(m.isa, x[:m.cols], out)
-		} else {
-			roundBF16(x[:m.cols], out)
-		}
+		roundBF16(x[:m.cols], m.xr[b*m.cols:(b+1)*m.cols])
 	}
 }
 
@@ -162,6 +160,12 @@ func roundBF16(x, out []float32) {
 	for i, v := range x {
 		out[i] = math.Float32frombits((math.Float32bits(v) + 0x7fff + (math.Float32bits(v)>>16)&1) &^ 0xffff)
 	}
+}
+
+// RoundF16 sets out to x rounded to f16 (nearest even), as a value goes
+// into an f16 KV cache; portable forces the Go code.
+func RoundF16(x, out []float32, portable bool) {
+	roundF16(use(portable), x, out)
 }
 
 // roundF16 sets out to x rounded to f16 (nearest even) with set v's code.
@@ -221,20 +225,13 @@ func (m *MatVec) run(part, lo, hi int) {
 	}
 }
 
-// floatInputs returns inputs b..b+3 as the four-input F32/F16 kernels
-// take them: as given for F32, rounded for F16. It reports false for the
-// other unquantized types, which go one input at a time: BF16, and
-// Q4_1/Q5_1, whose inputs are never rounded (so m.xr is not theirs).
+// floatInputs returns inputs b..b+3 for the four-input F32/F16 kernels,
+// as given. It reports false for the other unquantized types, which go
+// one input at a time: BF16 (rounded inputs), Q4_1 and Q5_1.
 func (m *MatVec) floatInputs(b int) ([4][]float32, bool) {
 	switch m.t {
-	case gguf.TypeF32:
+	case gguf.TypeF32, gguf.TypeF16:
 		return [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}, true
-	case gguf.TypeF16:
-		var xs [4][]float32
-		for k := range xs {
-			xs[k] = m.xr[(b+k)*m.cols : (b+k+1)*m.cols]
-		}
-		return xs, true
 	}
 	return [4][]float32{}, false
 }
@@ -253,7 +250,7 @@ func isQuantized(t gguf.Type) bool {
 func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b int) {
 	x, y := m.xb[b][:m.cols], m.yb[b]
 	var xr []float32
-	if m.t == gguf.TypeF16 || m.t == gguf.TypeBF16 {
+	if m.t == gguf.TypeBF16 {
 		xr = m.xr[b*m.cols : (b+1)*m.cols]
 	}
 	nb := m.cols / max(1, m.t.BlockSize())
@@ -264,7 +261,7 @@ func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b
 	case m.t == gguf.TypeF32 && simd:
 		simdF32(m.w, x, y, lo, hi, m.cols)
 	case m.t == gguf.TypeF16 && simd:
-		simdF16(m.w, xr, y, lo, hi, m.cols)
+		simdF16(m.w, x, y, lo, hi, m.cols)
 	case m.t == gguf.TypeQ8_0 && simd:
 		simdQ8_0(m.w, xq, xd, xs, y, lo, hi, nb)
 	case m.t == gguf.TypeQ4_0 && simd:

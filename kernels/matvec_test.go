@@ -184,10 +184,6 @@ func (c *mvCase) rounded(v isa, b int) []float64 {
 			out[i] = float64(q[i]) * float64(d[i/quant.QK])
 		}
 		return out
-	case c.typ == gguf.TypeF16:
-		r := make([]float32, c.cols)
-		roundF16(v, x, r)
-		x = r
 	case c.typ == gguf.TypeBF16:
 		r := make([]float32, c.cols)
 		roundBF16(x, r)
@@ -463,8 +459,8 @@ func TestQuantizeQ8(t *testing.T) {
 	})
 }
 
-// TestRoundF16 runs each kernel set's rounding of inputs for F16 weights
-// against model/quant's f16 conversion, bit for bit, across normal,
+// TestRoundF16 runs each kernel set's rounding to f16 (RoundF16, for f16
+// KV caches) against model/quant's f16 conversion, bit for bit, across normal,
 // subnormal and overflowing magnitudes.
 func TestRoundF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
@@ -478,7 +474,7 @@ func TestRoundF16(t *testing.T) {
 	}
 	forEachISA(t, func(t *testing.T, v isa) {
 		got := make([]float32, len(x))
-		roundF16(use(false), x, got)
+		RoundF16(x, got, false)
 		for i := range x {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 				t.Fatalf("x[%d] = %g: %g, want %g", i, x[i], got[i], want[i])

@@ -9,18 +9,20 @@ import (
 	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/quant"
 	"github.com/vkinfer/vkinfer/model/sampling"
 )
 
 // RefSession is the reference forward pass: f32 activations, weights
-// dequantized row by row as they are used, and an f32 KV cache. It reads
-// top to bottom like llama2.c's run.c and is the oracle faster backends are
-// tested against, not a fast path.
+// dequantized row by row as they are used. It reads top to bottom like
+// llama2.c's run.c and is the oracle faster backends are tested against,
+// not a fast path.
 //
-// Where llama.cpp's CPU backend rounds activations before a dot product
-// (to f16 for F16 weights, bf16 for BF16), this does the same and sums in
-// float64, so greedy decoding reproduces llama.cpp's token ids.
+// Where llama.cpp's CPU backend rounds values, this does the same, so
+// greedy decoding reproduces llama.cpp's token ids: activations go to
+// bf16 before a BF16 dot (F16 weights take them unrounded, as llamafile's
+// GEMM does), and keys, values and queries to f16, as its f16 KV cache
+// holds them and its f16 attention product converts the queries. Sums
+// are float64.
 type RefSession struct {
 	m   *Model
 	ctx int
@@ -228,8 +230,9 @@ func (s *RefSession) layer(l, pos, n int) error {
 		s.rope(a.q[b], pos+b)
 		s.rope(a.k[b], pos+b)
 		off := (l*s.ctx + pos + b) * kvDim
-		copy(s.keys[off:off+kvDim], a.k[b])
-		copy(s.values[off:off+kvDim], a.v[b])
+		kernels.RoundF16(a.k[b], s.keys[off:off+kvDim], s.portable())
+		kernels.RoundF16(a.v[b], s.values[off:off+kvDim], s.portable())
+		kernels.RoundF16(a.q[b], a.q[b], s.portable())
 	}
 
 	// Each query head attends to positions 0..its own; heads share kv
@@ -312,10 +315,7 @@ func (s *RefSession) matmul(out, in [][]float32, w *model.Tensor) error {
 // roundingFor returns how llama.cpp's CPU backend rounds activations for a
 // dot product with weights of type t, or nil when it keeps them in f32.
 func roundingFor(t gguf.Type) func(float32) float32 {
-	switch t {
-	case gguf.TypeF16:
-		return func(x float32) float32 { return quant.F16ToF32(quant.F32ToF16(x)) }
-	case gguf.TypeBF16:
+	if t == gguf.TypeBF16 {
 		return roundBF16
 	}
 	return nil
