@@ -150,12 +150,12 @@ func referenceIDs(t *testing.T, name string) (prompt, generated []int32) {
 	return ref.PromptIDs, ref.GeneratedIDs
 }
 
-// greedy asks for llama.cpp's reference decoding: temperature 0 and no
-// repetition penalty (the daemon's default penalty is Ollama's 1.1).
+// greedy asks for llama.cpp's reference decoding: temperature 0 and
+// nothing else, which is the argmax of the raw logits.
 func greedy(n int) *ipc.Request {
-	zero, one := 0.0, 1.0
+	zero := 0.0
 	return &ipc.Request{Model: "stories260K", Prompt: "Once upon a time", MaxTokens: n,
-		Options: &ipc.Options{Temperature: &zero, RepeatPenalty: &one}}
+		Options: &ipc.Options{Temperature: &zero}}
 }
 
 func drain(s *ipc.Stream) (string, []int32, *ipc.Stats, error) {
@@ -213,6 +213,31 @@ func TestGenerateMatchesReference(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestTemperatureZero: a request that sets only temperature 0 gets all 64
+// tokens of llama.cpp's greedy run, though a repeat penalty of 1.1 would
+// change one; a repeat penalty the request sets is applied.
+func TestTemperatureZero(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	c := d.client()
+	_, ref := referenceIDs(t, "stories260K")
+	s, err := c.Generate(context.Background(), greedy(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ids, _, err := drain(s); err != nil || !slices.Equal(ids, ref) {
+		t.Errorf("temperature 0: %v\n got %v\nwant %v", err, ids, ref)
+	}
+	req := greedy(64)
+	penalty := 1.1
+	req.Options.RepeatPenalty = &penalty
+	if s, err = c.Generate(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, ids, _, err := drain(s); err != nil || len(ids) != 64 || slices.Equal(ids, ref) {
+		t.Errorf("temperature 0, repeat_penalty 1.1: %v, ids %v are the unpenalised ones", err, ids)
 	}
 }
 
