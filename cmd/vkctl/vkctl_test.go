@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,7 +189,7 @@ func TestPromptSendsOnlyGivenOptions(t *testing.T) {
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	f := func(v float64) *float64 { return &v }
 	i := func(v int) *int { return &v }
-	seed := uint64(7)
+	seed, maxSeed := uint64(7), uint64(math.MaxUint64)
 	for _, tc := range []struct {
 		flags []string
 		want  *ipc.Options
@@ -196,6 +197,8 @@ func TestPromptSendsOnlyGivenOptions(t *testing.T) {
 		{nil, nil},
 		{[]string{"--temperature", "0"}, &ipc.Options{Temperature: f(0)}},
 		{[]string{"--temperature", "0", "--repeat-penalty", "1.1"}, &ipc.Options{Temperature: f(0), RepeatPenalty: f(1.1)}},
+		{[]string{"--seed", "-1"}, nil},
+		{[]string{"--seed", "18446744073709551615"}, &ipc.Options{Seed: &maxSeed}},
 		{[]string{"--top-k", "5", "--top-p", "0.5", "--min-p", "0.1", "--repeat-last-n", "-1", "--presence-penalty", "0.5", "--frequency-penalty", "0.25", "--seed", "7"},
 			&ipc.Options{TopK: i(5), TopP: f(0.5), MinP: f(0.1), RepeatLastN: i(-1), PresencePenalty: f(0.5), FrequencyPenalty: f(0.25), Seed: &seed}},
 	} {
@@ -214,6 +217,11 @@ func TestPromptSendsOnlyGivenOptions(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got[0].Options, tc.want) {
 			t.Errorf("%v: options %s, want %s", tc.flags, optionsString(got[0].Options), optionsString(tc.want))
+		}
+	}
+	for _, bad := range []string{"-2", "x", "18446744073709551616"} {
+		if code, _, _ := vkctl(context.Background(), "--socket", sock, "prompt", "-m", "m", "--seed", bad, "hi"); code != exitUsage {
+			t.Errorf("--seed %s: exit %d, want %d", bad, code, exitUsage)
 		}
 	}
 }
