@@ -225,3 +225,89 @@ func BenchmarkPromptCache(b *testing.B) {
 		})
 	}
 }
+
+// argmaxIDs is the reference decoding written out by hand: evaluate, take
+// the logits, divide positive / multiply negative logits of the last
+// lastN tokens (prompt included) by penalty, pick the largest (lowest id
+// on ties). Penalty 1 is llama.cpp's greedy: argmax of the raw logits.
+func argmaxIDs(t *testing.T, m *enginetest.Model, prompt string, n int, penalty float32, lastN int) []int32 {
+	t.Helper()
+	sess := m.NewSession(256)
+	history, err := m.Tokenizer().Encode(prompt, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Eval(history, 0); err != nil {
+		t.Fatal(err)
+	}
+	var out []int32
+	for len(out) < n {
+		logits, err := sess.Logits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := slices.Clone(logits)
+		seen := map[int32]bool{}
+		for _, id := range history[max(0, len(history)-lastN):] {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if l[id] > 0 {
+				l[id] /= penalty
+			} else {
+				l[id] *= penalty
+			}
+		}
+		best := int32(0)
+		for i, x := range l {
+			if x > l[best] {
+				best = int32(i)
+			}
+		}
+		out = append(out, best)
+		history = append(history, best)
+		if err := sess.Eval([]int32{best}, len(history)-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestStoriesTemperatureZero: temperature 0 with every other parameter at
+// its default is argmax of the raw logits, which is llama.cpp's reference
+// run; a repeat penalty the request sets is still applied. The 64-token
+// run is long enough for a penalty of 1.1 to change a token.
+func TestStoriesTemperatureZero(t *testing.T) {
+	m := stories(t)
+	ref := readReference(t)
+	raw := argmaxIDs(t, m, "Once upon a time", 64, 1, 64)
+	if !slices.Equal(raw, ref.GeneratedIDs) {
+		t.Fatalf("argmax of the raw logits\n got %v\nwant %v", raw, ref.GeneratedIDs)
+	}
+	penalised := argmaxIDs(t, m, "Once upon a time", 64, 1.1, 64)
+	if slices.Equal(penalised, raw) {
+		t.Fatal("a repeat penalty of 1.1 changes no token in 64: the test cannot tell penalties apply")
+	}
+	defaults := sampling.Defaults()
+	defaults.Temperature = 0
+	withPenalty := defaults
+	withPenalty.RepeatPenalty = 1.1
+	for _, tc := range []struct {
+		name   string
+		params sampling.Params
+		want   []int32
+	}{
+		{"defaults", defaults, raw},
+		{"repeat_penalty 1.1", withPenalty, penalised},
+	} {
+		e := engine.New(m.NewSession(256), m.Tokenizer(), engine.Options{})
+		chunks, _, err := collect(t, e, engine.Request{Prompt: "Once upon a time", Params: tc.params, MaxTokens: 64})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if _, ids := joined(chunks); !slices.Equal(ids, tc.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tc.name, ids, tc.want)
+		}
+	}
+}

@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // scripted is a Handler that streams "<prompt> 0", " 1", ... and records
@@ -73,7 +77,9 @@ func (h *scripted) Status(context.Context) (*Status, error) {
 	return &Status{Server: "test", Counters: map[string]uint64{"requests": 1}}, nil
 }
 
-func serve(t *testing.T, h Handler) (*Server, string) {
+// serve serves h on a fresh socket, with the server's settings changed by
+// configure, if given.
+func serve(t *testing.T, h Handler, configure ...func(*Server)) (*Server, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "run", "d.sock")
 	l, err := Listen(path)
@@ -81,6 +87,9 @@ func serve(t *testing.T, h Handler) (*Server, string) {
 		t.Fatal(err)
 	}
 	s := NewServer(h, "test/1")
+	for _, f := range configure {
+		f(s)
+	}
 	go s.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -322,6 +331,19 @@ func (r *raw) recv() *Response {
 	return resp
 }
 
+// recvMap reads a frame as a generic map, to see exactly what is sent.
+func (r *raw) recvMap() map[string]any {
+	p, err := ReadFrame(r.nc, DefaultMaxFrame)
+	if err != nil {
+		r.t.Fatalf("reading a frame: %v", err)
+	}
+	var m map[string]any
+	if err := msgpack.Unmarshal(p, &m); err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
 func (r *raw) closed() bool {
 	_, err := ReadFrame(r.nc, DefaultMaxFrame)
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
@@ -345,6 +367,10 @@ func TestHostileFrames(t *testing.T) {
 			r.sendBytes([]byte{0x83, 0xa2, 'o', 'p', 0xa5, 'e', 'm', 'b', 'e', 'd', 0xa2, 'i', 'd', 0x01, 0xa5, 'i', 'n', 'p', 'u', 't', 0xdd, 0x7f, 0xff, 0xff, 0xff})
 		}, CodeMalformed},
 		{"empty frame", func(r *raw) { r.nc.Write([]byte{0, 0, 0, 0}) }, CodeMalformed},
+		{"nesting one past the limit", func(r *raw) { r.sendBytes(nest(MaxDepth + 1)) }, CodeMalformed},
+		{"binary key", func(r *raw) {
+			r.sendBytes([]byte{0x82, 0xa2, 'o', 'p', 0xa4, 'p', 'i', 'n', 'g', 0xc4, 2, 'i', 'd', 0x01})
+		}, CodeMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -594,4 +620,204 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("re-encoded request does not decode: %v", err)
 		}
 	})
+}
+
+// TestBadFieldKeepsConnection: a well-formed frame with a field of the
+// wrong type or range fails only its request, with bad_request and its id
+// (0 for a negative id); a request already in flight on the connection
+// completes, and later ones are served.
+func TestBadFieldKeepsConnection(t *testing.T) {
+	h := &scripted{chunks: 3, block: make(chan struct{})}
+	_, path := serve(t, h)
+	r := rawDial(t, path, true)
+	r.send(&Request{Op: OpGenerate, ID: 1, Model: "m", Prompt: "p"})
+	if got := r.recv(); got.Op != OpChunk || got.ID != 1 {
+		t.Fatalf("first chunk: %+v", got)
+	}
+	for _, tc := range []struct {
+		name  string
+		frame map[string]any
+		id    uint64
+	}{
+		{"model 5", map[string]any{"op": "generate", "id": 2, "model": 5, "prompt": "p"}, 2},
+		{"binary prompt", map[string]any{"op": "generate", "id": 3, "model": "m", "prompt": []byte("p")}, 3},
+		{"seed -2", map[string]any{"op": "generate", "id": 4, "model": "m", "prompt": "p", "options": map[string]any{"seed": -2}}, 4},
+		{"id -1", map[string]any{"op": "ping", "id": -1}, 0},
+	} {
+		r.send(tc.frame)
+		if got := r.recv(); got.Op != OpError || got.Code != CodeBadRequest || got.ID != tc.id {
+			t.Errorf("%s: %+v, want bad_request with id %d", tc.name, got, tc.id)
+		}
+	}
+	close(h.block)
+	var text string
+	for {
+		got := r.recv()
+		if got.ID != 1 {
+			t.Fatalf("frame for another request: %+v", got)
+		}
+		text += got.Text
+		if got.Op != OpChunk {
+			if got.Op != OpDone || text != " 1 2" { // " 0" came before
+				t.Errorf("in-flight request ended with %+v, text %q", got, text)
+			}
+			break
+		}
+	}
+	r.send(map[string]any{"op": "ping", "id": uint64(math.MaxUint64)})
+	if got := r.recv(); got.Op != OpResult || got.ID != math.MaxUint64 {
+		t.Errorf("ping with id 2^64-1 after the bad frames: %+v", got)
+	}
+}
+
+// TestBadFieldBeforeHello: a first frame with a field of the wrong type is
+// answered with bad_request, and the connection closed, as any request
+// before the hello.
+func TestBadFieldBeforeHello(t *testing.T) {
+	_, path := serve(t, &scripted{})
+	r := rawDial(t, path, false)
+	r.send(map[string]any{"op": "hello", "id": 0, "version": 1})
+	if got := r.recv(); got.Op != OpError || got.Code != CodeBadRequest || got.ID != 0 {
+		t.Errorf("hello with a numeric version: %+v", got)
+	}
+	if !r.closed() {
+		t.Error("connection left open")
+	}
+}
+
+// TestNestingLimit: a request nested exactly MaxDepth deep, the top-level
+// map included, is served; one level more is malformed.
+func TestNestingLimit(t *testing.T) {
+	_, path := serve(t, &scripted{})
+	r := rawDial(t, path, true)
+	r.sendBytes(nest(MaxDepth))
+	if got := r.recv(); got.Op != OpResult || got.ID != 1 {
+		t.Errorf("nesting %d deep: %+v", MaxDepth, got)
+	}
+	r.sendBytes(nest(MaxDepth + 1))
+	if got := r.recv(); got.Code != CodeMalformed || got.ID != 0 {
+		t.Errorf("nesting %d deep: %+v", MaxDepth+1, got)
+	}
+}
+
+// empty is a Handler whose lists are all empty, as a daemon's with no
+// models.
+type empty struct{ scripted }
+
+func (*empty) Models(context.Context) ([]ModelInfo, error) { return nil, nil }
+func (*empty) Embed(context.Context, *Request) ([][]float32, error) {
+	return [][]float32{nil}, nil
+}
+func (*empty) Status(context.Context) (*Status, error) {
+	return &Status{Server: "s", Pools: []PoolStatus{{Capability: "generate"}}}, nil
+}
+
+// TestFramesHoldTheirFields: each reply carries exactly its op's fields,
+// and lists are empty arrays, never nil.
+func TestFramesHoldTheirFields(t *testing.T) {
+	_, path := serve(t, &empty{})
+	r := rawDial(t, path, true)
+	for _, tc := range []struct {
+		req  *Request
+		want map[string]any
+	}{
+		{&Request{Op: OpPing, ID: 1}, map[string]any{"op": "result", "id": uint64(1)}},
+		{&Request{Op: OpModels, ID: 2}, map[string]any{"op": "result", "id": uint64(2), "models": []any{}}},
+		{&Request{Op: OpEmbed, ID: 3, Model: "m", Input: []string{"x"}}, map[string]any{"op": "result", "id": uint64(3), "embeddings": []any{[]any{}}}},
+		{&Request{Op: "fly", ID: 4}, map[string]any{"op": "error", "id": uint64(4), "code": "unknown_op", "message": `unknown op "fly"`}},
+	} {
+		r.send(tc.req)
+		if got := r.recvMap(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %#v\nwant %#v", tc.req.Op, got, tc.want)
+		}
+	}
+	r.send(&Request{Op: OpStatus, ID: 5})
+	st, _ := r.recvMap()["status"].(map[string]any)
+	pools, _ := st["pools"].([]any)
+	if len(pools) != 1 || !reflect.DeepEqual(pools[0].(map[string]any)["models"], []any{}) ||
+		!reflect.DeepEqual(st["memory"], []any{}) || !reflect.DeepEqual(st["counters"], map[string]any{}) {
+		t.Errorf("status of an empty pool: %#v", st)
+	}
+	// A generation of no tokens: chunk-less, and with stream false its
+	// done frame still carries the (empty) text and tokens.
+	_, path = serve(t, &scripted{chunks: 0})
+	r = rawDial(t, path, true)
+	f := false
+	r.send(&Request{Op: OpGenerate, ID: 6, Model: "m", Prompt: "p", Stream: &f})
+	done := r.recvMap()
+	if done["op"] != "done" || done["text"] != "" || !reflect.DeepEqual(done["tokens"], []any{}) || done["stats"] == nil || len(done) != 5 {
+		t.Errorf("stream=false done: %#v", done)
+	}
+	r.send(&Request{Op: OpGenerate, ID: 7, Model: "m", Prompt: "p"})
+	if done := r.recvMap(); done["op"] != "done" || len(done) != 3 {
+		t.Errorf("streamed done: %#v", done)
+	}
+}
+
+// big answers embed with a vector of n floats.
+type big struct {
+	scripted
+	n int
+}
+
+func (b *big) Embed(context.Context, *Request) ([][]float32, error) {
+	return [][]float32{make([]float32, b.n)}, nil
+}
+
+// TestReplyTooLarge: a reply over the frame limit is not sent; its request
+// ends with too_large and the connection goes on.
+func TestReplyTooLarge(t *testing.T) {
+	_, path := serve(t, &big{n: 20000}, func(s *Server) { s.MaxFrame = 64 << 10 })
+	c := dial(t, path)
+	if _, err := c.Embed(context.Background(), &Request{Model: "m", Input: []string{"x"}}); CodeOf(err) != CodeTooLarge {
+		t.Errorf("100 KB reply with a 64 KiB limit: %v", err)
+	}
+	if err := c.Ping(context.Background()); err != nil {
+		t.Errorf("connection unusable after a reply too large: %v", err)
+	}
+}
+
+// TestLongErrorMessage: an error message quoting a huge field is cut to
+// maxErrorMessage bytes, so the error frame fits and the request ends.
+func TestLongErrorMessage(t *testing.T) {
+	_, path := serve(t, &scripted{})
+	r := rawDial(t, path, true)
+	// %q writes each 0x01 as 4 bytes: 20 MiB, over the 16 MiB limit.
+	r.send(&Request{Op: strings.Repeat("\x01", 5<<20), ID: 9})
+	if got := r.recv(); got.Code != CodeUnknownOp || got.ID != 9 || len(got.Message) != maxErrorMessage || !strings.HasSuffix(got.Message, "...") {
+		t.Errorf("unknown op of 5 MiB: code %s, id %d, %d-byte message", got.Code, got.ID, len(got.Message))
+	}
+}
+
+// TestHello: the daemon's hello carries the client's hello id, which is
+// not in flight afterwards; a client that sends no hello within
+// HelloTimeout gets bad_request with id 0 and is disconnected.
+func TestHello(t *testing.T) {
+	_, path := serve(t, &scripted{}, func(s *Server) { s.HelloTimeout = 100 * time.Millisecond })
+	r := rawDial(t, path, false)
+	r.send(&Request{Op: OpHello, ID: 5, Version: Version})
+	if got := r.recv(); got.Op != OpHello || got.ID != 5 || got.Version != Version || got.Server != "test/1" {
+		t.Errorf("hello: %+v", got)
+	}
+	r.send(&Request{Op: OpPing, ID: 5})
+	if got := r.recv(); got.Op != OpResult || got.ID != 5 {
+		t.Errorf("ping with the hello's id: %+v", got)
+	}
+	time.Sleep(200 * time.Millisecond) // past the hello timeout: it no longer applies
+	r.send(&Request{Op: OpPing, ID: 6})
+	if got := r.recv(); got.Op != OpResult || got.ID != 6 {
+		t.Errorf("ping after the hello timeout: %+v", got)
+	}
+
+	r = rawDial(t, path, false)
+	start := time.Now()
+	if got := r.recv(); got.Op != OpError || got.Code != CodeBadRequest || got.ID != 0 || got.Message != "no hello within 100ms" {
+		t.Errorf("no hello: %+v", got)
+	}
+	if took := time.Since(start); took < 50*time.Millisecond || took > time.Second {
+		t.Errorf("no-hello error after %v, want 100ms", took)
+	}
+	if !r.closed() {
+		t.Error("connection without a hello left open")
+	}
 }

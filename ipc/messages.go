@@ -37,7 +37,9 @@ const (
 )
 
 // Request is every client-to-server frame; which fields matter depends on
-// Op. Unknown fields are ignored.
+// Op. Unknown fields are ignored. The tags are how clients encode it;
+// DecodeRequest decodes it field by field, strictly by type, and must name
+// the same keys (TestDecodeRequestRoundTrip).
 type Request struct {
 	Op string `msgpack:"op"`
 	ID uint64 `msgpack:"id"`
@@ -81,10 +83,12 @@ type Options struct {
 	RepeatLastN      *int     `msgpack:"repeat_last_n,omitempty"`
 	PresencePenalty  *float64 `msgpack:"presence_penalty,omitempty"`
 	FrequencyPenalty *float64 `msgpack:"frequency_penalty,omitempty"`
-	Seed             *uint64  `msgpack:"seed,omitempty"`
+	// Seed nil is a new random seed per request, as -1 is on the wire.
+	Seed *uint64 `msgpack:"seed,omitempty"`
 }
 
-// Response is every server-to-client frame.
+// Response is every server-to-client frame. It is encoded with the fields
+// of its op only (see EncodeMsgpack); the tags are for decoding.
 type Response struct {
 	Op string `msgpack:"op"`
 	ID uint64 `msgpack:"id"`
@@ -108,6 +112,91 @@ type Response struct {
 	// error
 	Code    string `msgpack:"code,omitempty"`
 	Message string `msgpack:"message,omitempty"`
+
+	// answers is the op a result frame answers, which picks its field.
+	answers string
+	// whole marks the done frame of a stream=false generation, which
+	// carries the text and tokens even when they are empty.
+	whole bool
+}
+
+// EncodeMsgpack writes r's op, id and the fields of its op, and nothing
+// else: a client finds exactly the documented fields, and every list as an
+// array, empty rather than nil.
+func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
+	type field struct {
+		key string
+		val any
+	}
+	fields := []field{{"op", r.Op}, {"id", r.ID}}
+	switch r.Op {
+	case OpHello:
+		fields = append(fields, field{"version", r.Version}, field{"server", r.Server})
+	case OpChunk:
+		fields = append(fields, field{"text", r.Text}, field{"tokens", orEmpty(r.Tokens)})
+	case OpDone:
+		fields = append(fields, field{"stats", r.Stats})
+		if r.whole {
+			fields = append(fields, field{"text", r.Text}, field{"tokens", orEmpty(r.Tokens)})
+		}
+	case OpResult:
+		switch r.answers {
+		case OpEmbed:
+			vecs := make([][]float32, len(r.Embeddings))
+			for i, v := range r.Embeddings {
+				vecs[i] = orEmpty(v)
+			}
+			fields = append(fields, field{"embeddings", vecs})
+		case OpModels:
+			models := make([]ModelInfo, len(r.Models))
+			for i, m := range r.Models {
+				m.Capabilities = orEmpty(m.Capabilities)
+				models[i] = m
+			}
+			fields = append(fields, field{"models", models})
+		case OpStatus:
+			fields = append(fields, field{"status", r.Status.lists()})
+		}
+	case OpError:
+		fields = append(fields, field{"code", r.Code}, field{"message", r.Message})
+	}
+	if err := enc.EncodeMapLen(len(fields)); err != nil {
+		return err
+	}
+	for _, f := range fields {
+		if err := enc.EncodeString(f.key); err != nil {
+			return err
+		}
+		if err := enc.Encode(f.val); err != nil {
+			return fmt.Errorf("encoding %s of a %s frame: %w", f.key, r.Op, err)
+		}
+	}
+	return nil
+}
+
+// lists returns a copy of s whose lists and counters are empty, not nil.
+func (s *Status) lists() *Status {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Pools = make([]PoolStatus, len(s.Pools))
+	for i, p := range s.Pools {
+		p.Models = orEmpty(p.Models)
+		c.Pools[i] = p
+	}
+	c.Memory = orEmpty(s.Memory)
+	if c.Counters == nil {
+		c.Counters = map[string]uint64{}
+	}
+	return &c
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // Stats close a generation: why it stopped, counts and timings.
@@ -129,7 +218,7 @@ type ModelInfo struct {
 	Name         string   `msgpack:"name"`
 	Path         string   `msgpack:"path"`
 	Size         int64    `msgpack:"size"`
-	Capabilities []string `msgpack:"capabilities,omitempty"`
+	Capabilities []string `msgpack:"capabilities"`
 	Loaded       bool     `msgpack:"loaded"`
 	// Refused says why the model cannot run (unreadable, or asking for a
 	// feature vkinfer does not implement); empty for a usable model.
@@ -188,43 +277,21 @@ func Marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// DecodeRequest decodes a client frame's payload.
-func DecodeRequest(p []byte) (*Request, error) {
-	var r Request
-	if err := unmarshal(p, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
-}
-
-// DecodeResponse decodes a server frame's payload.
+// DecodeResponse decodes a server frame's payload. scan runs first, so the
+// decoder never meets hostile nesting or a length header claiming more
+// than the frame holds.
 func DecodeResponse(p []byte) (*Response, error) {
-	var r Response
-	if err := unmarshal(p, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
-}
-
-// unmarshal decodes one msgpack map into v, refusing anything else. scan
-// runs first, so the decoder never meets hostile nesting or a length
-// header claiming more than the frame holds.
-func unmarshal(p []byte, v any) error {
 	if len(p) == 0 || !isMap(p[0]) {
-		return fmt.Errorf("%w: frame does not hold a msgpack map", ErrMalformed)
+		return nil, fmt.Errorf("%w: frame does not hold a msgpack map", ErrMalformed)
 	}
 	if err := scan(p); err != nil {
-		return err
+		return nil, err
 	}
-	r := bytes.NewReader(p)
-	dec := msgpack.NewDecoder(r)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	var r Response
+	if err := msgpack.Unmarshal(p, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if r.Len() != 0 {
-		return fmt.Errorf("%w: %d bytes after the map", ErrMalformed, r.Len())
-	}
-	return nil
+	return &r, nil
 }
 
 // isMap reports whether a msgpack type byte starts a map (fixmap, map16,

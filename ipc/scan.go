@@ -5,14 +5,15 @@ import (
 	"fmt"
 )
 
-// MaxDepth bounds how deeply msgpack containers may nest in a frame. The
-// protocol needs 4; decoders recurse, so hostile nesting is refused before
-// decoding.
+// MaxDepth bounds how deeply msgpack containers (maps and arrays, empty or
+// not) may nest in a frame, the top-level map counting as the first. The
+// protocol needs 6 (a status reply); decoders recurse, so hostile nesting
+// is refused before decoding.
 const MaxDepth = 16
 
 // scan walks one msgpack value iteratively and checks that it is well
-// formed, fills p exactly, nests at most MaxDepth deep, and that no
-// length header claims more than the bytes left.
+// formed, fills p exactly, nests at most MaxDepth deep, has only string
+// map keys, and that no length header claims more than the bytes left.
 func scan(p []byte) error {
 	off := 0
 	need := func(n uint64) error {
@@ -37,27 +38,37 @@ func scan(p []byte) error {
 		off += size
 		return v, nil
 	}
-	// pending[i] is how many values the i-th open container still holds.
+	// pending[i] is how many values the i-th open container still holds;
+	// pending[0] is the frame, which holds one value and is not a
+	// container. isMap[i] says whether the i-th is a map, whose values at
+	// even counts left are keys.
 	pending := []uint64{1}
+	isMap := []bool{false}
 	for len(pending) > 0 {
-		if pending[len(pending)-1] == 0 {
-			pending = pending[:len(pending)-1]
+		top := len(pending) - 1
+		if pending[top] == 0 {
+			pending, isMap = pending[:top], isMap[:top]
 			continue
 		}
-		pending[len(pending)-1]--
+		key := isMap[top] && pending[top]%2 == 0
+		pending[top]--
 		if off >= len(p) {
 			return fmt.Errorf("%w: frame ends inside a value", ErrMalformed)
 		}
 		c := p[off]
 		off++
+		if key && c&0xe0 != 0xa0 && c != 0xd9 && c != 0xda && c != 0xdb {
+			return fmt.Errorf("%w: a map key of type %#02x is not a string", ErrMalformed, c)
+		}
 		var skip, children uint64
+		var container, mapped bool
 		var err error
 		switch {
 		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
 		case c&0xf0 == 0x80:
-			children = 2 * uint64(c&0x0f)
+			children, container, mapped = 2*uint64(c&0x0f), true, true
 		case c&0xf0 == 0x90:
-			children = uint64(c & 0x0f)
+			children, container = uint64(c&0x0f), true
 		case c&0xe0 == 0xa0:
 			skip = uint64(c & 0x1f)
 		case c == 0xc4 || c == 0xd9:
@@ -87,14 +98,18 @@ func scan(p []byte) error {
 			skip = 1 + 1<<(c-0xd4)
 		case c == 0xdc:
 			children, err = u(2)
+			container = true
 		case c == 0xdd:
 			children, err = u(4)
+			container = true
 		case c == 0xde:
 			children, err = u(2)
 			children *= 2
+			container, mapped = true, true
 		case c == 0xdf:
 			children, err = u(4)
 			children *= 2
+			container, mapped = true, true
 		default:
 			return fmt.Errorf("%w: invalid msgpack byte %#02x", ErrMalformed, c)
 		}
@@ -105,14 +120,14 @@ func scan(p []byte) error {
 			return err
 		}
 		off += int(skip)
+		if container && len(pending) > MaxDepth { // this one would be the (MaxDepth+1)th
+			return fmt.Errorf("%w: containers nested deeper than %d", ErrMalformed, MaxDepth)
+		}
 		if children > 0 {
 			if err := need(children); err != nil { // every element takes a byte
 				return err
 			}
-			if len(pending) >= MaxDepth {
-				return fmt.Errorf("%w: containers nested deeper than %d", ErrMalformed, MaxDepth)
-			}
-			pending = append(pending, children)
+			pending, isMap = append(pending, children), append(isMap, mapped)
 		}
 	}
 	if off != len(p) {

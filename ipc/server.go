@@ -20,7 +20,9 @@ type Server struct {
 	Handler Handler
 	// Name is sent in the hello, e.g. "vkinferd/0.1".
 	Name string
-	// MaxFrame bounds incoming frames (default DefaultMaxFrame).
+	// MaxFrame bounds frames both ways (default DefaultMaxFrame): a longer
+	// incoming frame closes the connection, a longer reply becomes a
+	// too_large error frame for its request.
 	MaxFrame int
 	// UID is the only peer uid allowed (default: the daemon's own).
 	UID int
@@ -211,11 +213,16 @@ func (c *conn) writer(done chan struct{}) {
 }
 
 // send queues a frame. It blocks while the queue is full, until ctx ends
-// or the connection can no longer be written.
+// or the connection can no longer be written. A frame over MaxFrame is not
+// sent: clients read with the same limit, so the error (too_large) goes to
+// the request instead.
 func (c *conn) send(ctx context.Context, r *Response) error {
 	b, err := Marshal(r)
 	if err != nil {
 		return err
+	}
+	if len(b) > c.s.MaxFrame {
+		return Errorf(CodeTooLarge, "the %s frame would be %d bytes, over the %d-byte frame limit", r.Op, len(b), c.s.MaxFrame)
 	}
 	select {
 	case c.out <- b:
@@ -227,6 +234,11 @@ func (c *conn) send(ctx context.Context, r *Response) error {
 	}
 }
 
+// maxErrorMessage bounds an error frame's message, which may quote a
+// client's field (an unknown op, a model name): the frame must stay under
+// any frame limit, or the request would end without a reply.
+const maxErrorMessage = 1024
+
 func (c *conn) sendError(id uint64, err error) {
 	e := toError(err)
 	c.s.mu.Lock()
@@ -235,8 +247,12 @@ func (c *conn) sendError(id uint64, err error) {
 	if closing && (e.Code == CodeCanceled || errors.Is(err, context.Canceled)) {
 		e = &Error{Code: CodeShutdown, Message: "the daemon is shutting down"}
 	}
+	msg := e.Message
+	if len(msg) > maxErrorMessage {
+		msg = strings.ToValidUTF8(msg[:maxErrorMessage-len("...")], "") + "..."
+	}
 	// Error frames go out even after the request's own cancellation.
-	_ = c.send(context.Background(), &Response{Op: OpError, ID: id, Code: e.Code, Message: e.Message})
+	_ = c.send(context.Background(), &Response{Op: OpError, ID: id, Code: e.Code, Message: msg})
 }
 
 func (c *conn) readLoop() {
@@ -256,7 +272,16 @@ func (c *conn) readLoop() {
 			return
 		}
 		req, err := DecodeRequest(p)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrBadRequest):
+			// The frame is well-formed, so the stream is intact: only this
+			// request fails (before the hello, the connection too).
+			c.sendError(req.ID, &Error{Code: CodeBadRequest, Message: err.Error()})
+			if first {
+				return
+			}
+			continue
+		case err != nil:
 			c.sendError(0, &Error{Code: CodeMalformed, Message: err.Error()})
 			return
 		}
@@ -357,7 +382,7 @@ func (c *conn) run(ctx context.Context, req *Request) (err error) {
 	}()
 	h := c.s.Handler
 	result := func(r *Response) error {
-		r.Op, r.ID = OpResult, req.ID
+		r.Op, r.ID, r.answers = OpResult, req.ID, req.Op
 		return c.send(ctx, r)
 	}
 	switch req.Op {
@@ -429,5 +454,5 @@ func (c *conn) generate(ctx context.Context, req *Request) error {
 	}
 	// The closing frame goes out even if the client cancelled just now:
 	// every request ends with exactly one done or error.
-	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens})
+	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens, whole: !stream})
 }

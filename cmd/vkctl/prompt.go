@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,7 +64,7 @@ func runPrompt(e *env, args []string) error {
 	fs.Int("repeat-last-n", 0, "how many recent tokens the penalties look at")
 	fs.Float64("presence-penalty", 0, "presence penalty")
 	fs.Float64("frequency-penalty", 0, "frequency penalty")
-	fs.Uint64("seed", 0, "random seed (default: a new one each time)")
+	seed := fs.String("seed", "", "random seed, 0 to 2^64-1 (default, or -1: a new one each time)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func runPrompt(e *env, args []string) error {
 	for name, dst := range map[string]any{
 		"temperature": &opts.Temperature, "top-k": &opts.TopK, "top-p": &opts.TopP, "min-p": &opts.MinP,
 		"repeat-penalty": &opts.RepeatPenalty, "repeat-last-n": &opts.RepeatLastN,
-		"presence-penalty": &opts.PresencePenalty, "frequency-penalty": &opts.FrequencyPenalty, "seed": &opts.Seed,
+		"presence-penalty": &opts.PresencePenalty, "frequency-penalty": &opts.FrequencyPenalty,
 	} {
 		if !fs.Changed(name) {
 			continue
@@ -105,10 +106,16 @@ func runPrompt(e *env, args []string) error {
 		case **int:
 			v, _ := fs.GetInt(name)
 			*d = &v
-		case **uint64:
-			v, _ := fs.GetUint64(name)
-			*d = &v
 		}
+	}
+	// -1 is "random", as in llama.cpp: the same as sending no seed.
+	if fs.Changed("seed") && *seed != "-1" {
+		v, err := strconv.ParseUint(*seed, 10, 64)
+		if err != nil {
+			return usagef("--seed %q: want -1 or a whole number from 0 to 2^64-1", *seed)
+		}
+		opts.Seed = &v
+		changed = true
 	}
 	if changed {
 		req.Options = opts

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -176,4 +178,80 @@ func TestInterrupt(t *testing.T) {
 			t.Fatalf("generation still running after Ctrl-C: %+v", st.Pools)
 		}
 	}
+}
+
+// recorder is an ipc.Handler that keeps the generate requests it gets.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []*ipc.Request
+}
+
+func (h *recorder) Generate(_ context.Context, req *ipc.Request, emit func(string, []int32) error) (*ipc.Stats, error) {
+	h.mu.Lock()
+	h.reqs = append(h.reqs, req)
+	h.mu.Unlock()
+	return &ipc.Stats{StopReason: "max_tokens"}, emit("x", []int32{1})
+}
+func (h *recorder) Embed(context.Context, *ipc.Request) ([][]float32, error) { return nil, nil }
+func (h *recorder) Models(context.Context) ([]ipc.ModelInfo, error)          { return nil, nil }
+func (h *recorder) Load(context.Context, *ipc.Request) error                 { return nil }
+func (h *recorder) Unload(context.Context, *ipc.Request) error               { return nil }
+func (h *recorder) Status(context.Context) (*ipc.Status, error)              { return &ipc.Status{}, nil }
+
+// TestPromptSendsOnlyGivenOptions: vkctl sends the sampling options on its
+// command line and no others, so the daemon's defaults apply to the rest;
+// in particular --temperature 0 alone sends no penalty.
+func TestPromptSendsOnlyGivenOptions(t *testing.T) {
+	h := &recorder{}
+	sock := filepath.Join(t.TempDir(), "d.sock")
+	l, err := ipc.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ipc.NewServer(h, "test")
+	go s.Serve(l)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	f := func(v float64) *float64 { return &v }
+	i := func(v int) *int { return &v }
+	seed, maxSeed := uint64(7), uint64(math.MaxUint64)
+	for _, tc := range []struct {
+		flags []string
+		want  *ipc.Options
+	}{
+		{nil, nil},
+		{[]string{"--temperature", "0"}, &ipc.Options{Temperature: f(0)}},
+		{[]string{"--temperature", "0", "--repeat-penalty", "1.1"}, &ipc.Options{Temperature: f(0), RepeatPenalty: f(1.1)}},
+		{[]string{"--seed", "-1"}, nil},
+		{[]string{"--seed", "18446744073709551615"}, &ipc.Options{Seed: &maxSeed}},
+		{[]string{"--top-k", "5", "--top-p", "0.5", "--min-p", "0.1", "--repeat-last-n", "-1", "--presence-penalty", "0.5", "--frequency-penalty", "0.25", "--seed", "7"},
+			&ipc.Options{TopK: i(5), TopP: f(0.5), MinP: f(0.1), RepeatLastN: i(-1), PresencePenalty: f(0.5), FrequencyPenalty: f(0.25), Seed: &seed}},
+	} {
+		h.mu.Lock()
+		h.reqs = nil
+		h.mu.Unlock()
+		args := append(append([]string{"--socket", sock, "prompt", "-m", "m"}, tc.flags...), "hi")
+		if code, _, stderr := vkctl(context.Background(), args...); code != exitOK {
+			t.Fatalf("%v: exit %d, %s", tc.flags, code, stderr)
+		}
+		h.mu.Lock()
+		got := h.reqs
+		h.mu.Unlock()
+		if len(got) != 1 {
+			t.Fatalf("%v: %d requests", tc.flags, len(got))
+		}
+		if !reflect.DeepEqual(got[0].Options, tc.want) {
+			t.Errorf("%v: options %s, want %s", tc.flags, optionsString(got[0].Options), optionsString(tc.want))
+		}
+	}
+	for _, bad := range []string{"-2", "x", "18446744073709551616"} {
+		if code, _, _ := vkctl(context.Background(), "--socket", sock, "prompt", "-m", "m", "--seed", bad, "hi"); code != exitUsage {
+			t.Errorf("--seed %s: exit %d, want %d", bad, code, exitUsage)
+		}
+	}
+}
+
+// optionsString shows an Options' set fields.
+func optionsString(o *ipc.Options) string {
+	b, _ := json.Marshal(o)
+	return string(b)
 }

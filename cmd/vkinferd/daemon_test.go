@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // binary is the vkinferd built once for these tests.
@@ -150,12 +152,12 @@ func referenceIDs(t *testing.T, name string) (prompt, generated []int32) {
 	return ref.PromptIDs, ref.GeneratedIDs
 }
 
-// greedy asks for llama.cpp's reference decoding: temperature 0 and no
-// repetition penalty (the daemon's default penalty is Ollama's 1.1).
+// greedy asks for llama.cpp's reference decoding: temperature 0 and
+// nothing else, which is the argmax of the raw logits.
 func greedy(n int) *ipc.Request {
-	zero, one := 0.0, 1.0
+	zero := 0.0
 	return &ipc.Request{Model: "stories260K", Prompt: "Once upon a time", MaxTokens: n,
-		Options: &ipc.Options{Temperature: &zero, RepeatPenalty: &one}}
+		Options: &ipc.Options{Temperature: &zero}}
 }
 
 func drain(s *ipc.Stream) (string, []int32, *ipc.Stats, error) {
@@ -216,6 +218,31 @@ func TestGenerateMatchesReference(t *testing.T) {
 	}
 }
 
+// TestTemperatureZero: a request that sets only temperature 0 gets all 64
+// tokens of llama.cpp's greedy run, though a repeat penalty of 1.1 would
+// change one; a repeat penalty the request sets is applied.
+func TestTemperatureZero(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	c := d.client()
+	_, ref := referenceIDs(t, "stories260K")
+	s, err := c.Generate(context.Background(), greedy(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ids, _, err := drain(s); err != nil || !slices.Equal(ids, ref) {
+		t.Errorf("temperature 0: %v\n got %v\nwant %v", err, ids, ref)
+	}
+	req := greedy(64)
+	penalty := 1.1
+	req.Options.RepeatPenalty = &penalty
+	if s, err = c.Generate(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, ids, _, err := drain(s); err != nil || len(ids) != 64 || slices.Equal(ids, ref) {
+		t.Errorf("temperature 0, repeat_penalty 1.1: %v, ids %v are the unpenalised ones", err, ids)
+	}
+}
+
 func TestRequestErrors(t *testing.T) {
 	d := startDaemon(t, modelsDir(t), socketPath(t))
 	c := d.client()
@@ -236,6 +263,8 @@ func TestRequestErrors(t *testing.T) {
 		{"embedding model", &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Prompt: "x"}, ipc.CodeWrongModel},
 		{"prompt past the context", &ipc.Request{Model: "stories260K", Prompt: strings.Repeat("Once upon a time ", 700)}, ipc.CodeContextFull},
 		{"chat without a template", &ipc.Request{Model: "stories260K", Messages: []ipc.Message{{Role: "user", Content: "hi"}}}, ipc.CodeBadRequest},
+		{"model name of 255 bytes", &ipc.Request{Model: strings.Repeat("m", 255), Prompt: "x"}, ipc.CodeUnknownModel},
+		{"model name of 256 bytes", &ipc.Request{Model: strings.Repeat("m", 256), Prompt: "x"}, ipc.CodeBadRequest},
 	}
 	for _, tc := range tests {
 		s, err := c.Generate(ctx, tc.req)
@@ -843,5 +872,156 @@ func testDecoderEmbed(t *testing.T, device string) {
 	cut, err := d.client().Embed(context.Background(), &ipc.Request{Model: "stories260K", Input: []string{"Once upon a time"}, Dimensions: 16})
 	if err != nil || len(cut[0]) != 16 {
 		t.Errorf("dimensions 16: %v %v", cut, err)
+	}
+}
+
+// rawConn is a connection driven frame by frame with generic msgpack maps,
+// to send what the Go client cannot (seed -1, wrong types) and see exactly
+// what the daemon sends.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+func dialRaw(t *testing.T, socket string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	r := &rawConn{t, nc}
+	r.send(map[string]any{"op": "hello", "id": 0, "version": ipc.Version})
+	if hello := r.recv(); hello["op"] != "hello" {
+		t.Fatalf("hello answered with %v", hello)
+	}
+	return r
+}
+
+func (r *rawConn) send(m map[string]any) {
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := ipc.WriteFrame(r.nc, b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawConn) recv() map[string]any {
+	p, err := ipc.ReadFrame(r.nc, ipc.DefaultMaxFrame)
+	if err != nil {
+		r.t.Fatalf("reading a frame: %v", err)
+	}
+	var m map[string]any
+	if err := msgpack.Unmarshal(p, &m); err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
+// generate runs a streamed generation with options and returns its ids,
+// or the error frame's code.
+func (r *rawConn) generate(id uint64, options map[string]any) (ids []int64, code any) {
+	r.send(map[string]any{"op": "generate", "id": id, "model": "stories260K", "prompt": "Once upon a time", "max_tokens": 32, "options": options})
+	for {
+		f := r.recv()
+		if f["id"] != id {
+			r.t.Fatalf("frame of another request: %v", f)
+		}
+		switch f["op"] {
+		case "chunk":
+			for _, t := range f["tokens"].([]any) {
+				ids = append(ids, reflect.ValueOf(t).Convert(reflect.TypeFor[int64]()).Int())
+			}
+		case "done":
+			return ids, nil
+		default:
+			return ids, f["code"]
+		}
+	}
+}
+
+// TestSeed: seed -1 means a new random seed each time, as in llama.cpp
+// and Ollama; the same seed gives the same tokens; a seed below -1 is
+// refused.
+func TestSeed(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	r := dialRaw(t, d.socket)
+	sampled := func(seed any) map[string]any {
+		return map[string]any{"temperature": 1.5, "top_k": 0, "top_p": 1, "min_p": 0, "seed": seed}
+	}
+	random1, code1 := r.generate(1, sampled(-1))
+	random2, code2 := r.generate(2, sampled(-1))
+	if code1 != nil || code2 != nil || len(random1) != 32 || slices.Equal(random1, random2) {
+		t.Errorf("seed -1 twice: %v %v, %v and %v", code1, code2, random1, random2)
+	}
+	fixed1, code1 := r.generate(3, sampled(42))
+	fixed2, code2 := r.generate(4, sampled(42))
+	if code1 != nil || code2 != nil || len(fixed1) != 32 || !slices.Equal(fixed1, fixed2) {
+		t.Errorf("seed 42 twice: %v %v, %v and %v", code1, code2, fixed1, fixed2)
+	}
+	if _, code := r.generate(5, sampled(-2)); code != ipc.CodeBadRequest {
+		t.Errorf("seed -2: %v, want %s", code, ipc.CodeBadRequest)
+	}
+}
+
+// TestBadFieldAgainstDaemon: a field of the wrong type fails only its
+// request, with bad_request and its id; a generation in flight on the same
+// connection completes.
+func TestBadFieldAgainstDaemon(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t))
+	r := dialRaw(t, d.socket)
+	r.send(map[string]any{"op": "generate", "id": 1, "model": "stories260K", "prompt": "Once upon a time", "max_tokens": 64})
+	if f := r.recv(); f["op"] != "chunk" {
+		t.Fatalf("first frame of the generation: %v", f)
+	}
+	r.send(map[string]any{"op": "generate", "id": 2, "model": 5, "prompt": "x"})
+	r.send(map[string]any{"op": "generate", "id": 3, "model": "stories260K", "prompt": []byte("x")})
+	r.send(map[string]any{"op": "ping", "id": -1})
+	errs := map[uint64]any{}
+	for done := false; !done; {
+		f := r.recv()
+		id := reflect.ValueOf(f["id"]).Convert(reflect.TypeFor[uint64]()).Uint()
+		switch {
+		case f["op"] == "error":
+			errs[id] = f["code"]
+		case id != 1:
+			t.Fatalf("unexpected frame %v", f)
+		case f["op"] == "done":
+			done = true
+		case f["op"] != "chunk":
+			t.Fatalf("generation ended with %v", f)
+		}
+	}
+	for len(errs) < 3 {
+		f := r.recv()
+		errs[reflect.ValueOf(f["id"]).Convert(reflect.TypeFor[uint64]()).Uint()] = f["code"]
+	}
+	if want := map[uint64]any{0: ipc.CodeBadRequest, 2: ipc.CodeBadRequest, 3: ipc.CodeBadRequest}; !reflect.DeepEqual(errs, want) {
+		t.Errorf("errors by id %v, want %v", errs, want)
+	}
+}
+
+// TestEmptyLists: with no models, the models reply and the status's pools
+// hold empty arrays, not nil.
+func TestEmptyLists(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), socketPath(t))
+	r := dialRaw(t, d.socket)
+	r.send(map[string]any{"op": "models", "id": 1})
+	if f := r.recv(); !reflect.DeepEqual(f["models"], []any{}) {
+		t.Errorf("models reply: %#v", f)
+	}
+	r.send(map[string]any{"op": "status", "id": 2})
+	st, _ := r.recv()["status"].(map[string]any)
+	pools, _ := st["pools"].([]any)
+	if len(pools) != 2 {
+		t.Fatalf("status: %#v", st)
+	}
+	for _, p := range pools {
+		if m := p.(map[string]any); !reflect.DeepEqual(m["models"], []any{}) {
+			t.Errorf("pool %v: models %#v", m["capability"], m["models"])
+		}
 	}
 }

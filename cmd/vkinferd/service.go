@@ -88,9 +88,11 @@ func protocolError(err error) error {
 }
 
 // engineRequest maps a generate request onto the engine's, applying the
-// sampling defaults where the request sets nothing.
+// sampling defaults where the request sets nothing. The defaults have no
+// penalties, so temperature 0 alone is the argmax of the raw logits.
 func engineRequest(req *ipc.Request) engine.Request {
 	p := sampling.Defaults()
+	p.Seed = uint64(time.Now().UnixNano()) // a request without a seed gets a new one
 	if o := req.Options; o != nil {
 		setFloat(&p.Temperature, o.Temperature)
 		set(&p.TopK, o.TopK)
@@ -101,11 +103,6 @@ func engineRequest(req *ipc.Request) engine.Request {
 		setFloat(&p.PresencePenalty, o.PresencePenalty)
 		setFloat(&p.FrequencyPenalty, o.FrequencyPenalty)
 		set(&p.Seed, o.Seed)
-		if o.Seed == nil {
-			p.Seed = uint64(time.Now().UnixNano())
-		}
-	} else {
-		p.Seed = uint64(time.Now().UnixNano())
 	}
 	er := engine.Request{Prompt: req.Prompt, Params: p, MaxTokens: req.MaxTokens, Stop: req.Stop}
 	for _, m := range req.Messages {

@@ -27,10 +27,12 @@ func Greedy() Params {
 	return Params{Temperature: 0, TopP: 1, RepeatPenalty: 1}
 }
 
-// Defaults returns the parameters a request gets when it sets none, the
-// same as llama.cpp's and Ollama's usual defaults.
+// Defaults returns the parameters a request gets when it sets none. Every
+// penalty is off, as in llama.cpp since it dropped its repeat penalty of
+// 1.1: temperature 0 with the other defaults is then llama.cpp's greedy,
+// the argmax of the raw logits, and only penalties a request sets apply.
 func Defaults() Params {
-	return Params{Temperature: 0.8, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64}
+	return Params{Temperature: 0.8, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1, RepeatLastN: 64}
 }
 
 func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }

@@ -160,7 +160,9 @@ func TestSampleNoAllocWarm(t *testing.T) {
 	for i := range logits {
 		logits[i] = float32(math.Sin(float64(i)))
 	}
-	s, _ := New(Defaults())
+	p := Defaults()
+	p.RepeatPenalty = 1.1 // the penalty path too
+	s, _ := New(p)
 	s.Accept(1, 2, 3)
 	s.Sample(logits)
 	if a := testing.AllocsPerRun(20, func() { s.Sample(logits) }); a > 0 {

@@ -1,0 +1,401 @@
+package ipc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// ErrBadRequest is wrapped by DecodeRequest's errors for a well-formed
+// frame with a field of the wrong msgpack type or out of range: only that
+// request fails (bad_request), not the connection.
+var ErrBadRequest = errors.New("ipc: bad request")
+
+// DecodeRequest decodes a client frame's payload. A payload that is not
+// one well-formed msgpack map with string keys within the limits gives an
+// error wrapping ErrMalformed and no request. A field of the wrong type
+// (nil counts as absent), a negative id or an integer out of its field's
+// range gives an error wrapping ErrBadRequest together with the request as
+// far as it decoded: its ID is the frame's id, or 0 when the id itself is
+// unusable.
+func DecodeRequest(p []byte) (*Request, error) {
+	if len(p) == 0 || !isMap(p[0]) {
+		return nil, fmt.Errorf("%w: frame does not hold a msgpack map", ErrMalformed)
+	}
+	if err := scan(p); err != nil {
+		return nil, err
+	}
+	f := &fields{dec: msgpack.NewDecoder(bytes.NewReader(p))}
+	var r Request
+	f.mapOf("", r.decodeField)
+	if f.fatal != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, f.fatal)
+	}
+	return &r, f.bad
+}
+
+// decodeField decodes the value of key, called name in messages; unknown
+// keys are skipped, so that newer clients can add fields.
+func (r *Request) decodeField(f *fields, key, name string) {
+	switch key {
+	case "op":
+		f.str(name, &r.Op)
+	case "id":
+		f.uint(name, &r.ID)
+	case "version":
+		f.str(name, &r.Version)
+	case "client":
+		f.str(name, &r.Client)
+	case "model":
+		f.str(name, &r.Model)
+	case "prompt":
+		f.str(name, &r.Prompt)
+	case "messages":
+		f.arrayOf(name, func(name string) {
+			var m Message
+			if f.element(name, "a map") && f.mapOf(name, m.decodeField) {
+				r.Messages = append(r.Messages, m)
+			}
+		})
+	case "options":
+		var o Options
+		if f.mapOf(name, o.decodeField) {
+			r.Options = &o
+		}
+	case "max_tokens":
+		f.int(name, &r.MaxTokens)
+	case "stop":
+		f.strs(name, &r.Stop)
+	case "stream":
+		var b bool
+		if f.bool(name, &b) {
+			r.Stream = &b
+		}
+	case "input":
+		f.strs(name, &r.Input)
+	case "truncate":
+		f.bool(name, &r.Truncate)
+	case "dimensions":
+		f.int(name, &r.Dimensions)
+	default:
+		f.skip()
+	}
+}
+
+func (m *Message) decodeField(f *fields, key, name string) {
+	switch key {
+	case "role":
+		f.str(name, &m.Role)
+	case "content":
+		f.str(name, &m.Content)
+	default:
+		f.skip()
+	}
+}
+
+func (o *Options) decodeField(f *fields, key, name string) {
+	float := func(dst **float64) {
+		var v float64
+		if f.float(name, &v) {
+			*dst = &v
+		}
+	}
+	integer := func(dst **int) {
+		var v int
+		if f.int(name, &v) {
+			*dst = &v
+		}
+	}
+	switch key {
+	case "temperature":
+		float(&o.Temperature)
+	case "top_k":
+		integer(&o.TopK)
+	case "top_p":
+		float(&o.TopP)
+	case "min_p":
+		float(&o.MinP)
+	case "repeat_penalty":
+		float(&o.RepeatPenalty)
+	case "repeat_last_n":
+		integer(&o.RepeatLastN)
+	case "presence_penalty":
+		float(&o.PresencePenalty)
+	case "frequency_penalty":
+		float(&o.FrequencyPenalty)
+	case "seed":
+		// -1 asks for a random seed, as in llama.cpp and Ollama: the same
+		// as no seed.
+		n, ok := f.integer(name)
+		switch {
+		case !ok || n.signed && n.s == -1:
+		case n.signed && n.s < -1:
+			f.invalid("%s %d must be -1 (random) or >= 0", name, n.s)
+		case n.signed:
+			v := uint64(n.s)
+			o.Seed = &v
+		default:
+			o.Seed = &n.u
+		}
+	default:
+		f.skip()
+	}
+}
+
+// fields decodes a frame that scan has checked, strictly by type. The
+// first bad field is kept in bad and its value skipped, so that the rest,
+// the id above all, still decodes. fatal is a failure of the msgpack
+// itself, which scan leaves no room for.
+type fields struct {
+	dec   *msgpack.Decoder
+	bad   error
+	fatal error
+}
+
+func (f *fields) check(err error) bool {
+	if err != nil && f.fatal == nil {
+		f.fatal = err
+	}
+	return f.fatal == nil
+}
+
+// invalid records a field whose value is out of range.
+func (f *fields) invalid(format string, args ...any) {
+	if f.bad == nil {
+		f.bad = fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+	}
+}
+
+// wrong records, and skips, a value of type c where want was due.
+func (f *fields) wrong(name string, c byte, want string) {
+	f.invalid("%s is %s, want %s", name, typeName(c), want)
+	f.skip()
+}
+
+func (f *fields) skip() { f.check(f.dec.Skip()) }
+
+// next returns the type of the next value. ok is false at a nil, which it
+// consumes (an absent field), and after a fatal error.
+func (f *fields) next() (c byte, ok bool) {
+	if f.fatal != nil {
+		return 0, false
+	}
+	c, err := f.dec.PeekCode()
+	if !f.check(err) {
+		return 0, false
+	}
+	if c == msgpcode.Nil {
+		f.check(f.dec.DecodeNil())
+		return c, false
+	}
+	return c, true
+}
+
+// element checks that an array element, which cannot be absent, is not
+// nil; it leaves a non-nil element to be decoded.
+func (f *fields) element(name, want string) bool {
+	_, ok := f.next()
+	if !ok && f.fatal == nil {
+		f.invalid("%s is nil, want %s", name, want)
+	}
+	return ok
+}
+
+func (f *fields) str(name string, dst *string) bool {
+	c, ok := f.next()
+	if !ok {
+		return false
+	}
+	if !msgpcode.IsString(c) {
+		f.wrong(name, c, "a string")
+		return false
+	}
+	s, err := f.dec.DecodeString()
+	*dst = s
+	return f.check(err)
+}
+
+func (f *fields) bool(name string, dst *bool) bool {
+	c, ok := f.next()
+	if !ok {
+		return false
+	}
+	if c != msgpcode.True && c != msgpcode.False {
+		f.wrong(name, c, "a bool")
+		return false
+	}
+	b, err := f.dec.DecodeBool()
+	*dst = b
+	return f.check(err)
+}
+
+// wireInt is a msgpack integer: s when signed (an int-family code or a
+// negative fixint), else u, so that neither -1 nor 2^64-1 wraps.
+type wireInt struct {
+	signed bool
+	s      int64
+	u      uint64
+}
+
+func isInt(c byte) bool {
+	return msgpcode.IsFixedNum(c) || c >= msgpcode.Uint8 && c <= msgpcode.Int64
+}
+
+func (f *fields) integer(name string) (n wireInt, ok bool) {
+	c, ok := f.next()
+	if !ok {
+		return n, false
+	}
+	if !isInt(c) {
+		f.wrong(name, c, "an integer")
+		return n, false
+	}
+	var err error
+	if c >= msgpcode.NegFixedNumLow || c >= msgpcode.Int8 && c <= msgpcode.Int64 {
+		n.signed = true
+		n.s, err = f.dec.DecodeInt64()
+	} else {
+		n.u, err = f.dec.DecodeUint64()
+	}
+	return n, f.check(err)
+}
+
+func (f *fields) uint(name string, dst *uint64) bool {
+	n, ok := f.integer(name)
+	switch {
+	case !ok:
+		return false
+	case n.signed && n.s < 0:
+		f.invalid("%s %d must be >= 0", name, n.s)
+		return false
+	case n.signed:
+		*dst = uint64(n.s)
+	default:
+		*dst = n.u
+	}
+	return true
+}
+
+func (f *fields) int(name string, dst *int) bool {
+	n, ok := f.integer(name)
+	switch {
+	case !ok:
+		return false
+	case !n.signed && n.u > math.MaxInt, n.signed && (n.s > math.MaxInt || n.s < math.MinInt):
+		f.invalid("%s is out of range", name)
+		return false
+	case n.signed:
+		*dst = int(n.s)
+	default:
+		*dst = int(n.u)
+	}
+	return true
+}
+
+// float takes a float32, a float64 or an integer: many msgpack libraries
+// write a whole number as an integer.
+func (f *fields) float(name string, dst *float64) bool {
+	c, ok := f.next()
+	if !ok {
+		return false
+	}
+	if isInt(c) {
+		n, ok := f.integer(name)
+		if n.signed {
+			*dst = float64(n.s)
+		} else {
+			*dst = float64(n.u)
+		}
+		return ok
+	}
+	if c != msgpcode.Float && c != msgpcode.Double {
+		f.wrong(name, c, "a number")
+		return false
+	}
+	v, err := f.dec.DecodeFloat64()
+	*dst = v
+	return f.check(err)
+}
+
+// mapOf decodes a map, calling field with each key, its name in messages
+// (name.key; the key alone in the top-level map, whose name is "") and the
+// decoder at its value, which field consumes. scan has made sure keys are
+// strings.
+func (f *fields) mapOf(name string, field func(f *fields, key, name string)) bool {
+	c, ok := f.next()
+	if !ok {
+		return false
+	}
+	if !isMap(c) {
+		f.wrong(name, c, "a map")
+		return false
+	}
+	n, err := f.dec.DecodeMapLen()
+	for i := 0; i < n && f.check(err); i++ {
+		var key string
+		if key, err = f.dec.DecodeString(); f.check(err) {
+			qualified := key
+			if name != "" {
+				qualified = name + "." + key
+			}
+			field(f, key, qualified)
+		}
+	}
+	return f.check(err)
+}
+
+// arrayOf decodes an array, calling elem with each element's name.
+func (f *fields) arrayOf(name string, elem func(name string)) bool {
+	c, ok := f.next()
+	if !ok {
+		return false
+	}
+	if !msgpcode.IsFixedArray(c) && c != msgpcode.Array16 && c != msgpcode.Array32 {
+		f.wrong(name, c, "an array")
+		return false
+	}
+	n, err := f.dec.DecodeArrayLen()
+	for i := 0; i < n && f.check(err); i++ {
+		elem(fmt.Sprintf("%s[%d]", name, i))
+	}
+	return f.check(err)
+}
+
+// strs decodes an array of strings; a nil element is of the wrong type.
+func (f *fields) strs(name string, dst *[]string) bool {
+	return f.arrayOf(name, func(name string) {
+		var s string
+		if f.element(name, "a string") && f.str(name, &s) {
+			*dst = append(*dst, s)
+		}
+	})
+}
+
+// typeName names the msgpack type that code c starts, for messages.
+func typeName(c byte) string {
+	switch {
+	case isInt(c):
+		return "an integer"
+	case c == msgpcode.Float || c == msgpcode.Double:
+		return "a float"
+	case msgpcode.IsString(c):
+		return "a string"
+	case msgpcode.IsBin(c):
+		return "binary data"
+	case c == msgpcode.True || c == msgpcode.False:
+		return "a bool"
+	case c == msgpcode.Nil:
+		return "nil"
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		return "an array"
+	case isMap(c):
+		return "a map"
+	case msgpcode.IsExt(c):
+		return "an extension"
+	}
+	return fmt.Sprintf("type %#02x", c)
+}
