@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // BenchmarkGenerateScripted measures the engine's own cost per token: a

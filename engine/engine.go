@@ -10,7 +10,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // DefaultBatchSize is the prefill batch size when Options leaves it zero.

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/engine/chat"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // collect runs req and returns the chunks.

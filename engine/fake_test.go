@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // Fake tokenizer: id 1 is BOS, 2 is EOS, 3+b is byte b. "</s>" is parsed

@@ -3,8 +3,8 @@ package engine
 import (
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 func TestEstimateMemory(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/enginetest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 type reference struct {

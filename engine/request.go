@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vkinfer/vkinfer/engine/chat"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // Sentinel errors callers branch on. Parameter errors wrap ErrInvalid (and

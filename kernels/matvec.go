@@ -6,8 +6,8 @@ import (
 	"math"
 	"sync"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/quant"
 )
 
 // ErrShape is returned when weights, input and output disagree in size.

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/quant"
 )
 
 func randVec(rng *rand.Rand, n int) []float32 {
@@ -460,7 +460,7 @@ func TestQuantizeQ8(t *testing.T) {
 }
 
 // TestRoundF16 runs each kernel set's rounding to f16 (RoundF16, for f16
-// KV caches) against model/quant's f16 conversion, bit for bit, across normal,
+// KV caches) against quant's f16 conversion, bit for bit, across normal,
 // subnormal and overflowing magnitudes.
 func TestRoundF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))

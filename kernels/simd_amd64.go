@@ -40,7 +40,7 @@ import "C"
 import (
 	"unsafe"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 )
 
 // hostISA is the best kernel set this CPU runs.

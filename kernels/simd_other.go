@@ -2,7 +2,7 @@
 
 package kernels
 
-import "github.com/vkinfer/vkinfer/model/gguf"
+import "github.com/vkinfer/vkinfer/gguf"
 
 // hostISA is the Go set where the C kernels are not built.
 const hostISA = isaGo

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 )
 
 // An architecture lists what it reads. Anything else a file carries under

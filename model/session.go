@@ -3,7 +3,7 @@ package model
 import (
 	"errors"
 
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // ErrContextFull is returned by Eval when positions would run past the

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vkinfer/vkinfer/engine"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 func newText(l *fakeLoader, cfg Config) *TextToText {

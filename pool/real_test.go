@@ -13,10 +13,10 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/enginetest"
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/sampling"
 	"github.com/vkinfer/vkinfer/pool"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // storiesLoader serves the model "stories" from stories260K.gguf: weights

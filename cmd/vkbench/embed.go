@@ -5,8 +5,8 @@ import (
 	"github.com/vkinfer/vkinfer/internal/benchdata"
 	"time"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model/bert"
-	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )

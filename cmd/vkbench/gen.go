@@ -10,8 +10,8 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/quant"
 )
 
 // shape is a benchmark model's architecture.

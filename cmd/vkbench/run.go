@@ -12,11 +12,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/llama"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/ipc"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // startDaemon builds and runs vkinferd on a temp socket with the shared

@@ -11,10 +11,10 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/bert"
-	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 	"github.com/vkinfer/vkinfer/pool"

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 )
 
 // ErrUnknownModel is returned for a name no models directory holds.

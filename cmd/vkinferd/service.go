@@ -12,8 +12,8 @@ import (
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/model/bert"
-	"github.com/vkinfer/vkinfer/model/sampling"
 	"github.com/vkinfer/vkinfer/pool"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // service serves the protocol's requests from its pools.

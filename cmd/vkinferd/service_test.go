@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/ipc"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // TestEngineRequestParams: the sampling parameters a generate request

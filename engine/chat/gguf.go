@@ -1,6 +1,6 @@
 package chat
 
-import "github.com/vkinfer/vkinfer/model/gguf"
+import "github.com/vkinfer/vkinfer/gguf"
 
 // MetadataKey is the GGUF metadata key holding the chat template source.
 const MetadataKey = "tokenizer.chat_template"

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // Abridged tokenizer.chat_template sources as shipped in the GGUF files of

@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/gguf"
 	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 )

@@ -7,7 +7,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // Overhead benchmarks engine.Generate against the raw loop it wraps on the

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 const miniLMPath = "embed/all-MiniLM-L6-v2-Q4_K_M.gguf"

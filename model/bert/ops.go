@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/vkinfer/vkinfer/kernels"
-	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/quant"
 )
 
 // parallelFor splits [0, n) into contiguous ranges, at least minChunk long,

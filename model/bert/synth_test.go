@@ -3,13 +3,13 @@ package bert
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/quant"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"testing"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 )
 
 // synth is a small all-F32 BERT model built in memory, so the forward pass

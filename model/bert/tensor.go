@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // Tensor is one weight as stored in the file; see model.Tensor.

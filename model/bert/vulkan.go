@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // Greedy evaluates prompt at position 0 and then generates n tokens, each

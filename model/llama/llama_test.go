@@ -7,8 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 type completion struct {

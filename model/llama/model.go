@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // Layer holds one transformer block's weights. Matrices have Dims

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // knownKeys are the metadata keys under "{arch}." that this package reads

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // TestRefuseUnimplemented writes variants of llama3.gguf that ask for math

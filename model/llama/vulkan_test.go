@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/vktest"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/sampling"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 )
 
 // Sentinel errors callers branch on.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/vk"
 )
 

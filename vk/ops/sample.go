@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/sampling"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/sampling"
 	"github.com/vkinfer/vkinfer/vk"
 )
 

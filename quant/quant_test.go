@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/gguf"
 )
 
 // f16 builds a little-endian half from a float exactly representable in f16.

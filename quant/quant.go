@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
+	"github.com/vkinfer/vkinfer/gguf"
 )
 
 // ErrUnsupported is returned for a type this package cannot convert.
