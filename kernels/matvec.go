@@ -97,7 +97,12 @@ func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float
 
 // quantizeInputs quantizes each input to Q8_0 blocks as ggml does for
 // quantized dot products: per 32 values, d = max|x| / 127 and
-// q = round(x / d), keeping each block's integer sum too.
+// q = round(x / d), keeping each block's integer sum too. For the types
+// ggml multiplies against its Q8_0 blocks (Q4_0, Q5_0, Q8_0) the scale d
+// is then rounded to f16, as block_q8_0 stores it: the products use the
+// rounded scale (the integers stay those of the f32 one), so results
+// match ggml's to float32 noise rather than to f16 precision. ggml's
+// K-quant dots take Q8_K blocks, whose scale is f32; theirs stay f32.
 func (m *MatVec) quantizeInputs() {
 	nb := m.cols / quant.QK
 	m.xq = grow(m.xq, m.cols*len(m.xb))
@@ -106,6 +111,22 @@ func (m *MatVec) quantizeInputs() {
 	for i, x := range m.xb {
 		quantize(m.isa, x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
 	}
+	if halfScales(m.t) {
+		xd := m.xd[:nb*len(m.xb)]
+		for i, d := range xd {
+			xd[i] = quant.F16ToF32(quant.F32ToF16(d))
+		}
+	}
+}
+
+// halfScales reports the types whose activation scales ggml keeps in f16
+// (its vec_dot_type is Q8_0).
+func halfScales(t gguf.Type) bool {
+	switch t {
+	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0:
+		return true
+	}
+	return false
 }
 
 // quantize quantizes x to Q8_0 blocks with set v's quantizer.
