@@ -1,5 +1,7 @@
 package kernels
 
+import "github.com/vkinfer/vkinfer/quant"
+
 // Attention over a KV cache and rotary position embedding, the per-head
 // work of a decoder layer. As the elementwise ops, each runs the AVX2
 // kernel where the CPU has it and the Go version (the reference)
@@ -8,7 +10,9 @@ package kernels
 // Attend sets out = Σ_p softmax_p(scale·q·k_p)·v_p over the positions
 // p < len(scores), whose key and value rows (len(q) wide) start at
 // k[p*stride] and v[p*stride]; scores is scratch and ends holding the
-// attention weights. len(out) must be at least len(q).
+// attention weights. len(out) must be at least len(q). The weights are
+// rounded to f16 before they meet v, as llama.cpp's CPU backend converts
+// them for its product with an f16 V cache (v here holds f16 values).
 func Attend(out, q, k, v []float32, stride int, scale float32, scores []float32, portable bool) {
 	hd, span := len(q), len(scores)
 	if span == 0 || hd == 0 {
@@ -30,6 +34,9 @@ func Attend(out, q, k, v []float32, stride int, scale float32, scores []float32,
 		scores[p] = d * scale
 	}
 	Softmax(scores, true)
+	for p, w := range scores {
+		scores[p] = quant.F16ToF32(quant.F32ToF16(w))
+	}
 	clear(out)
 	for p, w := range scores {
 		vp := v[p*stride:][:hd]

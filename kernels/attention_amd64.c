@@ -8,10 +8,12 @@
 
 // out (hd floats) = Σ_p softmax_p(scale · q·k_p) · v_p over positions
 // p < span, whose key and value rows start at k + p*stride and
-// v + p*stride; scores holds span floats of scratch.
+// v + p*stride; scores holds span floats of scratch. The weights are
+// rounded to f16 before the product with v (llama.cpp's f16 V cache).
 AVX2 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, long span, float scale, float *scores) {
 	for (long p = 0; p < span; p++) scores[p] = dot_f32(q, k + p * stride, (int)hd) * scale;
 	kernels_softmax(scores, span);
+	kernels_round_f16(scores, scores, span);
 	long i = 0;
 	for (; i + 32 <= hd; i += 32) {
 		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();

@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/vkinfer/vkinfer/model/gguf"
-	"github.com/vkinfer/vkinfer/model/quant"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/quant"
 )
 
 // ggmlQ8Dot is ggml's Q8_0-family dot product, in float64: the input is
@@ -34,29 +34,18 @@ func ggmlQ8Dot(typ gguf.Type, w []byte, exact []float32, x []float32) float64 {
 // f32 scales the results differ by up to 2^-12 relative (the f16 rounding
 // of a block scale), about a hundred times more than allowed here.
 func TestQ8ScalesHalf(t *testing.T) {
-	defer func() { noVNNI = false }()
-	for _, off := range []bool{false, true} {
-		noVNNI = off
-		testQ8ScalesHalf(t)
-	}
-}
-
-func testQ8ScalesHalf(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 5))
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0} {
-		for _, sh := range [][2]int{{64, 256}, {9, 512}, {3, 1024}} {
-			rows, cols := sh[0], sh[1]
-			w, exact := weights(t, rng, typ, rows, cols)
-			xs := [][]float32{randVec(rng, cols), randVec(rng, cols), randVec(rng, cols)}
-			for _, portable := range []bool{true, false} {
-				if !portable && !SIMD() {
-					continue
-				}
+	forEachISA(t, func(t *testing.T, v isa) {
+		rng := rand.New(rand.NewPCG(3, 5))
+		for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0} {
+			for _, sh := range [][2]int{{64, 256}, {9, 512}, {3, 1024}, {5, 288}} {
+				rows, cols := sh[0], sh[1]
+				w, exact := weights(t, rng, typ, rows, cols)
+				xs := [][]float32{randVec(rng, cols), randVec(rng, cols), randVec(rng, cols), randVec(rng, cols), randVec(rng, cols)}
 				ys := make([][]float32, len(xs))
 				for i := range ys {
 					ys[i] = make([]float32, rows)
 				}
-				m := &MatVec{Portable: portable}
+				m := &MatVec{}
 				if err := m.DoBatch(typ, w, rows, cols, xs, ys); err != nil {
 					t.Fatal(err)
 				}
@@ -72,9 +61,9 @@ func testQ8ScalesHalf(t *testing.T) {
 					}
 				}
 				if !(worst <= 2e-6) {
-					t.Errorf("%s %dx%d portable=%v vnni=%v: differs from ggml's f16-scale product by %.3g of Σ|w·x|", typ, rows, cols, portable, VNNI(), worst)
+					t.Errorf("%s %dx%d: differs from ggml's f16-scale product by %.3g of Σ|w·x|", typ, rows, cols, worst)
 				}
 			}
 		}
-	}
+	})
 }

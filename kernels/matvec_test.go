@@ -180,6 +180,11 @@ func (c *mvCase) rounded(v isa, b int) []float64 {
 		nb := c.cols / quant.QK
 		q, d, s := make([]int8, c.cols), make([]float32, nb), make([]int32, nb)
 		quantize(v, x, q, d, s)
+		if halfScales(c.typ) {
+			for i := range d {
+				d[i] = quant.F16ToF32(quant.F32ToF16(d[i]))
+			}
+		}
 		for i := range out {
 			out[i] = float64(q[i]) * float64(d[i/quant.QK])
 		}

@@ -2,7 +2,7 @@
 
 // AVX2+FMA+F16C matrix-vector kernels over row ranges. Each is compiled
 // for those features by target attribute and called only when the CPU has
-// them (kernels_supported). Layouts are ggml's; see model/quant.
+// them (kernels_supported). Layouts are ggml's; see quant/.
 
 #include <immintrin.h>
 #include <math.h>

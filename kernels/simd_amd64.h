@@ -79,5 +79,6 @@ AVX2 static inline __m256 exp_ps(__m256 x) {
 
 void kernels_softmax(float *x, long n);
 int kernels_supported(void);
+void kernels_round_f16(const float *x, float *out, long n);
 
 #endif
