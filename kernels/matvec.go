@@ -95,26 +95,66 @@ func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float
 	return m.dequantErr
 }
 
-// quantizeInputs quantizes each input to Q8_0 blocks as ggml does for
-// quantized dot products: per 32 values, d = max|x| / 127 and
-// q = round(x / d), keeping each block's integer sum too. For the types
-// ggml multiplies against its Q8_0 blocks (Q4_0, Q5_0, Q8_0) the scale d
-// is then rounded to f16, as block_q8_0 stores it: the products use the
-// rounded scale (the integers stay those of the f32 one), so results
-// match ggml's to float32 noise rather than to f16 precision. ggml's
-// K-quant dots take Q8_K blocks, whose scale is f32; theirs stay f32.
+// quantizeInputs quantizes each input as ggml does for its quantized dot
+// products, into blocks of 32 values with a scale and an integer sum each:
+//   - for Q4_0, Q5_0 and Q8_0 weights, ggml's Q8_0 blocks: per 32 values
+//     d = max|x|/127, q = round(x/d), and d then rounded to f16 as
+//     block_q8_0 stores it (the integers stay those of the f32 scale);
+//   - for the K-quants, ggml's Q8_K blocks: one f32 scale per 256 values
+//     (quantizeQ8K), given to each of their eight 32-blocks.
+// Following ggml's roundings keeps results equal to llama.cpp's to float32
+// noise rather than to the activations' quantization error.
 func (m *MatVec) quantizeInputs() {
 	nb := m.cols / quant.QK
 	m.xq = grow(m.xq, m.cols*len(m.xb))
 	m.xd = grow(m.xd, nb*len(m.xb))
 	m.xs = grow(m.xs, nb*len(m.xb))
+	superBlocks := m.t.BlockSize() == quant.QK_K
 	for i, x := range m.xb {
-		quantize(m.isa, x[:m.cols], m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb])
+		xq, xd, xs := m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb]
+		if superBlocks {
+			quantizeQ8K(x[:m.cols], xq, xd, xs)
+		} else {
+			quantize(m.isa, x[:m.cols], xq, xd, xs)
+		}
 	}
 	if halfScales(m.t) {
 		xd := m.xd[:nb*len(m.xb)]
 		for i, d := range xd {
 			xd[i] = quant.F16ToF32(quant.F32ToF16(d))
+		}
+	}
+}
+
+// quantizeQ8K quantizes x as ggml's Q8_K: per 256 values, with m the value
+// of largest magnitude, q = round-half-even(-127/m · x) capped at 127 and
+// the scale d = m/-127 (negative when m is: q·d is x either way). Each of
+// the eight 32-blocks gets d and its integer sum. There is no SIMD version:
+// it is linear in the input, a small cost beside the product.
+func quantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
+	const blocks = quant.QK_K / quant.QK
+	for sb := 0; sb < len(x)/quant.QK_K; sb++ {
+		blk := x[sb*quant.QK_K : (sb+1)*quant.QK_K]
+		var amax, mx float32
+		for _, v := range blk {
+			if a := float32(math.Abs(float64(v))); a > amax {
+				amax, mx = a, v
+			}
+		}
+		var iscale, d float32
+		if amax != 0 {
+			iscale = -127 / mx
+			d = 1 / iscale
+		}
+		for b := range blocks {
+			var sum int32
+			for i := b * quant.QK; i < (b+1)*quant.QK; i++ {
+				q := int32(math.RoundToEven(float64(iscale * blk[i])))
+				q = min(q, 127)
+				xq[sb*quant.QK_K+i] = int8(q)
+				sum += q
+			}
+			xd[sb*blocks+b], xs[sb*blocks+b] = d, sum
 		}
 	}
 }

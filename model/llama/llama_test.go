@@ -219,7 +219,11 @@ func TestCPUSessionLogits(t *testing.T) {
 		}
 		lr, _ := ref.Logits()
 		lc, _ := cpu.Logits()
-		if e := relErr(lc, lr); e > 1e-5 {
+		// Both sessions round keys, values, queries and attention weights to
+		// f16; the kernels' float32 sums (in another order than the
+		// reference's float64) move a value across an f16 rounding step now
+		// and then, which costs more than the sums' own 1e-7.
+		if e := relErr(lc, lr); e > 1e-4 {
 			t.Errorf("%s: prompt logits relative error %.3g vs the reference", tc.ref, e)
 		}
 	}
