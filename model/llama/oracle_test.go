@@ -42,38 +42,39 @@ func loadArchReference(t testing.TB, model, prompt string) archReference {
 var archPrompts = []string{"once_upon_a_time", "the_little_girl_saw_a_big"}
 
 // oracleModel is an arch model this package runs, with bounds on the
-// largest |logit - llama.cpp's|: over the last prompt position's row, and
-// over the top ten of every step compared, for the CPU sessions and for
-// the Vulkan one. The CPU sessions follow llama.cpp's roundings (f16 keys,
-// values and queries); the Vulkan session keeps them in f32, so its
-// logits part further as the cache grows.
+// largest |logit - llama.cpp's| (see checkOracle) per session: over the
+// last prompt position's row, and over the top ten of every step. A zero
+// pair skips that session: the reference session keeps activations in
+// f32 where llama.cpp quantizes them (the quantized models), by design.
 type oracleModel struct {
 	name                string
+	refPrompt, refSteps float64
 	cpuPrompt, cpuSteps float64
 	vkPrompt, vkSteps   float64
 }
 
-// divergeMargin: where llama.cpp's top two logits are closer than this,
-// our ids may part from its ids if we chose its second choice.
-const divergeMargin = 0.02
-
-// checkOracle runs greedy decoding on s and holds it to ref: every id
-// equal (or a divergence at a near-tie, to llama.cpp's second choice,
-// after which the rest is not compared), the last prompt logits within
-// tol of llama.cpp's.
-func checkOracle(t *testing.T, s model.Session, ref archReference, tol, stepTol float64) {
+// checkOracle holds s to llama.cpp's run ref:
+//   - the last prompt position's whole logits row within promptTol;
+//   - each of the generated steps, evaluated on llama.cpp's own ids
+//     (teacher forcing: a near-tie cannot derail the steps after it), with
+//     the top ten logits within stepTol and the greedy id equal to
+//     llama.cpp's, or else its second or third choice, closer to its first
+//     than twice this step's own largest difference.
+//
+// Free-running greedy ids are not held equal for all 32 steps: on these
+// chaotic random-weight models a 1e-7 difference (a summation order, one
+// ulp of an exp) crosses an f16 or int8 rounding step now and then and
+// moves the logits by tenths. llama.cpp's own build of the same version,
+// on an AVX-512 machine, parts from these references at margins of
+// 0.09-0.47 in 7 of the 12 runs checked here.
+func checkOracle(t *testing.T, s model.Session, ref archReference, promptTol, stepTol float64) {
 	t.Helper()
 	if err := s.Eval(ref.PromptIDs, 0); err != nil {
 		t.Fatal(err)
 	}
 	pos := len(ref.PromptIDs)
-	var worstStep float64 // over the top ten of each step
-	defer func() {
-		t.Logf("top-10 logits over the steps compared: max |diff| %.4g (bound %g)", worstStep, stepTol)
-		if !(worstStep <= stepTol) {
-			t.Errorf("step logits differ from llama.cpp's by up to %.4g > %g", worstStep, stepTol)
-		}
-	}()
+	var worstStep float64
+	ties := 0
 	for step, want := range ref.GeneratedIDs {
 		logits, err := s.Logits()
 		if err != nil {
@@ -84,31 +85,42 @@ func checkOracle(t *testing.T, s model.Session, ref archReference, tol, stepTol 
 			for i, l := range ref.LastPromptLogits {
 				worst = max(worst, math.Abs(float64(logits[i])-float64(l)))
 			}
-			t.Logf("last prompt logits: max |diff| %.4g (bound %g)", worst, tol)
-			if !(worst <= tol) {
-				t.Errorf("last prompt logits differ from llama.cpp's by up to %.4g > %g", worst, tol)
+			t.Logf("last prompt logits: max |diff| %.3g (bound %g)", worst, promptTol)
+			if !(worst <= promptTol) {
+				t.Errorf("last prompt logits differ from llama.cpp's by up to %.4g > %g", worst, promptTol)
 			}
 		}
-		for _, e := range ref.Steps[step].Top {
-			worstStep = max(worstStep, math.Abs(float64(logits[int(e[0])])-e[1]))
+		top := ref.Steps[step].Top
+		var diff float64
+		for _, e := range top {
+			diff = max(diff, math.Abs(float64(logits[int(e[0])])-e[1]))
 		}
-		got := int32(argmax(logits))
-		if got != want {
-			top := ref.Steps[step].Top
-			margin := top[0][1] - top[1][1]
-			if margin < divergeMargin && int32(top[1][0]) == got {
-				t.Logf("step %d: chose %d, llama.cpp's second choice at a margin of %.4g; not compared from here", step, got, margin)
-				return
+		worstStep = max(worstStep, diff)
+		if got := int32(argmax(logits)); got != want {
+			// Ours must be one of llama.cpp's next choices, behind its first
+			// by less than this step's difference from it could reorder.
+			margin := math.Inf(1)
+			for _, e := range top[1:3] {
+				if int32(e[0]) == got {
+					margin = top[0][1] - e[1]
+				}
 			}
-			t.Fatalf("step %d: id %d, llama.cpp chose %d (margin %.4g, top %v)", step, got, want, margin, top[:3])
+			if !(margin < 2*diff) {
+				t.Errorf("step %d: id %d, llama.cpp chose %d (our largest difference %.4g, top %v)", step, got, want, diff, top[:3])
+			}
+			ties++
 		}
 		if step == len(ref.GeneratedIDs)-1 {
 			break
 		}
-		if err := s.Eval([]int32{got}, pos); err != nil {
+		if err := s.Eval([]int32{want}, pos); err != nil {
 			t.Fatal(err)
 		}
 		pos++
+	}
+	t.Logf("%d steps: top-10 logits max |diff| %.3g (bound %g); %d near-ties chosen the other way", len(ref.GeneratedIDs), worstStep, stepTol, ties)
+	if !(worstStep <= stepTol) {
+		t.Errorf("step logits differ from llama.cpp's by up to %.4g > %g", worstStep, stepTol)
 	}
 }
 
@@ -131,23 +143,58 @@ func TestArchOracleCPU(t *testing.T) {
 		for _, prompt := range archPrompts {
 			ref := loadArchReference(t, om.name, prompt)
 			for _, sess := range sessions {
+				promptTol, stepTol := om.cpuPrompt, om.cpuSteps
+				if sess.name == "reference" {
+					promptTol, stepTol = om.refPrompt, om.refSteps
+				}
+				if promptTol == 0 {
+					continue
+				}
 				t.Run(om.name+"/"+prompt+"/"+sess.name, func(t *testing.T) {
 					m := loadModel(t, "arch/"+om.name+".gguf")
 					s, err := sess.open(m, 128)
 					if err != nil {
 						t.Fatal(err)
 					}
-					checkOracle(t, s, ref, om.cpuPrompt, om.cpuSteps)
+					checkOracle(t, s, ref, promptTol, stepTol)
 				})
 			}
 		}
 	}
 }
 
-// oracleModels' bounds sit above what was measured (CPU: prompt 0.027,
-// steps 0.11; Vulkan: prompt 0.055, steps 0.37) and far below what a
-// wrong rotation gives (a prompt row off by 6 to 12 without rope_freqs).
+// TestArchOracleVulkan holds the Vulkan session to llama.cpp likewise.
+func TestArchOracleVulkan(t *testing.T) {
+	for _, om := range oracleModels {
+		if om.vkPrompt == 0 {
+			continue
+		}
+		for _, prompt := range archPrompts {
+			ref := loadArchReference(t, om.name, prompt)
+			t.Run(om.name+"/"+prompt, func(t *testing.T) {
+				m := loadModel(t, "arch/"+om.name+".gguf")
+				checkOracle(t, vulkanSession(t, m, 128), ref, om.vkPrompt, om.vkSteps)
+			})
+		}
+	}
+}
+
+// oracleModels' bounds sit above what was measured (in the comments) and,
+// for the prompt, far below what a wrong rotation gives (6 to 12 without
+// rope_freqs). The CPU session's prompt rows equal llama.cpp's to float32
+// noise once it follows llama.cpp's roundings; its steps part further,
+// as rounding steps crossed in decoding compound (see checkOracle).
 var oracleModels = []oracleModel{
-	{"llama3", 0.05, 0.2, 0.1, 0.6},
-	{"qwen2", 0.05, 0.2, 0.1, 0.6},
+	// reference 0.0066/0.039, CPU 0.00012/0.020, Vulkan 0.047/0.37
+	{"llama3", 0.02, 0.1, 1e-3, 0.1, 0.1, 0.6},
+	// reference 0.0057/0.014, CPU 0.0063/0.0055, Vulkan 0.054/0.051
+	{"qwen2", 0.02, 0.05, 0.02, 0.05, 0.1, 0.2},
+	// CPU 3.8e-6/0.42
+	{"llama3-Q8_0", 0, 0, 1e-4, 1, 0, 0},
+	// CPU 7.6e-6/1.21
+	{"llama3-Q6_K", 0, 0, 1e-4, 2, 0, 0},
+	// CPU 7.6e-6/1.29
+	{"llama3-Q5_K_M", 0, 0, 1e-4, 2, 0, 0},
+	// CPU 9.5e-6/0.31
+	{"llama3-Q4_K_M", 0, 0, 1e-4, 1, 0, 0},
 }
