@@ -25,7 +25,9 @@ type Layer struct {
 // Model is a loaded llama-family model. Its tensors are views into the
 // GGUF mapping: the file must stay open while the model is used.
 type Model struct {
-	Config     Config
+	Config Config
+	// File is the model's GGUF file, whose tensors Build names.
+	File       *gguf.File
 	TokenEmbd  model.Tensor
 	OutputNorm model.Tensor
 	// Output is the output projection; it is TokenEmbd itself when the
@@ -47,7 +49,7 @@ func Load(f *gguf.File) (*Model, error) {
 	if uint64(c.Layers) > uint64(len(f.Tensors)) {
 		return nil, fmt.Errorf("llama: %d blocks but only %d tensors: %w", c.Layers, len(f.Tensors), model.ErrShape)
 	}
-	m := &Model{Config: c, Layers: make([]Layer, c.Layers)}
+	m := &Model{Config: c, File: f, Layers: make([]Layer, c.Layers)}
 	var firstErr error
 	read := map[string]bool{}
 	load := func(dst *model.Tensor, optional bool, name string, dims ...int) {

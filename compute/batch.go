@@ -1,0 +1,105 @@
+package compute
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrBatch is wrapped by the errors of a batch that cannot run.
+var ErrBatch = errors.New("compute: bad batch")
+
+// Batch is the input of one step: tokens with their sequence and
+// position, and which of them the step returns outputs for. It is data,
+// not part of the graph: a graph built for a batch shape (Shape) runs any
+// batch of that shape.
+type Batch struct {
+	Tokens []int32
+	Pos    []int32
+	// Seq is each token's sequence; nil means every token is in sequence 0.
+	Seq []int32
+	// Output marks the tokens whose rows the graph's result holds; nil
+	// means the last token only.
+	Output []bool
+}
+
+// BatchShape is what a graph depends on: the number of tokens and of
+// output rows.
+type BatchShape struct{ Tokens, Outputs int }
+
+// Shape returns the batch's shape.
+func (b *Batch) Shape() BatchShape {
+	return BatchShape{Tokens: len(b.Tokens), Outputs: b.Outputs()}
+}
+
+// Outputs returns how many tokens want an output row.
+func (b *Batch) Outputs() int {
+	if b.Output == nil {
+		return min(len(b.Tokens), 1)
+	}
+	n := 0
+	for _, o := range b.Output {
+		if o {
+			n++
+		}
+	}
+	return n
+}
+
+// Wants reports whether token i wants an output row.
+func (b *Batch) Wants(i int) bool {
+	if b.Output == nil {
+		return i == len(b.Tokens)-1
+	}
+	return b.Output[i]
+}
+
+// SeqOf returns token i's sequence.
+func (b *Batch) SeqOf(i int) int32 {
+	if b.Seq == nil {
+		return 0
+	}
+	return b.Seq[i]
+}
+
+// Check returns an ErrBatch error for a batch whose slices disagree, an
+// id outside vocab, or a position outside [0, ctx).
+func (b *Batch) Check(vocab, ctx int) error {
+	n := len(b.Tokens)
+	switch {
+	case n == 0:
+		return fmt.Errorf("%w: no tokens", ErrBatch)
+	case len(b.Pos) != n, b.Seq != nil && len(b.Seq) != n, b.Output != nil && len(b.Output) != n:
+		return fmt.Errorf("%w: %d tokens with %d positions, %d sequence ids and %d output marks", ErrBatch, n, len(b.Pos), len(b.Seq), len(b.Output))
+	}
+	for i, t := range b.Tokens {
+		if t < 0 || int(t) >= vocab {
+			return fmt.Errorf("%w: token %d outside the vocabulary of %d", ErrBatch, t, vocab)
+		}
+		if p := b.Pos[i]; p < 0 || int(p) >= ctx {
+			return fmt.Errorf("%w: position %d outside the context of %d", ErrBatch, p, ctx)
+		}
+		if b.Seq != nil && b.Seq[i] != 0 {
+			return fmt.Errorf("%w: sequence %d: one sequence (0) per batch is implemented", ErrBatch, b.Seq[i])
+		}
+	}
+	return nil
+}
+
+// Span returns the positions [lo, hi) token i attends to: up to its own
+// (causal) or every position of its sequence in the batch and before it,
+// limited to the last window positions when window > 0.
+func (b *Batch) Span(i int, a *Attention) (lo, hi int) {
+	pos := int(b.Pos[i])
+	hi = pos + 1
+	if !a.Causal {
+		for j := range b.Tokens {
+			if b.SeqOf(j) == b.SeqOf(i) {
+				hi = max(hi, int(b.Pos[j])+1)
+			}
+		}
+	}
+	if a.Window > 0 {
+		lo = max(0, pos-a.Window+1)
+	}
+	return lo, hi
+}

@@ -1,0 +1,75 @@
+package compute
+
+import "fmt"
+
+// Op is what a scratch node computes from its sources. Activations are
+// float32 matrices of one row per token unless said otherwise.
+type Op uint8
+
+// The op set. "a", "b" are Src[0], Src[1].
+const (
+	// OpLeaf: a weight or an input, computed by nothing.
+	OpLeaf Op = iota
+	// OpGetRows: rows of weight a (any type, dequantized) picked by the
+	// token ids input b.
+	OpGetRows
+	// OpMatMul: each row x of b times weight a (a.Rows outputs of a.Cols
+	// inputs, any supported type): out = a·x, plus the optional bias
+	// Src[2] (one row).
+	OpMatMul
+	// OpAdd, OpMul: elementwise a+b, a·b; b may be one row, added to or
+	// multiplied into every row of a.
+	OpAdd
+	OpMul
+	// OpScale: a·Params.Scale.
+	OpScale
+	// OpRMSNorm: each row (or each group of Params.Group columns) of a
+	// divided by its root mean square (+Params.Eps), times the optional
+	// weight row b (which has Group columns when grouped).
+	OpRMSNorm
+	// OpLayerNorm: each row of a less its mean, divided by its standard
+	// deviation (+Params.Eps), times the optional weight b plus the
+	// optional bias Src[2].
+	OpLayerNorm
+	// OpRope: a rotated per head by the positions of the batch
+	// (Params.Rope).
+	OpRope
+	// OpStoreKV: writes keys a and values b of every token into cache
+	// layer Params.Layer at the token's cell. Its result is no data: an
+	// Attention that reads the layer takes it as a source, which orders
+	// the two.
+	OpStoreKV
+	// OpAttention: for each token and head of the queries a, softmax of
+	// the scaled (and optionally soft-capped) dot products with the keys
+	// the token sees in cache layer Params.Layer, applied to their
+	// values (Params.Attn). b is the layer's OpStoreKV.
+	OpAttention
+	// OpSiLUMul: silu(a)·b, the gated feed-forward of llama.
+	OpSiLUMul
+	// OpGELU: gelu(a) (the tanh approximation, as ggml).
+	OpGELU
+	// OpGELUMul: gelu(a)·b.
+	OpGELUMul
+	// OpSoftmax: each row of a, softmaxed.
+	OpSoftmax
+	// OpView: columns Params.Off .. Params.Off+Shape.Cols of a (fused
+	// projections split into their parts).
+	OpView
+	// OpOutputs: the rows of a for the tokens the batch wants outputs
+	// of, in batch order.
+	OpOutputs
+)
+
+var opNames = [...]string{
+	OpLeaf: "leaf", OpGetRows: "get_rows", OpMatMul: "matmul", OpAdd: "add", OpMul: "mul", OpScale: "scale",
+	OpRMSNorm: "rms_norm", OpLayerNorm: "layer_norm", OpRope: "rope", OpStoreKV: "store_kv",
+	OpAttention: "attention", OpSiLUMul: "silu_mul", OpGELU: "gelu", OpGELUMul: "gelu_mul",
+	OpSoftmax: "softmax", OpView: "view", OpOutputs: "outputs",
+}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", o)
+}

@@ -1,0 +1,369 @@
+package compute
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/quant"
+)
+
+// Executor runs graphs on a backend. It owns the KV cache the graphs'
+// StoreKV and Attention ops use, which holds one sequence's positions as
+// cells (cell = position).
+type Executor interface {
+	// Run evaluates g on batch and returns g's result: Outputs rows of
+	// the result's Cols values, one after another, valid until the next
+	// Run.
+	Run(g *Graph, batch *Batch) ([]float32, error)
+	// Close frees the cache and scratch memory.
+	Close() error
+}
+
+// Reference runs graphs in plain Go: float32 activations, weights
+// dequantized as they are read, sums in float64. It reads op by op like
+// llama2.c's run.c and is the oracle executors are tested against, not a
+// fast path. Where llama.cpp rounds (the f16 KV cache, bf16 activations
+// before a BF16 product) it rounds the same way.
+type Reference struct {
+	cache  CacheShape
+	cells  int
+	keys   [][]float32 // per layer, cells × Width
+	values [][]float32
+	vals   [][]float32 // per node of the graph being run
+}
+
+// NewReference returns a reference executor whose KV cache holds cells
+// positions of shape c.
+func NewReference(c CacheShape, cells int) *Reference {
+	r := &Reference{cache: c, cells: cells}
+	for range c.Layers {
+		r.keys = append(r.keys, make([]float32, cells*c.Width))
+		r.values = append(r.values, make([]float32, cells*c.Width))
+	}
+	return r
+}
+
+// Close implements Executor.
+func (r *Reference) Close() error {
+	r.keys, r.values, r.vals = nil, nil, nil
+	return nil
+}
+
+// Run implements Executor.
+func (r *Reference) Run(g *Graph, batch *Batch) ([]float32, error) {
+	if batch.Shape() != g.Batch {
+		return nil, fmt.Errorf("%w: shape %+v for a graph of %+v", ErrBatch, batch.Shape(), g.Batch)
+	}
+	if g.Cache.Layers > 0 && (g.Cache.Width != r.cache.Width || g.Cache.Layers > r.cache.Layers) {
+		return nil, fmt.Errorf("%w: the graph's cache %+v, the executor's %+v", ErrShape, g.Cache, r.cache)
+	}
+	for _, p := range batch.Pos {
+		if int(p) >= r.cells {
+			return nil, fmt.Errorf("%w: position %d outside a cache of %d cells", ErrBatch, p, r.cells)
+		}
+	}
+	r.vals = make([][]float32, len(g.Nodes))
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		if n.Kind != KindScratch {
+			continue
+		}
+		out := make([]float32, n.Shape.Elems())
+		if err := r.run(g, n, batch, out); err != nil {
+			return nil, fmt.Errorf("compute: node %d (%s %s): %w", i, n.Op, n.Name, err)
+		}
+		r.vals[i] = out
+	}
+	return r.vals[g.Out.Index()], nil
+}
+
+// floats returns t's values as float32: a scratch result, or a weight
+// dequantized (nil for the zero Tensor).
+func (r *Reference) floats(g *Graph, t Tensor) ([]float32, error) {
+	if !t.Valid() {
+		return nil, nil
+	}
+	n := g.Node(t)
+	if n.Kind == KindScratch {
+		return r.vals[t.Index()], nil
+	}
+	out := make([]float32, n.Shape.Elems())
+	if err := quant.Dequantize(n.Type, n.Weight, out); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", n.Name, err)
+	}
+	return out, nil
+}
+
+func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
+	var src [3][]float32
+	for i, t := range n.Src {
+		if t.Valid() && g.Node(t).Kind == KindInput || n.Op == OpGetRows && i == 0 || n.Op == OpMatMul && i == 0 {
+			continue // ids; a table or matrix is read row by row
+		}
+		v, err := r.floats(g, t)
+		if err != nil {
+			return err
+		}
+		src[i] = v
+	}
+	a, b, c := src[0], src[1], src[2]
+	cols := n.Shape.Cols
+	switch n.Op {
+	case OpGetRows:
+		w := g.Node(n.Src[0])
+		for i, tok := range batch.Tokens {
+			if err := weightRow(w, int(tok), out[i*cols:(i+1)*cols]); err != nil {
+				return err
+			}
+		}
+	case OpMatMul:
+		return r.matMul(g.Node(n.Src[0]), a, b, c, out)
+	case OpAdd, OpMul:
+		bc := len(b) == cols // b is one row
+		for i := range out {
+			y := b[i%cols]
+			if !bc {
+				y = b[i]
+			}
+			if n.Op == OpAdd {
+				out[i] = a[i] + y
+			} else {
+				out[i] = a[i] * y
+			}
+		}
+	case OpScale:
+		for i, x := range a {
+			out[i] = x * n.Params.Scale
+		}
+	case OpRMSNorm:
+		group := n.Params.Group
+		if group == 0 {
+			group = cols
+		}
+		for o := 0; o < len(out); o += group {
+			x := a[o : o+group]
+			// As ggml: the mean of squares summed in float64, the scale in
+			// float32, then x·scale, then the weight.
+			var ss float64
+			for _, v := range x {
+				ss += float64(v) * float64(v)
+			}
+			mean := float32(ss / float64(group))
+			scale := 1 / float32(math.Sqrt(float64(mean+n.Params.Eps)))
+			for i, v := range x {
+				y := v * scale
+				if b != nil {
+					y *= b[i]
+				}
+				out[o+i] = y
+			}
+		}
+	case OpLayerNorm:
+		for o := 0; o < len(out); o += cols {
+			x := a[o : o+cols]
+			var sum, ss float64
+			for _, v := range x {
+				sum += float64(v)
+			}
+			mean := sum / float64(cols)
+			for _, v := range x {
+				d := float64(v) - mean
+				ss += d * d
+			}
+			inv := 1 / math.Sqrt(ss/float64(cols)+float64(n.Params.Eps))
+			for i, v := range x {
+				y := float32((float64(v) - mean) * inv)
+				if b != nil {
+					y *= b[i]
+				}
+				if c != nil {
+					y += c[i]
+				}
+				out[o+i] = y
+			}
+		}
+	case OpRope:
+		copy(out, a)
+		for i, p := range batch.Pos {
+			rope(out[i*cols:(i+1)*cols], n.Params.Rope, int(p))
+		}
+	case OpStoreKV:
+		w := r.cache.Width
+		for i, p := range batch.Pos {
+			copy(r.keys[n.Params.Layer][int(p)*w:][:w], roundTo(r.cache.Type, a[i*w:(i+1)*w]))
+			copy(r.values[n.Params.Layer][int(p)*w:][:w], roundTo(r.cache.Type, b[i*w:(i+1)*w]))
+		}
+	case OpAttention:
+		r.attention(n, a, batch, out)
+	case OpSiLUMul:
+		for i, x := range a {
+			out[i] = float32(float64(x)/(1+math.Exp(-float64(x)))) * b[i]
+		}
+	case OpGELU, OpGELUMul:
+		for i, x := range a {
+			out[i] = gelu(x)
+			if n.Op == OpGELUMul {
+				out[i] *= b[i]
+			}
+		}
+	case OpSoftmax:
+		for o := 0; o < len(out); o += cols {
+			softmax(a[o:o+cols], out[o:o+cols])
+		}
+	case OpView:
+		width := len(a) / n.Shape.Rows
+		for i := range n.Shape.Rows {
+			copy(out[i*cols:(i+1)*cols], a[i*width+n.Params.Off:])
+		}
+	case OpOutputs:
+		o := 0
+		for i := range batch.Tokens {
+			if batch.Wants(i) {
+				copy(out[o*cols:(o+1)*cols], a[i*cols:(i+1)*cols])
+				o++
+			}
+		}
+	default:
+		return fmt.Errorf("no reference for op %s", n.Op)
+	}
+	return nil
+}
+
+// matMul sets out[t] = W·x[t] (+ bias) for the weight node w, a row of W
+// dequantized at a time.
+func (r *Reference) matMul(w *Node, _, x, bias, out []float32) error {
+	in, rows := w.Shape.Cols, w.Shape.Rows
+	tokens := len(x) / in
+	if w.Type == gguf.TypeBF16 {
+		x = roundTo(gguf.TypeBF16, x)
+	}
+	row := make([]float32, in)
+	for o := range rows {
+		if err := weightRow(w, o, row); err != nil {
+			return err
+		}
+		for t := range tokens {
+			xt := x[t*in : (t+1)*in]
+			var sum float64
+			for i, wv := range row {
+				sum += float64(wv) * float64(xt[i])
+			}
+			if bias != nil {
+				sum += float64(bias[o])
+			}
+			out[t*rows+o] = float32(sum)
+		}
+	}
+	return nil
+}
+
+// weightRow dequantizes row i of weight w into dst.
+func weightRow(w *Node, i int, dst []float32) error {
+	if i < 0 || i >= w.Shape.Rows {
+		return fmt.Errorf("row %d of %q, which has %d", i, w.Name, w.Shape.Rows)
+	}
+	rb := len(w.Weight) / w.Shape.Rows
+	return quant.Dequantize(w.Type, w.Weight[i*rb:(i+1)*rb], dst)
+}
+
+// attention computes each token's heads over the cache layer.
+func (r *Reference) attention(n *Node, q []float32, batch *Batch, out []float32) {
+	at, w := n.Params.Attn, r.cache.Width
+	keys, values := r.keys[n.Params.Layer], r.values[n.Params.Layer]
+	hd, group := at.HeadDim, at.Heads/at.KVHeads
+	qh := make([]float32, hd)
+	for i := range batch.Tokens {
+		lo, hi := batch.Span(i, at)
+		scores := make([]float32, hi-lo)
+		for h := range at.Heads {
+			copy(qh, roundTo(r.cache.Type, q[(i*at.Heads+h)*hd:][:hd]))
+			kv := h / group * hd
+			for p := lo; p < hi; p++ {
+				var d float64
+				for j, k := range keys[p*w+kv:][:hd] {
+					d += float64(qh[j]) * float64(k)
+				}
+				s := float32(d) * n.Params.Scale
+				if at.SoftCap > 0 {
+					s = at.SoftCap * float32(math.Tanh(float64(s/at.SoftCap)))
+				}
+				scores[p-lo] = s
+			}
+			softmax(scores, scores)
+			// llama.cpp's product of the weights with an f16 V cache
+			// converts them to f16 too.
+			copy(scores, roundTo(r.cache.Type, scores))
+			o := out[(i*at.Heads+h)*hd:][:hd]
+			for j := range o {
+				var sum float64
+				for p := lo; p < hi; p++ {
+					sum += float64(scores[p-lo]) * float64(values[p*w+kv+j])
+				}
+				o[j] = float32(sum)
+			}
+		}
+	}
+}
+
+// rope rotates each head of x (one token's row) for position pos.
+func rope(x []float32, r *Rope, pos int) {
+	half := r.Dims / 2
+	for h := 0; h < len(x); h += r.HeadDim {
+		for i, f := range r.Freqs {
+			theta := float64(pos) * f
+			cos, sin := float32(math.Cos(theta)), float32(math.Sin(theta))
+			j, k := h+2*i, h+2*i+1
+			if r.NeoX {
+				j, k = h+i, h+i+half
+			}
+			a, b := x[j], x[k]
+			x[j], x[k] = a*cos-b*sin, a*sin+b*cos
+		}
+	}
+}
+
+// softmax sets out to softmax(x) (out may be x).
+func softmax(x, out []float32) {
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		m = max(m, v)
+	}
+	var sum float64
+	for i, v := range x {
+		e := math.Exp(float64(v - m))
+		out[i] = float32(e)
+		sum += e
+	}
+	for i := range out {
+		out[i] = float32(float64(out[i]) / sum)
+	}
+}
+
+// gelu is the tanh approximation of GELU, as ggml computes it.
+func gelu(x float32) float32 {
+	const c = 0.7978845608028654 // sqrt(2/pi)
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Tanh(c*v*(1+0.044715*v*v))))
+}
+
+// roundTo returns x rounded to t's precision (F16, BF16) as float32, or x
+// itself for F32.
+func roundTo(t gguf.Type, x []float32) []float32 {
+	switch t {
+	case gguf.TypeF16:
+		out := make([]float32, len(x))
+		for i, v := range x {
+			out[i] = quant.F16ToF32(quant.F32ToF16(v))
+		}
+		return out
+	case gguf.TypeBF16:
+		out := make([]float32, len(x))
+		for i, v := range x {
+			b := math.Float32bits(v)
+			out[i] = math.Float32frombits((b + 0x7fff + (b>>16)&1) &^ 0xffff)
+		}
+		return out
+	}
+	return x
+}
