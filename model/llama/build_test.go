@@ -11,7 +11,9 @@ import (
 func graphSession(t testing.TB, m *Model, ctx int) *runner.Session {
 	t.Helper()
 	s, err := runner.New(runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: ctx},
-		func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+		func(c compute.CacheShape, cells int) (compute.Executor, error) {
+			return compute.NewReference(c, cells), nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
