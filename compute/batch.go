@@ -17,6 +17,11 @@ type Batch struct {
 	Pos    []int32
 	// Seq is each token's sequence; nil means every token is in sequence 0.
 	Seq []int32
+	// Base is each sequence's first KV cache cell: sequence s keeps
+	// position p in cell Base[s]+p. nil means one sequence from cell 0.
+	// Several sequences in one batch (an embedding batch of texts) each
+	// get their own cells.
+	Base []int32
 	// Output marks the tokens whose rows the graph's result holds; nil
 	// means the last token only.
 	Output []bool
@@ -62,7 +67,8 @@ func (b *Batch) SeqOf(i int) int32 {
 }
 
 // Check returns an ErrBatch error for a batch whose slices disagree, an
-// id outside vocab, or a position outside [0, ctx).
+// id outside vocab, a position outside [0, ctx) or a cell outside the
+// cache of ctx cells.
 func (b *Batch) Check(vocab, ctx int) error {
 	n := len(b.Tokens)
 	switch {
@@ -78,11 +84,34 @@ func (b *Batch) Check(vocab, ctx int) error {
 		if p := b.Pos[i]; p < 0 || int(p) >= ctx {
 			return fmt.Errorf("%w: position %d outside the context of %d", ErrBatch, p, ctx)
 		}
-		if b.Seq != nil && b.Seq[i] != 0 {
-			return fmt.Errorf("%w: sequence %d: one sequence (0) per batch is implemented", ErrBatch, b.Seq[i])
+		if s := b.SeqOf(i); s < 0 || (b.Base == nil && s != 0) || (b.Base != nil && int(s) >= len(b.Base)) {
+			return fmt.Errorf("%w: sequence %d without a base cell (%d given)", ErrBatch, s, len(b.Base))
+		}
+		if c := b.Cell(i); c < 0 || c >= ctx {
+			return fmt.Errorf("%w: token %d's cell %d outside the cache of %d", ErrBatch, i, c, ctx)
 		}
 	}
 	return nil
+}
+
+// Cell returns the KV cache cell of token i.
+func (b *Batch) Cell(i int) int {
+	return b.base(b.SeqOf(i)) + int(b.Pos[i])
+}
+
+func (b *Batch) base(seq int32) int {
+	if b.Base == nil {
+		return 0
+	}
+	return int(b.Base[seq])
+}
+
+// KeyCells returns the cells [lo, hi) of the keys token i attends to: its
+// sequence's positions Span gives.
+func (b *Batch) KeyCells(i int, a *Attention) (lo, hi int) {
+	lo, hi = b.Span(i, a)
+	base := b.base(b.SeqOf(i))
+	return base + lo, base + hi
 }
 
 // Span returns the positions [lo, hi) token i attends to: up to its own

@@ -57,6 +57,7 @@ type Builder struct {
 	batch   BatchShape
 	err     error
 	tokens  Tensor
+	pos     Tensor
 	weights map[string]Tensor // each file tensor is one node, however often named
 }
 
@@ -158,9 +159,40 @@ func (b *Builder) weight(name string, cols, rows int, optional bool) Tensor {
 // Tokens returns the batch's token ids: one row of Tokens int32 values.
 func (b *Builder) Tokens() Tensor {
 	if b.err == nil && !b.tokens.Valid() {
-		b.tokens = b.add(Node{Kind: KindInput, Type: gguf.TypeI32, Shape: Shape{b.batch.Tokens, 1}, Name: "tokens"})
+		b.tokens = b.add(Node{Kind: KindInput, Type: gguf.TypeI32, Shape: Shape{b.batch.Tokens, 1}, Name: InputTokens})
 	}
 	return b.tokens
+}
+
+// Positions returns the batch's positions, as Tokens (for learned
+// position embeddings).
+func (b *Builder) Positions() Tensor {
+	if b.err == nil && !b.pos.Valid() {
+		b.pos = b.add(Node{Kind: KindInput, Type: gguf.TypeI32, Shape: Shape{b.batch.Tokens, 1}, Name: InputPositions})
+	}
+	return b.pos
+}
+
+// The names of the inputs, which executors fill from the batch.
+const (
+	InputTokens    = "tokens"
+	InputPositions = "positions"
+)
+
+// WeightRows returns rows [first, first+n) of the file's tensor name,
+// which must have shape {cols, rows}: a weight of its own (e.g. the
+// token-type embedding BERT adds for type 0).
+func (b *Builder) WeightRows(name string, cols, rows, first, n int) Tensor {
+	w := b.node(b.Weight(name, cols, rows))
+	if w == nil {
+		return Tensor{}
+	}
+	if first < 0 || n <= 0 || first+n > rows {
+		return b.failf(ErrShape, "rows [%d, %d) of %q, which has %d", first, first+n, name, rows)
+	}
+	rb := len(w.Weight) / rows
+	return b.add(Node{Kind: KindWeight, Type: w.Type, Shape: Shape{cols, n}, Name: fmt.Sprintf("%s[%d:%d]", name, first, first+n),
+		Weight: w.Weight[first*rb : (first+n)*rb]})
 }
 
 func (b *Builder) op(op Op, shape Shape, p Params, src ...Tensor) Tensor {
@@ -186,14 +218,14 @@ func (b *Builder) activation(what string, t Tensor) *Node {
 	return n
 }
 
-// GetRows returns the rows of the embedding table w for the batch's
-// tokens: one row of w.Cols per token.
-func (b *Builder) GetRows(w Tensor) Tensor {
-	n := b.node(w)
-	if n == nil || n.Kind != KindWeight {
-		return b.failf(ErrShape, "get_rows: the table must be a weight")
+// GetRows returns the rows of the embedding table w picked by ids
+// (Tokens or Positions): one row of w.Cols per token.
+func (b *Builder) GetRows(w, ids Tensor) Tensor {
+	n, in := b.node(w), b.node(ids)
+	if n == nil || n.Kind != KindWeight || in == nil || in.Kind != KindInput {
+		return b.failf(ErrShape, "get_rows: needs a weight table and an input of ids")
 	}
-	return b.op(OpGetRows, Shape{n.Shape.Cols, b.batch.Tokens}, Params{}, w, b.Tokens())
+	return b.op(OpGetRows, Shape{n.Shape.Cols, b.batch.Tokens}, Params{}, w, ids)
 }
 
 // MatMul returns w·x for each row x, plus bias (optional, one row of

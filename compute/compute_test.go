@@ -66,21 +66,21 @@ func TestReferenceOps(t *testing.T) {
 		build func(b *Builder) Tensor
 		want  []float32
 	}{
-		{"get_rows", func(b *Builder) Tensor { return b.Outputs(b.GetRows(b.Weight("embd", 4, 3))) },
+		{"get_rows", func(b *Builder) Tensor { return b.Outputs(b.GetRows(b.Weight("embd", 4, 3), b.Tokens())) },
 			[]float32{1, 2, 3, 4, -1, 0, 1, 0}},
 		{"matmul+bias", func(b *Builder) Tensor {
-			return b.Outputs(b.MatMul(b.Weight("w", 4, 2), b.GetRows(b.Weight("embd", 4, 3)), b.Weight("bias", 2, 1)))
+			return b.Outputs(b.MatMul(b.Weight("w", 4, 2), b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), b.Weight("bias", 2, 1)))
 		}, []float32{1 + 4 + 10, 2 + 3 + 20, -1 + 0 + 10, 0 + 1 + 20}},
 		{"add row, mul, scale", func(b *Builder) Tensor {
-			x := b.GetRows(b.Weight("embd", 4, 3))
+			x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
 			return b.Outputs(b.Scale(b.Mul(b.Add(x, b.Weight("norm", 4, 1)), x), 0.5))
 		}, []float32{1, 4, 6, 12, 0, 0, 1, 0}},
 		{"rms_norm", func(b *Builder) Tensor {
-			return b.Outputs(b.RMSNorm(b.GetRows(b.Weight("embd", 4, 3)), b.Weight("norm", 4, 1), 0))
+			return b.Outputs(b.RMSNorm(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), b.Weight("norm", 4, 1), 0))
 		}, rmsWant([]float32{1, 2, 3, 4, -1, 0, 1, 0}, []float32{1, 2, 1, 2})},
-		{"view", func(b *Builder) Tensor { return b.Outputs(b.View(b.GetRows(b.Weight("embd", 4, 3)), 1, 2)) },
+		{"view", func(b *Builder) Tensor { return b.Outputs(b.View(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), 1, 2)) },
 			[]float32{2, 3, 0, 1}},
-		{"softmax", func(b *Builder) Tensor { return b.Outputs(b.Softmax(b.GetRows(b.Weight("embd", 4, 3)))) },
+		{"softmax", func(b *Builder) Tensor { return b.Outputs(b.Softmax(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()))) },
 			append(softmaxWant(1, 2, 3, 4), softmaxWant(-1, 0, 1, 0)...)},
 	}
 	for _, tc := range tests {
@@ -137,7 +137,7 @@ func TestReferenceAttention(t *testing.T) {
 	f := tiny(t)
 	batch := &Batch{Tokens: []int32{0, 1}, Pos: []int32{0, 1}, Output: []bool{true, true}}
 	b := NewBuilder(f, batch.Shape())
-	x := b.GetRows(b.Weight("embd", 4, 3))
+	x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
 	a := &Attention{Heads: 1, KVHeads: 1, HeadDim: 4, Causal: true}
 	g, err := b.Finish(b.Outputs(b.Attention(x, b.StoreKV(0, x, x), a, 0.5)))
 	if err != nil {
@@ -167,27 +167,27 @@ func TestBuilderShapes(t *testing.T) {
 		{"missing weight", func(b *Builder) Tensor { return b.Weight("nope", 4, 1) }, ErrMissing},
 		{"weight shape", func(b *Builder) Tensor { return b.Weight("w", 2, 4) }, ErrShape},
 		{"matmul width", func(b *Builder) Tensor {
-			return b.MatMul(b.Weight("w", 4, 2), b.View(b.GetRows(b.Weight("embd", 4, 3)), 0, 3), Tensor{})
+			return b.MatMul(b.Weight("w", 4, 2), b.View(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), 0, 3), Tensor{})
 		}, ErrShape},
 		{"bias width", func(b *Builder) Tensor {
-			return b.MatMul(b.Weight("w", 4, 2), b.GetRows(b.Weight("embd", 4, 3)), b.Weight("norm", 4, 1))
+			return b.MatMul(b.Weight("w", 4, 2), b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), b.Weight("norm", 4, 1))
 		}, ErrShape},
 		{"add shapes", func(b *Builder) Tensor {
-			x := b.GetRows(b.Weight("embd", 4, 3))
+			x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
 			return b.Add(x, b.View(x, 0, 2))
 		}, ErrShape},
 		{"rope heads", func(b *Builder) Tensor {
-			return b.Rope(b.GetRows(b.Weight("embd", 4, 3)), &Rope{HeadDim: 3, Dims: 2, Freqs: []float64{1}})
+			return b.Rope(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), &Rope{HeadDim: 3, Dims: 2, Freqs: []float64{1}})
 		}, ErrShape},
 		{"rope frequencies", func(b *Builder) Tensor {
-			return b.Rope(b.GetRows(b.Weight("embd", 4, 3)), &Rope{HeadDim: 4, Dims: 4, Freqs: []float64{1}})
+			return b.Rope(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), &Rope{HeadDim: 4, Dims: 4, Freqs: []float64{1}})
 		}, ErrShape},
 		{"attention heads", func(b *Builder) Tensor {
-			x := b.GetRows(b.Weight("embd", 4, 3))
+			x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
 			return b.Attention(x, b.StoreKV(0, x, x), &Attention{Heads: 2, KVHeads: 1, HeadDim: 4}, 1)
 		}, ErrShape},
-		{"view range", func(b *Builder) Tensor { return b.View(b.GetRows(b.Weight("embd", 4, 3)), 3, 2) }, ErrShape},
-		{"result not per output", func(b *Builder) Tensor { return b.GetRows(b.Weight("embd", 4, 3)) }, ErrShape},
+		{"view range", func(b *Builder) Tensor { return b.View(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), 3, 2) }, ErrShape},
+		{"result not per output", func(b *Builder) Tensor { return b.GetRows(b.Weight("embd", 4, 3), b.Tokens()) }, ErrShape},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,7 @@ const (
 	// OpLeaf: a weight or an input, computed by nothing.
 	OpLeaf Op = iota
 	// OpGetRows: rows of weight a (any type, dequantized) picked by the
-	// token ids input b.
+	// input b: the batch's token ids or positions.
 	OpGetRows
 	// OpMatMul: each row x of b times weight a (a.Rows outputs of a.Cols
 	// inputs, any supported type): out = a·x, plus the optional bias
@@ -35,14 +35,14 @@ const (
 	// (Params.Rope).
 	OpRope
 	// OpStoreKV: writes keys a and values b of every token into cache
-	// layer Params.Layer at the token's cell. Its result is no data: an
+	// layer Params.Layer at the token's cell (Batch.Cell). Its result is no data: an
 	// Attention that reads the layer takes it as a source, which orders
 	// the two.
 	OpStoreKV
 	// OpAttention: for each token and head of the queries a, softmax of
 	// the scaled (and optionally soft-capped) dot products with the keys
-	// the token sees in cache layer Params.Layer, applied to their
-	// values (Params.Attn). b is the layer's OpStoreKV.
+	// the token sees in cache layer Params.Layer (Batch.KeyCells),
+	// applied to their values (Params.Attn). b is the layer's OpStoreKV.
 	OpAttention
 	// OpSiLUMul: silu(a)·b, the gated feed-forward of llama.
 	OpSiLUMul

@@ -58,9 +58,9 @@ func (r *Reference) Run(g *Graph, batch *Batch) ([]float32, error) {
 	if g.Cache.Layers > 0 && (g.Cache.Width != r.cache.Width || g.Cache.Layers > r.cache.Layers) {
 		return nil, fmt.Errorf("%w: the graph's cache %+v, the executor's %+v", ErrShape, g.Cache, r.cache)
 	}
-	for _, p := range batch.Pos {
-		if int(p) >= r.cells {
-			return nil, fmt.Errorf("%w: position %d outside a cache of %d cells", ErrBatch, p, r.cells)
+	for i := range batch.Tokens {
+		if c := batch.Cell(i); c < 0 || c >= r.cells {
+			return nil, fmt.Errorf("%w: cell %d outside a cache of %d", ErrBatch, c, r.cells)
 		}
 	}
 	r.vals = make([][]float32, len(g.Nodes))
@@ -111,9 +111,12 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 	cols := n.Shape.Cols
 	switch n.Op {
 	case OpGetRows:
-		w := g.Node(n.Src[0])
-		for i, tok := range batch.Tokens {
-			if err := weightRow(w, int(tok), out[i*cols:(i+1)*cols]); err != nil {
+		w, ids := g.Node(n.Src[0]), batch.Tokens
+		if g.Node(n.Src[1]).Name == InputPositions {
+			ids = batch.Pos
+		}
+		for i, id := range ids {
+			if err := weightRow(w, int(id), out[i*cols:(i+1)*cols]); err != nil {
 				return err
 			}
 		}
@@ -190,9 +193,10 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 		}
 	case OpStoreKV:
 		w := r.cache.Width
-		for i, p := range batch.Pos {
-			copy(r.keys[n.Params.Layer][int(p)*w:][:w], roundTo(r.cache.Type, a[i*w:(i+1)*w]))
-			copy(r.values[n.Params.Layer][int(p)*w:][:w], roundTo(r.cache.Type, b[i*w:(i+1)*w]))
+		for i := range batch.Tokens {
+			c := batch.Cell(i)
+			copy(r.keys[n.Params.Layer][c*w:][:w], roundTo(r.cache.Type, a[i*w:(i+1)*w]))
+			copy(r.values[n.Params.Layer][c*w:][:w], roundTo(r.cache.Type, b[i*w:(i+1)*w]))
 		}
 	case OpAttention:
 		r.attention(n, a, batch, out)
@@ -274,7 +278,7 @@ func (r *Reference) attention(n *Node, q []float32, batch *Batch, out []float32)
 	hd, group := at.HeadDim, at.Heads/at.KVHeads
 	qh := make([]float32, hd)
 	for i := range batch.Tokens {
-		lo, hi := batch.Span(i, at)
+		lo, hi := batch.KeyCells(i, at)
 		scores := make([]float32, hi-lo)
 		for h := range at.Heads {
 			copy(qh, roundTo(r.cache.Type, q[(i*at.Heads+h)*hd:][:hd]))

@@ -36,7 +36,7 @@ func (m *Model) hidden(b *compute.Builder) compute.Tensor {
 	attn := &compute.Attention{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Causal: true}
 	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
 
-	x := b.GetRows(b.Weight("token_embd.weight", c.Dim, c.VocabSize))
+	x := b.GetRows(b.Weight("token_embd.weight", c.Dim, c.VocabSize), b.Tokens())
 	for l := range c.Layers {
 		w := func(name string, cols, rows int) compute.Tensor {
 			return b.Weight(fmt.Sprintf("blk.%d.%s", l, name), cols, rows)
