@@ -6,6 +6,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/quant"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // Executor runs graphs on a backend. It owns the KV cache the graphs'
@@ -18,6 +19,16 @@ type Executor interface {
 	Run(g *Graph, batch *Batch) ([]float32, error)
 	// Close frees the cache and scratch memory.
 	Close() error
+}
+
+// SamplingExecutor is an executor that can also draw the next token on
+// its device, in the same step as the forward pass (the sampler as the
+// graph's tail), so a step returns a token id rather than the logits.
+type SamplingExecutor interface {
+	Executor
+	// RunSample evaluates g on batch and draws from the last output row
+	// with smp, which records the drawn token in its history.
+	RunSample(g *Graph, batch *Batch, smp *sampling.Sampler) (int32, error)
 }
 
 // Reference runs graphs in plain Go: float32 activations, weights

@@ -31,12 +31,20 @@ type Config struct {
 
 // Session is one sequence generated on an executor. It implements
 // model.Session and is not safe for concurrent use.
+//
+// Eval runs all but the last batch of its tokens at once and keeps the
+// last pending, so that Sample can run it together with the draw on an
+// executor that samples on its device (compute.SamplingExecutor): one
+// step per token, returning an id rather than the logits.
 type Session struct {
 	cfg    Config
 	exec   compute.Executor
 	graphs map[compute.BatchShape]*compute.Graph
 	batch  compute.Batch
 	logits []float32
+
+	pending bool // batch holds a step not yet run
+	posBuf  []int32
 }
 
 // New builds the graph of a one-token batch to learn the KV cache's shape
@@ -82,51 +90,83 @@ func (s *Session) Eval(tokens []int32, pos int) error {
 	if pos < 0 || pos+len(tokens) > s.cfg.Context {
 		return fmt.Errorf("runner: %d tokens at position %d do not fit a context of %d: %w", len(tokens), pos, s.cfg.Context, model.ErrContextFull)
 	}
-	s.logits = nil
+	s.logits, s.pending = nil, false
 	for len(tokens) > 0 {
 		n := min(len(tokens), s.cfg.MaxBatch)
-		out, err := s.step(tokens[:n], pos)
-		if err != nil {
+		if err := s.prepare(tokens[:n], pos); err != nil {
 			return err
 		}
-		s.logits = out
 		tokens, pos = tokens[n:], pos+n
+		if len(tokens) == 0 {
+			s.pending = true
+			break
+		}
+		if _, err := s.run(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// step runs one batch whose last token wants its result.
-func (s *Session) step(tokens []int32, pos int) ([]float32, error) {
+// prepare sets the batch to tokens at pos, pos+1, ..., the last wanting
+// its result.
+func (s *Session) prepare(tokens []int32, pos int) error {
+	// The batch keeps its own copy: the caller may reuse tokens before a
+	// pending step runs.
 	b := &s.batch
-	b.Tokens = tokens
-	b.Pos = b.Pos[:0]
+	b.Tokens = append(b.Tokens[:0], tokens...)
+	s.posBuf = s.posBuf[:0]
 	for i := range tokens {
-		b.Pos = append(b.Pos, int32(pos+i))
+		s.posBuf = append(s.posBuf, int32(pos+i))
 	}
+	b.Pos = s.posBuf
 	if err := b.Check(s.cfg.Vocab, s.cfg.Context); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
+		return fmt.Errorf("runner: %w", err)
 	}
-	g, err := s.graph(b.Shape())
+	return nil
+}
+
+// run runs the prepared batch and keeps its result.
+func (s *Session) run() ([]float32, error) {
+	g, err := s.graph(s.batch.Shape())
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.exec.Run(g, b)
+	out, err := s.exec.Run(g, &s.batch)
 	if err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
+	s.logits = out
 	return out, nil
 }
 
 // Logits implements model.Session.
 func (s *Session) Logits() ([]float32, error) {
+	if s.pending {
+		s.pending = false
+		return s.run()
+	}
 	if s.logits == nil {
 		return nil, errors.New("runner: logits requested before any Eval")
 	}
 	return s.logits, nil
 }
 
-// Sample implements model.Session.
+// Sample implements model.Session: with a pending step on a sampling
+// executor, the forward pass and the draw run as one step.
 func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
+	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending {
+		s.pending = false
+		g, err := s.graph(s.batch.Shape())
+		if err != nil {
+			return 0, err
+		}
+		id, err := se.RunSample(g, &s.batch, smp)
+		if err != nil {
+			return 0, fmt.Errorf("runner: %w", err)
+		}
+		return id, nil
+	}
 	l, err := s.Logits()
 	if err != nil {
 		return 0, err
