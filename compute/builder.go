@@ -67,6 +67,11 @@ func NewBuilder(f *gguf.File, shape BatchShape) *Builder {
 	return &Builder{f: f, batch: shape, g: g, weights: map[string]Tensor{}}
 }
 
+// KeepCacheF32 stores the graph's keys and values in float32 rather than
+// f16: encoders, whose attention llama.cpp computes in f32 without a
+// cache.
+func (b *Builder) KeepCacheF32() { b.g.Cache.Type = gguf.TypeF32 }
+
 // Batch returns the shape of the batches the graph is for.
 func (b *Builder) Batch() BatchShape { return b.batch }
 

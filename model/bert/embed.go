@@ -35,22 +35,28 @@ func (m *Model) Embed(batch [][]int32, opts Options) ([][]float32, error) {
 	return m.embedWith(cpuEncoder{m}, batch, opts)
 }
 
-// encoder runs the forward pass of a batch: on the CPU (cpuEncoder) or on
-// a Vulkan device (VulkanEncoder).
-type encoder interface {
-	// forward returns the final hidden states of seqs, packed, and the
+// Encoder runs the forward pass of a batch: on the CPU (cpuEncoder), on a
+// Vulkan device (VulkanEncoder), or a model graph on an executor
+// (runner.Encoder over Model.Build).
+type Encoder interface {
+	// Forward returns the final hidden states of seqs, packed, and the
 	// first row of each sequence (see Model.forward).
-	forward(seqs [][]int32) (hidden []float32, start []int, err error)
-	// maxTokens bounds the tokens of one forward pass.
-	maxTokens() int
+	Forward(seqs [][]int32) (hidden []float32, start []int, err error)
+	// MaxTokens bounds the tokens of one forward pass.
+	MaxTokens() int
 }
 
 type cpuEncoder struct{ m *Model }
 
-func (c cpuEncoder) forward(seqs [][]int32) ([]float32, []int, error) { return c.m.forward(seqs) }
-func (c cpuEncoder) maxTokens() int                                   { return maxForwardTokens }
+func (c cpuEncoder) Forward(seqs [][]int32) ([]float32, []int, error) { return c.m.forward(seqs) }
+func (c cpuEncoder) MaxTokens() int                                   { return maxForwardTokens }
 
-func (m *Model) embedWith(enc encoder, batch [][]int32, opts Options) ([][]float32, error) {
+// EmbedWith is Embed on the encoder enc.
+func (m *Model) EmbedWith(enc Encoder, batch [][]int32, opts Options) ([][]float32, error) {
+	return m.embedWith(enc, batch, opts)
+}
+
+func (m *Model) embedWith(enc Encoder, batch [][]int32, opts Options) ([][]float32, error) {
 	if m.Config.Pooling == PoolingNone {
 		return nil, fmt.Errorf("%w: the model's pooling type is none; use EmbedTokens or WithPooling", ErrUnsupported)
 	}
@@ -102,7 +108,12 @@ func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]flo
 	return m.embedTextsWith(cpuEncoder{m}, tok, texts, opts)
 }
 
-func (m *Model) embedTextsWith(enc encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
+// EmbedTextsWith is EmbedTexts on the encoder enc.
+func (m *Model) EmbedTextsWith(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
+	return m.embedTextsWith(enc, tok, texts, opts)
+}
+
+func (m *Model) embedTextsWith(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
 	if len(texts) == 0 {
 		return nil, fmt.Errorf("%w: no texts", ErrEmptyInput)
 	}
@@ -125,15 +136,15 @@ var maxForwardTokens = 4096 // a variable so tests can force several passes
 // run passes seqs through enc, as few forward passes as its maxTokens
 // allows, and calls fn with each sequence's hidden states (len(seqs[s])
 // rows of Embd).
-func (m *Model) run(enc encoder, seqs [][]int32, fn func(s int, hidden []float32) error) error {
+func (m *Model) run(enc Encoder, seqs [][]int32, fn func(s int, hidden []float32) error) error {
 	e := m.Config.Embd
 	for first := 0; first < len(seqs); {
 		end, tokens := first, 0
-		for end < len(seqs) && (end == first || tokens+len(seqs[end]) <= enc.maxTokens()) {
+		for end < len(seqs) && (end == first || tokens+len(seqs[end]) <= enc.MaxTokens()) {
 			tokens += len(seqs[end])
 			end++
 		}
-		hidden, start, err := enc.forward(seqs[first:end])
+		hidden, start, err := enc.Forward(seqs[first:end])
 		if err != nil {
 			return err
 		}

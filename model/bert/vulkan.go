@@ -249,11 +249,12 @@ func (e *VulkanEncoder) EmbedTexts(tok Tokenizer, texts []string, opts Options) 
 	return e.vm.M.embedTextsWith(e, tok, texts, opts)
 }
 
-func (e *VulkanEncoder) maxTokens() int { return e.max }
+// MaxTokens implements Encoder.
+func (e *VulkanEncoder) MaxTokens() int { return e.max }
 
-// forward runs one pass on the device: every op of every layer in one
+// Forward implements Encoder: one pass on the device, every op of every layer in one
 // command buffer, one submit, and the hidden states read back.
-func (e *VulkanEncoder) forward(seqs [][]int32) ([]float32, []int, error) {
+func (e *VulkanEncoder) Forward(seqs [][]int32) ([]float32, []int, error) {
 	c, k, st := e.vm.M.Config, e.vm.K, e.step
 	start := make([]int, len(seqs)+1)
 	longest := 0
