@@ -102,6 +102,7 @@ func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float
 //     block_q8_0 stores it (the integers stay those of the f32 scale);
 //   - for the K-quants, ggml's Q8_K blocks: one f32 scale per 256 values
 //     (quantizeQ8K), given to each of their eight 32-blocks.
+//
 // Following ggml's roundings keeps results equal to llama.cpp's to float32
 // noise rather than to the activations' quantization error.
 func (m *MatVec) quantizeInputs() {

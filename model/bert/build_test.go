@@ -16,7 +16,9 @@ func TestBuildMatchesForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc, err := runner.NewEncoder(runner.Config{File: f, Build: m.Build, Vocab: m.Config.Vocab, Context: 256},
-		func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+		func(c compute.CacheShape, cells int) (compute.Executor, error) {
+			return compute.NewReference(c, cells), nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
