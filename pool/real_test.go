@@ -15,6 +15,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine/enginetest"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/pool"
 	"github.com/vkinfer/vkinfer/sampling"
 )
@@ -39,10 +40,11 @@ func (l *storiesLoader) Need(name string) (pool.Need, error) {
 		return pool.Need{}, err
 	}
 	defer f.Close()
-	m, err := engine.EstimateMemory(f, l.ctx, 4, 0)
+	lm, err := llama.Load(f)
 	if err != nil {
 		return pool.Need{}, err
 	}
+	m := lm.Memory(l.ctx, engine.DefaultBatchSize, 4)
 	return pool.Need{Backend: "cpu", Device: "cpu", Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
 }
 

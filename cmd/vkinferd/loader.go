@@ -21,34 +21,25 @@ import (
 	"github.com/vkinfer/vkinfer/vk"
 )
 
-// Capabilities by architecture.
-const (
-	capGenerate = "generate"
-	capEmbed    = "embed"
-)
-
-// capabilityOf returns what a model of arch can do.
-func capabilityOf(arch string) string {
-	switch {
-	case llama.Supported(arch):
-		return capGenerate
-	case arch == bert.Arch:
-		return capEmbed
+// capabilities returns what a model of arch serves: its registered
+// architecture's capabilities, none for an architecture vkinfer does not
+// run.
+func capabilities(arch string) []model.Capability {
+	if a, ok := model.Lookup(arch); ok {
+		return a.Capabilities
 	}
-	return ""
+	return nil
 }
 
-// vet loads f's model as its architecture would, without keeping it, and
-// returns why it cannot run (nil for an architecture vkinfer does not run:
-// capabilityOf says so).
+// vet loads f's model as its registered architecture would, without
+// keeping it, and returns why it cannot run (nil for an architecture
+// vkinfer does not run: capabilities says so).
 func vet(f *gguf.File, arch string) error {
-	var err error
-	switch capabilityOf(arch) {
-	case capGenerate:
-		_, err = llama.Load(f)
-	case capEmbed:
-		_, err = bert.Load(f)
+	a, ok := model.Lookup(arch)
+	if !ok {
+		return nil
 	}
+	_, err := a.Load(f)
 	return err
 }
 
@@ -76,7 +67,7 @@ type files struct {
 
 // peek opens a model's header to read its architecture, checking it offers
 // capability want.
-func (fs *files) peek(name, want string) (*gguf.File, error) {
+func (fs *files) peek(name string, want model.Capability) (*gguf.File, error) {
 	mf, err := fs.reg.Lookup(name)
 	if err != nil {
 		return nil, ipc.Errorf(ipc.CodeUnknownModel, "%v", err)
@@ -86,13 +77,14 @@ func (fs *files) peek(name, want string) (*gguf.File, error) {
 		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
 	arch, _ := f.String("general.architecture")
-	// Decoders also serve embeddings, pooling their hidden states.
-	if got := capabilityOf(arch); got != want && !(got == capGenerate && want == capEmbed) {
+	a, ok := model.Lookup(arch)
+	switch {
+	case !ok:
 		f.Close()
-		if got == "" {
-			return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, arch)
-		}
-		return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q (%s) serves %s requests, not %s", name, arch, got, want)
+		return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, arch)
+	case !a.Serves(want):
+		f.Close()
+		return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q (%s) serves %v requests, not %s", name, arch, a.Capabilities, want)
 	}
 	return f, nil
 }
@@ -100,7 +92,7 @@ func (fs *files) peek(name, want string) (*gguf.File, error) {
 // acquire returns the model's open file, opening it unless it is open
 // already and still the file on disk; a stale one stays with the
 // instances holding it until they close.
-func (fs *files) acquire(name, want string) (*openFile, error) {
+func (fs *files) acquire(name string, want model.Capability) (*openFile, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if of, ok := fs.m[name]; ok {
@@ -122,15 +114,20 @@ func (fs *files) acquire(name, want string) (*openFile, error) {
 	if of.tok, err = tokenizer.FromGGUF(f); err != nil {
 		return fail(err)
 	}
-	arch, _ := f.String("general.architecture")
-	switch capabilityOf(arch) {
-	case capGenerate:
-		if of.llama, err = llama.Load(f); err == nil && fs.backend.Vulkan() {
-			of.vk, err = of.llama.UploadVulkan(fs.backend.k)
+	_, loaded, err := model.Open(f)
+	if err != nil {
+		return fail(err)
+	}
+	switch m := loaded.(type) {
+	case *llama.Model:
+		of.llama = m
+		if fs.backend.Vulkan() {
+			of.vk, err = m.UploadVulkan(fs.backend.k)
 		}
-	case capEmbed:
-		if of.bert, err = bert.Load(f); err == nil && fs.backend.Vulkan() {
-			of.vkBert, err = of.bert.UploadVulkan(fs.backend.k)
+	case *bert.Model:
+		of.bert = m
+		if fs.backend.Vulkan() {
+			of.vkBert, err = m.UploadVulkan(fs.backend.k)
 		}
 	}
 	if err != nil {
@@ -173,30 +170,29 @@ func (l *textLoader) contextSize(c llama.Config) int {
 }
 
 func (l *textLoader) Need(name string) (pool.Need, error) {
-	f, err := l.files.peek(name, capGenerate)
+	return l.files.need(name, model.Generate, l.cfg)
+}
+
+// need is the memory an instance of model name needs for capability c,
+// as its architecture reckons it: weights, a KV cache of the configured
+// context (f32 values), scratch for a batch.
+func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, error) {
+	f, err := fs.peek(name, c)
 	if err != nil {
 		return pool.Need{}, err
 	}
 	defer f.Close()
-	return llamaNeed(name, f, l.cfg, l.files.backend)
-}
-
-// llamaNeed is the memory an instance of the llama-family model f needs:
-// its weights, a KV cache of the configured context, and scratch.
-func llamaNeed(name string, f *gguf.File, cfg Config, be *backend) (pool.Need, error) {
-	c, err := llama.ReadConfig(f)
+	_, m, err := model.Open(f)
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	m, err := engine.EstimateMemory(f, min(cfg.ContextSize, c.ContextLength), 4, cfg.BatchSize)
-	if err != nil {
-		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
-	}
-	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: m.Weights, KVCache: m.KVCache, Scratch: m.Scratch}, nil
+	mem := m.Memory(min(cfg.ContextSize, m.ContextLength()), cfg.BatchSize, 4)
+	be := fs.backend
+	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights, KVCache: mem.KVCache, Scratch: mem.Scratch}, nil
 }
 
 func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, error) {
-	of, err := l.files.acquire(name, capGenerate)
+	of, err := l.files.acquire(name, model.Generate)
 	if err != nil {
 		return nil, err
 	}
@@ -306,32 +302,11 @@ type optionEmbedder interface {
 }
 
 func (l *embedLoader) Need(name string) (pool.Need, error) {
-	f, err := l.files.peek(name, capEmbed)
-	if err != nil {
-		return pool.Need{}, err
-	}
-	defer f.Close()
-	be := l.files.backend
-	if arch, _ := f.String("general.architecture"); llama.Supported(arch) {
-		return llamaNeed(name, f, l.cfg, be)
-	}
-	c, err := bert.ReadConfig(f)
-	if err != nil {
-		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
-	}
-	var weights uint64
-	for i := range f.Tensors {
-		weights += uint64(f.Tensors[i].Size)
-	}
-	// Activations of one bounded forward pass: a few rows of the widest
-	// layer per token, plus attention scores per head.
-	const passTokens = 4096
-	scratch := uint64(passTokens) * uint64(4*c.FFN+8*c.Embd+c.Heads*c.ContextLength) * 4
-	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: weights, Scratch: scratch}, nil
+	return l.files.need(name, model.Embed, l.cfg)
 }
 
 func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, error) {
-	of, err := l.files.acquire(name, capEmbed)
+	of, err := l.files.acquire(name, model.Embed)
 	if err != nil {
 		return nil, err
 	}

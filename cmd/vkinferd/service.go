@@ -11,6 +11,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/ipc"
+	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/bert"
 	"github.com/vkinfer/vkinfer/pool"
 	"github.com/vkinfer/vkinfer/sampling"
@@ -189,12 +190,8 @@ func (d *service) Models(ctx context.Context) ([]ipc.ModelInfo, error) {
 		if mf.Refused != nil {
 			info.Refused = mf.Refused.Error()
 		}
-		switch c := capabilityOf(mf.Arch); c {
-		case capGenerate:
-			info.Capabilities = []string{capGenerate, capEmbed} // decoders pool hidden states
-		case "":
-		default:
-			info.Capabilities = []string{c}
+		for _, c := range capabilities(mf.Arch) {
+			info.Capabilities = append(info.Capabilities, string(c))
 		}
 		out = append(out, info)
 	}
@@ -216,10 +213,13 @@ func (d *service) poolFor(name string) (interface {
 	if mf.Refused != nil {
 		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, mf.Refused)
 	}
-	switch capabilityOf(mf.Arch) {
-	case capGenerate:
+	// A model loads into the pool of its first capability (decoders that
+	// also embed load as generators).
+	switch caps := capabilities(mf.Arch); {
+	case len(caps) == 0:
+	case caps[0] == model.Generate:
 		return d.text, nil
-	case capEmbed:
+	case caps[0] == model.Embed:
 		return d.embed, nil
 	}
 	return nil, ipc.Errorf(ipc.CodeWrongModel, "model %q has architecture %q, which vkinfer does not run", name, mf.Arch)

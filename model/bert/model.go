@@ -26,6 +26,8 @@ type Layer struct {
 // safe for concurrent use: a forward pass allocates its own scratch memory.
 type Model struct {
 	Config Config
+	// File is the model's GGUF file, whose tensors Build names.
+	File *gguf.File
 
 	TokenEmbd    Tensor // token_embd {Embd, Vocab}
 	PosEmbd      Tensor // position_embd {Embd, ContextLength}
@@ -57,7 +59,7 @@ func Load(f *gguf.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{}
+	m := &Model{File: f}
 	e, ff := c.Embd, c.FFN
 
 	info, err := f.Tensor("token_embd.weight")
