@@ -35,6 +35,14 @@ type MatVec struct {
 	xs   []int32   // their integer sums (for K-quant minimums)
 	xr   []float32 // input rounded for F16/BF16 weights
 	rows [maxParts][]float32
+	// Each part's inputs and outputs as the kernels take them; kept here
+	// because the kernels are func values, through which they would
+	// escape to the heap on every call.
+	parts [maxParts]struct {
+		in  input
+		in4 input4
+		ys  [4][]float32
+	}
 	wg   sync.WaitGroup
 	one  [1][]float32 // Do's single input and output, without allocating
 	oneY [1][]float32
@@ -83,10 +91,10 @@ func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float
 	m.t, m.w, m.cols, m.rb, m.xb, m.yb = t, w, cols, rb, xs, ys
 	m.isa = use(m.Portable)
 	m.dequantErr = nil
-	switch {
-	case isQuantized(t):
+	switch activations(t) {
+	case quant.ActQ8_0, quant.ActQ8_K:
 		m.quantizeInputs()
-	case t == gguf.TypeBF16:
+	case quant.ActBF16:
 		m.roundInputs()
 	}
 	// Spread rows so each part gets a few thousand multiply-adds at least.
@@ -110,16 +118,16 @@ func (m *MatVec) quantizeInputs() {
 	m.xq = grow(m.xq, m.cols*len(m.xb))
 	m.xd = grow(m.xd, nb*len(m.xb))
 	m.xs = grow(m.xs, nb*len(m.xb))
-	superBlocks := m.t.BlockSize() == quant.QK_K
+	act := activations(m.t)
 	for i, x := range m.xb {
 		xq, xd, xs := m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb]
-		if superBlocks {
+		if act == quant.ActQ8_K {
 			quantizeQ8K(x[:m.cols], xq, xd, xs)
 		} else {
 			quantize(m.isa, x[:m.cols], xq, xd, xs)
 		}
 	}
-	if halfScales(m.t) {
+	if act == quant.ActQ8_0 {
 		xd := m.xd[:nb*len(m.xb)]
 		for i, d := range xd {
 			xd[i] = quant.F16ToF32(quant.F32ToF16(d))
@@ -158,16 +166,6 @@ func quantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 			xd[sb*blocks+b], xs[sb*blocks+b] = d, sum
 		}
 	}
-}
-
-// halfScales reports the types whose activation scales ggml keeps in f16
-// (its vec_dot_type is Q8_0).
-func halfScales(t gguf.Type) bool {
-	switch t {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0:
-		return true
-	}
-	return false
 }
 
 // quantize quantizes x to Q8_0 blocks with set v's quantizer.
@@ -252,137 +250,74 @@ func grow[T any](s []T, n int) []T {
 // stay in L2 while every input of a batch passes over it.
 const tileBytes = 128 << 10
 
-// run multiplies rows [lo, hi) for every input, a tile of rows at a time.
+// run multiplies rows [lo, hi) for every input, a tile of rows at a time,
+// with the kernels of the type's row of typeTable.
 func (m *MatVec) run(part, lo, hi int) {
 	tile := max(1, tileBytes/m.rb)
 	if len(m.xb) == 1 {
 		tile = hi - lo
 	}
-	quantized := isQuantized(m.t)
-	nb := m.cols / quant.QK
+	k := typeTable[m.t]
+	if k == nil {
+		k = &dequantRows
+	}
+	quantized := quantized(m.t)
+	nb32 := m.cols / quant.QK
+	nb := m.cols / m.t.BlockSize()
+	four := k.four(m.isa)
+	p := &m.parts[part]
 	for t0 := lo; t0 < hi; t0 += tile {
 		t1 := min(hi, t0+tile)
 		b := 0
-		// Four inputs at a time where a four-input kernel exists.
-		for ; m.isa >= isaAVX2 && b+4 <= len(m.xb); b += 4 {
-			ys := [4][]float32{m.yb[b], m.yb[b+1], m.yb[b+2], m.yb[b+3]}
+		for ; four != nil && b+4 <= len(m.xb); b += 4 {
+			p.ys = [4][]float32{m.yb[b], m.yb[b+1], m.yb[b+2], m.yb[b+3]}
 			if quantized {
-				if !simd4(m.isa, m.t, m.w, m.xq[b*m.cols:], m.xd[b*nb:], m.xs[b*nb:], m.cols, m.cols/m.t.BlockSize(), ys, t0, t1) {
-					break
-				}
-				continue
+				p.in4 = input4{xq: m.xq[b*m.cols:], xd: m.xd[b*nb32:], xs: m.xs[b*nb32:]}
+			} else {
+				p.in4 = input4{x: [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}}
 			}
-			xs, ok := m.floatInputs(b)
-			if !ok || !simdFloat4(m.t, m.w, xs, ys, t0, t1, m.cols) {
-				break
-			}
+			four(m.w, &p.in4, &p.ys, t0, t1, nb, m.cols)
 		}
 		for ; b < len(m.xb); b++ {
-			if quantized {
-				m.runOne(part, t0, t1, m.xq[b*m.cols:(b+1)*m.cols], m.xd[b*nb:(b+1)*nb], m.xs[b*nb:(b+1)*nb], b)
-			} else {
-				m.runOne(part, t0, t1, nil, nil, nil, b)
+			p.in = input{x: m.xb[b][:m.cols]}
+			switch {
+			case quantized:
+				p.in = input{xq: m.xq[b*m.cols : (b+1)*m.cols], xd: m.xd[b*nb32 : (b+1)*nb32], xs: m.xs[b*nb32 : (b+1)*nb32]}
+			case activations(m.t) == quant.ActBF16:
+				p.in.x = m.xr[b*m.cols : (b+1)*m.cols]
 			}
+			m.runOne(k, part, t0, t1, &p.in, m.yb[b])
 		}
 	}
+	p.in, p.in4, p.ys = input{}, input4{}, [4][]float32{} // hold no caller memory
 }
 
-// floatInputs returns inputs b..b+3 for the four-input F32/F16 kernels,
-// as given. It reports false for the other unquantized types, which go
-// one input at a time: BF16 (rounded inputs), Q4_1 and Q5_1.
-func (m *MatVec) floatInputs(b int) ([4][]float32, bool) {
-	switch m.t {
-	case gguf.TypeF32, gguf.TypeF16:
-		return [4][]float32{m.xb[b], m.xb[b+1], m.xb[b+2], m.xb[b+3]}, true
-	}
-	return [4][]float32{}, false
-}
+// dequantRows is the kernel row of the types without kernels of their own.
+var dequantRows typeKernels
 
-// isQuantized reports the types multiplied against Q8_0-quantized inputs.
-func isQuantized(t gguf.Type) bool {
-	switch t {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
-		return true
+// runOne multiplies rows [lo, hi) by one input with k's kernel of the
+// call's set, its Go kernel, or a dequantized row and an f32 dot.
+func (m *MatVec) runOne(k *typeKernels, part, lo, hi int, in *input, y []float32) {
+	if f := k.single(m.isa); f != nil {
+		f(m.w, in, y, lo, hi, m.cols/m.t.BlockSize())
+		return
 	}
-	return false
-}
-
-// runOne multiplies rows [lo, hi) for input b, whose quantized form (for
-// the quantized types) is xq, xd, xs.
-func (m *MatVec) runOne(part, lo, hi int, xq []int8, xd []float32, xs []int32, b int) {
-	x, y := m.xb[b][:m.cols], m.yb[b]
-	var xr []float32
-	if m.t == gguf.TypeBF16 {
-		xr = m.xr[b*m.cols : (b+1)*m.cols]
+	if k.dot != nil {
+		for r := lo; r < hi; r++ {
+			y[r] = k.dot(m.w[r*m.rb:(r+1)*m.rb], in)
+		}
+		return
 	}
-	nb := m.cols / max(1, m.t.BlockSize())
-	simd := m.isa >= isaAVX2
-	switch {
-	case m.t == gguf.TypeQ8_0 && m.isa == isaVNNI:
-		vnniQ8_0(m.w, xq, xd, y, lo, hi, nb)
-	case m.t == gguf.TypeF32 && simd:
-		simdF32(m.w, x, y, lo, hi, m.cols)
-	case m.t == gguf.TypeF16 && simd:
-		simdF16(m.w, x, y, lo, hi, m.cols)
-	case m.t == gguf.TypeQ8_0 && simd:
-		simdQ8_0(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ4_0 && simd:
-		simdQ4_0(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ4_K && simd:
-		simdQ4_K(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ6_K && simd:
-		simdQ6_K(m.w, xq, xd, y, lo, hi, nb)
-	case m.t == gguf.TypeQ5_0 && simd:
-		simdQ5_0(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeQ5_K && simd:
-		simdQ5_K(m.w, xq, xd, xs, y, lo, hi, nb)
-	case m.t == gguf.TypeBF16 && simd:
-		simdBF16(m.w, xr, y, lo, hi, m.cols)
-	case m.t == gguf.TypeF32:
-		for r := lo; r < hi; r++ {
-			y[r] = dotF32Bytes(m.w[r*m.rb:(r+1)*m.rb], x)
+	m.rows[part] = grow(m.rows[part], m.cols)
+	row := m.rows[part]
+	for r := lo; r < hi; r++ {
+		if err := quant.Dequantize(m.t, m.w[r*m.rb:(r+1)*m.rb], row); err != nil {
+			m.errMu.Lock()
+			m.dequantErr = err
+			m.errMu.Unlock()
+			return
 		}
-	case m.t == gguf.TypeQ8_0:
-		for r := lo; r < hi; r++ {
-			y[r] = dotQ8_0(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
-		}
-	case m.t == gguf.TypeQ4_0:
-		for r := lo; r < hi; r++ {
-			y[r] = dotQ4_0(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
-		}
-	case m.t == gguf.TypeQ4_K:
-		for r := lo; r < hi; r++ {
-			y[r] = dotQ4_K(m.w[r*m.rb:(r+1)*m.rb], xq, xd, xs)
-		}
-	case m.t == gguf.TypeQ6_K:
-		for r := lo; r < hi; r++ {
-			y[r] = dotQ6_K(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
-		}
-	case m.t == gguf.TypeQ5_0:
-		for r := lo; r < hi; r++ {
-			y[r] = dotQ5_0(m.w[r*m.rb:(r+1)*m.rb], xq, xd)
-		}
-	case m.t == gguf.TypeQ5_K:
-		for r := lo; r < hi; r++ {
-			y[r] = dotQ5_K(m.w[r*m.rb:(r+1)*m.rb], xq, xd, xs)
-		}
-	default:
-		// Other types: dequantize each row, then an f32 dot.
-		in := x
-		if xr != nil {
-			in = xr
-		}
-		m.rows[part] = grow(m.rows[part], m.cols)
-		row := m.rows[part]
-		for r := lo; r < hi; r++ {
-			if err := quant.Dequantize(m.t, m.w[r*m.rb:(r+1)*m.rb], row); err != nil {
-				m.errMu.Lock()
-				m.dequantErr = err
-				m.errMu.Unlock()
-				return
-			}
-			y[r] = Dot(row, in)
-		}
+		y[r] = Dot(row, in.x)
 	}
 }
 

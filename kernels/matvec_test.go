@@ -176,7 +176,7 @@ func (c *mvCase) rounded(v isa, b int) []float64 {
 	x := c.xs[b]
 	out := make([]float64, c.cols)
 	switch {
-	case isQuantized(c.typ):
+	case quantized(c.typ):
 		nb := c.cols / quant.QK
 		q, d, s := make([]int8, c.cols), make([]float32, nb), make([]int32, nb)
 		if c.typ.BlockSize() == quant.QK_K {
@@ -184,7 +184,7 @@ func (c *mvCase) rounded(v isa, b int) []float64 {
 		} else {
 			quantize(v, x, q, d, s)
 		}
-		if halfScales(c.typ) {
+		if activations(c.typ) == quant.ActQ8_0 {
 			for i := range d {
 				d[i] = quant.F16ToF32(quant.F32ToF16(d[i]))
 			}

@@ -60,79 +60,74 @@ func detectISA() isa {
 
 func f32p(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }
 
-func simdF32(w []byte, x, y []float32, lo, hi, cols int) {
-	C.kernels_matvec_f32((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
-}
-
-func simdF16(w []byte, x, y []float32, lo, hi, cols int) {
-	C.kernels_matvec_f16((*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))), f32p(x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
-}
-
+func u8p(w []byte) *C.uint8_t   { return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))) }
+func u16p(w []byte) *C.uint16_t { return (*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))) }
+func i8p(s []int8) *C.int8_t    { return (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(s))) }
 func i32p(s []int32) *C.int32_t { return (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(s))) }
 
-func vnniQ8_0(w []byte, xq []int8, xd []float32, y []float32, lo, hi, nb int) {
-	C.kernels_matvec_q8_0_vnni((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
-}
-
-func simdQ8_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
-	C.kernels_matvec_q8_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
-}
-
-func simdQ4_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
-	C.kernels_matvec_q4_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
-}
-
-func simdQ4_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nsb int) {
-	C.kernels_matvec_q4_k((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd),
-		(*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), f32p(y), C.long(lo), C.long(hi), C.long(nsb))
-}
-
-func simdQ6_K(w []byte, xq []int8, xd, y []float32, lo, hi, nsb int) {
-	C.kernels_matvec_q6_k((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), f32p(y), C.long(lo), C.long(hi), C.long(nsb))
-}
-
-func simdQ5_K(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nsb int) {
-	C.kernels_matvec_q5_k((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd),
-		(*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), f32p(y), C.long(lo), C.long(hi), C.long(nsb))
-}
-
-func simdBF16(w []byte, x, y []float32, lo, hi, cols int) {
-	C.kernels_matvec_bf16((*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))), f32p(x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
-}
-
-func simdQ5_0(w []byte, xq []int8, xd []float32, xs []int32, y []float32, lo, hi, nb int) {
-	C.kernels_matvec_q5_0((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w))), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), i32p(xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
-}
-
-// simd4 runs set v's four-input kernel of t on inputs b0..b0+3 (quantized
-// one after another in xq/xd/xs, cols and nb apart) and outputs ys,
-// reporting false when t has none.
-func simd4(v isa, t gguf.Type, w []byte, xq []int8, xd []float32, xs []int32, cols, nb int, ys [4][]float32, lo, hi int) bool {
-	wp := (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(w)))
-	qp := (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq)))
-	switch t {
-	case gguf.TypeQ8_0:
-		if v == isaVNNI {
-			C.kernels_matvec4_q8_0_vnni(wp, qp, C.long(cols), f32p(xd), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-			break
-		}
-		C.kernels_matvec4_q8_0(wp, qp, C.long(cols), f32p(xd), i32p(xs), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	case gguf.TypeQ4_0:
-		C.kernels_matvec4_q4_0(wp, qp, C.long(cols), f32p(xd), i32p(xs), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	case gguf.TypeQ5_0:
-		C.kernels_matvec4_q5_0(wp, qp, C.long(cols), f32p(xd), i32p(xs), C.long(nb), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	case gguf.TypeQ4_K:
-		C.kernels_matvec4_q4_k(wp, qp, C.long(cols), f32p(xd), (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), C.long(cols/32),
-			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	case gguf.TypeQ5_K:
-		C.kernels_matvec4_q5_k(wp, qp, C.long(cols), f32p(xd), (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), C.long(cols/32),
-			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	case gguf.TypeQ6_K:
-		C.kernels_matvec4_q6_k(wp, qp, C.long(cols), f32p(xd), C.long(cols/32), f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	default:
-		return false
+// The C build's rows of the kernel table: each type's AVX2 (and, for
+// Q8_0, AVX-512 VNNI) kernels, one input and four.
+func init() {
+	set := func(t gguf.Type, one, vnni func(w []byte, in *input, y []float32, lo, hi, nb int), four, vnni4 func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int)) {
+		k := typeTable[t]
+		k.avx2, k.vnni, k.avx2x4, k.vnnix4 = one, vnni, four, vnni4
 	}
-	return true
+	set(gguf.TypeF32, func(w []byte, in *input, y []float32, lo, hi, cols int) {
+		C.kernels_matvec_f32((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(in.x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
+	}, nil, func(w []byte, in *input4, ys *[4][]float32, lo, hi, _, cols int) {
+		C.kernels_matvec4_f32((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(in.x[0]), f32p(in.x[1]), f32p(in.x[2]), f32p(in.x[3]),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(cols))
+	}, nil)
+	set(gguf.TypeF16, func(w []byte, in *input, y []float32, lo, hi, cols int) {
+		C.kernels_matvec_f16(u16p(w), f32p(in.x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
+	}, nil, func(w []byte, in *input4, ys *[4][]float32, lo, hi, _, cols int) {
+		C.kernels_matvec4_f16(u16p(w), f32p(in.x[0]), f32p(in.x[1]), f32p(in.x[2]), f32p(in.x[3]),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(cols))
+	}, nil)
+	set(gguf.TypeBF16, func(w []byte, in *input, y []float32, lo, hi, cols int) {
+		C.kernels_matvec_bf16(u16p(w), f32p(in.x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
+	}, nil, nil, nil)
+	set(gguf.TypeQ8_0, func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_q8_0(u8p(w), i8p(in.xq), f32p(in.xd), i32p(in.xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}, func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_q8_0_vnni(u8p(w), i8p(in.xq), f32p(in.xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}, func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_q8_0(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), i32p(in.xs), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}, func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_q8_0_vnni(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	})
+	set(gguf.TypeQ4_0, func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_q4_0(u8p(w), i8p(in.xq), f32p(in.xd), i32p(in.xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}, nil, func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_q4_0(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), i32p(in.xs), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}, nil)
+	set(gguf.TypeQ5_0, func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_q5_0(u8p(w), i8p(in.xq), f32p(in.xd), i32p(in.xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}, nil, func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_q5_0(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), i32p(in.xs), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}, nil)
+	set(gguf.TypeQ4_K, func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_q4_k(u8p(w), i8p(in.xq), f32p(in.xd), i32p(in.xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}, nil, func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_q4_k(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), i32p(in.xs), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}, nil)
+	set(gguf.TypeQ5_K, func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_q5_k(u8p(w), i8p(in.xq), f32p(in.xd), i32p(in.xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}, nil, func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_q5_k(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), i32p(in.xs), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}, nil)
+	set(gguf.TypeQ6_K, func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_q6_k(u8p(w), i8p(in.xq), f32p(in.xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}, nil, func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_q6_k(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}, nil)
 }
 
 func simdRMSNorm(out, x, w []float32, eps float32) {
@@ -146,23 +141,7 @@ func simdSoftmax(x []float32) { C.kernels_softmax(f32p(x), C.long(len(x))) }
 func simdAdd(dst, src []float32) { C.kernels_add(f32p(dst), f32p(src), C.long(len(dst))) }
 
 func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
-	C.kernels_quantize_q8(f32p(x), (*C.int8_t)(unsafe.Pointer(unsafe.SliceData(xq))), f32p(xd), (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(xs))), C.long(len(xd)))
-}
-
-// simdFloat4 runs the four-input F32 or F16 kernel on inputs xs (for F16
-// already rounded) and outputs ys, reporting false for other types.
-func simdFloat4(t gguf.Type, w []byte, xs, ys [4][]float32, lo, hi, cols int) bool {
-	switch t {
-	case gguf.TypeF32:
-		C.kernels_matvec4_f32((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(xs[0]), f32p(xs[1]), f32p(xs[2]), f32p(xs[3]),
-			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(cols))
-	case gguf.TypeF16:
-		C.kernels_matvec4_f16((*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(w))), f32p(xs[0]), f32p(xs[1]), f32p(xs[2]), f32p(xs[3]),
-			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(cols))
-	default:
-		return false
-	}
-	return true
+	C.kernels_quantize_q8(f32p(x), i8p(xq), f32p(xd), i32p(xs), C.long(len(xd)))
 }
 
 func simdRoundF16(x, out []float32) { C.kernels_round_f16(f32p(x), f32p(out), C.long(len(x))) }

@@ -1,0 +1,56 @@
+package quant
+
+import "github.com/vkinfer/vkinfer/gguf"
+
+// Activations is the form activations take before a product with weights
+// of a type: llama.cpp's CPU backend converts them to the type's
+// vec_dot_type, and our kernels do the same, so results agree with its.
+type Activations uint8
+
+// Activation forms.
+const (
+	// ActF32: as they are (F32; F16, whose x86 GEMM takes f32 inputs;
+	// types whose kernels dequantize the weight row: Q4_1, Q5_1).
+	ActF32 Activations = iota
+	// ActBF16: rounded to bf16.
+	ActBF16
+	// ActQ8_0: ggml's Q8_0 blocks of 32 values with f16 scales.
+	ActQ8_0
+	// ActQ8_K: ggml's Q8_K blocks of 256 values with one f32 scale.
+	ActQ8_K
+)
+
+// Traits is one row of the quant-type table: what the Go code knows of a
+// type beyond its block layout (gguf.Type's block size and bytes). Each
+// backend keeps its own row per type for its kernels (kernels' typeTable,
+// vk/ops' shader types).
+type Traits struct {
+	// Dequantize converts whole blocks of src into dst.
+	Dequantize func(src []byte, dst []float32)
+	// Quantize converts whole blocks of src into dst; nil where vkinfer
+	// does not write the type.
+	Quantize func(src []float32, dst []byte)
+	// Activations is what the kernels multiply its weights with.
+	Activations Activations
+}
+
+// traits is the table: one row per type vkinfer reads.
+var traits = map[gguf.Type]Traits{
+	gguf.TypeF32:  {dequantF32, quantF32, ActF32},
+	gguf.TypeF16:  {dequantF16, quantF16, ActF32},
+	gguf.TypeBF16: {dequantBF16, quantBF16, ActBF16},
+	gguf.TypeQ4_0: {dequantQ4_0, quantQ4_0, ActQ8_0},
+	gguf.TypeQ4_1: {dequantQ4_1, nil, ActF32},
+	gguf.TypeQ5_0: {dequantQ5_0, quantQ5_0, ActQ8_0},
+	gguf.TypeQ5_1: {dequantQ5_1, nil, ActF32},
+	gguf.TypeQ8_0: {dequantQ8_0, quantQ8_0, ActQ8_0},
+	gguf.TypeQ4_K: {dequantQ4_K, quantQ4_K, ActQ8_K},
+	gguf.TypeQ5_K: {dequantQ5_K, nil, ActQ8_K},
+	gguf.TypeQ6_K: {dequantQ6_K, quantQ6_K, ActQ8_K},
+}
+
+// TraitsOf returns t's row of the table.
+func TraitsOf(t gguf.Type) (Traits, bool) {
+	tr, ok := traits[t]
+	return tr, ok
+}
