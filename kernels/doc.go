@@ -23,11 +23,12 @@
 // run-time choice of kernel depends on that one setting, so forcing it
 // reaches every path.
 //
-// Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights are
-// multiplied with the activations quantized to 8-bit blocks (as llama.cpp
-// does), using integer dot products; F32, F16 and BF16 in floating point
-// (F16/BF16 with the input rounded as ggml rounds it); other types are
-// dequantized row by row. A batch of inputs (a prompt, a BERT batch) goes
+// Each weight type has a row in typeTable (types.go) naming its kernels
+// per set; what its activations become first is its row of quant's
+// traits, as llama.cpp converts them: Q8_0, Q4_0 and Q5_0 weights meet
+// Q8_0 blocks with f16 scales, the K-quants Q8_K blocks (one scale per
+// 256), through integer dot products; F32 and F16 take f32 inputs, BF16
+// bf16-rounded ones; types without kernels are dequantized row by row. A batch of inputs (a prompt, a BERT batch) goes
 // through register-blocked kernels that unpack each weight block once for
 // four inputs, with results identical to one input at a time. The K-quant
 // kernels sum a super-block's eight integer dot products across vector
