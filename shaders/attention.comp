@@ -6,11 +6,18 @@
 // different lengths are packed into one batch. Query heads share KV heads
 // in groups (GQA). Scores go to a scratch buffer, so the context is not
 // bounded by shared memory.
+//
+// HALF follows llama.cpp's f16 KV cache (decoders; its BERT attention is
+// f32): queries, keys and values are rounded to f16 as they are read, and
+// the normalised weights before their product with v. Rounding on read
+// leaves the cache in f32, as the ops that write it (matvec, rope) do.
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
+layout(constant_id = 1) const bool HALF = false;
 #include "reduce.glsl"
+#include "round.glsl"
 
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float k[]; };
@@ -32,6 +39,10 @@ layout(push_constant) uniform P {
 	float scale;
 } p;
 
+float half_(float x) {
+	return HALF ? round_f16(x) : x;
+}
+
 void main() {
 	uint h = gl_WorkGroupID.x, b = gl_WorkGroupID.y;
 	uint tid = gl_LocalInvocationID.x;
@@ -46,7 +57,7 @@ void main() {
 		uint kb = p.kv_off + (first + t) * p.kv_stride + kvh;
 		float s = 0.0;
 		for (uint i = 0; i < p.head_dim; i++) {
-			s += q[qb + i] * k[kb + i];
+			s += half_(q[qb + i]) * half_(k[kb + i]);
 		}
 		s *= p.scale;
 		sc[sb + t] = s;
@@ -60,13 +71,19 @@ void main() {
 		sum += e;
 	}
 	sum = wg_sum(sum);
+	float inv = 1.0 / sum;
+	if (HALF) {
+		for (uint t = tid; t < span; t += WG) {
+			sc[sb + t] = round_f16(sc[sb + t] * inv);
+		}
+		inv = 1.0;
+	}
 	memoryBarrierBuffer();
 	barrier();
-	float inv = 1.0 / sum;
 	for (uint i = tid; i < p.head_dim; i += WG) {
 		float acc = 0.0;
 		for (uint t = 0; t < span; t++) {
-			acc += sc[sb + t] * v[p.kv_off + (first + t) * p.kv_stride + kvh + i];
+			acc += sc[sb + t] * half_(v[p.kv_off + (first + t) * p.kv_stride + kvh + i]);
 		}
 		o[qb + i] = acc * inv;
 	}

@@ -125,6 +125,8 @@ type VulkanEncoder struct {
 	sets *vk.Sets
 	step *vk.Step
 	bufs []*vk.Buffer
+	// inputs rounds the matrix products' inputs as llama.cpp does.
+	inputs *ops.Inputs
 
 	x, tmp, q, k, v, att, up    *vk.Buffer
 	ids, pos, ranges, scratch   *vk.Buffer
@@ -139,10 +141,13 @@ type VulkanEncoder struct {
 }
 
 type encLayer struct {
-	q, k, v, o, up, down *ops.MatVec
-	attn                 *ops.Attention
-	attnNorm, outNorm    *ops.LayerNorm
-	gelu                 *ops.Elementwise
+	// The inputs of the products: x (for q, k, v), the attention output
+	// (o), the normed x (up) and the GELU output (down).
+	qkvIn, oIn, upIn, downIn *ops.Input
+	q, k, v, o, up, down     *ops.MatVec
+	attn                     *ops.Attention
+	attnNorm, outNorm        *ops.LayerNorm
+	gelu                     *ops.Elementwise
 }
 
 // NewEncoder returns an encoder whose passes hold up to the model's
@@ -187,6 +192,7 @@ func (vm *VulkanModel) NewEncoder() (_ *VulkanEncoder, err error) {
 		}
 	}
 	s := e.sets
+	e.inputs = k.NewInputs(s, n*max(d, c.FFN))
 	bind(func() (err error) { e.tokRows, err = k.BindGetRows(s, vm.tokEmbd, e.ids.All(), e.x.All()); return })
 	bind(func() (err error) { e.posRows, err = k.BindGetRows(s, vm.posType, e.pos.All(), e.tmp.All()); return })
 	bind(func() (err error) { e.addPos, err = k.BindElementwise(s, "add", e.x.All(), e.tmp.All()); return })
@@ -197,22 +203,25 @@ func (vm *VulkanModel) NewEncoder() (_ *VulkanEncoder, err error) {
 	e.layers = make([]encLayer, len(vm.layers))
 	for i := range vm.layers {
 		V, L := &vm.layers[i], &e.layers[i]
-		bind(func() (err error) { L.q, err = k.BindMatVec(s, V.q, e.x.All(), e.q.All(), V.bq.All()); return })
-		bind(func() (err error) { L.k, err = k.BindMatVec(s, V.k, e.x.All(), e.k.All(), V.bk.All()); return })
-		bind(func() (err error) { L.v, err = k.BindMatVec(s, V.v, e.x.All(), e.v.All(), V.bv.All()); return })
+		L.qkvIn, L.oIn = e.inputs.Input(e.x.All()), e.inputs.Input(e.att.All())
+		L.upIn, L.downIn = e.inputs.Input(e.x.All()), e.inputs.Input(e.up.All())
+		bind(func() (err error) { L.q, err = L.qkvIn.BindMatVec(V.q, e.q.All(), V.bq.All()); return })
+		bind(func() (err error) { L.k, err = L.qkvIn.BindMatVec(V.k, e.k.All(), V.bk.All()); return })
+		bind(func() (err error) { L.v, err = L.qkvIn.BindMatVec(V.v, e.v.All(), V.bv.All()); return })
 		bind(func() (err error) {
-			L.attn, err = k.BindAttention(s, e.q.All(), e.k.All(), e.v.All(), e.att.All(), e.scratch.All(), e.ranges.All())
+			// f32 attention: llama.cpp's BERT graph keeps no f16 cache.
+			L.attn, err = k.BindAttention(s, false, e.q.All(), e.k.All(), e.v.All(), e.att.All(), e.scratch.All(), e.ranges.All())
 			return
 		})
-		bind(func() (err error) { L.o, err = k.BindMatVec(s, V.o, e.att.All(), e.x.All(), V.bo.All()); return })
+		bind(func() (err error) { L.o, err = L.oIn.BindMatVec(V.o, e.x.All(), V.bo.All()); return })
 		bind(func() (err error) {
 			L.attnNorm, err = k.BindLayerNorm(s, e.x.All(), V.attnNorm.w.All(), V.attnNorm.b.All(), e.x.All())
 			return
 		})
-		bind(func() (err error) { L.up, err = k.BindMatVec(s, V.up, e.x.All(), e.up.All(), V.bUp.All()); return })
+		bind(func() (err error) { L.up, err = L.upIn.BindMatVec(V.up, e.up.All(), V.bUp.All()); return })
 		bind(func() (err error) { L.gelu, err = k.BindElementwise(s, "gelu", e.up.All(), vk.Range{}); return })
 		bind(func() (err error) {
-			L.down, err = k.BindMatVec(s, V.down, e.up.All(), e.x.All(), V.bDown.All())
+			L.down, err = L.downIn.BindMatVec(V.down, e.x.All(), V.bDown.All())
 			return
 		})
 		bind(func() (err error) {
@@ -233,6 +242,9 @@ func (vm *VulkanModel) NewEncoder() (_ *VulkanEncoder, err error) {
 func (e *VulkanEncoder) Close() {
 	e.step.Close()
 	e.sets.Close()
+	if e.inputs != nil {
+		e.inputs.Close()
+	}
 	for _, b := range e.bufs {
 		b.Close()
 	}
@@ -303,20 +315,24 @@ func (e *VulkanEncoder) Forward(seqs [][]int32) ([]float32, []int, error) {
 		ScratchStride: longest, Scale: float32(1 / math.Sqrt(float64(c.HeadDim)))}
 	for i := range e.layers {
 		L := &e.layers[i]
+		L.qkvIn.Record(st, n, d)
 		L.q.Record(k, st, n, d, d, 0, false)
 		L.k.Record(k, st, n, d, d, 0, false)
 		L.v.Record(k, st, n, d, d, 0, false)
 		st.Barrier()
 		L.attn.Record(st, shape)
 		st.Barrier()
+		L.oIn.Record(st, n, d)
 		L.o.Record(k, st, n, d, d, 0, true)
 		st.Barrier()
 		L.attnNorm.Record(st, n, d, c.NormEps)
 		st.Barrier()
+		L.upIn.Record(st, n, d)
 		L.up.Record(k, st, n, d, c.FFN, 0, false)
 		st.Barrier()
 		L.gelu.Record(st, n*c.FFN)
 		st.Barrier()
+		L.downIn.Record(st, n, c.FFN)
 		L.down.Record(k, st, n, c.FFN, d, 0, true)
 		st.Barrier()
 		L.outNorm.Record(st, n, d, c.NormEps)

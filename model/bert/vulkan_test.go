@@ -40,8 +40,7 @@ func vulkanEncoder(t testing.TB, m *Model) *VulkanEncoder {
 
 // TestVulkanMiniLM holds the device encoder to llama.cpp's reference
 // vectors (cosine >= 0.999) and, for every tokenize.tsv input embedded in
-// one packed batch, to the CPU path (cosine >= 0.9995: the CPU multiplies
-// 8-bit activations, the device f32 ones).
+// one packed batch, to the CPU path (cosine >= 0.9995).
 func TestVulkanMiniLM(t *testing.T) {
 	f := openMiniLM(t)
 	m, err := Load(f)
@@ -86,13 +85,16 @@ func TestVulkanMiniLM(t *testing.T) {
 		}
 		worst = min(worst, cosine(got[i], cpu[i]))
 	}
-	// The CPU path quantizes activations as llama.cpp does (Q8_0 blocks
-	// with f16 scales, Q8_K for K-quants: cosine to llama.cpp 0.99990 and
-	// 0.99978); the device keeps them in f32 (0.99935, 0.99959), so the two
-	// sit further apart than the CPU from llama.cpp.
+	// Both paths quantize activations as llama.cpp does (Q8_0 blocks with
+	// f16 scales, Q8_K for K-quants): cosine to llama.cpp 0.99990 and
+	// 0.99978 on the CPU, 0.99969 and 0.99980 on the device (0.99935 and
+	// 0.99959 when it kept them in f32). They still part at the 1e-4
+	// level: the CPU takes GELU from an f16 table, as llama.cpp does, the
+	// device computes it, and each crosses int8 rounding steps of its own.
+	// Lowest measured 0.99961.
 	t.Logf("%d inputs in one batch: lowest cosine to the CPU path %.6f", len(batch), worst)
-	if worst < 0.9993 {
-		t.Errorf("lowest cosine to the CPU path %.6f < 0.9993", worst)
+	if worst < 0.9995 {
+		t.Errorf("lowest cosine to the CPU path %.6f < 0.9995", worst)
 	}
 	one, err := e.Embed([][]int32{sentence}, Options{Dimensions: 128})
 	if err != nil {

@@ -184,17 +184,25 @@ func TestArchOracleVulkan(t *testing.T) {
 // rope_freqs). The CPU session's prompt rows equal llama.cpp's to float32
 // noise once it follows llama.cpp's roundings; its steps part further,
 // as rounding steps crossed in decoding compound (see checkOracle).
+//
+// The Vulkan session follows the same roundings but sums in its own
+// order, so it crosses an f16 or int8 rounding step now and then where
+// the CPU (whose sums follow ggml's) does not: the F16 models' rows part
+// by 1e-2 from the second prompt position on (one token at a time they
+// stay within 2e-5 of the CPU for the first four), and llama3-Q6_K's
+// second prompt crosses a Q8_K step at position 8 (1.2, settling to 0.39
+// by the last row). The other quantized rows equal llama.cpp's to 2e-5.
 var oracleModels = []oracleModel{
-	// reference 0.0066/0.039, CPU 0.00012/0.020, Vulkan 0.047/0.37
-	{"llama3", 0.02, 0.1, 1e-3, 0.1, 0.1, 0.6},
-	// reference 0.0057/0.014, CPU 0.0063/0.0055, Vulkan 0.054/0.051
-	{"qwen2", 0.02, 0.05, 0.02, 0.05, 0.1, 0.2},
-	// CPU 3.8e-6/0.42
-	{"llama3-Q8_0", 0, 0, 1e-4, 1, 0, 0},
-	// CPU 7.6e-6/1.21
-	{"llama3-Q6_K", 0, 0, 1e-4, 2, 0, 0},
-	// CPU 7.6e-6/1.29
-	{"llama3-Q5_K_M", 0, 0, 1e-4, 2, 0, 0},
-	// CPU 9.5e-6/0.31
-	{"llama3-Q4_K_M", 0, 0, 1e-4, 1, 0, 0},
+	// reference 0.0066/0.039, CPU 0.00012/0.020, Vulkan 0.0152/0.0301
+	{"llama3", 0.02, 0.1, 1e-3, 0.1, 0.03, 0.1},
+	// reference 0.0057/0.014, CPU 0.0063/0.0055, Vulkan 0.0129/0.0118
+	{"qwen2", 0.02, 0.05, 0.02, 0.05, 0.03, 0.05},
+	// CPU 3.8e-6/0.42, Vulkan 2.9e-6/0.71
+	{"llama3-Q8_0", 0, 0, 1e-4, 1, 1e-4, 1.5},
+	// CPU 7.6e-6/1.21, Vulkan 7.6e-6 and 0.392 (see above)/1.55
+	{"llama3-Q6_K", 0, 0, 1e-4, 2, 0.6, 2.5},
+	// CPU 7.6e-6/1.29, Vulkan 1.5e-5/1.47
+	{"llama3-Q5_K_M", 0, 0, 1e-4, 2, 1e-4, 2.5},
+	// CPU 9.5e-6/0.31, Vulkan 7.6e-6/1.22
+	{"llama3-Q4_K_M", 0, 0, 1e-4, 1, 1e-4, 2},
 }

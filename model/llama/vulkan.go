@@ -163,9 +163,12 @@ type VulkanSession struct {
 	keys, values []*vk.Buffer
 	sets         *vk.Sets
 	step         *vk.Step
+	// inputs rounds the matrix products' inputs as llama.cpp does.
+	inputs *ops.Inputs
 
 	embed       *ops.GetRows
 	outNorm     *ops.RMSNorm
+	outIn       *ops.Input
 	outMat      *ops.MatVec
 	layers      []vkSessionLayer
 	sampler     *ops.Sampler
@@ -183,12 +186,15 @@ type VulkanSession struct {
 
 type vkSessionLayer struct {
 	attnNorm, ffnNorm *ops.RMSNorm
-	qNorm, kNorm      *ops.RMSNorm // nil when absent
-	wq, wk, wv, wo    *ops.MatVec
-	gate, up, down    *ops.MatVec
-	ropeQ, ropeK      *ops.Rope
-	attn              *ops.Attention
-	silu              *ops.Elementwise
+	// The inputs of the products: the normed x (for wq, wk, wv and for
+	// gate, up), the attention output (wo) and the gated FFN (down).
+	attnIn, woIn, ffnIn, downIn *ops.Input
+	qNorm, kNorm                *ops.RMSNorm // nil when absent
+	wq, wk, wv, wo              *ops.MatVec
+	gate, up, down              *ops.MatVec
+	ropeQ, ropeK                *ops.Rope
+	attn                        *ops.Attention
+	silu                        *ops.Elementwise
 }
 
 // NewSession returns a device session with room for ctx positions (the
@@ -237,13 +243,15 @@ func (vm *VulkanModel) NewSession(ctx int) (_ *VulkanSession, err error) {
 	}
 	s.bufs = append(s.bufs, s.readback)
 	sets := s.sets
+	s.inputs = k.NewInputs(sets, B*max(c.Dim, c.QDim(), c.FFN))
 	if s.embed, err = k.BindGetRows(sets, vm.tokEmbd, s.ids.All(), s.x.All()); err != nil {
 		return nil, err
 	}
 	if s.outNorm, err = k.BindRMSNorm(sets, s.x.All(), vm.outNorm.All(), s.xb.All()); err != nil {
 		return nil, err
 	}
-	if s.outMat, err = k.BindMatVec(sets, vm.output, s.xb.All(), s.logits.All(), vk.Range{}); err != nil {
+	s.outIn = s.inputs.Input(s.xb.All())
+	if s.outMat, err = s.outIn.BindMatVec(vm.output, s.logits.All(), vk.Range{}); err != nil {
 		return nil, err
 	}
 	opt := func(b *vk.Buffer) vk.Range {
@@ -256,23 +264,25 @@ func (vm *VulkanModel) NewSession(ctx int) (_ *VulkanSession, err error) {
 	for l := range s.layers {
 		V, S := &vm.layers[l], &s.layers[l]
 		kc, vc := s.keys[l].All(), s.values[l].All()
+		S.attnIn, S.woIn = s.inputs.Input(s.xb.All()), s.inputs.Input(s.att.All())
+		S.ffnIn, S.downIn = s.inputs.Input(s.xb.All()), s.inputs.Input(s.gate.All())
 		steps := []func() error{
 			func() (e error) { S.attnNorm, e = k.BindRMSNorm(sets, s.x.All(), V.attnNorm.All(), s.xb.All()); return },
-			func() (e error) { S.wq, e = k.BindMatVec(sets, V.wq, s.xb.All(), s.q.All(), opt(V.bq)); return },
-			func() (e error) { S.wk, e = k.BindMatVec(sets, V.wk, s.xb.All(), kc, opt(V.bk)); return },
-			func() (e error) { S.wv, e = k.BindMatVec(sets, V.wv, s.xb.All(), vc, opt(V.bv)); return },
+			func() (e error) { S.wq, e = S.attnIn.BindMatVec(V.wq, s.q.All(), opt(V.bq)); return },
+			func() (e error) { S.wk, e = S.attnIn.BindMatVec(V.wk, kc, opt(V.bk)); return },
+			func() (e error) { S.wv, e = S.attnIn.BindMatVec(V.wv, vc, opt(V.bv)); return },
 			func() (e error) { S.ropeQ, e = k.BindRope(sets, s.q.All(), vm.freq.All()); return },
 			func() (e error) { S.ropeK, e = k.BindRope(sets, kc, vm.freq.All()); return },
 			func() (e error) {
-				S.attn, e = k.BindAttention(sets, s.q.All(), kc, vc, s.att.All(), s.scratch.All(), vk.Range{})
+				S.attn, e = k.BindAttention(sets, true, s.q.All(), kc, vc, s.att.All(), s.scratch.All(), vk.Range{})
 				return
 			},
-			func() (e error) { S.wo, e = k.BindMatVec(sets, V.wo, s.att.All(), s.x.All(), vk.Range{}); return },
+			func() (e error) { S.wo, e = S.woIn.BindMatVec(V.wo, s.x.All(), vk.Range{}); return },
 			func() (e error) { S.ffnNorm, e = k.BindRMSNorm(sets, s.x.All(), V.ffnNorm.All(), s.xb.All()); return },
-			func() (e error) { S.gate, e = k.BindMatVec(sets, V.gate, s.xb.All(), s.gate.All(), vk.Range{}); return },
-			func() (e error) { S.up, e = k.BindMatVec(sets, V.up, s.xb.All(), s.up.All(), vk.Range{}); return },
+			func() (e error) { S.gate, e = S.ffnIn.BindMatVec(V.gate, s.gate.All(), vk.Range{}); return },
+			func() (e error) { S.up, e = S.ffnIn.BindMatVec(V.up, s.up.All(), vk.Range{}); return },
 			func() (e error) { S.silu, e = k.BindElementwise(sets, "silu_mul", s.gate.All(), s.up.All()); return },
-			func() (e error) { S.down, e = k.BindMatVec(sets, V.down, s.gate.All(), s.x.All(), vk.Range{}); return },
+			func() (e error) { S.down, e = S.downIn.BindMatVec(V.down, s.x.All(), vk.Range{}); return },
 		}
 		if V.qNorm != nil {
 			steps = append(steps, func() (e error) { S.qNorm, e = k.BindRMSNorm(sets, s.q.All(), V.qNorm.All(), s.q.All()); return })
@@ -309,6 +319,9 @@ func (s *VulkanSession) Close() error {
 		s.sampler = nil
 	}
 	s.sets.Close()
+	if s.inputs != nil {
+		s.inputs.Close()
+	}
 	for _, b := range s.bufs {
 		b.Close()
 	}
@@ -415,6 +428,7 @@ func (s *VulkanSession) record(tokens []int32, pos int) error {
 		S := &s.layers[l]
 		S.attnNorm.Record(st, n, dim, 0, 0, c.NormEps)
 		st.Barrier()
+		S.attnIn.Record(st, n, dim)
 		S.wq.Record(k, st, n, dim, qDim, 0, false)
 		S.wk.Record(k, st, n, dim, kvDim, pos*kvDim, false)
 		S.wv.Record(k, st, n, dim, kvDim, pos*kvDim, false)
@@ -430,20 +444,24 @@ func (s *VulkanSession) record(tokens []int32, pos int) error {
 		S.attn.Record(st, ops.AttentionShape{N: n, Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: hd, QStride: qDim,
 			KVStride: kvDim, Pos0: pos, Causal: true, ScratchStride: s.ctx, Scale: float32(1 / math.Sqrt(float64(hd)))})
 		st.Barrier()
+		S.woIn.Record(st, n, qDim)
 		S.wo.Record(k, st, n, qDim, dim, 0, true)
 		st.Barrier()
 		S.ffnNorm.Record(st, n, dim, 0, 0, c.NormEps)
 		st.Barrier()
+		S.ffnIn.Record(st, n, dim)
 		S.gate.Record(k, st, n, dim, c.FFN, 0, false)
 		S.up.Record(k, st, n, dim, c.FFN, 0, false)
 		st.Barrier()
 		S.silu.Record(st, n*c.FFN)
 		st.Barrier()
+		S.downIn.Record(st, n, c.FFN)
 		S.down.Record(k, st, n, c.FFN, dim, 0, true)
 		st.Barrier()
 	}
 	s.outNorm.Record(st, 1, dim, (n-1)*dim, 0, c.NormEps)
 	st.Barrier()
+	s.outIn.Record(st, 1, dim)
 	s.outMat.Record(k, st, 1, dim, c.VocabSize, 0, false)
 	st.Barrier()
 	s.pending = true

@@ -48,6 +48,7 @@ var layouts = map[string]struct {
 	"add":        {2, 4},
 	"get_rows":   {3, 5 * 4},
 	"sample":     {4, 16 * 4},
+	"quantize":   {2, 4 * 4},
 }
 
 // New returns kernels for d: workgroups of 64 (or the device's maximum),
@@ -95,7 +96,12 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	case "rms_norm", "layer_norm":
 		spec = []uint32{k.WG}
 	case "attention":
-		spec = []uint32{k.AttentionWG}
+		// An F16 "type" is the f16 KV cache variant (HALF in the shader).
+		half := uint32(0)
+		if t == gguf.TypeF16 {
+			half = 1
+		}
+		spec = []uint32{k.AttentionWG, half}
 	case "sample":
 		spec = []uint32{sampleWG}
 	case "get_rows":

@@ -184,8 +184,14 @@ type AttentionShape struct {
 // BindAttention binds queries, cached keys and values, output, a scratch
 // buffer for scores and, for non-causal attention, ranges: a (first, end)
 // pair of uint32 key positions per query row (a zero Range when causal).
-func (k *Kernels) BindAttention(sets *vk.Sets, q, keys, values, out, scratch, ranges vk.Range) (*Attention, error) {
-	p, err := k.pipeline("attention", gguf.TypeF32)
+// half follows llama.cpp's f16 KV cache: queries, keys and values are
+// rounded to f16 as read, and the attention weights before they meet v.
+func (k *Kernels) BindAttention(sets *vk.Sets, half bool, q, keys, values, out, scratch, ranges vk.Range) (*Attention, error) {
+	cache := gguf.TypeF32
+	if half {
+		cache = gguf.TypeF16
+	}
+	p, err := k.pipeline("attention", cache)
 	if err != nil {
 		return nil, err
 	}

@@ -392,15 +392,25 @@ func TestRope(t *testing.T) {
 	}
 }
 
+// round16 is x rounded to f16 (nearest even), as a float32.
+func round16(x float32) float32 { return quant.F16ToF32(quant.F32ToF16(x)) }
+
+// TestAttention holds both variants to a float64 reference: f32, and half
+// (the f16 KV cache), whose reference rounds q, k and v to f16 and the
+// normalised weights too. A weight within float32 noise of a midpoint
+// between f16 values may round either way; each such weight widens that
+// element's bound by one f16 step of it times |v|. Other differences stay
+// within elemTol.
 func TestAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	// Workgroups of 64 and of one lavapipe SIMD vector (8), each with
 	// both reductions.
 	for _, path := range []struct {
-		wg  uint32
-		sub bool
-	}{{64, true}, {64, false}, {8, true}, {8, false}} {
-		sub := path.sub
+		wg   uint32
+		sub  bool
+		half bool
+	}{{64, true, false}, {64, false, false}, {8, true, false}, {8, false, false}, {64, true, true}, {8, false, true}} {
+		sub, half := path.sub, path.half
 		h := newHarness(t, path.wg, sub)
 		for _, tc := range []struct {
 			heads, kvHeads, headDim, n, pos0 int
@@ -439,7 +449,7 @@ func TestAttention(t *testing.T) {
 			if !causal {
 				rb = h.floats(ranges).All()
 			}
-			op, err := h.k.BindAttention(h.sets, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
+			op, err := h.k.BindAttention(h.sets, half, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,7 +458,18 @@ func TestAttention(t *testing.T) {
 				op.Record(s, AttentionShape{N: tc.n, Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
 					KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, Causal: causal, ScratchStride: ctx, Scale: scale})
 			})
+			rq, rk, rv := q, keys, vals
+			if half {
+				rq, rk, rv = make([]float32, len(q)), make([]float32, len(keys)), make([]float32, len(vals))
+				for i := range q {
+					rq[i] = round16(q[i])
+				}
+				for i := range keys {
+					rk[i], rv[i] = round16(keys[i]), round16(vals[i])
+				}
+			}
 			want := make([]float32, tc.n*qDim)
+			slack := make([]float64, tc.n*qDim) // from weights that may round either way
 			for b := range tc.n {
 				lo, span := first[b], end[b]-first[b]
 				if causal {
@@ -460,7 +481,7 @@ func TestAttention(t *testing.T) {
 					top := math.Inf(-1)
 					for p := range sc {
 						for i := range tc.headDim {
-							sc[p] += float64(q[b*qDim+hd*tc.headDim+i]) * float64(keys[(lo+p+1)*kvDim+kvh+i])
+							sc[p] += float64(rq[b*qDim+hd*tc.headDim+i]) * float64(rk[(lo+p+1)*kvDim+kvh+i])
 						}
 						sc[p] *= float64(scale)
 						top = max(top, sc[p])
@@ -470,16 +491,184 @@ func TestAttention(t *testing.T) {
 						sc[p] = math.Exp(sc[p] - top)
 						z += sc[p]
 					}
+					step := make([]float64, len(sc)) // f16 step of an ambiguous weight, else 0
+					for p := range sc {
+						sc[p] /= z
+						if half {
+							w := float32(sc[p])
+							rw := round16(w)
+							ulp := math.Abs(float64(round16(w*(1+1.0/1024))) - float64(rw))
+							if math.Abs(math.Abs(sc[p]-float64(rw))-ulp/2) < 1e-5*sc[p] {
+								step[p] = ulp
+							}
+							sc[p] = float64(rw)
+						}
+					}
 					for i := range tc.headDim {
 						var acc float64
+						o := b*qDim + hd*tc.headDim + i
 						for p := range sc {
-							acc += sc[p] / z * float64(vals[(lo+p+1)*kvDim+kvh+i])
+							vp := float64(rv[(lo+p+1)*kvDim+kvh+i])
+							acc += sc[p] * vp
+							slack[o] += step[p] * math.Abs(vp)
 						}
-						want[b*qDim+hd*tc.headDim+i] = float32(acc)
+						want[o] = float32(acc)
 					}
 				}
 			}
-			compare(t, fmt.Sprintf("attention %+v wg %d subgroups %v", tc, path.wg, sub), h.read(ob, len(want)), want)
+			name := fmt.Sprintf("attention %+v wg %d subgroups %v half %v", tc, path.wg, sub, half)
+			got, mag := h.read(ob, len(want)), maxAbs(want)
+			for i := range want {
+				if e := math.Abs(float64(got[i] - want[i])); !(e <= elemTol*mag+slack[i]) {
+					t.Fatalf("%s: [%d] = %v, want %v (slack %v)", name, i, got[i], want[i], slack[i])
+				}
+			}
+		}
+	}
+}
+
+// quantizeRef is package kernels' rounding of a matrix product's input
+// (quantizeQ8 with the AVX2 path's halves to even and the f16 scale,
+// quantizeQ8K, roundBF16), as the value q·d each element stands for.
+func quantizeRef(r Rounding, x []float32) []float32 {
+	out := make([]float32, len(x))
+	bs := r.block()
+	for b := 0; b < len(x); b += bs {
+		blk := x[b : b+bs]
+		switch r {
+		case RoundQ8_0:
+			var amax float32
+			for _, v := range blk {
+				amax = max(amax, float32(math.Abs(float64(v))))
+			}
+			d := amax / 127
+			var id float32
+			if d != 0 {
+				id = 1 / d
+			}
+			for i, v := range blk {
+				out[b+i] = float32(math.RoundToEven(float64(v*id))) * round16(d)
+			}
+		case RoundQ8_K:
+			var amax, m float32
+			for _, v := range blk {
+				if a := float32(math.Abs(float64(v))); a > amax {
+					amax, m = a, v
+				}
+			}
+			var iscale, d float32
+			if amax != 0 {
+				iscale = -127 / m
+				d = 1 / iscale
+			}
+			for i, v := range blk {
+				out[b+i] = float32(min(math.RoundToEven(float64(iscale*v)), 127)) * d
+			}
+		case RoundBF16:
+			u := math.Float32bits(blk[0])
+			out[b] = math.Float32frombits((u + 0x7fff + (u>>16)&1) &^ 0xffff)
+		}
+	}
+	return out
+}
+
+// TestQuantize holds each rounding to quantizeRef bit for bit: widths of
+// whole blocks (Q8_0 rows that are not whole Q8_K blocks among them),
+// inputs padded apart, a zero block, and blocks whose scaled values fall
+// on halves (ties go to even) or whose largest magnitude is negative.
+func TestQuantize(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	h := newHarness(t, 64, true)
+	for _, tc := range []struct {
+		r    Rounding
+		cols int
+	}{{RoundQ8_0, 32}, {RoundQ8_0, 96}, {RoundQ8_0, 320}, {RoundQ8_K, 256}, {RoundQ8_K, 768}, {RoundBF16, 45}, {RoundBF16, 1000}} {
+		const n, pad = 3, 7
+		stride := tc.cols + pad
+		x := randFloats(r, n*stride, 3)
+		bs := tc.r.block()
+		if bs > 1 {
+			clear(x[:bs]) // input 0, block 0: all zero
+			// Input 1, block 0: largest magnitude 127, negative, so the
+			// scale is 1 (Q8_0) or -1 (Q8_K) and these land on halves.
+			blk := x[stride : stride+bs]
+			blk[0], blk[1], blk[2], blk[3] = -127, 2.5, -3.5, 0.5
+		}
+		xb, ob := h.floats(x), h.poisoned(n*stride)
+		op, err := h.k.BindQuantize(h.sets, xb.All(), ob.All())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.run(func(s *vk.Step) { op.Record(s, tc.r, n, tc.cols, stride) })
+		got := h.read(ob, n*stride)
+		for b := range n {
+			want := quantizeRef(tc.r, x[b*stride:b*stride+tc.cols])
+			for i, w := range want {
+				if g := got[b*stride+i]; math.Float32bits(g) != math.Float32bits(w) && !(g == 0 && w == 0) {
+					t.Fatalf("rounding %d cols %d: input %d [%d] = %v (x %v), want %v", tc.r, tc.cols, b, i, g, x[b*stride+i], w)
+				}
+			}
+		}
+	}
+}
+
+// TestInputs multiplies one input by weights of three roundings (none,
+// Q8_0, Q8_K) bound through one Input: each product takes its own rounded
+// copy, within matvecTol of a float64 product with quantizeRef's input.
+func TestInputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	h := newHarness(t, 64, true)
+	const n, rows, cols = 5, 33, 512
+	inputs := h.k.NewInputs(h.sets, n*cols)
+	defer inputs.Close()
+	x := randFloats(r, n*cols, 2)
+	in := inputs.Input(h.floats(x).All())
+	types := []gguf.Type{gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_K}
+	var mvs []*MatVec
+	var outs []*vk.Buffer
+	var wdata [][]byte
+	for _, typ := range types {
+		data := randomWeights(t, r, typ, rows, cols)
+		w, err := h.k.Upload(typ.String(), typ, rows, cols, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		y := h.poisoned(n * rows)
+		mv, err := in.BindMatVec(w, y.All(), vk.Range{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mvs, outs, wdata = append(mvs, mv), append(outs, y), append(wdata, data)
+	}
+	h.run(func(s *vk.Step) {
+		in.Record(s, n, cols)
+		for _, mv := range mvs {
+			mv.Record(h.k, s, n, cols, rows, 0, false)
+		}
+	})
+	for j, typ := range types {
+		deq := make([]float32, rows*cols)
+		if err := quant.Dequantize(typ, wdata[j], deq); err != nil {
+			t.Fatal(err)
+		}
+		got := h.read(outs[j], n*rows)
+		for b := range n {
+			xr := x[b*cols : (b+1)*cols]
+			if rd := RoundingFor(typ); rd != RoundNone {
+				xr = quantizeRef(rd, xr)
+			}
+			for row := range rows {
+				var want, mag float64
+				for i := range cols {
+					p := float64(deq[row*cols+i]) * float64(xr[i])
+					want += p
+					mag += math.Abs(p)
+				}
+				if e := math.Abs(float64(got[b*rows+row]) - want); !(e <= matvecTol*mag*math.Sqrt(cols)) {
+					t.Fatalf("%s: y[%d][%d] = %v, want %v", typ, b, row, got[b*rows+row], want)
+				}
+			}
 		}
 	}
 }
