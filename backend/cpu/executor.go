@@ -1,0 +1,127 @@
+// Package cpu is the CPU executor of compute graphs: each op runs on
+// package kernels (SIMD where the CPU has it, matrix products and
+// attention split over cores), the way model/llama's CPU session runs
+// the llama family, so a graph gives that session's numbers.
+//
+// A graph is planned once, on its first Run: every scratch node gets one
+// of a few float32 buffers, reused once the values it held are dead, and
+// every weight an op reads as floats (norm weights, biases) is
+// dequantized. A warm Run allocates nothing.
+package cpu
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/kernels"
+)
+
+// ErrClosed is returned by Run after Close.
+var ErrClosed = errors.New("cpu: executor closed")
+
+// Executor runs graphs on package kernels. It owns the KV cache (one
+// sequence, cell = position) and the scratch buffers, and serves one
+// caller at a time.
+type Executor struct {
+	cache        compute.CacheShape
+	cells        int
+	keys, values [][]float32 // per layer, cells × Width
+	closed       bool
+
+	plans map[*compute.Graph]*plan
+
+	// Shared by every plan: a plan names buffers by index, so the same
+	// buffers serve every batch shape, each as large as the largest use.
+	slots    [][]float32
+	slotSize []int
+
+	dequant map[*byte][]float32 // weights read as floats, by their data
+	ones    []float32           // an RMSNorm's weight when it has none: the kernel always multiplies, and by 1 exactly
+	ropes   []*ropeTable
+
+	mv           kernels.MatVec
+	xrows, yrows [][]float32 // a matmul's rows, as DoBatch takes them
+	spans        [][2]int    // attention: each token's positions
+	queries      []float32   // attention: queries rounded to f16
+	attn         attnTask
+	wg           sync.WaitGroup
+}
+
+// New returns an executor whose KV cache holds cells positions of shape
+// cache. Its type is F16 (values rounded to f16 as stored, as llama.cpp's
+// default cache) or F32.
+func New(cache compute.CacheShape, cells int) (*Executor, error) {
+	if cache.Type != gguf.TypeF16 && cache.Type != gguf.TypeF32 {
+		return nil, fmt.Errorf("cpu: a KV cache of %s: only F16 and F32 are implemented", cache.Type)
+	}
+	if cells <= 0 || cache.Layers < 0 || cache.Width < 0 {
+		return nil, fmt.Errorf("cpu: a KV cache of %d cells of %+v", cells, cache)
+	}
+	if n := int64(cache.Layers) * int64(cells) * int64(cache.Width); n > 1<<34 {
+		return nil, fmt.Errorf("cpu: a KV cache of %d cells needs %d floats per side, too many", cells, n)
+	}
+	e := &Executor{cache: cache, cells: cells, plans: map[*compute.Graph]*plan{}, dequant: map[*byte][]float32{}}
+	for range cache.Layers {
+		e.keys = append(e.keys, make([]float32, cells*cache.Width))
+		e.values = append(e.values, make([]float32, cells*cache.Width))
+	}
+	e.attn.e = e
+	return e, nil
+}
+
+// Close implements compute.Executor: it drops the cache, the buffers and
+// the plans.
+func (e *Executor) Close() error {
+	*e = Executor{closed: true}
+	return nil
+}
+
+// Run implements compute.Executor. The result is one of the executor's
+// buffers, valid until the next Run.
+func (e *Executor) Run(g *compute.Graph, batch *compute.Batch) ([]float32, error) {
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if err := e.check(g, batch); err != nil {
+		return nil, err
+	}
+	p, ok := e.plans[g]
+	if !ok {
+		var err error
+		if p, err = e.plan(g); err != nil {
+			return nil, err
+		}
+		e.plans[g] = p
+	}
+	for i := range p.steps {
+		s := &p.steps[i]
+		if err := e.run(s, batch); err != nil {
+			return nil, fmt.Errorf("cpu: node %d (%s %q): %w", s.index, s.node.Op, s.node.Name, err)
+		}
+	}
+	return e.slots[p.out][:g.Node(g.Out).Shape.Elems()], nil
+}
+
+// check refuses a batch the graph or the cache cannot take: another
+// shape, a position outside the cells, a sequence other than 0.
+func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
+	if batch.Shape() != g.Batch || len(batch.Pos) != len(batch.Tokens) || batch.Output != nil && len(batch.Output) != len(batch.Tokens) {
+		return fmt.Errorf("cpu: %w: %d tokens, %d positions, %d outputs for a graph of %+v",
+			compute.ErrBatch, len(batch.Tokens), len(batch.Pos), batch.Outputs(), g.Batch)
+	}
+	if g.Cache.Layers > 0 && (g.Cache.Width != e.cache.Width || g.Cache.Layers > e.cache.Layers) {
+		return fmt.Errorf("cpu: %w: the graph's cache %+v, the executor's %+v", compute.ErrShape, g.Cache, e.cache)
+	}
+	for i, p := range batch.Pos {
+		if p < 0 || int(p) >= e.cells {
+			return fmt.Errorf("cpu: %w: position %d outside a cache of %d cells", compute.ErrBatch, p, e.cells)
+		}
+		if batch.SeqOf(i) != 0 {
+			return fmt.Errorf("cpu: %w: sequence %d: the cache holds one sequence (0)", compute.ErrBatch, batch.SeqOf(i))
+		}
+	}
+	return nil
+}

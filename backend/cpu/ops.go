@@ -1,0 +1,209 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/kernels"
+	"github.com/vkinfer/vkinfer/quant"
+)
+
+// run computes step s's node for batch. Each op calls the kernel the CPU
+// session calls for the same work, so the results are its bits.
+func (e *Executor) run(s *step, batch *compute.Batch) error {
+	n := s.node
+	var out []float32
+	if s.out >= 0 {
+		out = e.slots[s.out][:n.Shape.Elems()]
+	}
+	a, b, c := e.floats(s.src[0]), e.floats(s.src[1]), e.floats(s.src[2])
+	cols := n.Shape.Cols
+	switch n.Op {
+	case compute.OpGetRows:
+		return getRows(s.w, batch.Tokens, out)
+	case compute.OpMatMul:
+		return e.matMul(s.w, b, c, out)
+	case compute.OpAdd:
+		copyIn(out, a)
+		if len(b) == len(out) {
+			kernels.Add(out, b, false)
+			break
+		}
+		for o := 0; o < len(out); o += cols {
+			kernels.Add(out[o:o+cols], b, false)
+		}
+	case compute.OpMul:
+		bc := len(b) != len(out) // b is one row
+		for i, x := range a {
+			if bc {
+				out[i] = x * b[i%cols]
+			} else {
+				out[i] = x * b[i]
+			}
+		}
+	case compute.OpScale:
+		for i, x := range a {
+			out[i] = x * n.Params.Scale
+		}
+	case compute.OpRMSNorm:
+		group := cols
+		if n.Params.Group > 0 {
+			group = n.Params.Group
+		}
+		for o := 0; o < len(out); o += group {
+			kernels.RMSNorm(out[o:o+group], a[o:o+group], b, n.Params.Eps, false)
+		}
+	case compute.OpLayerNorm:
+		for o := 0; o < len(out); o += cols {
+			layerNorm(out[o:o+cols], a[o:o+cols], b, c, n.Params.Eps)
+		}
+	case compute.OpRope:
+		copyIn(out, a)
+		r := n.Params.Rope
+		for i, p := range batch.Pos {
+			kernels.Rope(out[i*cols:(i+1)*cols], s.rope.at(int(p)), r.HeadDim, r.NeoX, false)
+		}
+	case compute.OpStoreKV:
+		e.storeKV(n.Params.Layer, a, b, batch.Pos)
+	case compute.OpAttention:
+		e.attention(n, a, out, batch)
+	case compute.OpSiLUMul:
+		copyIn(out, a)
+		// Row by row, as the CPU session: the SIMD kernel computes a
+		// row's tail outside the vector lanes, so the rows' boundaries
+		// are part of its result.
+		for o := 0; o < len(out); o += cols {
+			kernels.SiLUMul(out[o:o+cols], b[o:o+cols], false)
+		}
+	case compute.OpGELU:
+		for i, x := range a {
+			out[i] = gelu(x)
+		}
+	case compute.OpGELUMul:
+		for i, x := range a {
+			out[i] = gelu(x) * b[i]
+		}
+	case compute.OpSoftmax:
+		copyIn(out, a)
+		for o := 0; o < len(out); o += cols {
+			kernels.Softmax(out[o:o+cols], false)
+		}
+	case compute.OpView:
+		width := len(a) / n.Shape.Rows
+		for i := range n.Shape.Rows {
+			copy(out[i*cols:(i+1)*cols], a[i*width+n.Params.Off:])
+		}
+	case compute.OpOutputs:
+		o := 0
+		for i := range batch.Tokens {
+			if batch.Wants(i) {
+				copy(out[o*cols:(o+1)*cols], a[i*cols:(i+1)*cols])
+				o++
+			}
+		}
+	default:
+		return fmt.Errorf("%w: no CPU kernel for op %s", compute.ErrShape, n.Op)
+	}
+	return nil
+}
+
+// copyIn puts a into out for an op that then works in place, unless the
+// plan gave the op a's own buffer.
+func copyIn(out, a []float32) {
+	if len(out) > 0 && &out[0] != &a[0] {
+		copy(out, a)
+	}
+}
+
+// getRows dequantizes the table's row of each token.
+func getRows(w *compute.Node, tokens []int32, out []float32) error {
+	cols, rb := w.Shape.Cols, len(w.Weight)/w.Shape.Rows
+	for i, tok := range tokens {
+		if tok < 0 || int(tok) >= w.Shape.Rows {
+			return fmt.Errorf("%w: token %d outside the %d rows of %q", compute.ErrBatch, tok, w.Shape.Rows, w.Name)
+		}
+		if err := quant.Dequantize(w.Type, w.Weight[int(tok)*rb:][:rb], out[i*cols:(i+1)*cols]); err != nil {
+			return fmt.Errorf("tensor %q: %w", w.Name, err)
+		}
+	}
+	return nil
+}
+
+// matMul multiplies every row of x by the matrix w in its stored type
+// (one DoBatch for the batch, which reads the weights once), then adds
+// the bias.
+func (e *Executor) matMul(w *compute.Node, x, bias, out []float32) error {
+	in, rows := w.Shape.Cols, w.Shape.Rows
+	tokens := len(x) / in
+	xs, ys := e.xrows[:tokens], e.yrows[:tokens]
+	for i := range tokens {
+		xs[i], ys[i] = x[i*in:(i+1)*in], out[i*rows:(i+1)*rows]
+	}
+	err := e.mv.DoBatch(w.Type, w.Weight, rows, in, xs, ys)
+	clear(xs) // the buffers may be regrown by a later plan; do not pin them
+	clear(ys)
+	if err != nil {
+		return fmt.Errorf("tensor %q: %w", w.Name, err)
+	}
+	if bias != nil {
+		for o := 0; o < len(out); o += rows {
+			for i, v := range bias {
+				out[o+i] += v
+			}
+		}
+	}
+	return nil
+}
+
+// storeKV writes each token's keys and values at its position's cell,
+// rounded to f16 for an F16 cache.
+func (e *Executor) storeKV(layer int, k, v []float32, pos []int32) {
+	w := e.cache.Width
+	for i, p := range pos {
+		kd, vd := e.keys[layer][int(p)*w:][:w], e.values[layer][int(p)*w:][:w]
+		if e.cache.Type == gguf.TypeF16 {
+			kernels.RoundF16(k[i*w:(i+1)*w], kd, false)
+			kernels.RoundF16(v[i*w:(i+1)*w], vd, false)
+		} else {
+			copy(kd, k[i*w:(i+1)*w])
+			copy(vd, v[i*w:(i+1)*w])
+		}
+	}
+}
+
+// layerNorm sets out to x less its mean over its standard deviation,
+// times w and plus bias when present, summing in float64 as
+// compute.Reference does (no model on the CPU path used it before, so
+// there are no other bits to keep). out may be x.
+func layerNorm(out, x, w, bias []float32, eps float32) {
+	var sum, ss float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	inv := 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
+	for i, v := range x {
+		y := float32((float64(v) - mean) * inv)
+		if w != nil {
+			y *= w[i]
+		}
+		if bias != nil {
+			y += bias[i]
+		}
+		out[i] = y
+	}
+}
+
+// gelu is the tanh approximation of GELU, as ggml and compute.Reference
+// compute it.
+func gelu(x float32) float32 {
+	const c = 0.7978845608028654 // sqrt(2/pi)
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Tanh(c*v*(1+0.044715*v*v))))
+}
