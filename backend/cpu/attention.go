@@ -24,7 +24,7 @@ type attnTask struct {
 func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.Batch) {
 	at := n.Params.Attn
 	for i := range batch.Tokens {
-		lo, hi := batch.Span(i, at)
+		lo, hi := batch.KeyCells(i, at)
 		e.spans[i] = [2]int{lo, hi}
 	}
 	if e.cache.Type == gguf.TypeF16 {

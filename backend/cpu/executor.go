@@ -106,7 +106,7 @@ func (e *Executor) Run(g *compute.Graph, batch *compute.Batch) ([]float32, error
 }
 
 // check refuses a batch the graph or the cache cannot take: another
-// shape, a position outside the cells, a sequence other than 0.
+// shape, a token whose cell is outside the cache.
 func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
 	if batch.Shape() != g.Batch || len(batch.Pos) != len(batch.Tokens) || batch.Output != nil && len(batch.Output) != len(batch.Tokens) {
 		return fmt.Errorf("cpu: %w: %d tokens, %d positions, %d outputs for a graph of %+v",
@@ -116,11 +116,11 @@ func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
 		return fmt.Errorf("cpu: %w: the graph's cache %+v, the executor's %+v", compute.ErrShape, g.Cache, e.cache)
 	}
 	for i, p := range batch.Pos {
-		if p < 0 || int(p) >= e.cells {
-			return fmt.Errorf("cpu: %w: position %d outside a cache of %d cells", compute.ErrBatch, p, e.cells)
+		if s := batch.SeqOf(i); p < 0 || s < 0 || batch.Base == nil && s != 0 || batch.Base != nil && int(s) >= len(batch.Base) {
+			return fmt.Errorf("cpu: %w: token %d at position %d of sequence %d, %d base cells", compute.ErrBatch, i, p, s, len(batch.Base))
 		}
-		if batch.SeqOf(i) != 0 {
-			return fmt.Errorf("cpu: %w: sequence %d: the cache holds one sequence (0)", compute.ErrBatch, batch.SeqOf(i))
+		if c := batch.Cell(i); c < 0 || c >= e.cells {
+			return fmt.Errorf("cpu: %w: cell %d outside a cache of %d cells", compute.ErrBatch, c, e.cells)
 		}
 	}
 	return nil

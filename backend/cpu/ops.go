@@ -22,7 +22,11 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 	cols := n.Shape.Cols
 	switch n.Op {
 	case compute.OpGetRows:
-		return getRows(s.w, batch.Tokens, out)
+		ids := batch.Tokens
+		if s.byPos {
+			ids = batch.Pos
+		}
+		return getRows(s.w, ids, out)
 	case compute.OpMatMul:
 		return e.matMul(s.w, b, c, out)
 	case compute.OpAdd:
@@ -66,7 +70,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 			kernels.Rope(out[i*cols:(i+1)*cols], s.rope.at(int(p)), r.HeadDim, r.NeoX, false)
 		}
 	case compute.OpStoreKV:
-		e.storeKV(n.Params.Layer, a, b, batch.Pos)
+		e.storeKV(n.Params.Layer, a, b, batch)
 	case compute.OpAttention:
 		e.attention(n, a, out, batch)
 	case compute.OpSiLUMul:
@@ -118,11 +122,11 @@ func copyIn(out, a []float32) {
 }
 
 // getRows dequantizes the table's row of each token.
-func getRows(w *compute.Node, tokens []int32, out []float32) error {
+func getRows(w *compute.Node, ids []int32, out []float32) error {
 	cols, rb := w.Shape.Cols, len(w.Weight)/w.Shape.Rows
-	for i, tok := range tokens {
+	for i, tok := range ids {
 		if tok < 0 || int(tok) >= w.Shape.Rows {
-			return fmt.Errorf("%w: token %d outside the %d rows of %q", compute.ErrBatch, tok, w.Shape.Rows, w.Name)
+			return fmt.Errorf("%w: id %d outside the %d rows of %q", compute.ErrBatch, tok, w.Shape.Rows, w.Name)
 		}
 		if err := quant.Dequantize(w.Type, w.Weight[int(tok)*rb:][:rb], out[i*cols:(i+1)*cols]); err != nil {
 			return fmt.Errorf("tensor %q: %w", w.Name, err)
@@ -159,10 +163,11 @@ func (e *Executor) matMul(w *compute.Node, x, bias, out []float32) error {
 
 // storeKV writes each token's keys and values at its position's cell,
 // rounded to f16 for an F16 cache.
-func (e *Executor) storeKV(layer int, k, v []float32, pos []int32) {
+func (e *Executor) storeKV(layer int, k, v []float32, batch *compute.Batch) {
 	w := e.cache.Width
-	for i, p := range pos {
-		kd, vd := e.keys[layer][int(p)*w:][:w], e.values[layer][int(p)*w:][:w]
+	for i := range batch.Tokens {
+		c := batch.Cell(i)
+		kd, vd := e.keys[layer][c*w:][:w], e.values[layer][c*w:][:w]
 		if e.cache.Type == gguf.TypeF16 {
 			kernels.RoundF16(k[i*w:(i+1)*w], kd, false)
 			kernels.RoundF16(v[i*w:(i+1)*w], vd, false)

@@ -123,8 +123,8 @@ func runBoth(t *testing.T, f *gguf.File, build func(*compute.Builder) compute.Te
 	return worst, equal
 }
 
-func x(b *compute.Builder) compute.Tensor { return b.GetRows(b.Weight("embd", 64, 16)) }
-func y(b *compute.Builder) compute.Tensor { return b.GetRows(b.Weight("embd2", 64, 16)) }
+func x(b *compute.Builder) compute.Tensor { return b.GetRows(b.Weight("embd", 64, 16), b.Tokens()) }
+func y(b *compute.Builder) compute.Tensor { return b.GetRows(b.Weight("embd2", 64, 16), b.Tokens()) }
 
 // rope8 rotates heads of 8, all of them or the first 4 dimensions.
 func rope8(dims int, neox bool) *compute.Rope {
@@ -170,9 +170,9 @@ func TestOps(t *testing.T) {
 		tol   float64 // 0: bit-equal
 	}{
 		{"get_rows f32", func(b *compute.Builder) compute.Tensor { return b.Outputs(x(b)) }, gguf.TypeF16, 0},
-		{"get_rows f16", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_f16", 64, 16))) }, gguf.TypeF16, 0},
-		{"get_rows q8_0", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_q8", 64, 16))) }, gguf.TypeF16, 0},
-		{"get_rows q4_k", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_q4k", 256, 16))) }, gguf.TypeF16, 0},
+		{"get_rows f16", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_f16", 64, 16), b.Tokens())) }, gguf.TypeF16, 0},
+		{"get_rows q8_0", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_q8", 64, 16), b.Tokens())) }, gguf.TypeF16, 0},
+		{"get_rows q4_k", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_q4k", 256, 16), b.Tokens())) }, gguf.TypeF16, 0},
 		{"add", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.Add(x(b), y(b))) }, gguf.TypeF16, 0},
 		{"add f32 row", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.Add(x(b), b.Weight("row", 64, 1))) }, gguf.TypeF16, 0},
 		{"add f16 row", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.Add(x(b), b.Weight("row_f16", 64, 1))) }, gguf.TypeF16, 0},
@@ -305,7 +305,7 @@ func TestMatMul(t *testing.T) {
 		} {
 			t.Run(fmt.Sprintf("%s/%d", ty.typ, len(batch.Tokens)), func(t *testing.T) {
 				b := compute.NewBuilder(f, batch.Shape())
-				g, err := b.Finish(b.Outputs(b.MatMul(b.Weight("w_"+ty.typ.String(), cols, rows), b.GetRows(b.Weight("in", cols, 16)), b.Weight("bias", rows, 1))))
+				g, err := b.Finish(b.Outputs(b.MatMul(b.Weight("w_"+ty.typ.String(), cols, rows), b.GetRows(b.Weight("in", cols, 16), b.Tokens()), b.Weight("bias", rows, 1))))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -23,6 +23,7 @@ type step struct {
 	out   int // the slot of the result; -1 for none (StoreKV)
 	src   [3]operand
 	w     *compute.Node // the table of OpGetRows, the matrix of OpMatMul
+	byPos bool          // OpGetRows picks rows by position, not token
 	rope  *ropeTable    // OpRope
 }
 
@@ -195,6 +196,7 @@ func (e *Executor) prepare(g *compute.Graph, s *step, slot []int) error {
 	switch n.Op {
 	case compute.OpGetRows, compute.OpMatMul:
 		s.w = g.Node(n.Src[0])
+		s.byPos = n.Op == compute.OpGetRows && g.Node(n.Src[1]).Name == compute.InputPositions
 	case compute.OpAdd, compute.OpMul, compute.OpScale,
 		compute.OpLayerNorm, compute.OpSiLUMul, compute.OpGELU, compute.OpGELUMul, compute.OpSoftmax,
 		compute.OpView, compute.OpOutputs:

@@ -44,11 +44,17 @@ func TestPlan(t *testing.T) {
 		t.Run(tc.rel, func(t *testing.T) {
 			m := loadModel(t, tc.rel)
 			s, e := session(t, m, 64)
-			if err := s.Eval(prompt, 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Eval([]int32{300}, len(prompt)); err != nil {
-				t.Fatal(err)
+			// Eval leaves its last step pending; Logits runs it.
+			for _, st := range []struct {
+				tokens []int32
+				pos    int
+			}{{prompt, 0}, {[]int32{300}, len(prompt)}} {
+				if err := s.Eval(st.tokens, st.pos); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Logits(); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if len(e.plans) != 2 {
 				t.Fatalf("%d plans for a prompt and a decode step", len(e.plans))
