@@ -4,7 +4,7 @@
 //
 // An architecture is written once, as a function of ops over named GGUF
 // tensors (see Builder); executors run the graph on a backend: package
-// compute/cpu on the SIMD kernels, the Vulkan executor on the device.
+// backend/cpu on the SIMD kernels, backend/vulkan on the device.
 // Reference runs any graph in plain float32 Go and is the oracle the
 // executors are tested against, not a fast path.
 //

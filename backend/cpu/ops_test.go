@@ -170,9 +170,15 @@ func TestOps(t *testing.T) {
 		tol   float64 // 0: bit-equal
 	}{
 		{"get_rows f32", func(b *compute.Builder) compute.Tensor { return b.Outputs(x(b)) }, gguf.TypeF16, 0},
-		{"get_rows f16", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_f16", 64, 16), b.Tokens())) }, gguf.TypeF16, 0},
-		{"get_rows q8_0", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_q8", 64, 16), b.Tokens())) }, gguf.TypeF16, 0},
-		{"get_rows q4_k", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GetRows(b.Weight("embd_q4k", 256, 16), b.Tokens())) }, gguf.TypeF16, 0},
+		{"get_rows f16", func(b *compute.Builder) compute.Tensor {
+			return b.Outputs(b.GetRows(b.Weight("embd_f16", 64, 16), b.Tokens()))
+		}, gguf.TypeF16, 0},
+		{"get_rows q8_0", func(b *compute.Builder) compute.Tensor {
+			return b.Outputs(b.GetRows(b.Weight("embd_q8", 64, 16), b.Tokens()))
+		}, gguf.TypeF16, 0},
+		{"get_rows q4_k", func(b *compute.Builder) compute.Tensor {
+			return b.Outputs(b.GetRows(b.Weight("embd_q4k", 256, 16), b.Tokens()))
+		}, gguf.TypeF16, 0},
 		{"add", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.Add(x(b), y(b))) }, gguf.TypeF16, 0},
 		{"add f32 row", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.Add(x(b), b.Weight("row", 64, 1))) }, gguf.TypeF16, 0},
 		{"add f16 row", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.Add(x(b), b.Weight("row_f16", 64, 1))) }, gguf.TypeF16, 0},
