@@ -46,7 +46,8 @@ const (
 	OpAttention
 	// OpSiLUMul: silu(a)·b, the gated feed-forward of llama.
 	OpSiLUMul
-	// OpGELU: gelu(a) (the tanh approximation, as ggml).
+	// OpGELU: gelu(a): the tanh approximation, at a rounded to f16 and
+	// rounded to f16, as ggml's CPU backend looks it up in an f16 table.
 	OpGELU
 	// OpGELUMul: gelu(a)·b.
 	OpGELUMul

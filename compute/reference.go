@@ -355,11 +355,19 @@ func softmax(x, out []float32) {
 	}
 }
 
-// gelu is the tanh approximation of GELU, as ggml computes it.
+// gelu is ggml's GELU: the tanh approximation at the input rounded to
+// f16, the result rounded to f16 (its CPU backend looks it up in an f16
+// table), the tails (|x| >= 10) exact.
 func gelu(x float32) float32 {
+	switch {
+	case x <= -10:
+		return 0
+	case x >= 10:
+		return x
+	}
 	const c = 0.7978845608028654 // sqrt(2/pi)
-	v := float64(x)
-	return float32(0.5 * v * (1 + math.Tanh(c*v*(1+0.044715*v*v))))
+	v := float64(quant.F16ToF32(quant.F32ToF16(x)))
+	return quant.F16ToF32(quant.F32ToF16(float32(0.5 * v * (1 + math.Tanh(c*v*(1+0.044715*v*v))))))
 }
 
 // roundTo returns x rounded to t's precision (F16, BF16) as float32, or x

@@ -82,12 +82,13 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 			kernels.SiLUMul(out[o:o+cols], b[o:o+cols], false)
 		}
 	case compute.OpGELU:
-		for i, x := range a {
-			out[i] = gelu(x)
-		}
+		copyIn(out, a)
+		kernels.GELU(out)
 	case compute.OpGELUMul:
-		for i, x := range a {
-			out[i] = gelu(x) * b[i]
+		copyIn(out, a)
+		kernels.GELU(out)
+		for i := range out {
+			out[i] *= b[i]
 		}
 	case compute.OpSoftmax:
 		copyIn(out, a)
@@ -203,12 +204,4 @@ func layerNorm(out, x, w, bias []float32, eps float32) {
 		}
 		out[i] = y
 	}
-}
-
-// gelu is the tanh approximation of GELU, as ggml and compute.Reference
-// compute it.
-func gelu(x float32) float32 {
-	const c = 0.7978845608028654 // sqrt(2/pi)
-	v := float64(x)
-	return float32(0.5 * v * (1 + math.Tanh(c*v*(1+0.044715*v*v))))
 }
