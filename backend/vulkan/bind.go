@@ -448,10 +448,7 @@ func (bd *binder) node(i int) error {
 		}
 		return bd.binary(n, a, out)
 	case compute.OpRMSNorm:
-		group := n.Params.Group
-		if group == 0 {
-			group = cols
-		}
+		group := normGroup(n)
 		w, err := bd.orConst(n.Src[1], 1, group)
 		if err != nil {
 			return err

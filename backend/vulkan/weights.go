@@ -189,3 +189,52 @@ func (w *Weights) pipeline(name string) (*vk.Pipeline, error) {
 	w.pipes[name] = p
 	return p, nil
 }
+
+// Upload puts every tensor g reads on the device now, as the executor
+// binds them, rather than at g's first step: a caller learns of a type
+// without a shader, or of the device's memory, before running anything,
+// and on a device without mapped memory the first step then costs one
+// submit like the others instead of also the uploads' staging submits.
+func (w *Weights) Upload(g *compute.Graph) error {
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		for j, t := range n.Src {
+			if !t.Valid() || g.Node(t).Kind != compute.KindWeight {
+				continue
+			}
+			var err error
+			if j == 0 && (n.Op == compute.OpGetRows || n.Op == compute.OpMatMul) {
+				_, err = w.matrix(g.Node(t))
+			} else {
+				_, err = w.vector(g.Node(t))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		var err error
+		switch {
+		case n.Op == compute.OpRope:
+			_, err = w.ropeFreqs(n.Params.Rope)
+		case n.Op == compute.OpRMSNorm && !n.Src[1].Valid():
+			_, err = w.constant(1, normGroup(n))
+		case n.Op == compute.OpLayerNorm && !n.Src[1].Valid():
+			_, err = w.constant(1, n.Shape.Cols)
+		}
+		if err == nil && n.Op == compute.OpLayerNorm && !n.Src[2].Valid() {
+			_, err = w.constant(0, n.Shape.Cols)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normGroup returns the columns an rms_norm node normalises together.
+func normGroup(n *compute.Node) int {
+	if n.Params.Group > 0 {
+		return n.Params.Group
+	}
+	return n.Shape.Cols
+}
