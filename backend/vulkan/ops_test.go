@@ -331,6 +331,11 @@ func TestAttention(t *testing.T) {
 	}{
 		{"causal: prompt, decode", causal, []*compute.Batch{seq(r, 7, 0, vocab, all(7)), seq(r, 1, 7, vocab, nil), seq(r, 1, 8, vocab, nil)}},
 		{"causal: rewind", causal, []*compute.Batch{seq(r, 9, 0, vocab, nil), seq(r, 4, 3, vocab, all(4))}},
+		// More shapes than an executor keeps bound, each larger than the
+		// last (its scratch slots grow, which unbinds the others), then
+		// the first again.
+		{"many shapes", causal, []*compute.Batch{seq(r, 1, 0, vocab, nil), seq(r, 2, 1, vocab, all(2)), seq(r, 3, 3, vocab, nil),
+			seq(r, 4, 6, vocab, all(4)), seq(r, 5, 10, vocab, nil), seq(r, 6, 15, vocab, all(6)), seq(r, 1, 21, vocab, nil)}},
 		{"window", window, []*compute.Batch{seq(r, 8, 0, vocab, all(8)), seq(r, 1, 8, vocab, nil)}},
 		{"non-causal, packed sequences", full, []*compute.Batch{packed}},
 	}
