@@ -1,0 +1,383 @@
+package vulkan
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/sampling"
+	"github.com/vkinfer/vkinfer/vk"
+	"github.com/vkinfer/vkinfer/vk/ops"
+)
+
+// maxBound is how many bound graphs an executor keeps. A session runs a
+// graph per batch shape: decode's one token, and prompt chunks of every
+// length. Binding is cheap next to a step (descriptor sets over buffers
+// that already exist), so the least recently run graph beyond these is
+// dropped and bound again if it returns, and the sets an executor holds
+// stay bounded however many prompt lengths it sees.
+const maxBound = 4
+
+// Executor runs graphs on the device: compute.Executor and
+// compute.SamplingExecutor. It owns the KV cache (per layer, keys and
+// values of cells × Width f32: the graph's f16 cache type is not
+// followed, so keys and values are not rounded as Reference rounds them)
+// and the scratch buffers its graphs share. It is not safe for
+// concurrent use.
+type Executor struct {
+	w     *Weights
+	k     *ops.Kernels
+	cache compute.CacheShape
+	cells int
+
+	keys, values []*vk.Buffer
+	// slots are the scratch buffers of bound graphs: a graph's plan
+	// numbers its buffers and every graph uses the same numbers, so the
+	// scratch memory is the largest graph's, not the sum. Slot 0 holds
+	// every graph's result.
+	slots    []*vk.Buffer
+	readback *vk.Buffer // host-visible copy of the result on devices that do not map slot 0
+	step     *vk.Step
+
+	bound map[*compute.Graph]*bound
+	lru   []*compute.Graph // least recently run first
+
+	sampler      *ops.Sampler // bound to slot 0
+	samplerSets  *vk.Sets
+	samplerVocab int
+
+	update []byte
+	out    []float32
+}
+
+// NewExecutor returns an executor on w's device whose KV cache has shape
+// c and cells cells; its signature is runner.NewExecutor's.
+func (w *Weights) NewExecutor(c compute.CacheShape, cells int) (compute.Executor, error) {
+	return New(w, c, cells)
+}
+
+// New returns an executor running graphs over the weights w, with a KV
+// cache of shape c and cells cells.
+func New(w *Weights, c compute.CacheShape, cells int) (_ *Executor, err error) {
+	if cells <= 0 {
+		return nil, fmt.Errorf("vulkan: a cache of %d cells", cells)
+	}
+	e := &Executor{w: w, k: w.K, cache: c, cells: cells, bound: map[*compute.Graph]*bound{}}
+	defer func() {
+		if err != nil {
+			e.Close()
+			err = fmt.Errorf("vulkan: %w", err)
+		}
+	}()
+	layer := uint64(4 * cells * c.Width)
+	if layer > e.k.Dev.Info.MaxStorageBufferRange {
+		return nil, fmt.Errorf("a cache layer of %d bytes exceeds the device's storage range of %d", layer, e.k.Dev.Info.MaxStorageBufferRange)
+	}
+	for range c.Layers {
+		for _, dst := range []*[]*vk.Buffer{&e.keys, &e.values} {
+			b, err := e.k.Dev.NewBuffer(layer, vk.DeviceLocal)
+			if err != nil {
+				return nil, err
+			}
+			*dst = append(*dst, b)
+		}
+	}
+	if e.step, err = e.k.Dev.NewStep(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close implements compute.Executor. The weights stay: they are the
+// model's.
+func (e *Executor) Close() error {
+	e.unbindAll()
+	if e.step != nil {
+		e.step.Close()
+		e.step = nil
+	}
+	for _, b := range slices.Concat(e.keys, e.values, e.slots, []*vk.Buffer{e.readback}) {
+		b.Close()
+	}
+	e.keys, e.values, e.slots, e.readback = nil, nil, nil, nil
+	return nil
+}
+
+// unbindAll drops every bound graph and the sampler: their sets name
+// buffers about to be replaced.
+func (e *Executor) unbindAll() {
+	for _, b := range e.bound {
+		b.sets.Close()
+	}
+	clear(e.bound)
+	e.lru = e.lru[:0]
+	if e.sampler != nil {
+		e.sampler.Close()
+		e.samplerSets.Close()
+		e.sampler, e.samplerSets = nil, nil
+	}
+}
+
+// graph returns g bound, binding it (and dropping the least recently run
+// graph beyond maxBound) when it is new.
+func (e *Executor) graph(g *compute.Graph) (*bound, error) {
+	if b := e.bound[g]; b != nil {
+		i := slices.Index(e.lru, g)
+		e.lru = append(slices.Delete(e.lru, i, i+1), g)
+		return b, nil
+	}
+	if g.Cache.Layers > 0 && (g.Cache.Width != e.cache.Width || g.Cache.Layers > e.cache.Layers) {
+		return nil, fmt.Errorf("vulkan: the graph's cache %+v, the executor's %+v", g.Cache, e.cache)
+	}
+	b, err := e.bind(g)
+	if err != nil {
+		return nil, fmt.Errorf("vulkan: %w", err)
+	}
+	if len(e.lru) == maxBound {
+		old := e.lru[0]
+		e.bound[old].sets.Close()
+		delete(e.bound, old)
+		e.lru = e.lru[1:]
+	}
+	e.bound[g] = b
+	e.lru = append(e.lru, g)
+	return b, nil
+}
+
+// arena makes slot i at least need[i] bytes. Replacing a buffer unbinds
+// every graph; a slot grows to a power of two (within the device's
+// storage range), so a run of growing prompts replaces it a few times.
+func (e *Executor) arena(need []uint64) error {
+	limit := e.k.Dev.Info.MaxStorageBufferRange
+	for i, n := range need {
+		if i == len(e.slots) {
+			e.slots = append(e.slots, nil)
+		}
+		if old := e.slots[i]; old != nil && old.Size() >= n {
+			continue
+		}
+		if n > limit {
+			return fmt.Errorf("a scratch buffer of %d bytes exceeds the device's storage range of %d", n, limit)
+		}
+		size := uint64(1)
+		for size < n {
+			size *= 2
+		}
+		if size > limit {
+			size = n
+		}
+		if e.slots[i] != nil {
+			e.unbindAll()
+			e.slots[i].Close()
+			e.slots[i] = nil
+		}
+		b, err := e.k.Dev.NewBuffer(size, vk.DeviceLocal)
+		if err != nil {
+			return err
+		}
+		e.slots[i] = b
+	}
+	return nil
+}
+
+// check returns an error for a batch g cannot run on this cache: another
+// shape, an id outside an embedding table, a cell outside the cache.
+func (e *Executor) check(b *bound, batch *compute.Batch) error {
+	if batch.Shape() != b.g.Batch {
+		return fmt.Errorf("%w: shape %+v for a graph of %+v", compute.ErrBatch, batch.Shape(), b.g.Batch)
+	}
+	n := len(batch.Tokens)
+	if len(batch.Pos) != n || batch.Seq != nil && len(batch.Seq) != n || batch.Output != nil && len(batch.Output) != n {
+		return fmt.Errorf("%w: %d tokens with %d positions, %d sequence ids and %d output marks", compute.ErrBatch, n, len(batch.Pos), len(batch.Seq), len(batch.Output))
+	}
+	for i, t := range batch.Tokens {
+		if t < 0 || int(t) >= b.tokenRows {
+			return fmt.Errorf("%w: token %d outside a table of %d rows", compute.ErrBatch, t, b.tokenRows)
+		}
+		p := batch.Pos[i]
+		if p < 0 || int(p) >= b.posRows {
+			return fmt.Errorf("%w: position %d outside a table of %d rows", compute.ErrBatch, p, b.posRows)
+		}
+		if s := batch.SeqOf(i); s < 0 || batch.Base != nil && int(s) >= len(batch.Base) || batch.Base == nil && s != 0 {
+			return fmt.Errorf("%w: sequence %d without a base cell", compute.ErrBatch, s)
+		}
+		if c := batch.Cell(i); c < 0 || c >= e.cells {
+			return fmt.Errorf("%w: cell %d outside a cache of %d", compute.ErrBatch, c, e.cells)
+		}
+		for _, a := range b.attns {
+			if lo, hi := batch.KeyCells(i, a); lo < 0 || hi > e.cells {
+				return fmt.Errorf("%w: keys [%d, %d) outside a cache of %d", compute.ErrBatch, lo, hi, e.cells)
+			}
+		}
+	}
+	return nil
+}
+
+// record binds g if need be, checks the batch and records the step: the
+// inputs' updates, then the ops.
+func (e *Executor) record(g *compute.Graph, batch *compute.Batch) (*bound, error) {
+	b, err := e.graph(g)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.check(b, batch); err != nil {
+		return nil, fmt.Errorf("vulkan: %w", err)
+	}
+	st := e.step
+	if err := st.Begin(); err != nil {
+		return nil, err
+	}
+	// The batch goes in with the step: a staged write would cost a submit
+	// of its own. Updates are checked against their buffers at bind time.
+	for _, in := range b.inputs {
+		e.update = in.fill(batch, e.update[:0])
+		if err := st.Update(in.buf, 0, e.update); err != nil {
+			return nil, err
+		}
+	}
+	st.Barrier()
+	for _, c := range b.cmds {
+		if c.barrier {
+			st.Barrier()
+		}
+		c.record(st, batch)
+	}
+	return b, nil
+}
+
+// Run implements compute.Executor: one submit, the result copied to a
+// host-visible buffer inside it when slot 0 is not mapped.
+func (e *Executor) Run(g *compute.Graph, batch *compute.Batch) ([]float32, error) {
+	b, err := e.graph(g)
+	if err != nil {
+		return nil, err
+	}
+	n := b.outBytes
+	mapped := e.slots[0].Bytes() != nil
+	if !mapped {
+		if err := e.ensureReadback(n); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := e.record(g, batch); err != nil {
+		return nil, err
+	}
+	raw := e.slots[0].Bytes()
+	if !mapped && n > 0 {
+		e.step.Barrier()
+		e.step.Copy(vk.Range{Buf: e.slots[0], Size: n}, vk.Range{Buf: e.readback, Size: n})
+		raw = e.readback.Bytes()
+	}
+	if err := e.step.Submit(); err != nil {
+		return nil, err
+	}
+	return e.floats(raw[:n]), nil
+}
+
+func (e *Executor) ensureReadback(n uint64) error {
+	if e.readback != nil && e.readback.Size() >= n {
+		return nil
+	}
+	e.readback.Close()
+	var err error
+	e.readback, err = e.k.Dev.NewBuffer(n, vk.HostVisible)
+	return err
+}
+
+// floats converts raw to the executor's result slice, valid until the
+// next step.
+func (e *Executor) floats(raw []byte) []float32 {
+	e.out = slices.Grow(e.out[:0], len(raw)/4)[:len(raw)/4]
+	for i := range e.out {
+		e.out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return e.out
+}
+
+// RunSample implements compute.SamplingExecutor: the sampler runs on the
+// device as the graph's tail over the last output row, and one submit
+// returns the token id. A chain the device sampler cannot hold (see
+// ops.MaxCandidates) is drawn on the CPU from logits that come out in
+// the same submit.
+func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smp *sampling.Sampler) (int32, error) {
+	vocab := g.Node(g.Out).Shape.Cols
+	if g.Batch.Outputs == 0 {
+		return 0, fmt.Errorf("vulkan: sampling a step without output rows")
+	}
+	// Bind first: binding may replace slot 0, to which the sampler binds.
+	if _, err := e.graph(g); err != nil {
+		return 0, err
+	}
+	if err := e.bindSampler(vocab); err != nil {
+		return 0, err
+	}
+	row := uint64(4 * vocab)
+	res := e.slots[0]
+	copyLogits := res.Bytes() == nil && e.sampler.MayOverflow(smp.Params())
+	if copyLogits {
+		if err := e.ensureReadback(row); err != nil {
+			return 0, err
+		}
+	}
+	b, err := e.record(g, batch)
+	if err != nil {
+		return 0, err
+	}
+	st := e.step
+	if last := b.outBytes - row; last > 0 {
+		// The sampler reads row 0; the step returns no rows, so the last
+		// may overwrite it.
+		st.Barrier()
+		st.Copy(vk.Range{Buf: res, Off: last, Size: row}, vk.Range{Buf: res, Size: row})
+	}
+	st.Barrier()
+	// An error here (a penalty history larger than the sampler's room)
+	// still submits the forward pass, whose cache writes the caller has
+	// asked for.
+	recErr := e.sampler.Record(st, smp, false)
+	if copyLogits {
+		st.Copy(vk.Range{Buf: res, Size: row}, vk.Range{Buf: e.readback, Size: row})
+	}
+	if err := st.Submit(); err != nil {
+		return 0, err
+	}
+	if recErr != nil {
+		return 0, recErr
+	}
+	r := e.sampler.Result()
+	if r.Overflow {
+		raw := res.Bytes()
+		if copyLogits {
+			raw = e.readback.Bytes()
+		}
+		return smp.Sample(e.floats(raw[:row])), nil
+	}
+	if r.Drew {
+		smp.NextUniform()
+	}
+	smp.Accept(r.ID)
+	return r.ID, nil
+}
+
+// bindSampler binds the device sampler to the first vocab floats of slot
+// 0, where every graph's result starts.
+func (e *Executor) bindSampler(vocab int) error {
+	if e.sampler != nil && e.samplerVocab == vocab {
+		return nil
+	}
+	if e.sampler != nil {
+		e.sampler.Close()
+		e.samplerSets.Close()
+		e.sampler = nil
+	}
+	sets := e.k.Dev.NewSets()
+	s, err := e.k.NewSampler(sets, vk.Range{Buf: e.slots[0], Size: uint64(4 * vocab)}, vocab, e.cells)
+	if err != nil {
+		sets.Close()
+		return fmt.Errorf("vulkan: %w", err)
+	}
+	e.sampler, e.samplerSets, e.samplerVocab = s, sets, vocab
+	return nil
+}
