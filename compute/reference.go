@@ -34,8 +34,9 @@ type SamplingExecutor interface {
 // Reference runs graphs in plain Go: float32 activations, weights
 // dequantized as they are read, sums in float64. It reads op by op like
 // llama2.c's run.c and is the oracle executors are tested against, not a
-// fast path. Where llama.cpp rounds (the f16 KV cache, bf16 activations
-// before a BF16 product) it rounds the same way.
+// fast path. Where llama.cpp rounds (the f16 KV cache; activations
+// quantized before products with quantized weights, rounded to bf16
+// before BF16 ones) it rounds the same way.
 type Reference struct {
 	cache  CacheShape
 	cells  int
@@ -250,8 +251,13 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 func (r *Reference) matMul(w *Node, _, x, bias, out []float32) error {
 	in, rows := w.Shape.Cols, w.Shape.Rows
 	tokens := len(x) / in
-	if w.Type == gguf.TypeBF16 {
-		x = roundTo(gguf.TypeBF16, x)
+	// Activations as llama.cpp's CPU backend converts them for w's type:
+	// quantized (Q8_0, Q8_K) or rounded (bf16).
+	tr, _ := quant.TraitsOf(w.Type)
+	if tr.Activations != quant.ActF32 {
+		r := make([]float32, len(x))
+		quant.RoundActivations(tr.Activations, x, r)
+		x = r
 	}
 	row := make([]float32, in)
 	for o := range rows {

@@ -143,25 +143,12 @@ func (m *MatVec) quantizeInputs() {
 func quantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 	const blocks = quant.QK_K / quant.QK
 	for sb := 0; sb < len(x)/quant.QK_K; sb++ {
-		blk := x[sb*quant.QK_K : (sb+1)*quant.QK_K]
-		var amax, mx float32
-		for _, v := range blk {
-			if a := float32(math.Abs(float64(v))); a > amax {
-				amax, mx = a, v
-			}
-		}
-		var iscale, d float32
-		if amax != 0 {
-			iscale = -127 / mx
-			d = 1 / iscale
-		}
+		q := xq[sb*quant.QK_K : (sb+1)*quant.QK_K]
+		d := quant.QuantizeQ8K(x[sb*quant.QK_K:], q)
 		for b := range blocks {
 			var sum int32
-			for i := b * quant.QK; i < (b+1)*quant.QK; i++ {
-				q := int32(math.RoundToEven(float64(iscale * blk[i])))
-				q = min(q, 127)
-				xq[sb*quant.QK_K+i] = int8(q)
-				sum += q
+			for _, v := range q[b*quant.QK : (b+1)*quant.QK] {
+				sum += int32(v)
 			}
 			xd[sb*blocks+b], xs[sb*blocks+b] = d, sum
 		}

@@ -1,6 +1,10 @@
 package quant
 
-import "github.com/vkinfer/vkinfer/gguf"
+import (
+	"math"
+
+	"github.com/vkinfer/vkinfer/gguf"
+)
 
 // Activations is the form activations take before a product with weights
 // of a type: llama.cpp's CPU backend converts them to the type's
@@ -53,4 +57,67 @@ var traits = map[gguf.Type]Traits{
 func TraitsOf(t gguf.Type) (Traits, bool) {
 	tr, ok := traits[t]
 	return tr, ok
+}
+
+// QuantizeQ8K quantizes one block of QK_K values as ggml's Q8_K: with m
+// the value of largest magnitude, q = round-half-even(-127/m · x), capped
+// at 127, and the scale it returns d = m/-127 (negative when m is: q·d is
+// x either way; 0 for a block of zeros).
+func QuantizeQ8K(x []float32, q []int8) (d float32) {
+	var amax, mx float32
+	for _, v := range x[:QK_K] {
+		if a := float32(math.Abs(float64(v))); a > amax {
+			amax, mx = a, v
+		}
+	}
+	var iscale float32
+	if amax != 0 {
+		iscale = -127 / mx
+		d = 1 / iscale
+	}
+	for i, v := range x[:QK_K] {
+		q[i] = int8(min(int32(math.RoundToEven(float64(iscale*v))), 127))
+	}
+	return d
+}
+
+// RoundActivations sets out to x as kernels taking activations of form a
+// see it: each value replaced by the one it stands for after the
+// conversion (q·d for the quantized forms, with Q8_0's scales rounded to
+// f16 and its values to the nearest, halves to even, as ggml's x86 code).
+// out may be x. len(x) must be a whole number of the form's blocks.
+func RoundActivations(a Activations, x, out []float32) {
+	switch a {
+	case ActF32:
+		copy(out, x)
+	case ActBF16:
+		for i, v := range x {
+			b := math.Float32bits(v)
+			out[i] = math.Float32frombits((b + 0x7fff + (b>>16)&1) &^ 0xffff)
+		}
+	case ActQ8_0:
+		for o := 0; o < len(x); o += QK {
+			var amax float32
+			for _, v := range x[o : o+QK] {
+				amax = max(amax, float32(math.Abs(float64(v))))
+			}
+			d := amax / 127
+			var id float32
+			if d != 0 {
+				id = 1 / d
+			}
+			dh := F16ToF32(F32ToF16(d))
+			for i, v := range x[o : o+QK] {
+				out[o+i] = float32(math.RoundToEven(float64(v*id))) * dh
+			}
+		}
+	case ActQ8_K:
+		var q [QK_K]int8
+		for o := 0; o < len(x); o += QK_K {
+			d := QuantizeQ8K(x[o:o+QK_K], q[:])
+			for i, v := range q {
+				out[o+i] = float32(v) * d
+			}
+		}
+	}
 }

@@ -4,6 +4,11 @@
 // row: the row is added to or multiplied into every row of a). o is a
 // buffer of its own.
 
+#extension GL_GOOGLE_include_directive : require
+
+#include "round.glsl"
+#include "gelu.glsl"
+
 layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) readonly buffer A { float a[]; };
@@ -28,10 +33,7 @@ void main() {
 		return;
 	}
 	if (p.op == 3u) {
-		// As gelu.comp: tanh(y) = 1 - 2/(exp(2y)+1), finite for large |y|.
-		float y = 0.7978845608028654 * x * (1.0 + 0.044715 * x * x);
-		float t = 1.0 - 2.0 / (exp(2.0 * y) + 1.0);
-		x = 0.5 * x * (1.0 + t);
+		x = gelu_ggml(x);
 	}
 	float y = b[i % p.b_count];
 	o[i] = p.op == 0u ? x + y : x * y;

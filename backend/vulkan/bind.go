@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
@@ -52,6 +53,9 @@ type plan struct {
 	rangeSlot map[rangeKey]int
 	scratch   int // the attention score buffer's slot, noSlot if none
 	chunk     map[int]int
+	// rounded holds, per rounding, the slot a matmul's input is rounded
+	// into first, as llama.cpp converts activations for quantized weights.
+	rounded map[ops.Rounding]int
 }
 
 // rangeKey is what the key ranges of an attention depend on.
@@ -126,7 +130,7 @@ func mayAlias(op compute.Op) bool {
 func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 	u := users(g)
 	p := &plan{slot: make([]int, len(g.Nodes)), need: []uint64{0}, accumulate: make([]bool, len(g.Nodes)), fused: make([]bool, len(g.Nodes)),
-		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, chunk: map[int]int{}}
+		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, chunk: map[int]int{}, rounded: map[ops.Rounding]int{}}
 	out := g.Out.Index()
 	last := make([]int, len(g.Nodes))
 	for i := range g.Nodes {
@@ -194,6 +198,14 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 				return nil, err
 			}
 		}
+		if r := ops.RoundingFor(g.Node(n.Src[0]).Type); n.Op == compute.OpMatMul && r != ops.RoundNone {
+			in := uint64(4 * g.Node(n.Src[1]).Shape.Elems())
+			if s, ok := p.rounded[r]; ok {
+				p.need[s] = max(p.need[s], in)
+			} else {
+				p.rounded[r] = fresh(in) // never freed: every such matmul reuses it
+			}
+		}
 		// Operands read for the last time here free their slots, unless
 		// this node's result took one over.
 		for _, s := range n.Src {
@@ -257,6 +269,16 @@ type binder struct {
 	b    *bound
 	read map[*vk.Buffer]bool // since the last barrier
 	dirt map[*vk.Buffer]bool // written since the last barrier
+	// writes counts the commands that wrote each buffer, so a rounded
+	// copy is known to be current; from says, per rounding, which input
+	// its slot holds, after which write of it.
+	writes map[*vk.Buffer]int
+	from   map[ops.Rounding]roundedFrom
+}
+
+type roundedFrom struct {
+	x      *vk.Buffer
+	writes int
 }
 
 // add appends a command reading and writing the given buffers, with a
@@ -279,8 +301,30 @@ func (bd *binder) add(reads, writes []*vk.Buffer, rec func(st *vk.Step, b *compu
 	}
 	for _, w := range writes {
 		bd.dirt[w] = true
+		bd.writes[w]++
 	}
 	bd.b.cmds = append(bd.b.cmds, cmd{barrier: need, record: rec})
+}
+
+// rounded returns what a matmul with weights of type t reads of its input
+// x: x itself, or x rounded into the rounding's slot (recorded here unless
+// the slot already holds x as it is now).
+func (bd *binder) rounded(t gguf.Type, x *vk.Buffer, rows, cols int) (*vk.Buffer, error) {
+	r := ops.RoundingFor(t)
+	if r == ops.RoundNone {
+		return x, nil
+	}
+	dst := bd.e.slots[bd.p.rounded[r]]
+	if f, ok := bd.from[r]; ok && f.x == x && f.writes == bd.writes[x] {
+		return dst, nil
+	}
+	q, err := bd.e.k.BindQuantize(bd.b.sets, x.All(), dst.All())
+	if err != nil {
+		return nil, err
+	}
+	bd.add([]*vk.Buffer{x}, []*vk.Buffer{dst}, func(st *vk.Step, _ *compute.Batch) { q.Record(st, r, rows, cols, cols) })
+	bd.from[r] = roundedFrom{x, bd.writes[x]}
+	return dst, nil
 }
 
 // bind plans g, makes the executor's buffers large enough and binds
@@ -299,7 +343,8 @@ func (e *Executor) bind(g *compute.Graph) (_ *bound, err error) {
 			b.sets.Close()
 		}
 	}()
-	bd := &binder{e: e, g: g, p: p, b: b, read: map[*vk.Buffer]bool{}, dirt: map[*vk.Buffer]bool{}}
+	bd := &binder{e: e, g: g, p: p, b: b, read: map[*vk.Buffer]bool{}, dirt: map[*vk.Buffer]bool{},
+		writes: map[*vk.Buffer]int{}, from: map[ops.Rounding]roundedFrom{}}
 	for name, s := range p.inputSlot {
 		switch name {
 		case compute.InputTokens:
@@ -420,6 +465,9 @@ func (bd *binder) node(i int) error {
 		}
 		x, err := bd.buf(n.Src[1])
 		if err != nil {
+			return err
+		}
+		if x, err = bd.rounded(g.Node(n.Src[0]).Type, x, rows, w.Cols); err != nil {
 			return err
 		}
 		bias := vk.Range{}
@@ -648,7 +696,9 @@ func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 		qr := vk.Range{Buf: q, Off: uint64(r0) * width, Size: c * width}
 		or := vk.Range{Buf: out, Off: uint64(r0) * width, Size: c * width}
 		rr := vk.Range{Buf: ranges, Off: uint64(8 * r0), Size: 8 * c}
-		op, err := e.k.BindAttention(bd.b.sets, qr, kc.All(), vc.All(), or, scratch.All(), rr)
+		// An f16 cache as llama.cpp's: the shader rounds queries, keys,
+		// values and the attention weights to f16 as it reads them.
+		op, err := e.k.BindAttention(bd.b.sets, bd.g.Cache.Type == gguf.TypeF16, qr, kc.All(), vc.All(), or, scratch.All(), rr)
 		if err != nil {
 			return err
 		}

@@ -114,7 +114,6 @@ func compareGraph(t *testing.T, f *gguf.File, build func(b *compute.Builder) com
 		}
 		if dev == nil {
 			c := g.Cache
-			c.Type = gguf.TypeF32
 			ref = compute.NewReference(c, cells)
 			if dev, err = New(w, c, cells); err != nil {
 				t.Fatal(err)
@@ -340,7 +339,10 @@ func TestAttention(t *testing.T) {
 		{"non-causal, packed sequences", full, []*compute.Batch{packed}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { compareGraph(t, f, attend(tc.a), 2e-5, tc.batches...) })
+		// Both round keys, values, queries and weights to f16 (the graph's
+		// cache); a value within float32 noise of a rounding midpoint can go
+		// either way, which costs more than the sums' own 1e-6.
+		t.Run(tc.name, func(t *testing.T) { compareGraph(t, f, attend(tc.a), 1e-4, tc.batches...) })
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/quant"
 	"github.com/vkinfer/vkinfer/vk"
 )
 
@@ -29,14 +30,15 @@ const (
 )
 
 // RoundingFor returns the rounding of the input of a product with weights
-// of type t.
+// of type t: its activations in quant's traits table.
 func RoundingFor(t gguf.Type) Rounding {
-	switch t {
-	case gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ8_0:
+	tr, _ := quant.TraitsOf(t)
+	switch tr.Activations {
+	case quant.ActQ8_0:
 		return RoundQ8_0
-	case gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
+	case quant.ActQ8_K:
 		return RoundQ8_K
-	case gguf.TypeBF16:
+	case quant.ActBF16:
 		return RoundBF16
 	}
 	return RoundNone
