@@ -81,6 +81,10 @@ func (s *Session) graph(shape compute.BatchShape) (*compute.Graph, error) {
 	return g, nil
 }
 
+// Executor returns the executor the session runs on (for what a backend
+// offers beyond compute.Executor, such as a device's profile).
+func (s *Session) Executor() compute.Executor { return s.exec }
+
 // ContextSize implements model.Session.
 func (s *Session) ContextSize() int { return s.cfg.Context }
 

@@ -1,6 +1,7 @@
 package vulkan
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -50,6 +51,8 @@ type Executor struct {
 
 	update []byte
 	out    []float32
+
+	profile map[string]*vk.OpTime // GPU time per op since TakeProfile, when the device profiles
 }
 
 // NewExecutor returns an executor on w's device whose KV cache has shape
@@ -270,7 +273,7 @@ func (e *Executor) Run(g *compute.Graph, batch *compute.Batch) ([]float32, error
 		e.step.Copy(vk.Range{Buf: e.slots[0], Size: n}, vk.Range{Buf: e.readback, Size: n})
 		raw = e.readback.Bytes()
 	}
-	if err := e.step.Submit(); err != nil {
+	if err := e.submit(); err != nil {
 		return nil, err
 	}
 	return e.floats(raw[:n]), nil
@@ -340,7 +343,7 @@ func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smp *sampli
 	if copyLogits {
 		st.Copy(vk.Range{Buf: res, Size: row}, vk.Range{Buf: e.readback, Size: row})
 	}
-	if err := st.Submit(); err != nil {
+	if err := e.submit(); err != nil {
 		return 0, err
 	}
 	if recErr != nil {
@@ -380,4 +383,41 @@ func (e *Executor) bindSampler(vocab int) error {
 	}
 	e.sampler, e.samplerSets, e.samplerVocab = s, sets, vocab
 	return nil
+}
+
+// submit runs the recorded step and, when the device profiles, adds its
+// op times to the executor's totals.
+func (e *Executor) submit() error {
+	if err := e.step.Submit(); err != nil {
+		return err
+	}
+	for _, op := range e.step.Profile() {
+		if e.profile == nil {
+			e.profile = map[string]*vk.OpTime{}
+		}
+		t := e.profile[op.Op]
+		if t == nil {
+			t = &vk.OpTime{Op: op.Op}
+			e.profile[op.Op] = t
+		}
+		t.Calls += op.Calls
+		t.Time += op.Time
+	}
+	return nil
+}
+
+// TakeProfile returns the GPU time per op of the steps since the last
+// call, longest first, and starts counting again; nil unless the device
+// profiles (VKINFER_PROFILE=1).
+func (e *Executor) TakeProfile() []vk.OpTime {
+	if len(e.profile) == 0 {
+		return nil
+	}
+	out := make([]vk.OpTime, 0, len(e.profile))
+	for _, t := range e.profile {
+		out = append(out, *t)
+	}
+	clear(e.profile)
+	slices.SortFunc(out, func(a, b vk.OpTime) int { return cmp.Compare(b.Time, a.Time) })
+	return out
 }

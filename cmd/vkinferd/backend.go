@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
+	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/kernels"
+	"github.com/vkinfer/vkinfer/runner"
 	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
@@ -53,6 +56,14 @@ func chooseBackend(device string, log *slog.Logger) (*backend, error) {
 	}
 	log.Info("Vulkan device opened", "device", d.Info.String(), "profile", d.Profiling())
 	return &backend{dev: d, k: ops.New(d)}, nil
+}
+
+// runner returns the backend models are opened for.
+func (b *backend) runner() runner.Backend {
+	if b.k != nil {
+		return vulkan.Backend{K: b.k}
+	}
+	return cpu.Backend{}
 }
 
 // Vulkan reports whether models run on a Vulkan device.

@@ -14,10 +14,11 @@ import (
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/bert"
-	"github.com/vkinfer/vkinfer/model/llama"
+	_ "github.com/vkinfer/vkinfer/model/bert"  // registers bert
+	_ "github.com/vkinfer/vkinfer/model/llama" // registers the llama family
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 	"github.com/vkinfer/vkinfer/pool"
+	"github.com/vkinfer/vkinfer/runner"
 	"github.com/vkinfer/vkinfer/vk"
 )
 
@@ -43,17 +44,14 @@ func vet(f *gguf.File, arch string) error {
 	return err
 }
 
-// openFile is one mapped GGUF file shared by the instances of a model.
+// openFile is one mapped GGUF file shared by the instances of a model:
+// the model loaded through its architecture, with its weights on the
+// backend (uploaded once for all the model's workers), and its tokenizer.
 type openFile struct {
-	f     *gguf.File
-	tok   *tokenizer.Tokenizer
-	llama *llama.Model
-	bert  *bert.Model
-	// vk and vkBert hold the weights on the Vulkan device, uploaded once
-	// for all the model's workers.
-	vk     *llama.VulkanModel
-	vkBert *bert.VulkanModel
-	refs   int
+	f    *gguf.File
+	tok  *tokenizer.Tokenizer
+	m    *runner.Model
+	refs int
 }
 
 // files opens each model file once and shares it between the workers of
@@ -114,23 +112,7 @@ func (fs *files) acquire(name string, want model.Capability) (*openFile, error) 
 	if of.tok, err = tokenizer.FromGGUF(f); err != nil {
 		return fail(err)
 	}
-	_, loaded, err := model.Open(f)
-	if err != nil {
-		return fail(err)
-	}
-	switch m := loaded.(type) {
-	case *llama.Model:
-		of.llama = m
-		if fs.backend.Vulkan() {
-			of.vk, err = m.UploadVulkan(fs.backend.k)
-		}
-	case *bert.Model:
-		of.bert = m
-		if fs.backend.Vulkan() {
-			of.vkBert, err = m.UploadVulkan(fs.backend.k)
-		}
-	}
-	if err != nil {
+	if of.m, err = runner.Open(f, fs.backend.runner()); err != nil {
 		return fail(err)
 	}
 	fs.m[name] = of
@@ -144,12 +126,7 @@ func (fs *files) release(name string, of *openFile) {
 	if of.refs--; of.refs > 0 {
 		return
 	}
-	if of.vk != nil {
-		of.vk.Close()
-	}
-	if of.vkBert != nil {
-		of.vkBert.Close()
-	}
+	of.m.Close()
 	of.f.Close()
 	if fs.m[name] == of {
 		delete(fs.m, name)
@@ -163,10 +140,6 @@ type textLoader struct {
 	cfg     Config
 	metrics *engine.Metrics
 	log     *slog.Logger
-}
-
-func (l *textLoader) contextSize(c llama.Config) int {
-	return min(l.cfg.ContextSize, c.ContextLength)
 }
 
 func (l *textLoader) Need(name string) (pool.Need, error) {
@@ -196,15 +169,10 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 	if err != nil {
 		return nil, err
 	}
-	var sess model.Session
-	if of.vk != nil {
-		sess, err = of.vk.NewSession(l.contextSize(of.llama.Config))
-	} else {
-		sess, err = of.llama.NewCPUSession(l.contextSize(of.llama.Config))
-	}
+	sess, err := of.m.NewSession(min(l.cfg.ContextSize, of.m.Loaded.ContextLength()))
 	if err != nil {
 		l.files.release(name, of)
-		return nil, err
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
 	eng := engine.New(sess, engineTokenizer{of.tok}, engine.Options{
 		Name:         name,
@@ -213,8 +181,8 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 		Metrics:      l.metrics,
 	})
 	g := &generator{Engine: eng, file: of.f, release: func() { l.files.release(name, of) }}
-	if vs, ok := sess.(*llama.VulkanSession); ok && l.files.backend.dev.Profiling() {
-		g.profile = func() { logProfile(l.log, name, vs.TakeProfile()) }
+	if p, ok := sess.Executor().(interface{ TakeProfile() []vk.OpTime }); ok && l.files.backend.dev.Profiling() {
+		g.profile = func() { logProfile(l.log, name, p.TakeProfile()) }
 	}
 	return g, nil
 }
@@ -292,13 +260,9 @@ type embedLoader struct {
 	cfg   Config
 }
 
-func (l *embedLoader) contextSize(c llama.Config) int {
-	return min(l.cfg.ContextSize, c.ContextLength)
-}
-
 // optionEmbedder is what the embed op calls on a pool instance.
 type optionEmbedder interface {
-	embedWith(ctx context.Context, texts []string, opts bert.Options) ([][]float32, error)
+	embedWith(ctx context.Context, texts []string, opts model.EmbedOptions) ([][]float32, error)
 }
 
 func (l *embedLoader) Need(name string) (pool.Need, error) {
@@ -310,24 +274,23 @@ func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, err
 	if err != nil {
 		return nil, err
 	}
-	if of.llama != nil {
-		return l.openDecoder(name, of)
+	enc, te, err := of.m.NewEncoder(embedPassTokens)
+	if err != nil {
+		l.files.release(name, of)
+		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	e := &embedder{m: of.bert, tok: of.tok, file: of.f, release: func() { l.files.release(name, of) }}
-	if of.vkBert != nil {
-		if e.enc, err = of.vkBert.NewEncoder(); err != nil {
-			e.release()
-			return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
-		}
-	}
-	return e, nil
+	return &embedder{enc: enc, m: te, tok: of.tok, file: of.f, release: func() { l.files.release(name, of) }}, nil
 }
 
-// embedder is a pool instance of an embedding model: on the Vulkan
-// device when enc is set, else on the CPU kernels.
+// embedPassTokens bounds the tokens of one embedding pass, and so its
+// cache and scratch; a larger batch of texts runs in several passes.
+const embedPassTokens = 4096
+
+// embedder is a pool instance of a model that embeds: its embedding graph
+// on an encoder of its own, pooled as the model says.
 type embedder struct {
-	m       *bert.Model
-	enc     *bert.VulkanEncoder
+	enc     *runner.Encoder
+	m       model.TextEmbedder
 	tok     *tokenizer.Tokenizer
 	file    *gguf.File
 	release func()
@@ -337,24 +300,18 @@ type embedder struct {
 func (e *embedder) Stale() error { return e.file.Stale() }
 
 func (e *embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	return e.embedWith(ctx, texts, bert.Options{})
+	return e.embedWith(ctx, texts, model.EmbedOptions{})
 }
 
-func (e *embedder) embedWith(ctx context.Context, texts []string, opts bert.Options) ([][]float32, error) {
+func (e *embedder) embedWith(ctx context.Context, texts []string, opts model.EmbedOptions) ([][]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
 	defer explainFault(e.file.Name)
-	var vecs [][]float32
-	var err error
-	if e.enc != nil {
-		vecs, err = e.enc.EmbedTexts(e.tok, texts, opts)
-	} else {
-		vecs, err = e.m.EmbedTexts(e.tok, texts, opts)
-	}
+	vecs, err := e.m.EmbedTexts(e.enc, e.tok, texts, opts)
 	switch {
-	case errors.Is(err, bert.ErrTooLong):
+	case errors.Is(err, model.ErrTooLong):
 		return nil, ipc.Errorf(ipc.CodeContextFull, "%v (set truncate to cut inputs to the context)", err)
 	case err != nil:
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "%v", err)
@@ -363,79 +320,7 @@ func (e *embedder) embedWith(ctx context.Context, texts []string, opts bert.Opti
 }
 
 func (e *embedder) Close() error {
-	if e.enc != nil {
-		e.enc.Close()
-	}
-	e.release()
-	return nil
-}
-
-// openDecoder opens a decoder embedding instance: a session of its own
-// (on the device when the model is there) whose hidden states it pools.
-func (l *embedLoader) openDecoder(name string, of *openFile) (pool.Embedder, error) {
-	ctx := l.contextSize(of.llama.Config)
-	var sess llama.HiddenEvaluator
-	var err error
-	if of.vk != nil {
-		sess, err = of.vk.NewSession(ctx)
-	} else {
-		sess, err = of.llama.NewCPUSession(ctx)
-	}
-	if err != nil {
-		l.files.release(name, of)
-		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
-	}
-	return &decoderEmbedder{sess: sess, tok: of.tok, pooling: of.llama.Config.Pooling, file: of.f, release: func() { l.files.release(name, of) }}, nil
-}
-
-// decoderEmbedder embeds texts with a llama-family model: the
-// L2-normalised pool (mean unless the file names another) of its final
-// hidden states.
-type decoderEmbedder struct {
-	sess    llama.HiddenEvaluator
-	tok     *tokenizer.Tokenizer
-	pooling llama.Pooling
-	file    *gguf.File
-	release func()
-}
-
-// Stale implements pool.Staler (see generator.Stale).
-func (e *decoderEmbedder) Stale() error { return e.file.Stale() }
-
-func (e *decoderEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	return e.embedWith(ctx, texts, bert.Options{})
-}
-
-func (e *decoderEmbedder) embedWith(ctx context.Context, texts []string, opts bert.Options) ([][]float32, error) {
-	if len(texts) == 0 {
-		return nil, ipc.Errorf(ipc.CodeBadRequest, "no texts to embed")
-	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
-	defer explainFault(e.file.Name)
-	out := make([][]float32, len(texts))
-	for i, text := range texts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ids, err := e.tok.Encode(text, true, opts.ParseSpecial)
-		if err != nil {
-			return nil, ipc.Errorf(ipc.CodeBadRequest, "text %d: tokenize: %v", i, err)
-		}
-		if n := e.sess.ContextSize(); len(ids) > n {
-			if !opts.Truncate {
-				return nil, ipc.Errorf(ipc.CodeContextFull, "text %d has %d tokens, the context holds %d (set truncate to cut inputs to the context)", i, len(ids), n)
-			}
-			ids = ids[:n]
-		}
-		if out[i], err = llama.Embed(e.sess, ids, e.pooling, opts.Dimensions); err != nil {
-			return nil, ipc.Errorf(ipc.CodeBadRequest, "text %d: %v", i, err)
-		}
-	}
-	return out, nil
-}
-
-func (e *decoderEmbedder) Close() error {
-	err := e.sess.Close()
+	err := e.enc.Close()
 	e.release()
 	return err
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/bert"
 	"github.com/vkinfer/vkinfer/pool"
 	"github.com/vkinfer/vkinfer/sampling"
 )
@@ -80,7 +79,7 @@ func protocolError(err error) error {
 	case errors.Is(err, engine.ErrPromptTooLong):
 		code = ipc.CodeContextFull
 	case errors.Is(err, engine.ErrInvalid), errors.Is(err, sampling.ErrInvalid), errors.Is(err, pool.ErrInvalid),
-		errors.Is(err, chat.ErrNoTemplate), errors.Is(err, ErrBadName), errors.Is(err, bert.ErrOption):
+		errors.Is(err, chat.ErrNoTemplate), errors.Is(err, ErrBadName), errors.Is(err, model.ErrOption):
 		code = ipc.CodeBadRequest
 	default:
 		code = ipc.CodeInternal
@@ -160,7 +159,7 @@ func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, err
 	if req.Dimensions < 0 {
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "dimensions %d must be >= 0", req.Dimensions)
 	}
-	opts := bert.Options{Truncate: req.Truncate, Dimensions: req.Dimensions}
+	opts := model.EmbedOptions{Truncate: req.Truncate, Dimensions: req.Dimensions}
 	var vecs [][]float32
 	err := d.embed.Do(ctx, req.Model, func(ctx context.Context, inst pool.Embedder) error {
 		e, ok := inst.(optionEmbedder)

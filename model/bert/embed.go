@@ -2,28 +2,19 @@ package bert
 
 import (
 	"fmt"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/model"
 )
 
-// Tokenizer turns text into token ids. The WordPiece tokenizer of package
-// model/tokenizer satisfies it; addSpecial adds [CLS] and [SEP], and
-// parseSpecial lets special-token text in the input become special tokens.
-type Tokenizer interface {
-	Encode(text string, addSpecial, parseSpecial bool) ([]int32, error)
-}
+// Tokenizer turns text into token ids (model.Tokenizer). The WordPiece
+// tokenizer of package model/tokenizer satisfies it; addSpecial adds
+// [CLS] and [SEP].
+type Tokenizer = model.Tokenizer
 
-// Options adjust an embedding request. The zero value embeds whole inputs
-// at the model's full dimension.
-type Options struct {
-	// Truncate cuts an input longer than the context to the context length
-	// (keeping a final separator token at the end) instead of failing with
-	// ErrTooLong.
-	Truncate bool
-	// Dimensions, when not 0, keeps only the first Dimensions components of
-	// each vector and re-normalises them (Matryoshka-style truncation).
-	Dimensions int
-	// ParseSpecial is passed to the tokenizer by EmbedTexts.
-	ParseSpecial bool
-}
+// Options adjust an embedding request (model.EmbedOptions): Truncate keeps
+// a final separator token at the end of a cut input.
+type Options = model.EmbedOptions
 
 // Embed returns one L2-normalised vector per input, pooled as
 // Config.Pooling says. It fails with ErrUnsupported when the model's
@@ -38,13 +29,7 @@ func (m *Model) Embed(batch [][]int32, opts Options) ([][]float32, error) {
 // Encoder runs the forward pass of a batch: on the CPU (cpuEncoder), on a
 // Vulkan device (VulkanEncoder), or a model graph on an executor
 // (runner.Encoder over Model.Build).
-type Encoder interface {
-	// Forward returns the final hidden states of seqs, packed, and the
-	// first row of each sequence (see Model.forward).
-	Forward(seqs [][]int32) (hidden []float32, start []int, err error)
-	// MaxTokens bounds the tokens of one forward pass.
-	MaxTokens() int
-}
+type Encoder = model.Encoder
 
 type cpuEncoder struct{ m *Model }
 
@@ -112,6 +97,9 @@ func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]flo
 func (m *Model) EmbedTextsWith(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
 	return m.embedTextsWith(enc, tok, texts, opts)
 }
+
+// BuildEmbedding implements model.TextEmbedder: the encoder's graph.
+func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.Build(b) }
 
 func (m *Model) embedTextsWith(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
 	if len(texts) == 0 {

@@ -1,6 +1,10 @@
 package bert
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/vkinfer/vkinfer/model"
+)
 
 // Sentinel errors callers branch on. Returned errors wrap one of these with
 // what was wrong and where.
@@ -14,10 +18,10 @@ var (
 	// ErrEmptyInput marks a batch without inputs or an input without tokens.
 	ErrEmptyInput = errors.New("bert: empty input")
 	// ErrTooLong marks an input longer than the model's context when
-	// truncation was not asked for.
-	ErrTooLong = errors.New("bert: input longer than the context")
+	// truncation was not asked for (model.ErrTooLong).
+	ErrTooLong = model.ErrTooLong
 	// ErrTokenRange marks a token id outside the vocabulary.
 	ErrTokenRange = errors.New("bert: token id out of range")
-	// ErrOption marks an invalid option value.
-	ErrOption = errors.New("bert: invalid option")
+	// ErrOption marks an invalid option value (model.ErrOption).
+	ErrOption = model.ErrOption
 )

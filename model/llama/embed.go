@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vkinfer/vkinfer/kernels"
+	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/model"
 )
 
@@ -24,32 +24,55 @@ const (
 // ErrEmbed is wrapped by Embed's errors about its input.
 var ErrEmbed = errors.New("llama: cannot embed")
 
-// HiddenEvaluator is a session that gives the final hidden states (after
-// the output norm) of a sequence evaluated from position 0.
-type HiddenEvaluator interface {
-	model.Session
-	// EvalHidden evaluates tokens at positions 0.. and calls each with
-	// every token's final hidden state in order; row is reused.
-	EvalHidden(tokens []int32, each func(row []float32)) error
+// BuildEmbedding implements model.TextEmbedder: the final hidden states
+// (BuildHidden) of every token.
+func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.BuildHidden(b) }
+
+// EmbedTexts implements model.TextEmbedder: each text, tokenized with
+// its begin token, is pooled from its final hidden states as the file's
+// pooling type says (mean when it names none).
+func (m *Model) EmbedTexts(enc model.Encoder, tok model.Tokenizer, texts []string, opts model.EmbedOptions) ([][]float32, error) {
+	if len(texts) == 0 {
+		return nil, fmt.Errorf("%w: no texts", ErrEmbed)
+	}
+	out := make([][]float32, len(texts))
+	for i, text := range texts {
+		ids, err := tok.Encode(text, true, opts.ParseSpecial)
+		if err != nil {
+			return nil, fmt.Errorf("llama: text %d: tokenize: %w", i, err)
+		}
+		if n := min(enc.MaxTokens(), m.Config.ContextLength); len(ids) > n {
+			if !opts.Truncate {
+				return nil, fmt.Errorf("text %d has %d tokens, the context holds %d: %w", i, len(ids), n, model.ErrTooLong)
+			}
+			ids = ids[:n]
+		}
+		if out[i], err = Embed(enc, ids, m.Config.Pooling, opts.Dimensions); err != nil {
+			return nil, fmt.Errorf("llama: text %d: %w", i, err)
+		}
+	}
+	return out, nil
 }
 
-// Embed pools the final hidden states of tokens, evaluated from position
-// 0 on s, as p says (PoolingNone means mean), and returns the vector
-// L2-normalised. dims, when > 0, keeps only the first dims components
-// (normalised after the cut).
-func Embed(s HiddenEvaluator, tokens []int32, p Pooling, dims int) ([]float32, error) {
+// Embed pools the final hidden states of tokens, which enc gives for one
+// sequence from position 0, as p says (PoolingNone means mean), and
+// returns the vector L2-normalised. dims, when > 0, keeps only the first
+// dims components (normalised after the cut).
+func Embed(enc model.Encoder, tokens []int32, p Pooling, dims int) ([]float32, error) {
 	if len(tokens) == 0 {
 		return nil, fmt.Errorf("%w: no tokens", ErrEmbed)
 	}
-	if len(tokens) > s.ContextSize() {
-		return nil, fmt.Errorf("%w: %d tokens do not fit a context of %d: %w", ErrEmbed, len(tokens), s.ContextSize(), model.ErrContextFull)
+	if len(tokens) > enc.MaxTokens() {
+		return nil, fmt.Errorf("%w: %d tokens do not fit a pass of %d: %w", ErrEmbed, len(tokens), enc.MaxTokens(), model.ErrContextFull)
 	}
-	var sum []float32
-	i := 0
-	err := s.EvalHidden(tokens, func(row []float32) {
-		if sum == nil {
-			sum = make([]float32, len(row))
-		}
+	rows, _, err := enc.Forward([][]int32{tokens})
+	if err != nil {
+		return nil, err
+	}
+	width := len(rows) / len(tokens)
+	sum := make([]float32, width)
+	for i := range tokens {
+		row := rows[i*width : (i+1)*width]
 		switch {
 		case p == PoolingFirst && i == 0, p == PoolingLast && i == len(tokens)-1:
 			copy(sum, row)
@@ -58,13 +81,9 @@ func Embed(s HiddenEvaluator, tokens []int32, p Pooling, dims int) ([]float32, e
 				sum[j] += v
 			}
 		}
-		i++
-	})
-	if err != nil {
-		return nil, err
 	}
 	if dims < 0 || dims > len(sum) {
-		return nil, fmt.Errorf("%w: dimensions %d outside 1..%d (or 0 for all)", ErrEmbed, dims, len(sum))
+		return nil, fmt.Errorf("%w: %w: dimensions %d outside 1..%d (or 0 for all)", ErrEmbed, model.ErrOption, dims, len(sum))
 	}
 	if dims > 0 {
 		sum = sum[:dims]
@@ -80,22 +99,4 @@ func Embed(s HiddenEvaluator, tokens []int32, p Pooling, dims int) ([]float32, e
 		}
 	}
 	return sum, nil
-}
-
-// EvalHidden implements HiddenEvaluator.
-func (s *RefSession) EvalHidden(tokens []int32, each func(row []float32)) error {
-	if err := s.Eval(tokens, 0); err != nil {
-		return err
-	}
-	c := s.m.Config
-	w, err := s.vec(&s.m.OutputNorm)
-	if err != nil {
-		return err
-	}
-	row := make([]float32, c.Dim)
-	for b := range tokens {
-		kernels.RMSNorm(row, s.acts.x[b], w, c.NormEps, s.portable())
-		each(row)
-	}
-	return nil
 }

@@ -1,0 +1,76 @@
+package runner
+
+import (
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// Backend prepares models for the executors of one device: the CPU
+// kernels (backend/cpu) or a Vulkan device (backend/vulkan).
+type Backend interface {
+	// Load prepares f's weights (an upload to the device, or nothing).
+	Load(f *gguf.File) (Weights, error)
+	// MaxBatch is the most tokens one step takes on this backend.
+	MaxBatch() int
+}
+
+// Weights are a model's weights on a backend, shared by its sessions.
+type Weights interface {
+	NewExecutor(cache compute.CacheShape, cells int) (compute.Executor, error)
+	Close()
+}
+
+// Model is a model file opened through its registered architecture for
+// a backend; the daemon and the tools open models this way.
+type Model struct {
+	File    *gguf.File
+	Arch    *model.Arch
+	Loaded  model.Loaded
+	weights Weights
+	batch   int
+}
+
+// Open loads f's model (refusing what its architecture does not
+// implement) and prepares its weights on be.
+func Open(f *gguf.File, be Backend) (*Model, error) {
+	a, m, err := model.Open(f)
+	if err != nil {
+		return nil, err
+	}
+	w, err := be.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("runner: weights of %s: %w", f.Name, err)
+	}
+	return &Model{File: f, Arch: a, Loaded: m, weights: w, batch: be.MaxBatch()}, nil
+}
+
+// Close frees the weights; the model's sessions must be closed first.
+func (m *Model) Close() { m.weights.Close() }
+
+// NewSession returns a generation session with a context of ctx
+// positions.
+func (m *Model) NewSession(ctx int) (*Session, error) {
+	if !m.Arch.Serves(model.Generate) {
+		return nil, fmt.Errorf("runner: %v models do not generate", m.Arch.Names)
+	}
+	return New(Config{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx, MaxBatch: m.batch},
+		m.weights.NewExecutor)
+}
+
+// NewEncoder returns an encoder of the model's embedding graph for
+// passes of up to tokens tokens.
+func (m *Model) NewEncoder(tokens int) (*Encoder, model.TextEmbedder, error) {
+	te, ok := m.Loaded.(model.TextEmbedder)
+	if !ok || !m.Arch.Serves(model.Embed) {
+		return nil, nil, fmt.Errorf("runner: %v models do not embed", m.Arch.Names)
+	}
+	enc, err := NewEncoder(Config{File: m.File, Build: te.BuildEmbedding, Vocab: m.Loaded.Vocab(), Context: tokens},
+		m.weights.NewExecutor)
+	if err != nil {
+		return nil, nil, err
+	}
+	return enc, te, nil
+}
