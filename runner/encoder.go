@@ -10,10 +10,8 @@ import (
 // several sequences packed into one batch, each in its own cells of the
 // executor's cache. It is not safe for concurrent use.
 type Encoder struct {
-	cfg    Config
-	exec   compute.Executor
-	graphs map[compute.BatchShape]*compute.Graph
-	batch  compute.Batch
+	s     *Session // its graphs and executor
+	batch compute.Batch
 }
 
 // NewEncoder opens an executor for passes of up to cfg.Context tokens in
@@ -23,11 +21,11 @@ func NewEncoder(cfg Config, newExec NewExecutor) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Encoder{cfg: s.cfg, exec: s.exec, graphs: s.graphs}, nil
+	return &Encoder{s: s}, nil
 }
 
 // MaxTokens bounds the tokens of one Forward.
-func (e *Encoder) MaxTokens() int { return e.cfg.Context }
+func (e *Encoder) MaxTokens() int { return e.s.cfg.Context }
 
 // Forward runs seqs as one batch and returns every token's result row,
 // packed, and start: sequence s has rows start[s] to start[s+1].
@@ -45,18 +43,14 @@ func (e *Encoder) Forward(seqs [][]int32) (hidden []float32, start []int, err er
 			b.Output = append(b.Output, true)
 		}
 	}
-	if err := b.Check(e.cfg.Vocab, e.cfg.Context); err != nil {
+	if err := b.Check(e.s.cfg.Vocab, e.s.cfg.Context); err != nil {
 		return nil, nil, fmt.Errorf("runner: %w", err)
 	}
-	g, ok := e.graphs[b.Shape()]
-	if !ok {
-		bld := compute.NewBuilder(e.cfg.File, b.Shape())
-		if g, err = bld.Finish(e.cfg.Build(bld)); err != nil {
-			return nil, nil, fmt.Errorf("runner: building the graph: %w", err)
-		}
-		e.graphs[b.Shape()] = g
+	g, err := e.s.graph(b.Shape())
+	if err != nil {
+		return nil, nil, err
 	}
-	out, err := e.exec.Run(g, b)
+	out, err := e.s.exec.Run(g, b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("runner: %w", err)
 	}
@@ -64,4 +58,4 @@ func (e *Encoder) Forward(seqs [][]int32) (hidden []float32, start []int, err er
 }
 
 // Close frees the executor.
-func (e *Encoder) Close() error { return e.exec.Close() }
+func (e *Encoder) Close() error { return e.s.Close() }

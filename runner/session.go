@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
@@ -40,6 +41,7 @@ type Session struct {
 	cfg    Config
 	exec   compute.Executor
 	graphs map[compute.BatchShape]*compute.Graph
+	lru    []compute.BatchShape // least recently used first
 	batch  compute.Batch
 	logits []float32
 
@@ -67,9 +69,16 @@ func New(cfg Config, newExec NewExecutor) (*Session, error) {
 	return s, nil
 }
 
+// maxGraphs bounds the graphs a session keeps. Prompts of every length
+// have shapes of their own; decode steps reuse one. Past the bound the
+// least recently used graph is dropped, and the executor told to forget
+// it (its plans or bindings).
+const maxGraphs = 8
+
 // graph returns the graph for shape, building it on first use.
 func (s *Session) graph(shape compute.BatchShape) (*compute.Graph, error) {
 	if g, ok := s.graphs[shape]; ok {
+		s.used(shape)
 		return g, nil
 	}
 	b := compute.NewBuilder(s.cfg.File, shape)
@@ -77,8 +86,24 @@ func (s *Session) graph(shape compute.BatchShape) (*compute.Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: building the graph: %w", err)
 	}
+	if len(s.lru) == maxGraphs {
+		old := s.lru[0]
+		if f, ok := s.exec.(interface{ Forget(*compute.Graph) }); ok {
+			f.Forget(s.graphs[old])
+		}
+		delete(s.graphs, old)
+		s.lru = s.lru[1:]
+	}
 	s.graphs[shape] = g
+	s.lru = append(s.lru, shape)
 	return g, nil
+}
+
+// used moves shape to the most recently used end.
+func (s *Session) used(shape compute.BatchShape) {
+	if i := slices.Index(s.lru, shape); i >= 0 && i < len(s.lru)-1 {
+		s.lru = append(slices.Delete(s.lru, i, i+1), shape)
+	}
 }
 
 // Executor returns the executor the session runs on (for what a backend

@@ -125,3 +125,6 @@ func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
 	}
 	return nil
 }
+
+// Forget drops g's plan (runner calls it for a graph it no longer keeps).
+func (e *Executor) Forget(g *compute.Graph) { delete(e.plans, g) }

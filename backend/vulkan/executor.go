@@ -421,3 +421,13 @@ func (e *Executor) TakeProfile() []vk.OpTime {
 	slices.SortFunc(out, func(a, b vk.OpTime) int { return cmp.Compare(b.Time, a.Time) })
 	return out
 }
+
+// Forget unbinds g if it is bound (runner calls it for a graph it no
+// longer keeps).
+func (e *Executor) Forget(g *compute.Graph) {
+	if b := e.bound[g]; b != nil {
+		b.sets.Close()
+		delete(e.bound, g)
+		e.lru = slices.DeleteFunc(e.lru, func(x *compute.Graph) bool { return x == g })
+	}
+}
