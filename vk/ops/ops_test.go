@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/quant"
 	"github.com/vkinfer/vkinfer/vk"
@@ -691,8 +692,7 @@ func TestElementwise(t *testing.T) {
 			case "add":
 				want[i] += b[i]
 			case "gelu":
-				x := float64(a[i])
-				want[i] = float32(0.5 * x * (1 + math.Tanh(0.7978845608028654*x*(1+0.044715*x*x))))
+				want[i] = kernels.GELURef(a[i]) // ggml's f16-table GELU, as the CPU
 			default:
 				g := float64(a[i])
 				want[i] = float32(g / (1 + math.Exp(-g)) * float64(b[i]))
