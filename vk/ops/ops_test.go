@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
-	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/internal/vktest"
+	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/quant"
 	"github.com/vkinfer/vkinfer/vk"
 )
