@@ -15,6 +15,7 @@ import (
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/model"
 	_ "github.com/vkinfer/vkinfer/model/bert"  // registers bert
+	_ "github.com/vkinfer/vkinfer/model/gemma" // registers gemma
 	_ "github.com/vkinfer/vkinfer/model/llama" // registers the llama family
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 	"github.com/vkinfer/vkinfer/pool"

@@ -1,0 +1,46 @@
+package gemma
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vkinfer/vkinfer/compute"
+)
+
+// Build writes Gemma's forward pass as llama.cpp's build_gemma computes
+// it: the logits of the tokens that want outputs.
+func (m *Model) Build(b *compute.Builder) compute.Tensor {
+	c := m.Config
+	freqs := make([]float64, c.RopeDim/2)
+	for i := range freqs {
+		freqs[i] = math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
+	}
+	rope := &compute.Rope{HeadDim: c.HeadDim, Dims: c.RopeDim, NeoX: true, Freqs: freqs}
+	attn := &compute.Attention{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Causal: true}
+
+	embd := b.Weight("token_embd.weight", c.Dim, c.Vocab)
+	x := b.Scale(b.GetRows(embd, b.Tokens()), float32(math.Sqrt(float64(c.Dim))))
+	for l := range c.Layers {
+		w := func(name string, cols, rows int) compute.Tensor {
+			return b.Weight(fmt.Sprintf("blk.%d.%s", l, name), cols, rows)
+		}
+		// The norm weights are used as stored: the converter already added
+		// the 1 that Gemma's checkpoints leave out.
+		h := b.RMSNorm(x, w("attn_norm.weight", c.Dim, 1), c.NormEps)
+		q := b.MatMul(w("attn_q.weight", c.Dim, c.QDim()), h, compute.Tensor{})
+		k := b.MatMul(w("attn_k.weight", c.Dim, c.KVDim()), h, compute.Tensor{})
+		v := b.MatMul(w("attn_v.weight", c.Dim, c.KVDim()), h, compute.Tensor{})
+		// llama.cpp scales the rotated queries, not the scores: the scaled
+		// queries are what its f16 K cache product rounds.
+		q = b.Scale(b.Rope(q, rope), float32(1/math.Sqrt(float64(c.HeadDim))))
+		a := b.Attention(q, b.StoreKV(l, b.Rope(k, rope), v), attn, 1)
+		x = b.Add(x, b.MatMul(w("attn_output.weight", c.QDim(), c.Dim), a, compute.Tensor{}))
+
+		h = b.RMSNorm(x, w("ffn_norm.weight", c.Dim, 1), c.NormEps)
+		g := b.MatMul(w("ffn_gate.weight", c.Dim, c.FFN), h, compute.Tensor{})
+		u := b.MatMul(w("ffn_up.weight", c.Dim, c.FFN), h, compute.Tensor{})
+		x = b.Add(x, b.MatMul(w("ffn_down.weight", c.FFN, c.Dim), b.GELUMul(g, u), compute.Tensor{}))
+	}
+	h := b.RMSNorm(b.Outputs(x), b.Weight("output_norm.weight", c.Dim, 1), c.NormEps)
+	return b.MatMul(embd, h, compute.Tensor{})
+}

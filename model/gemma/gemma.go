@@ -1,0 +1,128 @@
+// Package gemma runs Google's Gemma (first generation) models as a graph
+// of compute ops: a llama-shaped decoder with embeddings scaled by
+// √n_embd, a GELU-gated feed-forward, NeoX rope, a head dimension of its
+// own (attention.key_length) and the output tied to the embeddings.
+package gemma
+
+import (
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// Arch is the general.architecture value this package runs.
+const Arch = "gemma"
+
+// knownKeys are the metadata keys under "gemma." that this package reads
+// or that leave the math alone; any other (rope scaling, a soft-cap, a
+// sliding window) is refused at load, by name.
+var knownKeys = []string{
+	"context_length", "embedding_length", "block_count", "feed_forward_length",
+	"attention.head_count", "attention.head_count_kv", "attention.key_length",
+	"attention.value_length", "attention.layer_norm_rms_epsilon",
+	"rope.dimension_count", "rope.freq_base", "vocab_size",
+}
+
+// Config holds a model's hyper-parameters.
+type Config struct {
+	Vocab, Dim, Layers, FFN, ContextLength int
+	Heads, KVHeads, HeadDim, RopeDim       int
+	NormEps, RopeBase                      float32
+}
+
+// QDim is the width of the query projection (all heads).
+func (c Config) QDim() int { return c.Heads * c.HeadDim }
+
+// KVDim is the width of the key and value projections.
+func (c Config) KVDim() int { return c.KVHeads * c.HeadDim }
+
+// Model is a loaded Gemma model; File must stay open while it is used.
+type Model struct {
+	Config Config
+	File   *gguf.File
+}
+
+// Load reads the configuration and checks every tensor of f, refusing
+// metadata keys and tensors this package does not implement.
+func Load(f *gguf.File) (*Model, error) {
+	if err := model.CheckKeys(f, Arch, knownKeys); err != nil {
+		return nil, fmt.Errorf("gemma: %w", err)
+	}
+	m := &model.Meta{F: f, Arch: Arch}
+	c := Config{
+		Dim: m.Int("embedding_length", -1), Layers: m.Int("block_count", -1),
+		FFN: m.Int("feed_forward_length", -1), ContextLength: m.Int("context_length", -1),
+		Heads: m.Int("attention.head_count", -1), HeadDim: m.Int("attention.key_length", -1),
+		NormEps: m.Float("attention.layer_norm_rms_epsilon", 1e-6), RopeBase: m.Float("rope.freq_base", 10000),
+	}
+	c.KVHeads = m.Int("attention.head_count_kv", c.Heads)
+	c.RopeDim = m.Int("rope.dimension_count", c.HeadDim)
+	if v := m.Int("attention.value_length", c.HeadDim); m.Err == nil && v != c.HeadDim {
+		return nil, fmt.Errorf("gemma: %w: attention.value_length %d differs from the key length %d", model.ErrUnsupported, v, c.HeadDim)
+	}
+	if t, err := f.Tensor("token_embd.weight"); err == nil && len(t.Dims) == 2 {
+		c.Vocab = int(t.Dims[1])
+	}
+	switch {
+	case m.Err != nil:
+	case c.Dim <= 0 || c.Layers <= 0 || c.FFN <= 0 || c.Vocab <= 0 || c.ContextLength <= 0:
+		m.Err = fmt.Errorf("%w: embedding %d, blocks %d, ffn %d, vocabulary %d and context %d must be > 0", model.ErrShape, c.Dim, c.Layers, c.FFN, c.Vocab, c.ContextLength)
+	case c.Heads <= 0 || c.KVHeads <= 0 || c.Heads%c.KVHeads != 0 || c.HeadDim <= 0 || c.HeadDim%2 != 0:
+		m.Err = fmt.Errorf("%w: %d heads over %d kv heads of dimension %d", model.ErrShape, c.Heads, c.KVHeads, c.HeadDim)
+	case c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0:
+		m.Err = fmt.Errorf("%w: rope dimension %d within a head of %d", model.ErrShape, c.RopeDim, c.HeadDim)
+	}
+	if m.Err == nil {
+		// Tied output: there is no output.weight, and one is refused.
+		m.Tensor("token_embd.weight", c.Dim, c.Vocab)
+		m.Tensor("output_norm.weight", c.Dim)
+		for l := range c.Layers {
+			for _, t := range []struct {
+				name string
+				dims []int
+			}{
+				{"attn_norm.weight", []int{c.Dim}}, {"attn_q.weight", []int{c.Dim, c.QDim()}},
+				{"attn_k.weight", []int{c.Dim, c.KVDim()}}, {"attn_v.weight", []int{c.Dim, c.KVDim()}},
+				{"attn_output.weight", []int{c.QDim(), c.Dim}}, {"ffn_norm.weight", []int{c.Dim}},
+				{"ffn_gate.weight", []int{c.Dim, c.FFN}}, {"ffn_up.weight", []int{c.Dim, c.FFN}},
+				{"ffn_down.weight", []int{c.FFN, c.Dim}},
+			} {
+				m.Tensor(fmt.Sprintf("blk.%d.%s", l, t.name), t.dims...)
+			}
+		}
+	}
+	if err := m.Unread(); err != nil {
+		return nil, fmt.Errorf("gemma: %w", err)
+	}
+	return &Model{Config: c, File: f}, nil
+}
+
+func init() {
+	model.Register(model.Arch{
+		Names:        []string{Arch},
+		Capabilities: []model.Capability{model.Generate},
+		Load:         func(f *gguf.File) (model.Loaded, error) { return Load(f) },
+	})
+}
+
+// Vocab implements model.Loaded.
+func (m *Model) Vocab() int { return m.Config.Vocab }
+
+// ContextLength implements model.Loaded.
+func (m *Model) ContextLength() int { return m.Config.ContextLength }
+
+// Memory implements model.Loaded, counted as llama's: f32 activations per
+// batch token (residual, norm, queries, attention output and projection,
+// new keys and values, the two FFN hidden vectors), one token's attention
+// scores per head, and the logits.
+func (m *Model) Memory(ctx, batch, kvBytes int) model.Memory {
+	c := m.Config
+	batch = min(batch, ctx)
+	perToken := uint64(3*c.Dim + 2*c.QDim() + 2*c.KVDim() + 2*c.FFN)
+	return model.Memory{
+		Weights: model.TensorBytes(m.File),
+		KVCache: 2 * uint64(c.Layers) * uint64(ctx) * uint64(c.KVDim()) * uint64(kvBytes),
+		Scratch: 4 * (uint64(batch)*perToken + uint64(c.Heads)*uint64(ctx) + uint64(c.Vocab)),
+	}
+}
