@@ -68,8 +68,8 @@ var (
 	kernels     *ops.Kernels
 )
 
-// backend returns the runner.Backend of the executor name.
-func backend(t testing.TB, name string) runner.Backend {
+// Backend returns the runner.Backend of the executor name.
+func Backend(t testing.TB, name string) runner.Backend {
 	t.Helper()
 	switch name {
 	case "reference":
@@ -105,7 +105,7 @@ func Open(t testing.TB, name, exec string) *runner.Model {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	m, err := runner.Open(f, backend(t, exec))
+	m, err := runner.Open(f, Backend(t, exec))
 	if err != nil {
 		t.Fatal(err)
 	}

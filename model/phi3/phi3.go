@@ -1,0 +1,131 @@
+// Package phi3 runs Microsoft's Phi-3 models as a graph of compute ops: a
+// llama-shaped decoder with fused q/k/v and gate/up projections, NeoX
+// rope over rope.dimension_count dimensions, sliding-window attention and
+// an untied output.
+package phi3
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// Arch is the general.architecture value this package runs.
+const Arch = "phi3"
+
+// knownKeys are the metadata keys under "phi3." that this package reads
+// or that leave the math alone; any other (longrope's attention factor, a
+// soft-cap) is refused at load, by name.
+var knownKeys = []string{
+	"context_length", "embedding_length", "block_count", "feed_forward_length",
+	"attention.head_count", "attention.head_count_kv", "attention.layer_norm_rms_epsilon",
+	"attention.sliding_window", "rope.dimension_count", "rope.freq_base",
+	"rope.scaling.type", "vocab_size",
+}
+
+// Config holds a model's hyper-parameters.
+type Config struct {
+	Vocab, Dim, Layers, FFN, ContextLength int
+	Heads, KVHeads, HeadDim, RopeDim       int
+	// Window, when > 0, is how many positions (its own included) a token
+	// attends to.
+	Window            int
+	NormEps, RopeBase float32
+}
+
+// KVDim is the width of the key and value projections.
+func (c Config) KVDim() int { return c.KVHeads * c.HeadDim }
+
+// Model is a loaded Phi-3 model; File must stay open while it is used.
+type Model struct {
+	Config Config
+	File   *gguf.File
+}
+
+// Load reads the configuration and checks every tensor of f, refusing
+// metadata keys, rope scalings (longrope) and tensors (its
+// rope_factors_long/short) this package does not implement.
+func Load(f *gguf.File) (*Model, error) {
+	if err := model.CheckKeys(f, Arch, knownKeys); err != nil {
+		return nil, fmt.Errorf("phi3: %w", err)
+	}
+	key := Arch + ".rope.scaling.type"
+	if typ, err := f.String(key); err == nil && typ != "none" {
+		return nil, fmt.Errorf("phi3: %w: %s = %q (implemented: none)", model.ErrUnsupported, key, typ)
+	} else if err != nil && !errors.Is(err, gguf.ErrNotFound) {
+		return nil, fmt.Errorf("phi3: %w", err)
+	}
+	m := &model.Meta{F: f, Arch: Arch}
+	c := Config{
+		Dim: m.Int("embedding_length", -1), Layers: m.Int("block_count", -1),
+		FFN: m.Int("feed_forward_length", -1), ContextLength: m.Int("context_length", -1),
+		Heads: m.Int("attention.head_count", -1), Window: m.Int("attention.sliding_window", 0),
+		NormEps: m.Float("attention.layer_norm_rms_epsilon", 1e-5), RopeBase: m.Float("rope.freq_base", 10000),
+	}
+	c.KVHeads = m.Int("attention.head_count_kv", c.Heads)
+	if c.Heads > 0 {
+		c.HeadDim = c.Dim / c.Heads
+	}
+	c.RopeDim = m.Int("rope.dimension_count", c.HeadDim)
+	if t, err := f.Tensor("token_embd.weight"); err == nil && len(t.Dims) == 2 {
+		c.Vocab = int(t.Dims[1])
+	}
+	switch {
+	case m.Err != nil:
+	case c.Dim <= 0 || c.Layers <= 0 || c.FFN <= 0 || c.Vocab <= 0 || c.ContextLength <= 0:
+		m.Err = fmt.Errorf("%w: embedding %d, blocks %d, ffn %d, vocabulary %d and context %d must be > 0", model.ErrShape, c.Dim, c.Layers, c.FFN, c.Vocab, c.ContextLength)
+	case c.Heads <= 0 || c.Dim%c.Heads != 0 || c.KVHeads <= 0 || c.Heads%c.KVHeads != 0 || c.HeadDim%2 != 0:
+		m.Err = fmt.Errorf("%w: %d heads over %d kv heads in an embedding of %d", model.ErrShape, c.Heads, c.KVHeads, c.Dim)
+	case c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0:
+		m.Err = fmt.Errorf("%w: rope dimension %d within a head of %d", model.ErrShape, c.RopeDim, c.HeadDim)
+	}
+	if m.Err == nil {
+		m.Tensor("token_embd.weight", c.Dim, c.Vocab)
+		m.Tensor("output_norm.weight", c.Dim)
+		m.Tensor("output.weight", c.Dim, c.Vocab)
+		for l := range c.Layers {
+			name := func(s string) string { return fmt.Sprintf("blk.%d.%s", l, s) }
+			m.Tensor(name("attn_norm.weight"), c.Dim)
+			m.Tensor(name("attn_qkv.weight"), c.Dim, c.Dim+2*c.KVDim())
+			m.Tensor(name("attn_output.weight"), c.Dim, c.Dim)
+			m.Tensor(name("ffn_norm.weight"), c.Dim)
+			m.Tensor(name("ffn_up.weight"), c.Dim, 2*c.FFN)
+			m.Tensor(name("ffn_down.weight"), c.FFN, c.Dim)
+		}
+	}
+	if err := m.Unread(); err != nil {
+		return nil, fmt.Errorf("phi3: %w", err)
+	}
+	return &Model{Config: c, File: f}, nil
+}
+
+func init() {
+	model.Register(model.Arch{
+		Names:        []string{Arch},
+		Capabilities: []model.Capability{model.Generate},
+		Load:         func(f *gguf.File) (model.Loaded, error) { return Load(f) },
+	})
+}
+
+// Vocab implements model.Loaded.
+func (m *Model) Vocab() int { return m.Config.Vocab }
+
+// ContextLength implements model.Loaded.
+func (m *Model) ContextLength() int { return m.Config.ContextLength }
+
+// Memory implements model.Loaded, counted as llama's: f32 activations per
+// batch token (residual, norm, fused q/k/v, attention output and
+// projection, the fused gate/up and its product), one token's attention
+// scores per head, and the logits.
+func (m *Model) Memory(ctx, batch, kvBytes int) model.Memory {
+	c := m.Config
+	batch = min(batch, ctx)
+	perToken := uint64(5*c.Dim + 2*c.KVDim() + 3*c.FFN)
+	return model.Memory{
+		Weights: model.TensorBytes(m.File),
+		KVCache: 2 * uint64(c.Layers) * uint64(ctx) * uint64(c.KVDim()) * uint64(kvBytes),
+		Scratch: 4 * (uint64(batch)*perToken + uint64(c.Heads)*uint64(ctx) + uint64(c.Vocab)),
+	}
+}
