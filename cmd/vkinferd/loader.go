@@ -14,10 +14,11 @@ import (
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/model"
-	_ "github.com/vkinfer/vkinfer/model/bert"  // registers bert
-	_ "github.com/vkinfer/vkinfer/model/gemma" // registers gemma
-	_ "github.com/vkinfer/vkinfer/model/llama" // registers the llama family
-	_ "github.com/vkinfer/vkinfer/model/phi3"  // registers phi3
+	_ "github.com/vkinfer/vkinfer/model/bert"      // registers bert
+	_ "github.com/vkinfer/vkinfer/model/gemma"     // registers gemma
+	_ "github.com/vkinfer/vkinfer/model/llama"     // registers the llama family
+	_ "github.com/vkinfer/vkinfer/model/nomicbert" // registers nomic-bert
+	_ "github.com/vkinfer/vkinfer/model/phi3"      // registers phi3
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 	"github.com/vkinfer/vkinfer/pool"
 	"github.com/vkinfer/vkinfer/runner"

@@ -1,0 +1,44 @@
+package nomicbert
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/internal/archtest"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// idsTokenizer gives every text the same ids: the reference's prompt ids,
+// which already hold the special tokens.
+type idsTokenizer []int32
+
+func (t idsTokenizer) Encode(string, bool, bool) ([]int32, error) { return t, nil }
+
+// TestEmbedMatchesLlamaCpp: the pooled, L2-normalised vector of
+// llama.cpp's prompt, on every executor through the registry, has a
+// cosine of at least 0.9999 to llama.cpp's.
+func TestEmbedMatchesLlamaCpp(t *testing.T) {
+	ref := archtest.Load(t, "nomic-bert", "the_cat_sat_on_the_warm_mat")
+	for _, exec := range archtest.Executors {
+		t.Run(exec, func(t *testing.T) {
+			enc, te, err := archtest.Open(t, "nomic-bert", exec).NewEncoder(64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer enc.Close()
+			got, err := te.EmbedTexts(enc, idsTokenizer(ref.PromptIDs), []string{"the cat sat on the warm mat"}, model.EmbedOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := archtest.Cosine(got[0], ref.Embedding)
+			t.Logf("cosine to llama.cpp %.7f (1-cos %.2g)", c, 1-c)
+			if c < 0.9999 {
+				t.Errorf("cosine %.6f to llama.cpp's embedding < 0.9999", c)
+			}
+			long := make(idsTokenizer, 65)
+			if _, err := te.EmbedTexts(enc, long, []string{"x"}, model.EmbedOptions{}); !errors.Is(err, model.ErrTooLong) {
+				t.Errorf("65 tokens in passes of 64: %v, want ErrTooLong", err)
+			}
+		})
+	}
+}
