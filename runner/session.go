@@ -36,7 +36,8 @@ type Config struct {
 // Eval runs all but the last batch of its tokens at once and keeps the
 // last pending, so that Sample can run it together with the draw on an
 // executor that samples on its device (compute.SamplingExecutor): one
-// step per token, returning an id rather than the logits.
+// step per token, returning an id rather than the logits. Logits, or the
+// next Eval, runs it otherwise.
 type Session struct {
 	cfg    Config
 	exec   compute.Executor
@@ -119,7 +120,15 @@ func (s *Session) Eval(tokens []int32, pos int) error {
 	if pos < 0 || pos+len(tokens) > s.cfg.Context {
 		return fmt.Errorf("runner: %d tokens at position %d do not fit a context of %d: %w", len(tokens), pos, s.cfg.Context, model.ErrContextFull)
 	}
-	s.logits, s.pending = nil, false
+	// A step still pending from the last Eval goes into the cache first:
+	// nobody asked for its result, but these tokens attend to its keys.
+	if s.pending {
+		s.pending = false
+		if _, err := s.run(); err != nil {
+			return err
+		}
+	}
+	s.logits = nil
 	for len(tokens) > 0 {
 		n := min(len(tokens), s.cfg.MaxBatch)
 		if err := s.prepare(tokens[:n], pos); err != nil {

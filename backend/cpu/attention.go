@@ -9,7 +9,8 @@ import (
 )
 
 // attnTask computes the (token, head) pairs of one attention node, split
-// over cores by kernels.Parallel as the CPU session splits them.
+// over cores by kernels.Parallel; each pair's arithmetic is the same
+// whichever core runs it.
 type attnTask struct {
 	e            *Executor
 	at           *compute.Attention

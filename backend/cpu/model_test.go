@@ -1,9 +1,7 @@
 package cpu
 
 import (
-	"encoding/json"
 	"math"
-	"os"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
@@ -56,30 +54,42 @@ func relErr(got, want []float32) float64 {
 	return math.Sqrt(num / den)
 }
 
-// TestModelsMatchCPUSession: the llama graph on the executor gives the
-// old CPU session's logits, prompt and decode: bit for bit, since every
-// op calls the kernel the session calls on the same values in the same
-// order. tol is there to name the bound if that ever stops holding.
-func TestModelsMatchCPUSession(t *testing.T) {
+// TestModelsMatchReference: the llama graph on the executor gives
+// compute.Reference's logits for the same graph, prompt and decode, on
+// F32, F16 and quantized models. Both round activations as llama.cpp
+// does, so they part only by the executor's float32 sums against the
+// reference's float64 ones: to float32 noise, except where a 1e-7
+// difference carries a value across one of those roundings (an f16 key
+// or value, an int8 of a Q8_K block), which these random-weight models
+// amplify: llama3 and qwen2 cross f16 steps (1e-4 and 2.6e-4), and
+// llama3-Q4_K_M crosses a Q8_K step in its third step (6%, under 1e-5 before
+// it). The bounds sit above those measurements; model/llama holds this
+// executor to llama.cpp itself, token by token.
+func TestModelsMatchReference(t *testing.T) {
 	prompt := []int32{1, 403, 407, 261, 378, 432, 383, 286}
 	for _, tc := range []struct {
 		rel string
-		tol float64
+		tol float64 // relative RMS error of every step's logits
 	}{
 		{"llama/stories260K.gguf", 1e-5},
-		{"llama/llama-2-tiny-random.gguf", 1e-5},
-		{"arch/llama3.gguf", 1e-5},
-		{"arch/qwen2.gguf", 1e-5},
-		{"arch/llama3-Q8_0.gguf", 1e-5},
-		{"arch/llama3-Q4_K_M.gguf", 1e-5},
+		{"llama/llama-2-tiny-random.gguf", 1e-6},
+		{"arch/llama3.gguf", 5e-4},
+		{"arch/qwen2.gguf", 1e-3},
+		{"arch/llama3-Q8_0.gguf", 1e-6},
+		{"arch/llama3-Q4_K_M.gguf", 0.1},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
 			m := loadModel(t, tc.rel)
 			g, _ := session(t, m, 64)
-			old, err := m.NewCPUSession(64)
+			ref, err := runner.New(runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64},
+				func(c compute.CacheShape, cells int) (compute.Executor, error) {
+					return compute.NewReference(c, cells), nil
+				})
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { ref.Close() })
+			var worst float64
 			for i, step := range [][]int32{prompt, {300}, {301}, {302}} {
 				pos := 0
 				if i > 0 {
@@ -88,83 +98,27 @@ func TestModelsMatchCPUSession(t *testing.T) {
 				if err := g.Eval(step, pos); err != nil {
 					t.Fatal(err)
 				}
-				if err := old.Eval(step, pos); err != nil {
+				if err := ref.Eval(step, pos); err != nil {
 					t.Fatal(err)
 				}
-				lg, _ := g.Logits()
-				lo, _ := old.Logits()
-				if len(lg) != len(lo) {
-					t.Fatalf("step %d: %d logits, the CPU session %d", i, len(lg), len(lo))
+				lg, err := g.Logits()
+				if err != nil {
+					t.Fatal(err)
 				}
-				diff := 0
-				for j := range lg {
-					if math.Float32bits(lg[j]) != math.Float32bits(lo[j]) {
-						diff++
-					}
+				lr, err := ref.Logits()
+				if err != nil {
+					t.Fatal(err)
 				}
-				if e := relErr(lg, lo); e > tc.tol || diff > 0 {
-					t.Errorf("step %d: %d of %d logits differ from the CPU session's, relative error %.3g (bound %g)", i, diff, len(lg), e, tc.tol)
+				if len(lg) != len(lr) {
+					t.Fatalf("step %d: %d logits, the reference %d", i, len(lg), len(lr))
+				}
+				e := relErr(lg, lr)
+				worst = max(worst, e)
+				if e > tc.tol {
+					t.Errorf("step %d: logits relative error %.3g vs compute.Reference (bound %g)", i, e, tc.tol)
 				}
 			}
+			t.Logf("largest relative error %.3g", worst)
 		})
-	}
-}
-
-type completion struct {
-	PromptIDs    []int32 `json:"prompt_ids"`
-	GeneratedIDs []int32 `json:"generated_ids"`
-}
-
-// TestGreedyMatchesLlamaCpp: 64 greedy ids equal llama.cpp's CPU run.
-func TestGreedyMatchesLlamaCpp(t *testing.T) {
-	for _, tc := range []struct{ model, ref string }{
-		{"llama/stories260K.gguf", "stories260K"},
-		{"llama/llama-2-tiny-random.gguf", "llama-2-tiny-random"},
-	} {
-		t.Run(tc.ref, func(t *testing.T) {
-			m := loadModel(t, tc.model)
-			b, err := os.ReadFile(testmodels.Reference(t, tc.ref+"/cpu.completion.ids.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want completion
-			if err := json.Unmarshal(b, &want); err != nil {
-				t.Fatal(err)
-			}
-			s, _ := session(t, m, 256)
-			got, err := llama.Greedy(s, want.PromptIDs, len(want.GeneratedIDs))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range want.GeneratedIDs {
-				if got[i] != want.GeneratedIDs[i] {
-					t.Fatalf("ids differ from token %d on:\n got %v\nwant %v", i, got, want.GeneratedIDs)
-				}
-			}
-		})
-	}
-}
-
-// TestDecodeNoAlloc: a warm one-token step, at a position not seen
-// before, allocates nothing.
-func TestDecodeNoAlloc(t *testing.T) {
-	m := loadModel(t, "llama/stories260K.gguf")
-	s, _ := session(t, m, 128)
-	for pos := range 4 {
-		if err := s.Eval([]int32{403}, pos); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pos := 4
-	// Made once: the runner keeps the slice in its batch, so a literal
-	// in the loop would escape and be the step's one allocation.
-	tok := []int32{403}
-	if a := testing.AllocsPerRun(20, func() {
-		if err := s.Eval(tok, pos); err != nil {
-			t.Fatal(err)
-		}
-		pos++
-	}); a > 0 {
-		t.Fatalf("%v allocations per warm decode step", a)
 	}
 }

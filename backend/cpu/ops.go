@@ -75,9 +75,8 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		e.attention(n, a, out, batch)
 	case compute.OpSiLUMul:
 		copyIn(out, a)
-		// Row by row, as the CPU session: the SIMD kernel computes a
-		// row's tail outside the vector lanes, so the rows' boundaries
-		// are part of its result.
+		// Row by row: the SIMD kernel computes a row's tail outside the
+		// vector lanes, so the rows' boundaries are part of its result.
 		for o := 0; o < len(out); o += cols {
 			kernels.SiLUMul(out[o:o+cols], b[o:o+cols], false)
 		}

@@ -248,7 +248,8 @@ func (e *Executor) weightFloats(n *compute.Node) ([]float32, error) {
 // ropeTable returns the (cos, sin) table of r's frequencies for every
 // cell, computed once and shared by ropes of equal frequencies (each
 // graph the runner builds has its own *compute.Rope). The angle is
-// pos·freq in float64, as the CPU session computes it.
+// pos·freq in float64, as compute.Reference and llama's RefSession
+// compute it.
 func (e *Executor) ropeTable(r *compute.Rope) *ropeTable {
 	for _, t := range e.ropes {
 		if slices.Equal(t.freqs, r.Freqs) {

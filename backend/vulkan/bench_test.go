@@ -3,30 +3,22 @@ package vulkan
 import (
 	"testing"
 
-	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/sampling"
 )
 
-// sessions are the two device sessions the benchmarks compare: the old
-// hand-recorded one and the graph on the executor.
-var sessions = []struct {
-	name string
-	open func(b *testing.B, rel string) model.Session
-}{
-	{"old", func(b *testing.B, rel string) model.Session {
-		return oldSession(b, testKernels(b), loadModel(b, rel), 512)
-	}},
-	{"executor", func(b *testing.B, rel string) model.Session {
-		return session(b, testKernels(b), loadModel(b, rel), 512)
-	}},
+// benchModels are the shared models llama.cpp's Vulkan backend was
+// measured on (../shared/reference/README.md).
+var benchModels = []struct{ name, rel string }{
+	{"stories260K", "llama/stories260K.gguf"},
+	{"tiny-random", "llama/llama-2-tiny-random.gguf"},
 }
 
 // BenchmarkDecode: one token per step, forward pass and greedy draw in
-// one submit.
+// one submit. With VKINFER_PROFILE=1 it logs the GPU time per op.
 func BenchmarkDecode(b *testing.B) {
-	for _, sc := range sessions {
-		b.Run(sc.name, func(b *testing.B) {
-			s := sc.open(b, "llama/stories260K.gguf")
+	for _, bm := range benchModels {
+		b.Run(bm.name, func(b *testing.B) {
+			s := session(b, testKernels(b), loadModel(b, bm.rel), 512)
 			smp, _ := sampling.New(sampling.Greedy())
 			if err := s.Eval([]int32{1}, 0); err != nil {
 				b.Fatal(err)
@@ -34,16 +26,23 @@ func BenchmarkDecode(b *testing.B) {
 			if _, err := s.Sample(smp); err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := s.Eval([]int32{403}, 1+i%64); err != nil {
+			e := s.Executor().(*Executor)
+			e.TakeProfile()
+			tok := []int32{403}
+			i := 0
+			for b.Loop() {
+				if err := s.Eval(tok, 1+i%64); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := s.Sample(smp); err != nil {
 					b.Fatal(err)
 				}
+				i++
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			for _, op := range e.TakeProfile() {
+				b.Logf("%-16s %6d calls %10v", op.Op, op.Calls, op.Time)
+			}
 		})
 	}
 }
@@ -54,11 +53,10 @@ func BenchmarkPrefill128(b *testing.B) {
 	for i := range prompt {
 		prompt[i] = int32(1 + (i*37)%250)
 	}
-	for _, sc := range sessions {
-		b.Run(sc.name, func(b *testing.B) {
-			s := sc.open(b, "llama/stories260K.gguf")
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
+	for _, bm := range benchModels {
+		b.Run(bm.name, func(b *testing.B) {
+			s := session(b, testKernels(b), loadModel(b, bm.rel), 512)
+			for b.Loop() {
 				if err := s.Eval(prompt, 0); err != nil {
 					b.Fatal(err)
 				}

@@ -81,8 +81,8 @@ func users(g *compute.Graph) [][]int {
 // into the add's other operand x in place, or -1: the matmul is read
 // only by j, x is scratch of j's shape that nothing reads after the
 // matmul but j, and the matmul does not read x. This is the residual
-// stream of a transformer block: x += W·a, as the old device session
-// recorded it, without a buffer for the product.
+// stream of a transformer block: x += W·a, without a buffer for the
+// product.
 func fusedAdd(g *compute.Graph, u [][]int, j int) int {
 	n := &g.Nodes[j]
 	if n.Op != compute.OpAdd || j == g.Out.Index() {

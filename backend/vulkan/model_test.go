@@ -1,11 +1,10 @@
 package vulkan
 
 import (
-	"encoding/json"
 	"math"
-	"os"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
@@ -31,8 +30,9 @@ func loadModel(t testing.TB, rel string) *llama.Model {
 }
 
 // session returns a runner session of m's graph on the executor, in
-// steps of llama.VulkanBatch tokens as the old device session takes, with
-// m's weights uploaded on k's device up front.
+// steps of Backend.MaxBatch tokens as the daemon runs it, with m's
+// weights uploaded on k's device up front (so that no step but the
+// first graph's binding uploads).
 func session(t testing.TB, k *ops.Kernels, m *llama.Model, ctx int) *runner.Session {
 	t.Helper()
 	w := NewWeights(k)
@@ -45,24 +45,8 @@ func session(t testing.TB, k *ops.Kernels, m *llama.Model, ctx int) *runner.Sess
 	if err := w.Upload(g); err != nil {
 		t.Fatal(err)
 	}
-	s, err := runner.New(runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: ctx, MaxBatch: llama.VulkanBatch},
+	s, err := runner.New(runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: ctx, MaxBatch: Backend{}.MaxBatch()},
 		w.NewExecutor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// oldSession returns the llama package's device session of m.
-func oldSession(t testing.TB, k *ops.Kernels, m *llama.Model, ctx int) *llama.VulkanSession {
-	t.Helper()
-	vm, err := m.UploadVulkan(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(vm.Close)
-	s, err := vm.NewSession(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,105 +64,101 @@ func relErr(a, b []float32) float64 {
 	return math.Sqrt(num / den)
 }
 
-// TestMatchesOldSession runs the llama graph on the executor beside the
-// old device session, which records the same shaders by hand: a prompt
-// (longer than one device step for stories260K), then decode steps. The
-// two run the same shaders on the same data in the same order (the
-// executor copies keys and values into the cache where the old session's
-// matmuls wrote them there, which moves no bits), so the logits are held
-// bit-equal.
-func TestMatchesOldSession(t *testing.T) {
+// TestMatchesReference runs the llama graph on the executor beside the
+// same graph on compute.Reference and on the CPU executor: a prompt
+// (longer than one device step for stories260K), decode steps, and the
+// prompt's second half again from its middle (a rewind over cells the
+// cache holds). The device rounds as llama.cpp does, like the other two,
+// but sums in its own order, so it crosses an f16 rounding of a key or
+// value now and then where they do not; these random-weight models turn
+// such a crossing into up to 1e-3 of the logits (see model/llama's
+// oracleModels). The bounds (relative RMS error of every step's logits)
+// sit above what was measured (in the comments, against the reference
+// and the CPU).
+func TestMatchesReference(t *testing.T) {
 	k := testKernels(t)
 	for _, tc := range []struct {
 		rel    string
 		prompt int
+		tol    float64
 	}{
-		{"llama/stories260K.gguf", llama.VulkanBatch + 12},
-		{"llama/llama-2-tiny-random.gguf", 9},
-		{"arch/llama3.gguf", 9},
-		{"arch/qwen2.gguf", 9},
+		// 4.4e-5, 4.4e-5
+		{"llama/stories260K.gguf", Backend{}.MaxBatch() + 12, 2e-4},
+		// 6.2e-8, 6.9e-8
+		{"llama/llama-2-tiny-random.gguf", 9, 1e-6},
+		// 1.2e-3, 1.1e-3
+		{"arch/llama3.gguf", 9, 3e-3},
+		// 4.8e-4, 4.8e-4
+		{"arch/qwen2.gguf", 9, 2e-3},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
 			m := loadModel(t, tc.rel)
 			const ctx = 256
-			s, old := session(t, k, m, ctx), oldSession(t, k, m, ctx)
+			s := session(t, k, m, ctx)
+			others := []struct {
+				name string
+				s    *runner.Session
+			}{
+				{"compute.Reference", graphSession(t, m, ctx, func(c compute.CacheShape, cells int) (compute.Executor, error) {
+					return compute.NewReference(c, cells), nil
+				})},
+				{"the CPU executor", graphSession(t, m, ctx, func(c compute.CacheShape, cells int) (compute.Executor, error) {
+					return cpu.New(c, cells)
+				})},
+			}
 			prompt := make([]int32, tc.prompt)
 			for i := range prompt {
 				prompt[i] = int32(1 + (i*37)%min(500, m.Config.VocabSize-1))
 			}
-			steps := [][]int32{prompt, {300}, {301}, {7}}
-			pos := 0
+			half := len(prompt) / 2
+			steps := []struct {
+				tokens []int32
+				pos    int
+			}{{prompt, 0}, {[]int32{300}, len(prompt)}, {[]int32{301}, len(prompt) + 1}, {[]int32{7}, len(prompt) + 2}, {prompt[half:], half}}
+			worst := make([]float64, len(others))
 			for i, step := range steps {
-				if err := s.Eval(step, pos); err != nil {
+				if err := s.Eval(step.tokens, step.pos); err != nil {
 					t.Fatal(err)
 				}
-				if err := old.Eval(step, pos); err != nil {
-					t.Fatal(err)
-				}
-				pos += len(step)
 				got, err := s.Logits()
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := old.Logits()
-				if err != nil {
-					t.Fatal(err)
-				}
-				differ := 0
-				for j := range want {
-					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
-						differ++
+				for j, o := range others {
+					if err := o.s.Eval(step.tokens, step.pos); err != nil {
+						t.Fatal(err)
+					}
+					want, err := o.s.Logits()
+					if err != nil {
+						t.Fatal(err)
+					}
+					e := relErr(got, want)
+					worst[j] = max(worst[j], e)
+					if e > tc.tol {
+						t.Errorf("step %d: logits relative error %.3g vs %s (bound %g)", i, e, o.name, tc.tol)
 					}
 				}
-				if differ > 0 {
-					t.Errorf("step %d: %d of %d logits differ from the old session's (relative error %.3g)", i, differ, len(want), relErr(got, want))
-				}
+			}
+			t.Logf("largest relative error %.3g vs %s, %.3g vs %s", worst[0], others[0].name, worst[1], others[1].name)
+			if err := s.Eval([]int32{1}, ctx); err == nil {
+				t.Error("Eval past the context accepted")
+			}
+			if err := s.Eval([]int32{int32(m.Config.VocabSize)}, 0); err == nil {
+				t.Error("token outside the vocabulary accepted")
 			}
 		})
 	}
 }
 
-type completion struct {
-	PromptIDs    []int32 `json:"prompt_ids"`
-	GeneratedIDs []int32 `json:"generated_ids"`
-}
-
-// TestGreedy holds the executor, sampling on the device, to llama.cpp's
-// greedy ids for at least as many tokens as llama.cpp's own Vulkan
-// backend keeps (see model/llama's TestVulkanGreedy).
-func TestGreedy(t *testing.T) {
-	k := testKernels(t)
-	for _, tc := range []struct {
-		model, ref string
-		atLeast    int
-	}{
-		{"llama/stories260K.gguf", "stories260K", 16},
-		{"llama/llama-2-tiny-random.gguf", "llama-2-tiny-random", 56},
-	} {
-		t.Run(tc.ref, func(t *testing.T) {
-			m := loadModel(t, tc.model)
-			raw, err := os.ReadFile(testmodels.Reference(t, tc.ref+"/cpu.completion.ids.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want completion
-			if err := json.Unmarshal(raw, &want); err != nil {
-				t.Fatal(err)
-			}
-			got, err := llama.Greedy(session(t, k, m, 256), want.PromptIDs, len(want.GeneratedIDs))
-			if err != nil {
-				t.Fatal(err)
-			}
-			same := 0
-			for same < len(want.GeneratedIDs) && got[same] == want.GeneratedIDs[same] {
-				same++
-			}
-			t.Logf("%d of %d ids equal llama.cpp's", same, len(want.GeneratedIDs))
-			if same < tc.atLeast {
-				t.Fatalf("ids differ from token %d (need %d):\n got %v\nwant %v", same, tc.atLeast, got, want.GeneratedIDs)
-			}
-		})
+// graphSession runs m's graph on the executors newExec opens.
+func graphSession(t testing.TB, m *llama.Model, ctx int, newExec runner.NewExecutor) *runner.Session {
+	t.Helper()
+	s, err := runner.New(runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: ctx}, newExec)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // TestOneSubmitPerStep holds each step to one submit, on the shared
@@ -208,7 +188,7 @@ func TestOneSubmitPerStep(t *testing.T) {
 				d := dev.k.Dev
 				s := session(t, dev.k, loadModel(t, tc.model), 64)
 				onDev, _ := sampling.New(tc.params)
-				cpu, _ := sampling.New(tc.params)
+				onCPU, _ := sampling.New(tc.params)
 				submits := func(what string, f func() error) {
 					t.Helper()
 					before := d.Submits()
@@ -232,7 +212,7 @@ func TestOneSubmitPerStep(t *testing.T) {
 						}
 						return
 					})
-					want := cpu.Sample(logits)
+					want := onCPU.Sample(logits)
 					var got int32
 					submits("Eval+Sample", func() (err error) {
 						if err = s.Eval(tokens[pos:], pos); err == nil {
@@ -240,8 +220,8 @@ func TestOneSubmitPerStep(t *testing.T) {
 						}
 						return
 					})
-					if got != want || onDev.Step() != cpu.Step() {
-						t.Fatalf("draw %d: device %d (step %d), CPU %d (step %d)", i, got, onDev.Step(), want, cpu.Step())
+					if got != want || onDev.Step() != onCPU.Step() {
+						t.Fatalf("draw %d: device %d (step %d), CPU %d (step %d)", i, got, onDev.Step(), want, onCPU.Step())
 					}
 					tokens = append(tokens, got)
 				}

@@ -138,8 +138,7 @@ func (w *Weights) constant(v float32, n int) (*vk.Buffer, error) {
 }
 
 // ropeFreqs returns r's frequencies as the f32 table the rope shader
-// reads (the angle is position × frequency in f32, as the old device
-// session computes it).
+// reads (the angle is position × frequency in f32).
 func (w *Weights) ropeFreqs(r *compute.Rope) (*vk.Buffer, error) {
 	raw := make([]byte, 4*len(r.Freqs))
 	for i, f := range r.Freqs {

@@ -5,10 +5,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
+	"github.com/vkinfer/vkinfer/runner"
 )
 
 // TestGenerateBench15m writes the bench-15m models and checks that they
@@ -41,11 +43,23 @@ func TestGenerateBench15m(t *testing.T) {
 		if !slices.Equal(ids, []int32{1, 9038, 2501, 263, 931}) {
 			t.Errorf("%s: tokenizer gives %v", mx.name, ids)
 		}
-		s, _ := m.NewCPUSession(64)
+		rm, err := runner.Open(f, cpu.Backend{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rm.Close()
+		s, err := rm.NewSession(64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 		if err := s.Eval(ids, 0); err != nil {
 			t.Fatal(err)
 		}
-		logits, _ := s.Logits()
+		logits, err := s.Logits()
+		if err != nil {
+			t.Fatal(err)
+		}
 		sorted := slices.Clone(logits)
 		slices.Sort(sorted)
 		top, second, median := sorted[len(sorted)-1], sorted[len(sorted)-2], sorted[len(sorted)/2]

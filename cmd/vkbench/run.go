@@ -12,10 +12,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
+	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/kernels"
-	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/llama"
+	"github.com/vkinfer/vkinfer/runner"
 	"github.com/vkinfer/vkinfer/sampling"
 	"github.com/vkinfer/vkinfer/vk"
 	"github.com/vkinfer/vkinfer/vk/ops"
@@ -55,7 +57,7 @@ func bench(dir, shared string, threads, vkMaxMiB int) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "model\tweights MiB\tpp128 t/s\ttg64 t/s\tbytes/token MiB\ttg % of copy\ttg % of read\t")
 	for _, path := range paths {
-		r, err := benchModel(path, cpuSession)
+		r, err := benchModel(path, cpu.Backend{})
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -103,7 +105,7 @@ func bench(dir, shared string, threads, vkMaxMiB int) error {
 				fmt.Fprintf(tw, "%s\t%d\t(skipped: over --vulkan-max-mib)\t\t\t\t\t\n", modelName(path), st.Size()>>20)
 				continue
 			}
-			r, err := benchModel(path, vulkanSession(k))
+			r, err := benchModel(path, vulkan.Backend{K: k})
 			if err == nil {
 				err = stepCost(path, kp, &r)
 			}
@@ -154,16 +156,16 @@ func benchReference(shared string, k *ops.Kernels) error {
 		}
 		backends := []struct {
 			name, ref string
-			open      func(*llama.Model) (model.Session, error)
-		}{{"CPU", "CPU", cpuSession}}
+			be        runner.Backend
+		}{{"CPU", "CPU", cpu.Backend{}}}
 		if k != nil {
 			backends = append(backends, struct {
 				name, ref string
-				open      func(*llama.Model) (model.Session, error)
-			}{"Vulkan", "Vulkan on lavapipe", vulkanSession(k)})
+				be        runner.Backend
+			}{"Vulkan", "Vulkan on lavapipe", vulkan.Backend{K: k}})
 		}
 		for _, b := range backends {
-			r, err := benchModel(path, b.open)
+			r, err := benchModel(path, b.be)
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -209,48 +211,41 @@ func ratio(ours, theirs float64) string {
 	return fmt.Sprintf("%.2f×", ours/theirs)
 }
 
-func cpuSession(m *llama.Model) (model.Session, error) { return m.NewCPUSession(256) }
-
-// vulkanSession opens device sessions; the uploaded weights are freed
-// when the session closes.
-func vulkanSession(k *ops.Kernels) func(*llama.Model) (model.Session, error) {
-	return func(m *llama.Model) (model.Session, error) {
-		vm, err := m.UploadVulkan(k)
-		if err != nil {
-			return nil, err
-		}
-		s, err := vm.NewSession(256)
-		if err != nil {
-			vm.Close()
-			return nil, err
-		}
-		return &ownedSession{s, vm}, nil
-	}
-}
-
-type ownedSession struct {
-	*llama.VulkanSession
-	vm *llama.VulkanModel
-}
-
-func (s *ownedSession) Close() error {
-	err := s.VulkanSession.Close()
-	s.vm.Close()
-	return err
-}
-
-// benchModel measures pp128 and tg64 (best of a few runs) on the session
-// open makes.
-func benchModel(path string, open func(*llama.Model) (model.Session, error)) (r result, err error) {
+// openModel opens the llama-family model at path on be, as the daemon
+// opens models (runner.Open), and returns it with a session of 256
+// positions; closeAll frees all three.
+func openModel(path string, be runner.Backend) (_ *llama.Model, _ *runner.Session, closeAll func(), err error) {
 	f, err := gguf.Open(path)
 	if err != nil {
-		return r, err
+		return nil, nil, nil, err
 	}
-	defer f.Close()
-	m, err := llama.Load(f)
+	rm, err := runner.Open(f, be)
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	m, ok := rm.Loaded.(*llama.Model)
+	if !ok {
+		rm.Close()
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("%v is not a llama-family model", rm.Arch.Names)
+	}
+	s, err := rm.NewSession(256)
+	if err != nil {
+		rm.Close()
+		f.Close()
+		return nil, nil, nil, err
+	}
+	return m, s, func() { s.Close(); rm.Close(); f.Close() }, nil
+}
+
+// benchModel measures pp128 and tg64 (best of a few runs) on be.
+func benchModel(path string, be runner.Backend) (r result, err error) {
+	m, s, closeAll, err := openModel(path, be)
 	if err != nil {
 		return r, err
 	}
+	defer closeAll()
 	r.size = m.WeightBytes()
 	// A token reads every weight once, except the embedding table, of
 	// which it reads one row (unless the output projection is tied to it).
@@ -258,11 +253,6 @@ func benchModel(path string, open func(*llama.Model) (model.Session, error)) (r 
 	if !m.TiedOutput {
 		r.perToken -= int64(len(m.TokenEmbd.Data)) - int64(m.TokenEmbd.RowBytes())
 	}
-	s, err := open(m)
-	if err != nil {
-		return r, err
-	}
-	defer s.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	prompt := make([]int32, 128)
 	for i := range prompt {
@@ -319,21 +309,15 @@ func benchModel(path string, open func(*llama.Model) (model.Session, error)) (r 
 // (the sum of the ops' timestamps) and the rest of each step's wall time,
 // averaged over 32 steps.
 func stepCost(path string, kp *ops.Kernels, r *result) error {
-	f, err := gguf.Open(path)
+	_, s, closeAll, err := openModel(path, vulkan.Backend{K: kp})
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	m, err := llama.Load(f)
-	if err != nil {
-		return err
+	defer closeAll()
+	e, ok := s.Executor().(*vulkan.Executor)
+	if !ok {
+		return fmt.Errorf("a %T runs the Vulkan backend's sessions", s.Executor())
 	}
-	s, err := vulkanSession(kp)(m)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	vs := s.(*ownedSession)
 	smp, _ := sampling.New(sampling.Greedy())
 	if err := s.Eval([]int32{1}, 0); err != nil {
 		return err
@@ -342,6 +326,7 @@ func stepCost(path string, kp *ops.Kernels, r *result) error {
 	if err != nil {
 		return err
 	}
+	e.TakeProfile() // drops the first step, which binds the graph
 	const steps = 32
 	var wall, gpu time.Duration
 	for pos := 1; pos <= steps; pos++ {
@@ -356,7 +341,7 @@ func stepCost(path string, kp *ops.Kernels, r *result) error {
 		}
 		wall += time.Since(t0)
 		r.dispatches = 0
-		for _, op := range vs.Profile() {
+		for _, op := range e.TakeProfile() {
 			r.dispatches += op.Calls
 			gpu += op.Time
 		}

@@ -3,17 +3,20 @@ package enginetest
 import (
 	"fmt"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/llama"
+	_ "github.com/vkinfer/vkinfer/model/llama" // registers the llama family
 	"github.com/vkinfer/vkinfer/model/tokenizer"
+	"github.com/vkinfer/vkinfer/runner"
 )
 
-// Model is a llama-family model with its tokenizer. Its file stays mapped
-// for the life of the test process.
+// Model is a model opened on the CPU backend, as the daemon opens it,
+// with its tokenizer. Its file stays mapped for the life of the test
+// process.
 type Model struct {
-	m   *llama.Model
+	m   *runner.Model
 	tok *tokenizer.Tokenizer
 }
 
@@ -23,23 +26,24 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := llama.Load(f)
+	m, err := runner.Open(f, cpu.Backend{})
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	tok, err := tokenizer.FromGGUF(f)
 	if err != nil {
+		m.Close()
 		f.Close()
 		return nil, err
 	}
 	return &Model{m: m, tok: tok}, nil
 }
 
-// NewSession returns a reference session with a context of ctx tokens. It
-// panics on an impossible size, which is a mistake in the test.
+// NewSession returns a session with a context of ctx tokens. It panics
+// on an impossible size, which is a mistake in the test.
 func (m *Model) NewSession(ctx int) model.Session {
-	s, err := m.m.NewReferenceSession(ctx)
+	s, err := m.m.NewSession(ctx)
 	if err != nil {
 		panic(fmt.Sprintf("enginetest: %v", err))
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/kernels"
@@ -14,8 +13,11 @@ import (
 
 // RefSession is the reference forward pass: f32 activations, weights
 // dequantized row by row as they are used. It reads top to bottom like
-// llama2.c's run.c and is the oracle faster backends are tested against,
-// not a fast path.
+// llama2.c's run.c and is the oracle that tests hold the graph (Build)
+// and its executors to. It is not a production path: models are served
+// by package runner. It shares none of the graph's code and runs the
+// kernels' portable Go loops, never their SIMD, so that a bug in those
+// cannot hide in it.
 //
 // Where llama.cpp's CPU backend rounds values, this does the same, so
 // greedy decoding reproduces llama.cpp's token ids: activations go to
@@ -31,13 +33,10 @@ type RefSession struct {
 	logits       []float32
 	evaluated    bool
 
-	row  []float32 // one dequantized weight row
-	half []float32 // activations rounded for F16/BF16 weights
-	acts batch
-
-	// mv, when set, runs the matrix products on package kernels (the CPU
-	// session); nil is the reference path.
-	mv *kernels.MatVec
+	row    []float32 // one dequantized weight row
+	half   []float32 // activations rounded for F16/BF16 weights
+	scores []float32 // one head's attention scores
+	acts   batch
 
 	// vecs caches norm weights and biases as f32.
 	vecs map[*model.Tensor][]float32
@@ -45,9 +44,11 @@ type RefSession struct {
 	ropeFreq  []float64    // rotation frequency per rotated pair
 	ropeCS    []float32    // (cos, sin) per position and rotated pair
 	logitsRow [1][]float32 // the output row as a batch of one, without allocating
-	attn      attnTask
-	attnWG    sync.WaitGroup
 }
+
+// portable selects the kernels' plain Go loops, never their SIMD: the
+// oracle must not share the code it checks.
+const portable = true
 
 // vec returns a small weight (norm, bias) as f32, converted once.
 func (s *RefSession) vec(t *model.Tensor) ([]float32, error) {
@@ -72,20 +73,9 @@ type batch struct {
 	gate, up, tmp       [][]float32
 }
 
-// NewCPUSession returns a session like NewReferenceSession whose matrix
-// products, where the forward pass spends its time, run on package
-// kernels: SIMD where the CPU has it, split over cores.
-func (m *Model) NewCPUSession(ctx int) (*RefSession, error) {
-	s, err := m.NewReferenceSession(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.mv = &kernels.MatVec{}
-	return s, nil
-}
-
-// NewReferenceSession returns a session with room for ctx positions;
-// ctx <= 0 means the model's trained context length.
+// NewReferenceSession returns a reference session (for tests; see
+// RefSession) with room for ctx positions; ctx <= 0 means the model's
+// trained context length.
 func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 	c := m.Config
 	if ctx <= 0 {
@@ -104,8 +94,8 @@ func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 		logits: make([]float32, c.VocabSize),
 		row:    make([]float32, widest),
 		half:   make([]float32, widest),
+		scores: make([]float32, ctx),
 	}
-	s.attn.s = s
 	s.ropeCS = make([]float32, 0, ctx*c.RopeDim)
 	var err error
 	if s.ropeFreq, err = m.RopeFrequencies(); err != nil {
@@ -114,7 +104,7 @@ func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 	return s, nil
 }
 
-func (a *batch) resize(n int, c Config, ctx int) {
+func (a *batch) resize(n int, c Config) {
 	if a.n >= n {
 		return
 	}
@@ -130,10 +120,6 @@ func (a *batch) resize(n int, c Config, ctx int) {
 		att: grow(c.QDim()), gate: grow(c.FFN), up: grow(c.FFN), tmp: grow(c.Dim),
 	}
 }
-
-// portable says whether the elementwise ops run the Go reference (the
-// reference session) or the SIMD kernels (the CPU session).
-func (s *RefSession) portable() bool { return s.mv == nil }
 
 // ContextSize implements model.Session.
 func (s *RefSession) ContextSize() int { return s.ctx }
@@ -174,7 +160,7 @@ func (s *RefSession) Eval(tokens []int32, pos int) error {
 	}
 	s.evaluated = false
 	n := len(tokens)
-	s.acts.resize(n, c, s.ctx)
+	s.acts.resize(n, c)
 	a := &s.acts
 	for b, tok := range tokens {
 		if tok < 0 || int(tok) >= c.VocabSize {
@@ -230,22 +216,21 @@ func (s *RefSession) layer(l, pos, n int) error {
 		s.rope(a.q[b], pos+b)
 		s.rope(a.k[b], pos+b)
 		off := (l*s.ctx + pos + b) * kvDim
-		kernels.RoundF16(a.k[b], s.keys[off:off+kvDim], s.portable())
-		kernels.RoundF16(a.v[b], s.values[off:off+kvDim], s.portable())
-		kernels.RoundF16(a.q[b], a.q[b], s.portable())
+		kernels.RoundF16(a.k[b], s.keys[off:off+kvDim], portable)
+		kernels.RoundF16(a.v[b], s.values[off:off+kvDim], portable)
+		kernels.RoundF16(a.q[b], a.q[b], portable)
 	}
 
-	// Each query head attends to positions 0..its own; heads share kv
-	// heads in groups (GQA). The CPU session splits the (token, head)
-	// pairs over cores; each pair's arithmetic is the same either way.
-	s.attn.l, s.attn.pos = l, pos
-	for len(s.attn.scores) < max(kernels.Threads(), 1) {
-		s.attn.scores = append(s.attn.scores, make([]float32, s.ctx))
-	}
-	if s.mv != nil {
-		kernels.Parallel(n*c.Heads, 4, &s.attnWG, &s.attn)
-	} else {
-		s.attn.Run(0, 0, n*c.Heads)
+	// Each query head attends to positions 0..its own (scores against the
+	// cached keys, softmax, weighted sum of values); heads share kv heads
+	// in groups (GQA).
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	group := c.Heads / c.KVHeads
+	for b := range n {
+		for h := range c.Heads {
+			base := l*s.ctx*kvDim + h/group*hd
+			kernels.Attend(a.att[b][h*hd:(h+1)*hd], a.q[b][h*hd:(h+1)*hd], s.keys[base:], s.values[base:], kvDim, scale, s.scores[:pos+b+1], portable)
+		}
 	}
 	if err := s.matmul(a.tmp[:n], a.att[:n], &L.Wo); err != nil {
 		return err
@@ -263,7 +248,7 @@ func (s *RefSession) layer(l, pos, n int) error {
 		return err
 	}
 	for b := range n {
-		kernels.SiLUMul(a.gate[b], a.up[b], s.portable())
+		kernels.SiLUMul(a.gate[b], a.up[b], portable)
 	}
 	if err := s.matmul(a.tmp[:n], a.gate[:n], &L.Down); err != nil {
 		return err
@@ -273,14 +258,8 @@ func (s *RefSession) layer(l, pos, n int) error {
 }
 
 // matmul sets out[b] = W in[b] for each row b, dequantizing each weight row
-// once for the whole batch (or, in the CPU session, with the kernels).
+// once for the whole batch.
 func (s *RefSession) matmul(out, in [][]float32, w *model.Tensor) error {
-	if s.mv != nil {
-		if err := s.mv.DoBatch(w.Type, w.Data, w.Rows(), w.Cols(), in, out); err != nil {
-			return fmt.Errorf("tensor %q: %w", w.Name, err)
-		}
-		return nil
-	}
 	cols := w.Cols()
 	row := s.row[:cols]
 	rounded := roundingFor(w.Type)
@@ -338,7 +317,7 @@ func (s *RefSession) rmsNorm(out, in [][]float32, w *model.Tensor, eps float32) 
 		return err
 	}
 	for b := range in {
-		kernels.RMSNorm(out[b], in[b], weights, eps, s.portable())
+		kernels.RMSNorm(out[b], in[b], weights, eps, portable)
 	}
 	return nil
 }
@@ -354,7 +333,7 @@ func (s *RefSession) headNorm(x []float32, w *model.Tensor, hd int, eps float32)
 		return err
 	}
 	for h := 0; h < len(x); h += hd {
-		kernels.RMSNorm(x[h:h+hd], x[h:h+hd], weights, eps, s.portable())
+		kernels.RMSNorm(x[h:h+hd], x[h:h+hd], weights, eps, portable)
 	}
 	return nil
 }
@@ -378,7 +357,7 @@ func (s *RefSession) addBias(rows [][]float32, bias *model.Tensor) error {
 // addRows sets dst[b] += src[b] for each row b.
 func (s *RefSession) addRows(dst, src [][]float32) {
 	for b := range dst {
-		kernels.Add(dst[b], src[b], s.portable())
+		kernels.Add(dst[b], src[b], portable)
 	}
 }
 
@@ -388,7 +367,7 @@ func (s *RefSession) addRows(dst, src [][]float32) {
 // cosines and sines of a position are computed once per session.
 func (s *RefSession) rope(x []float32, pos int) {
 	c := s.m.Config
-	kernels.Rope(x, s.ropeAngles(pos), c.HeadDim, c.Rope == RopeNeoX, s.portable())
+	kernels.Rope(x, s.ropeAngles(pos), c.HeadDim, c.Rope == RopeNeoX, portable)
 }
 
 // ropeAngles returns the (cos, sin) pairs of position pos, filling the
@@ -403,27 +382,4 @@ func (s *RefSession) ropeAngles(pos int) []float32 {
 		}
 	}
 	return s.ropeCS[pos*c.RopeDim : (pos+1)*c.RopeDim]
-}
-
-// attnTask computes attention for a range of (token, head) pairs of one
-// layer: scores against the cached keys, softmax, weighted sum of values.
-type attnTask struct {
-	s      *RefSession
-	l, pos int
-	scores [][]float32 // scratch per part
-}
-
-// Run implements kernels.Task over pairs u = b*Heads + h.
-func (t *attnTask) Run(part, lo, hi int) {
-	s := t.s
-	c, a := s.m.Config, &s.acts
-	kvDim, hd := c.KVDim(), c.HeadDim
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	group := c.Heads / c.KVHeads
-	for u := lo; u < hi; u++ {
-		b, h := u/c.Heads, u%c.Heads
-		q := a.q[b][h*hd : (h+1)*hd]
-		base := t.l*s.ctx*kvDim + h/group*hd
-		kernels.Attend(a.att[b][h*hd:(h+1)*hd], q, s.keys[base:], s.values[base:], kvDim, scale, t.scores[part][:t.pos+b+1], s.portable())
-	}
 }
