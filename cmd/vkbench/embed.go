@@ -2,28 +2,27 @@ package main
 
 import (
 	"fmt"
-	"github.com/vkinfer/vkinfer/internal/benchdata"
 	"time"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
+	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/benchdata"
 	"github.com/vkinfer/vkinfer/model/bert"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
+	"github.com/vkinfer/vkinfer/runner"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
-// benchEmbed embeds benchdata.Sentences in one batch on the CPU kernels, or on
-// the device when k is set, and returns embeddings/s and tokens/s (best of
-// three after a warm-up).
+// benchEmbed embeds benchdata.Sentences in one batch on the CPU executor,
+// or on the device when k is set, and returns embeddings/s and tokens/s
+// (best of three after a warm-up).
 func benchEmbed(path string, k *ops.Kernels) (perSec, tokensPerSec float64, err error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
-	m, err := bert.Load(f)
-	if err != nil {
-		return 0, 0, err
-	}
 	tok, err := tokenizer.FromGGUF(f)
 	if err != nil {
 		return 0, 0, err
@@ -36,20 +35,27 @@ func benchEmbed(path string, k *ops.Kernels) (perSec, tokensPerSec float64, err 
 		}
 		tokens += len(batch[i])
 	}
-	embed := func() error { _, err := m.Embed(batch, bert.Options{}); return err }
+	var be runner.Backend = cpu.Backend{}
 	if k != nil {
-		vm, err := m.UploadVulkan(k)
-		if err != nil {
-			return 0, 0, err
-		}
-		defer vm.Close()
-		enc, err := vm.NewEncoder()
-		if err != nil {
-			return 0, 0, err
-		}
-		defer enc.Close()
-		embed = func() error { _, err := enc.Embed(batch, bert.Options{}); return err }
+		be = vulkan.Backend{K: k}
 	}
+	rm, err := runner.Open(f, be)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rm.Close()
+	// One pass holds the whole batch, as the daemon's passes would.
+	enc, te, err := rm.NewEncoder(tokens)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer enc.Close()
+	m, ok := te.(*bert.Model)
+	if !ok {
+		return 0, 0, fmt.Errorf("%s is not a BERT model", path)
+	}
+	// Token ids, not texts: llama.cpp's figures leave tokenization out too.
+	embed := func() error { _, err := m.Embed(enc, batch, bert.Options{}); return err }
 	if err := embed(); err != nil {
 		return 0, 0, err
 	}

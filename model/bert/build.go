@@ -9,10 +9,11 @@ import (
 
 // Build writes the BERT encoder as a graph of ops over the model's named
 // tensors: token, position and type-0 embeddings, LayerNorm, then blocks
-// of attention (non-causal over each sequence) and a GELU feed-forward,
-// each followed by its residual and a LayerNorm (post-LN). The result is
-// every token's final hidden state (batches want all rows). No backend
-// appears here: package compute's executors run it.
+// of attention over each sequence (bidirectional unless the file says
+// causal) and a GELU feed-forward, each followed by its residual and a
+// LayerNorm (post-LN). The result is every token's final hidden state
+// (batches want all rows). No backend appears here: package compute's
+// executors run it.
 func (m *Model) Build(b *compute.Builder) compute.Tensor {
 	c := m.Config
 	e := c.Embd

@@ -43,7 +43,7 @@ func (p PoolingType) String() string {
 	return fmt.Sprintf("pooling(%d)", int(p))
 }
 
-// valid reports whether the forward pass can apply p.
+// valid reports whether Embed or EmbedTokens can apply p.
 func (p PoolingType) valid() error {
 	switch p {
 	case PoolingNone, PoolingMean, PoolingCLS, PoolingLast:

@@ -2,6 +2,7 @@ package bert
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/model"
@@ -16,36 +17,27 @@ type Tokenizer = model.Tokenizer
 // a final separator token at the end of a cut input.
 type Options = model.EmbedOptions
 
-// Embed returns one L2-normalised vector per input, pooled as
-// Config.Pooling says. It fails with ErrUnsupported when the model's
-// pooling is none (use EmbedTokens), ErrEmptyInput for an empty batch or
-// input, ErrTokenRange for an id outside the vocabulary, ErrTooLong for an
-// input past the context without opts.Truncate, and ErrOption for a bad
-// opts.Dimensions.
-func (m *Model) Embed(batch [][]int32, opts Options) ([][]float32, error) {
-	return m.embedWith(cpuEncoder{m}, batch, opts)
-}
-
-// Encoder runs the forward pass of a batch: on the CPU (cpuEncoder), on a
-// Vulkan device (VulkanEncoder), or a model graph on an executor
-// (runner.Encoder over Model.Build).
+// Encoder runs the model's graph (BuildEmbedding) over sequences packed
+// into one pass: a runner.Encoder on an executor of any backend.
 type Encoder = model.Encoder
 
-type cpuEncoder struct{ m *Model }
+// BuildEmbedding implements model.TextEmbedder: the encoder's graph,
+// every token's final hidden state.
+func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.Build(b) }
 
-func (c cpuEncoder) Forward(seqs [][]int32) ([]float32, []int, error) { return c.m.forward(seqs) }
-func (c cpuEncoder) MaxTokens() int                                   { return maxForwardTokens }
-
-// EmbedWith is Embed on the encoder enc.
-func (m *Model) EmbedWith(enc Encoder, batch [][]int32, opts Options) ([][]float32, error) {
-	return m.embedWith(enc, batch, opts)
-}
-
-func (m *Model) embedWith(enc Encoder, batch [][]int32, opts Options) ([][]float32, error) {
+// Embed returns one L2-normalised vector per input, pooled as
+// Config.Pooling says from the hidden states enc computes; enc must run
+// this model's graph. Inputs go through enc in as few passes as its
+// MaxTokens allows, never split over two. Embed fails with ErrUnsupported
+// when the model's pooling is none (use EmbedTokens), ErrEmptyInput for an
+// empty batch or input, ErrTokenRange for an id outside the vocabulary,
+// ErrTooLong for an input past the context (or past one pass of enc)
+// without opts.Truncate, and ErrOption for a bad opts.Dimensions.
+func (m *Model) Embed(enc Encoder, batch [][]int32, opts Options) ([][]float32, error) {
 	if m.Config.Pooling == PoolingNone {
 		return nil, fmt.Errorf("%w: the model's pooling type is none; use EmbedTokens or WithPooling", ErrUnsupported)
 	}
-	seqs, err := m.prepare(batch, opts)
+	seqs, err := m.prepare(enc, batch, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -67,14 +59,14 @@ func (m *Model) embedWith(enc Encoder, batch [][]int32, opts Options) ([][]float
 // EmbedTokens returns, for every input, one L2-normalised vector per token
 // (the unpooled hidden states, as pooling type none gives), whatever the
 // model's pooling type. Errors are as for Embed.
-func (m *Model) EmbedTokens(batch [][]int32, opts Options) ([][][]float32, error) {
-	seqs, err := m.prepare(batch, opts)
+func (m *Model) EmbedTokens(enc Encoder, batch [][]int32, opts Options) ([][][]float32, error) {
+	seqs, err := m.prepare(enc, batch, opts)
 	if err != nil {
 		return nil, err
 	}
 	e := m.Config.Embd
 	out := make([][][]float32, len(seqs))
-	err = m.run(cpuEncoder{m}, seqs, func(s int, hidden []float32) error {
+	err = m.run(enc, seqs, func(s int, hidden []float32) error {
 		out[s] = make([][]float32, len(seqs[s]))
 		for t := range out[s] {
 			out[s][t] = finish(hidden[t*e:(t+1)*e], opts)
@@ -87,21 +79,10 @@ func (m *Model) EmbedTokens(batch [][]int32, opts Options) ([][][]float32, error
 	return out, nil
 }
 
-// EmbedTexts tokenizes each text with tok (adding [CLS] and [SEP]) and
-// embeds them as Embed does. Tokenizer errors name the text's index.
-func (m *Model) EmbedTexts(tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
-	return m.embedTextsWith(cpuEncoder{m}, tok, texts, opts)
-}
-
-// EmbedTextsWith is EmbedTexts on the encoder enc.
-func (m *Model) EmbedTextsWith(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
-	return m.embedTextsWith(enc, tok, texts, opts)
-}
-
-// BuildEmbedding implements model.TextEmbedder: the encoder's graph.
-func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.Build(b) }
-
-func (m *Model) embedTextsWith(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
+// EmbedTexts implements model.TextEmbedder: it tokenizes each text with
+// tok (adding [CLS] and [SEP]) and embeds them as Embed does. Tokenizer
+// errors name the text's index.
+func (m *Model) EmbedTexts(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
 	if len(texts) == 0 {
 		return nil, fmt.Errorf("%w: no texts", ErrEmptyInput)
 	}
@@ -113,17 +94,11 @@ func (m *Model) embedTextsWith(enc Encoder, tok Tokenizer, texts []string, opts 
 		}
 		batch[i] = ids
 	}
-	return m.embedWith(enc, batch, opts)
+	return m.Embed(enc, batch, opts)
 }
 
-// maxForwardTokens bounds the tokens of one forward pass, and so its
-// scratch memory (about 4·(5·Embd+FFN) bytes per token); a larger batch
-// runs in several passes. Sequences never span two passes.
-var maxForwardTokens = 4096 // a variable so tests can force several passes
-
-// run passes seqs through enc, as few forward passes as its maxTokens
-// allows, and calls fn with each sequence's hidden states (len(seqs[s])
-// rows of Embd).
+// run passes seqs through enc, as few passes as its MaxTokens allows, and
+// calls fn with each sequence's hidden states (len(seqs[s]) rows of Embd).
 func (m *Model) run(enc Encoder, seqs [][]int32, fn func(s int, hidden []float32) error) error {
 	e := m.Config.Embd
 	for first := 0; first < len(seqs); {
@@ -134,7 +109,12 @@ func (m *Model) run(enc Encoder, seqs [][]int32, fn func(s int, hidden []float32
 		}
 		hidden, start, err := enc.Forward(seqs[first:end])
 		if err != nil {
-			return err
+			return fmt.Errorf("bert: %w", err)
+		}
+		// An encoder of another model's graph would give rows of another
+		// width; slicing them as Embd would misread every sequence.
+		if len(start) != end-first+1 || len(hidden) != start[end-first]*e {
+			return fmt.Errorf("bert: the encoder gave %d values for %d tokens, want rows of %d", len(hidden), tokens, e)
 		}
 		for s := first; s < end; s++ {
 			if err := fn(s, hidden[start[s-first]*e:start[s-first+1]*e]); err != nil {
@@ -146,15 +126,20 @@ func (m *Model) run(enc Encoder, seqs [][]int32, fn func(s int, hidden []float32
 	return nil
 }
 
-// prepare checks the batch and options and applies truncation. It copies
-// only the inputs it truncates.
-func (m *Model) prepare(batch [][]int32, opts Options) ([][]int32, error) {
+// prepare checks the batch and options and applies truncation, to the
+// context or to one pass of enc, whichever is shorter. It copies only the
+// inputs it truncates.
+func (m *Model) prepare(enc Encoder, batch [][]int32, opts Options) ([][]int32, error) {
 	c := m.Config
 	if len(batch) == 0 {
 		return nil, fmt.Errorf("%w: no inputs", ErrEmptyInput)
 	}
 	if opts.Dimensions < 0 || opts.Dimensions > c.Embd {
 		return nil, fmt.Errorf("%w: dimensions %d outside 1..%d (or 0 for all)", ErrOption, opts.Dimensions, c.Embd)
+	}
+	limit, holds := c.ContextLength, "the context holds"
+	if n := enc.MaxTokens(); n < limit {
+		limit, holds = n, "a pass of the encoder holds"
 	}
 	seqs := make([][]int32, len(batch))
 	for s, ids := range batch {
@@ -166,11 +151,11 @@ func (m *Model) prepare(batch [][]int32, opts Options) ([][]int32, error) {
 				return nil, fmt.Errorf("%w: input %d, position %d: id %d, vocabulary has %d", ErrTokenRange, s, p, id, c.Vocab)
 			}
 		}
-		if len(ids) > c.ContextLength {
+		if len(ids) > limit {
 			if !opts.Truncate {
-				return nil, fmt.Errorf("%w: input %d has %d tokens, the context holds %d", ErrTooLong, s, len(ids), c.ContextLength)
+				return nil, fmt.Errorf("%w: input %d has %d tokens, %s %d", ErrTooLong, s, len(ids), holds, limit)
 			}
-			cut := append([]int32(nil), ids[:c.ContextLength]...)
+			cut := append([]int32(nil), ids[:limit]...)
 			// Keep the sequence closed as the model saw it in training.
 			if c.SepID >= 0 && ids[len(ids)-1] == c.SepID {
 				cut[len(cut)-1] = c.SepID
@@ -182,15 +167,50 @@ func (m *Model) prepare(batch [][]int32, opts Options) ([][]int32, error) {
 	return seqs, nil
 }
 
-// finish applies the dimension cut to a copy of v and L2-normalises it.
-// Normalising after the cut equals normalising, cutting and normalising
-// again, since the norm only scales.
+// pool reduces one sequence's hidden states (rows of e) to one vector by p.
+func pool(hidden []float32, e int, p PoolingType) ([]float32, error) {
+	n := len(hidden) / e
+	out := make([]float32, e)
+	switch p {
+	case PoolingMean:
+		for t := range n {
+			for i, v := range hidden[t*e : (t+1)*e] {
+				out[i] += v
+			}
+		}
+		inv := 1 / float32(n)
+		for i := range out {
+			out[i] *= inv
+		}
+	case PoolingCLS:
+		copy(out, hidden[:e])
+	case PoolingLast:
+		copy(out, hidden[(n-1)*e:])
+	default:
+		return nil, fmt.Errorf("%w: pooling type %s does not give one vector per input", ErrUnsupported, p)
+	}
+	return out, nil
+}
+
+// finish applies the dimension cut to a copy of v and L2-normalises it
+// (a zero vector stays zero). Normalising after the cut equals
+// normalising, cutting and normalising again, since the norm only scales.
 func finish(v []float32, opts Options) []float32 {
 	d := len(v)
 	if opts.Dimensions > 0 {
 		d = opts.Dimensions
 	}
 	out := append([]float32(nil), v[:d]...)
-	normalize(out)
+	var sq float64
+	for _, x := range out {
+		sq += float64(x) * float64(x)
+	}
+	if sq == 0 {
+		return out
+	}
+	inv := float32(1 / math.Sqrt(sq))
+	for i := range out {
+		out[i] *= inv
+	}
 	return out
 }

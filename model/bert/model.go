@@ -21,9 +21,10 @@ type Layer struct {
 	OutNorm, OutNormBias   Tensor // blk.N.layer_output_norm (after the FFN residual)
 }
 
-// Model is a loaded BERT encoder. Its tensors are views into the GGUF file
-// given to Load, which must stay open while the model is used. A Model is
-// safe for concurrent use: a forward pass allocates its own scratch memory.
+// Model is a loaded BERT encoder: its configuration and its weights,
+// checked against it. The tensors are views into the GGUF file given to
+// Load, which must stay open while the model is used. A Model is safe for
+// concurrent use; the encoders that run its graph are not.
 type Model struct {
 	Config Config
 	// File is the model's GGUF file, whose tensors Build names.
@@ -35,19 +36,6 @@ type Model struct {
 	EmbdNorm     Tensor // token_embd_norm.weight
 	EmbdNormBias Tensor // token_embd_norm.bias
 	Layers       []Layer
-
-	// Vectors (norms, biases, the token-type-0 row) dequantized once,
-	// because every token uses all of them.
-	typeRow0  []float32
-	embdNorm  normVecs
-	layerVecs []layerVecs
-}
-
-type normVecs struct{ w, b []float32 }
-
-type layerVecs struct {
-	bq, bk, bv, bo, bUp, bDown []float32
-	attnNorm, outNorm          normVecs
 }
 
 // Load builds the encoder from f, checking every tensor's shape against
@@ -135,39 +123,7 @@ func Load(f *gguf.File) (*Model, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	m.Config = c
-	if err := m.prepareVectors(); err != nil {
-		return nil, err
-	}
 	return m, nil
-}
-
-// prepareVectors dequantizes the norms, biases and the token-type-0 row.
-func (m *Model) prepareVectors() error {
-	var err error
-	vec := func(t *Tensor) []float32 {
-		if err != nil {
-			return nil
-		}
-		var v []float32
-		v, err = t.Float32()
-		return v
-	}
-	if m.TokenTypes.Name != "" {
-		m.typeRow0 = make([]float32, m.Config.Embd)
-		err = m.TokenTypes.Row(0, m.typeRow0)
-	}
-	m.embdNorm = normVecs{vec(&m.EmbdNorm), vec(&m.EmbdNormBias)}
-	m.layerVecs = make([]layerVecs, len(m.Layers))
-	for i := range m.Layers {
-		l := &m.Layers[i]
-		m.layerVecs[i] = layerVecs{
-			bq: vec(&l.AttnQBias), bk: vec(&l.AttnKBias), bv: vec(&l.AttnVBias), bo: vec(&l.AttnOutBias),
-			bUp: vec(&l.FFNUpBias), bDown: vec(&l.FFNDownBias),
-			attnNorm: normVecs{vec(&l.AttnNorm), vec(&l.AttnNormBias)},
-			outNorm:  normVecs{vec(&l.OutNorm), vec(&l.OutNormBias)},
-		}
-	}
-	return err
 }
 
 // WithPooling returns a model that shares m's weights but pools with p,
@@ -185,8 +141,8 @@ func (m *Model) WithPooling(p PoolingType) (*Model, error) {
 func (m *Model) MaxTokens() int { return m.Config.ContextLength }
 
 // Tensors returns every weight of the model, embeddings first and then
-// block by block, for backends that upload or repack them. The token-type
-// table is left out when the file has none.
+// block by block: what Load checked and Build names. The token-type table
+// is left out when the file has none.
 func (m *Model) Tensors() []*Tensor {
 	ts := []*Tensor{&m.TokenEmbd, &m.PosEmbd}
 	if m.TokenTypes.Name != "" {

@@ -94,7 +94,7 @@ func TestLoadOptionalKeys(t *testing.T) {
 	if c.Pooling != PoolingNone || c.Causal || c.SepID != -1 || c.TokenTypes != 0 {
 		t.Errorf("defaults: pooling %s, causal %v, sep %d, token types %d; want none, false, -1, 0", c.Pooling, c.Causal, c.SepID, c.TokenTypes)
 	}
-	if _, err := m.EmbedTokens([][]int32{{1, 2, 3}}, Options{}); err != nil {
+	if _, err := m.EmbedTokens(cpuEncoder(t, m, 16), [][]int32{{1, 2, 3}}, Options{}); err != nil {
 		t.Errorf("EmbedTokens without token types: %v", err)
 	}
 }

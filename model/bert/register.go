@@ -13,19 +13,23 @@ func init() {
 	})
 }
 
+var _ model.TextEmbedder = (*Model)(nil)
+
 // Vocab implements model.Loaded.
 func (m *Model) Vocab() int { return m.Config.Vocab }
 
 // ContextLength implements model.Loaded.
 func (m *Model) ContextLength() int { return m.Config.ContextLength }
 
-// Memory implements model.Loaded: an encoder keeps no cache between
-// requests; a pass of up to batch tokens holds a few rows of the widest
-// layer per token, plus attention scores per head.
+// Memory implements model.Loaded for an encoder whose passes hold up to
+// batch tokens: its cache keeps every token's keys and values in f32
+// (Build keeps the cache unrounded), and a pass holds a few rows of the
+// widest layer per token, plus attention scores per head.
 func (m *Model) Memory(_, batch, _ int) model.Memory {
 	c := m.Config
 	return model.Memory{
 		Weights: model.TensorBytes(m.File),
+		KVCache: uint64(batch) * uint64(2*c.Blocks*c.Embd) * 4,
 		Scratch: uint64(batch) * uint64(4*c.FFN+8*c.Embd+c.Heads*c.ContextLength) * 4,
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/vkinfer/vkinfer/gguf"
 )
 
-// synth is a small all-F32 BERT model built in memory, so the forward pass
+// synth is a small all-F32 BERT model built in memory, so the graph
 // and the loader's checks can be tested without quantized types. Tests
 // change its fields to make broken models.
 type synth struct {
@@ -176,7 +176,7 @@ func (s *synth) load(t testing.TB) *Model {
 	return m
 }
 
-// referenceEmbed is an independent float64 forward of one sequence of the
+// referenceHidden is an independent float64 forward of one sequence of the
 // synthetic model, written straight from the BERT definition: it returns
 // the final hidden states, one row per token.
 func (s *synth) referenceHidden(ids []int32, causal bool) [][]float64 {
