@@ -150,8 +150,8 @@ func (l *textLoader) Need(name string) (pool.Need, error) {
 }
 
 // need is the memory an instance of model name needs for capability c,
-// as its architecture reckons it: weights, a KV cache of the configured
-// context (f32 values), scratch for a batch.
+// as its architecture reckons it: weights, a KV cache (f32 values) and
+// scratch for the session or encoder Open makes.
 func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, error) {
 	f, err := fs.peek(name, c)
 	if err != nil {
@@ -162,7 +162,13 @@ func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, e
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	mem := m.Memory(min(cfg.ContextSize, m.ContextLength()), cfg.BatchSize, 4)
+	// A generation session has the configured context and batch; an
+	// encoder's cache and scratch hold one pass of embedPassTokens.
+	ctx, batch := min(cfg.ContextSize, m.ContextLength()), cfg.BatchSize
+	if c == model.Embed {
+		ctx, batch = embedPassTokens, embedPassTokens
+	}
+	mem := m.Memory(ctx, batch, 4)
 	be := fs.backend
 	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights, KVCache: mem.KVCache, Scratch: mem.Scratch}, nil
 }

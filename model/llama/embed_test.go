@@ -70,7 +70,7 @@ func TestEmbed(t *testing.T) {
 	for _, e := range encoders {
 		worst := 1.0
 		for p, w := range want {
-			got, err := Embed(e.enc, tokens, p, 0)
+			got, err := model.Pool(e.enc, tokens, p, 0)
 			if err != nil {
 				t.Fatalf("%s pooling %d: %v", e.name, p, err)
 			}
@@ -89,17 +89,17 @@ func TestEmbed(t *testing.T) {
 		t.Errorf("pooling %d without pooling_type metadata, want mean", m.Config.Pooling)
 	}
 	enc := encoders[1].enc
-	cut, err := Embed(enc, tokens[:5], PoolingMean, 16)
+	cut, err := model.Pool(enc, tokens[:5], PoolingMean, 16)
 	if err != nil || len(cut) != 16 || math.Abs(cosine(cut, cut)-1) > 1e-5 {
 		t.Errorf("dims 16: %d values, %v", len(cut), err)
 	}
-	if _, err := Embed(enc, nil, PoolingMean, 0); !errors.Is(err, ErrEmbed) {
+	if _, err := model.Pool(enc, nil, PoolingMean, 0); !errors.Is(err, ErrEmbed) {
 		t.Errorf("no tokens: %v", err)
 	}
-	if _, err := Embed(enc, make([]int32, ctx+1), PoolingMean, 0); !errors.Is(err, model.ErrContextFull) {
+	if _, err := model.Pool(enc, make([]int32, ctx+1), PoolingMean, 0); !errors.Is(err, model.ErrContextFull) {
 		t.Errorf("%d tokens in a context of %d: %v", ctx+1, ctx, err)
 	}
-	if _, err := Embed(enc, tokens[:3], PoolingMean, 1000); !errors.Is(err, ErrEmbed) {
+	if _, err := model.Pool(enc, tokens[:3], PoolingMean, 1000); !errors.Is(err, ErrEmbed) {
 		t.Errorf("dims 1000: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/llama"
 )
 
 // Build writes the encoder as llama.cpp's build_bert computes it for
@@ -50,12 +49,12 @@ func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.Bui
 
 // EmbedTexts implements model.TextEmbedder: each text, tokenized with its
 // special tokens, is pooled from its final hidden states as the file's
-// pooling type says, by llama.Embed (L2-normalised, cut to
+// pooling type says, by model.Pool (L2-normalised, cut to
 // opts.Dimensions). A text longer than a pass or the context fails with
 // model.ErrTooLong unless opts.Truncate cuts it.
 func (m *Model) EmbedTexts(enc model.Encoder, tok model.Tokenizer, texts []string, opts model.EmbedOptions) ([][]float32, error) {
 	if len(texts) == 0 {
-		return nil, fmt.Errorf("nomic-bert: %w: no texts", llama.ErrEmbed)
+		return nil, fmt.Errorf("nomic-bert: %w: no texts", model.ErrEmbed)
 	}
 	out := make([][]float32, len(texts))
 	for i, text := range texts {
@@ -69,7 +68,7 @@ func (m *Model) EmbedTexts(enc model.Encoder, tok model.Tokenizer, texts []strin
 			}
 			ids = ids[:n]
 		}
-		if out[i], err = llama.Embed(enc, ids, m.Config.Pooling, opts.Dimensions); err != nil {
+		if out[i], err = model.Pool(enc, ids, m.Config.Pooling, opts.Dimensions); err != nil {
 			return nil, fmt.Errorf("nomic-bert: text %d: %w", i, err)
 		}
 	}

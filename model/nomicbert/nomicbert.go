@@ -9,7 +9,6 @@ import (
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/llama"
 )
 
 // Arch is the general.architecture value this package runs.
@@ -32,7 +31,7 @@ type Config struct {
 	Causal                                 bool // attention.causal, false when absent
 	// Pooling is how EmbedTexts reduces the hidden states: mean (also
 	// for none, as llama's embeddings do), first or last token.
-	Pooling llama.Pooling
+	Pooling model.Pooling
 }
 
 // Model is a loaded nomic-bert model; File must stay open while it is
@@ -54,7 +53,7 @@ func Load(f *gguf.File) (*Model, error) {
 		FFN: m.Int("feed_forward_length", -1), ContextLength: m.Int("context_length", -1),
 		Heads: m.Int("attention.head_count", -1), Causal: m.Bool("attention.causal", false),
 		NormEps: m.Float("attention.layer_norm_epsilon", 1e-12), RopeBase: m.Float("rope.freq_base", 1000),
-		Pooling: llama.Pooling(m.Int("pooling_type", int(llama.PoolingMean))),
+		Pooling: model.Pooling(m.Int("pooling_type", int(model.PoolingMean))),
 	}
 	kvHeads := m.Int("attention.head_count_kv", c.Heads)
 	for name, dst := range map[string]*int{"token_embd.weight": &c.Vocab, "token_types.weight": &c.TokenTypes} {
@@ -71,7 +70,7 @@ func Load(f *gguf.File) (*Model, error) {
 		m.Err = fmt.Errorf("%w: embedding %d, blocks %d, ffn %d, vocabulary %d, context %d and token types %d must be > 0", model.ErrShape, c.Dim, c.Layers, c.FFN, c.Vocab, c.ContextLength, c.TokenTypes)
 	case c.Heads <= 0 || c.Dim%c.Heads != 0 || c.HeadDim%2 != 0 || kvHeads != c.Heads:
 		m.Err = fmt.Errorf("%w: %d heads (%d kv heads) in an embedding of %d", model.ErrShape, c.Heads, kvHeads, c.Dim)
-	case c.Pooling < llama.PoolingNone || c.Pooling > llama.PoolingLast:
+	case c.Pooling < model.PoolingNone || c.Pooling > model.PoolingLast:
 		m.Err = fmt.Errorf("%w: pooling type %d is not none (0), mean (1), cls (2) or last (3)", model.ErrUnsupported, c.Pooling)
 	}
 	if m.Err == nil {
