@@ -158,7 +158,7 @@ func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, e
 		return pool.Need{}, err
 	}
 	defer f.Close()
-	_, m, err := model.Open(f)
+	a, m, err := model.Open(f)
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
@@ -166,7 +166,8 @@ func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, e
 	// encoder's cache and scratch hold one pass of embedPassTokens.
 	ctx, batch := min(cfg.ContextSize, m.ContextLength()), cfg.BatchSize
 	if c == model.Embed {
-		ctx, batch = embedPassTokens, embedPassTokens
+		ctx = embedTokens(a, m, cfg)
+		batch = ctx
 	}
 	mem := m.Memory(ctx, batch, 4)
 	be := fs.backend
@@ -283,7 +284,7 @@ func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, err
 	if err != nil {
 		return nil, err
 	}
-	enc, te, err := of.m.NewEncoder(embedPassTokens)
+	enc, te, err := of.m.NewEncoder(embedTokens(of.m.Arch, of.m.Loaded, l.cfg))
 	if err != nil {
 		l.files.release(name, of)
 		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
@@ -291,9 +292,19 @@ func (l *embedLoader) Open(ctx context.Context, name string) (pool.Embedder, err
 	return &embedder{enc: enc, m: te, tok: of.tok, file: of.f, release: func() { l.files.release(name, of) }}, nil
 }
 
-// embedPassTokens bounds the tokens of one embedding pass, and so its
-// cache and scratch; a larger batch of texts runs in several passes.
+// embedPassTokens bounds the tokens of one encoder pass, and so its cache
+// and scratch; a larger batch of texts runs in several passes.
 const embedPassTokens = 4096
+
+// embedTokens is the size of an embedding instance's passes: an encoder
+// packs several texts into embedPassTokens; a decoder embeds one text a
+// pass, which its context bounds.
+func embedTokens(a *model.Arch, m model.Loaded, cfg Config) int {
+	if a.Serves(model.Generate) {
+		return min(cfg.ContextSize, m.ContextLength())
+	}
+	return embedPassTokens
+}
 
 // embedder is a pool instance of a model that embeds: its embedding graph
 // on an encoder of its own, pooled as the model says.
