@@ -1,112 +1,66 @@
 package llama
 
 import (
-	"errors"
 	"math"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
-	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/internal/archtest"
 )
 
 // TestRefuseUnimplemented writes variants of llama3.gguf that ask for math
 // this package does not implement; each must be refused at load, by name.
 func TestRefuseUnimplemented(t *testing.T) {
-	src, err := gguf.Open(testmodels.Model(t, "arch/llama3.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	tests := []struct {
-		name string
-		edit func(*gguf.Builder) error
-		want string // in the error
-	}{
-		{"yarn", func(b *gguf.Builder) error {
+	archtest.CheckRefused(t, "arch/llama3.gguf", func(f *gguf.File) error { _, err := Load(f); return err }, []archtest.Refusal{
+		{Name: "yarn", Edit: func(b *gguf.Builder) error {
 			b.SetString("llama.rope.scaling.type", "yarn")
 			b.SetFloat32("llama.rope.scaling.factor", 4)
 			return nil
-		}, `llama.rope.scaling.type = "yarn"`},
-		{"longrope", func(b *gguf.Builder) error {
+		}, Want: `llama.rope.scaling.type = "yarn"`},
+		{Name: "longrope", Edit: func(b *gguf.Builder) error {
 			b.SetString("llama.rope.scaling.type", "longrope")
 			return nil
-		}, `llama.rope.scaling.type = "longrope"`},
-		{"yarn parameter", func(b *gguf.Builder) error {
+		}, Want: `llama.rope.scaling.type = "longrope"`},
+		{Name: "yarn parameter", Edit: func(b *gguf.Builder) error {
 			b.SetFloat32("llama.rope.scaling.attn_factor", 1.2)
 			return nil
-		}, "llama.rope.scaling.attn_factor"},
-		{"final logit soft-cap", func(b *gguf.Builder) error {
+		}, Want: "llama.rope.scaling.attn_factor"},
+		{Name: "final logit soft-cap", Edit: func(b *gguf.Builder) error {
 			b.SetFloat32("llama.final_logit_softcapping", 30)
 			return nil
-		}, "llama.final_logit_softcapping"},
-		{"sliding window", func(b *gguf.Builder) error {
+		}, Want: "llama.final_logit_softcapping"},
+		{Name: "sliding window", Edit: func(b *gguf.Builder) error {
 			b.SetUint32("llama.attention.sliding_window", 4096)
 			return nil
-		}, "llama.attention.sliding_window"},
-		{"experts", func(b *gguf.Builder) error {
+		}, Want: "llama.attention.sliding_window"},
+		{Name: "experts", Edit: func(b *gguf.Builder) error {
 			b.SetUint32("llama.expert_count", 8)
 			return nil
-		}, "llama.expert_count"},
-		{"value length", func(b *gguf.Builder) error {
+		}, Want: "llama.expert_count"},
+		{Name: "value length", Edit: func(b *gguf.Builder) error {
 			b.SetUint32("llama.attention.value_length", 64)
 			return nil
-		}, "value_length = 64"},
-		{"unknown attention tensor", func(b *gguf.Builder) error {
+		}, Want: "value_length = 64"},
+		{Name: "unknown attention tensor", Edit: func(b *gguf.Builder) error {
 			return b.AddTensor("blk.1.attn_output.bias", gguf.TypeF32, []uint64{256}, make([]byte, 256*4))
-		}, `"blk.1.attn_output.bias"`},
-		{"unknown ffn tensor", func(b *gguf.Builder) error {
+		}, Want: `"blk.1.attn_output.bias"`},
+		{Name: "unknown ffn tensor", Edit: func(b *gguf.Builder) error {
 			return b.AddTensor("blk.0.ffn_gate_inp.weight", gguf.TypeF32, []uint64{256, 4}, make([]byte, 256*4*4))
-		}, `"blk.0.ffn_gate_inp.weight"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b := gguf.FromFile(src)
-			if err := tc.edit(b); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "m.gguf")
-			if err := b.WriteFile(path); err != nil {
-				t.Fatal(err)
-			}
-			f, err := gguf.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			_, err = Load(f)
-			if !errors.Is(err, model.ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Load: %v; want model.ErrUnsupported naming %s", err, tc.want)
-			}
-		})
-	}
+		}, Want: `"blk.0.ffn_gate_inp.weight"`},
+	})
 }
 
 // TestAcceptHarmless: metadata that does not change the math, and the
 // implemented scalings, still load.
 func TestAcceptHarmless(t *testing.T) {
-	src, err := gguf.Open(testmodels.Model(t, "arch/llama3.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	b := gguf.FromFile(src)
-	b.SetString("general.author", "someone")
-	b.SetString("general.license", "mit")
-	b.SetUint32("general.quantization_version", 2)
-	b.SetString("llama.rope.scaling.type", "linear")
-	b.SetFloat32("llama.rope.scaling.factor", 2)
-	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := b.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := archtest.Variant(t, "arch/llama3.gguf", func(b *gguf.Builder) error {
+		b.SetString("general.author", "someone")
+		b.SetString("general.license", "mit")
+		b.SetUint32("general.quantization_version", 2)
+		b.SetString("llama.rope.scaling.type", "linear")
+		b.SetFloat32("llama.rope.scaling.factor", 2)
+		return nil
+	})
 	m, err := Load(f)
 	if err != nil {
 		t.Fatal(err)

@@ -1,70 +1,30 @@
 package phi3
 
 import (
-	"errors"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/archtest"
-	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/runner"
 )
-
-// variant writes phi3.gguf with edit applied and opens it.
-func variant(t *testing.T, edit func(*gguf.Builder) error) *gguf.File {
-	t.Helper()
-	src, err := gguf.Open(testmodels.Model(t, "arch/phi3.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	b := gguf.FromFile(src)
-	if err := edit(b); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := b.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
 
 // TestRefuseUnimplemented: variants of phi3.gguf asking for math this
 // package does not implement are refused at load, by name.
 func TestRefuseUnimplemented(t *testing.T) {
-	tests := []struct {
-		name string
-		edit func(*gguf.Builder) error
-		want string // in the error
-	}{
-		{"longrope", func(b *gguf.Builder) error {
+	archtest.CheckRefused(t, "arch/phi3.gguf", func(f *gguf.File) error { _, err := Load(f); return err }, []archtest.Refusal{
+		{Name: "longrope", Edit: func(b *gguf.Builder) error {
 			b.SetString("phi3.rope.scaling.type", "longrope")
 			return nil
-		}, `phi3.rope.scaling.type = "longrope"`},
-		{"longrope factors", func(b *gguf.Builder) error {
+		}, Want: `phi3.rope.scaling.type = "longrope"`},
+		{Name: "longrope factors", Edit: func(b *gguf.Builder) error {
 			return b.AddTensor("rope_factors_long.weight", gguf.TypeF32, []uint64{16}, make([]byte, 16*4))
-		}, `"rope_factors_long.weight"`},
-		{"unknown key", func(b *gguf.Builder) error {
+		}, Want: `"rope_factors_long.weight"`},
+		{Name: "unknown key", Edit: func(b *gguf.Builder) error {
 			b.SetFloat32("phi3.rope.scaling.attn_factor", 1.19)
 			return nil
-		}, "phi3.rope.scaling.attn_factor"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Load(variant(t, tc.edit)); !errors.Is(err, model.ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("got %v, want ErrUnsupported naming %s", err, tc.want)
-			}
-		})
-	}
+		}, Want: "phi3.rope.scaling.attn_factor"},
+	})
 }
 
 // TestSlidingWindow: phi3.attention.sliding_window limits attention. A
@@ -74,7 +34,7 @@ func TestRefuseUnimplemented(t *testing.T) {
 func TestSlidingWindow(t *testing.T) {
 	prompt := archtest.Load(t, "phi3", archtest.Prompts[1]).PromptIDs
 	logits := func(window int) []float32 {
-		f := variant(t, func(b *gguf.Builder) error {
+		f := archtest.Variant(t, "arch/phi3.gguf", func(b *gguf.Builder) error {
 			b.SetUint32("phi3.attention.sliding_window", uint32(window))
 			return nil
 		})
