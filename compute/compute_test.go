@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/testmodels"
 )
 
 // testFile writes F32 tensors (name → dims and values) to a GGUF file and
@@ -28,16 +28,7 @@ func testFile(t *testing.T, tensors map[string]struct {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "t.gguf")
-	if err := b.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return testmodels.Write(t, b)
 }
 
 type tensorSpec = struct {

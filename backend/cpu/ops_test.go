@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/quant"
 )
 
@@ -39,16 +39,7 @@ func testFile(t testing.TB, seed uint64, specs ...tensorSpec) *gguf.File {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "t.gguf")
-	if err := b.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return testmodels.Write(t, b)
 }
 
 // opsFile holds 64-wide activations (two tables of 16 rows, so two

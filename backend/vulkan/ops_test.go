@@ -4,13 +4,13 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/quant"
 	"github.com/vkinfer/vkinfer/vk/ops"
@@ -60,16 +60,7 @@ func testFile(t *testing.T, r *rand.Rand, tensors ...tensor) *gguf.File {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "t.gguf")
-	if err := b.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return testmodels.Write(t, b)
 }
 
 // seq returns a batch of n tokens of one sequence from position pos, ids

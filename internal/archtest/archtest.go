@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -236,16 +235,7 @@ func Variant(t testing.TB, rel string, edit func(*gguf.Builder) error) *gguf.Fil
 	if err := edit(b); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := b.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return testmodels.Write(t, b)
 }
 
 // Refusal is a variant of a model that asks for something its
