@@ -130,3 +130,25 @@ func TensorBytes(f *gguf.File) uint64 {
 	}
 	return n
 }
+
+// Decoder is the shape of a decoder-only transformer, for its memory
+// need: Activations are the float32 values one batch token keeps alive in
+// a layer (residual, norms, projections, new keys and values, the FFN's
+// hidden vectors), which differ a little between architectures.
+type Decoder struct {
+	Layers, Heads, KVWidth, Vocab int
+	Activations                   int
+}
+
+// Memory is a decoder's need for a session of ctx positions, batches of
+// batch tokens and kvBytes per cached value: the file's tensors, keys and
+// values of every layer and position, and f32 scratch for a batch's
+// activations, one token's attention scores per head and the logits.
+func (d Decoder) Memory(f *gguf.File, ctx, batch, kvBytes int) Memory {
+	batch = min(batch, ctx)
+	return Memory{
+		Weights: TensorBytes(f),
+		KVCache: 2 * uint64(d.Layers) * uint64(ctx) * uint64(d.KVWidth) * uint64(kvBytes),
+		Scratch: 4 * (uint64(batch)*uint64(d.Activations) + uint64(d.Heads)*uint64(ctx) + uint64(d.Vocab)),
+	}
+}

@@ -28,15 +28,9 @@ func (m *Model) ContextLength() int { return m.Config.ContextLength }
 // time.
 func (m *Model) Memory(ctx, batch, kvBytes int) model.Memory {
 	c := m.Config
-	batch = min(batch, ctx)
-	embd, kvDim, ffn := uint64(c.Dim), uint64(c.KVDim()), uint64(c.FFN)
-	return model.Memory{
-		Weights: model.TensorBytes(m.File),
-		KVCache: 2 * uint64(c.Layers) * uint64(ctx) * kvDim * uint64(kvBytes),
-		// Per batch token: residual and normed input, attention output and
-		// projection (4·embd), new keys and values (2·kvDim), the two FFN
-		// hidden vectors (2·ffn); then one token's attention scores and the
-		// logits.
-		Scratch: 4 * (uint64(batch)*(4*embd+2*kvDim+2*ffn) + uint64(c.Heads)*uint64(ctx) + uint64(c.VocabSize)),
-	}
+	// Per batch token: residual and normed input, attention output and
+	// projection (4·embd), new keys and values (2·kvDim), the two FFN
+	// hidden vectors (2·ffn).
+	return model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.VocabSize,
+		Activations: 4*c.Dim + 2*c.KVDim() + 2*c.FFN}.Memory(m.File, ctx, batch, kvBytes)
 }

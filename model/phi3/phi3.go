@@ -121,11 +121,6 @@ func (m *Model) ContextLength() int { return m.Config.ContextLength }
 // scores per head, and the logits.
 func (m *Model) Memory(ctx, batch, kvBytes int) model.Memory {
 	c := m.Config
-	batch = min(batch, ctx)
-	perToken := uint64(5*c.Dim + 2*c.KVDim() + 3*c.FFN)
-	return model.Memory{
-		Weights: model.TensorBytes(m.File),
-		KVCache: 2 * uint64(c.Layers) * uint64(ctx) * uint64(c.KVDim()) * uint64(kvBytes),
-		Scratch: 4 * (uint64(batch)*perToken + uint64(c.Heads)*uint64(ctx) + uint64(c.Vocab)),
-	}
+	return model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.Vocab,
+		Activations: 5*c.Dim + 2*c.KVDim() + 3*c.FFN}.Memory(m.File, ctx, batch, kvBytes)
 }
