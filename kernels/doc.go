@@ -11,8 +11,9 @@
 //   - avx2: C built for AVX2+FMA+F16C (x86-64 with cgo), for every op and
 //     for the matrix types below that have their own kernels.
 //   - vnni: avx2 with AVX-512 VNNI kernels for Q8_0 weights, one input
-//     and four. They differ from avx2 only in how the exact integer dots
-//     are formed, so they give avx2's results bit for bit.
+//     and four: two blocks per 512-bit step. The integer dots are exact;
+//     the float sums go in an order of their own (within the Go set's
+//     1e-5, as every C set).
 //
 // The best set the CPU supports is chosen once at start; MatVec.Portable
 // and the portable arguments pick go for one call. Tests run every set
