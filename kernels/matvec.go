@@ -122,7 +122,7 @@ func (m *MatVec) quantizeInputs() {
 	for i, x := range m.xb {
 		xq, xd, xs := m.xq[i*m.cols:(i+1)*m.cols], m.xd[i*nb:(i+1)*nb], m.xs[i*nb:(i+1)*nb]
 		if act == quant.ActQ8_K {
-			quantizeQ8K(x[:m.cols], xq, xd, xs)
+			quantizeQ8K(m.isa, x[:m.cols], xq, xd, xs)
 		} else {
 			quantize(m.isa, x[:m.cols], xq, xd, xs)
 		}
@@ -138,9 +138,12 @@ func (m *MatVec) quantizeInputs() {
 // quantizeQ8K quantizes x as ggml's Q8_K: per 256 values, with m the value
 // of largest magnitude, q = round-half-even(-127/m · x) capped at 127 and
 // the scale d = m/-127 (negative when m is: q·d is x either way). Each of
-// the eight 32-blocks gets d and its integer sum. There is no SIMD version:
-// it is linear in the input, a small cost beside the product.
-func quantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
+// the eight 32-blocks gets d and its integer sum, with set v's code.
+func quantizeQ8K(v isa, x []float32, xq []int8, xd []float32, xs []int32) {
+	if v >= isaAVX2 {
+		simdQuantizeQ8K(x, xq, xd, xs)
+		return
+	}
 	const blocks = quant.QK_K / quant.QK
 	for sb := 0; sb < len(x)/quant.QK_K; sb++ {
 		q := xq[sb*quant.QK_K : (sb+1)*quant.QK_K]

@@ -180,7 +180,7 @@ func (c *mvCase) rounded(v isa, b int) []float64 {
 		nb := c.cols / quant.QK
 		q, d, s := make([]int8, c.cols), make([]float32, nb), make([]int32, nb)
 		if c.typ.BlockSize() == quant.QK_K {
-			quantizeQ8K(x, q, d, s)
+			quantizeQ8K(v, x, q, d, s)
 		} else {
 			quantize(v, x, q, d, s)
 		}
@@ -485,38 +485,51 @@ func TestRoundF16(t *testing.T) {
 	})
 }
 
-// TestQuantizeQ8K checks ggml's Q8_K convention on a block whose largest
-// value is 127 (so the scale is exactly -1): halves round to even, the
-// sign flips into the scale, and each 32-block carries it and its sum; a
-// block whose largest magnitude is negative keeps a positive scale.
+// TestQuantizeQ8K checks ggml's Q8_K convention under every kernel set on
+// a block whose largest value is 127 (so the scale is exactly -1): halves
+// round to even, the sign flips into the scale, and each 32-block carries
+// it and its sum; a block whose largest magnitude is negative keeps a
+// positive scale, and one of zeros has scale 0. Random blocks give the Go
+// set's results bit for bit.
 func TestQuantizeQ8K(t *testing.T) {
-	x := make([]float32, 2*quant.QK_K)
+	x := make([]float32, 3*quant.QK_K)
 	for i := range quant.QK_K {
 		x[i] = float32(i%8) + 0.5 // 0.5, 1.5, ..., 7.5
 	}
 	x[5] = 127
 	x[quant.QK_K] = -3 // second super-block: largest is negative, scale 3/127
-	q, d, s := make([]int8, len(x)), make([]float32, len(x)/quant.QK), make([]int32, len(x)/quant.QK)
-	quantizeQ8K(x, q, d, s)
-	for b := range 8 {
-		if d[b] != -1 {
-			t.Fatalf("block %d scale %v, want -1", b, d[b])
+	rng := rand.New(rand.NewPCG(21, 22))
+	random := randVec(rng, 16*quant.QK_K)
+	forEachISA(t, func(t *testing.T, v isa) {
+		q, d, s := make([]int8, len(x)), make([]float32, len(x)/quant.QK), make([]int32, len(x)/quant.QK)
+		quantizeQ8K(v, x, q, d, s)
+		for b := range 8 {
+			if d[b] != -1 || d[16+b] != 0 {
+				t.Fatalf("block %d scale %v, want -1; zero block's %v", b, d[b], d[16+b])
+			}
 		}
-	}
-	wantQ := map[float32]int8{0.5: 0, 1.5: -2, 2.5: -2, 3.5: -4, 4.5: -4, 5.5: -6, 6.5: -6, 7.5: -8, 127: -127}
-	for i := range quant.QK_K {
-		if q[i] != wantQ[x[i]] {
-			t.Fatalf("x[%d] = %v: q %d, want %d", i, x[i], q[i], wantQ[x[i]])
+		wantQ := map[float32]int8{0.5: 0, 1.5: -2, 2.5: -2, 3.5: -4, 4.5: -4, 5.5: -6, 6.5: -6, 7.5: -8, 127: -127}
+		for i := range quant.QK_K {
+			if q[i] != wantQ[x[i]] {
+				t.Fatalf("x[%d] = %v: q %d, want %d", i, x[i], q[i], wantQ[x[i]])
+			}
 		}
-	}
-	var sum int32
-	for i := range quant.QK {
-		sum += int32(q[i])
-	}
-	if s[0] != sum {
-		t.Errorf("block 0 sum %d, want %d", s[0], sum)
-	}
-	if want := float32(1 / (-127 / float32(-3))); d[8] != want || q[quant.QK_K] != -127 {
-		t.Errorf("negative largest value: scale %v (want %v), q %d (want -127)", d[8], want, q[quant.QK_K])
-	}
+		var sum int32
+		for i := range quant.QK {
+			sum += int32(q[i])
+		}
+		if s[0] != sum {
+			t.Errorf("block 0 sum %d, want %d", s[0], sum)
+		}
+		if want := float32(1 / (-127 / float32(-3))); d[8] != want || q[quant.QK_K] != -127 {
+			t.Errorf("negative largest value: scale %v (want %v), q %d (want -127)", d[8], want, q[quant.QK_K])
+		}
+		rq, rd, rs := make([]int8, len(random)), make([]float32, len(random)/quant.QK), make([]int32, len(random)/quant.QK)
+		quantizeQ8K(v, random, rq, rd, rs)
+		gq, gd, gs := make([]int8, len(random)), make([]float32, len(random)/quant.QK), make([]int32, len(random)/quant.QK)
+		quantizeQ8K(isaGo, random, gq, gd, gs)
+		if !slices.Equal(rq, gq) || !slices.Equal(rd, gd) || !slices.Equal(rs, gs) {
+			t.Errorf("random blocks differ from the Go set's")
+		}
+	})
 }

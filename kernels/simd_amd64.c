@@ -435,3 +435,45 @@ AVX2 void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs
 		_mm256_storeu_si256((__m256i *)(xq + 32 * b), _mm256_permutevar8x32_epi32(p, perm));
 	}
 }
+
+// kernels_quantize_q8k quantizes nsb super-blocks of 256 floats as ggml's
+// Q8_K (quant.QuantizeQ8K, bit for bit): m is the first value of largest
+// magnitude, q = round-half-even(-127/m · x) (the int8 packing's
+// saturation caps it at 127), and each of the eight 32-blocks gets the
+// scale 1/(-127/m) and its integer sum.
+AVX2 void kernels_quantize_q8k(const float *x, int8_t *xq, float *xd, int32_t *xs, long nsb) {
+	const __m256 signBit = _mm256_set1_ps(-0.0f);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (long sb = 0; sb < nsb; sb++) {
+		const float *blk = x + 256 * sb;
+		__m256 m = _mm256_setzero_ps();
+		for (int i = 0; i < 256; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(signBit, _mm256_loadu_ps(blk + i)));
+		__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+		m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+		m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+		const float amax = _mm_cvtss_f32(m4);
+		float iscale = 0.0f, d = 0.0f;
+		if (amax != 0.0f) {
+			int i = 0;
+			while (fabsf(blk[i]) != amax) i++;
+			iscale = -127.0f / blk[i];
+			d = 1.0f / iscale;
+		}
+		const __m256 is = _mm256_set1_ps(iscale);
+		for (int b = 0; b < 8; b++) {
+			const float *v = blk + 32 * b;
+			__m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(v)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+			__m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(v + 8)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+			__m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(v + 16)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+			__m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(v + 24)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+			__m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+			__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+			xs[sb * 8 + b] = _mm_cvtsi128_si32(s4);
+			xd[sb * 8 + b] = d;
+			__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+			_mm256_storeu_si256((__m256i *)(xq + 256 * sb + 32 * b), _mm256_permutevar8x32_epi32(p, perm));
+		}
+	}
+}

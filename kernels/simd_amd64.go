@@ -15,6 +15,7 @@ void kernels_round_f16(const float *x, float *out, long n);
 void kernels_matvec4_f32(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
 void kernels_matvec4_f16(const uint16_t *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
 void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, long nb);
+void kernels_quantize_q8k(const float *x, int8_t *xq, float *xd, int32_t *xs, long nsb);
 int kernels_supported(void);
 int kernels_vnni_supported(void);
 void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
@@ -142,6 +143,10 @@ func simdAdd(dst, src []float32) { C.kernels_add(f32p(dst), f32p(src), C.long(le
 
 func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
 	C.kernels_quantize_q8(f32p(x), i8p(xq), f32p(xd), i32p(xs), C.long(len(xd)))
+}
+
+func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
+	C.kernels_quantize_q8k(f32p(x), i8p(xq), f32p(xd), i32p(xs), C.long(len(x)/256))
 }
 
 func simdRoundF16(x, out []float32) { C.kernels_round_f16(f32p(x), f32p(out), C.long(len(x))) }

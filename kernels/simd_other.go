@@ -14,6 +14,10 @@ func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
 	panic("kernels: no SIMD build")
 }
 
+func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
+	panic("kernels: no SIMD build")
+}
+
 func simdRoundF16(x, out []float32) { panic("kernels: no SIMD build") }
 
 func simdAttend(out, q, k, v []float32, stride int, scale float32, scores []float32) {
