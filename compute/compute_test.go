@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
-	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/testgguf"
 )
 
 // testFile writes F32 tensors (name → dims and values) to a GGUF file and
@@ -28,7 +28,7 @@ func testFile(t *testing.T, tensors map[string]struct {
 			t.Fatal(err)
 		}
 	}
-	return testmodels.Write(t, b)
+	return testgguf.Write(t, b)
 }
 
 type tensorSpec = struct {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
-	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/testgguf"
 	"github.com/vkinfer/vkinfer/quant"
 )
 
@@ -39,7 +39,7 @@ func testFile(t testing.TB, seed uint64, specs ...tensorSpec) *gguf.File {
 			t.Fatal(err)
 		}
 	}
-	return testmodels.Write(t, b)
+	return testgguf.Write(t, b)
 }
 
 // opsFile holds 64-wide activations (two tables of 16 rows, so two

@@ -10,7 +10,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
-	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/testgguf"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/quant"
 	"github.com/vkinfer/vkinfer/vk/ops"
@@ -60,7 +60,7 @@ func testFile(t *testing.T, r *rand.Rand, tensors ...tensor) *gguf.File {
 			t.Fatal(err)
 		}
 	}
-	return testmodels.Write(t, b)
+	return testgguf.Write(t, b)
 }
 
 // seq returns a batch of n tokens of one sequence from position pos, ids

@@ -19,6 +19,7 @@ import (
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/testgguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/model"
@@ -235,7 +236,7 @@ func Variant(t testing.TB, rel string, edit func(*gguf.Builder) error) *gguf.Fil
 	if err := edit(b); err != nil {
 		t.Fatal(err)
 	}
-	return testmodels.Write(t, b)
+	return testgguf.Write(t, b)
 }
 
 // Refusal is a variant of a model that asks for something its

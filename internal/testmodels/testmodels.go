@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-
-	"github.com/vkinfer/vkinfer/gguf"
 )
 
 // SharedDir returns the shared folder: $VKINFER_SHARED, or ../shared
@@ -51,20 +49,4 @@ func Model(t testing.TB, rel string) string {
 func Reference(t testing.TB, rel string) string {
 	t.Helper()
 	return Path(t, filepath.Join("reference", rel))
-}
-
-// Write writes b to a file in the test's temporary directory and opens it;
-// the file is closed when the test ends.
-func Write(t testing.TB, b *gguf.Builder) *gguf.File {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "t.gguf")
-	if err := b.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
