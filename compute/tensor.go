@@ -2,6 +2,7 @@ package compute
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vkinfer/vkinfer/gguf"
 )
@@ -103,4 +104,15 @@ type Attention struct {
 	// SoftCap, when > 0, maps scores s to SoftCap·tanh(s/SoftCap) before
 	// the softmax.
 	SoftCap float32
+}
+
+// RopeFreqs returns the rotation frequency of each of the dims/2 rotated
+// pairs of a head: scale·base^(-2i/dims) radians per position (scale is
+// 1/the linear scaling factor).
+func RopeFreqs(base float64, dims int, scale float64) []float64 {
+	freqs := make([]float64, dims/2)
+	for i := range freqs {
+		freqs[i] = scale * math.Pow(base, -2*float64(i)/float64(dims))
+	}
+	return freqs
 }

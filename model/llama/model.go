@@ -2,8 +2,8 @@ package llama
 
 import (
 	"fmt"
-	"math"
 
+	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/model"
 )
@@ -123,7 +123,7 @@ func (m *Model) WeightBytes() int64 {
 // RopeFreqs where the model has one (as llama.cpp applies them).
 func (m *Model) RopeFrequencies() ([]float64, error) {
 	c := m.Config
-	freq := make([]float64, c.RopeDim/2)
+	freq := compute.RopeFreqs(float64(c.RopeBase), c.RopeDim, float64(c.RopeScale))
 	var factors []float32
 	if m.RopeFreqs.Present() {
 		var err error
@@ -131,14 +131,11 @@ func (m *Model) RopeFrequencies() ([]float64, error) {
 			return nil, fmt.Errorf("llama: %w", err)
 		}
 	}
-	for i := range freq {
-		freq[i] = float64(c.RopeScale) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
-		if factors != nil {
-			if !(factors[i] > 0) {
-				return nil, fmt.Errorf("llama: %w: rope_freqs.weight[%d] = %v is not a positive divisor", model.ErrShape, i, factors[i])
-			}
-			freq[i] /= float64(factors[i])
+	for i, f := range factors {
+		if !(f > 0) {
+			return nil, fmt.Errorf("llama: %w: rope_freqs.weight[%d] = %v is not a positive divisor", model.ErrShape, i, f)
 		}
+		freq[i] /= float64(f)
 	}
 	return freq, nil
 }

@@ -15,11 +15,7 @@ func (m *Model) Build(b *compute.Builder) compute.Tensor {
 	e := c.Dim
 	// llama.cpp keeps an encoder's keys and values in f32 (no cache).
 	b.KeepCacheF32()
-	freqs := make([]float64, c.HeadDim/2)
-	for i := range freqs {
-		freqs[i] = math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.HeadDim))
-	}
-	rope := &compute.Rope{HeadDim: c.HeadDim, Dims: c.HeadDim, NeoX: true, Freqs: freqs}
+	rope := &compute.Rope{HeadDim: c.HeadDim, Dims: c.HeadDim, NeoX: true, Freqs: compute.RopeFreqs(float64(c.RopeBase), c.HeadDim, 1)}
 	attn := &compute.Attention{Heads: c.Heads, KVHeads: c.Heads, HeadDim: c.HeadDim, Causal: c.Causal}
 	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
 

@@ -11,11 +11,7 @@ import (
 // it: the logits of the tokens that want outputs.
 func (m *Model) Build(b *compute.Builder) compute.Tensor {
 	c := m.Config
-	freqs := make([]float64, c.RopeDim/2)
-	for i := range freqs {
-		freqs[i] = math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
-	}
-	rope := &compute.Rope{HeadDim: c.HeadDim, Dims: c.RopeDim, NeoX: true, Freqs: freqs}
+	rope := &compute.Rope{HeadDim: c.HeadDim, Dims: c.RopeDim, NeoX: true, Freqs: compute.RopeFreqs(float64(c.RopeBase), c.RopeDim, 1)}
 	attn := &compute.Attention{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Causal: true, Window: c.Window}
 
 	x := b.GetRows(b.Weight("token_embd.weight", c.Dim, c.Vocab), b.Tokens())
