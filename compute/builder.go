@@ -283,6 +283,18 @@ func (b *Builder) Scale(x Tensor, s float32) Tensor {
 	return b.op(OpScale, xn.Shape, Params{Scale: s}, x)
 }
 
+// SoftCap returns x soft-capped to (-limit, limit): limit·tanh(x/limit).
+func (b *Builder) SoftCap(x Tensor, limit float32) Tensor {
+	xn := b.activation("soft_cap", x)
+	if xn == nil {
+		return Tensor{}
+	}
+	if !(limit > 0) {
+		return b.failf(ErrShape, "soft_cap: cap %g is not > 0", limit)
+	}
+	return b.op(OpSoftCap, xn.Shape, Params{Scale: limit}, x)
+}
+
 // RMSNorm normalises each row of x by its root mean square and multiplies
 // by the optional weight row w.
 func (b *Builder) RMSNorm(x, w Tensor, eps float32) Tensor {

@@ -73,6 +73,8 @@ func TestReferenceOps(t *testing.T) {
 			[]float32{2, 3, 0, 1}},
 		{"softmax", func(b *Builder) Tensor { return b.Outputs(b.Softmax(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()))) },
 			append(softmaxWant(1, 2, 3, 4), softmaxWant(-1, 0, 1, 0)...)},
+		{"soft_cap", func(b *Builder) Tensor { return b.Outputs(b.SoftCap(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), 2)) },
+			softCapWant(2, 1, 2, 3, 4, -1, 0, 1, 0)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +119,14 @@ func softmaxWant(x ...float64) []float32 {
 	out := make([]float32, len(x))
 	for i, v := range x {
 		out[i] = float32(math.Exp(v) / sum)
+	}
+	return out
+}
+
+func softCapWant(limit float64, x ...float64) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(limit * math.Tanh(v/limit))
 	}
 	return out
 }
@@ -177,6 +187,7 @@ func TestBuilderShapes(t *testing.T) {
 			x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
 			return b.Attention(x, b.StoreKV(0, x, x), &Attention{Heads: 2, KVHeads: 1, HeadDim: 4}, 1)
 		}, ErrShape},
+		{"soft_cap of 0", func(b *Builder) Tensor { return b.SoftCap(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), 0) }, ErrShape},
 		{"view range", func(b *Builder) Tensor { return b.View(b.GetRows(b.Weight("embd", 4, 3), b.Tokens()), 3, 2) }, ErrShape},
 		{"result not per output", func(b *Builder) Tensor { return b.GetRows(b.Weight("embd", 4, 3), b.Tokens()) }, ErrShape},
 	}

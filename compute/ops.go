@@ -59,13 +59,17 @@ const (
 	// OpOutputs: the rows of a for the tokens the batch wants outputs
 	// of, in batch order.
 	OpOutputs
+	// OpSoftCap: a soft-capped to (-Params.Scale, Params.Scale):
+	// tanh(a·(1/cap))·cap in float32, the scale, tanh and scale ggml's
+	// graph of Gemma 2's final logits computes.
+	OpSoftCap
 )
 
 var opNames = [...]string{
 	OpLeaf: "leaf", OpGetRows: "get_rows", OpMatMul: "matmul", OpAdd: "add", OpMul: "mul", OpScale: "scale",
 	OpRMSNorm: "rms_norm", OpLayerNorm: "layer_norm", OpRope: "rope", OpStoreKV: "store_kv",
 	OpAttention: "attention", OpSiLUMul: "silu_mul", OpGELU: "gelu", OpGELUMul: "gelu_mul",
-	OpSoftmax: "softmax", OpView: "view", OpOutputs: "outputs",
+	OpSoftmax: "softmax", OpView: "view", OpOutputs: "outputs", OpSoftCap: "soft_cap",
 }
 
 func (o Op) String() string {

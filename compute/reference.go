@@ -151,6 +151,11 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 		for i, x := range a {
 			out[i] = x * n.Params.Scale
 		}
+	case OpSoftCap:
+		limit := n.Params.Scale
+		for i, x := range a {
+			out[i] = float32(math.Tanh(float64(x*(1/limit)))) * limit
+		}
 	case OpRMSNorm:
 		group := n.Params.Group
 		if group == 0 {

@@ -74,7 +74,7 @@ type Node struct {
 // its own fields.
 type Params struct {
 	Eps   float32 // RMSNorm, LayerNorm
-	Scale float32 // Scale; Attention's score scale
+	Scale float32 // Scale; Attention's score scale; SoftCap's cap
 	Group int     // RMSNorm: normalise each group of Group columns (0 = the row)
 	Layer int     // StoreKV, Attention: the KV cache layer
 	Off   int     // View: first column

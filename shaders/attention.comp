@@ -11,6 +11,9 @@
 // f32): queries, keys and values are rounded to f16 as they are read, and
 // the normalised weights before their product with v. Rounding on read
 // leaves the cache in f32, as the ops that write it (matvec, rope) do.
+//
+// soft_cap > 0 maps the scaled scores s to soft_cap·tanh(s/soft_cap)
+// before the softmax (Gemma 2).
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0) in;
@@ -18,6 +21,7 @@ layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const bool HALF = false;
 #include "reduce.glsl"
 #include "round.glsl"
+#include "tanh.glsl"
 
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float k[]; };
@@ -37,6 +41,7 @@ layout(push_constant) uniform P {
 	uint causal;
 	uint s_stride;  // scratch elements per (row, head)
 	float scale;
+	float soft_cap; // 0: none
 } p;
 
 float half_(float x) {
@@ -60,6 +65,9 @@ void main() {
 			s += half_(q[qb + i]) * half_(k[kb + i]);
 		}
 		s *= p.scale;
+		if (p.soft_cap > 0.0) {
+			s = tanh_finite(s * (1.0 / p.soft_cap)) * p.soft_cap;
+		}
 		sc[sb + t] = s;
 		m = max(m, s);
 	}

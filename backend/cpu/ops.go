@@ -51,6 +51,11 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		for i, x := range a {
 			out[i] = x * n.Params.Scale
 		}
+	case compute.OpSoftCap:
+		limit := n.Params.Scale
+		for i, x := range a {
+			out[i] = float32(math.Tanh(float64(x*(1/limit)))) * limit
+		}
 	case compute.OpRMSNorm:
 		group := cols
 		if n.Params.Group > 0 {

@@ -202,6 +202,7 @@ func TestOps(t *testing.T) {
 		{"gelu", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GELU(b.Scale(x(b), 4))) }, gguf.TypeF16, 0},
 		{"gelu_mul", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.GELUMul(b.Scale(x(b), 4), y(b))) }, gguf.TypeF16, 0},
 		{"softmax", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.Softmax(b.Scale(x(b), 5))) }, gguf.TypeF16, 1e-6},
+		{"soft_cap", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.SoftCap(b.Scale(x(b), 4), 1.5)) }, gguf.TypeF16, 0},
 		{"view", func(b *compute.Builder) compute.Tensor { return b.Outputs(b.View(x(b), 24, 20)) }, gguf.TypeF16, 0},
 		{"matmul f32 + bias", func(b *compute.Builder) compute.Tensor {
 			return b.Outputs(b.MatMul(b.Weight("w", 64, 64), x(b), b.Weight("bias", 64, 1)))

@@ -61,7 +61,7 @@ func (r *ropeTable) at(pos int) []float32 { return r.cs[pos*r.dims : (pos+1)*r.d
 func inPlace(op compute.Op) bool {
 	switch op {
 	case compute.OpAdd, compute.OpMul, compute.OpScale, compute.OpRMSNorm, compute.OpLayerNorm,
-		compute.OpRope, compute.OpSiLUMul, compute.OpGELU, compute.OpGELUMul, compute.OpSoftmax:
+		compute.OpRope, compute.OpSiLUMul, compute.OpGELU, compute.OpGELUMul, compute.OpSoftmax, compute.OpSoftCap:
 		return true
 	}
 	return false
@@ -197,7 +197,7 @@ func (e *Executor) prepare(g *compute.Graph, s *step, slot []int) error {
 	case compute.OpGetRows, compute.OpMatMul:
 		s.w = g.Node(n.Src[0])
 		s.byPos = n.Op == compute.OpGetRows && g.Node(n.Src[1]).Name == compute.InputPositions
-	case compute.OpAdd, compute.OpMul, compute.OpScale,
+	case compute.OpAdd, compute.OpMul, compute.OpScale, compute.OpSoftCap,
 		compute.OpLayerNorm, compute.OpSiLUMul, compute.OpGELU, compute.OpGELUMul, compute.OpSoftmax,
 		compute.OpView, compute.OpOutputs:
 	case compute.OpRMSNorm:

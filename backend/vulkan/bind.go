@@ -236,9 +236,6 @@ func contains(s []int, v int) bool {
 func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, fresh func(uint64) int) error {
 	n := &g.Nodes[i]
 	a := n.Params.Attn
-	if a.SoftCap > 0 {
-		return fmt.Errorf("node %d (%s): soft-capped attention has no shader", i, n.Name)
-	}
 	rows := n.Shape.Rows
 	key := rangeKey{a.Causal, a.Window}
 	if _, ok := p.rangeSlot[key]; !ok {
@@ -565,6 +562,18 @@ func (bd *binder) node(i int) error {
 			return err
 		}
 		bd.add(reads, []*vk.Buffer{data}, func(st *vk.Step, _ *compute.Batch) { op.Record(st, elems) })
+	case compute.OpSoftCap:
+		p, err := e.w.pipeline("soft_cap")
+		if err != nil {
+			return err
+		}
+		set, err := bd.b.sets.Bind(p, a.All(), out.All())
+		if err != nil {
+			return err
+		}
+		push := []uint32{uint32(elems), math.Float32bits(n.Params.Scale)}
+		gx, gy := e.groups(elems)
+		bd.add([]*vk.Buffer{a}, []*vk.Buffer{out}, func(st *vk.Step, _ *compute.Batch) { st.Dispatch(p, set, push, gx, gy, 1) })
 	case compute.OpView:
 		p, err := e.w.pipeline("view")
 		if err != nil {
@@ -705,7 +714,7 @@ func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 		parts = append(parts, op)
 	}
 	sh := ops.AttentionShape{Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim, QStride: n.Shape.Cols,
-		KVStride: e.cache.Width, ScratchStride: e.cells, Scale: n.Params.Scale}
+		KVStride: e.cache.Width, ScratchStride: e.cells, Scale: n.Params.Scale, SoftCap: a.SoftCap}
 	bd.add([]*vk.Buffer{q, kc, vc, ranges}, []*vk.Buffer{out, scratch}, func(st *vk.Step, _ *compute.Batch) {
 		for j, op := range parts {
 			if j > 0 {

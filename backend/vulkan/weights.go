@@ -165,8 +165,9 @@ func (w *Weights) ropeFreqs(r *compute.Rope) (*vk.Buffer, error) {
 // The shaders of this package's own ops (vk/ops has no binding for
 // them): bindings and push-constant words.
 var ownShaders = map[string]struct{ bindings, push int }{
-	"binary": {3, 4},
-	"view":   {2, 4},
+	"binary":   {3, 4},
+	"view":     {2, 4},
+	"soft_cap": {2, 2},
 }
 
 // pipeline returns the pipeline of one of ownShaders, built on first use.

@@ -161,11 +161,12 @@ func (r *Rope) Record(s *vk.Step, n, heads, headDim, ropeDim int, neox bool, pos
 	s.Dispatch(r.p, r.set, r.push[:], uint32(ropeDim/2*heads+63)/64, uint32(n), 1)
 }
 
-// Attention is softmax(q k^T * scale) v over a KV cache.
+// Attention is softmax(q k^T * scale) v over a KV cache, the scaled
+// scores optionally soft-capped.
 type Attention struct {
 	p    *vk.Pipeline
 	set  vk.Set
-	push [10]uint32
+	push [11]uint32
 }
 
 // AttentionShape describes one Attention record.
@@ -179,6 +180,9 @@ type AttentionShape struct {
 	Causal        bool
 	ScratchStride int // scratch floats per (row, head): at least the longest span
 	Scale         float32
+	// SoftCap, when > 0, maps the scaled scores s to SoftCap·tanh(s/SoftCap)
+	// before the softmax.
+	SoftCap float32
 }
 
 // BindAttention binds queries, cached keys and values, output, a scratch
@@ -211,8 +215,8 @@ func (a *Attention) Record(s *vk.Step, sh AttentionShape) {
 	if sh.Causal {
 		causal = 1
 	}
-	a.push = [10]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
-		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale)}
+	a.push = [11]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
+		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale), f32(sh.SoftCap)}
 	s.Dispatch(a.p, a.set, a.push[:], uint32(sh.Heads), uint32(sh.N), 1)
 }
 
