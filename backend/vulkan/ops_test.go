@@ -314,9 +314,9 @@ func TestAttention(t *testing.T) {
 	window.Window = 3
 	full := causal
 	full.Causal = false
-	// A cap of 1.5 on scores of magnitude up to ~5 (x of unit variance, 16
-	// dims, scale 0.25) bends most of them: the cap is tested, not its
-	// identity near 0.
+	// The unnormalised projections make scores of tens, far past a cap of
+	// 1.5: the cap bends nearly every one (it is tested, not its identity
+	// near 0).
 	capped := window
 	capped.SoftCap = 1.5
 	packed := &compute.Batch{Tokens: []int32{1, 2, 3, 4, 5, 6}, Pos: []int32{0, 1, 2, 0, 1, 0}, Seq: []int32{0, 0, 0, 1, 1, 2},

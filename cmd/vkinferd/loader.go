@@ -16,6 +16,7 @@ import (
 	"github.com/vkinfer/vkinfer/model"
 	_ "github.com/vkinfer/vkinfer/model/bert"      // registers bert
 	_ "github.com/vkinfer/vkinfer/model/gemma"     // registers gemma
+	_ "github.com/vkinfer/vkinfer/model/gemma2"    // registers gemma2
 	_ "github.com/vkinfer/vkinfer/model/llama"     // registers the llama family
 	_ "github.com/vkinfer/vkinfer/model/nomicbert" // registers nomic-bert
 	_ "github.com/vkinfer/vkinfer/model/phi3"      // registers phi3
