@@ -7,11 +7,12 @@ import (
 	"github.com/vkinfer/vkinfer/model"
 )
 
-// TestArchCapabilities: the daemon's imports register gemma, phi3 and
-// nomic-bert with what they serve.
+// TestArchCapabilities: the daemon's imports register gemma, gemma2, phi3
+// and nomic-bert with what they serve.
 func TestArchCapabilities(t *testing.T) {
 	for arch, want := range map[string][]model.Capability{
 		"gemma":      {model.Generate},
+		"gemma2":     {model.Generate},
 		"phi3":       {model.Generate},
 		"nomic-bert": {model.Embed},
 	} {
