@@ -15,10 +15,10 @@ AVX2 static inline float k23_f16(const uint8_t *p) {
 	return _cvtsh_ss(h);
 }
 
-// Q3_K's sixteen 6-bit scales less 32: bytes 0..7 hold the low nibbles of
-// scales 0..7 (low) and 8..15 (high); byte 8+i holds the top two bits of
-// scales i, i+4, i+8, i+12 at bits 0, 2, 4, 6.
-AVX2 static inline void k3_scales(const uint8_t *p, int8_t sc[16]) {
+// Q3_K's sixteen 6-bit scales less 32, as bytes 0..15: bytes 0..7 of p
+// hold the low nibbles of scales 0..7 (low) and 8..15 (high); byte 8+i
+// holds the top two bits of scales i, i+4, i+8, i+12 at bits 0, 2, 4, 6.
+AVX2 static inline __m128i k3_scales(const uint8_t *p) {
 	const uint64_t nib = 0x0f0f0f0f0f0f0f0full;
 	const uint32_t two = 0x03030303u;
 	uint64_t a;
@@ -27,10 +27,7 @@ AVX2 static inline void k3_scales(const uint8_t *p, int8_t sc[16]) {
 	memcpy(&h, p + 8, 4);
 	const uint64_t s0 = (a & nib) | ((uint64_t)((h >> 2) & two) << 32 | (h & two)) << 4;
 	const uint64_t s1 = ((a >> 4) & nib) | ((uint64_t)((h >> 6) & two) << 32 | ((h >> 4) & two)) << 4;
-	uint8_t u[16];
-	memcpy(u, &s0, 8);
-	memcpy(u + 8, &s1, 8);
-	for (int s = 0; s < 16; s++) sc[s] = (int8_t)(u[s] - 32);
+	return _mm_sub_epi8(_mm_set_epi64x((long long)s1, (long long)s0), _mm_set1_epi8(32));
 }
 
 // Q2_K (q3 = 0) and Q3_K (q3 = 1) for n (1 or 4) inputs, input k's
@@ -45,17 +42,24 @@ AVX2 static inline __attribute__((always_inline)) void matvec_k23_n(const uint8_
 	const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
 	const long sbBytes = q3 ? 110 : 84;
 	float *ys[4] = {y0, y1, y2, y3};
+	__m256i pick[8];
+	for (int g = 0; g < 8; g++) pick[g] = _mm256_set_m128i(_mm_set1_epi16((short)((2 * g + 1) << 8 | 0x80)), _mm_set1_epi16((short)((2 * g) << 8 | 0x80)));
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nsb * sbBytes;
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
-			int8_t sc[16];
-			uint8_t mn[16];
+			// The sixteen scales (and Q2_K's mins) as bytes in both lanes;
+			// group g's pair is shuffled into the high bytes of 16-bit
+			// lanes (sc[2g] in the low lane, sc[2g+1] in the high) and
+			// shifted down with its sign.
+			__m256i scb, mnb = _mm256_setzero_si256();
 			if (q3) {
-				k3_scales(blk + 96, sc);
+				scb = _mm256_broadcastsi128_si256(k3_scales(blk + 96));
 			} else {
-				for (int s = 0; s < 16; s++) sc[s] = (int8_t)(blk[s] & 0xF), mn[s] = blk[s] >> 4;
+				const __m128i v = _mm_loadu_si128((const __m128i *)blk);
+				scb = _mm256_broadcastsi128_si256(_mm_and_si128(v, _mm_set1_epi8(0xF)));
+				mnb = _mm256_broadcastsi128_si256(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0xF)));
 			}
 			const __m256 d = _mm256_set1_ps(k23_f16(blk + (q3 ? 108 : 80)));
 			const __m256 dmin = _mm256_set1_ps(q3 ? 0.0f : k23_f16(blk + 82));
@@ -68,8 +72,8 @@ AVX2 static inline __attribute__((always_inline)) void matvec_k23_n(const uint8_
 					const int g = 4 * half + j;
 					q[g] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), three);
 					if (q3) q[g] = _mm256_or_si256(q[g], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, g), one), 2));
-					scale[g] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * g + 1]), _mm_set1_epi16(sc[2 * g]));
-					mins[g] = q3 ? _mm256_setzero_si256() : _mm256_set_m128i(_mm_set1_epi16(mn[2 * g + 1]), _mm_set1_epi16(mn[2 * g]));
+					scale[g] = _mm256_srai_epi16(_mm256_shuffle_epi8(scb, pick[g]), 8);
+					mins[g] = q3 ? _mm256_setzero_si256() : _mm256_srai_epi16(_mm256_shuffle_epi8(mnb, pick[g]), 8);
 				}
 			}
 			for (int k = 0; k < n; k++) {
