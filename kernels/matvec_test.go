@@ -46,9 +46,13 @@ func weights(t testing.TB, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byt
 	return w, exact
 }
 
+// f16Fields is where a block's f16 scale fields sit, for the types that
+// keep them elsewhere than at bytes 0 and 2 (scale, and min or offset).
+var f16Fields = map[gguf.Type][]int{gguf.TypeQ2_K: {80, 82}, gguf.TypeQ3_K: {108}}
+
 // randomBlocks returns n elements of a type quant cannot quantize to
-// (Q4_1, Q5_1, Q5_K): random bytes, with the two f16 fields each block
-// starts with (scale, and min or offset) set to sane small values.
+// (Q4_1, Q5_1, Q5_K, Q2_K, Q3_K): random bytes, with each block's f16
+// fields (f16Fields) set to sane small values.
 func randomBlocks(t testing.TB, rng *rand.Rand, typ gguf.Type, n int) []byte {
 	size, err := typ.RowBytes(typ.BlockSize())
 	if err != nil {
@@ -58,9 +62,15 @@ func randomBlocks(t testing.TB, rng *rand.Rand, typ gguf.Type, n int) []byte {
 	for i := range w {
 		w[i] = byte(rng.Uint32())
 	}
+	fields, ok := f16Fields[typ]
+	if !ok {
+		fields = []int{0, 2}
+	}
 	for b := 0; b < len(w); b += size {
-		binary.LittleEndian.PutUint16(w[b:], quant.F32ToF16(0.002+rng.Float32()*0.01))
-		binary.LittleEndian.PutUint16(w[b+2:], quant.F32ToF16(rng.Float32()*0.01))
+		binary.LittleEndian.PutUint16(w[b+fields[0]:], quant.F32ToF16(0.002+rng.Float32()*0.01))
+		if len(fields) > 1 {
+			binary.LittleEndian.PutUint16(w[b+fields[1]:], quant.F32ToF16(rng.Float32()*0.01))
+		}
 	}
 	return w
 }
@@ -96,6 +106,7 @@ var matvecBounds = map[gguf.Type]float64{
 	gguf.TypeF32: 1e-6, gguf.TypeQ4_1: 1e-6, gguf.TypeQ5_1: 1e-6,
 	gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
 	gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ5_K: 4e-3, gguf.TypeQ6_K: 4e-3,
+	gguf.TypeQ2_K: 4e-3, gguf.TypeQ3_K: 4e-3,
 }
 
 // sumBound is each row's allowed error against the float64 product of
@@ -110,6 +121,7 @@ const sumBound = 2e-6
 var matvecTypes = []gguf.Type{
 	gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0,
 	gguf.TypeQ4_1, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K,
+	gguf.TypeQ2_K, gguf.TypeQ3_K,
 }
 
 // matvecWidths are the row widths each block size is tested at. Blocks
@@ -381,7 +393,7 @@ func TestMatVecNoAllocWarm(t *testing.T) {
 
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		const rows, cols = 2048, 2048
 		w, _ := weights(b, rng, typ, rows, cols)
 		x, y := randVec(rng, cols), make([]float32, rows)

@@ -51,6 +51,8 @@ var typeTable = map[gguf.Type]*typeKernels{
 	gguf.TypeQ8_0: {dot: func(w []byte, in *input) float32 { return dotQ8_0(w, in.xq, in.xd) }},
 	gguf.TypeQ4_0: {dot: func(w []byte, in *input) float32 { return dotQ4_0(w, in.xq, in.xd) }},
 	gguf.TypeQ5_0: {dot: func(w []byte, in *input) float32 { return dotQ5_0(w, in.xq, in.xd) }},
+	gguf.TypeQ2_K: {dot: func(w []byte, in *input) float32 { return dotQ2_K(w, in.xq, in.xd) }},
+	gguf.TypeQ3_K: {dot: func(w []byte, in *input) float32 { return dotQ3_K(w, in.xq, in.xd) }},
 	gguf.TypeQ4_K: {dot: func(w []byte, in *input) float32 { return dotQ4_K(w, in.xq, in.xd, in.xs) }},
 	gguf.TypeQ5_K: {dot: func(w []byte, in *input) float32 { return dotQ5_K(w, in.xq, in.xd, in.xs) }},
 	gguf.TypeQ6_K: {dot: func(w []byte, in *input) float32 { return dotQ6_K(w, in.xq, in.xd) }},

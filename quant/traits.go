@@ -48,6 +48,8 @@ var traits = map[gguf.Type]Traits{
 	gguf.TypeQ5_0: {dequantQ5_0, quantQ5_0, ActQ8_0},
 	gguf.TypeQ5_1: {dequantQ5_1, nil, ActF32},
 	gguf.TypeQ8_0: {dequantQ8_0, quantQ8_0, ActQ8_0},
+	gguf.TypeQ2_K: {dequantQ2_K, nil, ActQ8_K},
+	gguf.TypeQ3_K: {dequantQ3_K, nil, ActQ8_K},
 	gguf.TypeQ4_K: {dequantQ4_K, quantQ4_K, ActQ8_K},
 	gguf.TypeQ5_K: {dequantQ5_K, nil, ActQ8_K},
 	gguf.TypeQ6_K: {dequantQ6_K, quantQ6_K, ActQ8_K},

@@ -15,6 +15,8 @@ const uint T_Q4_1 = 3;
 const uint T_Q5_0 = 6;
 const uint T_Q5_1 = 7;
 const uint T_Q8_0 = 8;
+const uint T_Q2_K = 10;
+const uint T_Q3_K = 11;
 const uint T_Q4_K = 12;
 const uint T_Q5_K = 13;
 const uint T_Q6_K = 14;
@@ -22,7 +24,7 @@ const uint T_BF16 = 30;
 
 // Elements per block and bytes per block of each type.
 uint block_elems(uint t) {
-	return (t == T_Q4_K || t == T_Q5_K || t == T_Q6_K) ? 256u : (t == T_F32 || t == T_F16 || t == T_BF16) ? 1u : 32u;
+	return (t == T_Q2_K || t == T_Q3_K || t == T_Q4_K || t == T_Q5_K || t == T_Q6_K) ? 256u : (t == T_F32 || t == T_F16 || t == T_BF16) ? 1u : 32u;
 }
 
 uint block_bytes(uint t) {
@@ -35,6 +37,8 @@ uint block_bytes(uint t) {
 	case T_Q5_0: return 22u;
 	case T_Q5_1: return 24u;
 	case T_Q8_0: return 34u;
+	case T_Q2_K: return 84u;
+	case T_Q3_K: return 110u;
 	case T_Q4_K: return 144u;
 	case T_Q5_K: return 176u;
 	case T_Q6_K: return 210u;

@@ -43,6 +43,36 @@ vec2 scale_min_k4(uint q, uint j) {
 	return vec2(float(sc), float(m));
 }
 
+// Q2_K and Q3_K (quant/kquants23.go): 16 sub-blocks of 16 in a block of
+// 256; element e is bits 2*((e/32)%4) of low-bit byte (e/128)*32 + e%32,
+// with scale (and Q2_K's min) e/16. q23k_low is that 2-bit value at block
+// byte b of the low bits qs.
+uint q23k_low(uint qs, uint e) {
+	return (uint(w8[qs + (e / 128) * 32 + e % 32]) >> (2 * ((e / 32) % 4))) & 3u;
+}
+
+// q2k_scale_min is Q2_K sub-block s's scale and min, from scales at q.
+vec2 q2k_scale_min(uint q, uint s) {
+	uint v = uint(w8[q + s]);
+	return vec2(float(v & 0xFu), float(v >> 4));
+}
+
+// q3k_scale is Q3_K sub-block s's 6-bit scale less 32, from the 12 packed
+// bytes at q: low nibble from byte s%8 (high nibble for s >= 8), top two
+// bits from byte 8 + s%4 at bit 2*(s/4).
+float q3k_scale(uint q, uint s) {
+	uint lo = (uint(w8[q + s % 8]) >> (4 * (s / 8))) & 0xFu;
+	uint hi = (uint(w8[q + 8 + s % 4]) >> (2 * (s / 4))) & 3u;
+	return float(int(lo | (hi << 4)) - 32);
+}
+
+// q3k_q is Q3_K element e's quant, -4..3, in the block at b: the third bit
+// (bit (e/32) of hmask byte e%32) set means no -4 offset.
+float q3k_q(uint b, uint e) {
+	uint h = (uint(w8[b + e % 32]) >> (e / 32)) & 1u;
+	return float(int(q23k_low(b + 32, e)) - 4 * int(1u - h));
+}
+
 // dequant returns element i of the row of type t starting at byte row_off.
 float dequant(uint t, uint row_off, uint i) {
 	switch (t) {
@@ -79,6 +109,15 @@ float dequant(uint t, uint row_off, uint i) {
 		uint q = uint(w8[b + 8 + (j & 15)]);
 		q = (j < 16 ? (q & 0xFu) : (q >> 4)) | (((u32_at(b + 4) >> j) & 1u) << 4);
 		return f16_at(b) * float(q) + f16_at(b + 2);
+	}
+	case T_Q2_K: {
+		uint b = row_off + (i / 256) * 84, e = i % 256;
+		vec2 sm = q2k_scale_min(b, e / 16);
+		return f16_at(b + 80) * sm.x * float(q23k_low(b + 16, e)) - f16_at(b + 82) * sm.y;
+	}
+	case T_Q3_K: {
+		uint b = row_off + (i / 256) * 110, e = i % 256;
+		return f16_at(b + 108) * q3k_scale(b + 96, e / 16) * q3k_q(b, e);
 	}
 	case T_Q4_K: {
 		uint b = row_off + (i / 256) * 144, e = i % 256;
@@ -162,6 +201,25 @@ void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
 			uint q = uint(w8[b + 8 + j]);
 			v[j] = d * float((q & 0xFu) | (((qh >> j) & 1u) << 4)) + m;
 			v[j + 16] = d * float((q >> 4) | (((qh >> (j + 16)) & 1u) << 4)) + m;
+		}
+		return;
+	}
+	case T_Q2_K: {
+		uint b = row_off + (sb / 8) * 84, e0 = (sb % 8) * 32;
+		float d = f16_at(b + 80), m = f16_at(b + 82);
+		vec2 sm0 = q2k_scale_min(b, e0 / 16), sm1 = q2k_scale_min(b, e0 / 16 + 1);
+		[[unroll]] for (uint j = 0; j < 32; j++) {
+			vec2 sm = j < 16 ? sm0 : sm1;
+			v[j] = d * sm.x * float(q23k_low(b + 16, e0 + j)) - m * sm.y;
+		}
+		return;
+	}
+	case T_Q3_K: {
+		uint b = row_off + (sb / 8) * 110, e0 = (sb % 8) * 32;
+		float d = f16_at(b + 108);
+		float s0 = d * q3k_scale(b + 96, e0 / 16), s1 = d * q3k_scale(b + 96, e0 / 16 + 1);
+		[[unroll]] for (uint j = 0; j < 32; j++) {
+			v[j] = (j < 16 ? s0 : s1) * q3k_q(b, e0 + j);
 		}
 		return;
 	}

@@ -119,6 +119,10 @@ func randFloats(r *rand.Rand, n int, scale float32) []float32 {
 	return x
 }
 
+// f16Fields is where a block's f16 scale fields sit, for the types that
+// keep them elsewhere than at bytes 0 and 2 (scale, and min or offset).
+var f16Fields = map[gguf.Type][]int{gguf.TypeQ2_K: {80, 82}, gguf.TypeQ3_K: {108}}
+
 // randomWeights returns rows x cols weights of type t in GGUF layout:
 // quantized from random floats where package quant can, else random
 // blocks with sane f16 scales.
@@ -136,9 +140,15 @@ func randomWeights(t *testing.T, r *rand.Rand, typ gguf.Type, rows, cols int) []
 		data[i] = byte(r.Uint32())
 	}
 	bs := typ.TypeSize()
+	fields, ok := f16Fields[typ]
+	if !ok {
+		fields = []int{0, 2}
+	}
 	for b := 0; b+bs <= len(data); b += bs {
-		binary.LittleEndian.PutUint16(data[b:], quant.F32ToF16(0.01+r.Float32()*0.05))
-		binary.LittleEndian.PutUint16(data[b+2:], quant.F32ToF16(r.Float32()*0.05))
+		binary.LittleEndian.PutUint16(data[b+fields[0]:], quant.F32ToF16(0.01+r.Float32()*0.05))
+		if len(fields) > 1 {
+			binary.LittleEndian.PutUint16(data[b+fields[1]:], quant.F32ToF16(r.Float32()*0.05))
+		}
 	}
 	return data
 }
@@ -150,7 +160,7 @@ func TestMatVec(t *testing.T) {
 	}{
 		{gguf.TypeF32, 67}, {gguf.TypeF32, 68}, {gguf.TypeF16, 67}, {gguf.TypeF16, 96}, {gguf.TypeBF16, 45}, {gguf.TypeBF16, 48},
 		{gguf.TypeQ8_0, 224}, {gguf.TypeQ4_0, 224}, {gguf.TypeQ4_1, 96}, {gguf.TypeQ5_0, 160}, {gguf.TypeQ5_1, 96},
-		{gguf.TypeQ4_K, 512}, {gguf.TypeQ5_K, 256}, {gguf.TypeQ6_K, 768},
+		{gguf.TypeQ4_K, 512}, {gguf.TypeQ5_K, 256}, {gguf.TypeQ6_K, 768}, {gguf.TypeQ2_K, 512}, {gguf.TypeQ3_K, 768},
 	}
 	// Every reduction path: whole rows per invocation, rows split over a
 	// subgroup, rows split over a workgroup with a shared-memory tree. The
@@ -711,7 +721,7 @@ func TestGetRows(t *testing.T) {
 	for _, tc := range []struct {
 		typ  gguf.Type
 		cols int
-	}{{gguf.TypeF32, 70}, {gguf.TypeF16, 64}, {gguf.TypeQ8_0, 96}, {gguf.TypeQ4_0, 64}, {gguf.TypeQ5_0, 64}, {gguf.TypeQ4_K, 256}, {gguf.TypeQ6_K, 256}} {
+	}{{gguf.TypeF32, 70}, {gguf.TypeF16, 64}, {gguf.TypeQ8_0, 96}, {gguf.TypeQ4_0, 64}, {gguf.TypeQ5_0, 64}, {gguf.TypeQ4_K, 256}, {gguf.TypeQ6_K, 256}, {gguf.TypeQ2_K, 256}, {gguf.TypeQ3_K, 512}} {
 		const rows = 200
 		wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
 		saved := h.k.Dev.Info.MaxStorageBufferRange
