@@ -47,8 +47,10 @@ func weights(t testing.TB, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byt
 }
 
 // randomBlocks returns n elements of a type quant cannot quantize to
-// (Q4_1, Q5_1, Q5_K): random bytes, with the two f16 fields each block
-// starts with (scale, and min or offset) set to sane small values.
+// (Q4_1, Q5_1, Q5_K, IQ4_NL, IQ4_XS): random bytes, with the two f16
+// fields each block starts with (scale, and min or offset) set to sane
+// small values (for the IQ4 types the second is codes or sub-block scale
+// bits, which any value serves).
 func randomBlocks(t testing.TB, rng *rand.Rand, typ gguf.Type, n int) []byte {
 	size, err := typ.RowBytes(typ.BlockSize())
 	if err != nil {
@@ -96,6 +98,7 @@ var matvecBounds = map[gguf.Type]float64{
 	gguf.TypeF32: 1e-6, gguf.TypeQ4_1: 1e-6, gguf.TypeQ5_1: 1e-6,
 	gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
 	gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ5_K: 4e-3, gguf.TypeQ6_K: 4e-3,
+	gguf.TypeIQ4_NL: 4e-3, gguf.TypeIQ4_XS: 4e-3,
 }
 
 // sumBound is each row's allowed error against the float64 product of
@@ -110,6 +113,7 @@ const sumBound = 2e-6
 var matvecTypes = []gguf.Type{
 	gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0,
 	gguf.TypeQ4_1, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K,
+	gguf.TypeIQ4_NL, gguf.TypeIQ4_XS,
 }
 
 // matvecWidths are the row widths each block size is tested at. Blocks
@@ -381,7 +385,7 @@ func TestMatVecNoAllocWarm(t *testing.T) {
 
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeIQ4_NL, gguf.TypeIQ4_XS, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		const rows, cols = 2048, 2048
 		w, _ := weights(b, rng, typ, rows, cols)
 		x, y := randVec(rng, cols), make([]float32, rows)
