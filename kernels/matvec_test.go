@@ -51,8 +51,10 @@ func weights(t testing.TB, rng *rand.Rand, typ gguf.Type, rows, cols int) ([]byt
 var f16Fields = map[gguf.Type][]int{gguf.TypeQ2_K: {80, 82}, gguf.TypeQ3_K: {108}}
 
 // randomBlocks returns n elements of a type quant cannot quantize to
-// (Q4_1, Q5_1, Q5_K, Q2_K, Q3_K): random bytes, with each block's f16
-// fields (f16Fields) set to sane small values.
+// (Q4_1, Q5_1, Q5_K, Q2_K, Q3_K, IQ4_NL, IQ4_XS): random bytes, with
+// each block's f16 fields (f16Fields) set to sane small values (for the
+// IQ4 types the second is codes or sub-block scale bits, which any value
+// serves).
 func randomBlocks(t testing.TB, rng *rand.Rand, typ gguf.Type, n int) []byte {
 	size, err := typ.RowBytes(typ.BlockSize())
 	if err != nil {
@@ -107,6 +109,7 @@ var matvecBounds = map[gguf.Type]float64{
 	gguf.TypeF16: 2e-4, gguf.TypeBF16: 2e-3,
 	gguf.TypeQ8_0: 4e-3, gguf.TypeQ4_0: 4e-3, gguf.TypeQ5_0: 4e-3, gguf.TypeQ4_K: 4e-3, gguf.TypeQ5_K: 4e-3, gguf.TypeQ6_K: 4e-3,
 	gguf.TypeQ2_K: 4e-3, gguf.TypeQ3_K: 4e-3,
+	gguf.TypeIQ4_NL: 4e-3, gguf.TypeIQ4_XS: 4e-3,
 }
 
 // sumBound is each row's allowed error against the float64 product of
@@ -122,6 +125,7 @@ var matvecTypes = []gguf.Type{
 	gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0,
 	gguf.TypeQ4_1, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K,
 	gguf.TypeQ2_K, gguf.TypeQ3_K,
+	gguf.TypeIQ4_NL, gguf.TypeIQ4_XS,
 }
 
 // matvecWidths are the row widths each block size is tested at. Blocks
@@ -393,7 +397,7 @@ func TestMatVecNoAllocWarm(t *testing.T) {
 
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeIQ4_NL, gguf.TypeIQ4_XS, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		const rows, cols = 2048, 2048
 		w, _ := weights(b, rng, typ, rows, cols)
 		x, y := randVec(rng, cols), make([]float32, rows)

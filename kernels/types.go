@@ -56,6 +56,10 @@ var typeTable = map[gguf.Type]*typeKernels{
 	gguf.TypeQ4_K: {dot: func(w []byte, in *input) float32 { return dotQ4_K(w, in.xq, in.xd, in.xs) }},
 	gguf.TypeQ5_K: {dot: func(w []byte, in *input) float32 { return dotQ5_K(w, in.xq, in.xd, in.xs) }},
 	gguf.TypeQ6_K: {dot: func(w []byte, in *input) float32 { return dotQ6_K(w, in.xq, in.xd) }},
+
+	// The non-linear 4-bit types (iq4.go).
+	gguf.TypeIQ4_NL: {dot: func(w []byte, in *input) float32 { return dotIQ4_NL(w, in.xq, in.xd) }},
+	gguf.TypeIQ4_XS: {dot: func(w []byte, in *input) float32 { return dotIQ4_XS(w, in.xq, in.xd) }},
 }
 
 // activations returns how t's kernels take their inputs (quant's traits).

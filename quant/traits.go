@@ -53,6 +53,9 @@ var traits = map[gguf.Type]Traits{
 	gguf.TypeQ4_K: {dequantQ4_K, quantQ4_K, ActQ8_K},
 	gguf.TypeQ5_K: {dequantQ5_K, nil, ActQ8_K},
 	gguf.TypeQ6_K: {dequantQ6_K, quantQ6_K, ActQ8_K},
+	// ggml's vec_dot_type: Q8_0 for IQ4_NL, Q8_K for IQ4_XS.
+	gguf.TypeIQ4_NL: {dequantIQ4_NL, nil, ActQ8_0},
+	gguf.TypeIQ4_XS: {dequantIQ4_XS, nil, ActQ8_K},
 }
 
 // TraitsOf returns t's row of the table.

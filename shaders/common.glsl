@@ -21,10 +21,12 @@ const uint T_Q4_K = 12;
 const uint T_Q5_K = 13;
 const uint T_Q6_K = 14;
 const uint T_BF16 = 30;
+const uint T_IQ4_NL = 20;
+const uint T_IQ4_XS = 23;
 
 // Elements per block and bytes per block of each type.
 uint block_elems(uint t) {
-	return (t == T_Q2_K || t == T_Q3_K || t == T_Q4_K || t == T_Q5_K || t == T_Q6_K) ? 256u : (t == T_F32 || t == T_F16 || t == T_BF16) ? 1u : 32u;
+	return (t == T_Q2_K || t == T_Q3_K || t == T_Q4_K || t == T_Q5_K || t == T_Q6_K || t == T_IQ4_XS) ? 256u : (t == T_F32 || t == T_F16 || t == T_BF16) ? 1u : 32u;
 }
 
 uint block_bytes(uint t) {
@@ -42,6 +44,8 @@ uint block_bytes(uint t) {
 	case T_Q4_K: return 144u;
 	case T_Q5_K: return 176u;
 	case T_Q6_K: return 210u;
+	case T_IQ4_NL: return 18u;
+	case T_IQ4_XS: return 136u;
 	}
 	return 0u;
 }

@@ -29,6 +29,8 @@ uint u32_at(uint byte_off) {
 	return uint(w8[byte_off]) | (uint(w8[byte_off + 1]) << 8) | (uint(w8[byte_off + 2]) << 16) | (uint(w8[byte_off + 3]) << 24);
 }
 
+#include "iq4.glsl"
+
 // Scale and minimum j (0..7) of a Q4_K/Q5_K block whose 12 packed
 // 6-bit scale bytes start at q.
 vec2 scale_min_k4(uint q, uint j) {
@@ -75,6 +77,9 @@ float q3k_q(uint b, uint e) {
 
 // dequant returns element i of the row of type t starting at byte row_off.
 float dequant(uint t, uint row_off, uint i) {
+	if (is_iq4(t)) {
+		return dequant_iq4(t, row_off, i);
+	}
 	switch (t) {
 	case T_F32:
 		return w32[row_off / 4 + i];
@@ -153,6 +158,10 @@ float dequant(uint t, uint row_off, uint i) {
 // 32*sb .. 32*sb+31) of the row at row_off, reading each block's scales
 // once. Only for the block types (not F32/F16/BF16).
 void dequant32(uint t, uint row_off, uint sb, out float v[32]) {
+	if (is_iq4(t)) {
+		dequant32_iq4(t, row_off, sb, v);
+		return;
+	}
 	switch (t) {
 	case T_Q8_0: {
 		uint b = row_off + sb * 34;

@@ -68,6 +68,8 @@ func Supported(t gguf.Type) bool {
 	case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1,
 		gguf.TypeQ8_0, gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
 		return true
+	case gguf.TypeIQ4_NL, gguf.TypeIQ4_XS:
+		return true
 	}
 	return false
 }

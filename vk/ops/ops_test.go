@@ -161,6 +161,7 @@ func TestMatVec(t *testing.T) {
 		{gguf.TypeF32, 67}, {gguf.TypeF32, 68}, {gguf.TypeF16, 67}, {gguf.TypeF16, 96}, {gguf.TypeBF16, 45}, {gguf.TypeBF16, 48},
 		{gguf.TypeQ8_0, 224}, {gguf.TypeQ4_0, 224}, {gguf.TypeQ4_1, 96}, {gguf.TypeQ5_0, 160}, {gguf.TypeQ5_1, 96},
 		{gguf.TypeQ4_K, 512}, {gguf.TypeQ5_K, 256}, {gguf.TypeQ6_K, 768}, {gguf.TypeQ2_K, 512}, {gguf.TypeQ3_K, 768},
+		{gguf.TypeIQ4_NL, 160}, {gguf.TypeIQ4_XS, 512},
 	}
 	// Every reduction path: whole rows per invocation, rows split over a
 	// subgroup, rows split over a workgroup with a shared-memory tree. The
@@ -626,6 +627,7 @@ func TestQuantize(t *testing.T) {
 // TestInputs multiplies one input by weights of three roundings (none,
 // Q8_0, Q8_K) bound through one Input: each product takes its own rounded
 // copy, within matvecTol of a float64 product with quantizeRef's input.
+// IQ4_NL and IQ4_XS take theirs (Q8_0, Q8_K) from quant's traits.
 func TestInputs(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 20))
 	h := newHarness(t, 64, true)
@@ -634,7 +636,10 @@ func TestInputs(t *testing.T) {
 	defer inputs.Close()
 	x := randFloats(r, n*cols, 2)
 	in := inputs.Input(h.floats(x).All())
-	types := []gguf.Type{gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_K}
+	types := []gguf.Type{gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeIQ4_NL, gguf.TypeIQ4_XS}
+	if RoundingFor(gguf.TypeIQ4_NL) != RoundQ8_0 || RoundingFor(gguf.TypeIQ4_XS) != RoundQ8_K {
+		t.Fatalf("IQ4_NL, IQ4_XS round to %d, %d; want Q8_0, Q8_K", RoundingFor(gguf.TypeIQ4_NL), RoundingFor(gguf.TypeIQ4_XS))
+	}
 	var mvs []*MatVec
 	var outs []*vk.Buffer
 	var wdata [][]byte
@@ -721,7 +726,8 @@ func TestGetRows(t *testing.T) {
 	for _, tc := range []struct {
 		typ  gguf.Type
 		cols int
-	}{{gguf.TypeF32, 70}, {gguf.TypeF16, 64}, {gguf.TypeQ8_0, 96}, {gguf.TypeQ4_0, 64}, {gguf.TypeQ5_0, 64}, {gguf.TypeQ4_K, 256}, {gguf.TypeQ6_K, 256}, {gguf.TypeQ2_K, 256}, {gguf.TypeQ3_K, 512}} {
+	}{{gguf.TypeF32, 70}, {gguf.TypeF16, 64}, {gguf.TypeQ8_0, 96}, {gguf.TypeQ4_0, 64}, {gguf.TypeQ5_0, 64}, {gguf.TypeQ4_K, 256}, {gguf.TypeQ6_K, 256}, {gguf.TypeQ2_K, 256}, {gguf.TypeQ3_K, 512},
+		{gguf.TypeIQ4_NL, 64}, {gguf.TypeIQ4_XS, 256}} {
 		const rows = 200
 		wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
 		saved := h.k.Dev.Info.MaxStorageBufferRange

@@ -20,9 +20,10 @@ const (
 	// RoundNone leaves the input in f32: F32 and F16 weights, and Q4_1
 	// and Q5_1, which package kernels multiplies in floating point.
 	RoundNone Rounding = iota
-	// RoundQ8_0 is ggml's Q8_0 with f16 scales (Q4_0, Q5_0, Q8_0 weights).
+	// RoundQ8_0 is ggml's Q8_0 with f16 scales (Q4_0, Q5_0, Q8_0, IQ4_NL
+	// weights).
 	RoundQ8_0
-	// RoundQ8_K is ggml's Q8_K (Q4_K, Q5_K, Q6_K weights).
+	// RoundQ8_K is ggml's Q8_K (Q4_K, Q5_K, Q6_K, IQ4_XS weights).
 	RoundQ8_K
 	// RoundBF16 rounds to bf16 (BF16 weights).
 	RoundBF16

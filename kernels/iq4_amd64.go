@@ -1,0 +1,35 @@
+//go:build cgo
+
+package kernels
+
+/*
+#include <stdint.h>
+void kernels_matvec_iq4_nl(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
+void kernels_matvec4_iq4_nl(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
+void kernels_matvec_iq4_xs(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb);
+void kernels_matvec4_iq4_xs(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
+*/
+import "C"
+
+import "github.com/vkinfer/vkinfer/gguf"
+
+// The C build's IQ4 rows of the kernel table (iq4_amd64.c), kept apart
+// from simd_amd64.go's: AVX2 kernels, one input and four; the VNNI set
+// runs them too.
+func init() {
+	nl, xs := typeTable[gguf.TypeIQ4_NL], typeTable[gguf.TypeIQ4_XS]
+	nl.avx2 = func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_iq4_nl(u8p(w), i8p(in.xq), f32p(in.xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}
+	nl.avx2x4 = func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_iq4_nl(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}
+	xs.avx2 = func(w []byte, in *input, y []float32, lo, hi, nb int) {
+		C.kernels_matvec_iq4_xs(u8p(w), i8p(in.xq), f32p(in.xd), f32p(y), C.long(lo), C.long(hi), C.long(nb))
+	}
+	xs.avx2x4 = func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
+		C.kernels_matvec4_iq4_xs(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), C.long(cols/32),
+			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
+	}
+}
