@@ -151,6 +151,7 @@ func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
 			models := make([]ModelInfo, len(r.Models))
 			for i, m := range r.Models {
 				m.Capabilities = orEmpty(m.Capabilities)
+				m.Types = orEmpty(m.Types)
 				models[i] = m
 			}
 			fields = append(fields, field{"models", models})
@@ -220,9 +221,26 @@ type ModelInfo struct {
 	Size         int64    `msgpack:"size"`
 	Capabilities []string `msgpack:"capabilities"`
 	Loaded       bool     `msgpack:"loaded"`
+	// Arch, ContextLength, Parameters and Types come from the GGUF
+	// header at the daemon's last rescan: general.architecture,
+	// {arch}.context_length (0 when absent), the elements of all tensors,
+	// and the tensor types, most bytes first. They are zero for a file
+	// whose header cannot be read.
+	Arch          string        `msgpack:"arch"`
+	ContextLength uint64        `msgpack:"context_length"`
+	Parameters    uint64        `msgpack:"parameters"`
+	Types         []TensorTypes `msgpack:"types"`
 	// Refused says why the model cannot run (unreadable, or asking for a
 	// feature vkinfer does not implement); empty for a usable model.
 	Refused string `msgpack:"refused,omitempty"`
+}
+
+// TensorTypes counts a model's tensors of one type ("Q4_K", "F32") and
+// the bytes they take in the file.
+type TensorTypes struct {
+	Type    string `msgpack:"type"`
+	Tensors int    `msgpack:"tensors"`
+	Bytes   uint64 `msgpack:"bytes"`
 }
 
 // Status is the daemon's state.

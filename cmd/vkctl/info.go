@@ -91,7 +91,7 @@ func runModels(e *env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSIZE\tCAPABILITIES\tLOADED")
+	fmt.Fprintln(tw, "NAME\tARCH\tPARAMS\tCONTEXT\tSIZE\tTYPES\tCAPABILITIES\tLOADED")
 	var refused []ipc.ModelInfo
 	for _, m := range models {
 		caps := strings.Join(m.Capabilities, ",")
@@ -102,7 +102,8 @@ func runModels(e *env, args []string) error {
 			refused = append(refused, m)
 			caps = "refused"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", m.Name, humanBytes(uint64(m.Size)), caps, yesNo(m.Loaded))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", m.Name, orDash(m.Arch), humanCount(m.Parameters), orDash(countOrEmpty(m.ContextLength)),
+			humanBytes(uint64(m.Size)), typeMix(m.Types), caps, yesNo(m.Loaded))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -235,6 +236,54 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// humanCount writes a parameter count as llama.cpp and model cards do:
+// 1000-based, three significant digits ("292K", "1.24B"); "-" for none.
+func humanCount(n uint64) string {
+	if n == 0 {
+		return "-"
+	}
+	x, i := float64(n), 0
+	for x >= 999.5 && i < 4 {
+		x /= 1000
+		i++
+	}
+	suffix := []string{"", "K", "M", "B", "T"}[i]
+	switch {
+	case i == 0 || x >= 99.5:
+		return fmt.Sprintf("%.0f%s", x, suffix)
+	case x >= 9.95:
+		return fmt.Sprintf("%.1f%s", x, suffix)
+	}
+	return fmt.Sprintf("%.2f%s", x, suffix)
+}
+
+// typeMix writes a model's tensor types as TYPE×tensors, most bytes first,
+// e.g. "Q3_K×15 Q4_K×10 F32×9": the dominant quant leads.
+func typeMix(types []ipc.TensorTypes) string {
+	if len(types) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(types))
+	for i, t := range types {
+		parts[i] = fmt.Sprintf("%s×%d", t.Type, t.Tensors)
+	}
+	return strings.Join(parts, " ")
+}
+
+func countOrEmpty(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func humanBytes(n uint64) string {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/ipc"
 )
 
 // ErrUnknownModel is returned for a name no models directory holds.
@@ -30,6 +31,11 @@ type ModelFile struct {
 	// changed since the rescan is still judged by itself.
 	Arch    string
 	Refused error
+	// ContextLength, Parameters and Types describe the model for `vkctl
+	// models`, read from the header at the same rescan.
+	ContextLength uint64
+	Parameters    uint64
+	Types         []ipc.TensorTypes
 }
 
 // Registry maps model names to files in the configured directories. The
@@ -74,7 +80,7 @@ func (r *Registry) Rescan() error {
 				continue
 			}
 			mf := ModelFile{Name: name, Path: path, Size: st.Size()}
-			mf.Arch, mf.Refused = inspect(path)
+			inspect(&mf)
 			found[name] = mf
 		}
 	}
@@ -84,21 +90,60 @@ func (r *Registry) Rescan() error {
 	return nil
 }
 
-// inspect reads a GGUF file's general.architecture and, for an
-// architecture vkinfer runs, checks that the model loads: what it would
-// refuse at load is known at the rescan, so `vkctl models` can say why.
-// Loading maps the weights without reading them, so this stays cheap.
-func inspect(path string) (string, error) {
-	f, err := gguf.Open(path)
+// inspect reads a GGUF file's header into mf: its architecture, context
+// length, parameter count and tensor types, and, for an architecture
+// vkinfer runs, whether the model loads: what it would refuse at load is
+// known at the rescan, so `vkctl models` can say why. Tensor infos are in
+// the header and loading maps the weights without reading them, so this
+// stays cheap.
+func inspect(mf *ModelFile) {
+	f, err := gguf.Open(mf.Path)
 	if err != nil {
-		return "", err
+		mf.Refused = err
+		return
 	}
 	defer f.Close()
-	arch, err := f.String("general.architecture")
-	if err != nil {
-		return "", err
+	mf.Parameters, mf.Types = tensorSummary(f.Tensors)
+	if mf.Arch, err = f.String("general.architecture"); err != nil {
+		mf.Refused = err
+		return
 	}
-	return arch, vet(f, arch)
+	// A missing or odd context length is not a reason to refuse: loading
+	// judges the keys the architecture needs.
+	if n, err := f.Uint(mf.Arch + ".context_length"); err == nil {
+		mf.ContextLength = n
+	}
+	mf.Refused = vet(f, mf.Arch)
+}
+
+// tensorSummary returns the elements of all tensors and, per tensor type,
+// how many tensors and bytes it has, most bytes first (the quant that
+// dominates the file), ties by name.
+func tensorSummary(tensors []gguf.TensorInfo) (uint64, []ipc.TensorTypes) {
+	var params uint64
+	byType := map[gguf.Type]*ipc.TensorTypes{}
+	for i := range tensors {
+		t := &tensors[i]
+		params += uint64(t.Elements())
+		tt, ok := byType[t.Type]
+		if !ok {
+			tt = &ipc.TensorTypes{Type: t.Type.String()}
+			byType[t.Type] = tt
+		}
+		tt.Tensors++
+		tt.Bytes += uint64(t.Size)
+	}
+	types := make([]ipc.TensorTypes, 0, len(byType))
+	for _, tt := range byType {
+		types = append(types, *tt)
+	}
+	sort.Slice(types, func(i, j int) bool {
+		if types[i].Bytes != types[j].Bytes {
+			return types[i].Bytes > types[j].Bytes
+		}
+		return types[i].Type < types[j].Type
+	})
+	return params, types
 }
 
 // CheckName refuses anything but a plain file stem, so that no request can

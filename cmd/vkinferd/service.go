@@ -185,7 +185,8 @@ func (d *service) Models(ctx context.Context) ([]ipc.ModelInfo, error) {
 	}
 	var out []ipc.ModelInfo
 	for _, mf := range d.reg.List() {
-		info := ipc.ModelInfo{Name: mf.Name, Path: mf.Path, Size: mf.Size, Loaded: loaded[mf.Name]}
+		info := ipc.ModelInfo{Name: mf.Name, Path: mf.Path, Size: mf.Size, Loaded: loaded[mf.Name],
+			Arch: mf.Arch, ContextLength: mf.ContextLength, Parameters: mf.Parameters, Types: mf.Types}
 		if mf.Refused != nil {
 			info.Refused = mf.Refused.Error()
 		}
