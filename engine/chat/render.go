@@ -67,23 +67,40 @@ func renderZephyr(b *strings.Builder, msgs []Message, addAssistant bool) {
 	}
 }
 
-// gemma: <start_of_turn>user|model\ncontent<end_of_turn>\n; no system
-// turn, so the system prompt is put before the first user message.
+// gemma: <start_of_turn>user|model\ncontent<end_of_turn>\n. Gemma has no
+// system turn (its published template raises an error for one), so, as
+// llama.cpp does, the trimmed system prompt and a blank line open the
+// first user turn. A system message alone becomes the user turn rather
+// than being dropped, as llama.cpp would drop it, so no content is lost.
 func renderGemma(b *strings.Builder, msgs []Message, addAssistant bool) {
-	msgs = foldSystem(msgs, func(sys, user string) string { return sys + "\n\n" + user })
+	var sys string
+	if msgs[0].Role == RoleSystem {
+		sys, msgs = strings.TrimSpace(msgs[0].Content), msgs[1:]
+		if len(msgs) == 0 {
+			sys, msgs = "", []Message{{Role: RoleUser, Content: sys}}
+		}
+	}
 	for _, m := range msgs {
 		role := m.Role
 		if role == RoleAssistant {
 			role = "model"
 		}
-		b.WriteString("<start_of_turn>" + role + "\n" + strings.TrimSpace(m.Content) + "<end_of_turn>\n")
+		b.WriteString("<start_of_turn>" + role + "\n")
+		if sys != "" && role == RoleUser {
+			b.WriteString(sys + "\n\n")
+			sys = ""
+		}
+		b.WriteString(strings.TrimSpace(m.Content) + "<end_of_turn>\n")
 	}
 	if addAssistant {
 		b.WriteString("<start_of_turn>model\n")
 	}
 }
 
-// phi3: <|role|>\ncontent<|end|>\n.
+// phi3: <|role|>\ncontent<|end|>\n. Phi-3's published template ends a
+// prompt without the generation prompt with its EOS token; llama.cpp does
+// not, and neither does this: a prompt that ends the conversation has no
+// use for an end-of-text the model would only read.
 func renderPhi3(b *strings.Builder, msgs []Message, addAssistant bool) {
 	for _, m := range msgs {
 		b.WriteString("<|" + m.Role + "|>\n" + m.Content + "<|end|>\n")
