@@ -11,12 +11,12 @@ import (
 // pair's rows, sized by plan for the largest batch, so a warm step
 // allocates nothing. Pair p = token·Used + k.
 type moeScratch struct {
-	probs     []float32
-	experts   []int     // per pair: the expert
-	weights   []float32 // per pair: its weight
-	gate, up  []float32 // per pair: one expert's hidden rows (gate becomes silu(gate)·up)
-	down      []float32 // per pair: the expert's output row
-	xs, ys    [][]float32
+	probs    []float32
+	experts  []int     // per pair: the expert
+	weights  []float32 // per pair: its weight
+	gate, up []float32 // per pair: one expert's hidden rows (gate becomes silu(gate)·up)
+	down     []float32 // per pair: the expert's output row
+	xs, ys   [][]float32
 }
 
 // grow makes the scratch hold tokens tokens of m's experts of ff hidden
