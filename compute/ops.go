@@ -70,7 +70,9 @@ const (
 	// softmax(logits); the Used experts of highest probability (ties to
 	// the lower index), in that order, weigh w_k = probs[e_k], divided by
 	// their sum when Renorm; out = Σ_k w_k · down_k(silu(gate_k·a) ·
-	// up_k·a), each term rounded to float32 and added in k order.
+	// up_k·a), each term rounded to float32 and added in k order. The
+	// experts' inputs are rounded to f16 for F16 stacks (ggml's
+	// mul_mat_id converts them to the f16 the dense matmul does not).
 	OpMoE
 )
 

@@ -298,6 +298,9 @@ func (r *Reference) moe(g *Graph, n *Node, x, logits, out []float32) error {
 	for t := range n.Shape.Rows {
 		xt, o := x[t*cols:(t+1)*cols], out[t*cols:(t+1)*cols]
 		Route(logits[t*m.Experts:(t+1)*m.Experts], m, probs, experts, weights)
+		// ggml's mul_mat_id converts f32 activations to an F16 stack's
+		// f16 (its vec_dot_type), where the dense matmul keeps them f32.
+		xt = roundTo(gate.Type, xt)
 		for k, e := range experts {
 			if err := r.matMul(ExpertSlice(gate, e, m.Experts), nil, xt, nil, gv); err != nil {
 				return err
@@ -308,7 +311,7 @@ func (r *Reference) moe(g *Graph, n *Node, x, logits, out []float32) error {
 			for i, v := range gv {
 				gv[i] = float32(float64(v)/(1+math.Exp(-float64(v)))) * uv[i]
 			}
-			if err := r.matMul(ExpertSlice(down, e, m.Experts), nil, gv, nil, dv); err != nil {
+			if err := r.matMul(ExpertSlice(down, e, m.Experts), nil, roundTo(down.Type, gv), nil, dv); err != nil {
 				return err
 			}
 			for i, v := range dv {

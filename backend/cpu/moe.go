@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/kernels"
 )
 
@@ -12,6 +13,7 @@ import (
 // allocates nothing. Pair p = token·Used + k.
 type moeScratch struct {
 	probs    []float32
+	xr       []float32 // the inputs rounded to f16 for F16 stacks
 	experts  []int     // per pair: the expert
 	weights  []float32 // per pair: its weight
 	gate, up []float32 // per pair: one expert's hidden rows (gate becomes silu(gate)·up)
@@ -24,6 +26,7 @@ type moeScratch struct {
 func (s *moeScratch) grow(tokens int, m *compute.MoE, ff, width int) {
 	pairs := tokens * m.Used
 	s.probs = growTo(s.probs, m.Experts)
+	s.xr = growTo(s.xr, tokens*width)
 	s.weights = growTo(s.weights, pairs)
 	s.gate, s.up = growTo(s.gate, pairs*ff), growTo(s.up, pairs*ff)
 	s.down = growTo(s.down, pairs*width)
@@ -50,6 +53,10 @@ func (e *Executor) runMoE(st *step, x, logits, out []float32) error {
 	stacks := [3]*compute.Node{st.w, st.w2, st.w3}
 	ff := stacks[0].Shape.Rows / m.Experts
 	tokens := n.Shape.Rows
+	if stacks[0].Type == gguf.TypeF16 { // as compute.Reference: ggml's mul_mat_id's f16 inputs
+		kernels.RoundF16(x, s.xr[:len(x)], false)
+		x = s.xr[:len(x)]
+	}
 	for t := range tokens {
 		p := t * m.Used
 		compute.Route(logits[t*m.Experts:(t+1)*m.Experts], m, s.probs[:m.Experts], s.experts[p:p+m.Used], s.weights[p:p+m.Used])
@@ -83,6 +90,9 @@ func (e *Executor) runMoE(st *step, x, logits, out []float32) error {
 			if s.experts[p] == ex {
 				g := s.gate[p*ff:][:ff]
 				kernels.SiLUMul(g, s.up[p*ff:][:ff], false)
+				if stacks[2].Type == gguf.TypeF16 {
+					kernels.RoundF16(g, g, false)
+				}
 				xs[i], ys[i] = g, s.down[p*width:][:width]
 				i++
 			}
