@@ -148,6 +148,12 @@ func (b *Builder) weight(name string, cols, rows int, optional bool) Tensor {
 	if len(dims) != 2 || dims[0] != cols || dims[1] != rows {
 		return b.failf(ErrShape, "tensor %q has shape %v, want [%d %d]", name, info.Dims, cols, rows)
 	}
+	return b.leaf(info, cols, rows)
+}
+
+// leaf adds the weight node of info, read as [cols rows].
+func (b *Builder) leaf(info *gguf.TensorInfo, cols, rows int) Tensor {
+	name := info.Name
 	if !quant.CanDequantize(info.Type) {
 		return b.failf(ErrType, "tensor %q has type %s", name, info.Type)
 	}
@@ -159,6 +165,30 @@ func (b *Builder) weight(name string, cols, rows int, optional bool) Tensor {
 	t := b.add(Node{Kind: KindWeight, Type: info.Type, Shape: Shape{cols, rows}, Name: name, Weight: data})
 	b.weights[name] = t
 	return t
+}
+
+// Experts returns the file's stack of expert matrices name, which must
+// have shape {cols, rows, experts} (ggml's order): one weight of
+// experts·rows rows, expert e's matrix at rows [e·rows, (e+1)·rows).
+func (b *Builder) Experts(name string, cols, rows, experts int) Tensor {
+	if b.err != nil {
+		return Tensor{}
+	}
+	if t, ok := b.weights[name]; ok {
+		if n := b.node(t); n.Shape != (Shape{cols, rows * experts}) {
+			return b.failf(ErrShape, "tensor %q used as [%d %d] and as %d experts of [%d %d]", name, n.Shape.Cols, n.Shape.Rows, experts, cols, rows)
+		}
+		return t
+	}
+	b.g.Weights[name] = true
+	info, err := b.f.Tensor(name)
+	if err != nil {
+		return b.failf(ErrMissing, "%v", err)
+	}
+	if len(info.Dims) != 3 || int(info.Dims[0]) != cols || int(info.Dims[1]) != rows || int(info.Dims[2]) != experts {
+		return b.failf(ErrShape, "tensor %q has shape %v, want [%d %d %d]", name, info.Dims, cols, rows, experts)
+	}
+	return b.leaf(info, cols, rows*experts)
 }
 
 // Tokens returns the batch's token ids: one row of Tokens int32 values.
@@ -438,6 +468,36 @@ func (b *Builder) View(x Tensor, off, cols int) Tensor {
 		return b.failf(ErrShape, "view: columns [%d, %d) of %v", off, off+cols, xn.Shape)
 	}
 	return b.op(OpView, Shape{cols, xn.Shape.Rows}, Params{Off: off}, x)
+}
+
+// MoE returns the mixture-of-experts feed-forward of the normed input x
+// (OpMoE): logits are the router's scores (Experts per token), gate, up
+// and down the expert stacks (Builder.Experts) of Experts matrices each.
+func (b *Builder) MoE(x, logits, gate, up, down Tensor, m *MoE) Tensor {
+	xn, ln := b.activation("moe", x), b.activation("moe", logits)
+	gn, un, dn := b.node(gate), b.node(up), b.node(down)
+	if xn == nil || ln == nil || gn == nil || un == nil || dn == nil {
+		return b.failf(ErrShape, "moe: missing operand")
+	}
+	for _, w := range []*Node{gn, un, dn} {
+		if w.Kind != KindWeight {
+			return b.failf(ErrShape, "moe: %q is not a weight", w.Name)
+		}
+	}
+	e := m.Experts
+	switch {
+	case e <= 0 || m.Used <= 0 || m.Used > e:
+		return b.failf(ErrShape, "moe: %d of %d experts", m.Used, e)
+	case ln.Shape != (Shape{e, xn.Shape.Rows}):
+		return b.failf(ErrShape, "moe: logits %v for %d experts of %v", ln.Shape, e, xn.Shape)
+	case gn.Shape.Rows%e != 0 || gn.Shape.Cols != xn.Shape.Cols || un.Shape != gn.Shape:
+		return b.failf(ErrShape, "moe: gate %q %v, up %q %v for %d experts of inputs %v", gn.Name, gn.Shape, un.Name, un.Shape, e, xn.Shape)
+	case dn.Shape != (Shape{gn.Shape.Rows / e, xn.Shape.Cols * e}):
+		return b.failf(ErrShape, "moe: down %q %v for %d experts of [%d %d]", dn.Name, dn.Shape, e, gn.Shape.Rows/e, xn.Shape.Cols)
+	}
+	n := Node{Kind: KindScratch, Op: OpMoE, Type: gguf.TypeF32, Shape: xn.Shape, Params: Params{MoE: m}, Name: OpMoE.String(),
+		Src: [5]Tensor{x, logits, gate, up, down}}
+	return b.add(n)
 }
 
 // Outputs returns the rows of x for the tokens that want outputs.

@@ -3,6 +3,7 @@ package compute
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 
@@ -197,6 +198,140 @@ func TestBuilderShapes(t *testing.T) {
 			_, err := b.Finish(tc.build(b))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Finish: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// moeFile holds embeddings of 4, a router over 3 experts and expert
+// stacks of a one-wide hidden layer, so each expert's output is a
+// column of down scaled by silu(gate·x)·(up·x).
+func moeFile(t *testing.T) *gguf.File {
+	return testFile(t, map[string]tensorSpec{
+		"embd":   {[]uint64{4, 3}, []float32{1, 2, 3, 4, -1, 0, 1, 0, 0.5, 0.5, 0.5, 0.5}},
+		"router": {[]uint64{4, 3}, []float32{0.1, 0, 0, 0, 0, 0.3, 0, 0, -0.2, 0, 0.4, 0}},
+		"gate":   {[]uint64{4, 1, 3}, []float32{1, 0, 0, 0, 0, 1, 0, 0, 0.5, 0, 0, 0.5}},
+		"up":     {[]uint64{4, 1, 3}, []float32{0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 0}},
+		"down":   {[]uint64{1, 4, 3}, []float32{1, 2, 3, 4, -1, 0, 1, 0, 0, 0, 2, 0}},
+	})
+}
+
+// moeWant computes OpMoE for the rows xs of moeFile in float64: softmax
+// of the router's scores, the top used, renormalised when renorm.
+func moeWant(used int, renorm bool, xs ...[]float64) []float32 {
+	router := [][]float64{{0.1, 0, 0, 0}, {0, 0.3, 0, 0}, {-0.2, 0, 0.4, 0}}
+	gate := [][]float64{{1, 0, 0, 0}, {0, 1, 0, 0}, {0.5, 0, 0, 0.5}}
+	up := [][]float64{{0, 0, 0, 1}, {1, 1, 0, 0}, {0, 0, 1, 0}}
+	down := [][]float64{{1, 2, 3, 4}, {-1, 0, 1, 0}, {0, 0, 2, 0}}
+	dot := func(a, b []float64) (s float64) {
+		for i := range a {
+			s += a[i] * b[i]
+		}
+		return s
+	}
+	var out []float32
+	for _, x := range xs {
+		var probs []float64
+		var sum float64
+		for _, r := range router {
+			probs = append(probs, math.Exp(dot(r, x)))
+			sum += probs[len(probs)-1]
+		}
+		chosen := map[int]bool{}
+		var ks []int
+		var wsum float64
+		for range used {
+			best := -1
+			for e := range probs {
+				if !chosen[e] && (best < 0 || probs[e] > probs[best]) {
+					best = e
+				}
+			}
+			chosen[best], ks = true, append(ks, best)
+			wsum += probs[best] / sum
+		}
+		row := make([]float64, 4)
+		for _, e := range ks {
+			w := probs[e] / sum
+			if renorm {
+				w /= wsum
+			}
+			g := dot(gate[e], x)
+			h := g / (1 + math.Exp(-g)) * dot(up[e], x)
+			for i := range row {
+				row[i] += w * h * down[e][i]
+			}
+		}
+		for _, v := range row {
+			out = append(out, float32(v))
+		}
+	}
+	return out
+}
+
+// TestReferenceMoE checks OpMoE against moeWant to 1e-5 (float32
+// products and sums against float64).
+func TestReferenceMoE(t *testing.T) {
+	f := moeFile(t)
+	batch := &Batch{Tokens: []int32{0, 1, 2}, Pos: []int32{0, 1, 2}, Output: []bool{true, true, true}}
+	rows := [][]float64{{1, 2, 3, 4}, {-1, 0, 1, 0}, {0.5, 0.5, 0.5, 0.5}}
+	for _, tc := range []struct {
+		used   int
+		renorm bool
+	}{{1, false}, {2, true}, {2, false}, {3, true}} {
+		t.Run(fmt.Sprintf("top%d renorm %v", tc.used, tc.renorm), func(t *testing.T) {
+			b := NewBuilder(f, batch.Shape())
+			x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
+			m := &MoE{Experts: 3, Used: tc.used, Renorm: tc.renorm}
+			out := b.MoE(x, b.MatMul(b.Weight("router", 4, 3), x, Tensor{}), b.Experts("gate", 4, 1, 3), b.Experts("up", 4, 1, 3), b.Experts("down", 1, 4, 3), m)
+			g, err := b.Finish(b.Outputs(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := NewReference(g.Cache, 4).Run(g, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := moeWant(tc.used, tc.renorm, rows...)
+			for i := range want {
+				if math.Abs(float64(got[i]-want[i])) > 1e-5 {
+					t.Fatalf("got %v\nwant %v", got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestBuilderMoEShapes: MoE and Experts refuse operands that do not fit.
+func TestBuilderMoEShapes(t *testing.T) {
+	f := moeFile(t)
+	moe := func(b *Builder, m *MoE, down Tensor) Tensor {
+		x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
+		return b.MoE(x, b.MatMul(b.Weight("router", 4, 3), x, Tensor{}), b.Experts("gate", 4, 1, 3), b.Experts("up", 4, 1, 3), down, m)
+	}
+	tests := []struct {
+		name  string
+		build func(b *Builder) Tensor
+	}{
+		{"2-D as experts", func(b *Builder) Tensor { return b.Experts("router", 4, 1, 3) }},
+		{"experts as 2-D", func(b *Builder) Tensor { return b.Weight("gate", 4, 3) }},
+		{"expert count", func(b *Builder) Tensor { return b.Experts("gate", 4, 3, 1) }},
+		{"more used than experts", func(b *Builder) Tensor {
+			return moe(b, &MoE{Experts: 3, Used: 4}, b.Experts("down", 1, 4, 3))
+		}},
+		{"router width", func(b *Builder) Tensor {
+			return moe(b, &MoE{Experts: 2, Used: 1}, b.Experts("down", 1, 4, 3))
+		}},
+		{"down is not a stack", func(b *Builder) Tensor {
+			return moe(b, &MoE{Experts: 3, Used: 1}, b.Weight("embd", 4, 3))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBuilder(f, BatchShape{Tokens: 2, Outputs: 1})
+			_, err := b.Finish(tc.build(b))
+			if !errors.Is(err, ErrShape) {
+				t.Fatalf("Finish: %v, want %v", err, ErrShape)
 			}
 		})
 	}

@@ -63,6 +63,17 @@ const (
 	// tanh(a·(1/cap))·cap in float32, the scale, tanh and scale ggml's
 	// graph of Gemma 2's final logits computes.
 	OpSoftCap
+	// OpMoE: a mixture-of-experts feed-forward (Params.MoE), as
+	// llama.cpp's build_moe_ffn computes it. a is the normed input, b the
+	// router's logits (one row of Experts per token), Src[2..4] the gate,
+	// up and down expert stacks (Builder.Experts). Per token: probs =
+	// softmax(logits); the Used experts of highest probability (ties to
+	// the lower index), in that order, weigh w_k = probs[e_k], divided by
+	// their sum when Renorm; out = Σ_k w_k · down_k(silu(gate_k·a) ·
+	// up_k·a), each term rounded to float32 and added in k order. The
+	// experts' inputs are rounded to f16 for F16 stacks (ggml's
+	// mul_mat_id converts them to the f16 the dense matmul does not).
+	OpMoE
 )
 
 var opNames = [...]string{
@@ -70,6 +81,7 @@ var opNames = [...]string{
 	OpRMSNorm: "rms_norm", OpLayerNorm: "layer_norm", OpRope: "rope", OpStoreKV: "store_kv",
 	OpAttention: "attention", OpSiLUMul: "silu_mul", OpGELU: "gelu", OpGELUMul: "gelu_mul",
 	OpSoftmax: "softmax", OpView: "view", OpOutputs: "outputs", OpSoftCap: "soft_cap",
+	OpMoE: "moe",
 }
 
 func (o Op) String() string {

@@ -3,6 +3,7 @@ package compute
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/quant"
@@ -110,8 +111,8 @@ func (r *Reference) floats(g *Graph, t Tensor) ([]float32, error) {
 func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 	var src [3][]float32
 	for i, t := range n.Src {
-		if t.Valid() && g.Node(t).Kind == KindInput || n.Op == OpGetRows && i == 0 || n.Op == OpMatMul && i == 0 {
-			continue // ids; a table or matrix is read row by row
+		if t.Valid() && g.Node(t).Kind == KindInput || n.Op == OpGetRows && i == 0 || n.Op == OpMatMul && i == 0 || i >= len(src) {
+			continue // ids; a table or matrix (or MoE's expert stacks) is read row by row
 		}
 		v, err := r.floats(g, t)
 		if err != nil {
@@ -237,6 +238,8 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 		for i := range n.Shape.Rows {
 			copy(out[i*cols:(i+1)*cols], a[i*width+n.Params.Off:])
 		}
+	case OpMoE:
+		return r.moe(g, n, a, b, out)
 	case OpOutputs:
 		o := 0
 		for i := range batch.Tokens {
@@ -282,6 +285,82 @@ func (r *Reference) matMul(w *Node, _, x, bias, out []float32) error {
 		}
 	}
 	return nil
+}
+
+// moe computes OpMoE token by token, expert by expert, each expert's
+// products as matMul computes them.
+func (r *Reference) moe(g *Graph, n *Node, x, logits, out []float32) error {
+	m, cols := n.Params.MoE, n.Shape.Cols
+	gate, up, down := g.Node(n.Src[2]), g.Node(n.Src[3]), g.Node(n.Src[4])
+	ff := gate.Shape.Rows / m.Experts
+	gv, uv, dv := make([]float32, ff), make([]float32, ff), make([]float32, cols)
+	probs, experts, weights := make([]float32, m.Experts), make([]int, m.Used), make([]float32, m.Used)
+	for t := range n.Shape.Rows {
+		xt, o := x[t*cols:(t+1)*cols], out[t*cols:(t+1)*cols]
+		Route(logits[t*m.Experts:(t+1)*m.Experts], m, probs, experts, weights)
+		// ggml's mul_mat_id converts f32 activations to an F16 stack's
+		// f16 (its vec_dot_type), where the dense matmul keeps them f32.
+		xt = roundTo(gate.Type, xt)
+		for k, e := range experts {
+			if err := r.matMul(ExpertSlice(gate, e, m.Experts), nil, xt, nil, gv); err != nil {
+				return err
+			}
+			if err := r.matMul(ExpertSlice(up, e, m.Experts), nil, xt, nil, uv); err != nil {
+				return err
+			}
+			for i, v := range gv {
+				gv[i] = float32(float64(v)/(1+math.Exp(-float64(v)))) * uv[i]
+			}
+			if err := r.matMul(ExpertSlice(down, e, m.Experts), nil, roundTo(down.Type, gv), nil, dv); err != nil {
+				return err
+			}
+			for i, v := range dv {
+				if k == 0 {
+					o[i] = float32(weights[k] * v)
+				} else {
+					o[i] += float32(weights[k] * v)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Route sets experts and weights (m.Used each) to the experts one
+// token's router logits choose, highest probability first (ties to the
+// lower index), and their weights, as OpMoE defines them; probs is
+// scratch of len(logits). Executors route with it, so that every one
+// picks the same experts.
+func Route(logits []float32, m *MoE, probs []float32, experts []int, weights []float32) {
+	softmax(logits, probs)
+	for k := range experts {
+		best := -1
+		for e, p := range probs {
+			if !slices.Contains(experts[:k], e) && (best < 0 || p > probs[best]) {
+				best = e
+			}
+		}
+		experts[k] = best
+	}
+	var sum float64 // ggml's sum_rows sums in double
+	for k, e := range experts {
+		weights[k] = probs[e]
+		sum += float64(probs[e])
+	}
+	if m.Renorm {
+		for k := range weights {
+			weights[k] /= float32(sum)
+		}
+	}
+}
+
+// ExpertSlice returns expert e's matrix of the stack w of experts
+// matrices, as a weight node of its own.
+func ExpertSlice(w *Node, e, experts int) *Node {
+	rows := w.Shape.Rows / experts
+	rb := len(w.Weight) / w.Shape.Rows
+	return &Node{Kind: KindWeight, Type: w.Type, Shape: Shape{w.Shape.Cols, rows}, Name: fmt.Sprintf("%s[%d]", w.Name, e),
+		Weight: w.Weight[e*rows*rb : (e+1)*rows*rb]}
 }
 
 // weightRow dequantizes row i of weight w into dst.

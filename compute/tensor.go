@@ -60,7 +60,7 @@ type Node struct {
 	Op    Op
 	Type  gguf.Type // the stored type of a weight; F32 for scratch, I32 for ids
 	Shape Shape
-	Src   [3]Tensor
+	Src   [5]Tensor
 	// Name is the GGUF name of a weight, the input's name, or a label for
 	// a scratch tensor (for errors and profiles).
 	Name string
@@ -80,6 +80,18 @@ type Params struct {
 	Off   int     // View: first column
 	Rope  *Rope   // Rope
 	Attn  *Attention
+	MoE   *MoE
+}
+
+// MoE describes a mixture-of-experts feed-forward. Its expert stacks are
+// weights of Experts matrices one after another: Shape.Rows is Experts
+// times one expert's rows. Each expert's gate is SiLU (Mixtral, Qwen2-
+// and Qwen3-MoE).
+type MoE struct {
+	Experts, Used int
+	// Renorm divides the chosen experts' probabilities by their sum
+	// (Mixtral, Qwen3-MoE); otherwise they weigh as they are (Qwen2-MoE).
+	Renorm bool
 }
 
 // Rope describes a rotary position embedding.

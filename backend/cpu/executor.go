@@ -47,6 +47,7 @@ type Executor struct {
 	spans        [][2]int    // attention: each token's positions
 	queries      []float32   // attention: queries rounded to f16
 	attn         attnTask
+	moe          moeScratch
 	wg           sync.WaitGroup
 }
 

@@ -104,6 +104,8 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		for i := range n.Shape.Rows {
 			copy(out[i*cols:(i+1)*cols], a[i*width+n.Params.Off:])
 		}
+	case compute.OpMoE:
+		return e.runMoE(s, a, b, out)
 	case compute.OpOutputs:
 		o := 0
 		for i := range batch.Tokens {

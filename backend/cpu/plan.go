@@ -21,8 +21,10 @@ type step struct {
 	node  *compute.Node
 	index int // in the graph's nodes, for errors
 	out   int // the slot of the result; -1 for none (StoreKV)
-	src   [3]operand
-	w     *compute.Node // the table of OpGetRows, the matrix of OpMatMul
+	src   [5]operand
+	w     *compute.Node // the table of OpGetRows, the matrix of OpMatMul, OpMoE's gate stack
+	w2    *compute.Node // OpMoE's up stack
+	w3    *compute.Node // OpMoE's down stack
 	byPos bool          // OpGetRows picks rows by position, not token
 	rope  *ropeTable    // OpRope
 }
@@ -181,8 +183,9 @@ func (e *Executor) prepare(g *compute.Graph, s *step, slot []int) error {
 		}
 		src := g.Node(t)
 		switch {
-		case j == 0 && (n.Op == compute.OpGetRows || n.Op == compute.OpMatMul), src.Kind == compute.KindInput, src.Op == compute.OpStoreKV:
-			// Read as stored: a table, a matrix, the ids, the cache.
+		case j == 0 && (n.Op == compute.OpGetRows || n.Op == compute.OpMatMul), j >= 2 && n.Op == compute.OpMoE,
+			src.Kind == compute.KindInput, src.Op == compute.OpStoreKV:
+			// Read as stored: a table, a matrix, expert stacks, the ids, the cache.
 		case src.Kind == compute.KindScratch:
 			s.src[j] = operand{slot: slot[t.Index()], elems: src.Shape.Elems()}
 		case src.Kind == compute.KindWeight:
@@ -216,6 +219,9 @@ func (e *Executor) prepare(g *compute.Graph, s *step, slot []int) error {
 		}
 	case compute.OpRope:
 		s.rope = e.ropeTable(n.Params.Rope)
+	case compute.OpMoE:
+		s.w, s.w2, s.w3 = g.Node(n.Src[2]), g.Node(n.Src[3]), g.Node(n.Src[4])
+		e.moe.grow(n.Shape.Rows, n.Params.MoE, g.Node(n.Src[2]).Shape.Rows/n.Params.MoE.Experts, n.Shape.Cols)
 	case compute.OpStoreKV, compute.OpAttention:
 		if l := n.Params.Layer; l < 0 || l >= len(e.keys) {
 			return fmt.Errorf("%w: layer %d of a cache of %d", compute.ErrShape, l, len(e.keys))

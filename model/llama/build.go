@@ -8,7 +8,8 @@ import (
 )
 
 // Build writes the llama family's forward pass (llama, mistral, qwen2's
-// q/k/v biases, qwen3's q/k norms, tied or untied output) as a graph of
+// q/k/v biases, qwen3's q/k norms, tied or untied output, Mixtral's
+// experts) as a graph of
 // ops over the model's named tensors, for batches of b's shape. Its result
 // is the logits of the tokens that want outputs. No backend appears here:
 // package compute's executors run it.
@@ -35,6 +36,12 @@ func (m *Model) hidden(b *compute.Builder) compute.Tensor {
 	rope := &compute.Rope{HeadDim: c.HeadDim, Dims: c.RopeDim, NeoX: c.Rope == RopeNeoX, Freqs: freqs}
 	attn := &compute.Attention{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Causal: true}
 	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
+	var moe *compute.MoE
+	if c.Experts > 0 {
+		// Mixtral: softmax over every expert, the top ExpertsUsed
+		// renormalised (llama.cpp's llama graph).
+		moe = &compute.MoE{Experts: c.Experts, Used: c.ExpertsUsed, Renorm: true}
+	}
 
 	x := b.GetRows(b.Weight("token_embd.weight", c.Dim, c.VocabSize), b.Tokens())
 	for l := range c.Layers {
@@ -60,6 +67,15 @@ func (m *Model) hidden(b *compute.Builder) compute.Tensor {
 		x = b.Add(x, b.MatMul(w("attn_output.weight", c.QDim(), c.Dim), a, compute.Tensor{}))
 
 		h = b.RMSNorm(x, w("ffn_norm.weight", c.Dim, 1), c.NormEps)
+		if moe != nil {
+			exps := func(name string, cols, rows int) compute.Tensor {
+				return b.Experts(fmt.Sprintf("blk.%d.%s", l, name), cols, rows, c.Experts)
+			}
+			logits := b.MatMul(w("ffn_gate_inp.weight", c.Dim, c.Experts), h, compute.Tensor{})
+			x = b.Add(x, b.MoE(h, logits, exps("ffn_gate_exps.weight", c.Dim, c.FFN), exps("ffn_up_exps.weight", c.Dim, c.FFN),
+				exps("ffn_down_exps.weight", c.FFN, c.Dim), moe))
+			continue
+		}
 		g := b.MatMul(w("ffn_gate.weight", c.Dim, c.FFN), h, compute.Tensor{})
 		u := b.MatMul(w("ffn_up.weight", c.Dim, c.FFN), h, compute.Tensor{})
 		x = b.Add(x, b.MatMul(w("ffn_down.weight", c.FFN, c.Dim), b.SiLUMul(g, u), compute.Tensor{}))

@@ -44,20 +44,23 @@ func Supported(arch string) bool {
 
 // Config holds a model's hyper-parameters.
 type Config struct {
-	Arch          string
-	VocabSize     int
-	Dim           int // embedding length
-	Layers        int
-	Heads         int
-	KVHeads       int
-	HeadDim       int
-	FFN           int // feed-forward hidden size
-	ContextLength int // the context the model was trained for
-	NormEps       float32
-	RopeDim       int     // leading dimensions of each head that RoPE rotates
-	RopeBase      float32 // frequency base
-	RopeScale     float32 // position multiplier (1 / linear scaling factor)
-	Rope          RopeType
+	Arch      string
+	VocabSize int
+	Dim       int // embedding length
+	Layers    int
+	Heads     int
+	KVHeads   int
+	HeadDim   int
+	FFN       int // feed-forward hidden size (of each expert, when there are experts)
+	// Experts, when > 0, makes every block's feed-forward a mixture of
+	// Experts experts of which each token uses ExpertsUsed (Mixtral).
+	Experts, ExpertsUsed int
+	ContextLength        int // the context the model was trained for
+	NormEps              float32
+	RopeDim              int     // leading dimensions of each head that RoPE rotates
+	RopeBase             float32 // frequency base
+	RopeScale            float32 // position multiplier (1 / linear scaling factor)
+	Rope                 RopeType
 	// Pooling is how Embed reduces hidden states to one vector: from
 	// {arch}.pooling_type when the file has it, else mean.
 	Pooling Pooling
@@ -109,6 +112,8 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	c.Heads = uint("attention.head_count", -1)
 	c.FFN = uint("feed_forward_length", -1)
 	c.ContextLength = uint("context_length", -1)
+	c.Experts = uint("expert_count", 0)
+	c.ExpertsUsed = uint("expert_used_count", 0)
 	c.KVHeads = uint("attention.head_count_kv", c.Heads)
 	if c.Heads > 0 {
 		c.HeadDim = uint("attention.key_length", c.Dim/c.Heads)
@@ -154,6 +159,8 @@ func (c Config) validate() error {
 		return bad("head dimension %d must be even and > 0", c.HeadDim)
 	case c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0:
 		return bad("rope dimension %d must be even and within the head dimension %d", c.RopeDim, c.HeadDim)
+	case c.Experts == 0 && c.ExpertsUsed != 0 || c.Experts > 0 && (c.ExpertsUsed <= 0 || c.ExpertsUsed > c.Experts):
+		return bad("%d experts used of %d", c.ExpertsUsed, c.Experts)
 	case c.ContextLength <= 0:
 		return bad("context length %d must be > 0", c.ContextLength)
 	case !(c.NormEps > 0) || !(c.RopeBase > 0):

@@ -78,6 +78,9 @@ type batch struct {
 // trained context length.
 func (m *Model) NewReferenceSession(ctx int) (*RefSession, error) {
 	c := m.Config
+	if c.Experts > 0 {
+		return nil, fmt.Errorf("llama: %w: the reference session has no mixture of experts (run the graph)", model.ErrUnsupported)
+	}
 	if ctx <= 0 {
 		ctx = c.ContextLength
 	}

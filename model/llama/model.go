@@ -10,7 +10,9 @@ import (
 
 // Layer holds one transformer block's weights. Matrices have Dims
 // {in, out}: each of the out rows holds in elements. Bq, Bk, Bv (qwen2)
-// and QNorm, KNorm (qwen3) are zero Tensors when the model lacks them.
+// and QNorm, KNorm (qwen3) are zero Tensors when the model lacks them. A
+// model with experts has Router and the expert stacks (Dims {in, out,
+// experts}) in place of Gate, Up and Down.
 type Layer struct {
 	AttnNorm     model.Tensor
 	Wq, Wk, Wv   model.Tensor
@@ -20,6 +22,10 @@ type Layer struct {
 	FFNNorm      model.Tensor
 	Gate, Up     model.Tensor
 	Down         model.Tensor
+	Router       model.Tensor
+	GateExps     model.Tensor
+	UpExps       model.Tensor
+	DownExps     model.Tensor
 }
 
 // Model is a loaded llama-family model. Its tensors are views into the
@@ -87,6 +93,13 @@ func Load(f *gguf.File) (*Model, error) {
 		load(&L.KNorm, true, name("attn_k_norm.weight"), c.HeadDim)
 		load(&L.Wo, false, name("attn_output.weight"), c.QDim(), c.Dim)
 		load(&L.FFNNorm, false, name("ffn_norm.weight"), c.Dim)
+		if c.Experts > 0 {
+			load(&L.Router, false, name("ffn_gate_inp.weight"), c.Dim, c.Experts)
+			load(&L.GateExps, false, name("ffn_gate_exps.weight"), c.Dim, c.FFN, c.Experts)
+			load(&L.UpExps, false, name("ffn_up_exps.weight"), c.Dim, c.FFN, c.Experts)
+			load(&L.DownExps, false, name("ffn_down_exps.weight"), c.FFN, c.Dim, c.Experts)
+			continue
+		}
 		load(&L.Gate, false, name("ffn_gate.weight"), c.Dim, c.FFN)
 		load(&L.Up, false, name("ffn_up.weight"), c.Dim, c.FFN)
 		load(&L.Down, false, name("ffn_down.weight"), c.FFN, c.Dim)
@@ -110,7 +123,8 @@ func (m *Model) WeightBytes() int64 {
 		n += int64(len(m.Output.Data))
 	}
 	for _, L := range m.Layers {
-		for _, t := range []*model.Tensor{&L.AttnNorm, &L.Wq, &L.Wk, &L.Wv, &L.Bq, &L.Bk, &L.Bv, &L.QNorm, &L.KNorm, &L.Wo, &L.FFNNorm, &L.Gate, &L.Up, &L.Down} {
+		for _, t := range []*model.Tensor{&L.AttnNorm, &L.Wq, &L.Wk, &L.Wv, &L.Bq, &L.Bk, &L.Bv, &L.QNorm, &L.KNorm, &L.Wo, &L.FFNNorm, &L.Gate, &L.Up, &L.Down,
+			&L.Router, &L.GateExps, &L.UpExps, &L.DownExps} {
 			n += int64(len(t.Data))
 		}
 	}

@@ -10,7 +10,8 @@ import (
 
 // knownKeys are the metadata keys under "{arch}." that this package reads
 // or that leave the math alone. Any other key (a soft-cap, a sliding
-// window, experts, another scaling's parameters) is refused at load.
+// window, shared experts, another scaling's parameters) is refused at
+// load.
 var knownKeys = []string{
 	"context_length", "embedding_length", "block_count", "feed_forward_length",
 	"attention.head_count", "attention.head_count_kv", "attention.key_length",
@@ -20,6 +21,10 @@ var knownKeys = []string{
 	// Used by YaRN only, which is refused below; informational otherwise.
 	"rope.scaling.original_context_length", "rope.scaling.finetuned",
 	"vocab_size", "pooling_type",
+	// Mixtral-style experts: softmax routing, top expert_used_count,
+	// renormalised. Shared experts, weight scales and other gating
+	// functions are refused.
+	"expert_count", "expert_used_count",
 	// How the original checkpoint laid out q and k; converters have
 	// already permuted the rows.
 	"tensor_data_layout",

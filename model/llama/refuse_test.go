@@ -33,10 +33,14 @@ func TestRefuseUnimplemented(t *testing.T) {
 			b.SetUint32("llama.attention.sliding_window", 4096)
 			return nil
 		}, Want: "llama.attention.sliding_window"},
-		{Name: "experts", Edit: func(b *gguf.Builder) error {
-			b.SetUint32("llama.expert_count", 8)
+		{Name: "shared experts", Edit: func(b *gguf.Builder) error {
+			b.SetUint32("llama.expert_shared_count", 1)
 			return nil
-		}, Want: "llama.expert_count"},
+		}, Want: "llama.expert_shared_count"},
+		{Name: "expert weights scale", Edit: func(b *gguf.Builder) error {
+			b.SetFloat32("llama.expert_weights_scale", 2.5)
+			return nil
+		}, Want: "llama.expert_weights_scale"},
 		{Name: "value length", Edit: func(b *gguf.Builder) error {
 			b.SetUint32("llama.attention.value_length", 64)
 			return nil
