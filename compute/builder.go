@@ -18,6 +18,8 @@ var (
 	// ErrType: a weight's type has no dequantization (or, for a matmul, no
 	// kernels on some backend).
 	ErrType = errors.New("compute: unsupported tensor type")
+	// ErrOp: an executor has no implementation of an op the graph uses.
+	ErrOp = errors.New("compute: op not implemented by the executor")
 )
 
 // Graph is a built model graph for one batch shape: nodes in an order in

@@ -44,6 +44,19 @@ func Open(f *gguf.File, be Backend) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: weights of %s: %w", f.Name, err)
 	}
+	// A backend that lacks an op the model needs refuses it here, by the
+	// op's name, not at its first step.
+	if s, ok := w.(interface{ Supports(*compute.Graph) error }); ok {
+		b := compute.NewBuilder(f, compute.BatchShape{Tokens: 1, Outputs: 1})
+		g, err := b.Finish(m.Build(b))
+		if err == nil {
+			err = s.Supports(g)
+		}
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+	}
 	return &Model{File: f, Arch: a, Loaded: m, weights: w, batch: be.MaxBatch()}, nil
 }
 

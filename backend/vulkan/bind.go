@@ -600,7 +600,31 @@ func (bd *binder) node(i int) error {
 			})
 		})
 	default:
-		return fmt.Errorf("op %s has no shader on the Vulkan executor", n.Op)
+		return unsupportedOp(n.Op)
+	}
+	return nil
+}
+
+// deviceOps are the ops the executor has shaders for.
+var deviceOps = map[compute.Op]bool{
+	compute.OpGetRows: true, compute.OpMatMul: true, compute.OpAdd: true, compute.OpMul: true, compute.OpScale: true,
+	compute.OpRMSNorm: true, compute.OpLayerNorm: true, compute.OpRope: true, compute.OpStoreKV: true,
+	compute.OpAttention: true, compute.OpSiLUMul: true, compute.OpGELU: true, compute.OpGELUMul: true,
+	compute.OpSoftCap: true, compute.OpView: true, compute.OpOutputs: true,
+}
+
+func unsupportedOp(op compute.Op) error {
+	return fmt.Errorf("%w: op %s has no shader on the Vulkan executor", compute.ErrOp, op)
+}
+
+// Supports returns an error naming the first op of g the device has no
+// shader for, so a model that needs one is refused when it is opened
+// (runner.Open) rather than at its first step.
+func (w *Weights) Supports(g *compute.Graph) error {
+	for i := range g.Nodes {
+		if n := &g.Nodes[i]; n.Kind == compute.KindScratch && !deviceOps[n.Op] {
+			return unsupportedOp(n.Op)
+		}
 	}
 	return nil
 }
