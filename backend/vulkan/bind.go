@@ -56,6 +56,15 @@ type plan struct {
 	// rounded holds, per rounding, the slot a matmul's input is rounded
 	// into first, as llama.cpp converts activations for quantized weights.
 	rounded map[ops.Rounding]int
+	// moe holds each OpMoE node's scratch slots.
+	moe map[int]moeSlots
+}
+
+// moeSlots are an OpMoE's scratch: the tokens' dense expert weights, the
+// input rounded to f16 (F16 stacks; else noSlot), and one expert's gate,
+// up and down rows for every token.
+type moeSlots struct {
+	route, half, gate, up, down int
 }
 
 // rangeKey is what the key ranges of an attention depend on.
@@ -130,7 +139,7 @@ func mayAlias(op compute.Op) bool {
 func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 	u := users(g)
 	p := &plan{slot: make([]int, len(g.Nodes)), need: []uint64{0}, accumulate: make([]bool, len(g.Nodes)), fused: make([]bool, len(g.Nodes)),
-		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, chunk: map[int]int{}, rounded: map[ops.Rounding]int{}}
+		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, chunk: map[int]int{}, rounded: map[ops.Rounding]int{}, moe: map[int]moeSlots{}}
 	out := g.Out.Index()
 	last := make([]int, len(g.Nodes))
 	for i := range g.Nodes {
@@ -198,13 +207,36 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 				return nil, err
 			}
 		}
-		if r := ops.RoundingFor(g.Node(n.Src[0]).Type); n.Op == compute.OpMatMul && r != ops.RoundNone {
-			in := uint64(4 * g.Node(n.Src[1]).Shape.Elems())
-			if s, ok := p.rounded[r]; ok {
-				p.need[s] = max(p.need[s], in)
-			} else {
-				p.rounded[r] = fresh(in) // never freed: every such matmul reuses it
+		rounded := func(t gguf.Type, floats int) {
+			r := ops.RoundingFor(t)
+			if r == ops.RoundNone {
+				return
 			}
+			if s, ok := p.rounded[r]; ok {
+				p.need[s] = max(p.need[s], uint64(4*floats))
+			} else {
+				p.rounded[r] = fresh(uint64(4 * floats)) // never freed: every such matmul reuses it
+			}
+		}
+		var temps []int // this node's scratch, free once it is recorded
+		switch n.Op {
+		case compute.OpMatMul:
+			rounded(g.Node(n.Src[0]).Type, g.Node(n.Src[1]).Shape.Elems())
+		case compute.OpMoE:
+			m, rows, cols := n.Params.MoE, n.Shape.Rows, n.Shape.Cols
+			gate, up, down := g.Node(n.Src[2]), g.Node(n.Src[3]), g.Node(n.Src[4])
+			ff := gate.Shape.Rows / m.Experts
+			rounded(gate.Type, rows*cols)
+			rounded(up.Type, rows*cols)
+			rounded(down.Type, rows*ff)
+			s := moeSlots{route: fresh(uint64(4 * rows * m.Experts)), half: noSlot,
+				gate: fresh(uint64(4 * rows * ff)), up: fresh(uint64(4 * rows * ff)), down: fresh(uint64(4 * rows * cols))}
+			temps = append(temps, s.route, s.gate, s.up, s.down)
+			if gate.Type == gguf.TypeF16 {
+				s.half = fresh(uint64(4 * rows * cols))
+				temps = append(temps, s.half)
+			}
+			p.moe[i] = s
 		}
 		// Operands read for the last time here free their slots, unless
 		// this node's result took one over.
@@ -215,6 +247,7 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 				free = append(free, p.slot[si])
 			}
 		}
+		free = append(free, temps...)
 	}
 	return p, nil
 }
@@ -562,6 +595,8 @@ func (bd *binder) node(i int) error {
 			return err
 		}
 		bd.add(reads, []*vk.Buffer{data}, func(st *vk.Step, _ *compute.Batch) { op.Record(st, elems) })
+	case compute.OpMoE:
+		return bd.moe(i, a, out)
 	case compute.OpSoftCap:
 		p, err := e.w.pipeline("soft_cap")
 		if err != nil {
@@ -610,7 +645,7 @@ var deviceOps = map[compute.Op]bool{
 	compute.OpGetRows: true, compute.OpMatMul: true, compute.OpAdd: true, compute.OpMul: true, compute.OpScale: true,
 	compute.OpRMSNorm: true, compute.OpLayerNorm: true, compute.OpRope: true, compute.OpStoreKV: true,
 	compute.OpAttention: true, compute.OpSiLUMul: true, compute.OpGELU: true, compute.OpGELUMul: true,
-	compute.OpSoftCap: true, compute.OpView: true, compute.OpOutputs: true,
+	compute.OpSoftCap: true, compute.OpView: true, compute.OpOutputs: true, compute.OpMoE: true,
 }
 
 func unsupportedOp(op compute.Op) error {
@@ -749,5 +784,106 @@ func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 			op.Record(st, s)
 		}
 	})
+	return nil
+}
+
+// The modes of shaders/moe.comp.
+const (
+	moeRoute uint32 = iota
+	moeSiLU
+	moeRound
+	moeAccumulate
+)
+
+// moe binds OpMoE i of input x into out without leaving the device: the
+// moe shader routes every token to a dense row of expert weights (zero
+// for the experts it did not choose); then each expert's gate, up and
+// down products run over all the tokens, and each token's output
+// accumulates its weight times the expert's rows. Every expert thus runs
+// for every token, Experts/Used times the expert work of running only the
+// chosen ones (4× for Mixtral's 2 of 8), but the step stays one submit,
+// with no read back of the routing in the middle of it.
+func (bd *binder) moe(i int, x, out *vk.Buffer) error {
+	e, g, n := bd.e, bd.g, &bd.g.Nodes[i]
+	m, tokens, width := n.Params.MoE, n.Shape.Rows, n.Shape.Cols
+	logits, err := bd.buf(n.Src[1])
+	if err != nil {
+		return err
+	}
+	stacks := [3]*compute.Node{g.Node(n.Src[2]), g.Node(n.Src[3]), g.Node(n.Src[4])}
+	ff := stacks[0].Shape.Rows / m.Experts
+	s := bd.p.moe[i]
+	route, gate, up, down := e.slots[s.route], e.slots[s.gate], e.slots[s.up], e.slots[s.down]
+	p, err := e.w.pipeline("moe")
+	if err != nil {
+		return err
+	}
+	// pass records mode over count values of the shader's buffers a, b
+	// and o.
+	pass := func(mode uint32, count int, a, b, o *vk.Buffer, reads []*vk.Buffer, half bool, expert int) error {
+		set, err := bd.b.sets.Bind(p, a.All(), b.All(), o.All())
+		if err != nil {
+			return err
+		}
+		h := uint32(0)
+		if half {
+			h = 1
+		}
+		renorm := uint32(0)
+		if m.Renorm {
+			renorm = 1
+		}
+		push := []uint32{uint32(count), mode, uint32(m.Experts), uint32(m.Used), renorm, h, uint32(width), uint32(expert)}
+		gx, gy := e.groups(count)
+		bd.add(reads, []*vk.Buffer{o}, func(st *vk.Step, _ *compute.Batch) { st.Dispatch(p, set, push, gx, gy, 1) })
+		return nil
+	}
+	if err := pass(moeRoute, tokens, logits, logits, route, []*vk.Buffer{logits}, false, 0); err != nil {
+		return err
+	}
+	in := x
+	if s.half != noSlot { // ggml's mul_mat_id converts the inputs of an F16 stack to f16
+		in = e.slots[s.half]
+		if err := pass(moeRound, tokens*width, x, x, in, []*vk.Buffer{x}, false, 0); err != nil {
+			return err
+		}
+	}
+	// product records y = expert ex's matrix of stack w times the rows of
+	// src (cols wide), after rounding them as the stack's type wants.
+	product := func(w *compute.Node, ex int, src, y *vk.Buffer, cols, yCols int) error {
+		mat, err := e.w.matrix(compute.ExpertSlice(w, ex, m.Experts))
+		if err != nil {
+			return err
+		}
+		src, err = bd.rounded(w.Type, src, tokens, cols)
+		if err != nil {
+			return err
+		}
+		op, err := e.k.BindMatVec(bd.b.sets, mat, src.All(), y.All(), vk.Range{})
+		if err != nil {
+			return err
+		}
+		bd.add([]*vk.Buffer{src}, []*vk.Buffer{y}, func(st *vk.Step, _ *compute.Batch) {
+			op.Record(e.k, st, tokens, cols, yCols, 0, false)
+		})
+		return nil
+	}
+	for ex := range m.Experts {
+		if err := product(stacks[0], ex, in, gate, width, ff); err != nil {
+			return err
+		}
+		if err := product(stacks[1], ex, in, up, width, ff); err != nil {
+			return err
+		}
+		if err := pass(moeSiLU, tokens*ff, up, up, gate, []*vk.Buffer{up, gate}, stacks[2].Type == gguf.TypeF16, ex); err != nil {
+			return err
+		}
+		if err := product(stacks[2], ex, gate, down, ff, width); err != nil {
+			return err
+		}
+		if err := pass(moeAccumulate, tokens*width, down, route, out, []*vk.Buffer{down, route, out}, false, ex); err != nil {
+			return err
+		}
+	}
 	return nil
 }

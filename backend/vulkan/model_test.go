@@ -183,6 +183,8 @@ func TestOneSubmitPerStep(t *testing.T) {
 			// overflows to the CPU, which samples logits copied out in
 			// the same step.
 			{"overflow to the CPU", "llama/llama-2-tiny-random.gguf", tempered},
+			// The experts' routing stays on the device.
+			{"mixture of experts", "arch/llama-moe.gguf", sampling.Greedy()},
 		} {
 			t.Run(dev.name+"/"+tc.name, func(t *testing.T) {
 				d := dev.k.Dev

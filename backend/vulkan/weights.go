@@ -95,6 +95,18 @@ func (w *Weights) matrix(n *compute.Node) (*ops.Weight, error) {
 	return m, nil
 }
 
+// experts uploads each matrix of the expert stack n of experts matrices
+// (compute.ExpertSlice) as a weight of its own: the executor binds an
+// expert's rows, which may not start at a chunk of the whole stack.
+func (w *Weights) experts(n *compute.Node, experts int) error {
+	for e := range experts {
+		if _, err := w.matrix(compute.ExpertSlice(n, e, experts)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // vector returns weight node n dequantized to f32, uploading it on first
 // use.
 func (w *Weights) vector(n *compute.Node) (*vk.Buffer, error) {
@@ -168,6 +180,7 @@ var ownShaders = map[string]struct{ bindings, push int }{
 	"binary":   {3, 4},
 	"view":     {2, 4},
 	"soft_cap": {2, 2},
+	"moe":      {3, 8},
 }
 
 // pipeline returns the pipeline of one of ownShaders, built on first use.
@@ -203,9 +216,12 @@ func (w *Weights) Upload(g *compute.Graph) error {
 				continue
 			}
 			var err error
-			if j == 0 && (n.Op == compute.OpGetRows || n.Op == compute.OpMatMul) {
+			switch {
+			case j == 0 && (n.Op == compute.OpGetRows || n.Op == compute.OpMatMul):
 				_, err = w.matrix(g.Node(t))
-			} else {
+			case n.Op == compute.OpMoE: // the expert stacks, one matrix per expert as the executor binds them
+				err = w.experts(g.Node(t), n.Params.MoE.Experts)
+			default:
 				_, err = w.vector(g.Node(t))
 			}
 			if err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
@@ -33,12 +32,10 @@ func TestArchCapabilities(t *testing.T) {
 	}
 }
 
-// archGenerators are the generation models of the arch folder. llama-moe
-// joins them when the daemon does not refuse it (mixture of experts is
-// being implemented beside this).
+// archGenerators are the generation models of the arch folder.
 var archGenerators = []string{
 	"llama3", "llama3-Q8_0", "llama3-Q6_K", "llama3-Q5_K_M", "llama3-Q4_K_M", "llama3-Q3_K_M",
-	"llama3-Q2_K", "llama3-IQ4_NL", "llama3-IQ4_XS", "qwen2", "gemma", "gemma2", "phi3",
+	"llama3-Q2_K", "llama3-IQ4_NL", "llama3-IQ4_XS", "qwen2", "gemma", "gemma2", "phi3", "llama-moe",
 }
 
 const (
@@ -74,7 +71,7 @@ func robustPrefix(ref archtest.Reference) int {
 // llama.cpp's vector, on the CPU kernels and on the Vulkan device.
 func TestArchModelsServe(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range append(slices.Clone(archGenerators), "llama-moe", "nomic-bert") {
+	for _, name := range append(slices.Clone(archGenerators), "nomic-bert") {
 		if err := os.Symlink(testmodels.Model(t, "arch/"+name+".gguf"), filepath.Join(dir, name+".gguf")); err != nil {
 			t.Fatal(err)
 		}
@@ -93,35 +90,7 @@ func testArchModelsServe(t *testing.T, dir, device string) {
 	d := startDaemon(t, dir, socketPath(t), "--device", device)
 	c := d.client()
 	ctx := context.Background()
-	infos, err := c.Models(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	models := slices.Clone(archGenerators)
-	for _, m := range infos {
-		if m.Name == "llama-moe" {
-			if m.Refused == "" {
-				models = append(models, m.Name)
-			} else {
-				t.Logf("llama-moe not checked: refused: %s", m.Refused)
-			}
-		}
-	}
-	for _, name := range models {
-		if name == "llama-moe" && device == "vulkan" {
-			// The device has no shader for the experts: refused when the
-			// model is opened, naming the op, never run approximately.
-			req := greedy(4)
-			req.Model = name
-			s, err := c.Generate(ctx, req)
-			if err == nil {
-				_, _, _, err = drain(s)
-			}
-			if ipc.CodeOf(err) != ipc.CodeUnavailable || !strings.Contains(err.Error(), "op moe has no shader") {
-				t.Errorf("llama-moe on Vulkan: %v; want unavailable naming the moe op", err)
-			}
-			continue
-		}
+	for _, name := range archGenerators {
 		ref := archtest.Load(t, name, "once_upon_a_time")
 		n := robustPrefix(ref)
 		if n < archMinIDs {
