@@ -15,6 +15,14 @@ const (
 	reGPT2   = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`
 	reLlama3 = `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 	reQwen2  = `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	// tekken (Mistral Nemo, Small) and gpt-4o (o200k) split words at
+	// lower-to-upper case changes. Their tokenizer.json regexes use \p{Lu},
+	// \p{Ll} and \p{M}; llama.cpp rewrites them with lookaheads that only
+	// tell ASCII case apart, so any other letter counts as both upper and
+	// lower case and a combining mark is not part of a word. These are
+	// llama.cpp's rewritten regexes, whose splits are the ones to match.
+	reTekken = `[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	reGPT4o  = `[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 )
 
 var preRegexes = map[string][]string{
@@ -22,6 +30,8 @@ var preRegexes = map[string][]string{
 	"gpt2":    {reGPT2},
 	"llama3":  {reLlama3},
 	"qwen2":   {reQwen2},
+	"tekken":  {reTekken},
+	"gpt-4o":  {reGPT4o},
 	"deepseek-llm": {
 		`[\r\n]`,
 		`\s?[A-Za-z\u00B5\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u01BA\u01BC-\u01BF\u01C4-\u0293\u0295-\u02AF\u0370-\u0373\u0376\u0377\u037B-\u037D\u037F\u0386\u0388-\u038A\u038C\u038E-\u03A1\u03A3-\u03F5\u03F7-\u0481\u048A-\u052F\u0531-\u0556\u10A0-\u10C5\u13A0-\u13F5\u13F8-\u13FD\u1C90-\u1CBA\u1CBD-\u1CBF\u1D00-\u1D2B\u1D6B-\u1D77\u1D79-\u1D9A\u1E00-\u1F15\u1F18-\u1F1D\u1F20-\u1F45\u1F48-\u1F4D\u1F50-\u1F57\u1F59\u1F5B\u1F5D\u1F5F-\u1F7D\u1F80-\u1FB4\u1FB6-\u1FBC\u1FBE\u1FC2-\u1FC4\u1FC6-\u1FCC\u1FD0-\u1FD3\u1FD6-\u1FDB\u1FE0-\u1FEC\u1FF2-\u1FF4\u1FF6-\u1FFC\u2102\u2107\u210A-\u2113\u2115\u2119-\u211D\u2124\u2126\u2128\u212A-\u212D\u212F-\u2134\u2139\u213C-\u213F\u2145-\u2149\u214E\u2183\u2184\u2C00-\u2C7B\u2C7E-\u2CE4\u2CEB-\u2CEE\u2CF2\u2CF3\uA640-\uA66D\uA680-\uA69B\uA722-\uA76F\uA771-\uA787\uA78B-\uA78E\uAB70-\uABBF\uFB00-\uFB06\uFB13-\uFB17\uFF21-\uFF3A\uFF41-\uFF5A𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+`,
@@ -42,6 +52,7 @@ var preAliases = map[string]string{
 	"llama3": "llama3", "llama-v3": "llama3", "llama-bpe": "llama3", "falcon3": "llama3", "pixtral": "llama3", "dbrx": "llama3", "smaug-bpe": "llama3",
 	"qwen2": "qwen2", "deepseek-r1-qwen": "qwen2", "stablelm2": "qwen2", "megrez": "qwen2",
 	"deepseek-llm": "deepseek-llm", "deepseek-coder": "deepseek-coder", "falcon": "falcon",
+	"tekken": "tekken", "gpt-4o": "gpt-4o", "llama4": "gpt-4o",
 	"starcoder": "starcoder", "refact": "starcoder", "command-r": "starcoder", "smollm": "starcoder", "codeshell": "starcoder", "exaone": "starcoder", "minerva-7b": "starcoder",
 }
 
@@ -49,16 +60,20 @@ type preTokenizer struct {
 	name string
 	res  []*regexp2.Regexp
 	// ignoreMerges: a piece that is a whole token is emitted as it is
-	// (llama3's tokenizer does so).
+	// (llama.cpp does so for llama3 and tekken).
 	ignoreMerges bool
 }
+
+// ignoresMerges are the regex sets whose vocabularies llama.cpp tokenizes
+// with ignore_merges.
+var ignoresMerges = map[string]bool{"llama3": true, "tekken": true}
 
 func newPreTokenizer(pre string) (*preTokenizer, error) {
 	set, ok := preAliases[pre]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown pre-tokenizer %q", ErrModel, pre)
 	}
-	p := &preTokenizer{name: set, ignoreMerges: set == "llama3"}
+	p := &preTokenizer{name: set, ignoreMerges: ignoresMerges[set]}
 	for _, expr := range preRegexes[set] {
 		re, err := regexp2.Compile(expr, regexp2.None)
 		if err != nil {
