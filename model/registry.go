@@ -152,3 +152,22 @@ func (d Decoder) Memory(f *gguf.File, ctx, batch, kvBytes int) Memory {
 		Scratch: 4 * (uint64(batch)*uint64(d.Activations) + uint64(d.Heads)*uint64(ctx) + uint64(d.Vocab)),
 	}
 }
+
+// DecoderModel gives a decoder architecture's Model the model.Loaded
+// methods but Build, from its file and shape: an architecture embeds it.
+type DecoderModel struct {
+	File    *gguf.File
+	Shape   Decoder
+	Context int // the trained context (positions)
+}
+
+// Vocab implements Loaded.
+func (d *DecoderModel) Vocab() int { return d.Shape.Vocab }
+
+// ContextLength implements Loaded.
+func (d *DecoderModel) ContextLength() int { return d.Context }
+
+// Memory implements Loaded.
+func (d *DecoderModel) Memory(ctx, batch, kvBytes int) Memory {
+	return d.Shape.Memory(d.File, ctx, batch, kvBytes)
+}

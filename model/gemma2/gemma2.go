@@ -53,7 +53,7 @@ func (c Config) KVDim() int { return c.KVHeads * c.HeadDim }
 // Model is a loaded Gemma 2 model; File must stay open while it is used.
 type Model struct {
 	Config Config
-	File   *gguf.File
+	model.DecoderModel
 }
 
 // Load reads the configuration and checks every tensor of f, refusing
@@ -125,7 +125,12 @@ func Load(f *gguf.File) (*Model, error) {
 	if err := m.Unread(); err != nil {
 		return nil, fmt.Errorf("gemma2: %w", err)
 	}
-	return &Model{Config: c, File: f}, nil
+	// Its memory need is counted as gemma's: f32 activations per batch token
+	// (residual, norm, queries, attention output and projection, new keys and
+	// values, the two FFN hidden vectors).
+	return &Model{Config: c, DecoderModel: model.DecoderModel{File: f, Context: c.ContextLength,
+		Shape: model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.Vocab,
+			Activations: 3*c.Dim + 2*c.QDim() + 2*c.KVDim() + 2*c.FFN}}}, nil
 }
 
 func init() {
@@ -134,20 +139,4 @@ func init() {
 		Capabilities: []model.Capability{model.Generate},
 		Load:         func(f *gguf.File) (model.Loaded, error) { return Load(f) },
 	})
-}
-
-// Vocab implements model.Loaded.
-func (m *Model) Vocab() int { return m.Config.Vocab }
-
-// ContextLength implements model.Loaded.
-func (m *Model) ContextLength() int { return m.Config.ContextLength }
-
-// Memory implements model.Loaded, counted as gemma's: f32 activations per
-// batch token (residual, norm, queries, attention output and projection,
-// new keys and values, the two FFN hidden vectors), one token's attention
-// scores per head, and the logits.
-func (m *Model) Memory(ctx, batch, kvBytes int) model.Memory {
-	c := m.Config
-	return model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.Vocab,
-		Activations: 3*c.Dim + 2*c.QDim() + 2*c.KVDim() + 2*c.FFN}.Memory(m.File, ctx, batch, kvBytes)
 }

@@ -41,7 +41,7 @@ func (c Config) KVDim() int { return c.KVHeads * c.HeadDim }
 // Model is a loaded Phi-3 model; File must stay open while it is used.
 type Model struct {
 	Config Config
-	File   *gguf.File
+	model.DecoderModel
 }
 
 // Load reads the configuration and checks every tensor of f, refusing
@@ -98,7 +98,12 @@ func Load(f *gguf.File) (*Model, error) {
 	if err := m.Unread(); err != nil {
 		return nil, fmt.Errorf("phi3: %w", err)
 	}
-	return &Model{Config: c, File: f}, nil
+	// Its memory need is counted as llama's: f32 activations per batch token
+	// (residual, norm, fused q/k/v, attention output and projection, the
+	// fused gate/up and its product).
+	return &Model{Config: c, DecoderModel: model.DecoderModel{File: f, Context: c.ContextLength,
+		Shape: model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.Vocab,
+			Activations: 5*c.Dim + 2*c.KVDim() + 3*c.FFN}}}, nil
 }
 
 func init() {
@@ -107,20 +112,4 @@ func init() {
 		Capabilities: []model.Capability{model.Generate},
 		Load:         func(f *gguf.File) (model.Loaded, error) { return Load(f) },
 	})
-}
-
-// Vocab implements model.Loaded.
-func (m *Model) Vocab() int { return m.Config.Vocab }
-
-// ContextLength implements model.Loaded.
-func (m *Model) ContextLength() int { return m.Config.ContextLength }
-
-// Memory implements model.Loaded, counted as llama's: f32 activations per
-// batch token (residual, norm, fused q/k/v, attention output and
-// projection, the fused gate/up and its product), one token's attention
-// scores per head, and the logits.
-func (m *Model) Memory(ctx, batch, kvBytes int) model.Memory {
-	c := m.Config
-	return model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.Vocab,
-		Activations: 5*c.Dim + 2*c.KVDim() + 3*c.FFN}.Memory(m.File, ctx, batch, kvBytes)
 }
