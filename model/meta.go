@@ -84,3 +84,51 @@ func (m *Meta) Unread() error {
 	}
 	return CheckTensors(m.F, m.Arch, m.read)
 }
+
+// DecoderParams are the hyper-parameters every decoder reads under
+// "{arch}.", with the vocabulary from token_embd's rows.
+type DecoderParams struct {
+	Vocab, Dim, Layers, FFN, ContextLength int
+	Heads, KVHeads, HeadDim, RopeDim       int
+	NormEps, RopeBase                      float32
+}
+
+// QDim is the width of the query projection (all heads).
+func (p DecoderParams) QDim() int { return p.Heads * p.HeadDim }
+
+// KVDim is the width of the key and value projections.
+func (p DecoderParams) KVDim() int { return p.KVHeads * p.HeadDim }
+
+// Decoder reads a decoder's hyper-parameters: the head dimension from
+// attention.key_length (required when keyLength, else embedding/heads),
+// the norm epsilon defaulting to eps, and checks them (Err holds the
+// first error).
+func (m *Meta) Decoder(keyLength bool, eps float64) DecoderParams {
+	p := DecoderParams{
+		Dim: m.Int("embedding_length", -1), Layers: m.Int("block_count", -1),
+		FFN: m.Int("feed_forward_length", -1), ContextLength: m.Int("context_length", -1),
+		Heads:   m.Int("attention.head_count", -1),
+		NormEps: m.Float("attention.layer_norm_rms_epsilon", eps), RopeBase: m.Float("rope.freq_base", 10000),
+	}
+	p.KVHeads = m.Int("attention.head_count_kv", p.Heads)
+	switch {
+	case keyLength:
+		p.HeadDim = m.Int("attention.key_length", -1)
+	case p.Heads > 0:
+		p.HeadDim = p.Dim / p.Heads
+	}
+	p.RopeDim = m.Int("rope.dimension_count", p.HeadDim)
+	if t, err := m.F.Tensor("token_embd.weight"); err == nil && len(t.Dims) == 2 {
+		p.Vocab = int(t.Dims[1])
+	}
+	switch {
+	case m.Err != nil:
+	case p.Dim <= 0 || p.Layers <= 0 || p.FFN <= 0 || p.Vocab <= 0 || p.ContextLength <= 0:
+		m.fail(fmt.Errorf("%w: embedding %d, blocks %d, ffn %d, vocabulary %d and context %d must be > 0", ErrShape, p.Dim, p.Layers, p.FFN, p.Vocab, p.ContextLength))
+	case p.Heads <= 0 || p.KVHeads <= 0 || p.Heads%p.KVHeads != 0 || p.HeadDim <= 0 || p.HeadDim%2 != 0 || !keyLength && p.Dim%p.Heads != 0:
+		m.fail(fmt.Errorf("%w: %d heads over %d kv heads of dimension %d in an embedding of %d", ErrShape, p.Heads, p.KVHeads, p.HeadDim, p.Dim))
+	case p.RopeDim <= 0 || p.RopeDim > p.HeadDim || p.RopeDim%2 != 0:
+		m.fail(fmt.Errorf("%w: rope dimension %d within a head of %d", ErrShape, p.RopeDim, p.HeadDim))
+	}
+	return p
+}

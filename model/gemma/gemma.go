@@ -26,16 +26,8 @@ var knownKeys = []string{
 
 // Config holds a model's hyper-parameters.
 type Config struct {
-	Vocab, Dim, Layers, FFN, ContextLength int
-	Heads, KVHeads, HeadDim, RopeDim       int
-	NormEps, RopeBase                      float32
+	model.DecoderParams
 }
-
-// QDim is the width of the query projection (all heads).
-func (c Config) QDim() int { return c.Heads * c.HeadDim }
-
-// KVDim is the width of the key and value projections.
-func (c Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
 // Model is a loaded Gemma model; File must stay open while it is used.
 type Model struct {
@@ -50,28 +42,9 @@ func Load(f *gguf.File) (*Model, error) {
 		return nil, fmt.Errorf("gemma: %w", err)
 	}
 	m := &model.Meta{F: f, Arch: Arch}
-	c := Config{
-		Dim: m.Int("embedding_length", -1), Layers: m.Int("block_count", -1),
-		FFN: m.Int("feed_forward_length", -1), ContextLength: m.Int("context_length", -1),
-		Heads: m.Int("attention.head_count", -1), HeadDim: m.Int("attention.key_length", -1),
-		NormEps: m.Float("attention.layer_norm_rms_epsilon", 1e-6), RopeBase: m.Float("rope.freq_base", 10000),
-	}
-	c.KVHeads = m.Int("attention.head_count_kv", c.Heads)
-	c.RopeDim = m.Int("rope.dimension_count", c.HeadDim)
+	c := Config{m.Decoder(true, 1e-6)}
 	if v := m.Int("attention.value_length", c.HeadDim); m.Err == nil && v != c.HeadDim {
 		return nil, fmt.Errorf("gemma: %w: attention.value_length %d differs from the key length %d", model.ErrUnsupported, v, c.HeadDim)
-	}
-	if t, err := f.Tensor("token_embd.weight"); err == nil && len(t.Dims) == 2 {
-		c.Vocab = int(t.Dims[1])
-	}
-	switch {
-	case m.Err != nil:
-	case c.Dim <= 0 || c.Layers <= 0 || c.FFN <= 0 || c.Vocab <= 0 || c.ContextLength <= 0:
-		m.Err = fmt.Errorf("%w: embedding %d, blocks %d, ffn %d, vocabulary %d and context %d must be > 0", model.ErrShape, c.Dim, c.Layers, c.FFN, c.Vocab, c.ContextLength)
-	case c.Heads <= 0 || c.KVHeads <= 0 || c.Heads%c.KVHeads != 0 || c.HeadDim <= 0 || c.HeadDim%2 != 0:
-		m.Err = fmt.Errorf("%w: %d heads over %d kv heads of dimension %d", model.ErrShape, c.Heads, c.KVHeads, c.HeadDim)
-	case c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0:
-		m.Err = fmt.Errorf("%w: rope dimension %d within a head of %d", model.ErrShape, c.RopeDim, c.HeadDim)
 	}
 	if m.Err == nil {
 		// Tied output: there is no output.weight, and one is refused.

@@ -30,9 +30,7 @@ var knownKeys = []string{
 
 // Config holds a model's hyper-parameters.
 type Config struct {
-	Vocab, Dim, Layers, FFN, ContextLength int
-	Heads, KVHeads, HeadDim, RopeDim       int
-	NormEps, RopeBase                      float32
+	model.DecoderParams
 	// Window is how many positions (its own included) a token of an even
 	// layer (0, 2, …) sees; odd layers see them all.
 	Window int
@@ -43,12 +41,6 @@ type Config struct {
 	// which llama.cpp knows only by the model's size (its layer count).
 	QScale float32
 }
-
-// QDim is the width of the query projection (all heads).
-func (c Config) QDim() int { return c.Heads * c.HeadDim }
-
-// KVDim is the width of the key and value projections.
-func (c Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
 // Model is a loaded Gemma 2 model; File must stay open while it is used.
 type Model struct {
@@ -66,30 +58,14 @@ func Load(f *gguf.File) (*Model, error) {
 	// The defaults of the soft-caps and the window are llama.cpp's, the
 	// values of the released Gemma 2 models.
 	c := Config{
-		Dim: m.Int("embedding_length", -1), Layers: m.Int("block_count", -1),
-		FFN: m.Int("feed_forward_length", -1), ContextLength: m.Int("context_length", -1),
-		Heads: m.Int("attention.head_count", -1), HeadDim: m.Int("attention.key_length", -1),
-		NormEps: m.Float("attention.layer_norm_rms_epsilon", 1e-6), RopeBase: m.Float("rope.freq_base", 10000),
-		Window:      m.Int("attention.sliding_window", 4096),
-		AttnSoftCap: m.Float("attn_logit_softcapping", 50), FinalSoftCap: m.Float("final_logit_softcapping", 30),
+		DecoderParams: m.Decoder(true, 1e-6),
+		Window:        m.Int("attention.sliding_window", 4096),
+		AttnSoftCap:   m.Float("attn_logit_softcapping", 50), FinalSoftCap: m.Float("final_logit_softcapping", 30),
 	}
-	c.KVHeads = m.Int("attention.head_count_kv", c.Heads)
-	c.RopeDim = m.Int("rope.dimension_count", c.HeadDim)
 	if v := m.Int("attention.value_length", c.HeadDim); m.Err == nil && v != c.HeadDim {
 		return nil, fmt.Errorf("gemma2: %w: attention.value_length %d differs from the key length %d", model.ErrUnsupported, v, c.HeadDim)
 	}
-	if t, err := f.Tensor("token_embd.weight"); err == nil && len(t.Dims) == 2 {
-		c.Vocab = int(t.Dims[1])
-	}
-	switch {
-	case m.Err != nil:
-	case c.Dim <= 0 || c.Layers <= 0 || c.FFN <= 0 || c.Vocab <= 0 || c.ContextLength <= 0:
-		m.Err = fmt.Errorf("%w: embedding %d, blocks %d, ffn %d, vocabulary %d and context %d must be > 0", model.ErrShape, c.Dim, c.Layers, c.FFN, c.Vocab, c.ContextLength)
-	case c.Heads <= 0 || c.KVHeads <= 0 || c.Heads%c.KVHeads != 0 || c.HeadDim <= 0 || c.HeadDim%2 != 0:
-		m.Err = fmt.Errorf("%w: %d heads over %d kv heads of dimension %d", model.ErrShape, c.Heads, c.KVHeads, c.HeadDim)
-	case c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0:
-		m.Err = fmt.Errorf("%w: rope dimension %d within a head of %d", model.ErrShape, c.RopeDim, c.HeadDim)
-	case c.Window <= 0 || !(c.AttnSoftCap > 0) || !(c.FinalSoftCap > 0):
+	if m.Err == nil && (c.Window <= 0 || !(c.AttnSoftCap > 0) || !(c.FinalSoftCap > 0)) {
 		m.Err = fmt.Errorf("%w: sliding window %d, soft-caps %g (attention) and %g (logits) must be > 0", model.ErrShape, c.Window, c.AttnSoftCap, c.FinalSoftCap)
 	}
 	if m.Err == nil {
