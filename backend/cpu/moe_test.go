@@ -1,48 +1,12 @@
 package cpu
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testgguf"
-	"github.com/vkinfer/vkinfer/quant"
 )
-
-// moeFile holds width-wide embeddings (16 rows, F32), an F32 router over
-// experts and gate, up and down stacks of experts matrices of ff hidden
-// values, stored as typ, with random values in (-1, 1).
-func moeFile(t testing.TB, typ gguf.Type, width, ff, experts int) *gguf.File {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(11, 1))
-	b := gguf.NewBuilder()
-	b.SetString("general.architecture", "test")
-	add := func(name string, typ gguf.Type, dims ...uint64) {
-		n := uint64(1)
-		for _, d := range dims {
-			n *= d
-		}
-		vals := make([]float32, n)
-		for i := range vals {
-			vals[i] = rng.Float32()*2 - 1
-		}
-		data, err := quant.Quantize(typ, vals)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.AddTensor(name, typ, dims, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w, f, e := uint64(width), uint64(ff), uint64(experts)
-	add("embd", gguf.TypeF32, w, 16)
-	add("router", gguf.TypeF32, w, e)
-	add("gate", typ, w, f, e)
-	add("up", typ, w, f, e)
-	add("down", typ, f, w, e)
-	return testgguf.Write(t, b)
-}
 
 // TestMoE holds OpMoE to compute.Reference over two batches of five
 // tokens, per stored type of the experts. The expert products are the
@@ -66,7 +30,7 @@ func TestMoE(t *testing.T) {
 		{"q4_k top2 renorm", gguf.TypeQ4_K, 256, 256, 4, 2, true, 1e-6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := moeFile(t, tc.typ, tc.width, tc.ff, tc.expert)
+			f := testgguf.MoE(t, tc.typ, tc.width, tc.ff, tc.expert)
 			build := func(b *compute.Builder) compute.Tensor {
 				x := b.GetRows(b.Weight("embd", tc.width, 16), b.Tokens())
 				logits := b.MatMul(b.Weight("router", tc.width, tc.expert), x, compute.Tensor{})

@@ -421,40 +421,6 @@ func TestBadBatch(t *testing.T) {
 	}
 }
 
-// moeFile holds width-wide embeddings (16 rows, F32), an F32 router over
-// experts, and gate, up and down stacks of experts matrices of ff hidden
-// values stored as typ, with random values in (-1, 1).
-func moeFile(t *testing.T, typ gguf.Type, width, ff, experts int) *gguf.File {
-	t.Helper()
-	r := rand.New(rand.NewPCG(11, 1))
-	b := gguf.NewBuilder()
-	b.SetString("general.architecture", "test")
-	add := func(name string, typ gguf.Type, dims ...uint64) {
-		n := uint64(1)
-		for _, d := range dims {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = r.Float32()*2 - 1
-		}
-		data, err := quant.Quantize(typ, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.AddTensor(name, typ, dims, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w, f, e := uint64(width), uint64(ff), uint64(experts)
-	add("embd", gguf.TypeF32, w, 16)
-	add("router", gguf.TypeF32, w, e)
-	add("gate", typ, w, f, e)
-	add("up", typ, w, f, e)
-	add("down", typ, f, w, e)
-	return testgguf.Write(t, b)
-}
-
 // TestMoE holds OpMoE on the device to compute.Reference, per stored type
 // of the experts, for one token and prompts of several. Tolerances are
 // max error over max magnitude: the expert products are f32 sums against
@@ -490,7 +456,7 @@ func TestMoE(t *testing.T) {
 		{"q4_K top2 renorm", gguf.TypeQ4_K, 256, 256, 4, 2, true, 2e-6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := moeFile(t, tc.typ, tc.width, tc.ff, tc.expert)
+			f := testgguf.MoE(t, tc.typ, tc.width, tc.ff, tc.expert)
 			compareGraph(t, f, func(b *compute.Builder) compute.Tensor {
 				x := b.GetRows(b.Weight("embd", tc.width, 16), b.Tokens())
 				logits := b.MatMul(b.Weight("router", tc.width, tc.expert), x, compute.Tensor{})
