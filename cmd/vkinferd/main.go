@@ -70,6 +70,13 @@ func serve(cfg Config, log *slog.Logger) error {
 	defer be.Close()
 	svc := newService(cfg, reg, be, budget, log)
 
+	// Signals are caught before the socket accepts anyone: a client that
+	// connects and at once sends SIGHUP (a rescan) must not find the
+	// default action, which ends the process.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
 	l, err := activatedListener()
 	if err != nil {
 		return err
@@ -92,9 +99,6 @@ func serve(cfg Config, log *slog.Logger) error {
 		log.Warn("sd_notify failed", "err", err)
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case err := <-served:
