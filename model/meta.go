@@ -99,6 +99,13 @@ func (p DecoderParams) QDim() int { return p.Heads * p.HeadDim }
 // KVDim is the width of the key and value projections.
 func (p DecoderParams) KVDim() int { return p.KVHeads * p.HeadDim }
 
+// Model is the DecoderModel of f with these parameters, whose scratch
+// holds activations f32 values per batch token.
+func (p DecoderParams) Model(f *gguf.File, activations int) DecoderModel {
+	return DecoderModel{File: f, Context: p.ContextLength, Shape: Decoder{
+		Layers: p.Layers, Heads: p.Heads, KVWidth: p.KVDim(), Vocab: p.Vocab, Activations: activations}}
+}
+
 // Decoder reads a decoder's hyper-parameters: the head dimension from
 // attention.key_length (required when keyLength, else embedding/heads),
 // the norm epsilon defaulting to eps, and checks them (Err holds the

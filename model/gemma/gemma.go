@@ -71,9 +71,7 @@ func Load(f *gguf.File) (*Model, error) {
 	// Its memory need is counted as llama's: f32 activations per batch token
 	// (residual, norm, queries, attention output and projection, new keys and
 	// values, the two FFN hidden vectors).
-	return &Model{Config: c, DecoderModel: model.DecoderModel{File: f, Context: c.ContextLength,
-		Shape: model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.Vocab,
-			Activations: 3*c.Dim + 2*c.QDim() + 2*c.KVDim() + 2*c.FFN}}}, nil
+	return &Model{Config: c, DecoderModel: c.Model(f, 3*c.Dim+2*c.QDim()+2*c.KVDim()+2*c.FFN)}, nil
 }
 
 func init() {

@@ -74,9 +74,7 @@ func Load(f *gguf.File) (*Model, error) {
 	// Its memory need is counted as llama's: f32 activations per batch token
 	// (residual, norm, fused q/k/v, attention output and projection, the
 	// fused gate/up and its product).
-	return &Model{Config: c, DecoderModel: model.DecoderModel{File: f, Context: c.ContextLength,
-		Shape: model.Decoder{Layers: c.Layers, Heads: c.Heads, KVWidth: c.KVDim(), Vocab: c.Vocab,
-			Activations: 5*c.Dim + 2*c.KVDim() + 3*c.FFN}}}, nil
+	return &Model{Config: c, DecoderModel: c.Model(f, 5*c.Dim+2*c.KVDim()+3*c.FFN)}, nil
 }
 
 func init() {
