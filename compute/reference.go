@@ -249,7 +249,7 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 			}
 		}
 	default:
-		return fmt.Errorf("no reference for op %s", n.Op)
+		return fmt.Errorf("%w: no reference for op %s", ErrOp, n.Op)
 	}
 	return nil
 }

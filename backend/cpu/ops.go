@@ -115,7 +115,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 			}
 		}
 	default:
-		return fmt.Errorf("%w: no CPU kernel for op %s", compute.ErrShape, n.Op)
+		return fmt.Errorf("%w: no CPU kernel for op %s", compute.ErrOp, n.Op)
 	}
 	return nil
 }

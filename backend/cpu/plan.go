@@ -232,7 +232,7 @@ func (e *Executor) prepare(g *compute.Graph, s *step, slot []int) error {
 			}
 		}
 	default:
-		return fmt.Errorf("%w: no CPU kernel for op %s", compute.ErrShape, n.Op)
+		return fmt.Errorf("%w: no CPU kernel for op %s", compute.ErrOp, n.Op)
 	}
 	return nil
 }
