@@ -66,29 +66,45 @@ func (b *Batch) SeqOf(i int) int32 {
 	return b.Seq[i]
 }
 
-// Check returns an ErrBatch error for a batch whose slices disagree, an
-// id outside vocab, a position outside [0, ctx) or a cell outside the
-// cache of ctx cells.
+// Check returns an ErrBatch error for an empty batch, one CheckCells
+// refuses for a cache of ctx cells, an id outside vocab or a position
+// outside [0, ctx).
 func (b *Batch) Check(vocab, ctx int) error {
-	n := len(b.Tokens)
-	switch {
-	case n == 0:
+	if len(b.Tokens) == 0 {
 		return fmt.Errorf("%w: no tokens", ErrBatch)
-	case len(b.Pos) != n, b.Seq != nil && len(b.Seq) != n, b.Output != nil && len(b.Output) != n:
-		return fmt.Errorf("%w: %d tokens with %d positions, %d sequence ids and %d output marks", ErrBatch, n, len(b.Pos), len(b.Seq), len(b.Output))
+	}
+	if err := b.CheckCells(ctx); err != nil {
+		return err
 	}
 	for i, t := range b.Tokens {
 		if t < 0 || int(t) >= vocab {
 			return fmt.Errorf("%w: token %d outside the vocabulary of %d", ErrBatch, t, vocab)
 		}
-		if p := b.Pos[i]; p < 0 || int(p) >= ctx {
+		if p := b.Pos[i]; int(p) >= ctx {
 			return fmt.Errorf("%w: position %d outside the context of %d", ErrBatch, p, ctx)
+		}
+	}
+	return nil
+}
+
+// CheckCells returns an ErrBatch error for a batch whose slices disagree,
+// a negative position, a sequence without a base cell or a token whose
+// cell is outside a cache of cells: what every executor refuses before it
+// indexes the batch or writes its cache.
+func (b *Batch) CheckCells(cells int) error {
+	n := len(b.Tokens)
+	if len(b.Pos) != n || b.Seq != nil && len(b.Seq) != n || b.Output != nil && len(b.Output) != n {
+		return fmt.Errorf("%w: %d tokens with %d positions, %d sequence ids and %d output marks", ErrBatch, n, len(b.Pos), len(b.Seq), len(b.Output))
+	}
+	for i, p := range b.Pos {
+		if p < 0 {
+			return fmt.Errorf("%w: position %d of token %d", ErrBatch, p, i)
 		}
 		if s := b.SeqOf(i); s < 0 || (b.Base == nil && s != 0) || (b.Base != nil && int(s) >= len(b.Base)) {
 			return fmt.Errorf("%w: sequence %d without a base cell (%d given)", ErrBatch, s, len(b.Base))
 		}
-		if c := b.Cell(i); c < 0 || c >= ctx {
-			return fmt.Errorf("%w: token %d's cell %d outside the cache of %d", ErrBatch, i, c, ctx)
+		if c := b.Cell(i); c < 0 || c >= cells {
+			return fmt.Errorf("%w: token %d's cell %d outside the cache of %d", ErrBatch, i, c, cells)
 		}
 	}
 	return nil

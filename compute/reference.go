@@ -71,10 +71,8 @@ func (r *Reference) Run(g *Graph, batch *Batch) ([]float32, error) {
 	if g.Cache.Layers > 0 && (g.Cache.Width != r.cache.Width || g.Cache.Layers > r.cache.Layers) {
 		return nil, fmt.Errorf("%w: the graph's cache %+v, the executor's %+v", ErrShape, g.Cache, r.cache)
 	}
-	for i := range batch.Tokens {
-		if c := batch.Cell(i); c < 0 || c >= r.cells {
-			return nil, fmt.Errorf("%w: cell %d outside a cache of %d", ErrBatch, c, r.cells)
-		}
+	if err := batch.CheckCells(r.cells); err != nil {
+		return nil, err
 	}
 	r.vals = make([][]float32, len(g.Nodes))
 	for i := range g.Nodes {

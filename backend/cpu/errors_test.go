@@ -29,6 +29,8 @@ func TestErrors(t *testing.T) {
 		{"shape", g.Cache, &compute.Batch{Tokens: []int32{1}, Pos: []int32{0}}, false, compute.ErrBatch, ""},
 		{"position past the cells", g.Cache, &compute.Batch{Tokens: batch1.Tokens, Pos: []int32{12, 13, 14, 15, 16}, Output: batch1.Output}, false, compute.ErrBatch, "16"},
 		{"second sequence", g.Cache, &compute.Batch{Tokens: batch1.Tokens, Pos: batch1.Pos, Seq: []int32{0, 0, 1, 1, 1}, Output: batch1.Output}, false, compute.ErrBatch, "sequence 1"},
+		{"sequence ids short", g.Cache, &compute.Batch{Tokens: batch1.Tokens, Pos: batch1.Pos, Seq: []int32{0, 0}, Output: batch1.Output}, false, compute.ErrBatch, "2 sequence ids"},
+		{"negative position", g.Cache, &compute.Batch{Tokens: batch1.Tokens, Pos: []int32{-1, 0, 1, 2, 3}, Output: batch1.Output}, false, compute.ErrBatch, "position -1"},
 		{"token outside the table", g.Cache, &compute.Batch{Tokens: []int32{3, 7, 16, 12, 5}, Pos: batch1.Pos, Output: batch1.Output}, false, compute.ErrBatch, `get_rows "get_rows"`},
 		{"cache width", compute.CacheShape{Layers: 1, Width: 64, Type: gguf.TypeF16}, batch1, false, compute.ErrShape, ""},
 		{"closed", g.Cache, batch1, true, ErrClosed, ""},

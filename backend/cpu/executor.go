@@ -109,20 +109,14 @@ func (e *Executor) Run(g *compute.Graph, batch *compute.Batch) ([]float32, error
 // check refuses a batch the graph or the cache cannot take: another
 // shape, a token whose cell is outside the cache.
 func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
-	if batch.Shape() != g.Batch || len(batch.Pos) != len(batch.Tokens) || batch.Output != nil && len(batch.Output) != len(batch.Tokens) {
-		return fmt.Errorf("cpu: %w: %d tokens, %d positions, %d outputs for a graph of %+v",
-			compute.ErrBatch, len(batch.Tokens), len(batch.Pos), batch.Outputs(), g.Batch)
+	if batch.Shape() != g.Batch {
+		return fmt.Errorf("cpu: %w: %d tokens, %d outputs for a graph of %+v", compute.ErrBatch, len(batch.Tokens), batch.Outputs(), g.Batch)
 	}
 	if g.Cache.Layers > 0 && (g.Cache.Width != e.cache.Width || g.Cache.Layers > e.cache.Layers) {
 		return fmt.Errorf("cpu: %w: the graph's cache %+v, the executor's %+v", compute.ErrShape, g.Cache, e.cache)
 	}
-	for i, p := range batch.Pos {
-		if s := batch.SeqOf(i); p < 0 || s < 0 || batch.Base == nil && s != 0 || batch.Base != nil && int(s) >= len(batch.Base) {
-			return fmt.Errorf("cpu: %w: token %d at position %d of sequence %d, %d base cells", compute.ErrBatch, i, p, s, len(batch.Base))
-		}
-		if c := batch.Cell(i); c < 0 || c >= e.cells {
-			return fmt.Errorf("cpu: %w: cell %d outside a cache of %d cells", compute.ErrBatch, c, e.cells)
-		}
+	if err := batch.CheckCells(e.cells); err != nil {
+		return fmt.Errorf("cpu: %w", err)
 	}
 	return nil
 }

@@ -191,23 +191,15 @@ func (e *Executor) check(b *bound, batch *compute.Batch) error {
 	if batch.Shape() != b.g.Batch {
 		return fmt.Errorf("%w: shape %+v for a graph of %+v", compute.ErrBatch, batch.Shape(), b.g.Batch)
 	}
-	n := len(batch.Tokens)
-	if len(batch.Pos) != n || batch.Seq != nil && len(batch.Seq) != n || batch.Output != nil && len(batch.Output) != n {
-		return fmt.Errorf("%w: %d tokens with %d positions, %d sequence ids and %d output marks", compute.ErrBatch, n, len(batch.Pos), len(batch.Seq), len(batch.Output))
+	if err := batch.CheckCells(e.cells); err != nil {
+		return err
 	}
 	for i, t := range batch.Tokens {
 		if t < 0 || int(t) >= b.tokenRows {
 			return fmt.Errorf("%w: token %d outside a table of %d rows", compute.ErrBatch, t, b.tokenRows)
 		}
-		p := batch.Pos[i]
-		if p < 0 || int(p) >= b.posRows {
+		if p := batch.Pos[i]; int(p) >= b.posRows {
 			return fmt.Errorf("%w: position %d outside a table of %d rows", compute.ErrBatch, p, b.posRows)
-		}
-		if s := batch.SeqOf(i); s < 0 || batch.Base != nil && int(s) >= len(batch.Base) || batch.Base == nil && s != 0 {
-			return fmt.Errorf("%w: sequence %d without a base cell", compute.ErrBatch, s)
-		}
-		if c := batch.Cell(i); c < 0 || c >= e.cells {
-			return fmt.Errorf("%w: cell %d outside a cache of %d", compute.ErrBatch, c, e.cells)
 		}
 		for _, a := range b.attns {
 			if lo, hi := batch.KeyCells(i, a); lo < 0 || hi > e.cells {
