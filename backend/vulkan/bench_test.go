@@ -3,6 +3,7 @@ package vulkan
 import (
 	"testing"
 
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/sampling"
 )
 
@@ -18,7 +19,7 @@ var benchModels = []struct{ name, rel string }{
 func BenchmarkDecode(b *testing.B) {
 	for _, bm := range benchModels {
 		b.Run(bm.name, func(b *testing.B) {
-			s := session(b, testKernels(b), loadModel(b, bm.rel), 512)
+			s := session(b, opstest.Kernels(b), loadModel(b, bm.rel), 512)
 			smp, _ := sampling.New(sampling.Greedy())
 			if err := s.Eval([]int32{1}, 0); err != nil {
 				b.Fatal(err)
@@ -55,7 +56,7 @@ func BenchmarkPrefill128(b *testing.B) {
 	}
 	for _, bm := range benchModels {
 		b.Run(bm.name, func(b *testing.B) {
-			s := session(b, testKernels(b), loadModel(b, bm.rel), 512)
+			s := session(b, opstest.Kernels(b), loadModel(b, bm.rel), 512)
 			for b.Loop() {
 				if err := s.Eval(prompt, 0); err != nil {
 					b.Fatal(err)

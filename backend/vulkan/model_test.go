@@ -7,6 +7,7 @@ import (
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/model/llama"
@@ -76,7 +77,7 @@ func relErr(a, b []float32) float64 {
 // sit above what was measured (in the comments, against the reference
 // and the CPU).
 func TestMatchesReference(t *testing.T) {
-	k := testKernels(t)
+	k := opstest.Kernels(t)
 	for _, tc := range []struct {
 		rel    string
 		prompt int
@@ -172,7 +173,7 @@ func TestOneSubmitPerStep(t *testing.T) {
 	for _, dev := range []struct {
 		name string
 		k    *ops.Kernels
-	}{{"mapped", testKernels(t)}, {"staging", staging}} {
+	}{{"mapped", opstest.Kernels(t)}, {"staging", staging}} {
 		for _, tc := range []struct {
 			name, model string
 			params      sampling.Params

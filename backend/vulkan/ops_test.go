@@ -5,30 +5,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testgguf"
-	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/quant"
-	"github.com/vkinfer/vkinfer/vk/ops"
 )
-
-var (
-	kernelsOnce sync.Once
-	kernelsOn   *ops.Kernels
-)
-
-// testKernels returns kernels on the test device, shared by the package's
-// tests (pipelines are built once).
-func testKernels(t testing.TB) *ops.Kernels {
-	t.Helper()
-	d := vktest.Device(t)
-	kernelsOnce.Do(func() { kernelsOn = ops.New(d) })
-	return kernelsOn
-}
 
 // tensor is a test weight: random values of cols × rows, stored as typ.
 type tensor struct {
@@ -92,7 +76,7 @@ const cells = 32
 // other (max error over max magnitude).
 func compareGraph(t *testing.T, f *gguf.File, build func(b *compute.Builder) compute.Tensor, tol float64, batches ...*compute.Batch) {
 	t.Helper()
-	w := NewWeights(testKernels(t))
+	w := NewWeights(opstest.Kernels(t))
 	t.Cleanup(w.Close)
 	var dev *Executor
 	var ref *compute.Reference
@@ -349,7 +333,7 @@ func TestAttention(t *testing.T) {
 func TestRefused(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	f := testFile(t, r, tensor{"embd", gguf.TypeF32, 32, 8})
-	w := NewWeights(testKernels(t))
+	w := NewWeights(opstest.Kernels(t))
 	defer w.Close()
 	tests := []struct {
 		name, want string
@@ -385,7 +369,7 @@ func TestRefused(t *testing.T) {
 func TestBadBatch(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	f := testFile(t, r, tensor{"embd", gguf.TypeF32, 32, 8})
-	w := NewWeights(testKernels(t))
+	w := NewWeights(opstest.Kernels(t))
 	defer w.Close()
 	build := func(b *compute.Builder) compute.Tensor {
 		x := b.GetRows(b.Weight("embd", 32, 8), b.Tokens())

@@ -12,19 +12,17 @@ import (
 	"math"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testgguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/runner"
-	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
 // Reference is one of llama.cpp's runs on an arch model: a generation
@@ -66,11 +64,6 @@ func Load(t testing.TB, model, prompt string) Reference {
 // vktest's device, failing rather than skipping under CI).
 var Executors = []string{"reference", "cpu", "vulkan"}
 
-var (
-	kernelsOnce sync.Once
-	kernels     *ops.Kernels
-)
-
 // Backend returns the runner.Backend of the executor name.
 func Backend(t testing.TB, name string) runner.Backend {
 	t.Helper()
@@ -80,9 +73,7 @@ func Backend(t testing.TB, name string) runner.Backend {
 	case "cpu":
 		return cpu.Backend{}
 	case "vulkan":
-		d := vktest.Device(t)
-		kernelsOnce.Do(func() { kernels = ops.New(d) })
-		return vulkan.Backend{K: kernels}
+		return vulkan.Backend{K: opstest.Kernels(t)}
 	}
 	t.Fatalf("no executor %q", name)
 	return nil

@@ -1,13 +1,12 @@
 package bert
 
 import (
-	"sync"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
-	"github.com/vkinfer/vkinfer/internal/vktest"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/runner"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
@@ -40,26 +39,12 @@ func refEncoder(t testing.TB, m *Model, tokens int) *runner.Encoder {
 	})
 }
 
-var (
-	kernelsOnce sync.Once
-	kernelsOn   *ops.Kernels
-)
-
-// testKernels returns kernels on the test device, shared by the package's
-// tests (pipelines are built once).
-func testKernels(t testing.TB) *ops.Kernels {
-	t.Helper()
-	d := vktest.Device(t)
-	kernelsOnce.Do(func() { kernelsOn = ops.New(d) })
-	return kernelsOn
-}
-
 // vulkanEncoder runs m's graph on backend/vulkan, on the test device (k
 // nil) or on k's, with weights of its own.
 func vulkanEncoder(t testing.TB, m *Model, tokens int, k *ops.Kernels) *runner.Encoder {
 	t.Helper()
 	if k == nil {
-		k = testKernels(t)
+		k = opstest.Kernels(t)
 	}
 	w := vulkan.NewWeights(k)
 	t.Cleanup(w.Close) // after the encoder's Close, which is registered later

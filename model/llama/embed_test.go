@@ -8,6 +8,7 @@ import (
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/runner"
 )
@@ -65,7 +66,7 @@ func TestEmbed(t *testing.T) {
 	}{
 		{"graph-reference", ref},
 		{"cpu", openEncoder(t, m, cpu.Backend{}, ctx)},
-		{"vulkan", openEncoder(t, m, vulkan.Backend{K: testKernels(t)}, ctx)},
+		{"vulkan", openEncoder(t, m, vulkan.Backend{K: opstest.Kernels(t)}, ctx)},
 	}
 	for _, e := range encoders {
 		worst := 1.0

@@ -10,6 +10,7 @@ import (
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/runner"
@@ -91,7 +92,7 @@ var (
 	// cpuBackend and vulkanBackend open the model as the daemon does.
 	cpuBackend    = backend{"cpu", func(t testing.TB, m *Model, ctx int) model.Session { return openSession(t, m, cpu.Backend{}, ctx) }}
 	vulkanBackend = backend{"vulkan", func(t testing.TB, m *Model, ctx int) model.Session {
-		return openSession(t, m, vulkan.Backend{K: testKernels(t)}, ctx)
+		return openSession(t, m, vulkan.Backend{K: opstest.Kernels(t)}, ctx)
 	}}
 )
 
