@@ -1,12 +1,12 @@
 package cpu
 
 import (
-	"math"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
 	_ "github.com/vkinfer/vkinfer/model/bert" // registers the architecture runner.Open looks up
 	"github.com/vkinfer/vkinfer/model/tokenizer"
@@ -58,20 +58,10 @@ func TestMiniLMMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range texts {
-		c := embedCosine(got[i], want[i])
+		c := vecdiff.Cosine(got[i], want[i])
 		t.Logf("%q: cosine to the reference %.7f", texts[i], c)
 		if c < 0.9998 {
 			t.Errorf("%q: cosine %.7f to the reference < 0.9998", texts[i], c)
 		}
 	}
-}
-
-func embedCosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }

@@ -1,12 +1,12 @@
 package cpu
 
 import (
-	"math"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/runner"
 )
@@ -41,17 +41,6 @@ func session(t testing.TB, m *llama.Model, ctx int) (*runner.Session, *Executor)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, e
-}
-
-// relErr is the RMS difference of got and want relative to want's RMS.
-func relErr(got, want []float32) float64 {
-	var num, den float64
-	for i := range got {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / den)
 }
 
 // TestModelsMatchReference: the llama graph on the executor gives
@@ -112,7 +101,7 @@ func TestModelsMatchReference(t *testing.T) {
 				if len(lg) != len(lr) {
 					t.Fatalf("step %d: %d logits, the reference %d", i, len(lg), len(lr))
 				}
-				e := relErr(lg, lr)
+				e := vecdiff.RelRMS(lg, lr)
 				worst = max(worst, e)
 				if e > tc.tol {
 					t.Errorf("step %d: logits relative error %.3g vs compute.Reference (bound %g)", i, e, tc.tol)

@@ -9,6 +9,7 @@ import (
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testgguf"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/quant"
 )
 
@@ -109,7 +110,7 @@ func runBoth(t *testing.T, f *gguf.File, build func(*compute.Builder) compute.Te
 				t.Fatalf("batch %d: value %d is NaN", i, j)
 			}
 		}
-		worst = max(worst, relErr(got, want))
+		worst = max(worst, vecdiff.RelRMS(got, want))
 	}
 	return worst, equal
 }

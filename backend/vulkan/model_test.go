@@ -1,7 +1,6 @@
 package vulkan
 
 import (
-	"math"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/backend/cpu"
@@ -9,6 +8,7 @@ import (
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/runner"
@@ -53,16 +53,6 @@ func session(t testing.TB, k *ops.Kernels, m *llama.Model, ctx int) *runner.Sess
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-func relErr(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i] - b[i])
-		num += d * d
-		den += float64(b[i]) * float64(b[i])
-	}
-	return math.Sqrt(num / den)
 }
 
 // TestMatchesReference runs the llama graph on the executor beside the
@@ -133,7 +123,7 @@ func TestMatchesReference(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					e := relErr(got, want)
+					e := vecdiff.RelRMS(got, want)
 					worst[j] = max(worst[j], e)
 					if e > tc.tol {
 						t.Errorf("step %d: logits relative error %.3g vs %s (bound %g)", i, e, o.name, tc.tol)

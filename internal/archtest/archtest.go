@@ -202,17 +202,6 @@ func Argmax(x []float32) int {
 	return best
 }
 
-// Cosine returns the cosine similarity of a and b.
-func Cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
-
 // Variant writes the shared model rel (e.g. "arch/phi3.gguf") with edit
 // applied to a temporary file and opens it, for tests of what a loader
 // accepts and refuses.

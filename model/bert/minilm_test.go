@@ -12,6 +12,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 )
 
 const miniLMPath = "embed/all-MiniLM-L6-v2-Q4_K_M.gguf"
@@ -134,16 +135,6 @@ func wordIDs(t testing.TB, f *gguf.File, words ...string) []int32 {
 	return append(ids, 102)
 }
 
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
-
 func TestMiniLMConfig(t *testing.T) {
 	m := loadMiniLM(t)
 	want := Config{
@@ -210,16 +201,16 @@ func TestMiniLMReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, name := range []string{"a sentence", "Once upon a time"} {
-				c := cosine(got[i], ref[i])
+				c := vecdiff.Cosine(got[i], ref[i])
 				t.Logf("%q: cosine to llama.cpp %.6f", name, c)
 				if c < bounds[x.name] {
 					t.Errorf("%q: cosine %.6f < %g", name, c, bounds[x.name])
 				}
-				if n := cosine(got[i], got[i]); math.Abs(n-1) > 1e-6 {
+				if n := vecdiff.Cosine(got[i], got[i]); math.Abs(n-1) > 1e-6 {
 					t.Errorf("%q: not unit length", name)
 				}
 			}
-			if c := cosine(got[0], ref[1]); c > 0.9 {
+			if c := vecdiff.Cosine(got[0], ref[1]); c > 0.9 {
 				t.Errorf("different texts have cosine %.4f to each other's reference", c)
 			}
 		})
@@ -294,7 +285,7 @@ func TestMiniLMOptions(t *testing.T) {
 	if len(got[0]) != 128 {
 		t.Fatalf("Dimensions 128: %d components", len(got[0]))
 	}
-	c := cosine(got[0], ref[0][:128])
+	c := vecdiff.Cosine(got[0], ref[0][:128])
 	t.Logf("Dimensions 128: cosine to the reference prefix %.6f", c)
 	if c < 0.9997 {
 		t.Errorf("Dimensions 128: cosine %.6f to the reference prefix", c)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/benchdata"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 )
 
@@ -29,7 +30,7 @@ func TestMiniLMTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, name := range []string{"a sentence", "Once upon a time"} {
-		c := cosine(got[i], ref[i])
+		c := vecdiff.Cosine(got[i], ref[i])
 		t.Logf("%q via the tokenizer: cosine to llama.cpp %.6f", name, c)
 		if c < 0.9997 {
 			t.Errorf("%q: cosine %.6f < 0.9997", name, c)

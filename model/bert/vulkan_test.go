@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
@@ -30,10 +31,10 @@ func TestVulkanMatchesCPU(t *testing.T) {
 	}
 	worst := 1.0
 	for i := range batch {
-		if n := cosine(got[i], got[i]); math.Abs(n-1) > 1e-5 {
+		if n := vecdiff.Cosine(got[i], got[i]); math.Abs(n-1) > 1e-5 {
 			t.Errorf("input %d: not unit length", i)
 		}
-		worst = min(worst, cosine(got[i], cpu[i]))
+		worst = min(worst, vecdiff.Cosine(got[i], cpu[i]))
 	}
 	t.Logf("%d inputs in one pass: lowest cosine to the CPU executor %.6f", len(batch), worst)
 	if worst < 0.9995 {
@@ -71,7 +72,7 @@ func TestVulkanOneSubmitPerPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range batch {
-		if c := cosine(got[i], want[i]); c < 0.999999 {
+		if c := vecdiff.Cosine(got[i], want[i]); c < 0.999999 {
 			t.Errorf("input %d: cosine %.7f to the mapped path", i, c)
 		}
 	}

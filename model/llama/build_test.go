@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/runner"
 )
 
@@ -53,7 +54,7 @@ func TestBuildMatchesRefSession(t *testing.T) {
 				}
 				lg, _ := g.Logits()
 				lr, _ := r.Logits()
-				if e := relErr(lg, lr); e > tc.tol {
+				if e := vecdiff.RelRMS(lg, lr); e > tc.tol {
 					t.Errorf("step %d: graph logits relative error %.3g vs the reference session", i, e)
 				}
 			}

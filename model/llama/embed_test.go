@@ -9,19 +9,10 @@ import (
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/internal/opstest"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/runner"
 )
-
-func cosine(a, b []float32) float64 {
-	var d, na, nb float64
-	for i := range a {
-		d += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return d / math.Sqrt(na*nb)
-}
 
 // TestEmbed pools stories260K's hidden states through encoders of
 // BuildHidden on compute.Reference, the CPU backend and the Vulkan
@@ -75,10 +66,10 @@ func TestEmbed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s pooling %d: %v", e.name, p, err)
 			}
-			if math.Abs(cosine(got, got)-1) > 1e-5 {
+			if math.Abs(vecdiff.Cosine(got, got)-1) > 1e-5 {
 				t.Errorf("%s pooling %d: not unit length", e.name, p)
 			}
-			c := cosine(got, w)
+			c := vecdiff.Cosine(got, w)
 			worst = min(worst, c)
 			if c < 1-1e-6 {
 				t.Errorf("%s pooling %d: cosine %.6f to the reference", e.name, p, c)
@@ -91,7 +82,7 @@ func TestEmbed(t *testing.T) {
 	}
 	enc := encoders[1].enc
 	cut, err := model.Pool(enc, tokens[:5], PoolingMean, 16)
-	if err != nil || len(cut) != 16 || math.Abs(cosine(cut, cut)-1) > 1e-5 {
+	if err != nil || len(cut) != 16 || math.Abs(vecdiff.Cosine(cut, cut)-1) > 1e-5 {
 		t.Errorf("dims 16: %d values, %v", len(cut), err)
 	}
 	if _, err := model.Pool(enc, nil, PoolingMean, 0); !errors.Is(err, ErrEmbed) {

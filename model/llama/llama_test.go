@@ -2,7 +2,6 @@ package llama
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"slices"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/runner"
 )
@@ -138,16 +138,6 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 	}
 }
 
-func relErr(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i] - b[i])
-		num += d * d
-		den += float64(b[i]) * float64(b[i])
-	}
-	return math.Sqrt(num / den)
-}
-
 // TestBatchAndRewind: a batched prefill equals token-by-token evaluation
 // (each Eval's tokens attending to the earlier ones' keys), and
 // evaluating again from an earlier position reproduces the logits, on
@@ -182,7 +172,7 @@ func TestBatchAndRewind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := relErr(ls, want)
+			e := vecdiff.RelRMS(ls, want)
 			t.Logf("batched vs single logits: relative error %.3g", e)
 			if e > tc.tol {
 				t.Errorf("batched vs single logits: relative error %.3g > %g", e, tc.tol)
@@ -194,14 +184,14 @@ func TestBatchAndRewind(t *testing.T) {
 				t.Fatal(err)
 			}
 			lo, _ := batched.Logits()
-			if relErr(lo, want) < 1e-3 {
+			if vecdiff.RelRMS(lo, want) < 1e-3 {
 				t.Error("different tokens gave the same logits")
 			}
 			if err := batched.Eval(prompt[5:], 5); err != nil {
 				t.Fatal(err)
 			}
 			lr, _ := batched.Logits()
-			if e := relErr(lr, want); e > 1e-6 {
+			if e := vecdiff.RelRMS(lr, want); e > 1e-6 {
 				t.Errorf("rewound logits: relative error %.3g", e)
 			}
 		})
@@ -278,7 +268,7 @@ func TestCPULogits(t *testing.T) {
 		// the kernels' float32 sums (in another order than the reference's
 		// float64) move a value across an f16 rounding step now and then,
 		// which costs more than the sums' own 1e-7.
-		e := relErr(lc, lr)
+		e := vecdiff.RelRMS(lc, lr)
 		t.Logf("%s: prompt logits relative error %.3g", tc.ref, e)
 		if e > 1e-4 {
 			t.Errorf("%s: prompt logits relative error %.3g > 1e-4 vs the reference", tc.ref, e)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/archtest"
+	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
 )
 
@@ -30,7 +31,7 @@ func TestEmbedMatchesLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := archtest.Cosine(got[0], ref.Embedding)
+			c := vecdiff.Cosine(got[0], ref.Embedding)
 			t.Logf("cosine to llama.cpp %.7f (1-cos %.2g)", c, 1-c)
 			if c < 0.9999 {
 				t.Errorf("cosine %.6f to llama.cpp's embedding < 0.9999", c)
