@@ -376,22 +376,29 @@ func (r *Reference) attention(n *Node, q []float32, batch *Batch, out []float32)
 	keys, values := r.keys[n.Params.Layer], r.values[n.Params.Layer]
 	hd, group := at.HeadDim, at.Heads/at.KVHeads
 	qh := make([]float32, hd)
+	var runs []CellRun
 	for i := range batch.Tokens {
-		lo, hi := batch.KeyCells(i, at)
-		scores := make([]float32, hi-lo)
+		runs = batch.KeyRuns(i, at, runs[:0])
+		var cells []int // of the keys, in position order
+		for _, run := range runs {
+			for c := range run.Len {
+				cells = append(cells, run.Cell+c)
+			}
+		}
+		scores := make([]float32, len(cells))
 		for h := range at.Heads {
 			copy(qh, roundTo(r.cache.Type, q[(i*at.Heads+h)*hd:][:hd]))
 			kv := h / group * hd
-			for p := lo; p < hi; p++ {
+			for k, c := range cells {
 				var d float64
-				for j, k := range keys[p*w+kv:][:hd] {
-					d += float64(qh[j]) * float64(k)
+				for j, x := range keys[c*w+kv:][:hd] {
+					d += float64(qh[j]) * float64(x)
 				}
 				s := float32(d) * n.Params.Scale
 				if at.SoftCap > 0 {
 					s = at.SoftCap * float32(math.Tanh(float64(s/at.SoftCap)))
 				}
-				scores[p-lo] = s
+				scores[k] = s
 			}
 			softmax(scores, scores)
 			// llama.cpp's product of the weights with an f16 V cache
@@ -400,8 +407,8 @@ func (r *Reference) attention(n *Node, q []float32, batch *Batch, out []float32)
 			o := out[(i*at.Heads+h)*hd:][:hd]
 			for j := range o {
 				var sum float64
-				for p := lo; p < hi; p++ {
-					sum += float64(scores[p-lo]) * float64(values[p*w+kv+j])
+				for k, c := range cells {
+					sum += float64(scores[k]) * float64(values[c*w+kv+j])
 				}
 				o[j] = float32(sum)
 			}

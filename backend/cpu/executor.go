@@ -115,6 +115,9 @@ func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
 	if g.Cache.Layers > 0 && (g.Cache.Width != e.cache.Width || g.Cache.Layers > e.cache.Layers) {
 		return fmt.Errorf("cpu: %w: the graph's cache %+v, the executor's %+v", compute.ErrShape, g.Cache, e.cache)
 	}
+	if batch.Pages != nil {
+		return fmt.Errorf("cpu: %w: a paged batch, which this executor does not read yet", compute.ErrBatch)
+	}
 	if err := batch.CheckCells(e.cells); err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}

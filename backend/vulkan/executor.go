@@ -191,6 +191,9 @@ func (e *Executor) check(b *bound, batch *compute.Batch) error {
 	if batch.Shape() != b.g.Batch {
 		return fmt.Errorf("%w: shape %+v for a graph of %+v", compute.ErrBatch, batch.Shape(), b.g.Batch)
 	}
+	if batch.Pages != nil {
+		return fmt.Errorf("%w: a paged batch, which this executor does not read yet", compute.ErrBatch)
+	}
 	if err := batch.CheckCells(e.cells); err != nil {
 		return err
 	}
