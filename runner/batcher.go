@@ -1,0 +1,387 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/gguf"
+)
+
+// Sentinel errors of a Batcher's sequences.
+var (
+	// ErrClosed: the batcher closed while the sequence waited.
+	ErrClosed = errors.New("runner: batcher closed")
+)
+
+// BatcherConfig describes the model a Batcher runs and its KV cache.
+type BatcherConfig struct {
+	File  *gguf.File
+	Build Graph
+	Vocab int
+	// Context bounds the positions of one sequence.
+	Context int
+	// Cells is the KV cache every sequence takes its pages from, in cells;
+	// it is rounded up to whole pages and to at least Context.
+	Cells int
+	// MaxBatch bounds the tokens of one step (0 means 512).
+	MaxBatch int
+	// PrefillChunk bounds the prompt tokens of a step that also decodes
+	// (0 means 128): a long prompt then delays the others' next token by
+	// one chunk's time, not its whole length.
+	PrefillChunk int
+}
+
+// Batcher runs many sequences on one executor (continuous batching).
+// Each step is one forward pass over the next token of every decoding
+// sequence and a chunk of waiting prompt tokens, whatever request each
+// belongs to. Sequences keep their keys and values in pages of one KV
+// cache, taken as they grow and returned when they end, and share the
+// pages of a common prompt prefix.
+//
+// A token's result does not depend on the other tokens of its step: the
+// executors compute each row as they would alone, and each sequence
+// samples from its own row with its own sampler. So a request's tokens
+// are the same alone or beside others.
+type Batcher struct {
+	cfg    BatcherConfig
+	exec   compute.Executor
+	graphs *graphs
+
+	mu      sync.Mutex
+	stepped *sync.Cond // broadcast after each step and on close
+	wake    chan struct{}
+	pages   *pages
+	seqs    []*Sequence
+	arrived uint64 // requests begun, to order them by age
+	closed  bool
+	done    chan struct{} // the loop returned
+	steps   uint64
+
+	batch compute.Batch
+	parts []part
+}
+
+// part is a sequence's share of a step: its tokens from position from,
+// n of them, with an output row when they end its pending tokens.
+type part struct {
+	s        *Sequence
+	from, n  int
+	output   bool
+	seqIndex int32
+}
+
+// batcherGraphs bounds the graphs a batcher keeps: each count of
+// decoding sequences, and each mix with a prompt chunk, is a shape.
+const batcherGraphs = 32
+
+// minGrace is the least time a step waits for the sequences of the last
+// one to bring their next tokens; a sequence that takes longer (its
+// reader is slow, so its engine blocks on the stream) misses the step
+// and joins a later one.
+const minGrace = 2 * time.Millisecond
+
+// NewBatcher opens an executor with a KV cache of cfg.Cells cells and
+// starts the batcher's loop.
+func NewBatcher(cfg BatcherConfig, newExec NewExecutor) (*Batcher, error) {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if cfg.PrefillChunk <= 0 {
+		cfg.PrefillChunk = 128
+	}
+	if cfg.Context <= 0 || cfg.Vocab <= 0 {
+		return nil, fmt.Errorf("runner: context %d and vocabulary %d must be > 0", cfg.Context, cfg.Vocab)
+	}
+	cfg.Cells = max(cfg.Cells, cfg.Context)
+	cfg.Cells = (cfg.Cells + compute.PageCells - 1) / compute.PageCells * compute.PageCells
+	b := &Batcher{cfg: cfg, graphs: newGraphs(cfg.File, cfg.Build, batcherGraphs),
+		wake: make(chan struct{}, 1), pages: newPages(cfg.Cells / compute.PageCells), done: make(chan struct{})}
+	b.stepped = sync.NewCond(&b.mu)
+	g, err := b.graphs.get(compute.BatchShape{Tokens: 1, Outputs: 1})
+	if err != nil {
+		return nil, err
+	}
+	if b.exec, err = newExec(g.Cache, cfg.Cells); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	b.graphs.exec = b.exec
+	go b.loop()
+	return b, nil
+}
+
+// Context returns the most positions one sequence may hold.
+func (b *Batcher) Context() int { return b.cfg.Context }
+
+// CacheStatus is the KV cache's use, in cells.
+type CacheStatus struct {
+	// Used cells are in pages sequences hold; Cached cells in pages no
+	// sequence holds but a later prompt may map (a prefix index entry);
+	// Free cells in neither. Cached pages are taken back when no free
+	// page is left.
+	Used, Cached, Free int
+	// Sequences is how many sequences are open; Steps the forward
+	// passes run so far.
+	Sequences int
+	Steps     uint64
+}
+
+// Status returns the cache's use.
+func (b *Batcher) Status() CacheStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	held, idle, free := b.pages.counts()
+	return CacheStatus{Used: held * compute.PageCells, Cached: idle * compute.PageCells, Free: free * compute.PageCells,
+		Sequences: len(b.seqs), Steps: b.steps}
+}
+
+// Executor returns the executor the batcher runs on.
+func (b *Batcher) Executor() compute.Executor { return b.exec }
+
+// Close stops the loop, fails the sequences still waiting with ErrClosed
+// and closes the executor. The sequences must not be used after.
+func (b *Batcher) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.stepped.Broadcast()
+	b.mu.Unlock()
+	b.signal()
+	<-b.done
+	return b.exec.Close()
+}
+
+// signal wakes the loop.
+func (b *Batcher) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Batcher) loop() {
+	defer close(b.done)
+	var last time.Duration
+	for b.gather(max(last, minGrace)) {
+		start := time.Now()
+		b.step()
+		last = time.Since(start)
+	}
+}
+
+// gather waits until a step has work: a sequence with tokens to run, and
+// each sequence of the last step back with its next token or the grace
+// passed (it is then no longer waited for). It returns false once the
+// batcher closes.
+func (b *Batcher) gather(grace time.Duration) bool {
+	deadline := time.Now().Add(grace)
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return false
+		}
+		ready, late := false, false
+		for _, s := range b.seqs {
+			ready = ready || s.pending()
+			late = late || (s.expected && !s.pending())
+		}
+		if ready && (!late || !time.Now().Before(deadline)) {
+			for _, s := range b.seqs {
+				s.expected = s.expected && s.pending()
+			}
+			b.mu.Unlock()
+			return true
+		}
+		b.mu.Unlock()
+		if !ready {
+			<-b.wake
+			continue
+		}
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-b.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// step plans one forward pass over the waiting tokens, runs it and hands
+// each sequence its output row.
+func (b *Batcher) step() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.plan()
+	if len(b.parts) == 0 {
+		// Every waiting sequence lacks pages that only an older one's end
+		// frees; the loop runs again when a sequence changes.
+		return
+	}
+	b.steps++
+	g, err := b.graphs.get(b.batch.Shape())
+	var out []float32
+	if err == nil {
+		// The executor runs with the lock held: a sequence's Eval would
+		// wait for the step anyway, and its pages must not move under it.
+		out, err = b.exec.Run(g, &b.batch)
+	}
+	if err != nil {
+		for _, p := range b.parts {
+			p.s.fail(fmt.Errorf("runner: step of %d tokens: %w", len(b.batch.Tokens), err))
+		}
+		b.stepped.Broadcast()
+		return
+	}
+	row := 0
+	for _, p := range b.parts {
+		s := p.s
+		s.stored += p.n
+		s.indexFull(b.pages)
+		if p.output {
+			s.logits = append(s.logits[:0], out[row*b.cfg.Vocab:(row+1)*b.cfg.Vocab]...)
+			s.hasLogits = true
+			s.expected = true
+			row++
+		}
+	}
+	b.stepped.Broadcast()
+}
+
+// plan fills b.batch and b.parts: decoding sequences first, oldest
+// first, then prompt chunks in order of arrival, within the step's token
+// bound; each sequence's tokens get pages, taken from younger sequences
+// when the cache is full.
+func (b *Batcher) plan() {
+	b.parts = b.parts[:0]
+	ready := make([]*Sequence, 0, len(b.seqs))
+	for _, s := range b.seqs {
+		if s.pending() {
+			ready = append(ready, s)
+		}
+	}
+	decoding := func(s *Sequence) bool { return len(s.tokens)-s.stored == 1 }
+	slices.SortStableFunc(ready, func(x, y *Sequence) int {
+		if dx, dy := decoding(x), decoding(y); dx != dy {
+			if dx {
+				return -1
+			}
+			return 1
+		}
+		return int(x.arrival) - int(y.arrival)
+	})
+	budget, prompt := b.cfg.MaxBatch, b.cfg.MaxBatch
+	if len(ready) > 0 && decoding(ready[0]) {
+		prompt = b.cfg.PrefillChunk
+	}
+	for _, s := range ready {
+		if budget == 0 {
+			break
+		}
+		if s.stored == 0 && len(s.pages) == 0 {
+			s.attach(b.pages, s.tokens)
+		}
+		n := len(s.tokens) - s.stored
+		if n > 1 {
+			n = min(n, prompt)
+		}
+		n = min(n, budget)
+		if n = b.reserve(s, n); n <= 0 {
+			continue
+		}
+		if len(s.tokens)-s.stored > 1 {
+			prompt -= n
+		}
+		budget -= n
+		b.parts = append(b.parts, part{s: s, from: s.stored, n: n, output: s.stored+n == len(s.tokens)})
+	}
+	b.fill()
+}
+
+// reserve gives s the pages for its next n tokens, returning how many of
+// them have pages. A page s would write into but shares is replaced by a
+// fresh one, whose earlier positions s evaluates again. Missing pages
+// come from the free ones, then from the index, then from younger
+// sequences, which lose all theirs (preemption) and evaluate their
+// tokens again later.
+func (b *Batcher) reserve(s *Sequence, n int) int {
+	if k := s.stored / compute.PageCells; k < len(s.pages) && b.pages.shared(s.pages[k]) {
+		b.pages.release(s.pages[k:])
+		s.pages, s.serials = s.pages[:k], s.serials[:k]
+		n += s.stored - k*compute.PageCells
+		s.stored = k * compute.PageCells
+	}
+	need := (s.stored + n + compute.PageCells - 1) / compute.PageCells
+	for len(s.pages) < need {
+		pg, ok := b.pages.take()
+		if !ok && b.preemptFor(s) {
+			pg, ok = b.pages.take()
+		}
+		if !ok {
+			break
+		}
+		s.pages = append(s.pages, pg)
+		s.serials = append(s.serials, 0)
+	}
+	return min(n, len(s.pages)*compute.PageCells-s.stored)
+}
+
+// preemptFor frees the pages of a sequence s may take them from, and
+// reports whether it found one: a paused sequence (its reader is slow,
+// so it has no tokens waiting) first, else the youngest sequence younger
+// than s. Neither may have a part in the step being planned.
+func (b *Batcher) preemptFor(s *Sequence) bool {
+	var victim *Sequence
+	rank := func(v *Sequence) (paused bool, arrival uint64) { return !v.pending(), v.arrival }
+	for _, v := range b.seqs {
+		if v == s || len(v.pages) == 0 || b.planned(v) || (v.pending() && v.arrival < s.arrival) {
+			continue
+		}
+		if victim == nil {
+			victim = v
+			continue
+		}
+		vp, va := rank(v)
+		wp, wa := rank(victim)
+		if vp && !wp || vp == wp && va > wa {
+			victim = v
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	victim.drop(b.pages)
+	return true
+}
+
+func (b *Batcher) planned(s *Sequence) bool {
+	for _, p := range b.parts {
+		if p.s == s {
+			return true
+		}
+	}
+	return false
+}
+
+// fill writes the planned parts into b.batch.
+func (b *Batcher) fill() {
+	bt := &b.batch
+	*bt = compute.Batch{Tokens: bt.Tokens[:0], Pos: bt.Pos[:0], Seq: bt.Seq[:0], Pages: bt.Pages[:0], Output: bt.Output[:0]}
+	for i := range b.parts {
+		p := &b.parts[i]
+		p.seqIndex = int32(len(bt.Pages))
+		bt.Pages = append(bt.Pages, p.s.pages)
+		for k := range p.n {
+			bt.Tokens = append(bt.Tokens, p.s.tokens[p.from+k])
+			bt.Pos = append(bt.Pos, int32(p.from+k))
+			bt.Seq = append(bt.Seq, p.seqIndex)
+			bt.Output = append(bt.Output, p.output && k == p.n-1)
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/llama"
+	"github.com/vkinfer/vkinfer/runner"
+	"github.com/vkinfer/vkinfer/sampling"
+)
+
+// stories opens stories260K and its graph for the batcher tests.
+func stories(t *testing.T) (*gguf.File, *llama.Model) {
+	t.Helper()
+	f, err := gguf.Open(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := llama.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, m
+}
+
+func newBatcher(t *testing.T, f *gguf.File, m *llama.Model, context, cells int) *runner.Batcher {
+	t.Helper()
+	b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: context, Cells: cells},
+		func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// generated is one request's output: its ids and the logits of each
+// draw.
+type generated struct {
+	ids    []int32
+	logits [][]float32
+	reused int
+}
+
+// generate runs one request on s as the engine does: the prompt after
+// the mapped prefix, then n draws with seed.
+func generate(ctx context.Context, s model.Sequence, prompt []int32, n int, seed uint64) (generated, error) {
+	var g generated
+	g.reused = s.Begin(ctx, prompt, 0)
+	defer s.End()
+	p := sampling.Defaults()
+	p.Seed = seed
+	smp, err := sampling.New(p)
+	if err != nil {
+		return g, err
+	}
+	if err := s.Eval(prompt[g.reused:], g.reused); err != nil {
+		return g, err
+	}
+	pos := len(prompt)
+	for range n {
+		l, err := s.Logits()
+		if err != nil {
+			return g, err
+		}
+		g.logits = append(g.logits, slices.Clone(l))
+		id := smp.Sample(l)
+		g.ids = append(g.ids, id)
+		if err := s.Eval([]int32{id}, pos); err != nil {
+			return g, err
+		}
+		pos++
+	}
+	return g, nil
+}
+
+// prompts returns n distinct prompts of varied lengths.
+func prompts(n int) [][]int32 {
+	var ps [][]int32
+	for i := range n {
+		p := []int32{1}
+		for k := range 5 + 7*i%40 {
+			p = append(p, int32(260+(i*31+k*7)%250))
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// TestBatchInvariance: a request's draws and logits are bit-identical
+// alone and beside 15 others of different lengths, and equal to the
+// single-sequence Session's on the same executor.
+func TestBatchInvariance(t *testing.T) {
+	f, m := stories(t)
+	ps := prompts(16)
+	const n, seed = 12, 7
+
+	b := newBatcher(t, f, m, 128, 0)
+	alone, err := generate(t.Context(), b.NewSequence(), ps[0], n, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The old path: one sequence in base cells.
+	sess, err := runner.New(runner.Config{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 128},
+		func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.Eval(ps[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range alone.ids {
+		l, err := sess.Logits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(l, alone.logits[i]) {
+			t.Fatalf("draw %d: the batcher's logits differ from the session's", i)
+		}
+		if err := sess.Eval([]int32{id}, len(ps[0])+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b16 := newBatcher(t, f, m, 128, 0)
+	results := make([]generated, len(ps))
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { results[i], errs[i] = generate(t.Context(), b16.NewSequence(), p, n, seed+uint64(i)) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(results[0].ids, alone.ids) {
+		t.Errorf("beside 15 others: %v, alone: %v", results[0].ids, alone.ids)
+	}
+	for i := range alone.logits {
+		if !slices.Equal(results[0].logits[i], alone.logits[i]) {
+			t.Fatalf("draw %d: logits beside 15 others differ from alone", i)
+		}
+	}
+	if st := b16.Status(); st.Steps >= uint64(16*(n+1)) {
+		t.Errorf("%d steps for 16 sequences of %d draws: not batched", st.Steps, n)
+	}
+	t.Logf("16 sequences in %d steps", b16.Status().Steps)
+}
+
+// TestPrefixSharing: a request whose prompt shares whole pages with an
+// earlier one maps them (its reused count), while both run, and draws
+// the same ids as without sharing.
+func TestPrefixSharing(t *testing.T) {
+	f, m := stories(t)
+	shared := prompts(3)[2] // 20 tokens: one whole page
+	for len(shared) < 2*compute.PageCells+5 {
+		shared = append(shared, int32(300+len(shared)))
+	}
+	a := append(slices.Clone(shared), 401, 402)
+	c := append(slices.Clone(shared), 403)
+
+	fresh := newBatcher(t, f, m, 128, 0)
+	want, err := generate(t.Context(), fresh.NewSequence(), c, 8, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatcher(t, f, m, 128, 0)
+	first := b.NewSequence()
+	first.Begin(t.Context(), a, 0)
+	if err := first.Eval(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Logits(); err != nil {
+		t.Fatal(err)
+	}
+	used := b.Status().Used
+	got, err := generate(t.Context(), b.NewSequence(), c, 8, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.reused != 2*compute.PageCells {
+		t.Errorf("reused %d positions, want %d", got.reused, 2*compute.PageCells)
+	}
+	if !slices.Equal(got.ids, want.ids) {
+		t.Errorf("with shared pages %v, without %v", got.ids, want.ids)
+	}
+	// While both held pages, the second took only pages past the shared
+	// ones: now that it ended, the first holds what it held.
+	if st := b.Status(); st.Used != used {
+		t.Errorf("%d cells used after the second request, %d before", st.Used, used)
+	}
+	first.End()
+	if st := b.Status(); st.Used != 0 || st.Cached == 0 {
+		t.Errorf("after both ended: %+v, want nothing used and the indexed pages cached", st)
+	}
+	// A third request maps the pages the first two left behind.
+	again, err := generate(t.Context(), b.NewSequence(), c, 8, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.reused != 2*compute.PageCells || !slices.Equal(again.ids, want.ids) {
+		t.Errorf("third request reused %d, drew %v; want %d, %v", again.reused, again.ids, 2*compute.PageCells, want.ids)
+	}
+}
+
+// TestExhaustion: more sequences than the cache holds at once all finish
+// with the ids they draw alone, waiting or giving way to older ones.
+func TestExhaustion(t *testing.T) {
+	f, m := stories(t)
+	ps := prompts(6)
+	const n = 10
+	want := make([]generated, len(ps))
+	alone := newBatcher(t, f, m, 64, 0)
+	for i, p := range ps {
+		var err error
+		if want[i], err = generate(t.Context(), alone.NewSequence(), p, n, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := newBatcher(t, f, m, 64, 64) // 4 pages; each sequence needs up to 4
+	got := make([]generated, len(ps))
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { got[i], errs[i] = generate(t.Context(), small.NewSequence(), p, n, uint64(i)) })
+	}
+	wg.Wait()
+	for i := range ps {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		if !slices.Equal(got[i].ids, want[i].ids) {
+			t.Errorf("request %d in a full cache: %v, alone %v", i, got[i].ids, want[i].ids)
+		}
+	}
+	if st := small.Status(); st.Used != 0 {
+		t.Errorf("%d cells used after every request ended", st.Used)
+	}
+}
+
+// TestCancel: cancelling a request in the middle of a batch fails its
+// wait with the context's error and frees its pages at once; the others
+// finish as alone.
+func TestCancel(t *testing.T) {
+	f, m := stories(t)
+	ps := prompts(2)
+	alone := newBatcher(t, f, m, 128, 0)
+	want, err := generate(t.Context(), alone.NewSequence(), ps[0], 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatcher(t, f, m, 128, 0)
+	victim := b.NewSequence()
+	ctx, cancel := context.WithCancel(t.Context())
+	victim.Begin(ctx, ps[1], 0)
+	if err := victim.Eval(ps[1], 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Logits(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan generated)
+	go func() {
+		g, err := generate(t.Context(), b.NewSequence(), ps[0], 10, 1)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- g
+	}()
+	if err := victim.Eval([]int32{300}, len(ps[1])); err != nil {
+		t.Fatal(err)
+	}
+	before := b.Status().Used
+	cancel()
+	if _, err := victim.Logits(); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled sequence's wait: %v, want context.Canceled", err)
+	}
+	if after := b.Status().Used; after >= before {
+		t.Errorf("cells used %d after cancel, %d before", after, before)
+	}
+	victim.End()
+	if g := <-done; !slices.Equal(g.ids, want.ids) {
+		t.Errorf("beside a cancelled request: %v, alone %v", g.ids, want.ids)
+	}
+}
