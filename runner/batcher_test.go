@@ -34,7 +34,9 @@ func stories(t *testing.T) (*gguf.File, *llama.Model) {
 func newBatcher(t *testing.T, f *gguf.File, m *llama.Model, context, cells int) *runner.Batcher {
 	t.Helper()
 	b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: context, Cells: cells},
-		func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+		func(c compute.CacheShape, cells int) (compute.Executor, error) {
+			return compute.NewReference(c, cells), nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,9 @@ func TestBatchInvariance(t *testing.T) {
 
 	// The old path: one sequence in base cells.
 	sess, err := runner.New(runner.Config{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 128},
-		func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+		func(c compute.CacheShape, cells int) (compute.Executor, error) {
+			return compute.NewReference(c, cells), nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
