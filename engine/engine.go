@@ -98,11 +98,23 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	if err := req.Validate(); err != nil {
 		return res, err
 	}
-	prompt, err := e.tokenize(&req)
+	limit, err := e.contextOf(&req)
+	if err != nil {
+		return res, err
+	}
+	prompt, err := e.tokenize(&req, limit)
 	if err != nil {
 		return res, err
 	}
 	res.PromptTokens = len(prompt)
+	if sq, ok := e.sess.(model.Sequence); ok {
+		// The sequence's pages come from a pool shared with other
+		// requests: it maps what the pool holds of the prompt instead of
+		// what this engine evaluated last.
+		reused := sq.Begin(ctx, prompt, limit)
+		defer sq.End()
+		e.cache = append(e.cache[:0], prompt[:reused]...)
+	}
 	sampler, err := sampling.New(req.Params)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -118,15 +130,29 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	}
 	g := generation{e: e, ctx: ctx, emit: emit, sampler: sampler, res: &res,
 		start: start, prefillStart: prefillStart, pos: len(prompt),
-		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens}
+		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens, ctxSize: limit}
 	err = g.run()
 	res.PromptTokensPerSecond = perSecond(res.PromptTokens-res.CachedTokens, res.PromptDuration)
 	res.GenerationTokensPerSecond = perSecond(res.GeneratedTokens, res.GenerationDuration)
 	return res, err
 }
 
-// tokenize renders and encodes the request's prompt and checks its length.
-func (e *Engine) tokenize(req *Request) ([]int32, error) {
+// contextOf returns the positions req may use: its context_size, at most
+// the session's.
+func (e *Engine) contextOf(req *Request) (int, error) {
+	n := e.sess.ContextSize()
+	if req.ContextSize > n {
+		return 0, fmt.Errorf("%w: context_size %d exceeds the model's %d", ErrInvalid, req.ContextSize, n)
+	}
+	if req.ContextSize > 0 {
+		n = req.ContextSize
+	}
+	return n, nil
+}
+
+// tokenize renders and encodes the request's prompt and checks its length
+// against the request's context of n positions.
+func (e *Engine) tokenize(req *Request, n int) ([]int32, error) {
 	text := req.Prompt
 	if len(req.Messages) > 0 {
 		if e.tmplErr != nil {
@@ -144,7 +170,7 @@ func (e *Engine) tokenize(req *Request) ([]int32, error) {
 	if len(toks) == 0 {
 		return nil, fmt.Errorf("%w: the prompt is empty and the model adds no BOS token", ErrInvalid)
 	}
-	if n := e.sess.ContextSize(); len(toks) > n {
+	if len(toks) > n {
 		return nil, fmt.Errorf("%w: prompt has %d tokens, the context holds %d", ErrPromptTooLong, len(toks), n)
 	}
 	return toks, nil
@@ -189,6 +215,7 @@ type generation struct {
 	dec                 Decoder
 	stop                stopper
 	maxTokens           int
+	ctxSize             int     // the request's positions
 	pending             []int32 // generated ids not yet sent
 }
 
@@ -199,7 +226,6 @@ func (g *generation) run() error {
 			res.GenerationDuration = time.Since(g.genStart)
 		}
 	}()
-	ctxSize := e.sess.ContextSize()
 	for {
 		if err := g.ctx.Err(); err != nil {
 			res.StopReason = StopCancelled
@@ -233,7 +259,7 @@ func (g *generation) run() error {
 		case g.maxTokens > 0 && res.GeneratedTokens >= g.maxTokens:
 			res.StopReason = StopMaxTokens
 			return g.finish()
-		case g.pos >= ctxSize:
+		case g.pos >= g.ctxSize:
 			res.StopReason = StopContextFull
 			return g.finish()
 		}

@@ -35,6 +35,9 @@ type Request struct {
 	// Stop strings end generation when they appear in the output; neither
 	// the stop string nor any text after it is emitted.
 	Stop []string
+	// ContextSize bounds the positions (prompt and output) of this
+	// request, at most the session's; 0 means the session's.
+	ContextSize int
 }
 
 // Validate reports the first invalid field. The prompt length is checked
@@ -42,6 +45,9 @@ type Request struct {
 func (r *Request) Validate() error {
 	if err := r.Params.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if r.ContextSize < 0 {
+		return fmt.Errorf("%w: context_size %d must be >= 0", ErrInvalid, r.ContextSize)
 	}
 	if r.MaxTokens < 0 {
 		return fmt.Errorf("%w: max_tokens %d must be >= 0", ErrInvalid, r.MaxTokens)

@@ -24,9 +24,11 @@ type BatcherConfig struct {
 	Vocab int
 	// Context bounds the positions of one sequence.
 	Context int
-	// Cells is the KV cache every sequence takes its pages from, in cells;
-	// it is rounded up to whole pages and to at least Context.
-	Cells int
+	// Cells is the KV cache every sequence takes its pages from, in cells,
+	// when the batcher starts; it is rounded up to whole pages and to at
+	// least Context. When sequences need more, the cache grows (doubling)
+	// up to MaxCells, and shrinks back once no sequence holds a page.
+	Cells, MaxCells int
 	// MaxBatch bounds the tokens of one step (0 means 512).
 	MaxBatch int
 	// PrefillChunk bounds the prompt tokens of a step that also decodes
@@ -47,9 +49,14 @@ type BatcherConfig struct {
 // samples from its own row with its own sampler. So a request's tokens
 // are the same alone or beside others.
 type Batcher struct {
-	cfg    BatcherConfig
+	cfg     BatcherConfig
+	newExec NewExecutor
+
+	// Guarded by mu, as everything below.
 	exec   compute.Executor
 	graphs *graphs
+	cells  int  // of the cache exec holds
+	short  bool // a sequence lacked pages the cache could grow to hold
 
 	mu      sync.Mutex
 	stepped *sync.Cond // broadcast after each step and on close
@@ -96,21 +103,60 @@ func NewBatcher(cfg BatcherConfig, newExec NewExecutor) (*Batcher, error) {
 	if cfg.Context <= 0 || cfg.Vocab <= 0 {
 		return nil, fmt.Errorf("runner: context %d and vocabulary %d must be > 0", cfg.Context, cfg.Vocab)
 	}
-	cfg.Cells = max(cfg.Cells, cfg.Context)
-	cfg.Cells = (cfg.Cells + compute.PageCells - 1) / compute.PageCells * compute.PageCells
-	b := &Batcher{cfg: cfg, graphs: newGraphs(cfg.File, cfg.Build, batcherGraphs),
-		wake: make(chan struct{}, 1), pages: newPages(cfg.Cells / compute.PageCells), done: make(chan struct{})}
+	pages := func(cells int) int { return (cells + compute.PageCells - 1) / compute.PageCells * compute.PageCells }
+	cfg.Cells = pages(max(cfg.Cells, cfg.Context))
+	cfg.MaxCells = pages(max(cfg.MaxCells, cfg.Cells))
+	b := &Batcher{cfg: cfg, newExec: newExec, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.stepped = sync.NewCond(&b.mu)
-	g, err := b.graphs.get(compute.BatchShape{Tokens: 1, Outputs: 1})
-	if err != nil {
+	if err := b.open(cfg.Cells); err != nil {
 		return nil, err
 	}
-	if b.exec, err = newExec(g.Cache, cfg.Cells); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
-	}
-	b.graphs.exec = b.exec
 	go b.loop()
 	return b, nil
+}
+
+// open opens an executor with a cache of cells, closing the one it
+// replaces; every sequence's pages are gone with it (they evaluate their
+// tokens again), and so is the prefix index.
+func (b *Batcher) open(cells int) error {
+	gs := newGraphs(b.cfg.File, b.cfg.Build, batcherGraphs)
+	g, err := gs.get(compute.BatchShape{Tokens: 1, Outputs: 1})
+	if err != nil {
+		return err
+	}
+	exec, err := b.newExec(g.Cache, cells)
+	if err != nil {
+		return fmt.Errorf("runner: a KV cache of %d cells: %w", cells, err)
+	}
+	if b.exec != nil {
+		for _, s := range b.seqs {
+			s.pages, s.serials, s.stored = s.pages[:0], s.serials[:0], 0
+		}
+		b.exec.Close()
+	}
+	gs.exec = exec
+	b.exec, b.graphs, b.pages, b.cells = exec, gs, newPages(cells/compute.PageCells), cells
+	return nil
+}
+
+// grow doubles the cache, up to MaxCells, after a step that lacked
+// pages. A cache the device refuses to grow stops growing.
+func (b *Batcher) grow() {
+	if !b.short {
+		return
+	}
+	b.short = false
+	if err := b.open(min(2*b.cells, b.cfg.MaxCells)); err != nil {
+		b.cfg.MaxCells = b.cells
+	}
+}
+
+// shrink returns a grown cache to its first size once no sequence holds
+// a page, so memory follows the tokens in use.
+func (b *Batcher) shrink() {
+	if held, _, _ := b.pages.counts(); held == 0 && b.cells > b.cfg.Cells {
+		b.open(b.cfg.Cells) // cannot fail where a larger one opened, and if it does the old one stays
+	}
 }
 
 // Context returns the most positions one sequence may hold.
@@ -138,8 +184,12 @@ func (b *Batcher) Status() CacheStatus {
 		Sequences: len(b.seqs), Steps: b.steps}
 }
 
-// Executor returns the executor the batcher runs on.
-func (b *Batcher) Executor() compute.Executor { return b.exec }
+// Executor returns the executor the batcher runs on now.
+func (b *Batcher) Executor() compute.Executor {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.exec
+}
 
 // Close stops the loop, fails the sequences still waiting with ErrClosed
 // and closes the executor. The sequences must not be used after.
@@ -199,6 +249,9 @@ func (b *Batcher) gather(grace time.Duration) bool {
 			b.mu.Unlock()
 			return true
 		}
+		if !ready {
+			b.shrink()
+		}
 		b.mu.Unlock()
 		if !ready {
 			<-b.wake
@@ -218,6 +271,7 @@ func (b *Batcher) gather(grace time.Duration) bool {
 func (b *Batcher) step() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.grow()
 	b.plan()
 	if len(b.parts) == 0 {
 		// Every waiting sequence lacks pages that only an older one's end
@@ -320,6 +374,10 @@ func (b *Batcher) reserve(s *Sequence, n int) int {
 	need := (s.stored + n + compute.PageCells - 1) / compute.PageCells
 	for len(s.pages) < need {
 		pg, ok := b.pages.take()
+		if !ok && b.cells < b.cfg.MaxCells {
+			b.short = true // the step after this one has a larger cache
+			break
+		}
 		if !ok && b.preemptFor(s) {
 			pg, ok = b.pages.take()
 		}

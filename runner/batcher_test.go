@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
@@ -32,8 +33,12 @@ func stories(t *testing.T) (*gguf.File, *llama.Model) {
 }
 
 func newBatcher(t *testing.T, f *gguf.File, m *llama.Model, context, cells int) *runner.Batcher {
+	return newGrowing(t, f, m, context, cells, 0)
+}
+
+func newGrowing(t *testing.T, f *gguf.File, m *llama.Model, context, cells, maxCells int) *runner.Batcher {
 	t.Helper()
-	b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: context, Cells: cells},
+	b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: context, Cells: cells, MaxCells: maxCells},
 		func(c compute.CacheShape, cells int) (compute.Executor, error) {
 			return compute.NewReference(c, cells), nil
 		})
@@ -251,6 +256,52 @@ func TestExhaustion(t *testing.T) {
 	}
 	if st := small.Status(); st.Used != 0 {
 		t.Errorf("%d cells used after every request ended", st.Used)
+	}
+}
+
+// TestGrowth: a cache too small for the sequences in flight grows, they
+// draw what they draw alone, and it shrinks back once they end.
+func TestGrowth(t *testing.T) {
+	f, m := stories(t)
+	ps := prompts(6)
+	const n = 10
+	alone := newBatcher(t, f, m, 64, 0)
+	want := make([]generated, len(ps))
+	for i, p := range ps {
+		var err error
+		if want[i], err = generate(t.Context(), alone.NewSequence(), p, n, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newGrowing(t, f, m, 64, 64, 512)
+	got := make([]generated, len(ps))
+	errs := make([]error, len(ps))
+	grown := make(chan int, 1)
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() {
+			got[i], errs[i] = generate(t.Context(), b.NewSequence(), p, n, uint64(i))
+			if st := b.Status(); i == 0 {
+				grown <- st.Used + st.Cached + st.Free
+			}
+		})
+	}
+	wg.Wait()
+	for i := range ps {
+		if errs[i] != nil || !slices.Equal(got[i].ids, want[i].ids) {
+			t.Errorf("request %d in a growing cache: %v %v, alone %v", i, got[i].ids, errs[i], want[i].ids)
+		}
+	}
+	if cells := <-grown; cells <= 64 {
+		t.Errorf("the cache held %d cells while 6 sequences ran, want it grown past 64", cells)
+	}
+	b.NewSequence().Close() // a change the loop looks at, once idle
+	deadline := time.Now().Add(5 * time.Second)
+	for st := b.Status(); st.Used+st.Cached+st.Free != 64; st = b.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle cache of %+v, want 64 cells again", st)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

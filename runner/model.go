@@ -73,6 +73,17 @@ func (m *Model) NewSession(ctx int) (*Session, error) {
 		m.weights.NewExecutor)
 }
 
+// NewBatcher returns a batcher of the model's generation graph whose
+// sequences have contexts of ctx positions, over a KV cache of cells
+// cells that grows up to maxCells.
+func (m *Model) NewBatcher(ctx, cells, maxCells int) (*Batcher, error) {
+	if !m.Arch.Serves(model.Generate) {
+		return nil, fmt.Errorf("runner: %v models do not generate", m.Arch.Names)
+	}
+	return NewBatcher(BatcherConfig{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx,
+		Cells: cells, MaxCells: maxCells, MaxBatch: m.batch}, m.weights.NewExecutor)
+}
+
 // NewEncoder returns an encoder of the model's embedding graph for
 // passes of up to tokens tokens.
 func (m *Model) NewEncoder(tokens int) (*Encoder, model.TextEmbedder, error) {
