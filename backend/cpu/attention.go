@@ -17,7 +17,7 @@ type attnTask struct {
 	scale        float32
 	q, out       []float32
 	keys, values []float32
-	scores       [][]float32 // scratch per part, the longest span yet each
+	scores       [][]float32 // scratch per part, the cache's cells or the longest span yet each
 }
 
 // attention attends each token's query heads of q to the cache layer's
@@ -49,7 +49,8 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	}
 	for j, sc := range t.scores {
 		if len(sc) < longest {
-			t.scores[j] = make([]float32, longest)
+			// A span outgrows the cells only by pages a table repeats.
+			t.scores[j] = make([]float32, max(longest, e.cells))
 		}
 	}
 	t.at, t.scale, t.q, t.out = at, n.Params.Scale, q, out
