@@ -14,34 +14,63 @@ import "github.com/vkinfer/vkinfer/quant"
 // rounded to f16 before they meet v, as llama.cpp's CPU backend converts
 // them for its product with an f16 V cache (v here holds f16 values).
 func Attend(out, q, k, v []float32, stride int, scale float32, scores []float32, portable bool) {
-	hd, span := len(q), len(scores)
+	run := [1]Run{{Row: 0, Len: len(scores)}}
+	AttendRuns(out, q, k, v, stride, run[:], scale, scores, portable)
+}
+
+// Run is a run of consecutive rows of a KV cache: rows [Row, Row+Len).
+type Run struct{ Row, Len int }
+
+// AttendRuns is Attend over keys and values kept in runs of rows (the
+// pages of a paged cache): position p is the p-th row of the runs taken
+// in order; scores must hold the runs' total length and ends holding
+// the weights. The result has the same bits however the positions are
+// split into runs.
+func AttendRuns(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, portable bool) {
+	hd, span := len(q), 0
+	for _, r := range runs {
+		if r.Len > 0 {
+			end := (r.Row+r.Len-1)*stride + hd
+			_, _ = k[:end], v[:end] // bounds: the C kernel reads these rows unchecked
+			span += r.Len
+		}
+	}
+	scores = scores[:span]
 	if span == 0 || hd == 0 {
 		clear(out[:hd])
 		return
 	}
-	end := (span-1)*stride + hd
-	k, v, out = k[:end], v[:end], out[:hd]
+	out = out[:hd]
 	if use(portable) >= isaAVX2 {
-		simdAttend(out, q, k, v, stride, scale, scores)
+		simdAttend(out, q, k, v, stride, runs, scale, scores)
 		return
 	}
-	for p := range scores {
-		kp := k[p*stride:][:hd]
-		var d float32
-		for i, qv := range q {
-			d += qv * kp[i]
+	p := 0
+	for _, r := range runs {
+		for j := range r.Len {
+			kp := k[(r.Row+j)*stride:][:hd]
+			var d float32
+			for i, qv := range q {
+				d += qv * kp[i]
+			}
+			scores[p] = d * scale
+			p++
 		}
-		scores[p] = d * scale
 	}
 	Softmax(scores, true)
 	for p, w := range scores {
 		scores[p] = quant.F16ToF32(quant.F32ToF16(w))
 	}
 	clear(out)
-	for p, w := range scores {
-		vp := v[p*stride:][:hd]
-		for i := range out {
-			out[i] += w * vp[i]
+	p = 0
+	for _, r := range runs {
+		for j := range r.Len {
+			vp := v[(r.Row+j)*stride:][:hd]
+			w := scores[p]
+			for i := range out {
+				out[i] += w * vp[i]
+			}
+			p++
 		}
 	}
 }

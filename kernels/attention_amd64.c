@@ -6,55 +6,83 @@
 
 #include "simd_amd64.h"
 
-// out (hd floats) = Σ_p softmax_p(scale · q·k_p) · v_p over positions
-// p < span, whose key and value rows start at k + p*stride and
-// v + p*stride; scores holds span floats of scratch. The weights are
-// rounded to f16 before the product with v (llama.cpp's f16 V cache).
-AVX2 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, long span, float scale, float *scores) {
-	for (long p = 0; p < span; p++) scores[p] = dot_f32(q, k + p * stride, (int)hd) * scale;
+// out (hd floats) = Σ_p softmax_p(scale · q·k_p) · v_p over the positions
+// of nruns runs of rows: run r is rows runs[2r] .. runs[2r]+runs[2r+1],
+// whose key and value rows start at k + row*stride and v + row*stride;
+// scores holds a float of scratch per position. The weights are rounded
+// to f16 before the product with v (llama.cpp's f16 V cache). Each
+// output lane adds its positions in position order whatever the runs,
+// so the same keys in other runs give the same bits.
+AVX2 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores) {
+	long span = 0;
+	for (long r = 0; r < nruns; r++) {
+		const float *kr = k + runs[2 * r] * stride;
+		for (long j = 0; j < runs[2 * r + 1]; j++) scores[span++] = dot_f32(q, kr + j * stride, (int)hd) * scale;
+	}
 	kernels_softmax(scores, span);
 	kernels_round_f16(scores, scores, span);
 	long i = 0;
 	for (; i + 32 <= hd; i += 32) {
 		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-		for (long p = 0; p < span; p++) {
-			const float *vp = v + p * stride + i;
-			const __m256 s = _mm256_set1_ps(scores[p]);
-			a0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp), a0);
-			a1 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp + 8), a1);
-			a2 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp + 16), a2);
-			a3 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp + 24), a3);
+		long p = 0;
+		for (long r = 0; r < nruns; r++) {
+			const float *vr = v + runs[2 * r] * stride + i;
+			for (long j = 0; j < runs[2 * r + 1]; j++, p++) {
+				const float *vp = vr + j * stride;
+				const __m256 s = _mm256_set1_ps(scores[p]);
+				a0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp), a0);
+				a1 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp + 8), a1);
+				a2 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp + 16), a2);
+				a3 = _mm256_fmadd_ps(s, _mm256_loadu_ps(vp + 24), a3);
+			}
 		}
 		_mm256_storeu_ps(out + i, a0);
 		_mm256_storeu_ps(out + i + 8, a1);
 		_mm256_storeu_ps(out + i + 16, a2);
 		_mm256_storeu_ps(out + i + 24, a3);
 	}
-	// Narrower chunks: positions alternate between two accumulators, so
-	// the adds of successive positions do not wait on each other.
+	// Narrower chunks: even positions go to one accumulator, odd ones to
+	// another, so the adds of successive positions do not wait on each
+	// other. A run starting at an odd position first adds one to a1.
 	for (; i + 8 <= hd; i += 8) {
 		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
 		long p = 0;
-		for (; p + 2 <= span; p += 2) {
-			a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p]), _mm256_loadu_ps(v + p * stride + i), a0);
-			a1 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p + 1]), _mm256_loadu_ps(v + (p + 1) * stride + i), a1);
+		for (long r = 0; r < nruns; r++) {
+			const float *vr = v + runs[2 * r] * stride + i;
+			const long n = runs[2 * r + 1];
+			long j = 0;
+			if ((p & 1) && j < n) a1 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p++]), _mm256_loadu_ps(vr + j++ * stride), a1);
+			for (; j + 2 <= n; j += 2, p += 2) {
+				a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p]), _mm256_loadu_ps(vr + j * stride), a0);
+				a1 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p + 1]), _mm256_loadu_ps(vr + (j + 1) * stride), a1);
+			}
+			if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p++]), _mm256_loadu_ps(vr + j * stride), a0);
 		}
-		if (p < span) a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p]), _mm256_loadu_ps(v + p * stride + i), a0);
 		_mm256_storeu_ps(out + i, _mm256_add_ps(a0, a1));
 	}
 	for (; i + 4 <= hd; i += 4) {
 		__m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps();
 		long p = 0;
-		for (; p + 2 <= span; p += 2) {
-			a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p]), _mm_loadu_ps(v + p * stride + i), a0);
-			a1 = _mm_fmadd_ps(_mm_set1_ps(scores[p + 1]), _mm_loadu_ps(v + (p + 1) * stride + i), a1);
+		for (long r = 0; r < nruns; r++) {
+			const float *vr = v + runs[2 * r] * stride + i;
+			const long n = runs[2 * r + 1];
+			long j = 0;
+			if ((p & 1) && j < n) a1 = _mm_fmadd_ps(_mm_set1_ps(scores[p++]), _mm_loadu_ps(vr + j++ * stride), a1);
+			for (; j + 2 <= n; j += 2, p += 2) {
+				a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p]), _mm_loadu_ps(vr + j * stride), a0);
+				a1 = _mm_fmadd_ps(_mm_set1_ps(scores[p + 1]), _mm_loadu_ps(vr + (j + 1) * stride), a1);
+			}
+			if (j < n) a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p++]), _mm_loadu_ps(vr + j * stride), a0);
 		}
-		if (p < span) a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p]), _mm_loadu_ps(v + p * stride + i), a0);
 		_mm_storeu_ps(out + i, _mm_add_ps(a0, a1));
 	}
 	for (; i < hd; i++) {
 		float a = 0;
-		for (long p = 0; p < span; p++) a += scores[p] * v[p * stride + i];
+		long p = 0;
+		for (long r = 0; r < nruns; r++) {
+			const float *vr = v + runs[2 * r] * stride + i;
+			for (long j = 0; j < runs[2 * r + 1]; j++) a += scores[p++] * vr[j * stride];
+		}
 		out[i] = a;
 	}
 }

@@ -106,3 +106,49 @@ func TestRopeRotates(t *testing.T) {
 		}
 	}
 }
+
+// TestAttendRuns: keys and values scattered over runs of rows (pages of
+// a paged cache, runs starting at odd and even positions, empty runs)
+// give each kernel set exactly the bits of the same rows kept in one
+// contiguous run.
+func TestAttendRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, tc := range []struct {
+			hd, stride int
+			lens       []int
+		}{
+			{4, 8, []int{1, 1, 1}}, {8, 16, []int{3, 0, 5, 16}}, {12, 48, []int{16, 16, 1}},
+			{64, 128, []int{7, 16, 9}}, {100, 200, []int{5, 2, 11}}, {128, 256, []int{16, 33, 1, 16}},
+		} {
+			span := 0
+			for _, l := range tc.lens {
+				span += l
+			}
+			q := randVec(rng, tc.hd)
+			k, vals := randVec(rng, span*tc.stride), randVec(rng, span*tc.stride)
+			// Scatter the rows: run r goes to rows placed backwards, with a
+			// gap of 3 rows between runs.
+			rows := span + 3*len(tc.lens)
+			sk, sv := randVec(rng, rows*tc.stride), randVec(rng, rows*tc.stride)
+			var runs []Run
+			p, end := 0, rows
+			for _, l := range tc.lens {
+				end -= l + 3
+				runs = append(runs, Run{Row: end, Len: l})
+				copy(sk[end*tc.stride:], k[p*tc.stride:(p+l)*tc.stride])
+				copy(sv[end*tc.stride:], vals[p*tc.stride:(p+l)*tc.stride])
+				p += l
+			}
+			scale := float32(1 / math.Sqrt(float64(tc.hd)))
+			want, got := randVec(rng, tc.hd), randVec(rng, tc.hd)
+			Attend(want, q, k, vals, tc.stride, scale, make([]float32, span), false)
+			AttendRuns(got, q, sk, sv, tc.stride, runs, scale, make([]float32, span), false)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("hd=%d runs %v: out[%d] = %v, contiguous %v", tc.hd, runs, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}

@@ -9,7 +9,7 @@ void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float e
 void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 void kernels_add(float *dst, const float *src, long n);
-void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, long span, float scale, float *scores);
+void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores);
 void kernels_rope(float *x, const float *cs, long n, long hd, long rd, int neox);
 void kernels_round_f16(const float *x, float *out, long n);
 void kernels_matvec4_f32(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
@@ -151,8 +151,10 @@ func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 
 func simdRoundF16(x, out []float32) { C.kernels_round_f16(f32p(x), f32p(out), C.long(len(x))) }
 
-func simdAttend(out, q, k, v []float32, stride int, scale float32, scores []float32) {
-	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), C.long(len(scores)), C.float(scale), f32p(scores))
+func simdAttend(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
+	// Run is two ints, as the C side reads each run: two longs.
+	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(runs)))
+	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores))
 }
 
 func simdRope(x, cs []float32, hd int, neox bool) {

@@ -20,7 +20,7 @@ func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 
 func simdRoundF16(x, out []float32) { panic("kernels: no SIMD build") }
 
-func simdAttend(out, q, k, v []float32, stride int, scale float32, scores []float32) {
+func simdAttend(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
 	panic("kernels: no SIMD build")
 }
 

@@ -1,11 +1,18 @@
 #version 450
-// Attention of query row b, head h (one workgroup each) over the cached
-// keys and values: scores, softmax, weighted sum. Causal: row b sees
-// positions 0..pos0+b. Otherwise row b sees positions ranges[2b] up to
-// ranges[2b+1] (exclusive): the rows of its own sequence when sequences of
-// different lengths are packed into one batch. Query heads share KV heads
-// in groups (GQA). Scores go to a scratch buffer, so the context is not
-// bounded by shared memory.
+// Attention of query row b = row0 + gl_WorkGroupID.y, head h (one
+// workgroup each) over the cached keys and values: scores, softmax,
+// weighted sum. Causal: row b sees positions 0..pos0+b, position x in
+// cell x. Otherwise row b sees positions ranges[3b] up to ranges[3b+1]
+// (exclusive) of its own sequence, whose page table starts at
+// ranges[3b+2]: position x is in cell ranges[table + x/page] + x%page
+// (the table holds the first cell of each page of the sequence's
+// positions). Sequences of different lengths packed into one batch, each
+// in its own pages, attend this way. Query heads share KV heads in groups
+// (GQA). Scores go to a scratch buffer, s_stride floats per (dispatched
+// row, head), so the context is not bounded by shared memory.
+//
+// A row's arithmetic depends on its own query, keys and values only: the
+// same bits whatever other rows the batch holds and however its pages lie.
 //
 // HALF follows llama.cpp's f16 KV cache (decoders; its BERT attention is
 // f32): queries, keys and values are rounded to f16 as they are read, and
@@ -42,24 +49,33 @@ layout(push_constant) uniform P {
 	uint s_stride;  // scratch elements per (row, head)
 	float scale;
 	float soft_cap; // 0: none
+	uint row0;      // the batch row of workgroup row 0
+	uint page;      // cells of a page
 } p;
 
 float half_(float x) {
 	return HALF ? round_f16(x) : x;
 }
 
+// cell returns the cache cell of the row's key position x.
+uint cell(bool causal, uint table, uint x) {
+	return causal ? x : ranges[table + x / p.page] + x % p.page;
+}
+
 void main() {
-	uint h = gl_WorkGroupID.x, b = gl_WorkGroupID.y;
+	uint h = gl_WorkGroupID.x, b = p.row0 + gl_WorkGroupID.y;
 	uint tid = gl_LocalInvocationID.x;
-	uint first = p.causal != 0u ? 0u : ranges[2 * b];
-	uint span = p.causal != 0u ? p.pos0 + b + 1 : ranges[2 * b + 1] - first;
+	bool causal = p.causal != 0u;
+	uint first = causal ? 0u : ranges[3 * b];
+	uint span = causal ? p.pos0 + b + 1 : ranges[3 * b + 1] - first;
+	uint table = causal ? 0u : ranges[3 * b + 2];
 	uint qb = b * p.q_stride + h * p.head_dim;
 	uint kvh = h / (p.heads / p.kv_heads) * p.head_dim;
-	uint sb = (b * p.heads + h) * p.s_stride;
+	uint sb = (gl_WorkGroupID.y * p.heads + h) * p.s_stride;
 
 	float m = -1.0 / 0.0;
 	for (uint t = tid; t < span; t += WG) {
-		uint kb = p.kv_off + (first + t) * p.kv_stride + kvh;
+		uint kb = p.kv_off + cell(causal, table, first + t) * p.kv_stride + kvh;
 		float s = 0.0;
 		for (uint i = 0; i < p.head_dim; i++) {
 			s += half_(q[qb + i]) * half_(k[kb + i]);
@@ -91,7 +107,7 @@ void main() {
 	for (uint i = tid; i < p.head_dim; i += WG) {
 		float acc = 0.0;
 		for (uint t = 0; t < span; t++) {
-			acc += sc[sb + t] * half_(v[p.kv_off + (first + t) * p.kv_stride + kvh + i]);
+			acc += sc[sb + t] * half_(v[p.kv_off + cell(causal, table, first + t) * p.kv_stride + kvh + i]);
 		}
 		o[qb + i] = acc * inv;
 	}

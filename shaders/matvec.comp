@@ -42,32 +42,28 @@ layout(push_constant) uniform P {
 const uint MAXB = 16;
 float acc[MAXB];
 
-// dot1 returns this invocation's share (lane of lanes) of row . x for a
-// single input (a decode step) of a multiple of 4 elements: wide loads,
-// no batch loop, no accumulator array.
-float dot1(uint row, uint lane, uint lanes) {
-	uint roff = row * row_bytes(TYPE, p.cols);
-	float s = 0.0;
-	if (block_elems(TYPE) == 1u) {
-		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
-			s += quad_dot(TYPE, roff, i4, 0);
-		}
-	} else {
-		for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-			s += block_dot(TYPE, roff, sb, sb * 8);
-		}
-	}
-	return s;
-}
-
 // partial sets acc to this invocation's share (lane of lanes) of
-// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1.
+// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1. An input's sum
+// takes the same operations in the same order whatever the batch size
+// and its place in the batch (one path for all: batch invariance), so a
+// sequence's logits do not depend on what else a step holds.
 void partial(uint row, uint b0, uint lane, uint lanes) {
 	[[unroll]] for (uint b = 0; b < MAXB; b++) {
 		acc[b] = 0.0;
 	}
 	uint roff = row * row_bytes(TYPE, p.cols);
 	uint nb = min(MAXB, p.n - b0);
+	bool wide = (p.x_stride & 3u) == 0u;
+	if (block_elems(TYPE) == 1u && wide && (p.cols & 3u) == 0u) {
+		// Four weights and four inputs a load.
+		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+			vec4 w = quad(TYPE, roff, i4);
+			for (uint b = 0; b < nb; b++) {
+				acc[b] += dot(w, x4[(b0 + b) * (p.x_stride / 4) + i4]);
+			}
+		}
+		return;
+	}
 	if (block_elems(TYPE) == 1u) {
 		for (uint i = lane; i < p.cols; i += lanes) {
 			float w = dequant(TYPE, roff, i);
@@ -78,7 +74,6 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 		return;
 	}
 	float v[32];
-	bool wide = (p.x_stride & 3u) == 0u;
 	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
 		dequant32(TYPE, roff, sb, v);
 		for (uint b = 0; b < nb; b++) {
@@ -109,15 +104,10 @@ void store(uint row, uint b, float sum) {
 
 void main() {
 	uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-	bool one = p.n == 1u && (p.cols & 3u) == 0u; // uniform
 	if ((p.flags & 4u) != 0u) {
 		// Short rows: each invocation computes whole rows, no reduction.
 		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
 		for (uint row = first + gl_LocalInvocationID.x; row < last; row += WG) {
-			if (one) {
-				store(row, 0, dot1(row, 0, 1));
-				continue;
-			}
 			for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 				partial(row, b0, 0, 1);
 				[[unroll]] for (uint b = 0; b < MAXB; b++) {
@@ -132,13 +122,6 @@ void main() {
 #if USE_SUBGROUPS
 	uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
 	for (uint row = first + gl_SubgroupID; row < last; row += gl_NumSubgroups) {
-		if (one) {
-			float sum = subgroupAdd(dot1(row, gl_SubgroupInvocationID, gl_SubgroupSize));
-			if (subgroupElect()) {
-				store(row, 0, sum);
-			}
-			continue;
-		}
 		for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 			partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
 			[[unroll]] for (uint b = 0; b < MAXB; b++) {
@@ -154,13 +137,6 @@ void main() {
 #else
 	if (wg >= p.rows) {
 		return; // uniform across the workgroup
-	}
-	if (one) {
-		float sum = wg_sum(dot1(wg, gl_LocalInvocationID.x, WG));
-		if (gl_LocalInvocationID.x == 0) {
-			store(wg, 0, sum);
-		}
-		return;
 	}
 	for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 		partial(wg, b0, gl_LocalInvocationID.x, WG);

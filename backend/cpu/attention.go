@@ -17,16 +17,26 @@ type attnTask struct {
 	scale        float32
 	q, out       []float32
 	keys, values []float32
-	scores       [][]float32 // scratch per part, a cache's cells each
+	scores       [][]float32 // scratch per part, the cache's cells or the longest span yet each
 }
 
 // attention attends each token's query heads of q to the cache layer's
-// keys and values in the token's span.
+// keys and values in the token's span, read through the batch's pages
+// (or from its base cells) as runs of cells. A token's arithmetic depends
+// on its own keys only: neither the runs its pages make nor the other
+// tokens in the batch change its bits.
 func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.Batch) {
 	at := n.Params.Attn
+	longest := 0
 	for i := range batch.Tokens {
-		lo, hi := batch.KeyCells(i, at)
-		e.spans[i] = [2]int{lo, hi}
+		e.cellRuns = batch.KeyRuns(i, at, e.cellRuns[:0])
+		runs, span := e.runs[i][:0], 0
+		for _, r := range e.cellRuns {
+			runs = append(runs, kernels.Run{Row: r.Cell, Len: r.Len})
+			span += r.Len
+		}
+		e.runs[i], e.spans[i] = runs, span
+		longest = max(longest, span)
 	}
 	if e.cache.Type == gguf.TypeF16 {
 		// llama.cpp's f16 attention product converts the queries to f16.
@@ -35,7 +45,13 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	}
 	t := &e.attn
 	for len(t.scores) < kernels.Threads() {
-		t.scores = append(t.scores, make([]float32, e.cells))
+		t.scores = append(t.scores, nil)
+	}
+	for j, sc := range t.scores {
+		if len(sc) < longest {
+			// A span outgrows the cells only by pages a table repeats.
+			t.scores[j] = make([]float32, max(longest, e.cells))
+		}
 	}
 	t.at, t.scale, t.q, t.out = at, n.Params.Scale, q, out
 	t.keys, t.values = e.keys[n.Params.Layer], e.values[n.Params.Layer]
@@ -50,39 +66,45 @@ func (t *attnTask) Run(part, lo, hi int) {
 	f16 := t.e.cache.Type == gguf.TypeF16
 	for u := lo; u < hi; u++ {
 		i, h := u/at.Heads, u%at.Heads
-		span := t.e.spans[i]
-		base := span[0]*w + h/group*hd
+		runs, kv := t.e.runs[i], h/group*hd
 		q, out := t.q[u*hd:][:hd], t.out[u*hd:][:hd]
-		scores := t.scores[part][:span[1]-span[0]]
+		scores := t.scores[part][:t.e.spans[i]]
 		if f16 && at.SoftCap == 0 {
-			kernels.Attend(out, q, t.keys[base:], t.values[base:], w, t.scale, scores, false)
+			kernels.AttendRuns(out, q, t.keys[kv:], t.values[kv:], w, runs, t.scale, scores, false)
 		} else {
-			attend(out, q, t.keys[base:], t.values[base:], w, t.scale, at.SoftCap, f16, scores)
+			attend(out, q, t.keys[kv:], t.values[kv:], w, runs, t.scale, at.SoftCap, f16, scores)
 		}
 	}
 }
 
-// attend is kernels.Attend with what it lacks: scores soft-capped before
-// the softmax (softCap > 0), and weights left in f32 for an F32 cache
-// (kernels.Attend rounds them to f16, for an F16 cache).
-func attend(out, q, k, v []float32, stride int, scale, softCap float32, f16 bool, scores []float32) {
-	hd := len(q)
-	for p := range scores {
-		s := kernels.Dot(q, k[p*stride:][:hd]) * scale
-		if softCap > 0 {
-			s = softCap * float32(math.Tanh(float64(s/softCap)))
+// attend is kernels.AttendRuns with what it lacks: scores soft-capped
+// before the softmax (softCap > 0), and weights left in f32 for an F32
+// cache (kernels.AttendRuns rounds them to f16, for an F16 cache).
+func attend(out, q, k, v []float32, stride int, runs []kernels.Run, scale, softCap float32, f16 bool, scores []float32) {
+	hd, p := len(q), 0
+	for _, r := range runs {
+		for c := r.Row; c < r.Row+r.Len; c++ {
+			s := kernels.Dot(q, k[c*stride:][:hd]) * scale
+			if softCap > 0 {
+				s = softCap * float32(math.Tanh(float64(s/softCap)))
+			}
+			scores[p] = s
+			p++
 		}
-		scores[p] = s
 	}
 	kernels.Softmax(scores, false)
 	if f16 {
 		kernels.RoundF16(scores, scores, false)
 	}
 	clear(out)
-	for p, wt := range scores {
-		vp := v[p*stride:][:hd]
-		for j := range out {
-			out[j] += wt * vp[j]
+	p = 0
+	for _, r := range runs {
+		for c := r.Row; c < r.Row+r.Len; c++ {
+			wt, vp := scores[p], v[c*stride:][:hd]
+			for j := range out {
+				out[j] += wt * vp[j]
+			}
+			p++
 		}
 	}
 }

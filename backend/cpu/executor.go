@@ -22,8 +22,9 @@ import (
 // ErrClosed is returned by Run after Close.
 var ErrClosed = errors.New("cpu: executor closed")
 
-// Executor runs graphs on package kernels. It owns the KV cache (one
-// sequence, cell = position) and the scratch buffers, and serves one
+// Executor runs graphs on package kernels. It owns the KV cache, whose
+// cells a batch gives its sequences from base cells or through page
+// tables (compute.Batch.Pages), and the scratch buffers, and serves one
 // caller at a time.
 type Executor struct {
 	cache        compute.CacheShape
@@ -43,9 +44,11 @@ type Executor struct {
 	ropes   []*ropeTable
 
 	mv           kernels.MatVec
-	xrows, yrows [][]float32 // a matmul's rows, as DoBatch takes them
-	spans        [][2]int    // attention: each token's positions
-	queries      []float32   // attention: queries rounded to f16
+	xrows, yrows [][]float32       // a matmul's rows, as DoBatch takes them
+	runs         [][]kernels.Run   // attention: each token's keys as runs of cells
+	spans        []int             // attention: each token's keys
+	cellRuns     []compute.CellRun // attention: scratch for Batch.KeyRuns
+	queries      []float32         // attention: queries rounded to f16
 	attn         attnTask
 	moe          moeScratch
 	wg           sync.WaitGroup
@@ -114,9 +117,6 @@ func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
 	}
 	if g.Cache.Layers > 0 && (g.Cache.Width != e.cache.Width || g.Cache.Layers > e.cache.Layers) {
 		return fmt.Errorf("cpu: %w: the graph's cache %+v, the executor's %+v", compute.ErrShape, g.Cache, e.cache)
-	}
-	if batch.Pages != nil {
-		return fmt.Errorf("cpu: %w: a paged batch, which this executor does not read yet", compute.ErrBatch)
 	}
 	if err := batch.CheckCells(e.cells); err != nil {
 		return fmt.Errorf("cpu: %w", err)

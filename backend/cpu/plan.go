@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/quant"
 )
 
@@ -136,7 +137,8 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 		}
 	}
 	if n := g.Batch.Tokens; len(e.xrows) < n {
-		e.xrows, e.yrows, e.spans = make([][]float32, n), make([][]float32, n), make([][2]int, n)
+		e.xrows, e.yrows, e.spans = make([][]float32, n), make([][]float32, n), make([]int, n)
+		e.runs = make([][]kernels.Run, n)
 	}
 	return p, nil
 }

@@ -191,9 +191,6 @@ func (e *Executor) check(b *bound, batch *compute.Batch) error {
 	if batch.Shape() != b.g.Batch {
 		return fmt.Errorf("%w: shape %+v for a graph of %+v", compute.ErrBatch, batch.Shape(), b.g.Batch)
 	}
-	if batch.Pages != nil {
-		return fmt.Errorf("%w: a paged batch, which this executor does not read yet", compute.ErrBatch)
-	}
 	if err := batch.CheckCells(e.cells); err != nil {
 		return err
 	}
@@ -204,10 +201,11 @@ func (e *Executor) check(b *bound, batch *compute.Batch) error {
 		if p := batch.Pos[i]; int(p) >= b.posRows {
 			return fmt.Errorf("%w: position %d outside a table of %d rows", compute.ErrBatch, p, b.posRows)
 		}
-		for _, a := range b.attns {
-			if lo, hi := batch.KeyCells(i, a); lo < 0 || hi > e.cells {
-				return fmt.Errorf("%w: keys [%d, %d) outside a cache of %d", compute.ErrBatch, lo, hi, e.cells)
-			}
+		// A position past the cache's cells (only pages repeated in a
+		// table allow one) would overflow the score scratch and the page
+		// tables, both sized by the cells.
+		if p := batch.Pos[i]; int(p) >= e.cells {
+			return fmt.Errorf("%w: position %d of token %d past a cache of %d cells", compute.ErrBatch, p, i, e.cells)
 		}
 	}
 	return nil

@@ -41,7 +41,7 @@ var layouts = map[string]struct {
 	"matvec":     {4, 9 * 4},
 	"rms_norm":   {3, 5 * 4},
 	"rope":       {2, 8 * 4},
-	"attention":  {6, 11 * 4},
+	"attention":  {6, 13 * 4},
 	"layer_norm": {4, 3 * 4},
 	"gelu":       {1, 4},
 	"silu_mul":   {2, 4},

@@ -166,19 +166,22 @@ func (r *Rope) Record(s *vk.Step, n, heads, headDim, ropeDim int, neox bool, pos
 type Attention struct {
 	p    *vk.Pipeline
 	set  vk.Set
-	push [11]uint32
+	push [13]uint32
 }
 
-// AttentionShape describes one Attention record.
+// AttentionShape describes one Attention record: query rows Row0 up to
+// Row0+N.
 type AttentionShape struct {
-	N, Heads, KVHeads, HeadDim int
-	QStride                    int // elements between query rows
-	KVStride, KVOff            int // elements between cached positions; offset of position 0
-	Pos0                       int // position of query row 0 (causal)
-	// Causal rows see positions 0..Pos0+row; otherwise each row sees the
-	// key range the ranges buffer gives it.
+	Row0, N, Heads, KVHeads, HeadDim int
+	QStride                          int // elements between query rows
+	KVStride, KVOff                  int // elements between cached positions; offset of position 0
+	Pos0                             int // position of query row 0 (causal)
+	// Causal rows see positions 0..Pos0+row in cells 0..Pos0+row;
+	// otherwise each row sees the key range the ranges buffer gives it,
+	// in the cells its page table gives.
 	Causal        bool
-	ScratchStride int // scratch floats per (row, head): at least the longest span
+	PageCells     int // cells of a page in the ranges' page tables
+	ScratchStride int // scratch floats per (row, head): at least the longest of the N rows' spans
 	Scale         float32
 	// SoftCap, when > 0, maps the scaled scores s to SoftCap·tanh(s/SoftCap)
 	// before the softmax.
@@ -186,8 +189,11 @@ type AttentionShape struct {
 }
 
 // BindAttention binds queries, cached keys and values, output, a scratch
-// buffer for scores and, for non-causal attention, ranges: a (first, end)
-// pair of uint32 key positions per query row (a zero Range when causal).
+// buffer for scores (N rows × heads × ScratchStride floats) and, for
+// non-causal attention, ranges (a zero Range when causal): per query row
+// three uint32s, the first and end key positions and the index in ranges
+// of the row's page table, whose entry j is the cell of the row's
+// position j·PageCells (a page's cells are consecutive).
 // half follows llama.cpp's f16 KV cache: queries, keys and values are
 // rounded to f16 as read, and the attention weights before they meet v.
 func (k *Kernels) BindAttention(sets *vk.Sets, half bool, q, keys, values, out, scratch, ranges vk.Range) (*Attention, error) {
@@ -209,14 +215,15 @@ func (k *Kernels) BindAttention(sets *vk.Sets, half bool, q, keys, values, out, 
 	return &Attention{p: p, set: set}, nil
 }
 
-// Record adds the attention of a.N query rows.
+// Record adds the attention of sh.N query rows from sh.Row0.
 func (a *Attention) Record(s *vk.Step, sh AttentionShape) {
 	causal := uint32(0)
 	if sh.Causal {
 		causal = 1
 	}
-	a.push = [11]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
-		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale), f32(sh.SoftCap)}
+	a.push = [13]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
+		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale), f32(sh.SoftCap),
+		uint32(sh.Row0), uint32(max(sh.PageCells, 1))}
 	s.Dispatch(a.p, a.set, a.push[:], uint32(sh.Heads), uint32(sh.N), 1)
 }
 

@@ -437,8 +437,19 @@ func TestAttention(t *testing.T) {
 			qDim := tc.heads * tc.headDim
 			ctx := tc.pos0 + tc.n
 			causal := tc.seqs == nil
-			// Each row's key range: its own sequence when packed.
-			ranges := make([]float32, 2*tc.n)
+			// Each row's key range: its own sequence when packed, its
+			// positions kept in pages of 4 cells laid out backwards (one
+			// page table for the packed positions, after the rows').
+			const page = 4
+			pages := (ctx + page - 1) / page
+			cellOf := func(x int) int { return x }
+			ranges := make([]uint32, 3*tc.n, 3*tc.n+pages)
+			if !causal {
+				cellOf = func(x int) int { return (pages-1-x/page)*page + x%page }
+				for j := range pages {
+					ranges = append(ranges, uint32(cellOf(j*page)))
+				}
+			}
 			first := make([]int, tc.n)
 			end := make([]int, tc.n)
 			row := 0
@@ -449,26 +460,35 @@ func TestAttention(t *testing.T) {
 				row += l
 			}
 			for b := range tc.n {
-				ranges[2*b] = math.Float32frombits(uint32(first[b]))
-				ranges[2*b+1] = math.Float32frombits(uint32(end[b]))
+				ranges[3*b], ranges[3*b+1], ranges[3*b+2] = uint32(first[b]), uint32(end[b]), uint32(3*tc.n)
 			}
 			q := randFloats(r, tc.n*qDim, 1)
-			keys := randFloats(r, (ctx+1)*kvDim, 1)
-			vals := randFloats(r, (ctx+1)*kvDim, 1)
+			keys := randFloats(r, (pages*page+1)*kvDim, 1)
+			vals := randFloats(r, (pages*page+1)*kvDim, 1)
 			qb, kb, vb := h.floats(q), h.floats(keys), h.floats(vals)
 			ob, sb := h.poisoned(tc.n*qDim), h.poisoned(tc.n*tc.heads*ctx)
 			rb := vk.Range{}
 			if !causal {
-				rb = h.floats(ranges).All()
+				rf := make([]float32, len(ranges))
+				for i, u := range ranges {
+					rf[i] = math.Float32frombits(u)
+				}
+				rb = h.floats(rf).All()
 			}
 			op, err := h.k.BindAttention(h.sets, half, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
 			if err != nil {
 				t.Fatal(err)
 			}
 			scale := float32(1 / math.Sqrt(float64(tc.headDim)))
+			// Two records, rows [0, n/2) and the rest, sharing the scratch.
 			h.run(func(s *vk.Step) {
-				op.Record(s, AttentionShape{N: tc.n, Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
-					KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, Causal: causal, ScratchStride: ctx, Scale: scale})
+				for _, part := range [][2]int{{0, tc.n / 2}, {tc.n / 2, tc.n}} {
+					if part[1] > part[0] {
+						s.Barrier()
+						op.Record(s, AttentionShape{Row0: part[0], N: part[1] - part[0], Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
+							KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, Causal: causal, PageCells: page, ScratchStride: ctx, Scale: scale})
+					}
+				}
 			})
 			rq, rk, rv := q, keys, vals
 			if half {
@@ -493,7 +513,7 @@ func TestAttention(t *testing.T) {
 					top := math.Inf(-1)
 					for p := range sc {
 						for i := range tc.headDim {
-							sc[p] += float64(rq[b*qDim+hd*tc.headDim+i]) * float64(rk[(lo+p+1)*kvDim+kvh+i])
+							sc[p] += float64(rq[b*qDim+hd*tc.headDim+i]) * float64(rk[(cellOf(lo+p)+1)*kvDim+kvh+i])
 						}
 						sc[p] *= float64(scale)
 						top = max(top, sc[p])
@@ -520,7 +540,7 @@ func TestAttention(t *testing.T) {
 						var acc float64
 						o := b*qDim + hd*tc.headDim + i
 						for p := range sc {
-							vp := float64(rv[(lo+p+1)*kvDim+kvh+i])
+							vp := float64(rv[(cellOf(lo+p)+1)*kvDim+kvh+i])
 							acc += sc[p] * vp
 							slack[o] += step[p] * math.Abs(vp)
 						}
