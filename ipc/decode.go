@@ -127,6 +127,8 @@ func (o *Options) decodeField(f *fields, key, name string) {
 		float(&o.PresencePenalty)
 	case "frequency_penalty":
 		float(&o.FrequencyPenalty)
+	case "context_size":
+		integer(&o.ContextSize)
 	case "seed":
 		// -1 asks for a random seed, as in llama.cpp and Ollama: the same
 		// as no seed.

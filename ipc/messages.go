@@ -85,6 +85,9 @@ type Options struct {
 	FrequencyPenalty *float64 `msgpack:"frequency_penalty,omitempty"`
 	// Seed nil is a new random seed per request, as -1 is on the wire.
 	Seed *uint64 `msgpack:"seed,omitempty"`
+	// ContextSize bounds the request's positions (prompt and output), at
+	// most the daemon's context size for the model; nil is that size.
+	ContextSize *int `msgpack:"context_size,omitempty"`
 }
 
 // Response is every server-to-client frame. It is encoded with the fields

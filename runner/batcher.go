@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +16,9 @@ import (
 var (
 	// ErrClosed: the batcher closed while the sequence waited.
 	ErrClosed = errors.New("runner: batcher closed")
+	// ErrFault: a step faulted reading the mapped weights, which happens
+	// when the model file changes on disk while loaded.
+	ErrFault = errors.New("runner: reading the mapped weights faulted (the file was changed or truncated on disk while loaded)")
 )
 
 // BatcherConfig describes the model a Batcher runs and its KV cache.
@@ -217,6 +221,9 @@ func (b *Batcher) signal() {
 
 func (b *Batcher) loop() {
 	defer close(b.done)
+	// The weights are mapped from the model file: a fault reading them
+	// fails the step's sequences (see run) rather than the process.
+	debug.SetPanicOnFault(true)
 	var last time.Duration
 	for b.gather(max(last, minGrace)) {
 		start := time.Now()
@@ -284,7 +291,7 @@ func (b *Batcher) step() {
 	if err == nil {
 		// The executor runs with the lock held: a sequence's Eval would
 		// wait for the step anyway, and its pages must not move under it.
-		out, err = b.exec.Run(g, &b.batch)
+		out, err = b.run(g)
 	}
 	if err != nil {
 		for _, p := range b.parts {
@@ -306,6 +313,20 @@ func (b *Batcher) step() {
 		}
 	}
 	b.stepped.Broadcast()
+}
+
+// run runs the planned batch, turning a fault or a panic of the
+// executor into the step's error.
+func (b *Batcher) run(g *compute.Graph) (out []float32, err error) {
+	defer func() {
+		r := recover()
+		if fault, ok := r.(interface{ Addr() uintptr }); ok {
+			err = fmt.Errorf("%w: %s at %#x", ErrFault, b.cfg.File.Name, fault.Addr())
+		} else if r != nil {
+			err = fmt.Errorf("runner: the executor panicked: %v", r)
+		}
+	}()
+	return b.exec.Run(g, &b.batch)
 }
 
 // plan fills b.batch and b.parts: decoding sequences first, oldest

@@ -27,6 +27,7 @@ type Config struct {
 	MaxQueue     int           `toml:"max_queue"`
 	Parallel     int           `toml:"parallel"`
 	ContextSize  int           `toml:"context_size"`
+	KVCells      int           `toml:"kv_cells"`
 	BatchSize    int           `toml:"batch_size"`
 	Timeout      time.Duration `toml:"request_timeout"`
 	LogLevel     string        `toml:"log_level"`
@@ -132,8 +133,9 @@ var specs = map[string]flagSpec{
 	"memory-budget":   {"memory-budget", "VKINFER_MEMORY_BUDGET", "memory for loaded models, e.g. 8GiB (0 = 3/4 of RAM)"},
 	"keep-alive":      {"keep-alive", "VKINFER_KEEP_ALIVE", "unload a model idle this long (0 = at once, negative = never)"},
 	"max-queue":       {"max-queue", "VKINFER_MAX_QUEUE", "requests queued per model before 'busy'"},
-	"parallel":        {"parallel", "VKINFER_PARALLEL", "workers (sessions) per loaded model"},
-	"context-size":    {"context-size", "VKINFER_CONTEXT_SIZE", "default context size in tokens (capped by the model's)"},
+	"parallel":        {"parallel", "VKINFER_PARALLEL", "most requests a loaded model generates at once (batched into shared steps)"},
+	"context-size":    {"context-size", "VKINFER_CONTEXT_SIZE", "default context size in tokens per request (capped by the model's; a request's context_size may lower it)"},
+	"kv-cells":        {"kv-cells", "VKINFER_KV_CELLS", "most KV cache cells a model's requests share; the cache starts at one context and grows as they need (0: context-size x parallel)"},
 	"batch-size":      {"batch-size", "VKINFER_BATCH_SIZE", "prompt tokens evaluated per batch"},
 	"request-timeout": {"request-timeout", "VKINFER_REQUEST_TIMEOUT", "longest a request may take, queueing included"},
 	"log-level":       {"log-level", "VKINFER_LOG_LEVEL", "debug, info, warn or error"},
@@ -157,6 +159,7 @@ func LoadConfig(args []string, getenv func(string) string, defaultSocket string)
 	fs.Int("max-queue", 0, specs["max-queue"].usage)
 	fs.Int("parallel", 0, specs["parallel"].usage)
 	fs.Int("context-size", 0, specs["context-size"].usage)
+	fs.Int("kv-cells", 0, specs["kv-cells"].usage)
 	fs.Int("batch-size", 0, specs["batch-size"].usage)
 	fs.Duration("request-timeout", 0, specs["request-timeout"].usage)
 	fs.String("log-level", "", specs["log-level"].usage)
@@ -252,6 +255,8 @@ func (c *Config) set(name, val string) error {
 		return atoi(&c.Parallel)
 	case "context-size":
 		return atoi(&c.ContextSize)
+	case "kv-cells":
+		return atoi(&c.KVCells)
 	case "batch-size":
 		return atoi(&c.BatchSize)
 	case "request-timeout":
@@ -281,6 +286,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("parallel %d must be >= 1", c.Parallel)
 	case c.ContextSize < 16:
 		return fmt.Errorf("context size %d must be >= 16", c.ContextSize)
+	case c.KVCells < 0:
+		return fmt.Errorf("kv cells %d must be >= 0", c.KVCells)
 	case c.BatchSize < 1:
 		return fmt.Errorf("batch size %d must be >= 1", c.BatchSize)
 	case c.Timeout <= 0:

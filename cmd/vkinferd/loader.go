@@ -56,6 +56,9 @@ type openFile struct {
 	tok  *tokenizer.Tokenizer
 	m    *runner.Model
 	refs int
+	// batcher runs the generation workers' sequences in shared steps
+	// over one paged KV cache; the first generation instance starts it.
+	batcher *runner.Batcher
 }
 
 // files opens each model file once and shares it between the workers of
@@ -130,6 +133,9 @@ func (fs *files) release(name string, of *openFile) {
 	if of.refs--; of.refs > 0 {
 		return
 	}
+	if of.batcher != nil {
+		of.batcher.Close()
+	}
 	of.m.Close()
 	of.f.Close()
 	if fs.m[name] == of {
@@ -163,16 +169,45 @@ func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, e
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	// A generation session has the configured context and batch; an
-	// encoder's cache and scratch hold one pass of embedPassTokens.
-	ctx, batch := min(cfg.ContextSize, m.ContextLength()), cfg.BatchSize
-	if c == model.Embed {
-		ctx = embedTokens(a, m, cfg)
-		batch = ctx
-	}
-	mem := m.Memory(ctx, batch, 4)
 	be := fs.backend
-	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights, KVCache: mem.KVCache, Scratch: mem.Scratch}, nil
+	if c == model.Embed {
+		// An encoder's cache and scratch hold one pass of embedPassTokens.
+		ctx := embedTokens(a, m, cfg)
+		mem := m.Memory(ctx, ctx, 4)
+		return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights, KVCache: mem.KVCache, Scratch: mem.Scratch}, nil
+	}
+	// The generation workers share one batcher: its KV cache, at the most
+	// it grows to, and its scratch are charged once with the weights; a
+	// worker adds the logits row its sequence keeps.
+	ctx := min(cfg.ContextSize, m.ContextLength())
+	mem := m.Memory(kvCells(cfg, ctx), cfg.BatchSize, 4)
+	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights + mem.KVCache + mem.Scratch,
+		Scratch: 4 * uint64(m.Vocab())}, nil
+}
+
+// sequence returns a new sequence on of's batcher, starting the batcher
+// with the first: a cache of one context that grows to kvCells(cfg).
+func (fs *files) sequence(of *openFile, cfg Config) (*runner.Sequence, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if of.batcher == nil {
+		ctx := min(cfg.ContextSize, of.m.Loaded.ContextLength())
+		b, err := of.m.NewBatcher(ctx, ctx, kvCells(cfg, ctx))
+		if err != nil {
+			return nil, err
+		}
+		of.batcher = b
+	}
+	return of.batcher.NewSequence(), nil
+}
+
+// kvCells is the most cells a model's KV cache grows to: the configured
+// kv_cells, or room for every worker's sequence at the full context.
+func kvCells(cfg Config, ctx int) int {
+	if cfg.KVCells > 0 {
+		return max(cfg.KVCells, ctx)
+	}
+	return ctx * cfg.Parallel
 }
 
 func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, error) {
@@ -180,7 +215,7 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 	if err != nil {
 		return nil, err
 	}
-	sess, err := of.m.NewSession(min(l.cfg.ContextSize, of.m.Loaded.ContextLength()))
+	sess, err := l.files.sequence(of, l.cfg)
 	if err != nil {
 		l.files.release(name, of)
 		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
@@ -192,7 +227,7 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 		Metrics:      l.metrics,
 	})
 	g := &generator{Engine: eng, file: of.f, release: func() { l.files.release(name, of) }}
-	if p, ok := sess.Executor().(interface{ TakeProfile() []vk.OpTime }); ok && l.files.backend.dev.Profiling() {
+	if p, ok := of.batcher.Executor().(interface{ TakeProfile() []vk.OpTime }); ok && l.files.backend.dev.Profiling() {
 		g.profile = func() { logProfile(l.log, name, p.TakeProfile()) }
 	}
 	return g, nil

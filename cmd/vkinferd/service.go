@@ -105,6 +105,9 @@ func engineRequest(req *ipc.Request) engine.Request {
 		set(&p.Seed, o.Seed)
 	}
 	er := engine.Request{Prompt: req.Prompt, Params: p, MaxTokens: req.MaxTokens, Stop: req.Stop}
+	if o := req.Options; o != nil && o.ContextSize != nil {
+		er.ContextSize = *o.ContextSize
+	}
 	for _, m := range req.Messages {
 		er.Messages = append(er.Messages, chat.Message{Role: m.Role, Content: m.Content})
 	}
