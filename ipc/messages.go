@@ -278,6 +278,22 @@ type ModelStatus struct {
 	LastErr  string    `msgpack:"last_error,omitempty"`
 	RetryAt  time.Time `msgpack:"retry_at,omitempty"`
 	Requests uint64    `msgpack:"requests"`
+	// KVCache is a generation model's shared KV cache, nil for others.
+	KVCache *KVCacheStatus `msgpack:"kv_cache,omitempty"`
+}
+
+// KVCacheStatus is the use of a model's KV cache, in cells (one cell
+// holds one token's keys and values in every layer).
+type KVCacheStatus struct {
+	// Used cells are held by running requests; Cached ones hold prompt
+	// prefixes a later request may reuse, and are taken back when no Free
+	// cell is left.
+	Used   int `msgpack:"used"`
+	Cached int `msgpack:"cached"`
+	Free   int `msgpack:"free"`
+	// Sequences open (one per worker) and forward passes run.
+	Sequences int    `msgpack:"sequences"`
+	Steps     uint64 `msgpack:"steps"`
 }
 
 // MemoryUse is one device's memory budget.

@@ -201,6 +201,19 @@ func (fs *files) sequence(of *openFile, cfg Config) (*runner.Sequence, error) {
 	return of.batcher.NewSequence(), nil
 }
 
+// cacheStatus returns the KV cache use of model name's batcher, nil when
+// the model has none running.
+func (fs *files) cacheStatus(name string) *ipc.KVCacheStatus {
+	fs.mu.Lock()
+	of := fs.m[name]
+	fs.mu.Unlock()
+	if of == nil || of.batcher == nil {
+		return nil
+	}
+	st := of.batcher.Status()
+	return &ipc.KVCacheStatus{Used: st.Used, Cached: st.Cached, Free: st.Free, Sequences: st.Sequences, Steps: st.Steps}
+}
+
 // kvCells is the most cells a model's KV cache grows to: the configured
 // kv_cells, or room for every worker's sequence at the full context.
 func kvCells(cfg Config, ctx int) int {

@@ -264,15 +264,20 @@ func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
 			"goroutines":       uint64(runtime.NumGoroutine()),
 		},
 	}
-	for _, ps := range []pool.Status{d.text.Status(), d.embed.Status()} {
+	text := d.text.Status()
+	for _, ps := range []pool.Status{text, d.embed.Status()} {
 		p := ipc.PoolStatus{Capability: ps.Capability}
 		for _, m := range ps.Models {
-			p.Models = append(p.Models, ipc.ModelStatus{
+			ms := ipc.ModelStatus{
 				Name: m.Name, Backend: m.Backend, Device: m.Device, Memory: m.Memory,
 				Workers: len(m.Workers), Queued: m.Queued, Running: m.Running, LastUse: m.LastUse,
 				Breaker: m.Breaker.State, LastErr: m.Breaker.LastError, RetryAt: m.Breaker.RetryAt,
 				Requests: snap.Models[m.Name].Requests,
-			})
+			}
+			if ps.Capability == text.Capability {
+				ms.KVCache = d.files.cacheStatus(m.Name)
+			}
+			p.Models = append(p.Models, ms)
 		}
 		st.Pools = append(st.Pools, p)
 		if len(st.Memory) == 0 {
