@@ -4,6 +4,11 @@
 //
 //	vkbench gen [--dir bench-models] [--vocab PATH] [--only NAME]
 //	vkbench run [--dir bench-models] [--threads N] [--shared ../shared] [--vulkan-max-mib 64]
+//	vkbench serve --socket PATH --model NAME [--streams 1,4,8,16] [--prompt-tokens 128] [--gen-tokens 128] [--rounds 2]
+//
+// serve measures aggregate generation through a running daemon's socket
+// with concurrent streams (start vkinferd with --parallel at least the
+// largest stream count).
 //
 // The models have the real Llama-2 vocabulary and random weights in the
 // shapes of stories15M (bench-15m) and TinyLlama-1.1B (bench-1b), in Q8_0,
@@ -22,9 +27,29 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "gen" && os.Args[1] != "run") {
-		fmt.Fprintln(os.Stderr, "usage: vkbench gen|run [flags]")
+	if len(os.Args) < 2 || (os.Args[1] != "gen" && os.Args[1] != "run" && os.Args[1] != "serve") {
+		fmt.Fprintln(os.Stderr, "usage: vkbench gen|run|serve [flags]")
 		os.Exit(2)
+	}
+	if os.Args[1] == "serve" {
+		fs := pflag.NewFlagSet("vkbench serve", pflag.ExitOnError)
+		cfg := serveConfig{}
+		fs.StringVar(&cfg.socket, "socket", "", "the daemon's socket")
+		fs.StringVar(&cfg.model, "model", "", "model name")
+		fs.IntSliceVar(&cfg.streams, "streams", []int{1, 4, 8, 16}, "concurrent stream counts")
+		fs.IntVar(&cfg.promptTokens, "prompt-tokens", 128, "prompt tokens per stream")
+		fs.IntVar(&cfg.genTokens, "gen-tokens", 128, "generated tokens per stream")
+		fs.IntVar(&cfg.rounds, "rounds", 2, "rounds per stream count (the best is shown)")
+		fs.Parse(os.Args[2:])
+		if cfg.socket == "" || cfg.model == "" || len(cfg.streams) == 0 {
+			fmt.Fprintln(os.Stderr, "vkbench serve: --socket, --model and --streams are required")
+			os.Exit(2)
+		}
+		if err := serve(cfg); err != nil {
+			fmt.Fprintf(os.Stderr, "vkbench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	fs := pflag.NewFlagSet("vkbench "+os.Args[1], pflag.ExitOnError)
 	dir := fs.String("dir", "bench-models", "folder of the benchmark models")
