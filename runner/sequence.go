@@ -60,9 +60,13 @@ func (s *Sequence) Begin(ctx context.Context, prompt []int32, positions int) int
 	s.tokens = append(s.tokens[:0], prompt[:s.stored]...)
 	// A cancelled request frees its pages at once, even while it waits
 	// for a step.
+	req := s.arrival
 	s.stop = context.AfterFunc(ctx, func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		if s.arrival != req {
+			return // the request ended before its cancellation came in
+		}
 		s.fail(ctx.Err())
 		b.stepped.Broadcast()
 	})

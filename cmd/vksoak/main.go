@@ -67,7 +67,9 @@ func procStats(pid int) (fds int, rssKiB int64) {
 	return len(entries), rssKiB
 }
 
-// goroutines reads the daemon's goroutine count from its status.
+// goroutines reads the daemon's goroutine count from its status, less
+// one per pool worker: load starts workers (up to --parallel per model)
+// that stay until their model's keep-alive ends, and they are no leak.
 func goroutines(c *ipc.Client) (uint64, error) {
 	st, err := c.Status(context.Background())
 	if err != nil {
@@ -76,6 +78,11 @@ func goroutines(c *ipc.Client) (uint64, error) {
 	n, ok := st.Counters["goroutines"]
 	if !ok {
 		return 0, errors.New("status has no goroutine count")
+	}
+	for _, p := range st.Pools {
+		for _, m := range p.Models {
+			n -= uint64(m.Workers)
+		}
 	}
 	return n, nil
 }
@@ -307,7 +314,7 @@ func report(results []result, elapsed time.Duration, stray, g0, g1 uint64, fd0, 
 		fmt.Printf("%-20s %7d %7d %10s %10s %10s\n", op, len(rs), errs,
 			percentile(lat, 0.5).Round(time.Microsecond), percentile(lat, 0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	}
-	fmt.Printf("daemon goroutines: %d before, %d after\n", g0, g1)
+	fmt.Printf("daemon goroutines beside its workers: %d before, %d after\n", g0, g1)
 	if fd0 >= 0 {
 		fmt.Printf("daemon file descriptors: %d before, %d after\n", fd0, fd1)
 		fmt.Printf("daemon RSS: %d MiB before, %d MiB after, %d MiB at most (limit %d MiB)\n", rss0/1024, rss1/1024, maxRSS/1024, rssLimit)
