@@ -9,8 +9,11 @@ require (
 	github.com/spf13/pflag v1.1.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	github.com/vulkan-go/vulkan v0.0.0-20210402152248-956e3850d8f9
-	golang.org/x/sys v0.1.0
+	golang.org/x/sys v0.43.0
 	golang.org/x/text v0.43.0
 )
 
-require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+require (
+	github.com/ardanlabs/jinja v1.8.0 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)

@@ -24,6 +24,9 @@ type Options struct {
 	// template family name); empty when the model has none, in which case
 	// chat requests fail with chat.ErrNoTemplate.
 	ChatTemplate string
+	// ChatTokens are the BOS and EOS token texts a Jinja chat template
+	// prints (chat.TokensOf the model's tokenizer).
+	ChatTokens chat.Tokens
 	// BatchSize is the number of prompt tokens per Eval call during
 	// prefill; 0 means DefaultBatchSize.
 	BatchSize int
@@ -51,15 +54,15 @@ func New(sess model.Session, tok Tokenizer, opts Options) *Engine {
 		opts.BatchSize = DefaultBatchSize
 	}
 	e := &Engine{sess: sess, tok: tok, opts: opts}
-	e.tmpl, e.tmplErr = chat.Detect(opts.ChatTemplate)
+	e.tmpl, e.tmplErr = chat.Parse(opts.ChatTemplate, opts.ChatTokens)
 	if e.tmplErr != nil && opts.Name != "" {
 		e.tmplErr = fmt.Errorf("model %s: %w", opts.Name, e.tmplErr)
 	}
 	return e
 }
 
-// Template returns the detected chat template, or the error chat requests
-// will get.
+// Template returns the chat template, or the error chat requests will
+// get.
 func (e *Engine) Template() (chat.Template, error) { return e.tmpl, e.tmplErr }
 
 // ContextSize returns the session's context size in tokens.
@@ -119,7 +122,14 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	g := generation{e: e, ctx: ctx, emit: emit, sampler: sampler, res: &res,
 		start: start, prefillStart: prefillStart, pos: len(prompt),
 		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens}
+	if len(req.Tools) > 0 && !req.NoToolCalls {
+		g.reply = new(strings.Builder)
+	}
 	err = g.run()
+	if g.reply != nil && err == nil {
+		r := chat.ParseReply(e.tmpl.Tools(), g.reply.String())
+		res.Content, res.ToolCalls = r.Content, r.ToolCalls
+	}
 	res.PromptTokensPerSecond = perSecond(res.PromptTokens-res.CachedTokens, res.PromptDuration)
 	res.GenerationTokensPerSecond = perSecond(res.GeneratedTokens, res.GenerationDuration)
 	return res, err
@@ -128,12 +138,16 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 // tokenize renders and encodes the request's prompt and checks its length.
 func (e *Engine) tokenize(req *Request) ([]int32, error) {
 	text := req.Prompt
+	if len(req.Tools) > 0 && len(req.Messages) == 0 {
+		return nil, fmt.Errorf("%w: tools need messages (chat mode), not a raw prompt", ErrInvalid)
+	}
 	if len(req.Messages) > 0 {
 		if e.tmplErr != nil {
 			return nil, e.tmplErr
 		}
 		var err error
-		if text, err = e.tmpl.Render(req.Messages, true); err != nil {
+		c := chat.Chat{Messages: req.Messages, Tools: req.Tools, AddGenerationPrompt: true}
+		if text, err = e.tmpl.Prompt(c, e.addsBOS()); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
@@ -148,6 +162,12 @@ func (e *Engine) tokenize(req *Request) ([]int32, error) {
 		return nil, fmt.Errorf("%w: prompt has %d tokens, the context holds %d", ErrPromptTooLong, len(toks), n)
 	}
 	return toks, nil
+}
+
+// addsBOS reports whether the tokenizer adds a BOS token of its own.
+func (e *Engine) addsBOS() bool {
+	toks, err := e.tok.Encode("", true, false)
+	return err == nil && len(toks) > 0
 }
 
 // prefill evaluates the part of prompt the cache does not hold, in batches,
@@ -190,6 +210,9 @@ type generation struct {
 	stop                stopper
 	maxTokens           int
 	pending             []int32 // generated ids not yet sent
+	// reply collects the text sent, to find tool calls in; nil when the
+	// request offers no tools.
+	reply *strings.Builder
 }
 
 func (g *generation) run() error {
@@ -273,6 +296,9 @@ func (g *generation) send(text string) error {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
 	c := Chunk{Text: text, Tokens: g.pending}
+	if g.reply != nil {
+		g.reply.WriteString(text)
+	}
 	g.pending = nil
 	if g.res.TimeToFirstToken == 0 {
 		g.res.TimeToFirstToken = time.Since(g.start)
