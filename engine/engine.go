@@ -38,13 +38,12 @@ type Options struct {
 // session's KV cache holds, so a request sharing a prefix with the previous
 // one evaluates only the rest.
 type Engine struct {
-	sess    model.Session
-	tok     Tokenizer
-	opts    Options
-	tmpl    chat.Template
-	tmplErr error
-	cache   []int32 // tokens whose keys and values the session holds, by position
-	one     [1]int32
+	sess     model.Session
+	tok      Tokenizer
+	opts     Options
+	prompter Prompter
+	cache    []int32 // tokens whose keys and values the session holds, by position
+	one      [1]int32
 }
 
 // New returns an engine over sess and tok. The engine takes ownership of
@@ -53,17 +52,15 @@ func New(sess model.Session, tok Tokenizer, opts Options) *Engine {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
-	e := &Engine{sess: sess, tok: tok, opts: opts}
-	e.tmpl, e.tmplErr = chat.Parse(opts.ChatTemplate, opts.ChatTokens)
-	if e.tmplErr != nil && opts.Name != "" {
-		e.tmplErr = fmt.Errorf("model %s: %w", opts.Name, e.tmplErr)
-	}
-	return e
+	return &Engine{sess: sess, tok: tok, opts: opts,
+		prompter: NewPrompter(tok, opts.ChatTemplate, opts.ChatTokens, opts.Name)}
 }
 
 // Template returns the chat template, or the error chat requests will
 // get.
-func (e *Engine) Template() (chat.Template, error) { return e.tmpl, e.tmplErr }
+func (e *Engine) Template() (chat.Template, error) {
+	return e.prompter.Template, e.prompter.TemplateErr
+}
 
 // ContextSize returns the session's context size in tokens.
 func (e *Engine) ContextSize() int { return e.sess.ContextSize() }
@@ -127,7 +124,7 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	}
 	err = g.run()
 	if g.reply != nil && err == nil {
-		r := chat.ParseReply(e.tmpl.Tools(), g.reply.String())
+		r := chat.ParseReply(e.prompter.Template.Tools(), g.reply.String())
 		res.Content, res.ToolCalls = r.Content, r.ToolCalls
 	}
 	res.PromptTokensPerSecond = perSecond(res.PromptTokens-res.CachedTokens, res.PromptDuration)
@@ -137,37 +134,14 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 
 // tokenize renders and encodes the request's prompt and checks its length.
 func (e *Engine) tokenize(req *Request) ([]int32, error) {
-	text := req.Prompt
-	if len(req.Tools) > 0 && len(req.Messages) == 0 {
-		return nil, fmt.Errorf("%w: tools need messages (chat mode), not a raw prompt", ErrInvalid)
-	}
-	if len(req.Messages) > 0 {
-		if e.tmplErr != nil {
-			return nil, e.tmplErr
-		}
-		var err error
-		c := chat.Chat{Messages: req.Messages, Tools: req.Tools, AddGenerationPrompt: true}
-		if text, err = e.tmpl.Prompt(c, e.addsBOS()); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-	}
-	toks, err := e.tok.Encode(text, true, true)
+	toks, err := e.prompter.Tokens(req)
 	if err != nil {
-		return nil, fmt.Errorf("engine: tokenize prompt: %w", err)
-	}
-	if len(toks) == 0 {
-		return nil, fmt.Errorf("%w: the prompt is empty and the model adds no BOS token", ErrInvalid)
+		return nil, err
 	}
 	if n := e.sess.ContextSize(); len(toks) > n {
 		return nil, fmt.Errorf("%w: prompt has %d tokens, the context holds %d", ErrPromptTooLong, len(toks), n)
 	}
 	return toks, nil
-}
-
-// addsBOS reports whether the tokenizer adds a BOS token of its own.
-func (e *Engine) addsBOS() bool {
-	toks, err := e.tok.Encode("", true, false)
-	return err == nil && len(toks) > 0
 }
 
 // prefill evaluates the part of prompt the cache does not hold, in batches,

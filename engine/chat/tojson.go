@@ -22,10 +22,10 @@ import (
 
 const tojsonGlobal = "__vkinfer_tojson"
 
-// tojsonUse matches "path | tojson" and "path | tojson(args)" inside a
-// tag; group 1 is the character before the path (so that a path is not
-// matched from its middle), 2 the path, 4 the arguments.
-var tojsonUse = regexp.MustCompile(`(^|[^\w.\]])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[[^\[\]]*\])*)\s*\|\s*tojson\b(\s*\(([^()]*)\))?`)
+// tojsonUse matches "path | tojson" inside a tag; group 1 is the
+// character before the path (so that a path is not matched from its
+// middle), 2 the path. Arguments after it are found by balancedArgs.
+var tojsonUse = regexp.MustCompile(`(^|[^\w.\]])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[[^\[\]]*\])*)\s*\|\s*tojson\b`)
 
 // rewriteToJSON rewrites the tojson filters in the tags of src.
 func rewriteToJSON(src string) string {
@@ -37,16 +37,60 @@ func rewriteToJSON(src string) string {
 			return b.String()
 		}
 		b.WriteString(src[:start])
-		b.WriteString(tojsonUse.ReplaceAllStringFunc(src[start:end], func(m string) string {
-			g := tojsonUse.FindStringSubmatch(m)
-			args := ""
-			if strings.TrimSpace(g[4]) != "" {
-				args = ", " + g[4]
-			}
-			return g[1] + tojsonGlobal + "(" + g[2] + args + ")"
-		}))
+		b.WriteString(rewriteTag(src[start:end]))
 		src = src[end:]
 	}
+}
+
+// rewriteTag rewrites the tojson filters of one tag.
+func rewriteTag(tag string) string {
+	var b strings.Builder
+	for {
+		m := tojsonUse.FindStringSubmatchIndex(tag)
+		if m == nil {
+			b.WriteString(tag)
+			return b.String()
+		}
+		args, rest := balancedArgs(tag[m[1]:])
+		if args != "" {
+			args = ", " + args
+		}
+		b.WriteString(tag[:m[3]])
+		b.WriteString(tojsonGlobal + "(" + tag[m[4]:m[5]] + args + ")")
+		tag = rest
+	}
+}
+
+// balancedArgs splits "(a, (b, c)) rest" after a filter name into the
+// text inside its parentheses and the rest; without parentheses the args
+// are empty.
+func balancedArgs(s string) (args, rest string) {
+	t := strings.TrimLeft(s, " \t\n")
+	if !strings.HasPrefix(t, "(") {
+		return "", s
+	}
+	depth := 0
+	var quote byte
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case quote != 0 && c == '\\':
+			i++
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth--; depth == 0 {
+				return strings.TrimSpace(t[1:i]), t[i+1:]
+			}
+		}
+	}
+	return "", s // unbalanced: leave it to the engine to report
 }
 
 // nextTag finds the first {{ }} or {% %} tag of src, skipping over quoted

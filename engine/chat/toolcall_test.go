@@ -1,0 +1,195 @@
+package chat
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func call(id, name, args string) ToolCall {
+	return ToolCall{ID: id, Name: name, Arguments: json.RawMessage(args)}
+}
+
+func TestParseReply(t *testing.T) {
+	tests := []struct {
+		name    string
+		format  ToolFormat
+		text    string
+		content string
+		calls   []ToolCall
+	}{
+		{"hermes one", ToolsHermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", "",
+			[]ToolCall{call("", "get_weather", `{"city":"Paris"}`)}},
+		{"hermes two with text", ToolsHermes, "Checking.\n<tool_call>\n{\"name\": \"a\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {\"x\": [1, 2]}}\n</tool_call>", "Checking.",
+			[]ToolCall{call("", "a", `{}`), call("", "b", `{"x":[1,2]}`)}},
+		{"hermes unclosed at the end", ToolsHermes, "<tool_call>{\"name\": \"a\", \"arguments\": {\"k\": 1}}", "",
+			[]ToolCall{call("", "a", `{"k":1}`)}},
+		{"hermes arguments as a string", ToolsHermes, `<tool_call>{"name": "a", "arguments": "{\"k\": 1}"}</tool_call>`, "",
+			[]ToolCall{call("", "a", `{"k":1}`)}},
+		{"hermes broken JSON is prose", ToolsHermes, "<tool_call>{\"name\": </tool_call>", "<tool_call>{\"name\": </tool_call>", nil},
+		{"hermes no name is prose", ToolsHermes, `<tool_call>{"arguments": {}}</tool_call>`, `<tool_call>{"arguments": {}}</tool_call>`, nil},
+		{"llama3", ToolsLlama3, ` {"name": "get_weather", "parameters": {"city": "Oslo"}}`, "",
+			[]ToolCall{call("", "get_weather", `{"city":"Oslo"}`)}},
+		{"llama3 python tag", ToolsLlama3, `<|python_tag|>{"name": "f", "parameters": {}}`, "", []ToolCall{call("", "f", `{}`)}},
+		{"llama3 prose", ToolsLlama3, "It is sunny.", "It is sunny.", nil},
+		{"llama3 arguments not an object", ToolsLlama3, `{"name": "f", "parameters": [1]}`, `{"name": "f", "parameters": [1]}`, nil},
+		{"mistral", ToolsMistral, `[TOOL_CALLS] [{"name": "f", "arguments": {"a": 1}, "id": "abcdefghi"}, {"name": "g", "arguments": {}}]`, "",
+			[]ToolCall{call("abcdefghi", "f", `{"a":1}`), call("", "g", `{}`)}},
+		{"mistral without the control token", ToolsMistral, `[{"name": "f", "arguments": {"a": 1}}]`, "", []ToolCall{call("", "f", `{"a":1}`)}},
+		{"mistral prose", ToolsMistral, "[1, 2] are numbers", "[1, 2] are numbers", nil},
+		{"no format", ToolsNone, `<tool_call>{"name": "f", "arguments": {}}</tool_call>`, `<tool_call>{"name": "f", "arguments": {}}</tool_call>`, nil},
+	}
+	for _, tt := range tests {
+		got := ParseReply(tt.format, tt.text)
+		if got.Content != tt.content || !reflect.DeepEqual(got.ToolCalls, tt.calls) {
+			t.Errorf("%s: %q %+v, want %q %+v", tt.name, got.Content, got.ToolCalls, tt.content, tt.calls)
+		}
+	}
+}
+
+// TestToolFormats: each well-known template tells its tool-call format.
+func TestToolFormats(t *testing.T) {
+	for name, want := range map[string]ToolFormat{
+		"qwen2.5-tools": ToolsHermes, "qwen3-tools": ToolsHermes, "llama3.1-tools": ToolsLlama3,
+		"mistral-v3-tools": ToolsMistral, "llama3": ToolsNone, "chatml": ToolsNone, "gemma2": ToolsNone,
+	} {
+		src, err := os.ReadFile(filepath.Join("testdata", "templates", name+".jinja"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl, err := Parse(string(src), Tokens{})
+		if err != nil || tmpl.Tools() != want {
+			t.Errorf("%s: %q %v, want %q", name, tmpl.Tools(), err, want)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	if _, err := Parse(" \n", Tokens{}); !errors.Is(err, ErrNoTemplate) {
+		t.Errorf("empty: %v", err)
+	}
+	if tmpl, err := Parse("chatml", Tokens{}); err != nil || tmpl.Name() != "chatml" {
+		t.Errorf("family name: %v %v", tmpl.Name(), err)
+	}
+	// A source our engine cannot compile falls back to its family.
+	tmpl, err := Parse("{% for m in messages %}<|im_start|>{% endfro %}", Tokens{})
+	if err != nil || tmpl.Name() != "chatml" || !errors.Is(tmpl.Fallback(), ErrTemplate) {
+		t.Errorf("broken chatml: %v %v %v", tmpl.Name(), tmpl.Fallback(), err)
+	}
+	if _, err := Parse("{% for m in messages %}### {% endfro %}", Tokens{}); !errors.Is(err, ErrTemplate) {
+		t.Errorf("broken unknown: %v", err)
+	}
+	// Hand-written families refuse tools and tool calls.
+	fam, _ := ByName("chatml")
+	if _, err := fam.Render(Chat{Messages: []Message{{Role: RoleUser, Content: "x"}}, Tools: []json.RawMessage{json.RawMessage(`{}`)}}); !errors.Is(err, ErrTools) {
+		t.Errorf("family with tools: %v", err)
+	}
+	if _, err := fam.Render(Chat{Messages: []Message{{Role: RoleAssistant, ToolCalls: []ToolCall{call("", "f", `{}`)}}}}); !errors.Is(err, ErrMessages) {
+		t.Errorf("family with tool calls: %v", err)
+	}
+}
+
+func TestPromptBOS(t *testing.T) {
+	tmpl, err := Parse("{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}{{ eos_token }}", Tokens{BOS: "<s>", EOS: "</s>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Chat{Messages: []Message{{Role: RoleUser, Content: "hi"}}}
+	for _, tc := range []struct {
+		adds bool
+		want string
+	}{{true, "hi</s>"}, {false, "<s>hi</s>"}} {
+		if got, err := tmpl.Prompt(c, tc.adds); err != nil || got != tc.want {
+			t.Errorf("tokenizer adds BOS %v: %q %v, want %q", tc.adds, got, err, tc.want)
+		}
+	}
+	if got, _ := tmpl.Render(c); got != "<s>hi</s>" {
+		t.Errorf("Render = %q, want the template's BOS kept", got)
+	}
+}
+
+func TestJinjaErrors(t *testing.T) {
+	tmpl, err := Parse(`{{ raise_exception("no " + messages[0].role) }}`, Tokens{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tmpl.Render(Chat{Messages: []Message{{Role: "robot"}}})
+	if !errors.Is(err, ErrRaised) || !strings.HasSuffix(err.Error(), ": no robot") {
+		t.Errorf("raise_exception: %v", err)
+	}
+	tmpl, _ = Parse(`{{ messages[0].content }}`, Tokens{})
+	for _, c := range []Chat{
+		{},
+		{Messages: []Message{{Content: "no role"}}},
+		{Messages: []Message{{Role: "assistant", ToolCalls: []ToolCall{call("", "f", `[1]`)}}}},
+		{Messages: []Message{{Role: "assistant", ToolCalls: []ToolCall{call("", "f", `{"a":`)}}}},
+	} {
+		if _, err := tmpl.Render(c); !errors.Is(err, ErrMessages) {
+			t.Errorf("%+v: %v, want ErrMessages", c, err)
+		}
+	}
+	if _, err := tmpl.Render(Chat{Messages: []Message{{Role: "user"}}, Tools: []json.RawMessage{json.RawMessage(`"f"`)}}); !errors.Is(err, ErrTools) {
+		t.Errorf("tool not an object: %v", err)
+	}
+}
+
+func TestRewriteToJSON(t *testing.T) {
+	for in, want := range map[string]string{
+		`{{ t | tojson(indent=4) }}`:                  `{{ __vkinfer_tojson(t, indent=4) }}`,
+		`{{- tool_call.arguments|tojson }}`:           `{{- __vkinfer_tojson(tool_call.arguments) }}`,
+		`{% set out = m['a'].b|tojson %}`:             `{% set out = __vkinfer_tojson(m['a'].b) %}`,
+		`{{ '"' + key + '": ' + val|tojson }}`:        `{{ '"' + key + '": ' + __vkinfer_tojson(val) }}`,
+		`x | tojson {{ "}}" }}{{ a|tojson }}`:         `x | tojson {{ "}}" }}{{ __vkinfer_tojson(a) }}`,
+		`{{ f(x)|tojson }}`:                           `{{ f(x)|tojson }}`,
+		`{{ x | tojson(separators=(',', ':')) }}`:     `{{ __vkinfer_tojson(x, separators=(',', ':')) }}`,
+		`{{ x|tojson(indent=2)|safe }}{{ y|tojson }}`: `{{ __vkinfer_tojson(x, indent=2)|safe }}{{ __vkinfer_tojson(y) }}`,
+	} {
+		if got := rewriteToJSON(in); got != want {
+			t.Errorf("rewriteToJSON(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestPyFloat(t *testing.T) {
+	for f, want := range map[float64]string{
+		1: "1.0", -2.5e-7: "-2.5e-07", 1e16: "1e+16", 1e15: "1000000000000000.0", 0.1: "0.1", 123.456: "123.456", 1e-4: "0.0001",
+	} {
+		if got := pyFloat(f); got != want {
+			t.Errorf("pyFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+}
+
+func TestStrftime(t *testing.T) {
+	at := time.Date(2024, time.July, 6, 15, 4, 5, 0, time.UTC)
+	if got := strftime("%d %b %Y, %A %I:%M:%S %p %%j=%j %e", at); got != "06 Jul 2024, Saturday 03:04:05 PM %j=188  6" {
+		t.Errorf("strftime = %q", got)
+	}
+}
+
+// TestToJSONOptions: the keyword arguments of json.dumps that templates
+// pass, with the outputs Python gives.
+func TestToJSONOptions(t *testing.T) {
+	for src, want := range map[string]string{
+		`{{ tools[0] | tojson }}`:                        `{"b": [1, 2.0, {}], "a": "é"}`,
+		`{{ tools[0] | tojson(separators=(',', ':')) }}`: `{"b":[1,2.0,{}],"a":"é"}`,
+		`{{ tools[0] | tojson(sort_keys=true) }}`:        `{"a": "é", "b": [1, 2.0, {}]}`,
+		`{{ tools[0] | tojson(ensure_ascii=true) }}`:     `{"b": [1, 2.0, {}], "a": "\u00e9"}`,
+		`{{ tools[0] | tojson(indent=2) }}`:              "{\n  \"b\": [\n    1,\n    2.0,\n    {}\n  ],\n  \"a\": \"é\"\n}",
+		`{{ tools[0].a | tojson }}`:                      `"é"`,
+	} {
+		tmpl, err := Parse(src, Tokens{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tmpl.Render(Chat{Messages: []Message{{Role: "user"}}, Tools: []json.RawMessage{json.RawMessage(`{"b": [1, 2.0, {}], "a": "é"}`)}})
+		if err != nil || got != want {
+			t.Errorf("%s: %q %v, want %q", src, got, err, want)
+		}
+	}
+}
