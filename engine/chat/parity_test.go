@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -193,5 +195,37 @@ func TestJinjaParity(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("%s: listed as lenient but rendered as jinja2 does; drop it from the list", k)
 		}
+	}
+}
+
+// TestExpectedIsCurrent reruns testdata/render.py, where python3 with
+// jinja2 is installed, and checks that the committed expected output is
+// what it writes now: the templates, conversations and script have not
+// changed without it.
+func TestExpectedIsCurrent(t *testing.T) {
+	if exec.Command("python3", "-c", "import jinja2").Run() != nil {
+		t.Skip("python3 with jinja2 (Debian's python3-jinja2) is not installed")
+	}
+	models := filepath.Dir(filepath.Dir(testmodels.Model(t, "llama/stories260K.gguf")))
+	cmd := exec.Command("python3", "render.py", models)
+	cmd.Dir = "testdata"
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("render.py: %v", err)
+	}
+	want, err := os.ReadFile("testdata/expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the renders count, not which jinja2 version made them.
+	var g, w struct{ Templates any }
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Error("testdata/expected.json is stale: run `cd engine/chat/testdata && python3 render.py ../../../../shared/models > expected.json`")
 	}
 }
