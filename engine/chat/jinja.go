@@ -15,7 +15,14 @@ type jinjaTemplate struct {
 	tokens Tokens
 }
 
-func compileJinja(src string, tok Tokens) (*jinjaTemplate, error) {
+func compileJinja(src string, tok Tokens) (j *jinjaTemplate, err error) {
+	// The source comes from a model file: a panic in the engine is the
+	// file's error, not the daemon's crash.
+	defer func() {
+		if p := recover(); p != nil {
+			j, err = nil, fmt.Errorf("%w: the Jinja engine failed: %v", ErrTemplate, p)
+		}
+	}()
 	t, err := jinja.Compile(rewriteToJSON(src))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTemplate, err)
@@ -27,7 +34,12 @@ func compileJinja(src string, tok Tokens) (*jinjaTemplate, error) {
 // apply_chat_template passes: messages, tools (none when absent),
 // add_generation_prompt, bos_token and eos_token, and the globals
 // raise_exception and strftime_now.
-func (j *jinjaTemplate) render(c Chat) (string, error) {
+func (j *jinjaTemplate) render(c Chat) (out string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = "", fmt.Errorf("%w: the Jinja engine failed: %v", ErrRender, p)
+		}
+	}()
 	msgs := make([]jinja.Value, len(c.Messages))
 	for i, m := range c.Messages {
 		v, err := messageValue(m)
@@ -49,7 +61,7 @@ func (j *jinjaTemplate) render(c Chat) (string, error) {
 		tools = jinja.NewList(list)
 	}
 	var raised error
-	out, err := j.t.RenderValues(map[string]jinja.Value{
+	out, err = j.t.RenderValues(map[string]jinja.Value{
 		"messages":              jinja.NewList(msgs),
 		"tools":                 tools,
 		"documents":             jinja.None(),

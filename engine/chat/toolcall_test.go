@@ -193,3 +193,27 @@ func TestToJSONOptions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzJinja: compiling and rendering arbitrary template sources (from
+// the well-known ones) and tool call arguments never panics.
+func FuzzJinja(f *testing.F) {
+	for _, name := range []string{"chatml", "llama3.1-tools", "mistral-v3-tools", "qwen3-tools", "gemma3"} {
+		src, err := os.ReadFile(filepath.Join("testdata", "templates", name+".jinja"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(src), "hi", `{"a": 1}`)
+	}
+	f.Add("{{ messages[0].content | tojson(indent=2) }}", "x", `{}`)
+	f.Fuzz(func(t *testing.T, src, content, args string) {
+		tmpl, err := Parse(src, Tokens{BOS: "<s>", EOS: "</s>"})
+		if err != nil {
+			return
+		}
+		c := Chat{Messages: []Message{
+			{Role: RoleUser, Content: content},
+			{Role: RoleAssistant, ToolCalls: []ToolCall{{ID: "abcdefghi", Name: "f", Arguments: json.RawMessage(args)}}},
+		}, Tools: []json.RawMessage{json.RawMessage(`{"type": "function", "function": {"name": "f"}}`)}, AddGenerationPrompt: true}
+		tmpl.Render(c)
+	})
+}
