@@ -44,6 +44,12 @@ func runChat(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A model without a chat template (or an unknown one) fails here, not
+	// at the first message: tokenize reads the template without loading
+	// the weights.
+	if _, err := c.Tokenize(e.ctx, &ipc.Request{Model: s.Model, Messages: []ipc.Message{{Role: "user", Content: "hi"}}}); err != nil {
+		return err
+	}
 	tty := isTerminal(e.stdin) && isTerminal(e.stdout)
 	in, err := newLineReader(e, tty, *history)
 	if err != nil {

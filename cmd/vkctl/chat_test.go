@@ -124,6 +124,22 @@ func TestChatPiped(t *testing.T) {
 	}
 }
 
+// TestChatNeedsTemplate: a model without a chat template, or an unknown
+// one, is refused before the first message.
+func TestChatNeedsTemplate(t *testing.T) {
+	sock := startDaemon(t)
+	for model, want := range map[string]string{
+		"stories260K": "has no chat template (bad_request)",
+		"nope":        "(unknown_model)",
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"--socket", sock, "chat", "-m", model}, strings.NewReader("hi\n"), &out, &errb)
+		if code != exitFailed || !strings.Contains(errb.String(), want) {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", model, code, errb.String(), exitFailed, want)
+		}
+	}
+}
+
 func TestReadMessage(t *testing.T) {
 	in := &plainReader{}
 	for _, tc := range []struct {
