@@ -253,14 +253,21 @@ func TestChatTerminal(t *testing.T) {
 		t.Errorf("no token count before tokens/s:\n%s", out.String()[at-40:])
 	}
 
-	// An endless reply, stopped by Ctrl-C once it streams.
+	// A reply that runs until the context is full (the seed makes it the
+	// same every time), stopped by Ctrl-C once it streams.
+	at = out.waitFor(t, at, ">>> ")
+	tty.WriteString("/set seed 1\r")
+	at = out.waitFor(t, at, "Set seed to 1.")
 	at = out.waitFor(t, at, ">>> ")
 	tty.WriteString("/set max_tokens 0\r")
 	at = out.waitFor(t, at, "Set max_tokens to 0.")
 	at = out.waitFor(t, at, ">>> ")
 	tty.WriteString("Tell me everything\r")
 	at = out.waitFor(t, at, "Tell me everything")
-	for start := len(out.String()); len(out.String()) < start+20; {
+	for start, deadline := len(out.String()), time.Now().Add(60*time.Second); len(out.String()) < start+20; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reply did not start:\n%s", out.String()[at:])
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	tty.Write([]byte{3})
