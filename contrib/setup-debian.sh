@@ -2,7 +2,8 @@
 # Installs what vkinfer needs to build, test and run on Debian 12 (bookworm):
 # a C compiler for cgo, make, the Vulkan loader and Mesa's drivers (lavapipe
 # runs the Vulkan backend on the CPU where there is no GPU), glslang for
-# `make shaders`, python3-msgpack for the example client, systemd for
+# `make shaders`, python3-msgpack for the example client, python3-jinja2 for
+# the chat template parity test's reference renders, systemd for
 # `systemd-analyze verify`, and Go >= 1.21 (which fetches the exact toolchain
 # go.mod asks for from the Go module proxy). It is idempotent, and runs
 # itself under sudo when not started as root.
@@ -24,7 +25,7 @@ need_go() {
 
 packages=(ca-certificates git make gcc libc6-dev pkg-config
 	libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools
-	python3 python3-msgpack systemd)
+	python3 python3-msgpack python3-jinja2 systemd)
 
 if need_go; then
 	. /etc/os-release

@@ -24,6 +24,9 @@ type Options struct {
 	// template family name); empty when the model has none, in which case
 	// chat requests fail with chat.ErrNoTemplate.
 	ChatTemplate string
+	// ChatTokens are the BOS and EOS token texts a Jinja chat template
+	// prints (chat.TokensOf the model's tokenizer).
+	ChatTokens chat.Tokens
 	// BatchSize is the number of prompt tokens per Eval call during
 	// prefill; 0 means DefaultBatchSize.
 	BatchSize int
@@ -35,13 +38,12 @@ type Options struct {
 // session's KV cache holds, so a request sharing a prefix with the previous
 // one evaluates only the rest.
 type Engine struct {
-	sess    model.Session
-	tok     Tokenizer
-	opts    Options
-	tmpl    chat.Template
-	tmplErr error
-	cache   []int32 // tokens whose keys and values the session holds, by position
-	one     [1]int32
+	sess     model.Session
+	tok      Tokenizer
+	opts     Options
+	prompter Prompter
+	cache    []int32 // tokens whose keys and values the session holds, by position
+	one      [1]int32
 }
 
 // New returns an engine over sess and tok. The engine takes ownership of
@@ -50,17 +52,15 @@ func New(sess model.Session, tok Tokenizer, opts Options) *Engine {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
-	e := &Engine{sess: sess, tok: tok, opts: opts}
-	e.tmpl, e.tmplErr = chat.Detect(opts.ChatTemplate)
-	if e.tmplErr != nil && opts.Name != "" {
-		e.tmplErr = fmt.Errorf("model %s: %w", opts.Name, e.tmplErr)
-	}
-	return e
+	return &Engine{sess: sess, tok: tok, opts: opts,
+		prompter: NewPrompter(tok, opts.ChatTemplate, opts.ChatTokens, opts.Name)}
 }
 
-// Template returns the detected chat template, or the error chat requests
-// will get.
-func (e *Engine) Template() (chat.Template, error) { return e.tmpl, e.tmplErr }
+// Template returns the chat template, or the error chat requests will
+// get.
+func (e *Engine) Template() (chat.Template, error) {
+	return e.prompter.Template, e.prompter.TemplateErr
+}
 
 // ContextSize returns the session's context size in tokens.
 func (e *Engine) ContextSize() int { return e.sess.ContextSize() }
@@ -131,7 +131,14 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	g := generation{e: e, ctx: ctx, emit: emit, sampler: sampler, res: &res,
 		start: start, prefillStart: prefillStart, pos: len(prompt),
 		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens, ctxSize: limit}
+	if len(req.Tools) > 0 && !req.NoToolCalls {
+		g.reply = new(strings.Builder)
+	}
 	err = g.run()
+	if g.reply != nil && err == nil {
+		r := chat.ParseReply(e.prompter.Template.Tools(), g.reply.String())
+		res.Content, res.ToolCalls = r.Content, r.ToolCalls
+	}
 	res.PromptTokensPerSecond = perSecond(res.PromptTokens-res.CachedTokens, res.PromptDuration)
 	res.GenerationTokensPerSecond = perSecond(res.GeneratedTokens, res.GenerationDuration)
 	return res, err
@@ -153,22 +160,9 @@ func (e *Engine) contextOf(req *Request) (int, error) {
 // tokenize renders and encodes the request's prompt and checks its length
 // against the request's context of n positions.
 func (e *Engine) tokenize(req *Request, n int) ([]int32, error) {
-	text := req.Prompt
-	if len(req.Messages) > 0 {
-		if e.tmplErr != nil {
-			return nil, e.tmplErr
-		}
-		var err error
-		if text, err = e.tmpl.Render(req.Messages, true); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-	}
-	toks, err := e.tok.Encode(text, true, true)
+	toks, err := e.prompter.Tokens(req)
 	if err != nil {
-		return nil, fmt.Errorf("engine: tokenize prompt: %w", err)
-	}
-	if len(toks) == 0 {
-		return nil, fmt.Errorf("%w: the prompt is empty and the model adds no BOS token", ErrInvalid)
+		return nil, err
 	}
 	if len(toks) > n {
 		return nil, fmt.Errorf("%w: prompt has %d tokens, the context holds %d", ErrPromptTooLong, len(toks), n)
@@ -217,6 +211,9 @@ type generation struct {
 	maxTokens           int
 	ctxSize             int     // the request's positions
 	pending             []int32 // generated ids not yet sent
+	// reply collects the text sent, to find tool calls in; nil when the
+	// request offers no tools.
+	reply *strings.Builder
 }
 
 func (g *generation) run() error {
@@ -299,6 +296,9 @@ func (g *generation) send(text string) error {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
 	c := Chunk{Text: text, Tokens: g.pending}
+	if g.reply != nil {
+		g.reply.WriteString(text)
+	}
 	g.pending = nil
 	if g.res.TimeToFirstToken == 0 {
 		g.res.TimeToFirstToken = time.Since(g.start)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -26,6 +27,12 @@ type Request struct {
 	// Messages are rendered through the model's chat template, which ends
 	// with the opening of an assistant turn.
 	Messages []chat.Message
+	// Tools are offered to the model through its chat template (OpenAI
+	// {"type": "function", "function": {...}} JSON objects); the reply is
+	// then parsed for tool calls (Result.ToolCalls), unless NoToolCalls.
+	Tools []json.RawMessage
+	// NoToolCalls leaves the reply unparsed (tool_choice "none").
+	NoToolCalls bool
 	// Params are the sampling parameters (sampling.Defaults or
 	// sampling.Greedy are good starting points).
 	Params sampling.Params

@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/vkinfer/vkinfer/engine/chat"
+)
 
 // StopReason says why generation ended.
 type StopReason string
@@ -32,6 +36,11 @@ type Result struct {
 	// StopString is the stop string that matched, when StopReason is
 	// StopString.
 	StopString string
+	// ToolCalls are the tool calls found in the reply of a request that
+	// offered tools, in the model's format; Content is then the reply's
+	// text outside them. Both are empty when the model answered in prose.
+	ToolCalls []chat.ToolCall
+	Content   string
 	// PromptTokens is the prompt length in tokens; CachedTokens of those
 	// were reused from the session's KV cache and not evaluated again.
 	PromptTokens, CachedTokens int

@@ -276,6 +276,26 @@ func (c *Client) Embed(ctx context.Context, req *Request) ([][]float32, error) {
 	return r.Embeddings, nil
 }
 
+// Tokenize returns the token ids of req's prompt or messages; the
+// request's Op is set here.
+func (c *Client) Tokenize(ctx context.Context, req *Request) ([]int32, error) {
+	req.Op = OpTokenize
+	r, err := c.call(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.Tokens, nil
+}
+
+// Detokenize returns the text of tokens in model's vocabulary.
+func (c *Client) Detokenize(ctx context.Context, model string, tokens []int32) (string, error) {
+	r, err := c.call(ctx, &Request{Op: OpDetokenize, Model: model, Tokens: tokens})
+	if err != nil {
+		return "", err
+	}
+	return r.Text, nil
+}
+
 // Stream is one generation in progress.
 type Stream struct {
 	c     *Client
@@ -319,6 +339,9 @@ func (s *Stream) Next() (Chunk, error) {
 		s.err = err
 	case r.Op == OpDone:
 		s.stats, s.err = r.Stats, io.EOF
+		if s.stats != nil {
+			s.stats.ToolCalls, s.stats.Content = r.ToolCalls, r.Content
+		}
 		s.stop()
 		s.c.forget(s.id)
 		if r.Text != "" || len(r.Tokens) > 0 { // stream=false: the whole text
@@ -336,5 +359,7 @@ func (s *Stream) Next() (Chunk, error) {
 	return Chunk{}, s.err
 }
 
-// Stats returns the generation's statistics once Next has returned io.EOF.
+// Stats returns the generation's statistics once Next has returned io.EOF;
+// the done frame's tool calls and content are in its ToolCalls and
+// Content.
 func (s *Stream) Stats() *Stats { return s.stats }

@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -75,6 +76,41 @@ func (r *Request) decodeField(f *fields, key, name string) {
 		if f.bool(name, &b) {
 			r.Stream = &b
 		}
+	case "tools":
+		f.arrayOf(name, func(name string) {
+			var j JSON
+			if f.element(name, "a map") && f.jsonMap(name, &j) {
+				r.Tools = append(r.Tools, j)
+			}
+		})
+	case "tool_choice":
+		if c, ok := f.next(); ok && isMap(c) {
+			f.skip()
+			r.ToolChoice = "function"
+		} else if ok {
+			f.str(name, &r.ToolChoice)
+		}
+	case "tokens":
+		f.arrayOf(name, func(name string) {
+			var n int
+			if f.element(name, "an integer") && f.int(name, &n) {
+				if n < math.MinInt32 || n > math.MaxInt32 {
+					f.invalid("%s %d is out of range", name, n)
+					return
+				}
+				r.Tokens = append(r.Tokens, int32(n))
+			}
+		})
+	case "add_special":
+		var b bool
+		if f.bool(name, &b) {
+			r.AddSpecial = &b
+		}
+	case "parse_special":
+		var b bool
+		if f.bool(name, &b) {
+			r.ParseSpecial = &b
+		}
 	case "input":
 		f.strs(name, &r.Input)
 	case "truncate":
@@ -92,9 +128,83 @@ func (m *Message) decodeField(f *fields, key, name string) {
 		f.str(name, &m.Role)
 	case "content":
 		f.str(name, &m.Content)
+	case "tool_calls":
+		f.arrayOf(name, func(name string) {
+			var c ToolCall
+			if f.element(name, "a map") && f.mapOf(name, c.decodeField) {
+				m.ToolCalls = append(m.ToolCalls, c)
+			}
+		})
+	case "tool_call_id":
+		f.str(name, &m.ToolCallID)
+	case "name":
+		f.str(name, &m.Name)
 	default:
 		f.skip()
 	}
+}
+
+func (c *ToolCall) decodeField(f *fields, key, name string) {
+	switch key {
+	case "id":
+		f.str(name, &c.ID)
+	case "type":
+		f.str(name, &c.Type)
+	case "function":
+		f.mapOf(name, c.Function.decodeField)
+	default:
+		f.skip()
+	}
+}
+
+func (fn *ToolFunction) decodeField(f *fields, key, name string) {
+	switch key {
+	case "name":
+		f.str(name, &fn.Name)
+	case "arguments":
+		// A map, or OpenAI's JSON string holding one.
+		if c, ok := f.next(); ok && msgpcode.IsString(c) {
+			var s string
+			if f.str(name, &s) {
+				var obj map[string]json.RawMessage
+				if json.Unmarshal([]byte(s), &obj) != nil {
+					f.invalid("%s is a string that does not hold a JSON object", name)
+					return
+				}
+				fn.Arguments = JSON(s)
+			}
+		} else if ok {
+			f.jsonMap(name, &fn.Arguments)
+		}
+	default:
+		f.skip()
+	}
+}
+
+// jsonMap decodes a map (tools, tool call arguments) as JSON; the value
+// must have been peeked as non-nil.
+func (f *fields) jsonMap(name string, dst *JSON) bool {
+	c, err := f.dec.PeekCode()
+	if !f.check(err) {
+		return false
+	}
+	if !isMap(c) {
+		f.wrong(name, c, "a map")
+		return false
+	}
+	raw, err := f.dec.DecodeRaw()
+	if !f.check(err) {
+		return false
+	}
+	// Converted from its own copy, so that a value without a JSON form
+	// (a NaN, binary data) fails the request, not the frame.
+	var b bytes.Buffer
+	if err := msgpackToJSON(msgpack.NewDecoder(bytes.NewReader(raw)), &b); err != nil {
+		f.invalid("%s: %v", name, err)
+		return false
+	}
+	*dst = b.Bytes()
+	return true
 }
 
 func (o *Options) decodeField(f *fields, key, name string) {

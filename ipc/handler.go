@@ -18,3 +18,14 @@ type Handler interface {
 	Unload(ctx context.Context, req *Request) error
 	Status(ctx context.Context) (*Status, error)
 }
+
+// TokenHandler answers tokenize and detokenize; a Handler that also
+// implements it serves those ops (others answer unknown_op).
+type TokenHandler interface {
+	// Tokenize returns the token ids of req.Prompt (with the model's BOS
+	// unless req.AddSpecial is false), or of req.Messages (and req.Tools)
+	// rendered through the model's chat template, as generate would.
+	Tokenize(ctx context.Context, req *Request) ([]int32, error)
+	// Detokenize returns the text of req.Tokens.
+	Detokenize(ctx context.Context, req *Request) (string, error)
+}

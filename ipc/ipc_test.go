@@ -600,7 +600,7 @@ func FuzzReadFrame(f *testing.F) {
 func FuzzDecodeRequest(f *testing.F) {
 	for _, r := range []any{
 		&Request{Op: OpHello, Version: Version},
-		&Request{Op: OpGenerate, ID: 1, Model: "m", Prompt: "p", Messages: []Message{{"user", "hi"}}, Stop: []string{"x"}},
+		&Request{Op: OpGenerate, ID: 1, Model: "m", Prompt: "p", Messages: []Message{{Role: "user", Content: "hi"}}, Stop: []string{"x"}},
 		&Request{Op: OpEmbed, ID: 2, Model: "m", Input: []string{"a", "b"}, Dimensions: 3},
 		map[string]any{"op": "ping", "id": 3, "extra": []any{1, "x", map[string]any{"y": 1.5}}},
 	} {

@@ -29,6 +29,9 @@ const (
 	OpUnload   = "unload"
 	OpStatus   = "status"
 	OpCancel   = "cancel"
+	// Answered from the model's tokenizer alone, without loading weights.
+	OpTokenize   = "tokenize"
+	OpDetokenize = "detokenize"
 	// Server to client.
 	OpChunk  = "chunk"
 	OpDone   = "done"
@@ -58,6 +61,19 @@ type Request struct {
 	MaxTokens int       `msgpack:"max_tokens,omitempty"`
 	Stop      []string  `msgpack:"stop,omitempty"`
 	Stream    *bool     `msgpack:"stream,omitempty"` // default true
+	// Tools are rendered through the model's chat template; ToolChoice
+	// is "auto" (the default), "none", or a call forced ("required", or
+	// a map naming a function: decoded as "function"), which is refused.
+	Tools      []JSON `msgpack:"tools,omitempty"`
+	ToolChoice string `msgpack:"tool_choice,omitempty"`
+
+	// tokenize takes Prompt or Messages (and Tools); detokenize Tokens.
+	// For a prompt, AddSpecial (default true) adds the model's BOS token
+	// and ParseSpecial (default true) reads special-token text such as
+	// "<|im_end|>" as that token, as generate does.
+	Tokens       []int32 `msgpack:"tokens,omitempty"`
+	AddSpecial   *bool   `msgpack:"add_special,omitempty"`
+	ParseSpecial *bool   `msgpack:"parse_special,omitempty"`
 
 	// embed
 	Input      []string `msgpack:"input,omitempty"`
@@ -65,10 +81,29 @@ type Request struct {
 	Dimensions int      `msgpack:"dimensions,omitempty"`
 }
 
-// Message is one chat turn.
+// Message is one chat turn. An assistant turn may carry the tool calls
+// it made; a tool turn answers one (tool_call_id) of a tool (name).
 type Message struct {
-	Role    string `msgpack:"role"`
-	Content string `msgpack:"content"`
+	Role       string     `msgpack:"role"`
+	Content    string     `msgpack:"content"`
+	ToolCalls  []ToolCall `msgpack:"tool_calls,omitempty"`
+	ToolCallID string     `msgpack:"tool_call_id,omitempty"`
+	Name       string     `msgpack:"name,omitempty"`
+}
+
+// ToolCall is one function call, in OpenAI's shape except that the
+// arguments are a map rather than a JSON string (a string holding a JSON
+// object is accepted too).
+type ToolCall struct {
+	ID       string       `msgpack:"id,omitempty"`
+	Type     string       `msgpack:"type"` // "function"
+	Function ToolFunction `msgpack:"function"`
+}
+
+// ToolFunction names the function called and its arguments.
+type ToolFunction struct {
+	Name      string `msgpack:"name"`
+	Arguments JSON   `msgpack:"arguments"`
 }
 
 // Options are sampling parameters; a nil field takes the daemon's default.
@@ -106,6 +141,10 @@ type Response struct {
 
 	// done
 	Stats *Stats `msgpack:"stats,omitempty"`
+	// ToolCalls (done, when the request offered tools and the model
+	// called some) and Content, the reply's text outside the calls.
+	ToolCalls []ToolCall `msgpack:"tool_calls,omitempty"`
+	Content   string     `msgpack:"content,omitempty"`
 
 	// result
 	Embeddings [][]float32 `msgpack:"embeddings,omitempty"`
@@ -142,6 +181,9 @@ func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
 		if r.whole {
 			fields = append(fields, field{"text", r.Text}, field{"tokens", orEmpty(r.Tokens)})
 		}
+		if len(r.ToolCalls) > 0 {
+			fields = append(fields, field{"tool_calls", r.ToolCalls}, field{"content", r.Content})
+		}
 	case OpResult:
 		switch r.answers {
 		case OpEmbed:
@@ -160,6 +202,10 @@ func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
 			fields = append(fields, field{"models", models})
 		case OpStatus:
 			fields = append(fields, field{"status", r.Status.lists()})
+		case OpTokenize:
+			fields = append(fields, field{"tokens", orEmpty(r.Tokens)})
+		case OpDetokenize:
+			fields = append(fields, field{"text", r.Text})
 		}
 	case OpError:
 		fields = append(fields, field{"code", r.Code}, field{"message", r.Message})
@@ -215,6 +261,9 @@ type Stats struct {
 	FirstTokenNs    int64   `msgpack:"first_token_ns"`
 	PromptTPS       float64 `msgpack:"prompt_tps"`
 	GenerationTPS   float64 `msgpack:"generation_tps"`
+	// ToolCalls and Content go out on the done frame, beside the stats.
+	ToolCalls []ToolCall `msgpack:"-"`
+	Content   string     `msgpack:"-"`
 }
 
 // ModelInfo describes a model the daemon can serve.

@@ -325,7 +325,7 @@ func (c *conn) dispatch(req *Request) {
 		return
 	}
 	switch req.Op {
-	case OpPing, OpGenerate, OpEmbed, OpModels, OpLoad, OpUnload, OpStatus:
+	case OpPing, OpGenerate, OpEmbed, OpModels, OpLoad, OpUnload, OpStatus, OpTokenize, OpDetokenize:
 	case OpHello:
 		c.sendError(req.ID, Errorf(CodeBadRequest, "hello was already exchanged"))
 		return
@@ -423,6 +423,29 @@ func (c *conn) run(ctx context.Context, req *Request) (err error) {
 			return err
 		}
 		return result(&Response{})
+	case OpTokenize, OpDetokenize:
+		th, ok := h.(TokenHandler)
+		if !ok {
+			return Errorf(CodeUnknownOp, "this server does not answer %s", req.Op)
+		}
+		if req.Model == "" {
+			return Errorf(CodeBadRequest, "%s needs a model", req.Op)
+		}
+		if req.Op == OpDetokenize {
+			text, err := th.Detokenize(ctx, req)
+			if err != nil {
+				return err
+			}
+			return result(&Response{Text: text})
+		}
+		if req.Prompt == "" && len(req.Messages) == 0 {
+			return Errorf(CodeBadRequest, "tokenize needs a prompt or messages")
+		}
+		toks, err := th.Tokenize(ctx, req)
+		if err != nil {
+			return err
+		}
+		return result(&Response{Tokens: toks})
 	}
 	return Errorf(CodeUnknownOp, "unknown op %q", req.Op)
 }
@@ -454,5 +477,6 @@ func (c *conn) generate(ctx context.Context, req *Request) error {
 	}
 	// The closing frame goes out even if the client cancelled just now:
 	// every request ends with exactly one done or error.
-	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens, whole: !stream})
+	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens,
+		ToolCalls: stats.ToolCalls, Content: stats.Content, whole: !stream})
 }

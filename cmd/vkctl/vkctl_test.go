@@ -20,8 +20,8 @@ import (
 )
 
 // startDaemon builds and runs vkinferd on a temp socket with the shared
-// models, for vkctl to talk to.
-func startDaemon(t *testing.T) string {
+// models, for vkctl to talk to; setup may add files to the models folder.
+func startDaemon(t *testing.T, setup ...func(models string)) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "vkinferd")
@@ -36,6 +36,9 @@ func startDaemon(t *testing.T) string {
 		}
 	}
 	writeYarnModel(t, filepath.Join(models, "yarn.gguf"))
+	for _, f := range setup {
+		f(models)
+	}
 	sock := filepath.Join(dir, "run", "d.sock")
 	cmd := exec.Command(bin, "--socket", sock, "--models-dir", models)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir)

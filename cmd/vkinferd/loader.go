@@ -236,9 +236,13 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 	eng := engine.New(sess, engineTokenizer{of.tok}, engine.Options{
 		Name:         name,
 		ChatTemplate: chat.SourceOf(of.f),
+		ChatTokens:   chat.TokensOf(of.tok),
 		BatchSize:    l.cfg.BatchSize,
 		Metrics:      l.metrics,
 	})
+	if tmpl, err := eng.Template(); err == nil && tmpl.Fallback() != nil && l.log != nil {
+		l.log.Warn("chat template replaced by its hand-written family", "model", name, "family", tmpl.Name(), "err", tmpl.Fallback())
+	}
 	g := &generator{Engine: eng, file: of.f, release: func() { l.files.release(name, of) }}
 	if p, ok := of.batcher.Executor().(interface{ TakeProfile() []vk.OpTime }); ok && l.files.backend.dev.Profiling() {
 		g.profile = func() { logProfile(l.log, name, p.TakeProfile()) }

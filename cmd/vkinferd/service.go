@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ type service struct {
 	cfg     Config
 	reg     *Registry
 	files   *files
+	vocabs  *vocabs
 	text    *pool.TextToText
 	embed   *pool.TextEmbedding
 	metrics *engine.Metrics
@@ -32,6 +34,7 @@ func newService(cfg Config, reg *Registry, be *backend, budget uint64, log *slog
 	logf := func(format string, args ...any) { log.Error(fmt.Sprintf(format, args...)) }
 	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, backend: be, started: time.Now()}
 	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be}
+	d.vocabs = &vocabs{reg: reg}
 	b := pool.NewBudget(budget, nil)
 	pc := pool.Config{
 		Budget:         b,
@@ -79,7 +82,7 @@ func protocolError(err error) error {
 	case errors.Is(err, engine.ErrPromptTooLong):
 		code = ipc.CodeContextFull
 	case errors.Is(err, engine.ErrInvalid), errors.Is(err, sampling.ErrInvalid), errors.Is(err, pool.ErrInvalid),
-		errors.Is(err, chat.ErrNoTemplate), errors.Is(err, ErrBadName), errors.Is(err, model.ErrOption):
+		errors.Is(err, chat.ErrNoTemplate), errors.Is(err, chat.ErrTemplate), errors.Is(err, ErrBadName), errors.Is(err, model.ErrOption):
 		code = ipc.CodeBadRequest
 	default:
 		code = ipc.CodeInternal
@@ -109,9 +112,39 @@ func engineRequest(req *ipc.Request) engine.Request {
 		er.ContextSize = *o.ContextSize
 	}
 	for _, m := range req.Messages {
-		er.Messages = append(er.Messages, chat.Message{Role: m.Role, Content: m.Content})
+		cm := chat.Message{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.Name}
+		for _, c := range m.ToolCalls {
+			cm.ToolCalls = append(cm.ToolCalls, chat.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: json.RawMessage(c.Function.Arguments)})
+		}
+		er.Messages = append(er.Messages, cm)
 	}
+	for _, t := range req.Tools {
+		er.Tools = append(er.Tools, json.RawMessage(t))
+	}
+	er.NoToolCalls = req.ToolChoice == "none"
 	return er
+}
+
+// checkToolChoice refuses a tool_choice that forces a call: honouring it
+// needs generation constrained to the call's form, which vkinfer does not
+// implement yet.
+func checkToolChoice(req *ipc.Request) error {
+	switch req.ToolChoice {
+	case "", "auto", "none":
+		return nil
+	case "required", "function":
+		return ipc.Errorf(ipc.CodeBadRequest, "tool_choice %q forces a tool call, which needs constrained generation (not implemented); use \"auto\"", req.ToolChoice)
+	}
+	return ipc.Errorf(ipc.CodeBadRequest, "tool_choice %q is not one of auto, none, required or a function", req.ToolChoice)
+}
+
+// toolCalls returns the engine's tool calls in the protocol's shape.
+func toolCalls(calls []chat.ToolCall) []ipc.ToolCall {
+	var out []ipc.ToolCall
+	for _, c := range calls {
+		out = append(out, ipc.ToolCall{ID: c.ID, Type: "function", Function: ipc.ToolFunction{Name: c.Name, Arguments: ipc.JSON(c.Arguments)}})
+	}
+	return out
 }
 
 func set[T any](dst *T, v *T) {
@@ -134,6 +167,9 @@ func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(stri
 	if req.MaxTokens < 0 {
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "max_tokens %d must be >= 0", req.MaxTokens)
 	}
+	if err := checkToolChoice(req); err != nil {
+		return nil, err
+	}
 	res, err := d.text.Generate(ctx, req.Model, engineRequest(req), func(c engine.Chunk) error {
 		return emit(c.Text, c.Tokens)
 	})
@@ -151,6 +187,8 @@ func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(stri
 		FirstTokenNs:    res.TimeToFirstToken.Nanoseconds(),
 		PromptTPS:       res.PromptTokensPerSecond,
 		GenerationTPS:   res.GenerationTokensPerSecond,
+		ToolCalls:       toolCalls(res.ToolCalls),
+		Content:         res.Content,
 	}, nil
 }
 
