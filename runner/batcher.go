@@ -463,4 +463,9 @@ func (b *Batcher) fill() {
 			bt.Output = append(bt.Output, p.output && k == p.n-1)
 		}
 	}
+	// A step of prompt chunks only still returns a row (graphs have at
+	// least one output), which nobody reads.
+	if !slices.Contains(bt.Output, true) {
+		bt.Output[len(bt.Output)-1] = true
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
@@ -302,6 +303,34 @@ func TestGrowth(t *testing.T) {
 			t.Fatalf("idle cache of %+v, want 64 cells again", st)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestLongPrompt: a prompt longer than a step runs in chunks that
+// return no row of their own, on the CPU executor as on the reference.
+func TestLongPrompt(t *testing.T) {
+	f, m := stories(t)
+	b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 256, MaxBatch: 64},
+		func(c compute.CacheShape, cells int) (compute.Executor, error) { return cpu.New(c, cells) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := prompts(1)[0]
+	for len(p) < 150 {
+		p = append(p, int32(260+len(p)%200))
+	}
+	long, err := generate(t.Context(), b.NewSequence(), p, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := newBatcher(t, f, m, 256, 0)
+	want, err := generate(t.Context(), ref.NewSequence(), p, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(long.ids, want.ids) {
+		t.Errorf("cpu in chunks of 64: %v, reference %v", long.ids, want.ids)
 	}
 }
 
