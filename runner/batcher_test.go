@@ -11,6 +11,7 @@ import (
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/archtest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/llama"
@@ -103,46 +104,63 @@ func prompts(n int) [][]int32 {
 	return ps
 }
 
-// TestBatchInvariance: a request's draws and logits are bit-identical
-// alone and beside 15 others of different lengths, and equal to the
-// single-sequence Session's on the same executor.
+// TestBatchInvariance: on each executor, a request's draws and logits
+// are bit-identical alone and beside 15 others of different lengths; on
+// the reference they also equal the single-sequence Session's.
 func TestBatchInvariance(t *testing.T) {
+	for _, name := range archtest.Executors {
+		t.Run(name, func(t *testing.T) { testBatchInvariance(t, name) })
+	}
+}
+
+func testBatchInvariance(t *testing.T, executor string) {
 	f, m := stories(t)
+	rm, err := runner.Open(f, archtest.Backend(t, executor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
 	ps := prompts(16)
 	const n, seed = 12, 7
-
-	b := newBatcher(t, f, m, 128, 0)
-	alone, err := generate(t.Context(), b.NewSequence(), ps[0], n, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The old path: one sequence in base cells.
-	sess, err := runner.New(runner.Config{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 128},
-		func(c compute.CacheShape, cells int) (compute.Executor, error) {
-			return compute.NewReference(c, cells), nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if err := sess.Eval(ps[0], 0); err != nil {
-		t.Fatal(err)
-	}
-	for i, id := range alone.ids {
-		l, err := sess.Logits()
+	open := func() *runner.Batcher {
+		b, err := rm.NewBatcher(128, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(l, alone.logits[i]) {
-			t.Fatalf("draw %d: the batcher's logits differ from the session's", i)
-		}
-		if err := sess.Eval([]int32{id}, len(ps[0])+i); err != nil {
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	alone, err := generate(t.Context(), open().NewSequence(), ps[0], n, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if executor == "reference" {
+		// The old path: one sequence in base cells.
+		sess, err := runner.New(runner.Config{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 128},
+			func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+		if err != nil {
 			t.Fatal(err)
+		}
+		defer sess.Close()
+		if err := sess.Eval(ps[0], 0); err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range alone.ids {
+			l, err := sess.Logits()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(l, alone.logits[i]) {
+				t.Fatalf("draw %d: the batcher's logits differ from the session's", i)
+			}
+			if err := sess.Eval([]int32{id}, len(ps[0])+i); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
-	b16 := newBatcher(t, f, m, 128, 0)
+	b16 := open()
 	results := make([]generated, len(ps))
 	errs := make([]error, len(ps))
 	var wg sync.WaitGroup
@@ -166,7 +184,7 @@ func TestBatchInvariance(t *testing.T) {
 	if st := b16.Status(); st.Steps >= uint64(16*(n+1)) {
 		t.Errorf("%d steps for 16 sequences of %d draws: not batched", st.Steps, n)
 	}
-	t.Logf("16 sequences in %d steps", b16.Status().Steps)
+	t.Logf("%s: 16 sequences in %d steps", executor, b16.Status().Steps)
 }
 
 // TestPrefixSharing: a request whose prompt shares whole pages with an
