@@ -138,7 +138,9 @@ func testBatchInvariance(t *testing.T, executor string) {
 	if executor == "reference" {
 		// The old path: one sequence in base cells.
 		sess, err := runner.New(runner.Config{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 128},
-			func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil })
+			func(c compute.CacheShape, cells int) (compute.Executor, error) {
+				return compute.NewReference(c, cells), nil
+			})
 		if err != nil {
 			t.Fatal(err)
 		}
