@@ -72,17 +72,18 @@ type Batcher struct {
 	done    chan struct{} // the loop returned
 	steps   uint64
 
-	batch compute.Batch
-	parts []part
+	batch   compute.Batch
+	parts   []part
+	pageBuf []int32 // the batch's page tables, one after another
 }
 
 // part is a sequence's share of a step: its tokens from position from,
 // n of them, with an output row when they end its pending tokens.
 type part struct {
-	s        *Sequence
-	from, n  int
-	output   bool
-	seqIndex int32
+	s       *Sequence
+	epoch   uint64 // s's when planned
+	from, n int
+	output  bool
 }
 
 // batcherGraphs bounds the graphs a batcher keeps: each count of
@@ -289,26 +290,32 @@ func (b *Batcher) step() {
 	g, err := b.graphs.get(b.batch.Shape())
 	var out []float32
 	if err == nil {
-		// The executor runs with the lock held: a sequence's Eval would
-		// wait for the step anyway, and its pages must not move under it.
+		// The executor runs unlocked, on the batch's own copies of the
+		// tokens and page tables, so that status, new prompts and
+		// cancellations do not wait for it. Only this loop takes pages,
+		// so none of the step's moves under it; a sequence that changed
+		// meanwhile (its epoch) keeps nothing of the step.
+		b.mu.Unlock()
 		out, err = b.run(g)
-	}
-	if err != nil {
-		for _, p := range b.parts {
-			p.s.fail(fmt.Errorf("runner: step of %d tokens: %w", len(b.batch.Tokens), err))
-		}
-		b.stepped.Broadcast()
-		return
+		b.mu.Lock()
 	}
 	row := 0
 	for _, p := range b.parts {
-		s := p.s
-		s.stored += p.n
-		s.indexFull(b.pages)
+		s, current := p.s, p.s.epoch == p.epoch
+		switch {
+		case err != nil && current:
+			s.fail(fmt.Errorf("runner: step of %d tokens: %w", len(b.batch.Tokens), err))
+		case err != nil:
+		case current:
+			s.stored += p.n
+			s.indexFull(b.pages)
+			if p.output {
+				s.logits = append(s.logits[:0], out[row*b.cfg.Vocab:(row+1)*b.cfg.Vocab]...)
+				s.hasLogits = true
+				s.expected = true
+			}
+		}
 		if p.output {
-			s.logits = append(s.logits[:0], out[row*b.cfg.Vocab:(row+1)*b.cfg.Vocab]...)
-			s.hasLogits = true
-			s.expected = true
 			row++
 		}
 	}
@@ -374,7 +381,7 @@ func (b *Batcher) plan() {
 			prompt -= n
 		}
 		budget -= n
-		b.parts = append(b.parts, part{s: s, from: s.stored, n: n, output: s.stored+n == len(s.tokens)})
+		b.parts = append(b.parts, part{s: s, epoch: s.epoch, from: s.stored, n: n, output: s.stored+n == len(s.tokens)})
 	}
 	b.fill()
 }
@@ -448,20 +455,25 @@ func (b *Batcher) planned(s *Sequence) bool {
 	return false
 }
 
-// fill writes the planned parts into b.batch.
+// fill writes the planned parts into b.batch, with copies of their
+// page tables.
 func (b *Batcher) fill() {
 	bt := &b.batch
 	*bt = compute.Batch{Tokens: bt.Tokens[:0], Pos: bt.Pos[:0], Seq: bt.Seq[:0], Pages: bt.Pages[:0], Output: bt.Output[:0]}
-	for i := range b.parts {
-		p := &b.parts[i]
-		p.seqIndex = int32(len(bt.Pages))
-		bt.Pages = append(bt.Pages, p.s.pages)
+	b.pageBuf = b.pageBuf[:0]
+	for i, p := range b.parts {
+		b.pageBuf = append(b.pageBuf, p.s.pages...)
 		for k := range p.n {
 			bt.Tokens = append(bt.Tokens, p.s.tokens[p.from+k])
 			bt.Pos = append(bt.Pos, int32(p.from+k))
-			bt.Seq = append(bt.Seq, p.seqIndex)
+			bt.Seq = append(bt.Seq, int32(i))
 			bt.Output = append(bt.Output, p.output && k == p.n-1)
 		}
+	}
+	off := 0
+	for _, p := range b.parts {
+		bt.Pages = append(bt.Pages, b.pageBuf[off:off+len(p.s.pages):off+len(p.s.pages)])
+		off += len(p.s.pages)
 	}
 	// A step of prompt chunks only still returns a row (graphs have at
 	// least one output), which nobody reads.

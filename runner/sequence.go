@@ -26,7 +26,8 @@ type Sequence struct {
 	serials   []uint64 // per page: its prefix's index serial, 0 when not known
 	logits    []float32
 	hasLogits bool
-	expected  bool // its next tokens are due soon: steps wait briefly for them
+	expected  bool   // its next tokens are due soon: steps wait briefly for them
+	epoch     uint64 // counts the changes that void a running step's part
 	err       error
 	stop      func() bool // ends the watch on the request's context
 }
@@ -110,6 +111,7 @@ func (s *Sequence) attach(p *pages, tokens []int32) {
 
 // drop returns s's pages; its tokens stay, to be evaluated again.
 func (s *Sequence) drop(p *pages) {
+	s.epoch++
 	p.release(s.pages)
 	s.pages, s.serials, s.stored = s.pages[:0], s.serials[:0], 0
 }
@@ -156,6 +158,9 @@ func (s *Sequence) Eval(tokens []int32, pos int) error {
 		if t < 0 || int(t) >= b.cfg.Vocab {
 			return fmt.Errorf("runner: %w: token %d outside the vocabulary of %d", compute.ErrBatch, t, b.cfg.Vocab)
 		}
+	}
+	if pos < len(s.tokens) {
+		s.epoch++ // a running step may hold tokens this replaces
 	}
 	if pos < s.stored {
 		// Pages past pos's go back; pos's own page keeps its earlier
