@@ -354,6 +354,26 @@ func TestLongPrompt(t *testing.T) {
 	}
 }
 
+// pausing is a sequence whose first Logits reports on first and then
+// waits for resume.
+type pausing struct {
+	*runner.Sequence
+	first, resume chan struct{}
+}
+
+func (p pausing) Logits() ([]float32, error) {
+	l, err := p.Sequence.Logits()
+	if p.first != nil {
+		select {
+		case <-p.first:
+		default:
+			close(p.first)
+			<-p.resume
+		}
+	}
+	return l, err
+}
+
 // TestCancel: cancelling a request in the middle of a batch fails its
 // wait with the context's error and frees its pages at once; the others
 // finish as alone.
@@ -375,14 +395,20 @@ func TestCancel(t *testing.T) {
 	if _, err := victim.Logits(); err != nil {
 		t.Fatal(err)
 	}
+	victimCells := b.Status().Used
+	// The other request is in flight too when the victim is cancelled:
+	// it waits after its first draw until the cancellation is checked.
+	other := b.NewSequence()
+	firstDraw, resume := make(chan struct{}), make(chan struct{})
 	done := make(chan generated)
 	go func() {
-		g, err := generate(t.Context(), b.NewSequence(), ps[0], 10, 1)
+		g, err := generate(t.Context(), pausing{other, firstDraw, resume}, ps[0], 10, 1)
 		if err != nil {
 			t.Error(err)
 		}
 		done <- g
 	}()
+	<-firstDraw
 	if err := victim.Eval([]int32{300}, len(ps[1])); err != nil {
 		t.Fatal(err)
 	}
@@ -391,9 +417,10 @@ func TestCancel(t *testing.T) {
 	if _, err := victim.Logits(); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled sequence's wait: %v, want context.Canceled", err)
 	}
-	if after := b.Status().Used; after >= before {
-		t.Errorf("cells used %d after cancel, %d before", after, before)
+	if after := b.Status().Used; after != before-victimCells {
+		t.Errorf("cells used %d after cancel, %d before, the victim held %d", after, before, victimCells)
 	}
+	close(resume)
 	victim.End()
 	if g := <-done; !slices.Equal(g.ids, want.ids) {
 		t.Errorf("beside a cancelled request: %v, alone %v", g.ids, want.ids)
