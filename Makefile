@@ -65,6 +65,7 @@ test-kernel-variants:
 
 test-race:
 	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/...
+	$(GO) test -count=1 -race -run 'Batch|Prefix|Exhaustion|Growth|Cancel|LongPrompt' ./runner/
 
 # Regenerates the embedded SPIR-V; a test fails when it is stale. Each
 # shader that reduces (includes reduce.glsl) gets a second build without
