@@ -27,6 +27,28 @@ type Run struct{ Row, Len int }
 // the weights. The result has the same bits however the positions are
 // split into runs.
 func AttendRuns(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, portable bool) {
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, simdAttend)
+}
+
+// AttendHalfRuns is AttendRuns over keys and values stored as f16 (IEEE
+// half bits), as an f16 KV cache keeps them: the same arithmetic as
+// AttendRuns on those values widened to float32.
+func AttendHalfRuns(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32, portable bool) {
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, simdAttendF16)
+}
+
+// kvValue is what a KV cache stores a value as here: float32, or f16 bits.
+type kvValue interface{ ~float32 | ~uint16 }
+
+func widen[T kvValue](x T) float32 {
+	if h, ok := any(x).(uint16); ok {
+		return quant.F16ToF32(h)
+	}
+	return float32(x)
+}
+
+func attendRuns[T kvValue](out, q []float32, k, v []T, stride int, runs []Run, scale float32, scores []float32, portable bool,
+	simd func(out, q []float32, k, v []T, stride int, runs []Run, scale float32, scores []float32)) {
 	hd, span := len(q), 0
 	for _, r := range runs {
 		if r.Len > 0 {
@@ -42,7 +64,7 @@ func AttendRuns(out, q, k, v []float32, stride int, runs []Run, scale float32, s
 	}
 	out = out[:hd]
 	if use(portable) >= isaAVX2 {
-		simdAttend(out, q, k, v, stride, runs, scale, scores)
+		simd(out, q, k, v, stride, runs, scale, scores)
 		return
 	}
 	p := 0
@@ -51,7 +73,7 @@ func AttendRuns(out, q, k, v []float32, stride int, runs []Run, scale float32, s
 			kp := k[(r.Row+j)*stride:][:hd]
 			var d float32
 			for i, qv := range q {
-				d += qv * kp[i]
+				d += qv * widen(kp[i])
 			}
 			scores[p] = d * scale
 			p++
@@ -68,9 +90,34 @@ func AttendRuns(out, q, k, v []float32, stride int, runs []Run, scale float32, s
 			vp := v[(r.Row+j)*stride:][:hd]
 			w := scores[p]
 			for i := range out {
-				out[i] += w * vp[i]
+				out[i] += w * widen(vp[i])
 			}
 			p++
+		}
+	}
+}
+
+// GatherHalf widens the hd f16 values at the start of each row of the
+// runs (rows stride apart in src) into dst, hd floats a row in run order.
+func GatherHalf(dst []float32, src []uint16, stride, hd int, runs []Run, portable bool) {
+	n := 0
+	for _, r := range runs {
+		if r.Len > 0 {
+			_ = src[:(r.Row+r.Len-1)*stride+hd]
+			n += r.Len
+		}
+	}
+	dst = dst[:n*hd]
+	if use(portable) >= isaAVX2 {
+		simdGatherF16(dst, src, stride, hd, runs)
+		return
+	}
+	for _, r := range runs {
+		for j := range r.Len {
+			for i, h := range src[(r.Row+j)*stride:][:hd] {
+				dst[i] = quant.F16ToF32(h)
+			}
+			dst = dst[hd:]
 		}
 	}
 }

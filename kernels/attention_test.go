@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/vkinfer/vkinfer/quant"
 )
 
 // TestAttend runs each kernel set's attention (portable false, the set
@@ -147,6 +149,57 @@ func TestAttendRuns(t *testing.T) {
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("hd=%d runs %v: out[%d] = %v, contiguous %v", tc.hd, runs, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+// TestAttendHalfRuns: each kernel set's attention over f16 keys and
+// values gives exactly its attention over the same values widened to
+// float32 (the loads convert exactly; the arithmetic is the same), and
+// GatherHalf widens exactly what quant.F16ToF32 does.
+func TestAttendHalfRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, tc := range []struct {
+			hd, stride int
+			runs       []Run
+		}{
+			{4, 8, []Run{{2, 1}, {0, 1}}}, {8, 16, []Run{{5, 3}, {0, 0}, {9, 5}}}, {12, 48, []Run{{0, 17}}},
+			{64, 128, []Run{{20, 7}, {3, 16}}}, {100, 200, []Run{{1, 5}, {12, 2}}}, {128, 256, []Run{{40, 33}, {2, 16}}},
+		} {
+			rows, span := 0, 0
+			for _, r := range tc.runs {
+				rows, span = max(rows, r.Row+r.Len), span+r.Len
+			}
+			hk, hv := make([]uint16, rows*tc.stride), make([]uint16, rows*tc.stride)
+			fk, fv := make([]float32, len(hk)), make([]float32, len(hv))
+			for i := range hk {
+				hk[i], hv[i] = quant.F32ToF16(float32(rng.NormFloat64())), quant.F32ToF16(float32(rng.NormFloat64()))
+				fk[i], fv[i] = quant.F16ToF32(hk[i]), quant.F16ToF32(hv[i])
+			}
+			q := randVec(rng, tc.hd)
+			scale := float32(1 / math.Sqrt(float64(tc.hd)))
+			want, got := randVec(rng, tc.hd), randVec(rng, tc.hd)
+			AttendRuns(want, q, fk, fv, tc.stride, tc.runs, scale, make([]float32, span), false)
+			AttendHalfRuns(got, q, hk, hv, tc.stride, tc.runs, scale, make([]float32, span), false)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("hd=%d runs %v: out[%d] = %v, float32 %v", tc.hd, tc.runs, i, got[i], want[i])
+				}
+			}
+			g := make([]float32, span*tc.hd)
+			GatherHalf(g, hk, tc.stride, tc.hd, tc.runs, false)
+			p := 0
+			for _, r := range tc.runs {
+				for j := range r.Len {
+					for i := range tc.hd {
+						if w := fk[(r.Row+j)*tc.stride+i]; g[p*tc.hd+i] != w {
+							t.Fatalf("hd=%d runs %v: gathered [%d][%d] = %v, want %v", tc.hd, tc.runs, p, i, g[p*tc.hd+i], w)
+						}
+					}
+					p++
 				}
 			}
 		}

@@ -26,9 +26,12 @@ type Weights interface {
 // Model is a model file opened through its registered architecture for
 // a backend; the daemon and the tools open models this way.
 type Model struct {
-	File    *gguf.File
-	Arch    *model.Arch
-	Loaded  model.Loaded
+	File   *gguf.File
+	Arch   *model.Arch
+	Loaded model.Loaded
+	// KVType is the KV cache type of the model's generation sessions
+	// (Config.KVType; "" is f16).
+	KVType  string
 	weights Weights
 	batch   int
 }
@@ -69,7 +72,7 @@ func (m *Model) NewSession(ctx int) (*Session, error) {
 	if !m.Arch.Serves(model.Generate) {
 		return nil, fmt.Errorf("runner: %v models do not generate", m.Arch.Names)
 	}
-	return New(Config{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx, MaxBatch: m.batch},
+	return New(Config{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx, MaxBatch: m.batch, KVType: m.KVType},
 		m.weights.NewExecutor)
 }
 

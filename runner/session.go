@@ -28,6 +28,9 @@ type Config struct {
 	// MaxBatch bounds the tokens of one executor step; a longer Eval runs
 	// in several (0 means 512).
 	MaxBatch int
+	// KVType names the KV cache type (compute.KVTypes) of a model whose
+	// graph keeps an f16 cache (decoders); "" keeps the graph's own.
+	KVType string
 }
 
 // Session is one sequence generated on an executor. It implements
@@ -64,7 +67,16 @@ func New(cfg Config, newExec NewExecutor) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.exec, err = newExec(g.Cache, cfg.Context); err != nil {
+	cache := g.Cache
+	if cfg.KVType != "" && cache.Type == gguf.TypeF16 {
+		if cache.Type, err = compute.ParseKVType(cfg.KVType); err != nil {
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+	}
+	if err := cache.Check(); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	if s.exec, err = newExec(cache, cfg.Context); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	return s, nil
