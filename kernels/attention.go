@@ -122,6 +122,35 @@ func GatherHalf(dst []float32, src []uint16, stride, hd int, runs []Run, portabl
 	}
 }
 
+// GatherQ8_0 widens values [off, off+hd) of each row of the runs (rows
+// of ggml Q8_0 blocks, rowBytes apart in src) into dst, hd floats a row
+// in run order: each int8 times its block's f16 scale, as
+// quant.Dequantize gives them.
+func GatherQ8_0(dst []float32, src []byte, rowBytes, off, hd int, runs []Run, portable bool) {
+	n := 0
+	for _, r := range runs {
+		if r.Len > 0 {
+			_ = src[:(r.Row+r.Len-1)*rowBytes+(off+hd+31)/32*34]
+			n += r.Len
+		}
+	}
+	dst = dst[:n*hd]
+	if use(portable) >= isaAVX2 {
+		simdGatherQ8_0(dst, src, rowBytes, off, hd, runs)
+		return
+	}
+	for _, r := range runs {
+		for c := r.Row; c < r.Row+r.Len; c++ {
+			row := src[c*rowBytes:]
+			for i := range hd {
+				blk := row[(off+i)/32*34:]
+				dst[i] = float32(int8(blk[2+(off+i)%32])) * quant.F16ToF32(uint16(blk[0])|uint16(blk[1])<<8)
+			}
+			dst = dst[hd:]
+		}
+	}
+}
+
 // Rope rotates the first len(cs) dimensions of each hd-wide head of x by
 // the angles whose (cos, sin) pairs cs holds: pair i is dimensions (2i,
 // 2i+1), or with neox (i, i+len(cs)/2), as GGML's normal and NeoX modes.

@@ -188,3 +188,29 @@ AVX2 void kernels_rope(float *x, const float *cs, long n, long hd, long rd, int 
 		}
 	}
 }
+
+// kernels_gather_q8_0 widens values off .. off+hd-1 of each row of the
+// runs (rows of Q8_0 blocks, row_bytes apart in src) to float32, packed
+// hd apart in dst: int8 times its block's f16 scale, as ggml dequantizes.
+AVX2 void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, long off, long hd, const long *runs, long nruns) {
+	for (long r = 0; r < nruns; r++) {
+		for (long j = 0; j < runs[2 * r + 1]; j++, dst += hd) {
+			const uint8_t *row = src + (runs[2 * r] + j) * row_bytes;
+			long i = 0;
+			while (i < hd) {
+				const long e = off + i, in = e % 32;
+				const uint8_t *blk = row + e / 32 * 34;
+				uint16_t h;
+				memcpy(&h, blk, 2);
+				const float d = _cvtsh_ss(h);
+				const __m256 dv = _mm256_set1_ps(d);
+				long k = in;
+				for (; k + 8 <= 32 && i + 8 <= hd; k += 8, i += 8) {
+					const __m128i q = _mm_loadl_epi64((const __m128i *)(blk + 2 + k));
+					_mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), dv));
+				}
+				for (; k < 32 && i < hd; k++, i++) dst[i] = (float)(int8_t)blk[2 + k] * d;
+			}
+		}
+	}
+}

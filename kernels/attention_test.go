@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/quant"
 )
 
@@ -204,4 +205,76 @@ func TestAttendHalfRuns(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestGatherQ8_0: each kernel set widens Q8_0 rows exactly as
+// quant.Dequantize does, for head slices starting inside a block, across
+// blocks and at odd offsets.
+func TestGatherQ8_0(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	const width, cells = 96, 9
+	rowBytes := width / 32 * 34
+	src := make([]byte, cells*rowBytes)
+	want := make([]float32, cells*width)
+	for c := range cells {
+		q, err := quant.Quantize(gguf.TypeQ8_0, randVec(rng, width))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(src[c*rowBytes:], q)
+		if err := quant.Dequantize(gguf.TypeQ8_0, q, want[c*width:(c+1)*width]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := []Run{{Row: 6, Len: 3}, {Row: 0, Len: 2}, {Row: 4, Len: 0}, {Row: 3, Len: 1}}
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, s := range []struct{ off, hd int }{{0, 32}, {32, 64}, {8, 16}, {24, 40}, {3, 13}, {0, 96}, {64, 8}} {
+			got := make([]float32, 6*s.hd)
+			GatherQ8_0(got, src, rowBytes, s.off, s.hd, runs, false)
+			p := 0
+			for _, r := range runs {
+				for c := r.Row; c < r.Row+r.Len; c++ {
+					for i := range s.hd {
+						if w := want[c*width+s.off+i]; got[p*s.hd+i] != w {
+							t.Fatalf("off %d hd %d: cell %d value %d = %v, want %v", s.off, s.hd, c, i, got[p*s.hd+i], w)
+						}
+					}
+					p++
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkAttend: one head of a decode step over 1024 positions (head
+// width 64 in rows of 256), the keys in one run and in pages of 16, kept
+// as float32 and as f16. Speed only; the tests hold the values.
+func BenchmarkAttend(b *testing.B) {
+	const hd, stride, span = 64, 256, 1024
+	rng := rand.New(rand.NewPCG(39, 40))
+	q, fk, fv := randVec(rng, hd), randVec(rng, span*stride), randVec(rng, span*stride)
+	hk, hv := make([]uint16, len(fk)), make([]uint16, len(fv))
+	for i := range fk {
+		hk[i], hv[i] = quant.F32ToF16(fk[i]), quant.F32ToF16(fv[i])
+	}
+	out, scores := make([]float32, hd), make([]float32, span)
+	var pages []Run
+	for p := span/16 - 1; p >= 0; p-- {
+		pages = append(pages, Run{Row: 16 * p, Len: 16})
+	}
+	for _, runs := range []struct {
+		name string
+		r    []Run
+	}{{"one run", []Run{{0, span}}}, {"pages", pages}} {
+		b.Run("f32/"+runs.name, func(b *testing.B) {
+			for b.Loop() {
+				AttendRuns(out, q, fk, fv, stride, runs.r, 0.125, scores, false)
+			}
+		})
+		b.Run("f16/"+runs.name, func(b *testing.B) {
+			for b.Loop() {
+				AttendHalfRuns(out, q, hk, hv, stride, runs.r, 0.125, scores, false)
+			}
+		})
+	}
 }

@@ -32,4 +32,8 @@ func simdGatherF16(dst []float32, src []uint16, stride, hd int, runs []Run) {
 	panic("kernels: no SIMD build")
 }
 
+func simdGatherQ8_0(dst []float32, src []byte, rowBytes, off, hd int, runs []Run) {
+	panic("kernels: no SIMD build")
+}
+
 func simdRope(x, cs []float32, hd int, neox bool) { panic("kernels: no SIMD build") }

@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"encoding/binary"
-
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/kernels"
@@ -56,18 +54,7 @@ func (r *kvRows) gather(dst []float32, w, off, hd int, runs []kernels.Run) {
 	case r.f16 != nil:
 		kernels.GatherHalf(dst, r.f16[off:], w, hd, runs, false)
 	case r.q8 != nil:
-		rb := w / 32 * 34
-		for _, run := range runs {
-			for c := run.Row; c < run.Row+run.Len; c++ {
-				row := r.q8[c*rb:][:rb]
-				for i := range hd {
-					e := off + i
-					blk := row[e/32*34:]
-					dst[i] = float32(int8(blk[2+e%32])) * quant.F16ToF32(binary.LittleEndian.Uint16(blk))
-				}
-				dst = dst[hd:]
-			}
-		}
+		kernels.GatherQ8_0(dst, r.q8, w/32*34, off, hd, runs, false)
 	default:
 		for _, run := range runs {
 			for c := run.Row; c < run.Row+run.Len; c++ {
