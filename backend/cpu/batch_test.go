@@ -17,6 +17,8 @@ func TestBatchInvariance(t *testing.T) {
 	}{
 		{"llama/stories260K.gguf", []string{"f16", "q8_0", "f32"}},
 		{"llama/llama-2-tiny-random.gguf", []string{"f16", "f32"}}, // rows of 8: no q8_0
+		{"arch/llama3-Q4_K_M.gguf", []string{"f16"}},
+		{"arch/llama3-Q8_0.gguf", []string{"f16"}},
 	} {
 		for _, kv := range tc.types {
 			t.Run(tc.rel+"/"+kv, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // type, a sequence's logits have the same bits kept in base cells or in
 // scattered pages, alone or in one batch beside 15 other sequences (16
 // rows: a whole group of the matvec shader's inputs, against one alone
-// in its group).
+// in its group), on f32, f16 and quantized weights.
 func TestBatchInvariance(t *testing.T) {
 	k := opstest.Kernels(t)
 	for _, tc := range []struct {
@@ -23,6 +23,9 @@ func TestBatchInvariance(t *testing.T) {
 	}{
 		{"llama/stories260K.gguf", []string{"f16", "q8_0", "f32"}},
 		{"llama/llama-2-tiny-random.gguf", []string{"f16"}}, // rows of 8: no q8_0
+		// Quantized weights: matvec decodes a block once for a batch.
+		{"arch/llama3-Q4_K_M.gguf", []string{"f16"}},
+		{"arch/llama3-Q8_0.gguf", []string{"f16"}},
 	} {
 		for _, kv := range tc.types {
 			t.Run(tc.rel+"/"+kv, func(t *testing.T) {
