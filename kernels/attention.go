@@ -27,14 +27,20 @@ type Run struct{ Row, Len int }
 // the weights. The result has the same bits however the positions are
 // split into runs.
 func AttendRuns(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, portable bool) {
-	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, simdAttend)
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, true, simdAttend)
+}
+
+// AttendRunsF32 is AttendRuns with the weights left in float32, for a
+// cache whose values meet them unrounded (f32, q8_0).
+func AttendRunsF32(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, portable bool) {
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, false, simdAttendF32)
 }
 
 // AttendHalfRuns is AttendRuns over keys and values stored as f16 (IEEE
 // half bits), as an f16 KV cache keeps them: the same arithmetic as
 // AttendRuns on those values widened to float32.
 func AttendHalfRuns(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32, portable bool) {
-	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, simdAttendF16)
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, true, simdAttendF16)
 }
 
 // kvValue is what a KV cache stores a value as here: float32, or f16 bits.
@@ -47,7 +53,7 @@ func widen[T kvValue](x T) float32 {
 	return float32(x)
 }
 
-func attendRuns[T kvValue](out, q []float32, k, v []T, stride int, runs []Run, scale float32, scores []float32, portable bool,
+func attendRuns[T kvValue](out, q []float32, k, v []T, stride int, runs []Run, scale float32, scores []float32, portable, round bool,
 	simd func(out, q []float32, k, v []T, stride int, runs []Run, scale float32, scores []float32)) {
 	hd, span := len(q), 0
 	for _, r := range runs {
@@ -80,8 +86,10 @@ func attendRuns[T kvValue](out, q []float32, k, v []T, stride int, runs []Run, s
 		}
 	}
 	Softmax(scores, true)
-	for p, w := range scores {
-		scores[p] = quant.F16ToF32(quant.F32ToF16(w))
+	if round {
+		for p, w := range scores {
+			scores[p] = quant.F16ToF32(quant.F32ToF16(w))
+		}
 	}
 	clear(out)
 	p = 0

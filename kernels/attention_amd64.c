@@ -47,17 +47,17 @@ AVX2 static inline __attribute__((always_inline)) float kv_dot(const float *a, c
 // attend_body: out (hd floats) = Σ_p softmax_p(scale · q·k_p) · v_p over
 // the positions of nruns runs of rows: run r is rows runs[2r] ..
 // runs[2r]+runs[2r+1], whose key and value rows start stride elements
-// apart in k and v; scores holds a float of scratch per position. The
-// weights are rounded to f16 before the product with v (llama.cpp's f16
-// V cache). Each output lane adds its positions in position order
+// apart in k and v; scores holds a float of scratch per position. With
+// round set the weights are rounded to f16 before the product with v
+// (llama.cpp's f16 V cache). Each output lane adds its positions in position order
 // whatever the runs, so the same keys in other runs give the same bits.
-AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, const float *q, const void *k, const void *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, const int half) {
+AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, const float *q, const void *k, const void *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, const int half, int round) {
 	long span = 0;
 	for (long r = 0; r < nruns; r++) {
 		for (long j = 0; j < runs[2 * r + 1]; j++) scores[span++] = kv_dot(q, KV_AT(k, half, (runs[2 * r] + j) * stride), (int)hd, half) * scale;
 	}
 	kernels_softmax(scores, span);
-	kernels_round_f16(scores, scores, span);
+	if (round) kernels_round_f16(scores, scores, span);
 	long i = 0;
 	for (; i + 32 <= hd; i += 32) {
 		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
@@ -127,13 +127,13 @@ AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, c
 }
 
 // kernels_attend is attend_body over float32 keys and values.
-AVX2 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores) {
-	attend_body(out, q, k, v, stride, hd, runs, nruns, scale, scores, 0);
+AVX2 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round) {
+	attend_body(out, q, k, v, stride, hd, runs, nruns, scale, scores, 0, round);
 }
 
 // kernels_attend_f16 is attend_body over f16 keys and values.
 AVX2 void kernels_attend_f16(float *out, const float *q, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores) {
-	attend_body(out, q, k, v, stride, hd, runs, nruns, scale, scores, 1);
+	attend_body(out, q, k, v, stride, hd, runs, nruns, scale, scores, 1, 1);
 }
 
 // kernels_gather_f16 converts the hd f16 values at each row of the runs

@@ -156,6 +156,46 @@ func TestAttendRuns(t *testing.T) {
 	})
 }
 
+// TestAttendRunsF32: each kernel set's attention with float32 weights
+// is within TestAttend's bound of the Go reference, gives the same bits
+// however the keys split into runs, and leaves in scores the softmax
+// itself (no f16 rounding: it sums to 1 within float32 noise and holds
+// values no f16 can).
+func TestAttendRunsF32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	const hd, stride, span = 40, 80, 37
+	q, k, v := randVec(rng, hd), randVec(rng, 2*span*stride), randVec(rng, 2*span*stride)
+	whole := []Run{{Row: 5, Len: span}}
+	split := []Run{{Row: 5, Len: 16}, {Row: 21, Len: 5}, {Row: 26, Len: span - 21}}
+	ref := make([]float32, hd)
+	AttendRunsF32(ref, q, k, v, stride, whole, 0.2, make([]float32, span), true)
+	forEachISA(t, func(t *testing.T, isa isa) {
+		a, b := make([]float32, hd), make([]float32, hd)
+		scores := make([]float32, span)
+		AttendRunsF32(a, q, k, v, stride, whole, 0.2, scores, false)
+		AttendRunsF32(b, q, k, v, stride, split, 0.2, make([]float32, span), false)
+		var sum float64
+		half := 0
+		for _, w := range scores {
+			sum += float64(w)
+			if quant.F16ToF32(quant.F32ToF16(w)) == w {
+				half++
+			}
+		}
+		if math.Abs(sum-1) > 1e-5 || half == span {
+			t.Fatalf("weights sum to %v, %d of %d f16 values", sum, half, span)
+		}
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("out[%d] = %v in one run, %v split", i, a[i], b[i])
+			}
+			if e := math.Abs(float64(a[i] - ref[i])); e > 1e-5*4 {
+				t.Fatalf("out[%d] = %v, Go %v", i, a[i], ref[i])
+			}
+		}
+	})
+}
+
 // TestAttendHalfRuns: each kernel set's attention over f16 keys and
 // values gives exactly its attention over the same values widened to
 // float32 (the loads convert exactly; the arithmetic is the same), and

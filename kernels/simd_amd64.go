@@ -9,7 +9,7 @@ void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float e
 void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 void kernels_add(float *dst, const float *src, long n);
-void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores);
+void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round);
 void kernels_attend_f16(float *out, const float *q, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores);
 void kernels_gather_f16(float *dst, const uint16_t *src, long stride, long hd, const long *runs, long nruns);
 void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, long off, long hd, const long *runs, long nruns);
@@ -155,9 +155,21 @@ func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 func simdRoundF16(x, out []float32) { C.kernels_round_f16(f32p(x), f32p(out), C.long(len(x))) }
 
 func simdAttend(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
+	simdAttendRound(out, q, k, v, stride, runs, scale, scores, true)
+}
+
+func simdAttendF32(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
+	simdAttendRound(out, q, k, v, stride, runs, scale, scores, false)
+}
+
+func simdAttendRound(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, round bool) {
 	// Run is two ints, as the C side reads each run: two longs.
 	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(runs)))
-	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores))
+	r := C.int(0)
+	if round {
+		r = 1
+	}
+	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores), r)
 }
 
 func simdAttendF16(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32) {

@@ -90,18 +90,23 @@ func (t *attnTask) Run(part, lo, hi int) {
 			t.keys.gather(k, w, kv, hd, runs)
 			t.values.gather(v, w, kv, hd, runs)
 			all := [1]kernels.Run{{Row: 0, Len: span}}
-			attend(out, q, k, v, hd, all[:], t.scale, at.SoftCap, f16, scores)
+			if at.SoftCap > 0 {
+				attend(out, q, k, v, hd, all[:], t.scale, at.SoftCap, f16, scores)
+			} else {
+				kernels.AttendRunsF32(out, q, k, v, hd, all[:], t.scale, scores, false)
+			}
 		case f16:
 			kernels.AttendHalfRuns(out, q, t.keys.f16[kv:], t.values.f16[kv:], w, runs, t.scale, scores, false)
 		default:
+			// F32 keeps the Go sums its encoders' tests were measured with
+			// (model/bert holds them to 5e-5 of the reference).
 			attend(out, q, t.keys.f32[kv:], t.values.f32[kv:], w, runs, t.scale, at.SoftCap, false, scores)
 		}
 	}
 }
 
-// attend is kernels.AttendRuns with what it lacks: scores soft-capped
-// before the softmax (softCap > 0), and weights left in f32 for an F32 or
-// Q8_0 cache (kernels.AttendRuns rounds them to f16, for an F16 cache).
+// attend is kernels.AttendRuns (f16) or AttendRunsF32 (f32) in Go, with
+// what they lack: scores soft-capped before the softmax (softCap > 0).
 func attend(out, q, k, v []float32, stride int, runs []kernels.Run, scale, softCap float32, f16 bool, scores []float32) {
 	hd, p := len(q), 0
 	for _, r := range runs {
