@@ -211,8 +211,16 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 		w := r.cache.Width
 		for i := range batch.Tokens {
 			c := batch.Cell(i)
-			copy(r.keys[n.Params.Layer][c*w:][:w], roundTo(r.cache.Type, a[i*w:(i+1)*w]))
-			copy(r.values[n.Params.Layer][c*w:][:w], roundTo(r.cache.Type, b[i*w:(i+1)*w]))
+			k, err := storedAs(r.cache.Type, a[i*w:(i+1)*w])
+			if err != nil {
+				return err
+			}
+			v, err := storedAs(r.cache.Type, b[i*w:(i+1)*w])
+			if err != nil {
+				return err
+			}
+			copy(r.keys[n.Params.Layer][c*w:][:w], k)
+			copy(r.values[n.Params.Layer][c*w:][:w], v)
 		}
 	case OpAttention:
 		r.attention(n, a, batch, out)
@@ -463,6 +471,20 @@ func gelu(x float32) float32 {
 	const c = 0.7978845608028654 // sqrt(2/pi)
 	v := float64(quant.F16ToF32(quant.F32ToF16(x)))
 	return quant.F16ToF32(quant.F32ToF16(float32(0.5 * v * (1 + math.Tanh(c*v*(1+0.044715*v*v))))))
+}
+
+// storedAs returns what a KV cache of type t keeps of row x (KVTypes):
+// x rounded to f16, or quantized to Q8_0 blocks and back.
+func storedAs(t gguf.Type, x []float32) ([]float32, error) {
+	if t != gguf.TypeQ8_0 {
+		return roundTo(t, x), nil
+	}
+	q, err := quant.Quantize(t, x)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKVType, err)
+	}
+	out := make([]float32, len(x))
+	return out, quant.Dequantize(t, q, out)
 }
 
 // roundTo returns x rounded to t's precision (F16, BF16) as float32, or x

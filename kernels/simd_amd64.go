@@ -9,7 +9,10 @@ void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float e
 void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 void kernels_add(float *dst, const float *src, long n);
-void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores);
+void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round);
+void kernels_attend_f16(float *out, const float *q, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores);
+void kernels_gather_f16(float *dst, const uint16_t *src, long stride, long hd, const long *runs, long nruns);
+void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, long off, long hd, const long *runs, long nruns);
 void kernels_rope(float *x, const float *cs, long n, long hd, long rd, int neox);
 void kernels_round_f16(const float *x, float *out, long n);
 void kernels_matvec4_f32(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
@@ -152,10 +155,39 @@ func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 func simdRoundF16(x, out []float32) { C.kernels_round_f16(f32p(x), f32p(out), C.long(len(x))) }
 
 func simdAttend(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
+	simdAttendRound(out, q, k, v, stride, runs, scale, scores, true)
+}
+
+func simdAttendF32(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
+	simdAttendRound(out, q, k, v, stride, runs, scale, scores, false)
+}
+
+func simdAttendRound(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, round bool) {
 	// Run is two ints, as the C side reads each run: two longs.
 	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(runs)))
-	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores))
+	r := C.int(0)
+	if round {
+		r = 1
+	}
+	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores), r)
 }
+
+func simdAttendF16(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32) {
+	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(runs)))
+	C.kernels_attend_f16(f32p(out), f32p(q), h16p(k), h16p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores))
+}
+
+func simdGatherF16(dst []float32, src []uint16, stride, hd int, runs []Run) {
+	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(runs)))
+	C.kernels_gather_f16(f32p(dst), h16p(src), C.long(stride), C.long(hd), rp, C.long(len(runs)))
+}
+
+func simdGatherQ8_0(dst []float32, src []byte, rowBytes, off, hd int, runs []Run) {
+	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(runs)))
+	C.kernels_gather_q8_0(f32p(dst), u8p(src), C.long(rowBytes), C.long(off), C.long(hd), rp, C.long(len(runs)))
+}
+
+func h16p(s []uint16) *C.uint16_t { return (*C.uint16_t)(unsafe.Pointer(unsafe.SliceData(s))) }
 
 func simdRope(x, cs []float32, hd int, neox bool) {
 	n := C.int(0)

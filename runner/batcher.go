@@ -35,6 +35,9 @@ type BatcherConfig struct {
 	Cells, MaxCells int
 	// MaxBatch bounds the tokens of one step (0 means 512).
 	MaxBatch int
+	// KVType names the KV cache type (compute.KVTypes); "" keeps the
+	// graph's own (see cacheOf).
+	KVType string
 	// PrefillChunk bounds the prompt tokens of a step that also decodes
 	// (0 means 128): a long prompt then delays the others' next token by
 	// one chunk's time, not its whole length.
@@ -129,7 +132,11 @@ func (b *Batcher) open(cells int) error {
 	if err != nil {
 		return err
 	}
-	exec, err := b.newExec(g.Cache, cells)
+	cache, err := cacheOf(g, b.cfg.KVType)
+	if err != nil {
+		return err
+	}
+	exec, err := b.newExec(cache, cells)
 	if err != nil {
 		return fmt.Errorf("runner: a KV cache of %d cells: %w", cells, err)
 	}

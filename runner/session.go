@@ -27,6 +27,9 @@ type Config struct {
 	// MaxBatch bounds the tokens of one executor step; a longer Eval runs
 	// in several (0 means 512).
 	MaxBatch int
+	// KVType names the KV cache type (compute.KVTypes) of a model whose
+	// graph keeps an f16 cache (decoders); "" keeps the graph's own.
+	KVType string
 }
 
 // Session is one sequence generated on an executor. It implements
@@ -62,11 +65,32 @@ func New(cfg Config, newExec NewExecutor) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.exec, err = newExec(g.Cache, cfg.Context); err != nil {
+	cache, err := cacheOf(g, cfg.KVType)
+	if err != nil {
+		return nil, err
+	}
+	if s.exec, err = newExec(cache, cfg.Context); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	s.graphs.exec = s.exec
 	return s, nil
+}
+
+// cacheOf returns the KV cache shape g needs, stored as kvType (a
+// compute.KVTypes name) when g keeps an f16 cache (decoders; encoders
+// keep theirs in f32); "" keeps g's own.
+func cacheOf(g *compute.Graph, kvType string) (compute.CacheShape, error) {
+	cache := g.Cache
+	if kvType != "" && cache.Type == gguf.TypeF16 {
+		var err error
+		if cache.Type, err = compute.ParseKVType(kvType); err != nil {
+			return cache, fmt.Errorf("runner: %w", err)
+		}
+	}
+	if err := cache.Check(); err != nil {
+		return cache, fmt.Errorf("runner: %w", err)
+	}
+	return cache, nil
 }
 
 // sessionGraphs bounds the graphs a session keeps: decode steps reuse

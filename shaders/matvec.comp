@@ -42,11 +42,54 @@ layout(push_constant) uniform P {
 const uint MAXB = 16;
 float acc[MAXB];
 
+// inputs32 returns input b's elements 32*sb .. 32*sb+31 as vec4s.
+void inputs32(uint sb, uint b, out vec4 xs[8]) {
+	if ((p.x_stride & 3u) == 0u) {
+		uint xb4 = b * (p.x_stride / 4) + sb * 8;
+		[[unroll]] for (uint k = 0; k < 8; k++) {
+			xs[k] = x4[xb4 + k];
+		}
+	} else {
+		uint xb = b * p.x_stride + sb * 32;
+		[[unroll]] for (uint k = 0; k < 8; k++) {
+			xs[k] = vec4(x[xb + 4 * k], x[xb + 4 * k + 1], x[xb + 4 * k + 2], x[xb + 4 * k + 3]);
+		}
+	}
+}
+
+// dot1 returns this invocation's share (lane of lanes) of row . x[0] for
+// a single input (a decode step): partial's operations in partial's
+// order for one input, without its batch loop and accumulator array.
+// Batch invariance rests on the two computing the same bits.
+float dot1(uint row, uint lane, uint lanes) {
+	uint roff = row * row_bytes(TYPE, p.cols);
+	float s = 0.0;
+	if (block_elems(TYPE) == 1u && (p.x_stride & 3u) == 0u && (p.cols & 3u) == 0u) {
+		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+			s += dot(quad(TYPE, roff, i4), x4[i4]);
+		}
+		return s;
+	}
+	if (block_elems(TYPE) == 1u) {
+		for (uint i = lane; i < p.cols; i += lanes) {
+			s += dequant(TYPE, roff, i) * x[i];
+		}
+		return s;
+	}
+	vec4 xs[8];
+	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
+		inputs32(sb, 0, xs);
+		s += combine32(TYPE, decode32(TYPE, roff, sb), xs);
+	}
+	return s;
+}
+
 // partial sets acc to this invocation's share (lane of lanes) of
 // row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1. An input's sum
 // takes the same operations in the same order whatever the batch size
-// and its place in the batch (one path for all: batch invariance), so a
-// sequence's logits do not depend on what else a step holds.
+// and its place in the batch (dot1 for a single input included: batch
+// invariance), so a sequence's logits do not depend on what else a step
+// holds.
 void partial(uint row, uint b0, uint lane, uint lanes) {
 	[[unroll]] for (uint b = 0; b < MAXB; b++) {
 		acc[b] = 0.0;
@@ -73,23 +116,12 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 		}
 		return;
 	}
-	float v[32];
+	vec4 xs[8];
 	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-		dequant32(TYPE, roff, sb, v);
+		Blk w = decode32(TYPE, roff, sb);
 		for (uint b = 0; b < nb; b++) {
-			float s = 0.0;
-			if (wide) {
-				uint xb4 = (b0 + b) * (p.x_stride / 4) + sb * 8;
-				[[unroll]] for (uint k = 0; k < 8; k++) {
-					s += dot(vec4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]), x4[xb4 + k]);
-				}
-			} else {
-				uint xb = (b0 + b) * p.x_stride + sb * 32;
-				for (uint j = 0; j < 32; j++) {
-					s += v[j] * x[xb + j];
-				}
-			}
-			acc[b] += s;
+			inputs32(sb, b0 + b, xs);
+			acc[b] += combine32(TYPE, w, xs);
 		}
 	}
 }
@@ -104,10 +136,15 @@ void store(uint row, uint b, float sum) {
 
 void main() {
 	uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+	bool one = p.n == 1u; // uniform
 	if ((p.flags & 4u) != 0u) {
 		// Short rows: each invocation computes whole rows, no reduction.
 		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
 		for (uint row = first + gl_LocalInvocationID.x; row < last; row += WG) {
+			if (one) {
+				store(row, 0, dot1(row, 0, 1));
+				continue;
+			}
 			for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 				partial(row, b0, 0, 1);
 				[[unroll]] for (uint b = 0; b < MAXB; b++) {
@@ -122,6 +159,13 @@ void main() {
 #if USE_SUBGROUPS
 	uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
 	for (uint row = first + gl_SubgroupID; row < last; row += gl_NumSubgroups) {
+		if (one) {
+			float sum = subgroupAdd(dot1(row, gl_SubgroupInvocationID, gl_SubgroupSize));
+			if (subgroupElect()) {
+				store(row, 0, sum);
+			}
+			continue;
+		}
 		for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 			partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
 			[[unroll]] for (uint b = 0; b < MAXB; b++) {
@@ -137,6 +181,13 @@ void main() {
 #else
 	if (wg >= p.rows) {
 		return; // uniform across the workgroup
+	}
+	if (one) {
+		float sum = wg_sum(dot1(wg, gl_LocalInvocationID.x, WG));
+		if (gl_LocalInvocationID.x == 0) {
+			store(wg, 0, sum);
+		}
+		return;
 	}
 	for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 		partial(wg, b0, gl_LocalInvocationID.x, WG);

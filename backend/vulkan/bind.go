@@ -51,6 +51,7 @@ type plan struct {
 	inputSlot map[string]int
 	rangeSlot map[rangeKey]int
 	scratch   int // the attention score buffer's slot, noSlot if none
+	cells     int // each token's cell for store_kv (F16, Q8_0 caches), noSlot if none
 	// rounded holds, per rounding, the slot a matmul's input is rounded
 	// into first, as llama.cpp converts activations for quantized weights.
 	rounded map[ops.Rounding]int
@@ -137,7 +138,7 @@ func mayAlias(op compute.Op) bool {
 func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 	u := users(g)
 	p := &plan{slot: make([]int, len(g.Nodes)), need: []uint64{0}, accumulate: make([]bool, len(g.Nodes)), fused: make([]bool, len(g.Nodes)),
-		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, rounded: map[ops.Rounding]int{}, moe: map[int]moeSlots{}}
+		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, cells: noSlot, rounded: map[ops.Rounding]int{}, moe: map[int]moeSlots{}}
 	out := g.Out.Index()
 	last := make([]int, len(g.Nodes))
 	for i := range g.Nodes {
@@ -172,10 +173,20 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 		p.need[s] = max(p.need[s], bytes)
 		return s
 	}
+	// reserve is a slot of its own for the whole step, never a freed one:
+	// what a step uploads before its first op (key ranges, cells) must not
+	// share a slot with a node recorded before its reader.
+	reserve := func(bytes uint64) int {
+		p.need = append(p.need, bytes)
+		return len(p.need) - 1
+	}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		p.slot[i] = noSlot
 		bytes := uint64(4 * n.Shape.Elems())
+		if n.Op == compute.OpStoreKV && e.cache.Type != gguf.TypeF32 && p.cells == noSlot {
+			p.cells = reserve(uint64(4 * g.Batch.Tokens))
+		}
 		switch {
 		case n.Kind == compute.KindInput:
 			s, ok := p.inputSlot[n.Name]
@@ -201,7 +212,7 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 			p.slot[i] = fresh(bytes)
 		}
 		if n.Op == compute.OpAttention {
-			if err := e.planAttention(g, p, i, fresh); err != nil {
+			if err := e.planAttention(g, p, i, fresh, reserve); err != nil {
 				return nil, err
 			}
 		}
@@ -267,13 +278,13 @@ func contains(s []int, v int) bool {
 // The scratch holds a score per (row, head, key): at least one row's
 // over the whole cache, at most scoreBudget; a step records the rows in
 // chunks that fit it at the step's longest span.
-func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, fresh func(uint64) int) error {
+func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, fresh, reserve func(uint64) int) error {
 	n := &g.Nodes[i]
 	a := n.Params.Attn
 	rows := n.Shape.Rows
 	key := rangeKey{a.Causal, a.Window}
 	if _, ok := p.rangeSlot[key]; !ok {
-		p.rangeSlot[key] = fresh(uint64(12*rows) + 4*uint64(rows)*uint64(e.cells/compute.PageCells+1))
+		p.rangeSlot[key] = reserve(uint64(12*rows) + 4*uint64(rows)*uint64(e.cells/compute.PageCells+1))
 	}
 	perRow := uint64(4 * a.Heads * e.cells)
 	if limit := e.k.Dev.Info.MaxStorageBufferRange; perRow > limit {
@@ -422,6 +433,14 @@ func (e *Executor) bind(g *compute.Graph) (_ *bound, err error) {
 		var table []int32
 		b.inputs = append(b.inputs, input{e.slots[s], func(b *compute.Batch, dst []byte) []byte {
 			dst, table = fillRanges(a, b, dst, table)
+			return dst
+		}})
+	}
+	if p.cells != noSlot {
+		b.inputs = append(b.inputs, input{e.slots[p.cells], func(b *compute.Batch, dst []byte) []byte {
+			for i := range b.Tokens {
+				dst = binary.LittleEndian.AppendUint32(dst, uint32(b.Cell(i)))
+			}
 			return dst
 		}})
 	}
@@ -744,9 +763,10 @@ func (bd *binder) binary(n *compute.Node, a, out *vk.Buffer) error {
 	return nil
 }
 
-// storeKV copies the keys and values of each run of consecutive cells
-// into the cache layer: one copy per run (per sequence, for the batches
-// a session makes), not per token.
+// storeKV writes each token's keys and values into its cell of the
+// cache layer: for an F32 cache one copy per run of consecutive cells
+// (per sequence, for the batches a session makes), not per token; for
+// F16 and Q8_0 the store_kv shader, which rounds or quantizes them.
 func (bd *binder) storeKV(n *compute.Node) error {
 	e := bd.e
 	l := n.Params.Layer
@@ -762,6 +782,16 @@ func (bd *binder) storeKV(n *compute.Node) error {
 		return err
 	}
 	kc, vc := e.keys[l], e.values[l]
+	if e.cache.Type != gguf.TypeF32 {
+		cells := e.slots[bd.p.cells]
+		op, err := e.k.BindStoreKV(bd.b.sets, e.cache.Type, k.All(), v.All(), kc.All(), vc.All(), cells.All())
+		if err != nil {
+			return err
+		}
+		w := e.cache.Width
+		bd.add([]*vk.Buffer{k, v, cells}, []*vk.Buffer{kc, vc}, func(st *vk.Step, b *compute.Batch) { op.Record(st, len(b.Tokens), w, w) })
+		return nil
+	}
 	row := uint64(4 * e.cache.Width)
 	bd.add([]*vk.Buffer{k, v}, []*vk.Buffer{kc, vc}, func(st *vk.Step, b *compute.Batch) {
 		runs(len(b.Tokens), func(i int) bool { return b.Cell(i) == b.Cell(i-1)+1 }, func(lo, hi int) {
@@ -785,9 +815,9 @@ func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 	ranges := e.slots[bd.p.rangeSlot[rangeKey{a.Causal, a.Window}]]
 	scratch := e.slots[bd.p.scratch]
 	kc, vc := e.keys[l], e.values[l]
-	// An f16 cache as llama.cpp's: the shader rounds queries, keys,
-	// values and the attention weights to f16 as it reads them.
-	op, err := e.k.BindAttention(bd.b.sets, bd.g.Cache.Type == gguf.TypeF16, q.All(), kc.All(), vc.All(), out.All(), scratch.All(), ranges.All())
+	// The executor's cache type, not the graph's: the type is chosen
+	// when the executor is opened. An f16 cache rounds as llama.cpp's.
+	op, err := e.k.BindAttention(bd.b.sets, e.cache.Type, q.All(), kc.All(), vc.All(), out.All(), scratch.All(), ranges.All())
 	if err != nil {
 		return err
 	}

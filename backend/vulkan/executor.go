@@ -23,8 +23,7 @@ const maxBound = 4
 
 // Executor runs graphs on the device: compute.Executor and
 // compute.SamplingExecutor. It owns the KV cache (per layer, keys and
-// values of cells × Width f32: the graph's f16 cache type is not
-// followed, so keys and values are not rounded as Reference rounds them)
+// values of cells rows, each kept as the cache's type: ops.KVRowBytes)
 // and the scratch buffers its graphs share. It is not safe for
 // concurrent use.
 type Executor struct {
@@ -67,6 +66,13 @@ func New(w *Weights, c compute.CacheShape, cells int) (_ *Executor, err error) {
 	if cells <= 0 {
 		return nil, fmt.Errorf("vulkan: a cache of %d cells", cells)
 	}
+	if err := c.Check(); err != nil {
+		return nil, fmt.Errorf("vulkan: %w", err)
+	}
+	rowBytes := ops.KVRowBytes(c.Type, c.Width)
+	if rowBytes == 0 && c.Width > 0 {
+		return nil, fmt.Errorf("vulkan: %w: a %s cache of rows of %d values", compute.ErrKVType, c.Type, c.Width)
+	}
 	e := &Executor{w: w, k: w.K, cache: c, cells: cells, bound: map[*compute.Graph]*bound{}}
 	defer func() {
 		if err != nil {
@@ -74,7 +80,7 @@ func New(w *Weights, c compute.CacheShape, cells int) (_ *Executor, err error) {
 			err = fmt.Errorf("vulkan: %w", err)
 		}
 	}()
-	layer := uint64(4 * cells * c.Width)
+	layer := uint64(cells) * uint64(rowBytes)
 	if layer > e.k.Dev.Info.MaxStorageBufferRange {
 		return nil, fmt.Errorf("a cache layer of %d bytes exceeds the device's storage range of %d", layer, e.k.Dev.Info.MaxStorageBufferRange)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
+
+	"github.com/vkinfer/vkinfer/compute"
 )
 
 // Config is the daemon's configuration. Each field is set, in increasing
@@ -28,6 +30,7 @@ type Config struct {
 	Parallel     int           `toml:"parallel"`
 	ContextSize  int           `toml:"context_size"`
 	KVCells      int           `toml:"kv_cells"`
+	KVType       string        `toml:"kv_type"`
 	BatchSize    int           `toml:"batch_size"`
 	Timeout      time.Duration `toml:"request_timeout"`
 	LogLevel     string        `toml:"log_level"`
@@ -112,6 +115,7 @@ func DefaultConfig(defaultSocket string) Config {
 		MaxQueue:    64,
 		Parallel:    1,
 		ContextSize: 2048,
+		KVType:      "f16",
 		BatchSize:   512,
 		Timeout:     10 * time.Minute,
 		LogLevel:    "info",
@@ -136,6 +140,7 @@ var specs = map[string]flagSpec{
 	"parallel":        {"parallel", "VKINFER_PARALLEL", "most requests a loaded model generates at once (batched into shared steps)"},
 	"context-size":    {"context-size", "VKINFER_CONTEXT_SIZE", "default context size in tokens per request (capped by the model's; a request's context_size may lower it)"},
 	"kv-cells":        {"kv-cells", "VKINFER_KV_CELLS", "most KV cache cells a model's requests share; the cache starts at one context and grows as they need (0: context-size x parallel)"},
+	"kv-type":         {"kv-type", "VKINFER_KV_TYPE", "KV cache type of generation: f16, q8_0 or f32"},
 	"batch-size":      {"batch-size", "VKINFER_BATCH_SIZE", "prompt tokens evaluated per batch"},
 	"request-timeout": {"request-timeout", "VKINFER_REQUEST_TIMEOUT", "longest a request may take, queueing included"},
 	"log-level":       {"log-level", "VKINFER_LOG_LEVEL", "debug, info, warn or error"},
@@ -160,6 +165,7 @@ func LoadConfig(args []string, getenv func(string) string, defaultSocket string)
 	fs.Int("parallel", 0, specs["parallel"].usage)
 	fs.Int("context-size", 0, specs["context-size"].usage)
 	fs.Int("kv-cells", 0, specs["kv-cells"].usage)
+	fs.String("kv-type", "", specs["kv-type"].usage)
 	fs.Int("batch-size", 0, specs["batch-size"].usage)
 	fs.Duration("request-timeout", 0, specs["request-timeout"].usage)
 	fs.String("log-level", "", specs["log-level"].usage)
@@ -257,6 +263,8 @@ func (c *Config) set(name, val string) error {
 		return atoi(&c.ContextSize)
 	case "kv-cells":
 		return atoi(&c.KVCells)
+	case "kv-type":
+		c.KVType = val
 	case "batch-size":
 		return atoi(&c.BatchSize)
 	case "request-timeout":
@@ -294,6 +302,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("request timeout %v must be > 0", c.Timeout)
 	}
 	if _, _, err := ParseDevice(c.Device); err != nil {
+		return err
+	}
+	if _, err := compute.ParseKVType(c.KVType); err != nil {
 		return err
 	}
 	switch c.LogLevel {

@@ -49,6 +49,7 @@ device = "cpu"
 		{"max queue (file)", cfg.MaxQueue, 5},
 		{"extra dirs (flag)", strings.Join(cfg.ExtraDirs, ","), "/a,/b"},
 		{"context (default)", cfg.ContextSize, 2048},
+		{"kv type (default)", cfg.KVType, "f16"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -91,6 +92,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--memory-budget", "lots"}, nil, "invalid memory size"},
 		{[]string{"--max-queue", "0"}, nil, "max queue"},
 		{[]string{"--log-level", "loud"}, nil, "log level"},
+		{[]string{"--kv-type", "q4_0"}, nil, `KV cache type "q4_0"`},
 		{[]string{"--config", bad}, nil, `unknown key "threadz"`},
 		{[]string{"--config", filepath.Join(dir, "missing.toml")}, nil, "missing.toml"},
 		{nil, map[string]string{"VKINFER_KEEP_ALIVE": "soon"}, "not a duration"},

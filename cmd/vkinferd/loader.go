@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/gguf"
@@ -66,6 +67,7 @@ type openFile struct {
 type files struct {
 	reg     *Registry
 	backend *backend
+	kvType  string // of generation sessions' KV caches (--kv-type)
 	mu      sync.Mutex
 	m       map[string]*openFile
 }
@@ -122,6 +124,7 @@ func (fs *files) acquire(name string, want model.Capability) (*openFile, error) 
 	if of.m, err = runner.Open(f, fs.backend.runner()); err != nil {
 		return fail(err)
 	}
+	of.m.KVType = fs.kvType
 	fs.m[name] = of
 	return of, nil
 }
@@ -157,8 +160,9 @@ func (l *textLoader) Need(name string) (pool.Need, error) {
 }
 
 // need is the memory an instance of model name needs for capability c,
-// as its architecture reckons it: weights, a KV cache (f32 values) and
-// scratch for the session or encoder Open makes.
+// as its architecture reckons it: weights, a KV cache (of --kv-type for
+// generation, f32 for an encoder) and scratch for the session or encoder
+// Open makes.
 func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, error) {
 	f, err := fs.peek(name, c)
 	if err != nil {
@@ -181,6 +185,7 @@ func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, e
 	// worker adds the logits row its sequence keeps.
 	ctx := min(cfg.ContextSize, m.ContextLength())
 	mem := m.Memory(kvCells(cfg, ctx), cfg.BatchSize, 4)
+	mem.KVCache = kvCacheBytes(mem.KVCache, fs.kvType)
 	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights + mem.KVCache + mem.Scratch,
 		Scratch: 4 * uint64(m.Vocab())}, nil
 }
@@ -221,6 +226,19 @@ func kvCells(cfg Config, ctx int) int {
 		return max(cfg.KVCells, ctx)
 	}
 	return ctx * cfg.Parallel
+}
+
+// kvCacheBytes scales f32 bytes of a KV cache to the bytes of type name:
+// 2 a value for f16, 34 per 32 for q8_0 (rows whole blocks, or the
+// session refuses the type).
+func kvCacheBytes(f32 uint64, name string) uint64 {
+	switch t, _ := compute.ParseKVType(name); t {
+	case gguf.TypeF16:
+		return f32 / 2
+	case gguf.TypeQ8_0:
+		return f32 / 4 / 32 * 34
+	}
+	return f32
 }
 
 func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, error) {

@@ -33,7 +33,7 @@ type service struct {
 func newService(cfg Config, reg *Registry, be *backend, budget uint64, log *slog.Logger) *service {
 	logf := func(format string, args ...any) { log.Error(fmt.Sprintf(format, args...)) }
 	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, backend: be, started: time.Now()}
-	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be}
+	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be, kvType: cfg.KVType}
 	d.vocabs = &vocabs{reg: reg}
 	b := pool.NewBudget(budget, nil)
 	pc := pool.Config{

@@ -407,9 +407,9 @@ func TestRope(t *testing.T) {
 // round16 is x rounded to f16 (nearest even), as a float32.
 func round16(x float32) float32 { return quant.F16ToF32(quant.F32ToF16(x)) }
 
-// TestAttention holds both variants to a float64 reference: f32, and half
-// (the f16 KV cache), whose reference rounds q, k and v to f16 and the
-// normalised weights too. A weight within float32 noise of a midpoint
+// TestAttention holds each KV cache type to a float64 reference over the
+// values the cache keeps (packKV): f32; q8_0; and f16, whose reference
+// rounds q, k and v to f16 and the normalised weights too. A weight within float32 noise of a midpoint
 // between f16 values may round either way; each such weight widens that
 // element's bound by one f16 step of it times |v|. Other differences stay
 // within elemTol.
@@ -418,11 +418,14 @@ func TestAttention(t *testing.T) {
 	// Workgroups of 64 and of one lavapipe SIMD vector (8), each with
 	// both reductions.
 	for _, path := range []struct {
-		wg   uint32
-		sub  bool
-		half bool
-	}{{64, true, false}, {64, false, false}, {8, true, false}, {8, false, false}, {64, true, true}, {8, false, true}} {
-		sub, half := path.sub, path.half
+		wg    uint32
+		sub   bool
+		cache gguf.Type
+	}{
+		{64, true, gguf.TypeF32}, {64, false, gguf.TypeF32}, {8, true, gguf.TypeF32}, {8, false, gguf.TypeF32},
+		{64, true, gguf.TypeF16}, {8, false, gguf.TypeF16}, {64, true, gguf.TypeQ8_0}, {8, false, gguf.TypeQ8_0},
+	} {
+		sub, half := path.sub, path.cache == gguf.TypeF16
 		h := newHarness(t, path.wg, sub)
 		for _, tc := range []struct {
 			heads, kvHeads, headDim, n, pos0 int
@@ -436,6 +439,9 @@ func TestAttention(t *testing.T) {
 			kvDim := tc.kvHeads * tc.headDim
 			qDim := tc.heads * tc.headDim
 			ctx := tc.pos0 + tc.n
+			if KVRowBytes(path.cache, kvDim) == 0 {
+				continue // rows of 8 are not whole q8_0 blocks
+			}
 			causal := tc.seqs == nil
 			// Each row's key range: its own sequence when packed, its
 			// positions kept in pages of 4 cells laid out backwards (one
@@ -465,7 +471,9 @@ func TestAttention(t *testing.T) {
 			q := randFloats(r, tc.n*qDim, 1)
 			keys := randFloats(r, (pages*page+1)*kvDim, 1)
 			vals := randFloats(r, (pages*page+1)*kvDim, 1)
-			qb, kb, vb := h.floats(q), h.floats(keys), h.floats(vals)
+			kraw, rk := packKV(t, path.cache, kvDim, keys)
+			vraw, rv := packKV(t, path.cache, kvDim, vals)
+			qb, kb, vb := h.floats(q), h.bytes(kraw), h.bytes(vraw)
 			ob, sb := h.poisoned(tc.n*qDim), h.poisoned(tc.n*tc.heads*ctx)
 			rb := vk.Range{}
 			if !causal {
@@ -475,7 +483,7 @@ func TestAttention(t *testing.T) {
 				}
 				rb = h.floats(rf).All()
 			}
-			op, err := h.k.BindAttention(h.sets, half, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
+			op, err := h.k.BindAttention(h.sets, path.cache, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -486,18 +494,15 @@ func TestAttention(t *testing.T) {
 					if part[1] > part[0] {
 						s.Barrier()
 						op.Record(s, AttentionShape{Row0: part[0], N: part[1] - part[0], Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
-							KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, Causal: causal, PageCells: page, ScratchStride: ctx, Scale: scale})
+							KVStride: kvDim, KVOff: 1, Pos0: tc.pos0, Causal: causal, PageCells: page, ScratchStride: ctx, Scale: scale})
 					}
 				}
 			})
-			rq, rk, rv := q, keys, vals
+			rq := q
 			if half {
-				rq, rk, rv = make([]float32, len(q)), make([]float32, len(keys)), make([]float32, len(vals))
+				rq = make([]float32, len(q))
 				for i := range q {
 					rq[i] = round16(q[i])
-				}
-				for i := range keys {
-					rk[i], rv[i] = round16(keys[i]), round16(vals[i])
 				}
 			}
 			want := make([]float32, tc.n*qDim)
@@ -548,7 +553,7 @@ func TestAttention(t *testing.T) {
 					}
 				}
 			}
-			name := fmt.Sprintf("attention %+v wg %d subgroups %v half %v", tc, path.wg, sub, half)
+			name := fmt.Sprintf("attention %+v wg %d subgroups %v cache %s", tc, path.wg, sub, path.cache)
 			got, mag := h.read(ob, len(want)), maxAbs(want)
 			for i := range want {
 				if e := math.Abs(float64(got[i] - want[i])); !(e <= elemTol*mag+slack[i]) {
