@@ -1,0 +1,134 @@
+package grammar
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// ErrRejected is wrapped when a token the constraint does not allow is
+// accepted.
+var ErrRejected = errors.New("grammar: token not allowed")
+
+// maxCachedMasks bounds a constraint's mask cache; past it the cache is
+// dropped and refilled.
+const maxCachedMasks = 256
+
+// Constraint restricts a generation's tokens to those that keep the text
+// a prefix of a sentence of its grammar. It implements the sampler's
+// constraint hook: Mask before each draw, Accept after it. Not safe for
+// concurrent use.
+type Constraint struct {
+	m     *Matcher
+	v     *Vocab
+	cache map[string][]uint64 // state key -> allowed-token bitset
+}
+
+// NewConstraint returns a constraint for one generation of g over v.
+func NewConstraint(g *Grammar, v *Vocab) *Constraint {
+	return &Constraint{m: NewMatcher(g), v: v, cache: map[string][]uint64{}}
+}
+
+// Matcher returns the constraint's matcher (for its Accepting and Done).
+func (c *Constraint) Matcher() *Matcher { return c.m }
+
+// allowed returns the bitset of tokens that may come next.
+func (c *Constraint) allowed() []uint64 {
+	key := c.m.st.key()
+	if set, ok := c.cache[key]; ok {
+		return set
+	}
+	set := make([]uint64, (c.v.size+63)/64)
+	c.walk(0, c.m.st, set)
+	if c.m.st.accepting() {
+		for _, id := range c.v.eog {
+			set[id/64] |= 1 << (id % 64)
+		}
+	}
+	if len(c.cache) >= maxCachedMasks {
+		clear(c.cache)
+	}
+	c.cache[key] = set
+	return set
+}
+
+// walk marks the tokens below trie node n that the matcher, in state s,
+// can consume, pruning every subtree whose prefix it cannot.
+func (c *Constraint) walk(n int32, s state, set []uint64) {
+	v, a := c.v, c.m.a
+	nd := v.nodes[n]
+	for _, e := range v.edges[nd.edge0 : nd.edge0+nd.nedges] {
+		ns, ok := a.byteStep(s, e.b)
+		if !ok {
+			continue
+		}
+		ch := v.nodes[e.child]
+		for _, id := range v.tokens[ch.tok0 : ch.tok0+ch.ntoks] {
+			set[id/64] |= 1 << (id % 64)
+		}
+		c.walk(e.child, ns, set)
+	}
+}
+
+// Mask sets the logits of tokens that may not come next to -Inf and
+// reports whether any may. logits has one entry per token id.
+func (c *Constraint) Mask(logits []float32) bool {
+	set := c.allowed()
+	inf := float32(math.Inf(-1))
+	any := false
+	for w, word := range set {
+		base := w * 64
+		if word == 0 {
+			for i := base; i < min(base+64, len(logits)); i++ {
+				logits[i] = inf
+			}
+			continue
+		}
+		any = true
+		for i := base; i < min(base+64, len(logits)); i++ {
+			if word&(1<<(i-base)) == 0 {
+				logits[i] = inf
+			}
+		}
+	}
+	return any
+}
+
+// Allowed reports whether id may come next.
+func (c *Constraint) Allowed(id int32) bool {
+	if id < 0 || int(id) >= c.v.size {
+		return false
+	}
+	return c.allowed()[id/64]&(1<<(id%64)) != 0
+}
+
+// Count returns how many tokens may come next.
+func (c *Constraint) Count() int {
+	n := 0
+	for _, w := range c.allowed() {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// Accept advances past token id, which must be allowed.
+func (c *Constraint) Accept(id int32) error {
+	if id < 0 || int(id) >= c.v.size {
+		return fmt.Errorf("%w: token %d is outside the vocabulary", ErrRejected, id)
+	}
+	if c.v.IsEOG(id) {
+		if !c.m.Accepting() {
+			return fmt.Errorf("%w: end of generation before the output is complete", ErrRejected)
+		}
+		return nil
+	}
+	p := c.v.pieces[id]
+	if len(p) == 0 || !c.m.Advance(p) {
+		return fmt.Errorf("%w: token %d (%q)", ErrRejected, id, p)
+	}
+	if c.m.compact() {
+		clear(c.cache)
+	}
+	return nil
+}

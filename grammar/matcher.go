@@ -1,0 +1,251 @@
+package grammar
+
+import (
+	"slices"
+	"unicode/utf8"
+)
+
+// complete is the empty stack: everything root asked for has matched.
+const complete = -1
+
+// node is one entry of a parse stack: the grammar position to match next,
+// and the stack beneath it (complete at the bottom).
+type node struct{ pos, next int32 }
+
+// arena hash-conses stack nodes, so equal stacks have one id, and
+// memoises what consuming a code point does to each stack top.
+type arena struct {
+	g     *Grammar
+	nodes []node
+	index map[node]int32
+	memo  map[uint64][]int32 // (top, code point) -> sorted tops after it
+	out   []int32            // expand's scratch
+}
+
+func newArena(g *Grammar) *arena {
+	return &arena{g: g, index: map[node]int32{}, memo: map[uint64][]int32{}}
+}
+
+func (a *arena) push(pos, next int32) int32 {
+	n := node{pos, next}
+	if id, ok := a.index[n]; ok {
+		return id
+	}
+	id := int32(len(a.nodes))
+	a.nodes = append(a.nodes, n)
+	a.index[n] = id
+	return id
+}
+
+// expand adds to a.out the tops that stack id reaches without consuming
+// anything: stacks whose top is a character element, or complete.
+func (a *arena) expand(id int32) {
+	for {
+		if id == complete {
+			a.out = append(a.out, complete)
+			return
+		}
+		n := a.nodes[id]
+		e := &a.g.elems[n.pos]
+		switch e.kind {
+		case kChar:
+			a.out = append(a.out, id)
+			return
+		case kEnd:
+			id = n.next
+			continue
+		}
+		// A rule: its alternatives over the continuation, which is left
+		// out when the rule ends the alternative (a tail call keeps
+		// right recursion from growing the stack).
+		cont := n.next
+		if a.g.elems[n.pos+1].kind != kEnd {
+			cont = a.push(n.pos+1, n.next)
+		}
+		for _, alt := range a.g.alts[e.rule] {
+			a.expand(a.push(alt, cont))
+		}
+		return
+	}
+}
+
+// sortedSet sorts and deduplicates a.out and returns a copy.
+func (a *arena) sortedSet() []int32 {
+	slices.Sort(a.out)
+	s := slices.Clone(slices.Compact(a.out))
+	a.out = a.out[:0]
+	return s
+}
+
+// start returns the tops of the empty text.
+func (a *arena) start() []int32 {
+	for _, alt := range a.g.alts[a.g.root] {
+		a.expand(a.push(alt, complete))
+	}
+	return a.sortedSet()
+}
+
+// step returns the tops after top consumes r (none when it cannot).
+func (a *arena) step(top int32, r rune) []int32 {
+	key := uint64(uint32(top))<<32 | uint64(uint32(r))
+	if s, ok := a.memo[key]; ok {
+		return s
+	}
+	n := a.nodes[top]
+	var s []int32
+	if a.g.elems[n.pos].matches(r) {
+		a.expand(a.push(n.pos+1, n.next))
+		s = a.sortedSet()
+	}
+	a.memo[key] = s
+	return s
+}
+
+// advance returns the tops after tops consume r, sorted; nil when none
+// can. The result may be a memoised slice: callers must not modify it.
+func (a *arena) advance(tops []int32, r rune) []int32 {
+	var one []int32
+	var merged []int32
+	for _, t := range tops {
+		if t == complete {
+			continue
+		}
+		s := a.step(t, r)
+		switch {
+		case len(s) == 0:
+		case one == nil && merged == nil:
+			one = s
+		case merged == nil:
+			merged = append(slices.Clone(one), s...)
+		default:
+			merged = append(merged, s...)
+		}
+	}
+	if merged == nil {
+		return one
+	}
+	slices.Sort(merged)
+	return slices.Compact(merged)
+}
+
+// state is a matcher position: the open stacks and the bytes of a UTF-8
+// sequence not yet complete.
+type state struct {
+	tops    []int32
+	partial [utf8.UTFMax]byte
+	np      uint8
+}
+
+// byteStep returns the state after consuming b, and false when b cannot
+// come next.
+func (a *arena) byteStep(s state, b byte) (state, bool) {
+	if s.np == 0 {
+		switch {
+		case b < utf8.RuneSelf:
+			tops := a.advance(s.tops, rune(b))
+			return state{tops: tops}, len(tops) > 0
+		case b < 0xC2 || b > 0xF4:
+			return s, false
+		}
+		// A lead byte: let it through only where a multibyte code point
+		// could match.
+		for _, t := range s.tops {
+			if t != complete && a.g.elems[a.nodes[t].pos].mayMatchAbove(utf8.RuneSelf) {
+				s.partial[0], s.np = b, 1
+				return s, true
+			}
+		}
+		return s, false
+	}
+	if b&0xC0 != 0x80 {
+		return s, false
+	}
+	s.partial[s.np] = b
+	s.np++
+	if !utf8.FullRune(s.partial[:s.np]) {
+		return s, true
+	}
+	r, n := utf8.DecodeRune(s.partial[:s.np])
+	if r == utf8.RuneError && n <= 1 {
+		return s, false
+	}
+	tops := a.advance(s.tops, r)
+	return state{tops: tops}, len(tops) > 0
+}
+
+func (s state) accepting() bool {
+	return s.np == 0 && len(s.tops) > 0 && s.tops[0] == complete
+}
+
+// key identifies the state for the mask cache.
+func (s state) key() string {
+	b := make([]byte, 0, 4*len(s.tops)+int(s.np)+1)
+	for _, t := range s.tops {
+		b = append(b, byte(t), byte(t>>8), byte(t>>16), byte(t>>24))
+	}
+	b = append(b, s.np)
+	return string(append(b, s.partial[:s.np]...))
+}
+
+// Matcher matches text against a grammar incrementally. It is not safe
+// for concurrent use.
+type Matcher struct {
+	a  *arena
+	st state
+}
+
+// NewMatcher returns a matcher at the start of g's root rule.
+func NewMatcher(g *Grammar) *Matcher {
+	a := newArena(g)
+	return &Matcher{a: a, st: state{tops: a.start()}}
+}
+
+// Advance consumes text and reports whether the result is still a prefix
+// of a sentence; when it is not, the matcher is left unchanged.
+func (m *Matcher) Advance(text []byte) bool {
+	s := m.st
+	for _, b := range text {
+		var ok bool
+		if s, ok = m.a.byteStep(s, b); !ok {
+			return false
+		}
+	}
+	m.st = s
+	return true
+}
+
+// Accepting reports whether the text so far is a whole sentence.
+func (m *Matcher) Accepting() bool { return m.st.accepting() }
+
+// Done reports whether the text is a whole sentence that nothing may
+// extend.
+func (m *Matcher) Done() bool { return m.st.np == 0 && len(m.st.tops) == 1 && m.st.tops[0] == complete }
+
+// maxNodes bounds the arena; past it, compact keeps what the current
+// state uses and drops the memo.
+const maxNodes = 1 << 20
+
+// compact rebuilds the arena with only the current state's stacks, and
+// reports whether it did (cached state keys are then stale).
+func (m *Matcher) compact() bool {
+	if len(m.a.nodes) < maxNodes {
+		return false
+	}
+	old := m.a
+	m.a = newArena(old.g)
+	var copyStack func(id int32) int32
+	copyStack = func(id int32) int32 {
+		if id == complete {
+			return complete
+		}
+		n := old.nodes[id]
+		return m.a.push(n.pos, copyStack(n.next))
+	}
+	tops := make([]int32, len(m.st.tops))
+	for i, t := range m.st.tops {
+		tops[i] = copyStack(t)
+	}
+	slices.Sort(tops)
+	m.st.tops = tops
+	return true
+}
