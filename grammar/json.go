@@ -12,12 +12,12 @@ import (
 // jval is a JSON value that keeps its object keys in order, so that a
 // schema's properties come out in the order it lists them.
 type jval struct {
-	kind  byte // 'o' object, 'a' array, 's' string, 'n' number, 'b' bool, 'z' null
-	keys  []string
-	vals  []*jval // object values by keys, or array items
-	str   string
-	num   json.Number
-	b     bool
+	kind byte // 'o' object, 'a' array, 's' string, 'n' number, 'b' bool, 'z' null
+	keys []string
+	vals []*jval // object values by keys, or array items
+	str  string
+	num  json.Number
+	b    bool
 }
 
 func parseJSON(data []byte) (*jval, error) {

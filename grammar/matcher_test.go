@@ -8,7 +8,7 @@ import (
 func TestMatcher(t *testing.T) {
 	tests := []struct {
 		name, grammar, text string
-		prefix, complete   bool
+		prefix, complete    bool
 	}{
 		{"literal", `root ::= "ab"`, "ab", true, true},
 		{"literal prefix", `root ::= "ab"`, "a", true, false},
