@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/engine/chat"
+	"github.com/vkinfer/vkinfer/grammar"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/sampling"
 )
@@ -42,6 +43,7 @@ type Engine struct {
 	tmplErr error
 	cache   []int32 // tokens whose keys and values the session holds, by position
 	one     [1]int32
+	vocab   *grammar.Vocab // built on the first constrained request
 }
 
 // New returns an engine over sess and tok. The engine takes ownership of
@@ -108,6 +110,9 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 		return res, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	sampler.Accept(prompt...)
+	if err := e.constrain(sampler, &req); err != nil {
+		return res, err
+	}
 
 	prefillStart := time.Now()
 	if res.CachedTokens, err = e.prefill(ctx, prompt); err != nil {
@@ -118,7 +123,8 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	}
 	g := generation{e: e, ctx: ctx, emit: emit, sampler: sampler, res: &res,
 		start: start, prefillStart: prefillStart, pos: len(prompt),
-		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens}
+		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens,
+		wantLogprobs: req.Logprobs}
 	err = g.run()
 	res.PromptTokensPerSecond = perSecond(res.PromptTokens-res.CachedTokens, res.PromptDuration)
 	res.GenerationTokensPerSecond = perSecond(res.GeneratedTokens, res.GenerationDuration)
@@ -190,6 +196,8 @@ type generation struct {
 	stop                stopper
 	maxTokens           int
 	pending             []int32 // generated ids not yet sent
+	wantLogprobs        bool
+	logprobs            []TokenLogprob // of pending
 }
 
 func (g *generation) run() error {
@@ -206,6 +214,9 @@ func (g *generation) run() error {
 			return err
 		}
 		tok, err := e.sess.Sample(g.sampler)
+		if err == nil && tok < 0 {
+			err = g.sampler.Err()
+		}
 		if err != nil {
 			e.Reset()
 			return fmt.Errorf("engine: sample at position %d: %w", g.pos, err)
@@ -220,6 +231,9 @@ func (g *generation) run() error {
 		}
 		res.GeneratedTokens++
 		g.pending = append(g.pending, tok)
+		if g.wantLogprobs {
+			g.logprobs = append(g.logprobs, e.logprob(g.sampler.Logprob()))
+		}
 		text, matched := g.stop.push(g.dec.Decode(tok))
 		if text != "" || matched != "" {
 			if err := g.send(text); err != nil {
@@ -230,6 +244,11 @@ func (g *generation) run() error {
 		case matched != "":
 			res.StopReason, res.StopString = StopString, matched
 			return nil
+		case g.sampler.Done():
+			// The grammar allows nothing more: end as the model's
+			// end-of-generation token would, without another step.
+			res.StopReason = StopEOG
+			return g.finish()
 		case g.maxTokens > 0 && res.GeneratedTokens >= g.maxTokens:
 			res.StopReason = StopMaxTokens
 			return g.finish()
@@ -272,8 +291,8 @@ func (g *generation) send(text string) error {
 	if !utf8.ValidString(text) {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
-	c := Chunk{Text: text, Tokens: g.pending}
-	g.pending = nil
+	c := Chunk{Text: text, Tokens: g.pending, Logprobs: g.logprobs}
+	g.pending, g.logprobs = nil, nil
 	if g.res.TimeToFirstToken == 0 {
 		g.res.TimeToFirstToken = time.Since(g.start)
 	}

@@ -77,6 +77,11 @@ func (c *Constraint) Mask(logits []float32) bool {
 	set := c.allowed()
 	inf := float32(math.Inf(-1))
 	any := false
+	// A model may have more logits than its tokenizer has tokens; the
+	// rest never decode to anything and stay out.
+	for i := len(set) * 64; i < len(logits); i++ {
+		logits[i] = inf
+	}
 	for w, word := range set {
 		base := w * 64
 		if word == 0 {
@@ -132,3 +137,7 @@ func (c *Constraint) Accept(id int32) error {
 	}
 	return nil
 }
+
+// Done reports whether the output is complete and nothing may extend it:
+// only an end-of-generation token is still allowed.
+func (c *Constraint) Done() bool { return c.m.Done() }

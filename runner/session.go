@@ -191,9 +191,13 @@ func (s *Session) Logits() ([]float32, error) {
 }
 
 // Sample implements model.Session: with a pending step on a sampling
-// executor, the forward pass and the draw run as one step.
+// executor, the forward pass and the draw run as one step. A draw that
+// needs the logits on the host (a grammar mask, logprobs) reads them
+// back in that step instead and samples on the CPU: the mask comes from
+// the grammar's state on the host anyway, and the logprobs need the
+// logits.
 func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
-	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending {
+	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending && !smp.NeedsLogits() {
 		s.pending = false
 		g, err := s.graph(s.batch.Shape())
 		if err != nil {
@@ -209,7 +213,11 @@ func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
 	if err != nil {
 		return 0, err
 	}
-	return smp.Sample(l), nil
+	id := smp.Sample(l)
+	if id < 0 {
+		return 0, fmt.Errorf("runner: %w", smp.Err())
+	}
+	return id, nil
 }
 
 // Close implements model.Session.
