@@ -47,19 +47,19 @@ func (e *elem) matches(r rune) bool {
 	return in != e.negate
 }
 
-// mayMatchAbove reports whether e can match some code point >= lo; it
-// lets a partial UTF-8 sequence through only where a multibyte code
-// point could go.
-func (e *elem) mayMatchAbove(lo rune) bool {
-	if e.negate {
-		return true
-	}
+// mayMatchIn reports whether e can match some code point in [lo, hi]; it
+// lets a partial UTF-8 sequence through only where one of the code points
+// it can still become may go.
+func (e *elem) mayMatchIn(lo, hi rune) bool {
 	for _, rg := range e.ranges {
-		if rg.hi >= lo {
+		if e.negate && rg.lo <= lo && hi <= rg.hi {
+			return false
+		}
+		if !e.negate && rg.lo <= hi && lo <= rg.hi {
 			return true
 		}
 	}
-	return false
+	return e.negate
 }
 
 // Grammar is a compiled grammar: every alternative of every rule laid out

@@ -147,15 +147,8 @@ func (a *arena) byteStep(s state, b byte) (state, bool) {
 		case b < 0xC2 || b > 0xF4:
 			return s, false
 		}
-		// A lead byte: let it through only where a multibyte code point
-		// could match.
-		for _, t := range s.tops {
-			if t != complete && a.g.elems[a.nodes[t].pos].mayMatchAbove(utf8.RuneSelf) {
-				s.partial[0], s.np = b, 1
-				return s, true
-			}
-		}
-		return s, false
+		s.partial[0], s.np = b, 1
+		return s, a.mayComplete(s)
 	}
 	if b&0xC0 != 0x80 {
 		return s, false
@@ -163,7 +156,7 @@ func (a *arena) byteStep(s state, b byte) (state, bool) {
 	s.partial[s.np] = b
 	s.np++
 	if !utf8.FullRune(s.partial[:s.np]) {
-		return s, true
+		return s, a.mayComplete(s)
 	}
 	r, n := utf8.DecodeRune(s.partial[:s.np])
 	if r == utf8.RuneError && n <= 1 {
@@ -171,6 +164,32 @@ func (a *arena) byteStep(s state, b byte) (state, bool) {
 	}
 	tops := a.advance(s.tops, r)
 	return state{tops: tops}, len(tops) > 0
+}
+
+// mayComplete reports whether some top can match a code point that the
+// partial sequence of s can still become.
+func (a *arena) mayComplete(s state) bool {
+	lead := s.partial[0]
+	n, v := 4, rune(lead&0x07)
+	switch {
+	case lead < 0xE0:
+		n, v = 2, rune(lead&0x1F)
+	case lead < 0xF0:
+		n, v = 3, rune(lead&0x0F)
+	}
+	for _, b := range s.partial[1:s.np] {
+		v = v<<6 | rune(b&0x3F)
+	}
+	shift := 6 * (n - int(s.np))
+	// Overlong forms and code points past U+10FFFF never decode.
+	lo := max(v<<shift, [...]rune{2: 0x80, 3: 0x800, 4: 0x10000}[n])
+	hi := min(v<<shift|(1<<shift-1), utf8.MaxRune)
+	for _, t := range s.tops {
+		if t != complete && a.g.elems[a.nodes[t].pos].mayMatchIn(lo, hi) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s state) accepting() bool {

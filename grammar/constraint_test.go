@@ -1,0 +1,89 @@
+package grammar
+
+import (
+	"testing"
+
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/model/tokenizer"
+)
+
+// modelVocab lays out a real model's vocabulary as the engine does.
+func modelVocab(t *testing.T, rel string) *Vocab {
+	t.Helper()
+	f, err := gguf.Open(testmodels.Model(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pieces := make([][]byte, tok.VocabSize())
+	eog := make([]bool, tok.VocabSize())
+	for id := range pieces {
+		pieces[id] = tok.Piece(int32(id), false)
+		eog[id] = tok.IsEOG(int32(id))
+	}
+	v, err := NewVocab(pieces, eog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// The trie walk's mask equals matching every token's bytes one by one,
+// at every byte of sample texts (mid-sequence UTF-8 included), on an SPM
+// vocabulary with byte fallback (stories260K, llama-2-tiny-random).
+func TestMaskMatchesBruteForce(t *testing.T) {
+	schema := `{"type":"object","properties":{"name":{"type":"string","maxLength":6},
+		"tags":{"type":"array","items":{"enum":["a","bé"]},"maxItems":2},"n":{"type":"number"}},"required":["name"]}`
+	sg, err := FromSchema([]byte(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit, err := Parse(`root ::= "héllo" [0-9]+ | [^a-z]{2}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		g    *Grammar
+		text string
+	}{
+		{"schema", sg, `{"name": "xé\"", "tags": ["bé"], "n": -1.5e3}`},
+		{"json", JSON(), `[{"k": "日本"}, true, null]`},
+		{"literal", lit, "héllo12"},
+		{"negated class", lit, "€$"},
+	}
+	for _, rel := range []string{"llama/stories260K.gguf", "llama/llama-2-tiny-random.gguf"} {
+		v := modelVocab(t, rel)
+		for _, tc := range cases {
+			t.Run(rel+"/"+tc.name, func(t *testing.T) {
+				c := NewConstraint(tc.g, v)
+				for i := 0; i <= len(tc.text); i++ {
+					if i > 0 && !c.m.Advance([]byte{tc.text[i-1]}) {
+						t.Fatalf("sample text refused at byte %d", i-1)
+					}
+					logits := make([]float32, v.Size())
+					c.Mask(logits)
+					for id := range int32(v.Size()) {
+						save := c.m.st
+						want := false
+						switch p := v.Piece(id); {
+						case v.IsEOG(id):
+							want = c.m.Accepting()
+						case len(p) > 0:
+							want = c.m.Advance(p)
+						}
+						c.m.st = save
+						if got := c.Allowed(id); got != want || (logits[id] == 0) != want {
+							t.Fatalf("after %q: token %d %q allowed %v (logit %v), want %v", tc.text[:i], id, v.Piece(id), got, logits[id], want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
