@@ -26,7 +26,7 @@ func (a *allowSet) Mask(l []float32) bool {
 }
 
 func (a *allowSet) Accept(id int32) error { a.accepted = append(a.accepted, id); return nil }
-func (a *allowSet) Done() bool           { return len(a.accepted) == 2 }
+func (a *allowSet) Done() bool            { return len(a.accepted) == 2 }
 
 func TestConstraint(t *testing.T) {
 	tests := []struct {
