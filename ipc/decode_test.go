@@ -28,6 +28,7 @@ func TestDecodeRequestRoundTrip(t *testing.T) {
 		Messages:  []Message{{Role: "user", Content: "hi"}, {Role: "assistant", Content: ""}},
 		Options:   &Options{Temperature: &f, TopK: &i, TopP: &f, MinP: &f, RepeatPenalty: &f, RepeatLastN: &i, PresencePenalty: &f, FrequencyPenalty: &f, Seed: &seed},
 		MaxTokens: 7, Stop: []string{"a", "b"}, Stream: &stream, Input: []string{"x"}, Truncate: true, Dimensions: 9,
+		Format: `{"type":"string"}`, Grammar: `root ::= "a"`, Logprobs: true, TopLogprobs: 4,
 	}
 	b, err := Marshal(want)
 	if err != nil {
