@@ -22,12 +22,12 @@ const maxCachedMasks = 256
 type Constraint struct {
 	m     *Matcher
 	v     *Vocab
-	cache map[string][]uint64 // state key -> allowed-token bitset
+	cache map[int32][]uint64 // state id -> allowed-token bitset
 }
 
 // NewConstraint returns a constraint for one generation of g over v.
 func NewConstraint(g *Grammar, v *Vocab) *Constraint {
-	return &Constraint{m: NewMatcher(g), v: v, cache: map[string][]uint64{}}
+	return &Constraint{m: NewMatcher(g), v: v, cache: map[int32][]uint64{}}
 }
 
 // Matcher returns the constraint's matcher (for its Accepting and Done).
@@ -35,13 +35,13 @@ func (c *Constraint) Matcher() *Matcher { return c.m }
 
 // allowed returns the bitset of tokens that may come next.
 func (c *Constraint) allowed() []uint64 {
-	key := c.m.st.key()
+	key := c.m.cur
 	if set, ok := c.cache[key]; ok {
 		return set
 	}
 	set := make([]uint64, (c.v.size+63)/64)
-	c.walk(0, c.m.st, set)
-	if c.m.st.accepting() {
+	c.walk(0, c.m.cur, set)
+	if c.m.Accepting() {
 		for _, id := range c.v.eog {
 			set[id/64] |= 1 << (id % 64)
 		}
@@ -55,12 +55,12 @@ func (c *Constraint) allowed() []uint64 {
 
 // walk marks the tokens below trie node n that the matcher, in state s,
 // can consume, pruning every subtree whose prefix it cannot.
-func (c *Constraint) walk(n int32, s state, set []uint64) {
+func (c *Constraint) walk(n int32, s int32, set []uint64) {
 	v, a := c.v, c.m.a
 	nd := v.nodes[n]
 	for _, e := range v.edges[nd.edge0 : nd.edge0+nd.nedges] {
-		ns, ok := a.byteStep(s, e.b)
-		if !ok {
+		ns := a.next(s, e.b)
+		if ns == dead {
 			continue
 		}
 		ch := v.nodes[e.child]

@@ -9,7 +9,7 @@ import (
 )
 
 // modelVocab lays out a real model's vocabulary as the engine does.
-func modelVocab(t *testing.T, rel string) *Vocab {
+func modelVocab(t testing.TB, rel string) *Vocab {
 	t.Helper()
 	f, err := gguf.Open(testmodels.Model(t, rel))
 	if err != nil {
@@ -69,7 +69,7 @@ func TestMaskMatchesBruteForce(t *testing.T) {
 					logits := make([]float32, v.Size())
 					c.Mask(logits)
 					for id := range int32(v.Size()) {
-						save := c.m.st
+						save := c.m.cur
 						want := false
 						switch p := v.Piece(id); {
 						case v.IsEOG(id):
@@ -77,7 +77,7 @@ func TestMaskMatchesBruteForce(t *testing.T) {
 						case len(p) > 0:
 							want = c.m.Advance(p)
 						}
-						c.m.st = save
+						c.m.cur = save
 						if got := c.Allowed(id); got != want || (logits[id] == 0) != want {
 							t.Fatalf("after %q: token %d %q allowed %v (logit %v), want %v", tc.text[:i], id, v.Piece(id), got, logits[id], want)
 						}
@@ -87,3 +87,5 @@ func TestMaskMatchesBruteForce(t *testing.T) {
 		}
 	}
 }
+
+func benchVocab(b *testing.B) *Vocab { return modelVocab(b, "llama/llama-2-tiny-random.gguf") }

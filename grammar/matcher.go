@@ -12,18 +12,68 @@ const complete = -1
 // and the stack beneath it (complete at the bottom).
 type node struct{ pos, next int32 }
 
-// arena hash-conses stack nodes, so equal stacks have one id, and
-// memoises what consuming a code point does to each stack top.
+// arena hash-conses stack nodes, so equal stacks have one id, memoises
+// what consuming a code point does to each stack top, and interns whole
+// states with their byte transitions: the grammar determinised lazily, so
+// that walking the trie through states seen before is table lookups.
 type arena struct {
-	g     *Grammar
-	nodes []node
-	index map[node]int32
-	memo  map[uint64][]int32 // (top, code point) -> sorted tops after it
-	out   []int32            // expand's scratch
+	g      *Grammar
+	nodes  []node
+	index  map[node]int32
+	memo   map[uint64][]int32 // (top, code point) -> sorted tops after it
+	out    []int32            // expand's scratch
+	states []dstate
+	ids    map[string]int32 // state key -> index in states
+}
+
+// Transitions not taken yet, and ones that fail.
+const (
+	unknown = -2
+	dead    = -1
+)
+
+// dstate is an interned state and its byte transitions, filled in as
+// they are first taken.
+type dstate struct {
+	state
+	next *[256]int32
 }
 
 func newArena(g *Grammar) *arena {
-	return &arena{g: g, index: map[node]int32{}, memo: map[uint64][]int32{}}
+	return &arena{g: g, index: map[node]int32{}, memo: map[uint64][]int32{}, ids: map[string]int32{}}
+}
+
+// intern returns the id of state s.
+func (a *arena) intern(s state) int32 {
+	k := s.key()
+	if id, ok := a.ids[k]; ok {
+		return id
+	}
+	id := int32(len(a.states))
+	a.states = append(a.states, dstate{state: s})
+	a.ids[k] = id
+	return id
+}
+
+// next returns the state after state id consumes b, or dead.
+func (a *arena) next(id int32, b byte) int32 {
+	tab := a.states[id].next
+	if tab == nil {
+		tab = new([256]int32)
+		for i := range tab {
+			tab[i] = unknown
+		}
+		a.states[id].next = tab
+	}
+	if n := tab[b]; n != unknown {
+		return n
+	}
+	n := int32(dead)
+	if s, ok := a.byteStep(a.states[id].state, b); ok {
+		n = a.intern(s)
+	}
+	tab[b] = n
+	return n
 }
 
 func (a *arena) push(pos, next int32) int32 {
@@ -196,7 +246,7 @@ func (s state) accepting() bool {
 	return s.np == 0 && len(s.tops) > 0 && s.tops[0] == complete
 }
 
-// key identifies the state for the mask cache.
+// key identifies the state.
 func (s state) key() string {
 	b := make([]byte, 0, 4*len(s.tops)+int(s.np)+1)
 	for _, t := range s.tops {
@@ -209,45 +259,54 @@ func (s state) key() string {
 // Matcher matches text against a grammar incrementally. It is not safe
 // for concurrent use.
 type Matcher struct {
-	a  *arena
-	st state
+	a   *arena
+	cur int32 // state id in a
 }
 
 // NewMatcher returns a matcher at the start of g's root rule.
 func NewMatcher(g *Grammar) *Matcher {
 	a := newArena(g)
-	return &Matcher{a: a, st: state{tops: a.start()}}
+	return &Matcher{a: a, cur: a.intern(state{tops: a.start()})}
 }
 
 // Advance consumes text and reports whether the result is still a prefix
 // of a sentence; when it is not, the matcher is left unchanged.
 func (m *Matcher) Advance(text []byte) bool {
-	s := m.st
+	id := m.cur
 	for _, b := range text {
-		var ok bool
-		if s, ok = m.a.byteStep(s, b); !ok {
+		if id = m.a.next(id, b); id == dead {
 			return false
 		}
 	}
-	m.st = s
+	m.cur = id
 	return true
 }
 
+func (m *Matcher) state() *state { return &m.a.states[m.cur].state }
+
 // Accepting reports whether the text so far is a whole sentence.
-func (m *Matcher) Accepting() bool { return m.st.accepting() }
+func (m *Matcher) Accepting() bool { return m.state().accepting() }
 
 // Done reports whether the text is a whole sentence that nothing may
 // extend.
-func (m *Matcher) Done() bool { return m.st.np == 0 && len(m.st.tops) == 1 && m.st.tops[0] == complete }
+func (m *Matcher) Done() bool {
+	s := m.state()
+	return s.np == 0 && len(s.tops) == 1 && s.tops[0] == complete
+}
 
-// maxNodes bounds the arena; past it, compact keeps what the current
-// state uses and drops the memo.
-const maxNodes = 1 << 20
+// Past maxNodes stack nodes or maxStates states (of up to 1 KiB of
+// transitions each), compact keeps what the current state uses and drops
+// the rest.
+const (
+	maxNodes  = 1 << 20
+	maxStates = 1 << 14
+)
 
-// compact rebuilds the arena with only the current state's stacks, and
-// reports whether it did (cached state keys are then stale).
+// compact rebuilds the arena with only the current state's stacks when
+// it has grown past its bounds, and reports whether it did (state ids
+// held elsewhere are then stale).
 func (m *Matcher) compact() bool {
-	if len(m.a.nodes) < maxNodes {
+	if len(m.a.nodes) < maxNodes && len(m.a.states) < maxStates {
 		return false
 	}
 	old := m.a
@@ -260,11 +319,13 @@ func (m *Matcher) compact() bool {
 		n := old.nodes[id]
 		return m.a.push(n.pos, copyStack(n.next))
 	}
-	tops := make([]int32, len(m.st.tops))
-	for i, t := range m.st.tops {
+	s := old.states[m.cur].state
+	tops := make([]int32, len(s.tops))
+	for i, t := range s.tops {
 		tops[i] = copyStack(t)
 	}
 	slices.Sort(tops)
-	m.st.tops = tops
+	s.tops = tops
+	m.cur = m.a.intern(s)
 	return true
 }
