@@ -3,7 +3,6 @@ package grammar
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/bits"
 )
 
@@ -16,9 +15,9 @@ var ErrRejected = errors.New("grammar: token not allowed")
 const maxCachedMasks = 256
 
 // Constraint restricts a generation's tokens to those that keep the text
-// a prefix of a sentence of its grammar. It implements the sampler's
-// constraint hook: Mask before each draw, Accept after it. Not safe for
-// concurrent use.
+// a prefix of a sentence of its grammar. It implements
+// sampling.Constraint: Allowed before each draw, Accept after it. Not
+// safe for concurrent use.
 type Constraint struct {
 	m     *Matcher
 	v     *Vocab
@@ -33,8 +32,12 @@ func NewConstraint(g *Grammar, v *Vocab) *Constraint {
 // Matcher returns the constraint's matcher (for its Accepting and Done).
 func (c *Constraint) Matcher() *Matcher { return c.m }
 
-// allowed returns the bitset of tokens that may come next.
-func (c *Constraint) allowed() []uint64 {
+// Allowed returns the tokens that may come next as a bitset (token id is
+// bit id%64 of word id/64): those whose bytes the grammar can consume,
+// and the end-of-generation tokens when the output is complete. It
+// implements sampling.Constraint; the set is cached per grammar state and
+// must not be modified.
+func (c *Constraint) Allowed() []uint64 {
 	key := c.m.cur
 	if set, ok := c.cache[key]; ok {
 		return set
@@ -71,47 +74,18 @@ func (c *Constraint) walk(n int32, s int32, set []uint64) {
 	}
 }
 
-// Mask sets the logits of tokens that may not come next to -Inf and
-// reports whether any may. logits has one entry per token id.
-func (c *Constraint) Mask(logits []float32) bool {
-	set := c.allowed()
-	inf := float32(math.Inf(-1))
-	any := false
-	// A model may have more logits than its tokenizer has tokens; the
-	// rest never decode to anything and stay out.
-	for i := len(set) * 64; i < len(logits); i++ {
-		logits[i] = inf
-	}
-	for w, word := range set {
-		base := w * 64
-		if word == 0 {
-			for i := base; i < min(base+64, len(logits)); i++ {
-				logits[i] = inf
-			}
-			continue
-		}
-		any = true
-		for i := base; i < min(base+64, len(logits)); i++ {
-			if word&(1<<(i-base)) == 0 {
-				logits[i] = inf
-			}
-		}
-	}
-	return any
-}
-
-// Allowed reports whether id may come next.
-func (c *Constraint) Allowed(id int32) bool {
+// Allows reports whether id may come next.
+func (c *Constraint) Allows(id int32) bool {
 	if id < 0 || int(id) >= c.v.size {
 		return false
 	}
-	return c.allowed()[id/64]&(1<<(id%64)) != 0
+	return c.Allowed()[id/64]&(1<<(id%64)) != 0
 }
 
 // Count returns how many tokens may come next.
 func (c *Constraint) Count() int {
 	n := 0
-	for _, w := range c.allowed() {
+	for _, w := range c.Allowed() {
 		n += bits.OnesCount64(w)
 	}
 	return n

@@ -155,7 +155,7 @@ func TestSchemaRandomWalks(t *testing.T) {
 				}
 				var allowed []int32
 				for id := range int32(v.Size()) {
-					if c.Allowed(id) {
+					if c.Allows(id) {
 						allowed = append(allowed, id)
 					}
 				}
@@ -165,7 +165,7 @@ func TestSchemaRandomWalks(t *testing.T) {
 				id := allowed[r.IntN(len(allowed))]
 				// Lean towards the end so walks finish: strings and
 				// numbers are long otherwise.
-				if c.Allowed(eog) && r.IntN(4) == 0 {
+				if c.Allows(eog) && r.IntN(4) == 0 {
 					id = eog
 				}
 				if err := c.Accept(id); err != nil {
@@ -210,10 +210,10 @@ func TestAcceptRejects(t *testing.T) {
 	if err := c.Accept('a'); err != nil {
 		t.Fatal(err)
 	}
-	if c.Count() != 1 || !c.Allowed('b') || c.Done() {
-		t.Errorf("after a: %d allowed, b allowed %v, done %v", c.Count(), c.Allowed('b'), c.Done())
+	if c.Count() != 1 || !c.Allows('b') || c.Done() {
+		t.Errorf("after a: %d allowed, b allowed %v, done %v", c.Count(), c.Allows('b'), c.Done())
 	}
-	if err := c.Accept('b'); err != nil || !c.Done() || c.Count() != 1 || !c.Allowed(eog) {
+	if err := c.Accept('b'); err != nil || !c.Done() || c.Count() != 1 || !c.Allows(eog) {
 		t.Errorf("after ab: err %v, done %v, %d allowed", err, c.Done(), c.Count())
 	}
 }

@@ -191,11 +191,9 @@ func (s *Session) Logits() ([]float32, error) {
 }
 
 // Sample implements model.Session: with a pending step on a sampling
-// executor, the forward pass and the draw run as one step. A draw that
-// needs the logits on the host (a grammar mask, logprobs) reads them
-// back in that step instead and samples on the CPU: the mask comes from
-// the grammar's state on the host anyway, and the logprobs need the
-// logits.
+// executor, the forward pass and the draw run as one step (a grammar's
+// mask is uploaded with it). A draw with logprobs reads the logits back
+// in that step instead and samples on the CPU, since logprobs need them.
 func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
 	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending && !smp.NeedsLogits() {
 		s.pending = false

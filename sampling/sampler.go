@@ -109,7 +109,7 @@ func (s *Sampler) prepare(logits []float32) []float32 {
 	if s.p.penalised() && len(s.history) > 0 {
 		s.penaliseWork()
 	}
-	if !s.constraint.Mask(s.work) {
+	if !applyMask(s.work, s.constraint.Allowed()) {
 		return nil
 	}
 	return s.work
@@ -137,13 +137,9 @@ func (s *Sampler) Sample(logits []float32) int32 {
 	if s.logprobs >= 0 {
 		s.recordLogprobs(l, id)
 	}
-	if s.constraint != nil {
-		if err := s.constraint.Accept(id); err != nil {
-			s.err = fmt.Errorf("%w: %w", ErrNoToken, err)
-			return -1
-		}
+	if s.err = s.Drawn(id, false); s.err != nil {
+		return -1
 	}
-	s.Accept(id)
 	return id
 }
 

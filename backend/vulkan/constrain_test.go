@@ -1,6 +1,7 @@
 package vulkan
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -12,11 +13,12 @@ import (
 	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
-// TestConstrainedOneSubmitPerStep: a draw under a grammar mask, with
-// logprobs, still runs the forward pass in one submit per step: the
-// session reads the logits back in that submit and samples on the host.
-// The tokens and logprobs equal a host sampler's over the same step's
-// logits, and the output follows the grammar.
+// TestConstrainedOneSubmitPerStep: a draw under a grammar mask runs with
+// the forward pass in one submit per step: the device sampler applies the
+// uploaded mask, or, with logprobs, the session reads the logits back in
+// that submit and samples on the host. The tokens (and logprobs) equal a
+// host sampler's over the same step's logits, and the output follows the
+// grammar.
 func TestConstrainedOneSubmitPerStep(t *testing.T) {
 	staging := ops.New(vktest.StagingDevice(t))
 	t.Cleanup(staging.Close)
@@ -42,61 +44,65 @@ func TestConstrainedOneSubmitPerStep(t *testing.T) {
 		name string
 		k    *ops.Kernels
 	}{{"mapped", opstest.Kernels(t)}, {"staging", staging}} {
-		t.Run(dev.name, func(t *testing.T) {
-			d := dev.k.Dev
-			s := session(t, dev.k, m, 64)
-			p := sampling.Params{Temperature: 1, TopK: 40, TopP: 0.95, RepeatPenalty: 1.1, RepeatLastN: 16, Seed: 3}
-			sampler := func() *sampling.Sampler {
-				smp, _ := sampling.New(p)
-				smp.Constrain(grammar.NewConstraint(g, vocab))
-				if err := smp.WantLogprobs(4); err != nil {
-					t.Fatal(err)
+		for _, logprobs := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/logprobs=%v", dev.name, logprobs), func(t *testing.T) {
+				d := dev.k.Dev
+				s := session(t, dev.k, m, 64)
+				p := sampling.Params{Temperature: 1, TopK: 40, TopP: 0.95, RepeatPenalty: 1.1, RepeatLastN: 16, Seed: 3}
+				sampler := func() *sampling.Sampler {
+					smp, _ := sampling.New(p)
+					smp.Constrain(grammar.NewConstraint(g, vocab))
+					if logprobs {
+						if err := smp.WantLogprobs(4); err != nil {
+							t.Fatal(err)
+						}
+					}
+					return smp
 				}
-				return smp
-			}
-			onDev, onCPU := sampler(), sampler()
-			check := grammar.NewMatcher(g)
-			tokens := []int32{1, 403, 407}
-			for i := 0; !onDev.Done(); i++ {
-				if i == 40 {
-					t.Fatalf("no end after %d tokens", i)
+				onDev, onCPU := sampler(), sampler()
+				check := grammar.NewMatcher(g)
+				tokens := []int32{1, 403, 407}
+				for i := 0; !onDev.Done(); i++ {
+					if i == 40 {
+						t.Fatalf("no end after %d tokens", i)
+					}
+					pos := len(tokens) - 1
+					if i == 0 {
+						pos = 0
+					}
+					if err := s.Eval(tokens[pos:], pos); err != nil {
+						t.Fatal(err)
+					}
+					logits, err := s.Logits()
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := onCPU.Sample(logits)
+					wantLP := onCPU.Logprob()
+					wantLP.Top = append([]sampling.Logprob(nil), wantLP.Top...)
+					before := d.Submits()
+					if err := s.Eval(tokens[pos:], pos); err != nil {
+						t.Fatal(err)
+					}
+					got, err := s.Sample(onDev)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n := d.Submits() - before; n != 1 {
+						t.Fatalf("draw %d: %d submits, want 1", i, n)
+					}
+					if got != want || !reflect.DeepEqual(onDev.Logprob(), wantLP) {
+						t.Fatalf("draw %d: device %d %+v, host %d %+v", i, got, onDev.Logprob(), want, wantLP)
+					}
+					if !check.Advance(tok.Piece(got, false)) {
+						t.Fatalf("draw %d: token %d leaves the grammar", i, got)
+					}
+					tokens = append(tokens, got)
 				}
-				pos := len(tokens) - 1
-				if i == 0 {
-					pos = 0
+				if !check.Done() {
+					t.Error("the sampler is done but the output is not")
 				}
-				if err := s.Eval(tokens[pos:], pos); err != nil {
-					t.Fatal(err)
-				}
-				logits, err := s.Logits()
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := onCPU.Sample(logits)
-				wantLP := onCPU.Logprob()
-				wantLP.Top = append([]sampling.Logprob(nil), wantLP.Top...)
-				before := d.Submits()
-				if err := s.Eval(tokens[pos:], pos); err != nil {
-					t.Fatal(err)
-				}
-				got, err := s.Sample(onDev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if n := d.Submits() - before; n != 1 {
-					t.Fatalf("draw %d: %d submits, want 1", i, n)
-				}
-				if got != want || !reflect.DeepEqual(onDev.Logprob(), wantLP) {
-					t.Fatalf("draw %d: device %d %+v, host %d %+v", i, got, onDev.Logprob(), want, wantLP)
-				}
-				if !check.Advance(tok.Piece(got, false)) {
-					t.Fatalf("draw %d: token %d leaves the grammar", i, got)
-				}
-				tokens = append(tokens, got)
-			}
-			if !check.Done() {
-				t.Error("the sampler is done but the output is not")
-			}
-		})
+			})
+		}
 	}
 }
