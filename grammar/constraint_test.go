@@ -34,8 +34,9 @@ func modelVocab(t testing.TB, rel string) *Vocab {
 }
 
 // The trie walk's set equals matching every token's bytes one by one,
-// at every byte of sample texts (mid-sequence UTF-8 included), on an SPM
-// vocabulary with byte fallback (stories260K, llama-2-tiny-random).
+// at every byte of sample texts (mid-sequence UTF-8 included), on SPM
+// vocabularies with byte fallback (stories260K, llama-2-tiny-random) and
+// a byte-level BPE one (GPT-2).
 func TestMaskMatchesBruteForce(t *testing.T) {
 	schema := `{"type":"object","properties":{"name":{"type":"string","maxLength":6},
 		"tags":{"type":"array","items":{"enum":["a","bé"]},"maxItems":2},"n":{"type":"number"}},"required":["name"]}`
@@ -57,7 +58,7 @@ func TestMaskMatchesBruteForce(t *testing.T) {
 		{"literal", lit, "héllo12"},
 		{"negated class", lit, "€$"},
 	}
-	for _, rel := range []string{"llama/stories260K.gguf", "llama/llama-2-tiny-random.gguf"} {
+	for _, rel := range []string{"llama/stories260K.gguf", "llama/llama-2-tiny-random.gguf", "vocab/ggml-vocab-gpt-2.gguf"} {
 		v := modelVocab(t, rel)
 		for _, tc := range cases {
 			t.Run(rel+"/"+tc.name, func(t *testing.T) {

@@ -78,6 +78,9 @@ func regexExpr(re *syntax.Regexp) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if re.Op != syntax.OpQuest && matchesEmpty(re.Sub[0]) {
+			return "", errNullableRepeat
+		}
 		op := map[syntax.Op]string{syntax.OpStar: "*", syntax.OpPlus: "+", syntax.OpQuest: "?"}[re.Op]
 		return "( " + sub + " )" + op, nil
 	case syntax.OpRepeat:
@@ -87,6 +90,9 @@ func regexExpr(re *syntax.Regexp) (string, error) {
 		}
 		if re.Max > maxRepeat || re.Min > maxRepeat {
 			return "", fmt.Errorf("repetition {%d,%d} above %d", re.Min, re.Max, maxRepeat)
+		}
+		if re.Max < 0 && matchesEmpty(re.Sub[0]) {
+			return "", errNullableRepeat
 		}
 		return "( " + sub + " )" + repetition(re.Min, re.Max), nil
 	case syntax.OpConcat, syntax.OpAlternate:
@@ -110,6 +116,38 @@ func regexExpr(re *syntax.Regexp) (string, error) {
 		return "", fmt.Errorf("a class that matches nothing")
 	}
 	return "", fmt.Errorf("regular expression operator %v", re.Op)
+}
+
+// errNullableRepeat refuses an unbounded repetition of something that can
+// match nothing, such as (a?)*: as a grammar it is left-recursive.
+var errNullableRepeat = fmt.Errorf("an unbounded repetition of a part that can match the empty string, such as (a?)*")
+
+// matchesEmpty reports whether re matches the empty string.
+func matchesEmpty(re *syntax.Regexp) bool {
+	prog, err := syntax.Compile(re)
+	if err != nil {
+		return false
+	}
+	// Run the program on no input: follow empty-width steps from the
+	// start and see whether one reaches a match.
+	seen := make([]bool, len(prog.Inst))
+	var reach func(pc uint32) bool
+	reach = func(pc uint32) bool {
+		if seen[pc] {
+			return false
+		}
+		seen[pc] = true
+		switch in := &prog.Inst[pc]; in.Op {
+		case syntax.InstMatch:
+			return true
+		case syntax.InstAlt, syntax.InstAltMatch:
+			return reach(in.Out) || reach(in.Arg)
+		case syntax.InstCapture, syntax.InstNop, syntax.InstEmptyWidth:
+			return reach(in.Out)
+		}
+		return false
+	}
+	return reach(uint32(prog.Start))
 }
 
 // foldRanges returns the class of r and its case variants.

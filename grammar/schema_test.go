@@ -39,6 +39,7 @@ func TestSchemaAccepts(t *testing.T) {
 		{"pattern", `{"type":"string","pattern":"^[a-c]+-\\d{2}$"}`, `"abc-42"`, true},
 		{"pattern refuses", `{"type":"string","pattern":"^[a-c]+-\\d{2}$"}`, `"abd-42"`, false},
 		{"pattern quote", `{"type":"string","pattern":"^a\"b\\\\$"}`, `"a\"b\\"`, true},
+		{"pattern bounded repetition of an optional part", `{"type":"string","pattern":"^(a?){2,3}b$"}`, `"ab"`, true},
 		{"pattern unanchored", `{"type":"string","pattern":"x[0-9]"}`, `"abx1yz"`, true},
 		{"pattern case-insensitive", `{"type":"string","pattern":"^(?i:ab)$"}`, `"aB"`, true},
 		{"type list", `{"type":["integer","null"]}`, `null`, true},
@@ -77,6 +78,7 @@ func TestSchemaErrors(t *testing.T) {
 		{"open object with properties", `{"properties":{"a":{}},"additionalProperties":true}`, ErrUnsupported, `grammar: unsupported feature: additionalProperties other than false beside properties at the schema's root`},
 		{"lookahead", `{"type":"string","pattern":"^a(?=b)$"}`, ErrSchema, "grammar: invalid schema: pattern \"^a(?=b)$\": error parsing regexp: invalid or unsupported Perl syntax: `(?=` at the schema's root"},
 		{"inner anchor", `{"type":"string","pattern":"^a$|^b$"}`, ErrUnsupported, `grammar: unsupported feature: pattern "^a$|^b$": anchors other than a leading ^ and a trailing $ at the schema's root`},
+		{"nullable repetition", `{"type":"string","pattern":"^(a|b?)+$"}`, ErrUnsupported, `grammar: unsupported feature: pattern "^(a|b?)+$": an unbounded repetition of a part that can match the empty string, such as (a?)* at the schema's root`},
 		{"pattern with length", `{"type":"string","pattern":"a","maxLength":3}`, ErrUnsupported, `grammar: unsupported feature: pattern together with minLength or maxLength at the schema's root`},
 		{"missing required", `{"properties":{"a":{}},"required":["b"]}`, ErrSchema, `grammar: invalid schema: required property "b" is not in properties at the schema's root`},
 		{"false", `{"properties":{"a":false}}`, ErrSchema, `grammar: invalid schema: the schema false accepts nothing at /properties/a`},
@@ -185,6 +187,84 @@ func TestSchemaRandomWalks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Random walks over real vocabularies, SPM with byte fallback and
+// byte-level BPE, whose tokens hold several characters, parts of UTF-8
+// sequences, and bytes JSON must escape, give JSON that validates.
+func TestRealVocabWalks(t *testing.T) {
+	src := `{"type":"object","properties":{"s":{"type":"string","maxLength":6},"t":{"type":"string","pattern":"^[à-ÿ]{2}x$"},
+		"a":{"type":"array","items":{"type":"number"},"maxItems":2}},"required":["s","t","a"],"additionalProperties":false}`
+	g, err := FromSchema([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := compileTestSchema(t, src)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, rel := range []string{"vocab/ggml-vocab-llama-spm.gguf", "vocab/ggml-vocab-gpt-2.gguf"} {
+		v := modelVocab(t, rel)
+		for walk := range 20 {
+			c := NewConstraint(g, v)
+			var out []byte
+			for step := 0; ; step++ {
+				if step > 500 {
+					t.Fatalf("%s walk %d: no end after %q", rel, walk, out)
+				}
+				set := c.Allowed()
+				var allowed, eog []int32
+				for id := range int32(v.Size()) {
+					if set[id/64]&(1<<(id%64)) != 0 {
+						if v.IsEOG(id) {
+							eog = append(eog, id)
+						} else {
+							allowed = append(allowed, id)
+						}
+					}
+				}
+				var id int32
+				switch {
+				case len(eog) > 0:
+					id = eog[0]
+				case len(allowed) == 0:
+					t.Fatalf("%s walk %d: dead end after %q", rel, walk, out)
+				default:
+					id = allowed[r.IntN(len(allowed))]
+				}
+				if err := c.Accept(id); err != nil {
+					t.Fatal(err)
+				}
+				if v.IsEOG(id) {
+					break
+				}
+				out = append(out, v.Piece(id)...)
+			}
+			inst, err := jsonschema.UnmarshalJSON(strings.NewReader(string(out)))
+			if err == nil {
+				err = val.Validate(inst)
+			}
+			if err != nil {
+				t.Fatalf("%s walk %d: %q: %v", rel, walk, out, err)
+			}
+		}
+	}
+}
+
+func compileTestSchema(t *testing.T, src string) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp := jsonschema.NewCompiler()
+	url := fmt.Sprintf("mem://%s.json", strings.ReplaceAll(t.Name(), "/", "-"))
+	if err := comp.AddResource(url, doc); err != nil {
+		t.Fatal(err)
+	}
+	val, err := comp.Compile(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return val
 }
 
 func TestAcceptRejects(t *testing.T) {
