@@ -24,6 +24,7 @@ type arena struct {
 	out    []int32            // expand's scratch
 	states []dstate
 	ids    map[string]int32 // state key -> index in states
+	budget int              // expansions left for the current code point
 }
 
 // Transitions not taken yet, and ones that fail.
@@ -40,7 +41,7 @@ type dstate struct {
 }
 
 func newArena(g *Grammar) *arena {
-	return &arena{g: g, index: map[node]int32{}, memo: map[uint64][]int32{}, ids: map[string]int32{}}
+	return &arena{g: g, index: map[node]int32{}, memo: map[uint64][]int32{}, ids: map[string]int32{}, budget: maxExpansions}
 }
 
 // intern returns the id of state s.
@@ -91,6 +92,9 @@ func (a *arena) push(pos, next int32) int32 {
 // anything: stacks whose top is a character element, or complete.
 func (a *arena) expand(id int32) {
 	for {
+		if a.budget--; a.budget < 0 {
+			return
+		}
 		if id == complete {
 			a.out = append(a.out, complete)
 			return
@@ -145,6 +149,10 @@ func (a *arena) step(top int32, r rune) []int32 {
 	var s []int32
 	if a.g.elems[n.pos].matches(r) {
 		a.expand(a.push(n.pos+1, n.next))
+		if a.budget < 0 {
+			a.out = a.out[:0]
+			return nil // cut short: not memoised
+		}
 		s = a.sortedSet()
 	}
 	a.memo[key] = s
@@ -154,6 +162,8 @@ func (a *arena) step(top int32, r rune) []int32 {
 // advance returns the tops after tops consume r, sorted; nil when none
 // can. The result may be a memoised slice: callers must not modify it.
 func (a *arena) advance(tops []int32, r rune) []int32 {
+	a.budget = maxExpansions
+	defer func() { a.budget = maxExpansions }()
 	var one []int32
 	var merged []int32
 	for _, t := range tops {
@@ -170,13 +180,32 @@ func (a *arena) advance(tops []int32, r rune) []int32 {
 		default:
 			merged = append(merged, s...)
 		}
+		if len(merged) > maxExpansions {
+			return nil
+		}
+	}
+	if a.budget < 0 {
+		return nil
 	}
 	if merged == nil {
 		return one
 	}
 	slices.Sort(merged)
-	return slices.Compact(merged)
+	if merged = slices.Compact(merged); len(merged) > maxTops {
+		return nil
+	}
+	return merged
 }
+
+// A grammar ambiguous enough to keep more than maxTops parse stacks open,
+// or to need more than maxExpansions rule expansions (or stacks before
+// deduplication) for one code point, would cost time and memory without
+// bound: the text is refused there instead. Grammars from schemas keep a
+// handful of stacks.
+const (
+	maxTops       = 4096
+	maxExpansions = 1 << 16
+)
 
 // state is a matcher position: the open stacks and the bytes of a UTF-8
 // sequence not yet complete.

@@ -102,3 +102,23 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// An exponentially ambiguous grammar is refused where its parse stacks
+// pass maxTops, not followed at any cost.
+func TestAmbiguityBound(t *testing.T) {
+	g, err := Parse(`root ::= s
+s ::= "a" s s | ""`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMatcher(g)
+	n := 0
+	for ; n < 20000 && m.Advance([]byte("a")); n++ {
+	}
+	if n == 20000 || n < 10 {
+		t.Errorf("refused after %d bytes", n)
+	}
+	if got := len(m.state().tops); got > maxTops {
+		t.Errorf("%d stacks open", got)
+	}
+}
