@@ -3,7 +3,6 @@ package grammar
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 )
 
 // ErrRejected is wrapped when a token the constraint does not allow is
@@ -28,9 +27,6 @@ type Constraint struct {
 func NewConstraint(g *Grammar, v *Vocab) *Constraint {
 	return &Constraint{m: NewMatcher(g), v: v, cache: map[int32][]uint64{}}
 }
-
-// Matcher returns the constraint's matcher (for its Accepting and Done).
-func (c *Constraint) Matcher() *Matcher { return c.m }
 
 // Allowed returns the tokens that may come next as a bitset (token id is
 // bit id%64 of word id/64): those whose bytes the grammar can consume,
@@ -80,15 +76,6 @@ func (c *Constraint) Allows(id int32) bool {
 		return false
 	}
 	return c.Allowed()[id/64]&(1<<(id%64)) != 0
-}
-
-// Count returns how many tokens may come next.
-func (c *Constraint) Count() int {
-	n := 0
-	for _, w := range c.Allowed() {
-		n += bits.OnesCount64(w)
-	}
-	return n
 }
 
 // Accept advances past token id, which must be allowed.

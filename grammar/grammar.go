@@ -76,9 +76,6 @@ type Grammar struct {
 // String returns the grammar's source text.
 func (g *Grammar) String() string { return g.src }
 
-// Rules returns the number of rules, generated ones included.
-func (g *Grammar) Rules() int { return len(g.alts) }
-
 // checkLeftRecursion refuses a rule that can reach itself without
 // consuming a code point.
 func (g *Grammar) checkLeftRecursion() error {
