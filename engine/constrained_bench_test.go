@@ -7,9 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vkinfer/vkinfer/backend/cpu"
+	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/enginetest"
+	"github.com/vkinfer/vkinfer/runner"
 	"github.com/vkinfer/vkinfer/sampling"
+	"github.com/vkinfer/vkinfer/vk"
+	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
 // benchModel finds a benchmark model made by `make bench-models`: in
@@ -35,19 +40,48 @@ func fileExists(p string) bool {
 
 // BenchmarkConstrainedDecode compares the time per generated token of
 // schema-constrained decoding with unconstrained decoding of the same
-// model on the CPU, alternating within each iteration so that machine
-// noise hits both alike. Each constrained request starts with a cold
-// mask cache, as a real one does; the vocabulary trie is built once per
-// engine, before timing. It reports plain-ns/token, schema-ns/token and
-// the constraint's extra cost (overhead-%).
+// model, on the CPU and on the Vulkan device (where the device sampler
+// applies the uploaded mask), alternating within each iteration so that
+// machine noise hits both alike. Each constrained request starts with a
+// cold mask cache, as a real one does; the vocabulary trie is built once
+// per engine, before timing. It reports plain-ns/token, schema-ns/token
+// and the constraint's extra cost (overhead-%).
 func BenchmarkConstrainedDecode(b *testing.B) {
-	m, err := enginetest.Load(benchModel(b, "bench-15m-Q4_0.gguf"))
-	if err != nil {
-		b.Fatal(err)
+	path := benchModel(b, "bench-15m-Q4_0.gguf")
+	for _, be := range []struct {
+		name string
+		open func() (runner.Backend, error)
+	}{
+		{"cpu", func() (runner.Backend, error) { return cpu.Backend{}, nil }},
+		{"vulkan", func() (runner.Backend, error) {
+			opts := vk.DefaultOptions()
+			opts.AllowCPU = true // a GPU still comes first; lavapipe where there is none
+			d, err := vk.Open(opts)
+			if err != nil {
+				return nil, err
+			}
+			b.Cleanup(func() { d.Close() })
+			k := ops.New(d)
+			b.Cleanup(k.Close)
+			return vulkan.Backend{K: k}, nil
+		}},
+	} {
+		b.Run(be.name, func(b *testing.B) {
+			backend, err := be.open()
+			if err != nil {
+				b.Skipf("no %s device: %v", be.name, err)
+			}
+			m, err := enginetest.LoadOn(path, backend)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchConstrained(b, engine.New(m.NewSession(512), m.Tokenizer(), engine.Options{}))
+		})
 	}
-	e := engine.New(m.NewSession(512), m.Tokenizer(), engine.Options{})
+}
+
+func benchConstrained(b *testing.B, e *engine.Engine) {
 	p := sampling.Defaults()
-	p.Seed = 1
 	plain := engine.Request{Prompt: "Once upon a time", Params: p, MaxTokens: 64}
 	schema := plain
 	schema.MaxTokens = 400

@@ -8,9 +8,12 @@
 // open, as llama.cpp's grammar sampler does: each stack is the list of
 // grammar positions still to match, innermost first. Stacks are
 // hash-consed, so equal stacks are one node and a set of them is a small
-// sorted slice of ids, which makes states comparable and their masks
-// cacheable. Left-recursive grammars are refused at compile time, since a
-// stack machine would expand them forever.
+// sorted slice of ids, which makes states comparable: they are interned,
+// their byte transitions filled in as first taken (the grammar
+// determinised lazily), and their masks cached. Left-recursive grammars
+// are refused at compile time, since a stack machine would expand them
+// forever; a grammar so ambiguous that one code point opens thousands of
+// stacks refuses the text there rather than run without bound.
 //
 // A token is allowed when the matcher can consume all of its bytes; an
 // end-of-generation token only when the text so far is a complete
