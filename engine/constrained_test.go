@@ -18,13 +18,13 @@ import (
 )
 
 // constrainedSchemas cover objects (required, optional, closed), arrays
-// with bounds, enums, const, numbers, integers, booleans, null, strings
+// with bounds, enums, const, numbers, integers (bounded), booleans, null, strings
 // with patterns and lengths, anyOf, $ref and nesting. Every string and
 // array is bounded: a random-weight model picks among thousands of
 // allowed tokens, and would almost never pick the one closing an
 // unbounded string.
 var constrainedSchemas = []string{
-	`{"type":"object","properties":{"name":{"type":"string","maxLength":8},"age":{"type":"integer"},
+	`{"type":"object","properties":{"name":{"type":"string","maxLength":8},"age":{"type":"integer","minimum":0,"maximum":120},
 	  "ok":{"type":"boolean"},"color":{"enum":["red","green","blue"]}},
 	  "required":["name","age","color"],"additionalProperties":false}`,
 	`{"type":"array","items":{"type":"number"},"minItems":1,"maxItems":4}`,
@@ -37,7 +37,7 @@ var constrainedSchemas = []string{
 	  "$defs":{"user":{"type":"object","properties":{"id":{"type":"integer"},
 	    "email":{"type":"string","pattern":"^[a-z]{1,6}@[a-z]{1,6}\\.com$"}},"required":["id","email"],"additionalProperties":false}}}`,
 	`{"anyOf":[{"type":"null"},{"const":{"k":[1,2],"s":"a\"b"}},{"type":"string","minLength":2,"maxLength":4}]}`,
-	`{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"number"},"c":{"type":["boolean","null"]}}}`,
+	`{"type":"object","properties":{"a":{"type":"integer","exclusiveMinimum":-5},"b":{"type":"number","minimum":0},"c":{"type":["boolean","null"]}}}`,
 	`{"type":"array","minItems":2,"maxItems":3,"items":{"type":"object","properties":{
 	  "kind":{"const":"point"},"xy":{"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":2}},
 	  "required":["kind","xy"],"additionalProperties":false}}`,
@@ -164,8 +164,8 @@ func TestConstraintErrors(t *testing.T) {
 		req  engine.Request
 		msg  string
 	}{
-		{"unsupported keyword", engine.Request{Format: `{"type":"integer","minimum":3}`},
-			`engine: invalid request: grammar: unsupported feature: keyword "minimum" at the schema's root`},
+		{"unsupported keyword", engine.Request{Format: `{"type":"integer","multipleOf":3}`},
+			`engine: invalid request: grammar: unsupported feature: keyword "multipleOf" at the schema's root`},
 		{"oneOf", engine.Request{Format: `{"type":"object","properties":{"a":{"oneOf":[{"type":"null"}]}}}`},
 			`engine: invalid request: grammar: unsupported feature: keyword "oneOf" at /properties/a`},
 		{"bad pattern", engine.Request{Format: `{"type":"string","pattern":"^a\\bb$"}`},

@@ -39,17 +39,20 @@ var annotations = []string{"title", "description", "$schema", "$id", "$comment",
 
 // keywords are the constraining keywords the compiler implements.
 var keywords = []string{"type", "properties", "required", "additionalProperties", "items",
-	"minItems", "maxItems", "enum", "const", "pattern", "minLength", "maxLength", "$ref", "anyOf"}
+	"minItems", "maxItems", "enum", "const", "pattern", "minLength", "maxLength", "$ref", "anyOf",
+	"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 
 // FromSchema compiles a JSON schema to a grammar of the JSON texts that
 // validate against it. It implements type (one or a list), properties,
 // required, additionalProperties (false, or a schema for an object
 // without properties), items, minItems, maxItems, enum, const, pattern
 // (see the regular expression subset at regexGBNF), minLength, maxLength,
-// anyOf and $ref to #, #/$defs/... and #/definitions/...; annotations
-// are ignored. Any other keyword (minimum, format, oneOf, ...) is refused
-// with an error wrapping ErrUnsupported that names it. Object properties
-// come out in the schema's order.
+// minimum, maximum, exclusiveMinimum and exclusiveMaximum on integers
+// (minimum 0 only on numbers), anyOf and $ref to #, #/$defs/... and
+// #/definitions/...; annotations are ignored. Any other keyword (format,
+// multipleOf, oneOf, ...) is refused with an error wrapping
+// ErrUnsupported that names it. Object properties come out in the
+// schema's order.
 func FromSchema(schema []byte) (*Grammar, error) {
 	src, err := SchemaGBNF(schema)
 	if err != nil {
@@ -199,9 +202,9 @@ func (c *schemaCompiler) schema(s *jval, hint, path string) (string, error) {
 		case "string":
 			e, err = c.string(s, hint, path)
 		case "number":
-			e = "json-number"
+			e, err = number(s, path)
 		case "integer":
-			e = "json-integer"
+			e, err = integer(s, path)
 		case "boolean":
 			e = "json-boolean"
 		case "null":
@@ -249,8 +252,38 @@ func schemaTypes(s *jval, path string) ([]string, error) {
 		return []string{"array"}, nil
 	case s.get("pattern") != nil || s.get("minLength") != nil || s.get("maxLength") != nil:
 		return []string{"string"}, nil
+	case s.get("minimum") != nil || s.get("maximum") != nil || s.get("exclusiveMinimum") != nil || s.get("exclusiveMaximum") != nil:
+		return []string{"number"}, nil
 	}
 	return []string{""}, nil
+}
+
+// integer is the integers s allows: json-integer within its bounds.
+func integer(s *jval, path string) (string, error) {
+	lo, hi, err := intBounds(s, path)
+	if err != nil || lo == nil && hi == nil {
+		return "json-integer", err
+	}
+	return integerRange(lo, hi), nil
+}
+
+// number is the numbers s allows. Of bounds only minimum 0 is
+// implemented (a number without a minus sign); fractions and exponents
+// make other bounds a grammar of their own.
+func number(s *jval, path string) (string, error) {
+	min := s.get("minimum")
+	for _, k := range []string{"maximum", "exclusiveMinimum", "exclusiveMaximum"} {
+		if s.get(k) != nil {
+			return "", unsupported(path, "%s on a number (integers take any bounds, numbers only minimum 0)", k)
+		}
+	}
+	if min == nil {
+		return "json-number", nil
+	}
+	if f, err := min.num.Float64(); min.kind != 'n' || err != nil || f != 0 {
+		return "", unsupported(path, "minimum %s on a number (integers take any bounds, numbers only minimum 0)", jsonText(min))
+	}
+	return `( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,15} )? ( [eE] [-+]? [0-9]{1,3} )?`, nil
 }
 
 func jsonText(v *jval) string {

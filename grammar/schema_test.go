@@ -71,7 +71,10 @@ func TestSchemaErrors(t *testing.T) {
 		want         error
 		msg          string
 	}{
-		{"minimum", `{"type":"number","minimum":0}`, ErrUnsupported, `grammar: unsupported feature: keyword "minimum" at the schema's root`},
+		{"multipleOf", `{"type":"integer","multipleOf":2}`, ErrUnsupported, `grammar: unsupported feature: keyword "multipleOf" at the schema's root`},
+		{"number maximum", `{"type":"number","maximum":1}`, ErrUnsupported, `grammar: unsupported feature: maximum on a number (integers take any bounds, numbers only minimum 0) at the schema's root`},
+		{"number minimum", `{"type":"number","minimum":1}`, ErrUnsupported, `grammar: unsupported feature: minimum 1 on a number (integers take any bounds, numbers only minimum 0) at the schema's root`},
+		{"bound too large", `{"type":"integer","minimum":1e16}`, ErrSchema, `grammar: invalid schema: minimum must be a number of magnitude at most 1e+15 at the schema's root`},
 		{"format", `{"type":"object","properties":{"d":{"type":"string","format":"date"}}}`, ErrUnsupported, `grammar: unsupported feature: keyword "format" at /properties/d`},
 		{"allOf", `{"allOf":[{}]}`, ErrUnsupported, `grammar: unsupported feature: keyword "allOf" at the schema's root`},
 		{"tuple", `{"type":"array","items":[{}]}`, ErrUnsupported, `grammar: unsupported feature: items as an array (tuples) at the schema's root`},
@@ -122,7 +125,7 @@ func walkVocab(t *testing.T) *Vocab {
 // tokens until the end-of-generation token, give JSON that validates.
 func TestSchemaRandomWalks(t *testing.T) {
 	schemas := []string{
-		`{"type":"object","properties":{"s":{"type":"string","maxLength":5},"n":{"type":"number"},"i":{"type":"integer"},
+		`{"type":"object","properties":{"s":{"type":"string","maxLength":5},"n":{"type":"number"},"i":{"type":"integer","minimum":-30,"maximum":4500},
 		  "e":{"enum":["x","日本",3]},"b":{"type":"boolean"}},"required":["s","e"],"additionalProperties":false}`,
 		`{"type":"array","items":{"type":"string","pattern":"^[a-f0-9]{2,4}(-[xyz])?$"},"minItems":1,"maxItems":3}`,
 		`{"anyOf":[{"type":"null"},{"type":"object","properties":{"r":{"$ref":"#/$defs/p"}},"required":["r"]}],

@@ -45,8 +45,8 @@ func TestPromptFormat(t *testing.T) {
 	if code, out, _ := prompt("--format", "json", "--temperature", "0"); code != exitOK || !json.Valid([]byte(out)) {
 		t.Errorf("--format json: exit %d, out %q", code, out)
 	}
-	code, _, stderr := prompt("--format", `{"type":"integer","minimum":1}`)
-	if code != exitFailed || !strings.Contains(stderr, "bad_request") || !strings.Contains(stderr, `keyword "minimum"`) {
+	code, _, stderr := prompt("--format", `{"type":"integer","multipleOf":2}`)
+	if code != exitFailed || !strings.Contains(stderr, "bad_request") || !strings.Contains(stderr, `keyword "multipleOf"`) {
 		t.Errorf("unsupported keyword: exit %d, %q", code, stderr)
 	}
 	for _, flags := range [][]string{{"--format", filepath.Join(dir, "none.json")}, {"--format", "json", "--grammar", gbnf}} {

@@ -87,7 +87,7 @@ func TestConstrainedOverSocket(t *testing.T) {
 				req  *ipc.Request
 				msg  string
 			}{
-				{"minimum", &ipc.Request{Format: `{"type":"integer","minimum":1}`}, `keyword "minimum"`},
+				{"multipleOf", &ipc.Request{Format: `{"type":"integer","multipleOf":2}`}, `keyword "multipleOf"`},
 				{"grammar", &ipc.Request{Grammar: `root ::= item`}, `rule "item" is used but not defined`},
 				{"top_logprobs", &ipc.Request{Logprobs: true, TopLogprobs: 50}, `top_logprobs 50 must be in [0, 20]`},
 			} {
