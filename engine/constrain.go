@@ -52,23 +52,40 @@ func NewVocab(tok Tokenizer) (*grammar.Vocab, error) {
 	return grammar.NewVocab(pieces, eog)
 }
 
-// constrain sets up sampler for req's grammar and logprobs.
+// maxTables bounds the grammars an engine keeps tables for.
+const maxTables = 4
+
+// constrain sets up sampler for req's grammar and logprobs. Requests with
+// the same format or grammar text share grammar.Tables, so a schema sent
+// again finds its masks computed.
 func (e *Engine) constrain(s *sampling.Sampler, req *Request) error {
 	if req.Logprobs {
 		if err := s.WantLogprobs(req.TopLogprobs); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
-	g, err := req.CompileGrammar()
-	if err != nil || g == nil {
-		return err
+	if req.Format == "" && req.Grammar == "" {
+		return nil
 	}
-	if e.vocab == nil {
-		if e.vocab, err = NewVocab(e.tok); err != nil {
+	key := "format\x00" + req.Format + "\x00grammar\x00" + req.Grammar
+	t := e.tables[key]
+	if t == nil || t.Full() {
+		g, err := req.CompileGrammar()
+		if err != nil {
 			return err
 		}
+		if e.vocab == nil {
+			if e.vocab, err = NewVocab(e.tok); err != nil {
+				return err
+			}
+		}
+		if e.tables == nil || len(e.tables) >= maxTables {
+			e.tables = map[string]*grammar.Tables{}
+		}
+		t = grammar.NewTables(g, e.vocab)
+		e.tables[key] = t
 	}
-	s.Constrain(grammar.NewConstraint(g, e.vocab))
+	s.Constrain(t.NewConstraint())
 	return nil
 }
 

@@ -43,7 +43,8 @@ type Engine struct {
 	tmplErr error
 	cache   []int32 // tokens whose keys and values the session holds, by position
 	one     [1]int32
-	vocab   *grammar.Vocab // built on the first constrained request
+	vocab   *grammar.Vocab             // built on the first constrained request
+	tables  map[string]*grammar.Tables // by format and grammar text
 }
 
 // New returns an engine over sess and tok. The engine takes ownership of

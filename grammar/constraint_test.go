@@ -1,6 +1,7 @@
 package grammar
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
@@ -89,3 +90,44 @@ func TestMaskMatchesBruteForce(t *testing.T) {
 }
 
 func benchVocab(b *testing.B) *Vocab { return modelVocab(b, "llama/llama-2-tiny-random.gguf") }
+
+// Constraints of one Tables, interleaved, each allow what a constraint
+// of its own would, and a later generation over the same text computes
+// no new mask.
+func TestTablesShared(t *testing.T) {
+	v := walkVocab(t)
+	g, err := FromSchema([]byte(`{"type":"array","items":{"enum":["ab","ac",12]},"maxItems":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := NewTables(g, v)
+	texts := []string{`["ab", 12]`, `[12,"ac","ab"]`}
+	shared := []*Constraint{tables.NewConstraint(), tables.NewConstraint()}
+	own := []*Constraint{NewConstraint(g, v), NewConstraint(g, v)}
+	for i := 0; i < len(texts[1]); i++ {
+		for k, text := range texts {
+			if i >= len(text) {
+				continue
+			}
+			if got, want := allowedIDs(shared[k]), allowedIDs(own[k]); !slices.Equal(got, want) {
+				t.Fatalf("text %d byte %d: shared tables allow %v, own %v", k, i, got, want)
+			}
+			for _, c := range []*Constraint{shared[k], own[k]} {
+				if err := c.Accept(int32(text[i])); err != nil {
+					t.Fatalf("text %d byte %d: %v", k, i, err)
+				}
+			}
+		}
+	}
+	masks := len(tables.masks)
+	again := tables.NewConstraint()
+	for _, b := range []byte(texts[0]) {
+		again.Allowed()
+		if err := again.Accept(int32(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tables.masks) != masks || tables.Full() {
+		t.Errorf("a repeated generation computed %d new masks (full %v)", len(tables.masks)-masks, tables.Full())
+	}
+}

@@ -305,7 +305,7 @@ func TestAcceptRejects(t *testing.T) {
 // allowedIDs lists the tokens c allows.
 func allowedIDs(c *Constraint) []int32 {
 	var ids []int32
-	for id := range int32(c.v.Size()) {
+	for id := range int32(c.t.v.Size()) {
 		if c.Allows(id) {
 			ids = append(ids, id)
 		}
