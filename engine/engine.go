@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/engine/chat"
+	"github.com/vkinfer/vkinfer/grammar"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/sampling"
 )
@@ -44,6 +45,8 @@ type Engine struct {
 	prompter Prompter
 	cache    []int32 // tokens whose keys and values the session holds, by position
 	one      [1]int32
+	vocab    *grammar.Vocab             // built on the first constrained request
+	tables   map[string]*grammar.Tables // by format and grammar text
 }
 
 // New returns an engine over sess and tok. The engine takes ownership of
@@ -120,6 +123,9 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 		return res, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	sampler.Accept(prompt...)
+	if err := e.constrain(sampler, &req); err != nil {
+		return res, err
+	}
 
 	prefillStart := time.Now()
 	if res.CachedTokens, err = e.prefill(ctx, prompt); err != nil {
@@ -130,7 +136,8 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	}
 	g := generation{e: e, ctx: ctx, emit: emit, sampler: sampler, res: &res,
 		start: start, prefillStart: prefillStart, pos: len(prompt),
-		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens, ctxSize: limit}
+		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens, ctxSize: limit,
+		wantLogprobs: req.Logprobs}
 	if len(req.Tools) > 0 && !req.NoToolCalls {
 		g.reply = new(strings.Builder)
 	}
@@ -213,7 +220,9 @@ type generation struct {
 	pending             []int32 // generated ids not yet sent
 	// reply collects the text sent, to find tool calls in; nil when the
 	// request offers no tools.
-	reply *strings.Builder
+	reply        *strings.Builder
+	wantLogprobs bool
+	logprobs     []TokenLogprob // of pending
 }
 
 func (g *generation) run() error {
@@ -229,6 +238,9 @@ func (g *generation) run() error {
 			return err
 		}
 		tok, err := e.sess.Sample(g.sampler)
+		if err == nil && tok < 0 {
+			err = g.sampler.Err()
+		}
 		if err != nil {
 			e.Reset()
 			return fmt.Errorf("engine: sample at position %d: %w", g.pos, err)
@@ -243,6 +255,9 @@ func (g *generation) run() error {
 		}
 		res.GeneratedTokens++
 		g.pending = append(g.pending, tok)
+		if g.wantLogprobs {
+			g.logprobs = append(g.logprobs, e.logprob(g.sampler.Logprob()))
+		}
 		text, matched := g.stop.push(g.dec.Decode(tok))
 		if text != "" || matched != "" {
 			if err := g.send(text); err != nil {
@@ -253,6 +268,11 @@ func (g *generation) run() error {
 		case matched != "":
 			res.StopReason, res.StopString = StopString, matched
 			return nil
+		case g.sampler.Done():
+			// The grammar allows nothing more: end as the model's
+			// end-of-generation token would, without another step.
+			res.StopReason = StopEOG
+			return g.finish()
 		case g.maxTokens > 0 && res.GeneratedTokens >= g.maxTokens:
 			res.StopReason = StopMaxTokens
 			return g.finish()
@@ -295,11 +315,11 @@ func (g *generation) send(text string) error {
 	if !utf8.ValidString(text) {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
-	c := Chunk{Text: text, Tokens: g.pending}
+	c := Chunk{Text: text, Tokens: g.pending, Logprobs: g.logprobs}
 	if g.reply != nil {
 		g.reply.WriteString(text)
 	}
-	g.pending = nil
+	g.pending, g.logprobs = nil, nil
 	if g.res.TimeToFirstToken == 0 {
 		g.res.TimeToFirstToken = time.Since(g.start)
 	}

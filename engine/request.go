@@ -45,6 +45,14 @@ type Request struct {
 	// ContextSize bounds the positions (prompt and output) of this
 	// request, at most the session's; 0 means the session's.
 	ContextSize int
+	// Format constrains the output to JSON: "json" for any JSON value, else
+	// a JSON schema (grammar.FromSchema). Grammar constrains it to a GBNF
+	// grammar (grammar.Parse) instead. Empty is unconstrained.
+	Format, Grammar string
+	// Logprobs asks for each generated token's log-probability in the
+	// chunks, with TopLogprobs (0 to sampling.MaxTopLogprobs) alternatives.
+	Logprobs    bool
+	TopLogprobs int
 }
 
 // Validate reports the first invalid field. The prompt length is checked
@@ -58,6 +66,12 @@ func (r *Request) Validate() error {
 	}
 	if r.MaxTokens < 0 {
 		return fmt.Errorf("%w: max_tokens %d must be >= 0", ErrInvalid, r.MaxTokens)
+	}
+	if r.Format != "" && r.Grammar != "" {
+		return fmt.Errorf("%w: format and grammar are exclusive", ErrInvalid)
+	}
+	if r.TopLogprobs < 0 || r.TopLogprobs > sampling.MaxTopLogprobs {
+		return fmt.Errorf("%w: top_logprobs %d must be in [0, %d]", ErrInvalid, r.TopLogprobs, sampling.MaxTopLogprobs)
 	}
 	for i, s := range r.Stop {
 		if s == "" {

@@ -28,6 +28,9 @@ type Chunk struct {
 	// (an incomplete UTF-8 sequence or a possible stop-string start) is sent
 	// with a later chunk together with the tokens that completed it.
 	Tokens []int32
+	// Logprobs has one entry per token of Tokens when Request.Logprobs is
+	// set.
+	Logprobs []TokenLogprob
 }
 
 // Result is the outcome of one request.

@@ -307,10 +307,12 @@ type Stream struct {
 	err   error
 }
 
-// Chunk is a piece of generated output.
+// Chunk is a piece of generated output: text, the tokens generated since
+// the last chunk, and their logprobs when the request asked for them.
 type Chunk struct {
-	Text   string
-	Tokens []int32
+	Text     string
+	Tokens   []int32
+	Logprobs []TokenLogprob
 }
 
 // Generate starts a generation; the request's Op is set here. Read its
@@ -345,10 +347,10 @@ func (s *Stream) Next() (Chunk, error) {
 		s.stop()
 		s.c.forget(s.id)
 		if r.Text != "" || len(r.Tokens) > 0 { // stream=false: the whole text
-			return Chunk{Text: r.Text, Tokens: r.Tokens}, nil
+			return Chunk{Text: r.Text, Tokens: r.Tokens, Logprobs: r.Logprobs}, nil
 		}
 	case r.Op == OpChunk:
-		return Chunk{Text: r.Text, Tokens: r.Tokens}, nil
+		return Chunk{Text: r.Text, Tokens: r.Tokens, Logprobs: r.Logprobs}, nil
 	default:
 		s.err = fmt.Errorf("%w: unexpected %q frame in a generation", ErrMalformed, r.Op)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -111,6 +113,24 @@ func (r *Request) decodeField(f *fields, key, name string) {
 		if f.bool(name, &b) {
 			r.ParseSpecial = &b
 		}
+	case "format":
+		if c, ok := f.next(); ok {
+			var sb strings.Builder
+			switch {
+			case msgpcode.IsString(c):
+				f.str(name, &r.Format)
+			case isMap(c) && f.jsonValue(name, &sb):
+				r.Format = sb.String()
+			case !isMap(c):
+				f.wrong(name, c, "a string or a map")
+			}
+		}
+	case "grammar":
+		f.str(name, &r.Grammar)
+	case "logprobs":
+		f.bool(name, &r.Logprobs)
+	case "top_logprobs":
+		f.int(name, &r.TopLogprobs)
 	case "input":
 		f.strs(name, &r.Input)
 	case "truncate":
@@ -485,6 +505,74 @@ func (f *fields) strs(name string, dst *[]string) bool {
 			*dst = append(*dst, s)
 		}
 	})
+}
+
+// jsonValue decodes any value as JSON text into sb, map keys in their
+// order (a schema's properties order its output).
+func (f *fields) jsonValue(name string, sb *strings.Builder) bool {
+	c, err := f.dec.PeekCode()
+	if !f.check(err) {
+		return false
+	}
+	switch {
+	case c == msgpcode.Nil:
+		sb.WriteString("null")
+		return f.check(f.dec.DecodeNil())
+	case c == msgpcode.True || c == msgpcode.False:
+		var b bool
+		f.bool(name, &b)
+		sb.WriteString(strconv.FormatBool(b))
+	case isInt(c):
+		n, _ := f.integer(name)
+		if n.signed {
+			sb.WriteString(strconv.FormatInt(n.s, 10))
+		} else {
+			sb.WriteString(strconv.FormatUint(n.u, 10))
+		}
+	case c == msgpcode.Float || c == msgpcode.Double:
+		var v float64
+		f.float(name, &v)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			f.invalid("%s holds %v, which JSON cannot", name, v)
+			return false
+		}
+		sb.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	case msgpcode.IsString(c):
+		var s string
+		f.str(name, &s)
+		q, _ := json.Marshal(s) // a string always marshals
+		sb.Write(q)
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		sb.WriteByte('[')
+		i := 0
+		f.arrayOf(name, func(name string) {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			i++
+			f.jsonValue(name, sb)
+		})
+		sb.WriteByte(']')
+	case isMap(c):
+		n, err := f.dec.DecodeMapLen()
+		sb.WriteByte('{')
+		for i := 0; i < n && f.check(err); i++ {
+			var key string
+			if key, err = f.dec.DecodeString(); f.check(err) {
+				if i > 0 {
+					sb.WriteByte(',')
+				}
+				q, _ := json.Marshal(key)
+				sb.Write(q)
+				sb.WriteByte(':')
+				f.jsonValue(name+"."+key, sb)
+			}
+		}
+		sb.WriteByte('}')
+	default:
+		f.wrong(name, c, "a JSON value")
+	}
+	return f.fatal == nil && f.bad == nil
 }
 
 // typeName names the msgpack type that code c starts, for messages.

@@ -30,6 +30,7 @@ func TestDecodeRequestRoundTrip(t *testing.T) {
 		MaxTokens: 7, Stop: []string{"a", "b"}, Stream: &stream, Input: []string{"x"}, Truncate: true, Dimensions: 9,
 		Tools:      []JSON{JSON(`{"type":"function","function":{"name":"f","parameters":{"b":1,"a":[1.5,"x<&>",true,null,-3,1.0]}}}`)},
 		ToolChoice: "auto", Tokens: []int32{1, -2, math.MaxInt32}, AddSpecial: &stream, ParseSpecial: &stream,
+		Format: `{"type":"string"}`, Grammar: `root ::= "a"`, Logprobs: true, TopLogprobs: 4,
 	}
 	want.Messages = append(want.Messages,
 		Message{Role: "assistant", ToolCalls: []ToolCall{{ID: "c1", Type: "function", Function: ToolFunction{Name: "f", Arguments: JSON(`{"z":{},"a":[]}`)}}}},

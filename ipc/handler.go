@@ -10,7 +10,7 @@ type Handler interface {
 	// Generate runs req, calling emit for each chunk. emit blocks while
 	// the client's connection is backed up, and fails once the request is
 	// cancelled or the connection gone; Generate should then return.
-	Generate(ctx context.Context, req *Request, emit func(text string, tokens []int32) error) (*Stats, error)
+	Generate(ctx context.Context, req *Request, emit func(Chunk) error) (*Stats, error)
 	// Embed returns one vector per req.Input.
 	Embed(ctx context.Context, req *Request) ([][]float32, error)
 	Models(ctx context.Context) ([]ModelInfo, error)

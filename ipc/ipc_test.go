@@ -30,12 +30,12 @@ type scripted struct {
 	started chan struct{}
 }
 
-func (h *scripted) Generate(ctx context.Context, req *Request, emit func(string, []int32) error) (*Stats, error) {
+func (h *scripted) Generate(ctx context.Context, req *Request, emit func(Chunk) error) (*Stats, error) {
 	if h.started != nil {
 		h.started <- struct{}{}
 	}
 	for i := 0; i < h.chunks; i++ {
-		if err := emit(fmt.Sprintf(" %d", i), []int32{int32(i)}); err != nil {
+		if err := emit(Chunk{Text: fmt.Sprintf(" %d", i), Tokens: []int32{int32(i)}}); err != nil {
 			h.report(err)
 			return nil, err
 		}

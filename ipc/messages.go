@@ -74,6 +74,12 @@ type Request struct {
 	Tokens       []int32 `msgpack:"tokens,omitempty"`
 	AddSpecial   *bool   `msgpack:"add_special,omitempty"`
 	ParseSpecial *bool   `msgpack:"parse_special,omitempty"`
+	// Format is "json" or a JSON schema as JSON text; on the wire it may
+	// also be the schema as a map, which DecodeRequest turns into text.
+	Format      string `msgpack:"format,omitempty"`
+	Grammar     string `msgpack:"grammar,omitempty"` // GBNF
+	Logprobs    bool   `msgpack:"logprobs,omitempty"`
+	TopLogprobs int    `msgpack:"top_logprobs,omitempty"`
 
 	// embed
 	Input      []string `msgpack:"input,omitempty"`
@@ -138,6 +144,8 @@ type Response struct {
 	// chunk (and done, for stream=false: the whole text)
 	Text   string  `msgpack:"text,omitempty"`
 	Tokens []int32 `msgpack:"tokens,omitempty"`
+	// Logprobs has one entry per token when the request set logprobs.
+	Logprobs []TokenLogprob `msgpack:"logprobs,omitempty"`
 
 	// done
 	Stats *Stats `msgpack:"stats,omitempty"`
@@ -176,10 +184,16 @@ func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
 		fields = append(fields, field{"version", r.Version}, field{"server", r.Server})
 	case OpChunk:
 		fields = append(fields, field{"text", r.Text}, field{"tokens", orEmpty(r.Tokens)})
+		if len(r.Logprobs) > 0 {
+			fields = append(fields, field{"logprobs", r.Logprobs})
+		}
 	case OpDone:
 		fields = append(fields, field{"stats", r.Stats})
 		if r.whole {
 			fields = append(fields, field{"text", r.Text}, field{"tokens", orEmpty(r.Tokens)})
+			if len(r.Logprobs) > 0 {
+				fields = append(fields, field{"logprobs", r.Logprobs})
+			}
 		}
 		if len(r.ToolCalls) > 0 {
 			fields = append(fields, field{"tool_calls", r.ToolCalls}, field{"content", r.Content})
@@ -247,6 +261,22 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// TokenLogprob is a generated token's log-probability and the most likely
+// alternatives of its draw (see docs/protocol.md).
+type TokenLogprob struct {
+	TopLogprob  `msgpack:",inline"`
+	TopLogprobs []TopLogprob `msgpack:"top_logprobs"`
+}
+
+// TopLogprob is one token's log-probability. Token is its text, with
+// U+FFFD for part of a UTF-8 sequence; Bytes are its exact bytes.
+type TopLogprob struct {
+	ID      int32   `msgpack:"id"`
+	Token   string  `msgpack:"token"`
+	Bytes   []byte  `msgpack:"bytes"`
+	Logprob float32 `msgpack:"logprob"`
 }
 
 // Stats close a generation: why it stopped, counts and timings.

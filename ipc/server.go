@@ -460,13 +460,15 @@ func (c *conn) generate(ctx context.Context, req *Request) error {
 	stream := req.Stream == nil || *req.Stream
 	var text strings.Builder
 	var tokens []int32
-	emit := func(t string, ids []int32) error {
+	var logprobs []TokenLogprob
+	emit := func(ch Chunk) error {
 		if !stream {
-			text.WriteString(t)
-			tokens = append(tokens, ids...)
+			text.WriteString(ch.Text)
+			tokens = append(tokens, ch.Tokens...)
+			logprobs = append(logprobs, ch.Logprobs...)
 			return ctx.Err()
 		}
-		return c.send(ctx, &Response{Op: OpChunk, ID: req.ID, Text: t, Tokens: ids})
+		return c.send(ctx, &Response{Op: OpChunk, ID: req.ID, Text: ch.Text, Tokens: ch.Tokens, Logprobs: ch.Logprobs})
 	}
 	stats, err := c.s.Handler.Generate(ctx, req, emit)
 	if err != nil {
@@ -477,6 +479,6 @@ func (c *conn) generate(ctx context.Context, req *Request) error {
 	}
 	// The closing frame goes out even if the client cancelled just now:
 	// every request ends with exactly one done or error.
-	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens,
+	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens, Logprobs: logprobs,
 		ToolCalls: stats.ToolCalls, Content: stats.Content, whole: !stream})
 }

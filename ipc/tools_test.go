@@ -14,8 +14,8 @@ import (
 // implements TokenHandler over a vocabulary of one token per byte.
 type toolsHandler struct{ scripted }
 
-func (h *toolsHandler) Generate(ctx context.Context, req *Request, emit func(string, []int32) error) (*Stats, error) {
-	if err := emit(`<tool_call>{"name": "f"}</tool_call>`, []int32{1}); err != nil {
+func (h *toolsHandler) Generate(ctx context.Context, req *Request, emit func(Chunk) error) (*Stats, error) {
+	if err := emit(Chunk{Text: `<tool_call>{"name": "f"}</tool_call>`, Tokens: []int32{1}}); err != nil {
 		return nil, err
 	}
 	return &Stats{StopReason: "eog", ToolCalls: []ToolCall{{ID: "c1", Type: "function",

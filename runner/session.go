@@ -181,9 +181,11 @@ func (s *Session) Logits() ([]float32, error) {
 }
 
 // Sample implements model.Session: with a pending step on a sampling
-// executor, the forward pass and the draw run as one step.
+// executor, the forward pass and the draw run as one step (a grammar's
+// mask is uploaded with it). A draw with logprobs reads the logits back
+// in that step instead and samples on the CPU, since logprobs need them.
 func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
-	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending {
+	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending && !smp.NeedsLogits() {
 		s.pending = false
 		g, err := s.graphs.get(s.batch.Shape())
 		if err != nil {
@@ -199,7 +201,11 @@ func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
 	if err != nil {
 		return 0, err
 	}
-	return smp.Sample(l), nil
+	id := smp.Sample(l)
+	if id < 0 {
+		return 0, fmt.Errorf("runner: %w", smp.Err())
+	}
+	return id, nil
 }
 
 // Close implements model.Session.

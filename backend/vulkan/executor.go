@@ -354,12 +354,15 @@ func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smp *sampli
 		if copyLogits {
 			raw = e.readback.Bytes()
 		}
-		return smp.Sample(e.floats(raw[:row])), nil
+		id := smp.Sample(e.floats(raw[:row]))
+		if id < 0 {
+			return 0, fmt.Errorf("vulkan: %w", smp.Err())
+		}
+		return id, nil
 	}
-	if r.Drew {
-		smp.NextUniform()
+	if err := smp.Drawn(r.ID, r.Drew); err != nil {
+		return 0, fmt.Errorf("vulkan: %w", err)
 	}
-	smp.Accept(r.ID)
 	return r.ID, nil
 }
 

@@ -197,11 +197,11 @@ type recorder struct {
 	reqs []*ipc.Request
 }
 
-func (h *recorder) Generate(_ context.Context, req *ipc.Request, emit func(string, []int32) error) (*ipc.Stats, error) {
+func (h *recorder) Generate(_ context.Context, req *ipc.Request, emit func(ipc.Chunk) error) (*ipc.Stats, error) {
 	h.mu.Lock()
 	h.reqs = append(h.reqs, req)
 	h.mu.Unlock()
-	return &ipc.Stats{StopReason: "max_tokens"}, emit("x", []int32{1})
+	return &ipc.Stats{StopReason: "max_tokens"}, emit(ipc.Chunk{Text: "x", Tokens: []int32{1}})
 }
 func (h *recorder) Embed(context.Context, *ipc.Request) ([][]float32, error) { return nil, nil }
 func (h *recorder) Models(context.Context) ([]ipc.ModelInfo, error)          { return nil, nil }

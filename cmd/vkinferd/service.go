@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/vkinfer/vkinfer/engine"
@@ -107,7 +108,8 @@ func engineRequest(req *ipc.Request) engine.Request {
 		setFloat(&p.FrequencyPenalty, o.FrequencyPenalty)
 		set(&p.Seed, o.Seed)
 	}
-	er := engine.Request{Prompt: req.Prompt, Params: p, MaxTokens: req.MaxTokens, Stop: req.Stop}
+	er := engine.Request{Prompt: req.Prompt, Params: p, MaxTokens: req.MaxTokens, Stop: req.Stop,
+		Format: req.Format, Grammar: req.Grammar, Logprobs: req.Logprobs, TopLogprobs: req.TopLogprobs}
 	if o := req.Options; o != nil && o.ContextSize != nil {
 		er.ContextSize = *o.ContextSize
 	}
@@ -160,7 +162,7 @@ func setFloat(dst *float32, v *float64) {
 }
 
 // Generate implements ipc.Handler.
-func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(string, []int32) error) (*ipc.Stats, error) {
+func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.Chunk) error) (*ipc.Stats, error) {
 	if err := CheckName(req.Model); err != nil {
 		return nil, protocolError(err)
 	}
@@ -171,7 +173,7 @@ func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(stri
 		return nil, err
 	}
 	res, err := d.text.Generate(ctx, req.Model, engineRequest(req), func(c engine.Chunk) error {
-		return emit(c.Text, c.Tokens)
+		return emit(ipc.Chunk{Text: c.Text, Tokens: c.Tokens, Logprobs: wireLogprobs(c.Logprobs)})
 	})
 	if err != nil {
 		return nil, protocolError(err)
@@ -325,4 +327,23 @@ func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// wireLogprobs converts the engine's logprobs to the protocol's; nil
+// stays nil, so chunks without logprobs carry no field.
+func wireLogprobs(lps []engine.TokenLogprob) []ipc.TokenLogprob {
+	if lps == nil {
+		return nil
+	}
+	conv := func(l engine.TopLogprob) ipc.TopLogprob {
+		return ipc.TopLogprob{ID: l.ID, Token: strings.ToValidUTF8(l.Token, "\uFFFD"), Bytes: []byte(l.Token), Logprob: l.Logprob}
+	}
+	out := make([]ipc.TokenLogprob, len(lps))
+	for i, lp := range lps {
+		out[i] = ipc.TokenLogprob{TopLogprob: conv(lp.TopLogprob), TopLogprobs: make([]ipc.TopLogprob, len(lp.Top))}
+		for j, a := range lp.Top {
+			out[i].TopLogprobs[j] = conv(a)
+		}
+	}
+	return out
 }

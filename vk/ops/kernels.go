@@ -48,7 +48,7 @@ var layouts = map[string]struct {
 	"silu_mul":   {2, 4},
 	"add":        {2, 4},
 	"get_rows":   {3, 5 * 4},
-	"sample":     {4, 16 * 4},
+	"sample":     {5, 16 * 4},
 	"quantize":   {2, 4 * 4},
 }
 
