@@ -64,6 +64,18 @@ func (e *Engine) constrain(s *sampling.Sampler, req *Request) error {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
+	if req.ForceTool != "" {
+		if req.Format != "" || req.Grammar != "" || req.NoToolCalls {
+			return fmt.Errorf("%w: a forced tool call excludes format, grammar and tool_choice none", ErrInvalid)
+		}
+		if e.prompter.TemplateErr != nil {
+			return e.prompter.TemplateErr
+		}
+		var err error
+		if req.Grammar, err = forcedCallGrammar(e.prompter.Template.Tools(), req.Tools, req.ForceTool); err != nil {
+			return err
+		}
+	}
 	if req.Format == "" && req.Grammar == "" {
 		return nil
 	}

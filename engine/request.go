@@ -33,6 +33,12 @@ type Request struct {
 	Tools []json.RawMessage
 	// NoToolCalls leaves the reply unparsed (tool_choice "none").
 	NoToolCalls bool
+	// ForceTool forces the reply to be one call, in the model's tool-call
+	// format, to the tool of this name (AnyTool: to any of Tools), its
+	// arguments valid against the tool's parameters schema (tool_choice
+	// "required" or a named function). It is a grammar, so it excludes
+	// Format and Grammar.
+	ForceTool string
 	// Params are the sampling parameters (sampling.Defaults or
 	// sampling.Greedy are good starting points).
 	Params sampling.Params

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ErrDaemonNotRunning is returned by Dial when nothing listens on the path.
@@ -90,6 +92,18 @@ func (c *Client) write(r *Request) error {
 	b, err := Marshal(r)
 	if err != nil {
 		return err
+	}
+	if r.ToolChoiceFunction != "" {
+		// A named function goes as OpenAI's map, which no struct tag
+		// writes: the request is re-encoded with it.
+		var m map[string]any
+		if err := msgpack.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("ipc: %w", err)
+		}
+		m["tool_choice"] = map[string]any{"type": "function", "function": map[string]any{"name": r.ToolChoiceFunction}}
+		if b, err = Marshal(m); err != nil {
+			return err
+		}
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

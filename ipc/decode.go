@@ -87,8 +87,20 @@ func (r *Request) decodeField(f *fields, key, name string) {
 		})
 	case "tool_choice":
 		if c, ok := f.next(); ok && isMap(c) {
-			f.skip()
-			r.ToolChoice = "function"
+			// OpenAI's {"type": "function", "function": {"name": ...}}.
+			var j JSON
+			var choice struct {
+				Function struct {
+					Name string `json:"name"`
+				} `json:"function"`
+			}
+			if f.jsonMap(name, &j) {
+				if json.Unmarshal(j, &choice) != nil || choice.Function.Name == "" {
+					f.invalid("%s is a map without function.name", name)
+					return
+				}
+				r.ToolChoice, r.ToolChoiceFunction = "function", choice.Function.Name
+			}
 		} else if ok {
 			f.str(name, &r.ToolChoice)
 		}

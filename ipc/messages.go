@@ -62,10 +62,14 @@ type Request struct {
 	Stop      []string  `msgpack:"stop,omitempty"`
 	Stream    *bool     `msgpack:"stream,omitempty"` // default true
 	// Tools are rendered through the model's chat template; ToolChoice
-	// is "auto" (the default), "none", or a call forced ("required", or
-	// a map naming a function: decoded as "function"), which is refused.
-	Tools      []JSON `msgpack:"tools,omitempty"`
-	ToolChoice string `msgpack:"tool_choice,omitempty"`
+	// is "auto" (the default), "none", or a call forced: "required" (to
+	// any tool), or a map {"type": "function", "function": {"name": N}},
+	// decoded as "function" with ToolChoiceFunction N (and so written by
+	// Client). A forced call is generated under a grammar of the model's
+	// tool-call format.
+	Tools              []JSON `msgpack:"tools,omitempty"`
+	ToolChoice         string `msgpack:"tool_choice,omitempty"`
+	ToolChoiceFunction string `msgpack:"-"`
 
 	// tokenize takes Prompt or Messages (and Tools); detokenize Tokens.
 	// For a prompt, AddSpecial (default true) adds the model's BOS token

@@ -124,18 +124,25 @@ func engineRequest(req *ipc.Request) engine.Request {
 		er.Tools = append(er.Tools, json.RawMessage(t))
 	}
 	er.NoToolCalls = req.ToolChoice == "none"
+	switch req.ToolChoice {
+	case "required":
+		er.ForceTool = engine.AnyTool
+	case "function":
+		er.ForceTool = req.ToolChoiceFunction
+	}
 	return er
 }
 
-// checkToolChoice refuses a tool_choice that forces a call: honouring it
-// needs generation constrained to the call's form, which vkinfer does not
-// implement yet.
+// checkToolChoice refuses a tool_choice the protocol does not name.
 func checkToolChoice(req *ipc.Request) error {
 	switch req.ToolChoice {
-	case "", "auto", "none":
+	case "", "auto", "none", "required":
 		return nil
-	case "required", "function":
-		return ipc.Errorf(ipc.CodeBadRequest, "tool_choice %q forces a tool call, which needs constrained generation (not implemented); use \"auto\"", req.ToolChoice)
+	case "function":
+		if req.ToolChoiceFunction == "" {
+			return ipc.Errorf(ipc.CodeBadRequest, "tool_choice \"function\" needs the map form naming the function: {\"type\": \"function\", \"function\": {\"name\": ...}}")
+		}
+		return nil
 	}
 	return ipc.Errorf(ipc.CodeBadRequest, "tool_choice %q is not one of auto, none, required or a function", req.ToolChoice)
 }
