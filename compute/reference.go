@@ -22,14 +22,17 @@ type Executor interface {
 	Close() error
 }
 
-// SamplingExecutor is an executor that can also draw the next token on
+// SamplingExecutor is an executor that can also draw the next tokens on
 // its device, in the same step as the forward pass (the sampler as the
-// graph's tail), so a step returns a token id rather than the logits.
+// graph's tail), so a step returns token ids rather than logits.
 type SamplingExecutor interface {
 	Executor
-	// RunSample evaluates g on batch and draws from the last output row
-	// with smp, which records the drawn token in its history.
-	RunSample(g *Graph, batch *Batch, smp *sampling.Sampler) (int32, error)
+	// RunSample evaluates g on batch and draws output row i's next token
+	// with smps[i], which records it in its history; ids[i] is -1 for a
+	// row without a sampler (nil). logits holds every output row, as Run
+	// returns them, when a row had no sampler or a draw needed them on
+	// the host; else it is nil.
+	RunSample(g *Graph, batch *Batch, smps []*sampling.Sampler) (ids []int32, logits []float32, err error)
 }
 
 // Reference runs graphs in plain Go: float32 activations, weights

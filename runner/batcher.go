@@ -10,6 +10,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // Sentinel errors of a Batcher's sequences.
@@ -254,12 +255,12 @@ func (b *Batcher) gather(grace time.Duration) bool {
 		}
 		ready, late := false, false
 		for _, s := range b.seqs {
-			ready = ready || s.pending()
-			late = late || (s.expected && !s.pending())
+			ready = ready || s.runnable() > 0
+			late = late || (s.expected && s.runnable() == 0)
 		}
 		if ready && (!late || !time.Now().Before(deadline)) {
 			for _, s := range b.seqs {
-				s.expected = s.expected && s.pending()
+				s.expected = s.expected && s.runnable() > 0
 			}
 			b.mu.Unlock()
 			return true
@@ -296,6 +297,8 @@ func (b *Batcher) step() {
 	b.steps++
 	g, err := b.graphs.get(b.batch.Shape())
 	var out []float32
+	var ids []int32
+	smps := b.samplers()
 	if err == nil {
 		// The executor runs unlocked, on the batch's own copies of the
 		// tokens and page tables, so that status, new prompts and
@@ -303,7 +306,7 @@ func (b *Batcher) step() {
 		// so none of the step's moves under it; a sequence that changed
 		// meanwhile (its epoch) keeps nothing of the step.
 		b.mu.Unlock()
-		out, err = b.run(g)
+		ids, out, err = b.run(g, smps)
 		b.mu.Lock()
 	}
 	row := 0
@@ -316,11 +319,16 @@ func (b *Batcher) step() {
 		case current:
 			s.stored += p.n
 			s.indexFull(b.pages)
-			if p.output {
+			if !p.output {
+				break
+			}
+			if ids != nil && ids[row] >= 0 {
+				s.drawn, s.hasDrawn = ids[row], true
+			} else {
 				s.logits = append(s.logits[:0], out[row*b.cfg.Vocab:(row+1)*b.cfg.Vocab]...)
 				s.hasLogits = true
-				s.expected = true
 			}
+			s.expected = true
 		}
 		if p.output {
 			row++
@@ -329,9 +337,33 @@ func (b *Batcher) step() {
 	b.stepped.Broadcast()
 }
 
-// run runs the planned batch, turning a fault or a panic of the
-// executor into the step's error.
-func (b *Batcher) run(g *compute.Graph) (out []float32, err error) {
+// samplers returns, per output row of the planned batch, the sampler
+// its sequence waits to draw with, for an executor that samples on its
+// device; nil when there is none to use.
+func (b *Batcher) samplers() []*sampling.Sampler {
+	if _, ok := b.exec.(compute.SamplingExecutor); !ok {
+		return nil
+	}
+	var smps []*sampling.Sampler
+	any := false
+	for _, p := range b.parts {
+		if p.output {
+			smps = append(smps, p.s.sampler)
+			any = any || p.s.sampler != nil
+		}
+	}
+	if !any {
+		return nil
+	}
+	if len(smps) < b.batch.Outputs() { // the unread row of a prompt-only step
+		smps = append(smps, nil)
+	}
+	return smps
+}
+
+// run runs the planned batch, drawing on the device with smps when set,
+// turning a fault or a panic of the executor into the step's error.
+func (b *Batcher) run(g *compute.Graph, smps []*sampling.Sampler) (ids []int32, out []float32, err error) {
 	defer func() {
 		r := recover()
 		if fault, ok := r.(interface{ Addr() uintptr }); ok {
@@ -340,7 +372,11 @@ func (b *Batcher) run(g *compute.Graph) (out []float32, err error) {
 			err = fmt.Errorf("runner: the executor panicked: %v", r)
 		}
 	}()
-	return b.exec.Run(g, &b.batch)
+	if smps != nil {
+		return b.exec.(compute.SamplingExecutor).RunSample(g, &b.batch, smps)
+	}
+	out, err = b.exec.Run(g, &b.batch)
+	return nil, out, err
 }
 
 // plan fills b.batch and b.parts: decoding sequences first, oldest
@@ -351,7 +387,7 @@ func (b *Batcher) plan() {
 	b.parts = b.parts[:0]
 	ready := make([]*Sequence, 0, len(b.seqs))
 	for _, s := range b.seqs {
-		if s.pending() {
+		if s.runnable() > 0 {
 			ready = append(ready, s)
 		}
 	}
@@ -376,8 +412,8 @@ func (b *Batcher) plan() {
 		if s.stored == 0 && len(s.pages) == 0 {
 			s.attach(b.pages, s.tokens)
 		}
-		n := len(s.tokens) - s.stored
-		if n > 1 {
+		n := s.runnable()
+		if len(s.tokens)-s.stored > 1 {
 			n = min(n, prompt)
 		}
 		n = min(n, budget)

@@ -91,6 +91,34 @@ func generate(ctx context.Context, s model.Sequence, prompt []int32, n int, seed
 	return g, nil
 }
 
+// drawn runs one request on s as the engine does, with Sample: on an
+// executor that samples on its device, the draws happen there.
+func drawn(ctx context.Context, s model.Sequence, prompt []int32, n int, seed uint64) ([]int32, error) {
+	reused := s.Begin(ctx, prompt, 0)
+	defer s.End()
+	p := sampling.Defaults()
+	p.Seed = seed
+	smp, err := sampling.New(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Eval(prompt[reused:], reused); err != nil {
+		return nil, err
+	}
+	var ids []int32
+	for range n {
+		id, err := s.Sample(smp)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+		if err := s.Eval([]int32{id}, len(prompt)+len(ids)-1); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
 // prompts returns n distinct prompts of varied lengths.
 func prompts(n int) [][]int32 {
 	var ps [][]int32
@@ -185,6 +213,30 @@ func testBatchInvariance(t *testing.T, executor string) {
 	}
 	if st := b16.Status(); st.Steps >= uint64(16*(n+1)) {
 		t.Errorf("%d steps for 16 sequences of %d draws: not batched", st.Steps, n)
+	}
+
+	// Drawn by Sample (on the device where the executor samples there):
+	// the same ids alone, beside 15 others, and as drawn on the host.
+	aloneDrawn, err := drawn(t.Context(), open().NewSequence(), ps[0], n, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(aloneDrawn, alone.ids) {
+		t.Errorf("drawn by Sample alone %v, on the host %v", aloneDrawn, alone.ids)
+	}
+	bd := open()
+	all := make([][]int32, len(ps))
+	for i, p := range ps {
+		wg.Go(func() { all[i], errs[i] = drawn(t.Context(), bd.NewSequence(), p, n, seed+uint64(i)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ps {
+		if !slices.Equal(all[i], results[i].ids) {
+			t.Errorf("sequence %d drawn by Sample beside 15: %v, on the host %v", i, all[i], results[i].ids)
+		}
 	}
 	t.Logf("%s: 16 sequences in %d steps", executor, b16.Status().Steps)
 }

@@ -26,6 +26,14 @@ type Sequence struct {
 	serials   []uint64 // per page: its prefix's index serial, 0 when not known
 	logits    []float32
 	hasLogits bool
+	// waiting: the sequence's caller waits for its next token, with
+	// sampler (nil: for the logits). Only then does a step run its last
+	// queued token, so that an executor that samples on its device
+	// draws it there in the same step.
+	waiting  bool
+	sampler  *sampling.Sampler
+	drawn    int32
+	hasDrawn bool
 	expected  bool   // its next tokens are due soon: steps wait briefly for them
 	epoch     uint64 // counts the changes that void a running step's part
 	err       error
@@ -43,8 +51,21 @@ func (b *Batcher) NewSequence() *Sequence {
 	return s
 }
 
-// pending reports whether s has tokens for a step.
+// pending reports whether s has tokens not yet run.
 func (s *Sequence) pending() bool { return s.err == nil && len(s.tokens) > s.stored }
+
+// runnable is how many of s's pending tokens a step may run: all but the
+// last until its caller waits for the result.
+func (s *Sequence) runnable() int {
+	n := len(s.tokens) - s.stored
+	if s.err != nil || n <= 0 {
+		return 0
+	}
+	if !s.waiting {
+		n--
+	}
+	return n
+}
 
 // Begin implements model.Sequence.
 func (s *Sequence) Begin(ctx context.Context, prompt []int32, positions int) int {
@@ -90,7 +111,8 @@ func (s *Sequence) reset() {
 		s.stop = nil
 	}
 	s.drop(s.b.pages)
-	s.tokens, s.err, s.hasLogits, s.expected = s.tokens[:0], nil, false, false
+	s.tokens, s.err, s.hasLogits, s.hasDrawn, s.expected = s.tokens[:0], nil, false, false, false
+	s.waiting, s.sampler = false, nil
 	s.context = s.b.cfg.Context
 }
 
@@ -174,7 +196,7 @@ func (s *Sequence) Eval(tokens []int32, pos int) error {
 		s.stored = pos
 	}
 	s.tokens = append(s.tokens[:pos], tokens...)
-	s.hasLogits = false
+	s.hasLogits, s.hasDrawn = false, false
 	b.signal()
 	return nil
 }
@@ -185,28 +207,61 @@ func (s *Sequence) Logits() ([]float32, error) {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for s.pending() && !b.closed {
-		b.stepped.Wait()
+	if err := s.wait(nil); err != nil {
+		return nil, err
 	}
-	switch {
-	case s.err != nil:
-		return nil, s.err
-	case b.closed:
-		return nil, ErrClosed
-	case !s.hasLogits:
+	if !s.hasLogits {
 		return nil, errors.New("runner: logits requested before any Eval")
 	}
 	return s.logits, nil
 }
 
-// Sample implements model.Session, drawing on the CPU from the
-// sequence's own row: the same draw whatever else ran in its step.
+// Sample implements model.Session: on an executor that samples on its
+// device (compute.SamplingExecutor) the draw is part of the step that
+// runs the last queued token; else it is drawn on the CPU from the
+// sequence's own row. Either way it is the same draw whatever else ran
+// in the step. A sampler that needs the logits (logprobs) draws on the
+// CPU.
 func (s *Sequence) Sample(smp *sampling.Sampler) (int32, error) {
-	l, err := s.Logits()
-	if err != nil {
-		return 0, err
+	b := s.b
+	b.mu.Lock()
+	onDevice := smp
+	if smp.NeedsLogits() {
+		onDevice = nil
 	}
-	return smp.Sample(l), nil
+	err := s.wait(onDevice)
+	drawn, hasDrawn, hasLogits, logits := s.drawn, s.hasDrawn, s.hasLogits, s.logits
+	b.mu.Unlock()
+	switch {
+	case err != nil:
+		return 0, err
+	case hasDrawn:
+		return drawn, nil
+	case !hasLogits:
+		return 0, errors.New("runner: a draw requested before any Eval")
+	}
+	return smp.Sample(logits), nil
+}
+
+// wait waits, locked, until the steps have run s's queued tokens, the
+// last drawn with smp (nil: its logits kept).
+func (s *Sequence) wait(smp *sampling.Sampler) error {
+	b := s.b
+	if s.pending() {
+		s.waiting, s.sampler = true, smp
+		b.signal()
+	}
+	for s.pending() && !b.closed {
+		b.stepped.Wait()
+	}
+	s.waiting, s.sampler = false, nil
+	switch {
+	case s.err != nil:
+		return s.err
+	case b.closed:
+		return ErrClosed
+	}
+	return nil
 }
 
 // ContextSize implements model.Session: the positions the current

@@ -191,11 +191,11 @@ func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
 		if err != nil {
 			return 0, err
 		}
-		id, err := se.RunSample(g, &s.batch, smp)
+		ids, _, err := se.RunSample(g, &s.batch, []*sampling.Sampler{smp})
 		if err != nil {
 			return 0, fmt.Errorf("runner: %w", err)
 		}
-		return id, nil
+		return ids[0], nil
 	}
 	l, err := s.Logits()
 	if err != nil {

@@ -147,7 +147,7 @@ func TestVulkanProfileLog(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, op := range []string{"matvec_F32=", "attention=", "gpu_total="} {
+	for _, op := range []string{"matvec_F32=", "attention=", "sample=", "gpu_total="} {
 		if !strings.Contains(d.log.String(), op) {
 			t.Errorf("profile line lacks %s:\n%s", op, d.log.String())
 		}
