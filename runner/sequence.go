@@ -34,10 +34,10 @@ type Sequence struct {
 	sampler  *sampling.Sampler
 	drawn    int32
 	hasDrawn bool
-	expected  bool   // its next tokens are due soon: steps wait briefly for them
-	epoch     uint64 // counts the changes that void a running step's part
-	err       error
-	stop      func() bool // ends the watch on the request's context
+	expected bool   // its next tokens are due soon: steps wait briefly for them
+	epoch    uint64 // counts the changes that void a running step's part
+	err      error
+	stop     func() bool // ends the watch on the request's context
 }
 
 var _ model.Sequence = (*Sequence)(nil)
