@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/vkinfer/vkinfer/ipc"
 )
@@ -59,7 +60,7 @@ func jsonError(err error) error {
 		if field == "" {
 			return ipc.Errorf(ipc.CodeBadRequest, "the body must be a JSON object, not %s", typ.Value)
 		}
-		return ipc.Errorf(ipc.CodeBadRequest, "field %q: want %s, got %s", field, typeName(typ.Type.String()), typ.Value)
+		return ipc.Errorf(ipc.CodeBadRequest, "field %q: want %s, got %s", embedded.Replace(field), typeName(typ.Type.String()), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return ipc.Errorf(ipc.CodeMalformed, "malformed JSON: the body ends inside a value")
 	}
@@ -69,6 +70,10 @@ func jsonError(err error) error {
 	}
 	return ipc.Errorf(ipc.CodeBadRequest, "%v", err)
 }
+
+// embedded drops the Go names of embedded structs from a field path
+// (encoding/json includes them).
+var embedded = strings.NewReplacer("openAISampling.", "", "ollamaCommon.", "")
 
 // typeName says a Go type in JSON's words.
 func typeName(t string) string {

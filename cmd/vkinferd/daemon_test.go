@@ -29,8 +29,9 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// binary is the vkinferd built once for these tests.
-var daemonBin string
+// daemonBin is the vkinferd built once for these tests; vkctlBin the
+// vkctl the HTTP tests compare with.
+var daemonBin, vkctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "vkinferd-test")
@@ -40,6 +41,11 @@ func TestMain(m *testing.M) {
 	daemonBin = filepath.Join(dir, "vkinferd")
 	if out, err := exec.Command("go", "build", "-o", daemonBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building vkinferd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	vkctlBin = filepath.Join(dir, "vkctl")
+	if out, err := exec.Command("go", "build", "-o", vkctlBin, "../vkctl").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building vkctl: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
