@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -590,5 +591,97 @@ func TestHTTPHealthShutdown(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("daemon did not exit")
+	}
+}
+
+// TestHTTPReadmeExamples runs the README's curl examples against a
+// daemon on $XDG_RUNTIME_DIR/vkinfer/vkinferd.sock with --http (on a free
+// port in place of 11435).
+func TestHTTPReadmeExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("curl missing in CI: %v", err)
+		}
+		t.Skipf("curl not installed: %v", err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	readme, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "<!-- http-examples")
+	if !ok {
+		t.Fatal("README has no http-examples block")
+	}
+	_, block, _ = strings.Cut(block, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	var setup string
+	var curls []string
+	for _, line := range strings.Split(block, "\n") {
+		switch {
+		case strings.HasPrefix(line, "S="):
+			setup = line
+		case strings.HasPrefix(line, "curl "):
+			curls = append(curls, line)
+		}
+	}
+	if setup == "" || len(curls) < 8 {
+		t.Fatalf("README examples: setup %q, %d curl lines", setup, len(curls))
+	}
+
+	runtimeDir := t.TempDir()
+	sock := filepath.Join(runtimeDir, "vkinfer", "vkinferd.sock")
+	d := startDaemon(t, httpModelsDir(t), sock, "--device", "cpu", "--http", "127.0.0.1:0")
+	addr := waitLog(t, d, regexp.MustCompile(`"http listening" addr=(127\.0\.0\.1:\d+)`))
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtimeDir, "PATH="+filepath.Dir(vkctlBin)+":"+os.Getenv("PATH"))
+	want := map[int]string{
+		0: `"id":"stories260K"`,
+		1: referenceText(t, 16),
+		2: "data: [DONE]",
+		3: `"done":true`,
+		4: `"object":"embedding"`,
+		5: `{"status":"ok"}`,
+		6: `vkinfer_requests_total{op="generate",outcome="ok"} 3`,
+		7: `"stories260K:latest"`,
+	}
+	for i, line := range curls {
+		line = strings.ReplaceAll(line, "127.0.0.1:11435", addr)
+		cmd := exec.Command("bash", "-c", "set -eo pipefail\n"+setup+"\n"+line)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want[i]) {
+			t.Errorf("README example %d: %v\n%s\n%.500s", i, err, line, out)
+		}
+	}
+}
+
+// TestHTTPJSClients runs test/js/clients.mjs, the npm packages ollama and
+// openai (pinned in test/js/package-lock.json, installed by
+// contrib/setup-debian.sh), against the daemon's TCP listener.
+func TestHTTPJSClients(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "test", "js")
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(dir, "node_modules", "ollama"))
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("node or test/js/node_modules missing in CI (contrib/setup-debian.sh installs them): %v", err)
+		}
+		t.Skipf("node or test/js/node_modules missing (npm ci --prefix test/js): %v", err)
+	}
+	d := startDaemon(t, httpModelsDir(t), socketPath(t), "--device", "cpu", "--http", "127.0.0.1:0")
+	addr := waitLog(t, d, regexp.MustCompile(`"http listening" addr=(127\.0\.0\.1:\d+)`))
+	token, err := os.ReadFile(filepath.Join(filepath.Dir(d.socket), "http-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, filepath.Join(dir, "clients.mjs"))
+	cmd.Env = append(os.Environ(), "VKINFER_URL=http://"+addr, "VKINFER_TOKEN="+strings.TrimSpace(string(token)),
+		"VKINFER_CHAT_MODEL="+chatModel, "VKINFER_EXPECT="+referenceText(t, 16))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "js clients: 8 passed, 0 failed") {
+		t.Errorf("clients.mjs: %v\n%s", err, out)
 	}
 }
