@@ -85,7 +85,7 @@ BENCHTIME    ?= 1s
 BENCH_MODELS ?= bench-models
 SHARED       ?= ../shared
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/... ./cmd/vkinferd/
 	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED)
 
 # Synthetic llama models with the real Llama-2 vocabulary (from the shared

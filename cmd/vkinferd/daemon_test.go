@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 }
 
 type daemonProc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	socket string
 	models string
@@ -78,13 +78,13 @@ func modelsDir(t *testing.T) string {
 	return dir
 }
 
-func startDaemon(t *testing.T, models, socket string, extra ...string) *daemonProc {
+func startDaemon(t testing.TB, models, socket string, extra ...string) *daemonProc {
 	t.Helper()
 	return startDaemonEnv(t, nil, models, socket, extra...)
 }
 
 // startDaemonEnv starts the daemon with env added to the test's own.
-func startDaemonEnv(t *testing.T, env []string, models, socket string, extra ...string) *daemonProc {
+func startDaemonEnv(t testing.TB, env []string, models, socket string, extra ...string) *daemonProc {
 	t.Helper()
 	args := append([]string{"--socket", socket, "--models-dir", models, "--log-level", "debug"}, extra...)
 	cmd := exec.Command(daemonBin, args...)

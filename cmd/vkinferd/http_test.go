@@ -532,7 +532,7 @@ func TestHTTPTCP(t *testing.T) {
 }
 
 // waitLog waits for re in the daemon's log and returns its first group.
-func waitLog(t *testing.T, d *daemonProc, re *regexp.Regexp) string {
+func waitLog(t testing.TB, d *daemonProc, re *regexp.Regexp) string {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m := re.FindStringSubmatch(d.log.String()); m != nil {
