@@ -64,7 +64,7 @@ test-kernel-variants:
 	grep -E '^kernels: variants|^--- FAIL|^FAIL' $$log; rm -f $$log; exit $$rc
 
 test-race:
-	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/...
+	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/... ./httpapi/...
 
 # Regenerates the embedded SPIR-V; a test fails when it is stale. Each
 # shader that reduces (includes reduce.glsl) gets a second build without
