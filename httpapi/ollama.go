@@ -411,10 +411,9 @@ func (s *Server) ollamaShow(w http.ResponseWriter, r *http.Request) error {
 			"license": "", "modelfile": "", "parameters": "", "template": "",
 			"details": detailsOf(m),
 			"model_info": map[string]any{
-				"general.architecture":              m.Arch,
-				"general.parameter_count":           m.Parameters,
-				m.Arch + ".context_length":          m.ContextLength,
-				"general.file_type_most_bytes_type": detailsOf(m).QuantizationLevel,
+				"general.architecture":     m.Arch,
+				"general.parameter_count":  m.Parameters,
+				m.Arch + ".context_length": m.ContextLength,
 			},
 			"capabilities": caps,
 			"modified_at":  modTime(m.Path),
