@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/vkinfer/vkinfer/ipc"
@@ -60,7 +61,7 @@ func jsonError(err error) error {
 		if field == "" {
 			return ipc.Errorf(ipc.CodeBadRequest, "the body must be a JSON object, not %s", typ.Value)
 		}
-		return ipc.Errorf(ipc.CodeBadRequest, "field %q: want %s, got %s", embedded.Replace(field), typeName(typ.Type.String()), typ.Value)
+		return ipc.Errorf(ipc.CodeBadRequest, "field %q: want %s, got %s", embedded.Replace(field), typeName(typ.Type), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return ipc.Errorf(ipc.CodeMalformed, "malformed JSON: the body ends inside a value")
 	}
@@ -76,18 +77,24 @@ func jsonError(err error) error {
 var embedded = strings.NewReplacer("openAISampling.", "", "ollamaCommon.", "")
 
 // typeName says a Go type in JSON's words.
-func typeName(t string) string {
-	switch t {
-	case "string", "*string":
-		return "a string"
-	case "bool", "*bool":
-		return "a boolean"
-	case "float64", "*float64", "float32", "*float32":
-		return "a number"
-	case "int", "*int", "int64", "*int64", "uint64", "*uint64":
-		return "an integer"
+func typeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	return fmt.Sprintf("a value of Go type %s", t)
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 // writeJSON sends v with status.

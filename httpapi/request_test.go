@@ -122,6 +122,8 @@ func TestTranslateErrors(t *testing.T) {
 		{"echo", `{"model":"m","prompt":"x","echo":true}`, completion, ipc.CodeBadRequest, "echo is not implemented"},
 		{"stop type", `{"model":"m","prompt":"x","stop":5}`, completion, ipc.CodeBadRequest, "want a string or an array of strings"},
 		{"temperature type", `{"model":"m","prompt":"x","temperature":"hot"}`, completion, ipc.CodeBadRequest, `field "temperature": want a number, got string`},
+		{"messages type", `{"model":"m","messages":"hi"}`, chat, ipc.CodeBadRequest, `field "messages": want an array, got string`},
+		{"stream type", `{"model":"m","prompt":"x","stream":"yes"}`, completion, ipc.CodeBadRequest, `field "stream": want a boolean, got string`},
 		{"trailing data", `{"model":"m","prompt":"x"} {}`, completion, ipc.CodeMalformed, "data after the object"},
 		{"not an object", `[1]`, completion, ipc.CodeBadRequest, "must be a JSON object"},
 		{"truncated", `{"model":"m","prompt":"x`, completion, ipc.CodeMalformed, "malformed JSON"},
