@@ -685,3 +685,39 @@ func TestHTTPJSClients(t *testing.T) {
 		t.Errorf("clients.mjs: %v\n%s", err, out)
 	}
 }
+
+// TestHTTPOtherUserRefused: HTTP on the socket passes the same peer check
+// as msgpack: curl as another user gets no reply.
+func TestHTTPOtherUserRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv not installed")
+	}
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("vkinfer-httpother-%d", os.Getpid()))
+	os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "d.sock")
+	d := startDaemon(t, modelsDir(t), sock)
+	for _, p := range []string{dir, sock} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", curl, "-sS", "--unix-socket", sock, "http://localhost/v1/models").CombinedOutput()
+	if err == nil || strings.Contains(string(out), "stories260K") {
+		t.Errorf("curl as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(d.log.String(), "refused connection") || !strings.Contains(d.log.String(), "uid 65534") {
+		t.Errorf("daemon did not log the refusal:\n%s", d.log.String())
+	}
+	if code, body := d.get("/v1/models"); code != 200 || !strings.Contains(body, "stories260K") {
+		t.Errorf("own user after a foreign one: %d %s", code, body)
+	}
+}
