@@ -721,3 +721,61 @@ func TestHTTPOtherUserRefused(t *testing.T) {
 		t.Errorf("own user after a foreign one: %d %s", code, body)
 	}
 }
+
+// TestHTTPBusy: with the model's queue full, both dialects answer 429
+// (OpenAI's rate_limit_error with code busy).
+func TestHTTPBusy(t *testing.T) {
+	d := startDaemon(t, httpModelsDir(t), socketPath(t), "--device", "cpu", "--max-queue", "1")
+	c := d.client()
+	stream := func() (*http.Response, error) {
+		return unixHTTP(d.socket).Post("http://vkinferd/v1/completions", "application/json",
+			strings.NewReader(`{"model":"stories260K","prompt":"Once","stream":true}`))
+	}
+	running, err := stream() // until the context is full, or its client goes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(running.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan *http.Response, 1)
+	go func() { // waits in the queue: its headers come with its first token
+		r, _ := stream()
+		waiting <- r
+	}()
+	defer func() {
+		running.Body.Close() // frees the worker for the waiting one
+		if r := <-waiting; r != nil {
+			r.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for queued(t, c) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request did not queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	code, body := d.post("/v1/completions", `{"model":"stories260K","prompt":"Once"}`)
+	if code != 429 || !strings.Contains(body, `"type":"rate_limit_error"`) || !strings.Contains(body, `"code":"busy"`) {
+		t.Errorf("OpenAI while busy: %d %s", code, body)
+	}
+	code, body = d.post("/api/generate", `{"model":"stories260K","prompt":"Once","raw":true}`)
+	if code != 429 || !strings.HasPrefix(body, `{"error":`) {
+		t.Errorf("Ollama while busy: %d %s", code, body)
+	}
+}
+
+func queued(t *testing.T, c *ipc.Client) int {
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range st.Pools {
+		for _, m := range p.Models {
+			n += m.Queued
+		}
+	}
+	return n
+}
