@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/vkinfer/vkinfer/ipc"
@@ -89,7 +90,13 @@ func (s *Server) generate(ctx context.Context, req *ipc.Request, emit func(text 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return emit(text, tokens)
+		if err := emit(text, tokens); err != nil {
+			// A write fails when the client has gone, which may be
+			// noticed here before the request's context ends: it is a
+			// cancellation all the same.
+			return fmt.Errorf("%w: writing to the client: %v", context.Canceled, err)
+		}
+		return nil
 	})
 	if err == nil && stats == nil {
 		err = ipc.Errorf(ipc.CodeInternal, "the handler returned no stats")
