@@ -301,7 +301,7 @@ func report(results []result, elapsed time.Duration, stray, g0, g1 uint64, fd0, 
 	}
 	fmt.Printf("%d requests in %s (%.1f/s); %d tokens generated (%.1f tokens/s)\n",
 		len(results), elapsed.Round(time.Millisecond), float64(len(results))/elapsed.Seconds(), tokens, float64(tokens)/elapsed.Seconds())
-	fmt.Printf("%-20s %7s %7s %10s %10s %10s\n", "op", "count", "errors", "p50", "p99", "max")
+	fmt.Printf("%-24s %7s %7s %10s %10s %10s\n", "op", "count", "errors", "p50", "p99", "max")
 	ops := make([]string, 0, len(byOp))
 	for op := range byOp {
 		ops = append(ops, op)
@@ -318,7 +318,7 @@ func report(results []result, elapsed time.Duration, stray, g0, g1 uint64, fd0, 
 			}
 		}
 		slices.Sort(lat)
-		fmt.Printf("%-20s %7d %7d %10s %10s %10s\n", op, len(rs), errs,
+		fmt.Printf("%-24s %7d %7d %10s %10s %10s\n", op, len(rs), errs,
 			percentile(lat, 0.5).Round(time.Microsecond), percentile(lat, 0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	}
 	fmt.Printf("daemon goroutines: %d before, %d after\n", g0, g1)
