@@ -144,16 +144,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // conn is one client connection.
 type conn struct {
-	s  *Server
-	nc net.Conn
-	r  io.Reader // nc, or what replays the bytes sniffed from it
-	// helloBy is when the hello must have arrived (sniffing included).
+	s      *Server
+	nc     net.Conn
+	out    chan []byte
+	dead   chan struct{}   // closed when the writer can no longer write
+	ctx    context.Context // parent of the connection's requests
+	cancel context.CancelFunc
+	log    *slog.Logger
+
+	// r is nc, or what replays the bytes sniffed from it; helloBy is when
+	// the hello must have arrived (sniffing included).
+	r       io.Reader
 	helloBy time.Time
-	out     chan []byte
-	dead    chan struct{}   // closed when the writer can no longer write
-	ctx     context.Context // parent of the connection's requests
-	cancel  context.CancelFunc
-	log     *slog.Logger
 
 	mu   sync.Mutex
 	reqs map[uint64]context.CancelFunc
