@@ -64,7 +64,7 @@ test-kernel-variants:
 	grep -E '^kernels: variants|^--- FAIL|^FAIL' $$log; rm -f $$log; exit $$rc
 
 test-race:
-	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/...
+	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/... ./httpapi/...
 	$(GO) test -count=1 -race -run 'Batch|Prefix|Exhaustion|Growth|Cancel|LongPrompt' ./runner/
 
 # Regenerates the embedded SPIR-V; a test fails when it is stale. Each
@@ -86,7 +86,7 @@ BENCHTIME    ?= 1s
 BENCH_MODELS ?= bench-models
 SHARED       ?= ../shared
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/... ./cmd/vkinferd/
 	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED)
 
 # Synthetic llama models with the real Llama-2 vocabulary (from the shared

@@ -73,8 +73,8 @@ func TestDecodeRequestTypes(t *testing.T) {
 		{"id as a signed positive", map[string]any{"op": "ping", "id": int64(5)},
 			&Request{Op: "ping", ID: 5}, 0},
 
-		{"tool_choice naming a function", map[string]any{"op": "generate", "id": 1, "tool_choice": map[string]any{"type": "function"}},
-			&Request{Op: "generate", ID: 1, ToolChoice: "function"}, 0},
+		{"tool_choice naming a function", map[string]any{"op": "generate", "id": 1, "tool_choice": map[string]any{"type": "function", "function": map[string]any{"name": "f"}}},
+			&Request{Op: "generate", ID: 1, ToolChoice: "function", ToolChoiceFunction: "f"}, 0},
 		{"arguments as a JSON string", map[string]any{"op": "generate", "id": 1, "messages": []any{map[string]any{"role": "assistant",
 			"tool_calls": []any{map[string]any{"function": map[string]any{"name": "f", "arguments": `{"a": 1}`}}}}}},
 			&Request{Op: "generate", ID: 1, Messages: []Message{{Role: "assistant", ToolCalls: []ToolCall{{Function: ToolFunction{Name: "f", Arguments: JSON(`{"a": 1}`)}}}}}}, 0},
@@ -104,6 +104,7 @@ func TestDecodeRequestTypes(t *testing.T) {
 		{"id -1", map[string]any{"op": "ping", "id": -1}, nil, 0},
 		{"id as a string", map[string]any{"op": "ping", "id": "7"}, nil, 0},
 		{"id 1.5", map[string]any{"op": "ping", "id": 1.5}, nil, 0},
+		{"tool_choice map without a name", map[string]any{"op": "generate", "id": 3, "tool_choice": map[string]any{"type": "function"}}, nil, 3},
 	}
 	for _, tc := range tests {
 		got, err := DecodeRequest(pack(t, tc.frame))

@@ -55,6 +55,7 @@ var commands = []command{
 	{"load", "MODEL", "load a model", runLoad},
 	{"unload", "MODEL", "unload a model", runUnload},
 	{"ping", "", "check that the daemon answers", runPing},
+	{"token", "", "print the bearer token of the daemon's --http listener", runToken},
 }
 
 func main() {

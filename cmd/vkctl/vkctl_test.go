@@ -280,3 +280,27 @@ func TestHumanCount(t *testing.T) {
 		}
 	}
 }
+
+// TestToken: vkctl token prints the token file beside the socket, and
+// refuses one that others could read.
+func TestToken(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "vkinferd.sock")
+	ctx := context.Background()
+	if code, _, stderr := vkctl(ctx, "--socket", sock, "token"); code != exitFailed || !strings.Contains(stderr, "--http") {
+		t.Errorf("no token file: exit %d, %q", code, stderr)
+	}
+	path := filepath.Join(dir, "http-token")
+	if err := os.WriteFile(path, []byte("abc123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := vkctl(ctx, "--socket", sock, "token"); code != exitOK || out != "abc123\n" {
+		t.Errorf("token: exit %d, %q, %q", code, out, stderr)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := vkctl(ctx, "--socket", sock, "token"); code != exitFailed || !strings.Contains(stderr, "mode 0600") {
+		t.Errorf("readable token file: exit %d, %q", code, stderr)
+	}
+}

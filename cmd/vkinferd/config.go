@@ -11,8 +11,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
-
 	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/httpapi"
 )
 
 // Config is the daemon's configuration. Each field is set, in increasing
@@ -35,6 +35,10 @@ type Config struct {
 	Timeout      time.Duration `toml:"request_timeout"`
 	LogLevel     string        `toml:"log_level"`
 	LogFormat    string        `toml:"log_format"`
+	// HTTP is the opt-in TCP address of the HTTP API (empty: none; the
+	// Unix socket serves HTTP either way).
+	HTTP            string `toml:"http"`
+	HTTPAllowRemote bool   `toml:"http_allow_remote"`
 }
 
 // ByteSize is a memory size that reads "8GiB", "512MB", "1.5G" or plain bytes.
@@ -145,6 +149,8 @@ var specs = map[string]flagSpec{
 	"request-timeout": {"request-timeout", "VKINFER_REQUEST_TIMEOUT", "longest a request may take, queueing included"},
 	"log-level":       {"log-level", "VKINFER_LOG_LEVEL", "debug, info, warn or error"},
 	"log-format":      {"log-format", "VKINFER_LOG_FORMAT", "text or json"},
+	"http":              {"http", "VKINFER_HTTP", "also serve the HTTP API on this TCP address, e.g. 127.0.0.1:11435 (bearer token: vkctl token)"},
+	"http-allow-remote": {"http-allow-remote", "VKINFER_HTTP_ALLOW_REMOTE", "allow a non-loopback --http address"},
 }
 
 // LoadConfig builds the configuration from defaults, the config file,
@@ -170,6 +176,8 @@ func LoadConfig(args []string, getenv func(string) string, defaultSocket string)
 	fs.Duration("request-timeout", 0, specs["request-timeout"].usage)
 	fs.String("log-level", "", specs["log-level"].usage)
 	fs.String("log-format", "", specs["log-format"].usage)
+	fs.String("http", "", specs["http"].usage)
+	fs.Bool("http-allow-remote", false, specs["http-allow-remote"].usage)
 	fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, fs, err
@@ -273,6 +281,14 @@ func (c *Config) set(name, val string) error {
 		c.LogLevel = val
 	case "log-format":
 		c.LogFormat = val
+	case "http":
+		c.HTTP = val
+	case "http-allow-remote":
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", val)
+		}
+		c.HTTPAllowRemote = b
 	}
 	return nil
 }
@@ -306,6 +322,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := compute.ParseKVType(c.KVType); err != nil {
 		return err
+	}
+	if c.HTTP != "" {
+		if err := httpapi.CheckAddr(c.HTTP, c.HTTPAllowRemote); err != nil {
+			return err
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
