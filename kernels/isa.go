@@ -10,9 +10,12 @@ const (
 	// isaAVX2 is the C kernels built for AVX2+FMA+F16C, for every op and
 	// weight type that has one.
 	isaAVX2
-	// isaVNNI is isaAVX2 with AVX-512 VNNI kernels for Q8_0 weights (one
-	// input and four).
+	// isaVNNI is isaAVX2 with AVX-512 (F, BW, VL) and VNNI kernels for
+	// every quantized type with kernels, and for F32 and F16 (one input
+	// and four).
 	isaVNNI
+	// isaBF16 is isaVNNI with an AVX512-BF16 kernel for BF16 weights.
+	isaBF16
 )
 
 func (v isa) String() string {
@@ -21,8 +24,10 @@ func (v isa) String() string {
 		return "go"
 	case isaAVX2:
 		return "avx2"
-	default:
+	case isaVNNI:
 		return "vnni"
+	default:
+		return "bf16"
 	}
 }
 
@@ -34,8 +39,10 @@ func (v isa) needs() string {
 		return "nothing"
 	case isaAVX2:
 		return "a cgo amd64 build and AVX2, FMA and F16C"
-	default:
+	case isaVNNI:
 		return "AVX-512 F, BW, VL and VNNI"
+	default:
+		return "AVX512-BF16"
 	}
 }
 

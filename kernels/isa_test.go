@@ -9,7 +9,7 @@ import (
 )
 
 // isas lists every kernel set, lowest first.
-var isas = []isa{isaGo, isaAVX2, isaVNNI}
+var isas = []isa{isaGo, isaAVX2, isaVNNI, isaBF16}
 
 // proven records the sets tests forced and ran, and the ones they skipped
 // for want of CPU features (or of the C build), for TestMain to name.
@@ -75,7 +75,7 @@ func TestForceISA(t *testing.T) {
 		t.Fatalf("active set %s at start, host's best %s", active, hostISA)
 	}
 	forEachISA(t, func(t *testing.T, v isa) {
-		if SIMD() != (v >= isaAVX2) || VNNI() != (v == isaVNNI) {
+		if SIMD() != (v >= isaAVX2) || VNNI() != (v >= isaVNNI) {
 			t.Errorf("forced %s: SIMD() = %v, VNNI() = %v", v, SIMD(), VNNI())
 		}
 		if use(true) != isaGo || use(false) != v {

@@ -272,8 +272,9 @@ func poisoned(n int) []float32 {
 // float64 product (matvecBounds). The C kernels form the Go ones'
 // integer products (for floats, the same products) and sum them in
 // another order, so they also stay within 1e-5 (relative RMS) of the Go
-// set (the VNNI set too: it forms Q8_0's integer dots exactly and sums
-// them in an order of its own).
+// set (the vnni and bf16 sets too: they form the integer dots exactly,
+// and the float products vdpbf16ps forms are exact, and sum them in
+// orders of their own).
 func TestMatVec(t *testing.T) {
 	for _, c := range matvecCases(t) {
 		t.Run(c.String(), func(t *testing.T) {

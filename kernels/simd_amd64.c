@@ -74,12 +74,6 @@ AVX2 void kernels_round_f16(const float *x, float *out, long n) {
 	for (; i < n; i++) out[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
-AVX2 static inline float f16_at(const uint8_t *p) {
-	uint16_t h;
-	memcpy(&h, p, 2);
-	return _cvtsh_ss(h);
-}
-
 // The legacy types: Q4_0 (18-byte blocks: f16 d, nibble j and j+16
 // sharing byte j, minus 8), Q5_0 (22 bytes: f16 d, 32 fifth bits, nibbles
 // as Q4_0, minus 16) and Q8_0 (34 bytes: f16 d, 32 int8).
