@@ -44,11 +44,17 @@ int kernels_bf16_supported(void) {
 	return (a >> 5) & 1;
 }
 
-// How far ahead of the block being read the weights are prefetched: a few
-// groups, so a row's next lines (and the next row's first) are in flight.
-#define PREFETCH_AHEAD 1024
+// How far ahead of the block being read the weights are prefetched. A
+// row's weights are one sequential stream, but the hardware prefetcher
+// alone kept a core's kernel at about half the memory's read rate (the
+// kernel's arithmetic and the misses did not overlap); a few KiB ahead,
+// software prefetches brought it close to the read rate on the AVX-512
+// machine of issue 19 (measured on a busy machine: direction only).
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 4096
+#endif
 
-VNNI static inline void prefetch_span(const uint8_t *p, long bytes) {
+VNNI static inline __attribute__((always_inline)) void prefetch_span(const uint8_t *p, long bytes) {
 	for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(p + PREFETCH_AHEAD + o), _MM_HINT_T0);
 }
 
@@ -80,6 +86,15 @@ VNNI static inline __m512i nibble_pair(const uint8_t *b0, const uint8_t *b1) {
 VNNI static inline __m512i iq4_levels_u8(void) {
 	const __m128i t = _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
 	return _mm512_broadcast_i32x4(_mm_xor_si128(t, _mm_set1_epi8((char)0x80)));
+}
+
+// The f16 scales at the start of the blocks in lanes (of 8) of a group
+// bs bytes apart, as floats (0 in the other lanes): one masked gather of
+// the blocks' first four bytes, narrowed to their low 16 bits.
+VNNI static inline __m256 gather_scales(const uint8_t *blk, long bs, __mmask8 lanes) {
+	const __m256i at = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)bs));
+	const __m256i h = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), lanes, at, blk, 1);
+	return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(h));
 }
 
 enum { L_Q4_0, L_Q5_0, L_Q8_0, L_IQ4_NL };
@@ -116,38 +131,53 @@ VNNI static inline __attribute__((always_inline)) __m512i legacy_pair(int type, 
 // lanes together, the offset comes off as the activation blocks' sums
 // shifted, and one multiply-add by the weight scales times the activation
 // scales adds the group.
+VNNI static inline __attribute__((always_inline)) void legacy_group(int type, __m512i table, const uint8_t *blk, int m, const int8_t *xq, long xqs, const float *xd,
+                                                                    const int32_t *xs, long xds, __m256 acc[4], int n) {
+	const long bs = lBytes[type];
+	prefetch_span(blk, 8 * bs);
+	const __mmask8 lanes = (__mmask8)((1u << m) - 1);
+	const __m256 dw = gather_scales(blk, bs, lanes);
+	__m512i q[4];
+	_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+		q[j] = 2 * j < m ? legacy_pair(type, table, blk + 2 * j * bs, 2 * j + 1 < m ? blk + (2 * j + 1) * bs : 0) : _mm512_setzero_si512();
+	}
+	_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
+		const int8_t *x = xq + k * xqs;
+		__m512i p[4];
+		_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+			if (2 * j + 1 < m) {
+				p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_loadu_si512((const void *)(x + 64 * j)));
+			} else if (2 * j < m) {
+				p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(x + 64 * j))));
+			} else {
+				p[j] = _mm512_setzero_si512();
+			}
+		}
+		__m256i sums = sum_pairs(p);
+		sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(_mm256_maskz_loadu_epi32(lanes, xs + k * xds), lShift[type]));
+		const __m256 dx = _mm256_maskz_loadu_ps(lanes, xd + k * xds);
+		acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(dw, dx), acc[k]);
+	}
+}
+
+// Legacy-type weights times n (1 or 4) Q8_0-quantized inputs (input k's
+// blocks at xq + k*xqs, its scales and sums at xd, xs + k*xds). Blocks go
+// eight at a time, as four pairs: the eight integer dots are summed across
+// lanes together, the offset comes off as the activation blocks' sums
+// shifted, and one multiply-add by the weight scales times the activation
+// scales adds the group. Whole groups take a path with no tests of the
+// group's length; a row's last, partial group the general one.
 VNNI static inline __attribute__((always_inline)) void legacy512_n(int type, const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
                                                                    float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb, int n) {
 	const long bs = lBytes[type];
-	const int shift = lShift[type];
 	const __m512i table = iq4_levels_u8();
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nb * bs;
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-		for (long g = 0; g < nb; g += 8) {
-			const int m = nb - g < 8 ? (int)(nb - g) : 8;
-			const uint8_t *blk = row + g * bs;
-			prefetch_span(blk, 8 * bs);
-			const __m256 dw = block_scales(blk, bs, m);
-			const __mmask8 lanes = (__mmask8)((1u << m) - 1);
-			__m512i q[4];
-			_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-				q[j] = 2 * j < m ? legacy_pair(type, table, blk + 2 * j * bs, 2 * j + 1 < m ? blk + (2 * j + 1) * bs : 0) : _mm512_setzero_si512();
-			}
-			_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
-				const int8_t *x = xq + k * xqs + g * 32;
-				__m512i p[4];
-				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-					const __mmask64 have = 2 * j + 1 < m ? ~(__mmask64)0 : 2 * j < m ? 0xffffffffull : 0;
-					p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_maskz_loadu_epi8(have, x + 64 * j));
-				}
-				__m256i sums = sum_pairs(p);
-				sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(_mm256_maskz_loadu_epi32(lanes, xs + k * xds + g), shift));
-				const __m256 dx = _mm256_maskz_loadu_ps(lanes, xd + k * xds + g);
-				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(dw, dx), acc[k]);
-			}
-		}
+		long g = 0;
+		for (; g + 8 <= nb; g += 8) legacy_group(type, table, row + g * bs, 8, xq + g * 32, xqs, xd + g, xs + g, xds, acc, n);
+		if (g < nb) legacy_group(type, table, row + g * bs, (int)(nb - g), xq + g * 32, xqs, xd + g, xs + g, xds, acc, n);
 		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
 	}
 }
@@ -391,46 +421,41 @@ VNNI void kernels_matvec4_q3_k_vnni(const uint8_t *w, const int8_t *xq, long xqs
 }
 
 // IQ4_XS for n (1 or 4) inputs (layout in quant/iquants.go): sub-blocks
-// 2j and 2j+1 are 32 contiguous code bytes, looked up as levels + 128;
-// their dots meet the sub-block scales ls − 32 in the lanes, and the
-// offset comes off as 128 times Σ (ls − 32)·xs. The levels' offset makes
-// the lanes large (up to ~2^25), so they are summed as integers before
-// the one conversion to float per super-block and input.
+// 2j and 2j+1 are 32 contiguous code bytes, looked up as levels + 128 as
+// IQ4_NL's are; a super-block's eight dots are summed across lanes
+// together and lose their offset (128 times the input blocks' sums), then
+// meet the sub-block scales ls − 32 as eight lanes (exact: at most 2^24).
 VNNI static inline __attribute__((always_inline)) void iq4xs_512_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
                                                                    float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
 	const __m512i table = iq4_levels_u8();
+	const __m256i lowShift = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), highShift = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nsb * 136;
-		float acc[4] = {0, 0, 0, 0};
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * 136;
 			prefetch_span(blk, 136);
 			uint16_t h;
+			uint32_t l;
 			memcpy(&h, blk + 2, 2);
+			memcpy(&l, blk + 4, 4);
 			const float d = f16_at(blk);
-			int32_t ls[8];
-			for (int s = 0; s < 8; s++) ls[s] = (((blk[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((h >> (2 * s)) & 3) << 4)) - 32;
-			const __m256i sc8 = _mm256_loadu_si256((const __m256i *)ls);
-			const __m512i sc16 = _mm512_zextsi256_si512(sc8);
-			__m512i q[4], scv[4];
-			_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-				q[j] = _mm512_shuffle_epi8(table, nibble_pair(blk + 8 + 32 * j, blk + 24 + 32 * j));
-				scv[j] = _mm512_permutexvar_epi32(lanes_2x8(2 * j, 2 * j + 1), sc16);
-			}
+			// ls_s: nibble s of scales_l, two bits 2s of scales_h above it.
+			const __m256i ls = _mm256_or_si256(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)l), lowShift), _mm256_set1_epi32(0xF)),
+			                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(h), highShift), _mm256_set1_epi32(3)), 4));
+			const __m256i sc8 = _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
+			__m512i q[4];
+			_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) q[j] = _mm512_shuffle_epi8(table, nibble_pair(blk + 8 + 32 * j, blk + 24 + 32 * j));
 			_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
 				const int8_t *x = xq + k * xqs + sb * 256;
-				__m512i p = _mm512_setzero_si512();
-				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-					const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_loadu_si512((const void *)(x + 64 * j)));
-					p = _mm512_add_epi32(p, _mm512_mullo_epi32(dot, scv[j]));
-				}
-				const __m256i off = _mm256_slli_epi32(_mm256_mullo_epi32(sc8, _mm256_loadu_si256((const __m256i *)(xs + k * xds + sb * 8))), 7);
-				p = _mm512_sub_epi32(p, _mm512_zextsi256_si512(off));
-				acc[k] += (float)_mm512_reduce_add_epi32(p) * (d * xd[k * xds + sb * 8]);
+				__m512i p[4];
+				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_loadu_si512((const void *)(x + 64 * j)));
+				const __m256i dots = _mm256_sub_epi32(sum_pairs(p), _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xs + k * xds + sb * 8)), 7));
+				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(dots, sc8)), _mm256_set1_ps(d * xd[k * xds + sb * 8]), acc[k]);
 			}
 		}
-		for (int k = 0; k < n; k++) ys[k][r] = acc[k];
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
 	}
 }
 

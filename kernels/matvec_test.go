@@ -396,6 +396,9 @@ func TestMatVecNoAllocWarm(t *testing.T) {
 	})
 }
 
+// BenchmarkMatVec measures one input over a 2048×2048 matrix (in cache:
+// the kernels' arithmetic, not memory, sets the pace; BenchmarkDecode
+// reads from memory) with each kernel set the host runs above go.
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeIQ4_NL, gguf.TypeIQ4_XS, gguf.TypeQ5_K, gguf.TypeQ6_K} {
@@ -403,7 +406,7 @@ func BenchmarkMatVec(b *testing.B) {
 		w, _ := weights(b, rng, typ, rows, cols)
 		x, y := randVec(rng, cols), make([]float32, rows)
 		m := &MatVec{}
-		b.Run(typ.String(), func(b *testing.B) {
+		benchEachISA(b, typ.String(), func(b *testing.B) {
 			b.SetBytes(int64(len(w)))
 			for i := 0; i < b.N; i++ {
 				m.Do(typ, w, rows, cols, x, y)
