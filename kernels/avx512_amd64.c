@@ -97,6 +97,30 @@ VNNI static inline __m256 gather_scales(const uint8_t *blk, long bs, __mmask8 la
 	return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(h));
 }
 
+// The f16 scales of a whole group of eight blocks bs (even, 18 to 34)
+// bytes apart, as floats: word permutes of the group's first 256 bytes
+// (128 for 18-byte blocks), cheaper than a gather.
+VNNI static inline __attribute__((always_inline)) __m256 group_scales(const uint8_t *blk, long bs) {
+	short lo[8], hi[8];
+	__mmask32 upper = 0;
+	for (int j = 0; j < 8; j++) {
+		const int w = (int)(j * bs / 2); // the scale's word in the group
+		lo[j] = (short)(w & 63);
+		hi[j] = (short)((w - 64) & 63);
+		if (w >= 64) upper |= 1u << j;
+	}
+	const __m512i r0 = _mm512_loadu_si512((const void *)blk), r1 = _mm512_loadu_si512((const void *)(blk + 64));
+	__m512i h = _mm512_permutex2var_epi16(r0, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)lo)), r1);
+	if (upper) {
+		// Loads stop at the group's end (the weights' end, for the last).
+		const long past = 8 * bs - 128;
+		const __m512i r2 = _mm512_maskz_loadu_epi8(past >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << past) - 1, blk + 128);
+		const __m512i r3 = past > 64 ? _mm512_maskz_loadu_epi8(past >= 128 ? ~(__mmask64)0 : ((__mmask64)1 << (past - 64)) - 1, blk + 192) : _mm512_setzero_si512();
+		h = _mm512_mask_blend_epi16(upper, h, _mm512_permutex2var_epi16(r2, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)hi)), r3));
+	}
+	return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
+}
+
 enum { L_Q4_0, L_Q5_0, L_Q8_0, L_IQ4_NL };
 
 static const long lBytes[] = {18, 22, 34, 18};
@@ -136,7 +160,7 @@ VNNI static inline __attribute__((always_inline)) void legacy_group(int type, __
 	const long bs = lBytes[type];
 	prefetch_span(blk, 8 * bs);
 	const __mmask8 lanes = (__mmask8)((1u << m) - 1);
-	const __m256 dw = gather_scales(blk, bs, lanes);
+	const __m256 dw = m == 8 ? group_scales(blk, bs) : gather_scales(blk, bs, lanes);
 	__m512i q[4];
 	_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
 		q[j] = 2 * j < m ? legacy_pair(type, table, blk + 2 * j * bs, 2 * j + 1 < m ? blk + (2 * j + 1) * bs : 0) : _mm512_setzero_si512();
