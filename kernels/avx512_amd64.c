@@ -44,20 +44,6 @@ int kernels_bf16_supported(void) {
 	return (a >> 5) & 1;
 }
 
-// How far ahead of the block being read the weights are prefetched. A
-// row's weights are one sequential stream, but the hardware prefetcher
-// alone kept a core's kernel at about half the memory's read rate (the
-// kernel's arithmetic and the misses did not overlap); a few KiB ahead,
-// software prefetches brought it close to the read rate on the AVX-512
-// machine of issue 19 (measured on a busy machine: direction only).
-#ifndef PREFETCH_AHEAD
-#define PREFETCH_AHEAD 4096
-#endif
-
-VNNI static inline __attribute__((always_inline)) void prefetch_span(const uint8_t *p, long bytes) {
-	for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(p + PREFETCH_AHEAD + o), _MM_HINT_T0);
-}
-
 // Lane s of the result is the sum of the eight lanes of sub-block s, where
 // z[j] holds sub-blocks 2j (lanes 0..7) and 2j+1 (lanes 8..15).
 VNNI static inline __m256i sum_pairs(const __m512i z[4]) {
@@ -492,11 +478,13 @@ VNNI void kernels_matvec4_iq4_xs_vnni(const uint8_t *w, const int8_t *xq, long x
 }
 
 // F32 and F16 rows: 64 values per step in four accumulators, then 16,
-// then a masked tail, so no row width needs a scalar loop.
+// then a masked tail, so no row width needs a scalar loop; the row is
+// prefetched ahead as the quantized kernels do.
 VNNI static inline float dot_f32_512(const float *a, const float *b, long n) {
 	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
 	long i = 0;
 	for (; i + 64 <= n; i += 64) {
+		prefetch_span((const uint8_t *)(a + i), 256);
 		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
 		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
 		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
@@ -514,6 +502,7 @@ VNNI static inline float dot_f16_512(const uint16_t *a, const float *b, long n) 
 	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
 	long i = 0;
 	for (; i + 32 <= n; i += 32) {
+		prefetch_span((const uint8_t *)(a + i), 64);
 		s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i))), _mm512_loadu_ps(b + i), s0);
 		s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i + 16))), _mm512_loadu_ps(b + i + 16), s1);
 	}
@@ -563,7 +552,10 @@ BF16 static inline __attribute__((always_inline)) void bf16_rows(const uint16_t 
 	long c = 0;
 	for (; c + 32 <= cols; c += 32) {
 		const __m512bh xv = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + c + 16), _mm512_loadu_ps(x + c));
-		for (int i = 0; i < nr; i++) acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)_mm512_loadu_si512((const void *)(w + (r + i) * cols + c)), xv);
+		for (int i = 0; i < nr; i++) {
+			prefetch_span((const uint8_t *)(w + (r + i) * cols + c), 64);
+			acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)_mm512_loadu_si512((const void *)(w + (r + i) * cols + c)), xv);
+		}
 	}
 	if (c < cols) {
 		const long rem = cols - c;

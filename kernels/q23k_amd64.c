@@ -34,6 +34,7 @@ AVX2 static inline __attribute__((always_inline)) void matvec_k23_n(const uint8_
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
+			prefetch_span(blk, sbBytes);
 			// The sixteen scales (and Q2_K's mins) as bytes in both lanes;
 			// group g's pair is shuffled into the high bytes of 16-bit
 			// lanes (sc[2g] in the low lane, sc[2g+1] in the high) and
