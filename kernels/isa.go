@@ -1,5 +1,11 @@
 package kernels
 
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
 // isa names a set of kernels. Each set extends the one below it, so the
 // sets a CPU runs are those up to the best it supports (hostISA).
 type isa uint8
@@ -47,9 +53,34 @@ func (v isa) needs() string {
 }
 
 // active is the set calls use: the best the CPU has, chosen once at start.
-// Only tests change it, to a lower set, so each set is proven on a CPU
-// that has better ones; they do so between calls, never during one.
+// Tests change it to a lower set, so each set is proven on a CPU that has
+// better ones, and UseKernelSet does for benchmarks; both between calls,
+// never during one.
 var active = hostISA
+
+// ErrKernelSet is returned by UseKernelSet for a set it does not know or
+// this CPU cannot run.
+var ErrKernelSet = errors.New("kernels: kernel set not available")
+
+// KernelSet names the kernel set calls use: "go", "avx2", "vnni" (AVX-512
+// with VNNI) or "bf16" (vnni with AVX512-BF16).
+func KernelSet() string { return active.String() }
+
+// UseKernelSet makes calls use the named set (as KernelSet names them),
+// which must be one this CPU runs: a benchmark compares a lower set with
+// the best on one machine, as a CPU without the better one would run. Call
+// it before any kernel runs (at start), never during a call.
+func UseKernelSet(name string) error {
+	var names []string
+	for v := isaGo; v <= hostISA; v++ {
+		if v.String() == name {
+			active = v
+			return nil
+		}
+		names = append(names, v.String())
+	}
+	return fmt.Errorf("%w: %q (this CPU runs %s)", ErrKernelSet, name, strings.Join(names, ", "))
+}
 
 // use reports the set a call runs: the Go reference when the caller asks
 // for it (portable), active otherwise.

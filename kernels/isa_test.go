@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -84,5 +85,28 @@ func TestForceISA(t *testing.T) {
 	})
 	if active != hostISA {
 		t.Errorf("active set %s after forcing, want %s back", active, hostISA)
+	}
+}
+
+// TestUseKernelSet: every set the host runs can be chosen by name (and is
+// then what KernelSet reports); unknown names and sets above the host's
+// are refused with ErrKernelSet, leaving the active set as it was.
+func TestUseKernelSet(t *testing.T) {
+	t.Cleanup(func() { active = hostISA })
+	for _, v := range isas {
+		err := UseKernelSet(v.String())
+		if v > hostISA {
+			if !errors.Is(err, ErrKernelSet) || active == v {
+				t.Errorf("%s above the host's %s: err %v, active %s", v, hostISA, err, active)
+			}
+			continue
+		}
+		if err != nil || KernelSet() != v.String() {
+			t.Errorf("UseKernelSet(%s): %v, KernelSet() = %s", v, err, KernelSet())
+		}
+	}
+	before := active
+	if err := UseKernelSet("avx1024"); !errors.Is(err, ErrKernelSet) || active != before {
+		t.Errorf("unknown set: err %v, active %s (was %s)", err, active, before)
 	}
 }
