@@ -19,8 +19,9 @@
 //     order of their own (within the Go set's 1e-5, as every C set).
 //   - bf16: vnni with an AVX512-BF16 kernel (vdpbf16ps) for BF16 weights.
 //
-// The best set the CPU supports is chosen once at start; MatVec.Portable
-// and the portable arguments pick go for one call. Tests run every set
+// The best set the CPU supports is chosen once at start (KernelSet names
+// it; UseKernelSet picks a lower one, for benchmarks); MatVec.Portable and
+// the portable arguments pick go for one call. Tests run every set
 // the host supports, forcing one at a time (so a VNNI host proves avx2
 // and go too), and TestMain prints which ran and which were skipped, as
 // "kernels: variants proven on this host: go, avx2, vnni, bf16" (visible with
@@ -40,6 +41,11 @@
 // lanes together, so its scales and the activations' scales are applied
 // as vectors of eight rather than one sub-block at a time.
 //
-// Rows are split over a fixed set of worker goroutines (Threads), and a
+// Rows are split over a fixed set of worker goroutines (Threads) in
+// contiguous ranges, so a decode step reads each weight once, each core
+// one sequential stream, which the C kernels prefetch a few KiB ahead
+// (the hardware prefetcher alone left a core's arithmetic and its misses
+// unoverlapped). BenchmarkDecode measures that stream's rate per kernel
+// set, BenchmarkReadBandwidth the memory's read rate to hold it to. A
 // warm call allocates nothing.
 package kernels
