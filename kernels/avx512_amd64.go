@@ -24,23 +24,18 @@ void kernels_matvec_q2_k_vnni(const uint8_t *w, const int8_t *xq, const float *x
 void kernels_matvec4_q2_k_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
 void kernels_matvec_q3_k_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nsb);
 void kernels_matvec4_q3_k_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
-void kernels_matvec_f32_vnni(const float *w, const float *x, float *y, long lo, long hi, long cols);
-void kernels_matvec4_f32_vnni(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
 void kernels_matvec_f16_vnni(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec4_f16_vnni(const uint16_t *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
 void kernels_matvec_bf16_512(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
 */
 import "C"
 
-import (
-	"unsafe"
-
-	"github.com/vkinfer/vkinfer/gguf"
-)
+import "github.com/vkinfer/vkinfer/gguf"
 
 // The C build's AVX-512 rows of the kernel table (avx512_amd64.c): the
 // vnni set's kernels, one input and four, for every type with AVX2
-// kernels but BF16, whose kernel is the bf16 set's. A type must get both
+// kernels but F32 (whose AVX2 kernel is faster) and BF16, whose kernel is
+// the bf16 set's. A type must get both
 // or neither of vnni and vnnix4: a batch runs the four-input kernel of
 // the best set that has one, and it must be the single-input kernel's
 // set for DoBatch to equal Do.
@@ -124,14 +119,6 @@ func init() {
 	k.vnnix4 = func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
 		C.kernels_matvec4_q3_k_vnni(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), C.long(cols/32),
 			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	}
-	k = typeTable[gguf.TypeF32]
-	k.vnni = func(w []byte, in *input, y []float32, lo, hi, cols int) {
-		C.kernels_matvec_f32_vnni((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(in.x), f32p(y), C.long(lo), C.long(hi), C.long(cols))
-	}
-	k.vnnix4 = func(w []byte, in *input4, ys *[4][]float32, lo, hi, _, cols int) {
-		C.kernels_matvec4_f32_vnni((*C.float)(unsafe.Pointer(unsafe.SliceData(w))), f32p(in.x[0]), f32p(in.x[1]), f32p(in.x[2]), f32p(in.x[3]),
-			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(cols))
 	}
 	k = typeTable[gguf.TypeF16]
 	k.vnni = func(w []byte, in *input, y []float32, lo, hi, cols int) {

@@ -11,8 +11,8 @@
 //   - avx2: C built for AVX2+FMA+F16C (x86-64 with cgo), for every op and
 //     for the matrix types below that have their own kernels.
 //   - vnni: avx2 with AVX-512 (F, BW, VL) and VNNI kernels for every
-//     quantized type with kernels of its own, and for F32 and F16, one
-//     input and four (avx512_amd64.c): two 32-element blocks per 512-bit
+//     quantized type with kernels of its own, and for F16, one input and
+//     four (avx512_amd64.c): two 32-element blocks per 512-bit
 //     register, vpdpbusd for the byte products, each weight entering as
 //     an unsigned code whose offset comes off through the activations'
 //     block sums. The integer dots are exact; the float sums go in an

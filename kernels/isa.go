@@ -17,8 +17,7 @@ const (
 	// weight type that has one.
 	isaAVX2
 	// isaVNNI is isaAVX2 with AVX-512 (F, BW, VL) and VNNI kernels for
-	// every quantized type with kernels, and for F32 and F16 (one input
-	// and four).
+	// every quantized type with kernels, and for F16 (one input and four).
 	isaVNNI
 	// isaBF16 is isaVNNI with an AVX512-BF16 kernel for BF16 weights.
 	isaBF16
