@@ -40,15 +40,15 @@ type sumTask struct {
 func (s *sumTask) Run(part, lo, hi int) {
 	w := s.words[lo:hi]
 	var a, b, c, d, e, f, g, h uint64
-	for i := 0; i+8 <= len(w); i += 8 {
-		a += w[i]
-		b += w[i+1]
-		c += w[i+2]
-		d += w[i+3]
-		e += w[i+4]
-		f += w[i+5]
-		g += w[i+6]
-		h += w[i+7]
+	for ; len(w) >= 8; w = w[8:] { // one bounds check per 8 words
+		a += w[0]
+		b += w[1]
+		c += w[2]
+		d += w[3]
+		e += w[4]
+		f += w[5]
+		g += w[6]
+		h += w[7]
 	}
 	s.sums[part] = a + b + c + d + e + f + g + h
 }
