@@ -1,24 +1,30 @@
 //go:build cgo
 
 // AVX-512 matrix-vector kernels: the vnni set (AVX-512 F/BW/VL with VNNI)
-// for every quantized type with kernels and for F16 weights, and the bf16 set's
-// BF16 kernel (AVX512-BF16). Called only when the CPU has the features
-// (kernels_vnni_supported, kernels_bf16_supported).
+// for Q4_0, Q5_0, Q8_0, IQ4_NL, Q2_K..Q6_K and F16 weights, and the bf16
+// set's BF16 kernel (AVX512-BF16). Called only when the CPU has the
+// features (kernels_vnni_supported, kernels_bf16_supported).
 //
 // The quantized kernels multiply bytes with vpdpbusd, which takes one
 // side unsigned and the other signed and adds four products into each
 // 32-bit lane without saturating. So every weight enters as an unsigned
 // code and the offset that makes it signed comes off afterwards, through
 // the activations' block sums: Q4_0 (code − 8), Q5_0 (− 16), Q8_0 (q
-// with its sign bit flipped: q + 128), IQ4_NL and IQ4_XS (their int8
-// levels + 128, looked up from a table). A 512-bit register holds two
-// 32-element blocks, one in each half; an input is 32 bytes per block, so
-// one 64-byte load feeds a pair.
+// with its sign bit flipped: q + 128), IQ4_NL (its int8 levels + 128,
+// looked up from a table), or in the lanes for the K-quants. A 512-bit
+// register holds two 32-element blocks, one in each half; an input is 32
+// bytes per block, so one 64-byte load feeds a pair.
 //
-// For n = 4 inputs each weight block is unpacked once and every input gets
-// the single input's exact sequence of operations, so DoBatch equals Do.
-// The integer dots are exact; the float sums go in an order of their own
-// (within the Go set's 1e-5, as every C set).
+// The integer dots are exact however they are formed, and each kernel
+// turns them into the same eight per-block sums as its AVX2 kernel and
+// then does the AVX2 kernel's float arithmetic, operation for operation:
+// the vnni set's results equal the avx2 set's bit for bit (TestMatVec
+// holds them to it). The CPU's sums follow ggml's order, and the model
+// oracle tests hold them to llama.cpp's outputs, where another order can
+// cross an activation rounding step. (IQ4_XS has no AVX-512 kernel: one
+// with the AVX2 kernel's lanes was no faster.) For n = 4 inputs each
+// weight block is unpacked once and every input gets the single input's
+// exact sequence of operations, so DoBatch equals Do.
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -206,12 +212,6 @@ LEGACY(q5_0, L_Q5_0)
 LEGACY(q8_0, L_Q8_0)
 LEGACY(iq4_nl, L_IQ4_NL)
 
-// Lanes 0..15 of the index vector for permutexvar that repeats lane a of
-// its source over lanes 0..7 and lane b over 8..15.
-VNNI static inline __m512i lanes_2x8(int a, int b) {
-	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
-}
-
 // The index vector that repeats lanes 4j, 4j+1, 4j+2, 4j+3 of its source
 // four times each: the scales of pair j's four 16-element halves.
 VNNI static inline __m512i lanes_4x4(int j) {
@@ -228,18 +228,19 @@ VNNI static inline __mmask64 high_bits(__m256i hb, int j) {
 	return _mm512_test_epi8_mask(h, bit);
 }
 
-// The K-quant kernels take Q8_K activations: one scale per super-block of
-// 256, repeated for its eight 32-blocks in xd (xd[8·sb] is read), and the
-// 32-blocks' integer sums in xs. A super-block is four pairs of 32-element
-// sub-blocks, each pair one register of codes; each pair's dot products
-// meet their sub-block scales in the integer lanes (vpmulld), so the
-// super-block's sum stays integer (exact: at most a few million per lane)
-// until one multiply-add by d times the activation scale.
+// The K-quant kernels take Q8_K activations (xd repeats a super-block's
+// scale for its eight 32-blocks; xs holds the 32-blocks' integer sums). A
+// super-block is four pairs of 32-element sub-blocks, each pair one
+// register of codes. Each sub-block's integer dot (weighted by its 16-
+// element scales where it has them) is exact however it is summed, and
+// sum_pairs gives the eight in the lanes the AVX2 kernels' hsum8_epi32
+// does; from there the float arithmetic is the AVX2 kernels', operation
+// for operation, so the two sets give the same results bit for bit (the
+// model oracle tests hold the CPU's sums to llama.cpp's, where another
+// order can cross an activation rounding step).
 
-// Q4_K (q5 = 0) and Q5_K (q5 = 1) for n (1 or 4) inputs: layouts and the
-// sum as kernels_matvec_k45_n in simd_amd64.c; the mins' term Σ min·xs is
-// an 8-lane integer product per super-block, scaled by dmin times the
-// activation scale.
+// Q4_K (q5 = 0) and Q5_K (q5 = 1) for n (1 or 4) inputs: layouts and
+// float arithmetic as kernels_matvec_k45_n in simd_amd64.c.
 VNNI static inline __attribute__((always_inline)) void k45_512_n(const uint8_t *w, int q5, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
                                                                  float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
 	const __m256i lowMask = _mm256_set1_epi8(0xF);
@@ -247,8 +248,7 @@ VNNI static inline __attribute__((always_inline)) void k45_512_n(const uint8_t *
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nsb * sbBytes;
-		__m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-		__m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
 			prefetch_span(blk, sbBytes);
@@ -256,32 +256,27 @@ VNNI static inline __attribute__((always_inline)) void k45_512_n(const uint8_t *
 			memcpy(u, blk + 4, 12);
 			const uint64_t sc = (uint64_t)(u[0] & 0x3f3f3f3f) | (uint64_t)((u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4) << 32;
 			const uint64_t mn = (uint64_t)(u[1] & 0x3f3f3f3f) | (uint64_t)(((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4) << 32;
-			const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-			const __m256i mn8 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn));
-			const float d = f16_at(blk), dmin = f16_at(blk + 2);
+			const __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(f16_at(blk)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
+			const __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(f16_at(blk + 2)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn))));
 			const uint8_t *qs = blk + (q5 ? 48 : 16);
 			const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
-			__m512i q[4], scv[4];
+			__m512i q[4];
 			_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
 				const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
 				q[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, lowMask)), _mm256_and_si256(_mm256_srli_epi16(v, 4), lowMask), 1);
 				if (q5) q[j] = _mm512_mask_add_epi8(q[j], high_bits(qh, j), q[j], _mm512_set1_epi8(16));
-				scv[j] = _mm512_permutexvar_epi32(lanes_2x8(2 * j, 2 * j + 1), sc16);
 			}
 			_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
 				const int8_t *x = xq + k * xqs + sb * 256;
-				__m512i p = _mm512_setzero_si512();
-				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-					const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_loadu_si512((const void *)(x + 64 * j)));
-					p = _mm512_add_epi32(p, _mm512_mullo_epi32(dot, scv[j]));
-				}
-				const float dx = xd[k * xds + sb * 8];
-				const __m256i mins = _mm256_mullo_epi32(mn8, _mm256_loadu_si256((const __m256i *)(xs + k * xds + sb * 8)));
-				acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(d * dx), acc[k]);
-				accm[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin * dx), accm[k]);
+				__m512i p[4];
+				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_loadu_si512((const void *)(x + 64 * j)));
+				const __m256 xdv = _mm256_loadu_ps(xd + k * xds + sb * 8);
+				const __m256 xsv = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(xs + k * xds + sb * 8)));
+				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_pairs(p)), _mm256_mul_ps(dsc, xdv), acc[k]);
+				acc[k] = _mm256_fnmadd_ps(dmn, _mm256_mul_ps(xdv, xsv), acc[k]);
 			}
 		}
-		for (int k = 0; k < n; k++) ys[k][r] = _mm512_reduce_add_ps(acc[k]) - hsum(accm[k]);
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
 	}
 }
 
@@ -306,18 +301,19 @@ VNNI void kernels_matvec4_q5_k_vnni(const uint8_t *w, const int8_t *xq, long xqs
 // nibbles of ql's 64 bytes are groups 0 and 1, the high nibbles 2 and 3,
 // and bits 2g of qh their top two bits. Each 16 elements have an int8
 // scale, so a pair's four quarters meet four scales; the offset of 32
-// comes off as 32 times the activations' four-byte sums.
+// comes off as 32 times the activations' four-byte sums. The float
+// arithmetic is kernels_matvec4_q6_k_n's.
 VNNI static inline __attribute__((always_inline)) void q6k_512_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds,
                                                                  float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
 	const __m512i lowMask = _mm512_set1_epi8(0xF), three = _mm512_set1_epi8(3), c32 = _mm512_set1_epi8(32);
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nsb * 210;
-		__m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * 210;
 			prefetch_span(blk, 210);
-			const float d = f16_at(blk + 208);
+			const __m256 d = _mm256_set1_ps(f16_at(blk + 208));
 			const __m512i s16 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)));
 			__m512i q[4], scv[4];
 			_Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) {
@@ -330,16 +326,17 @@ VNNI static inline __attribute__((always_inline)) void q6k_512_n(const uint8_t *
 			_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) scv[j] = _mm512_permutexvar_epi32(lanes_4x4(j), s16);
 			_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
 				const int8_t *x = xq + k * xqs + sb * 256;
-				__m512i p = _mm512_setzero_si512();
+				__m512i p[4];
 				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
 					const __m512i xv = _mm512_loadu_si512((const void *)(x + 64 * j));
 					const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], xv), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, xv));
-					p = _mm512_add_epi32(p, _mm512_mullo_epi32(dot, scv[j]));
+					p[j] = _mm512_mullo_epi32(dot, scv[j]);
 				}
-				acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(d * xd[k * xds + sb * 8]), acc[k]);
+				const __m256 xdv = _mm256_mul_ps(d, _mm256_loadu_ps(xd + k * xds + sb * 8));
+				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_pairs(p)), xdv, acc[k]);
 			}
 		}
-		for (int k = 0; k < n; k++) ys[k][r] = _mm512_reduce_add_ps(acc[k]);
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
 	}
 }
 
@@ -356,7 +353,8 @@ VNNI void kernels_matvec4_q6_k_vnni(const uint8_t *w, const int8_t *xq, long xqs
 // bytes of its half, so pair j takes shifts 0 and 2, or 4 and 6, of one
 // 32-byte load; Q3_K adds bit g of hmask as 4 and takes 4 off (as 4 times
 // the activations' four-byte sums), Q2_K's mins meet those sums in a
-// second integer sum, scaled by dmin.
+// second integer sum, scaled by dmin. The float arithmetic is
+// matvec_k23_n's.
 VNNI static inline __attribute__((always_inline)) void k23_512_n(const uint8_t *w, int q3, const int8_t *xq, long xqs, const float *xd, long xds,
                                                                  float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
 	const __m512i three = _mm512_set1_epi8(3), ones = _mm512_set1_epi8(1), c4 = _mm512_set1_epi8(4);
@@ -364,7 +362,7 @@ VNNI static inline __attribute__((always_inline)) void k23_512_n(const uint8_t *
 	float *ys[4] = {y0, y1, y2, y3};
 	for (long r = lo; r < hi; r++) {
 		const uint8_t *row = w + r * nsb * sbBytes;
-		__m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
 			prefetch_span(blk, sbBytes);
@@ -376,8 +374,8 @@ VNNI static inline __attribute__((always_inline)) void k23_512_n(const uint8_t *
 				sc16 = _mm512_cvtepu8_epi32(_mm_and_si128(v, _mm_set1_epi8(0xF)));
 				mn16 = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0xF)));
 			}
-			const float d = f16_at(blk + (q3 ? 108 : 80));
-			const float dmin = q3 ? 0.0f : f16_at(blk + 82);
+			const __m256 d = _mm256_set1_ps(f16_at(blk + (q3 ? 108 : 80)));
+			const __m256 dmin = _mm256_set1_ps(q3 ? 0.0f : f16_at(blk + 82));
 			const uint8_t *qs = blk + (q3 ? 32 : 16);
 			const __m256i hm = q3 ? _mm256_loadu_si256((const __m256i *)blk) : _mm256_setzero_si256();
 			__m512i q[4], scv[4], mnv[4];
@@ -394,23 +392,23 @@ VNNI static inline __attribute__((always_inline)) void k23_512_n(const uint8_t *
 			}
 			_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
 				const int8_t *x = xq + k * xqs + sb * 256;
-				__m512i p = _mm512_setzero_si512(), m = _mm512_setzero_si512();
+				__m512i p[4], m[4];
 				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
 					const __m512i xv = _mm512_loadu_si512((const void *)(x + 64 * j));
 					__m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], xv);
 					if (q3) {
 						dot = _mm512_sub_epi32(dot, _mm512_dpbusd_epi32(_mm512_setzero_si512(), c4, xv));
 					} else {
-						m = _mm512_add_epi32(m, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, xv), mnv[j]));
+						m[j] = _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, xv), mnv[j]);
 					}
-					p = _mm512_add_epi32(p, _mm512_mullo_epi32(dot, scv[j]));
+					p[j] = _mm512_mullo_epi32(dot, scv[j]);
 				}
-				const float dx = xd[k * xds + sb * 8];
-				acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(d * dx), acc[k]);
-				if (!q3) acc[k] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(dmin * dx), acc[k]);
+				const __m256 xdv = _mm256_loadu_ps(xd + k * xds + sb * 8);
+				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_pairs(p)), _mm256_mul_ps(d, xdv), acc[k]);
+				if (!q3) acc[k] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(sum_pairs(m)), _mm256_mul_ps(dmin, xdv), acc[k]);
 			}
 		}
-		for (int k = 0; k < n; k++) ys[k][r] = _mm512_reduce_add_ps(acc[k]);
+		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
 	}
 }
 
@@ -430,71 +428,30 @@ VNNI void kernels_matvec4_q3_k_vnni(const uint8_t *w, const int8_t *xq, long xqs
 	k23_512_n(w, 1, xq, xqs, xd, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
 }
 
-// IQ4_XS for n (1 or 4) inputs (layout in quant/iquants.go): sub-blocks
-// 2j and 2j+1 are 32 contiguous code bytes, looked up as levels + 128 as
-// IQ4_NL's are; a super-block's eight dots are summed across lanes
-// together and lose their offset (128 times the input blocks' sums), then
-// meet the sub-block scales ls − 32 as eight lanes (exact: at most 2^24).
-VNNI static inline __attribute__((always_inline)) void iq4xs_512_n(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
-                                                                   float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb, int n) {
-	const __m512i table = iq4_levels_u8();
-	const __m256i lowShift = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), highShift = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-	float *ys[4] = {y0, y1, y2, y3};
-	for (long r = lo; r < hi; r++) {
-		const uint8_t *row = w + r * nsb * 136;
-		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-		for (long sb = 0; sb < nsb; sb++) {
-			const uint8_t *blk = row + sb * 136;
-			prefetch_span(blk, 136);
-			uint16_t h;
-			uint32_t l;
-			memcpy(&h, blk + 2, 2);
-			memcpy(&l, blk + 4, 4);
-			const float d = f16_at(blk);
-			// ls_s: nibble s of scales_l, two bits 2s of scales_h above it.
-			const __m256i ls = _mm256_or_si256(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)l), lowShift), _mm256_set1_epi32(0xF)),
-			                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(h), highShift), _mm256_set1_epi32(3)), 4));
-			const __m256i sc8 = _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
-			__m512i q[4];
-			_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) q[j] = _mm512_shuffle_epi8(table, nibble_pair(blk + 8 + 32 * j, blk + 24 + 32 * j));
-			_Pragma("GCC unroll 4") for (int k = 0; k < n; k++) {
-				const int8_t *x = xq + k * xqs + sb * 256;
-				__m512i p[4];
-				_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j], _mm512_loadu_si512((const void *)(x + 64 * j)));
-				const __m256i dots = _mm256_sub_epi32(sum_pairs(p), _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xs + k * xds + sb * 8)), 7));
-				acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(dots, sc8)), _mm256_set1_ps(d * xd[k * xds + sb * 8]), acc[k]);
-			}
-		}
-		for (int k = 0; k < n; k++) ys[k][r] = hsum(acc[k]);
-	}
-}
-
-VNNI void kernels_matvec_iq4_xs_vnni(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb) {
-	iq4xs_512_n(w, xq, 0, xd, xs, 0, y, y, y, y, lo, hi, nsb, 1);
-}
-
-VNNI void kernels_matvec4_iq4_xs_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb) {
-	iq4xs_512_n(w, xq, xqs, xd, xs, xds, y0, y1, y2, y3, lo, hi, nsb, 4);
-}
-
-// F16 rows: 32 values per step in two accumulators, then 16, then a
-// masked tail, so no row width needs a scalar loop; the row is prefetched
-// ahead as the quantized kernels do. (F32 has no AVX-512 kernel: its rows
-// are bound by loads, not arithmetic, and the AVX2 one was faster.)
-VNNI static inline float dot_f16_512(const uint16_t *a, const float *b, long n) {
-	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+// F16 rows: the AVX2 kernel's dot_f16 with its two 8-lane accumulators
+// as the halves of one 16-lane one (lane l of a 16-value step is what
+// the AVX2 kernel adds into lane l of s0 or s1), and its tails as they
+// are, so the two sets give the same sums bit for bit (the model oracle
+// tests hold F16 rows to llama.cpp's order). The row is prefetched ahead
+// as the quantized kernels do. (F32 has no AVX-512 kernel: its rows are
+// bound by loads, not arithmetic, and the AVX2 one was faster.)
+VNNI static inline float dot_f16_512(const uint16_t *row, const float *x, long cols) {
+	__m512 s = _mm512_setzero_ps();
 	long i = 0;
-	for (; i + 32 <= n; i += 32) {
-		prefetch_span((const uint8_t *)(a + i), 64);
-		s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i))), _mm512_loadu_ps(b + i), s0);
-		s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i + 16))), _mm512_loadu_ps(b + i + 16), s1);
+	for (; i + 16 <= cols; i += 16) {
+		prefetch_span((const uint8_t *)(row + i), 32);
+		s = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + i))), _mm512_loadu_ps(x + i), s);
 	}
-	for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i))), _mm512_loadu_ps(b + i), s0);
-	if (i < n) {
-		const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-		s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i)), _mm512_maskz_loadu_ps(m, b + i), s1);
+	__m256 s0 = _mm512_castps512_ps256(s);
+	const __m256 s1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+	for (; i + 8 <= cols; i += 8) s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i))), _mm256_loadu_ps(x + i), s0);
+	float r = hsum(_mm256_add_ps(s0, s1));
+	if (i + 4 <= cols) {
+		r += hsum4(_mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(row + i))), _mm_loadu_ps(x + i)));
+		i += 4;
 	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+	for (; i < cols; i++) r += _cvtsh_ss(row[i]) * x[i];
+	return r;
 }
 
 VNNI void kernels_matvec_f16_vnni(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols) {

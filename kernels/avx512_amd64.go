@@ -12,8 +12,6 @@ void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *x
 void kernels_matvec4_q8_0_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
 void kernels_matvec_iq4_nl_vnni(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nb);
 void kernels_matvec4_iq4_nl_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
-void kernels_matvec_iq4_xs_vnni(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb);
-void kernels_matvec4_iq4_xs_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
 void kernels_matvec_q4_k_vnni(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb);
 void kernels_matvec4_q4_k_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nsb);
 void kernels_matvec_q5_k_vnni(const uint8_t *w, const int8_t *xq, const float *xd, const int32_t *xs, float *y, long lo, long hi, long nsb);
@@ -34,8 +32,8 @@ import "github.com/vkinfer/vkinfer/gguf"
 
 // The C build's AVX-512 rows of the kernel table (avx512_amd64.c): the
 // vnni set's kernels, one input and four, for every type with AVX2
-// kernels but F32 (whose AVX2 kernel is faster) and BF16, whose kernel is
-// the bf16 set's. A type must get both
+// kernels but F32 and IQ4_XS (whose AVX2 kernels were as fast or faster)
+// and BF16, whose kernel is the bf16 set's. A type must get both
 // or neither of vnni and vnnix4: a batch runs the four-input kernel of
 // the best set that has one, and it must be the single-input kernel's
 // set for DoBatch to equal Do.
@@ -70,14 +68,6 @@ func init() {
 	}
 	k.vnnix4 = func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
 		C.kernels_matvec4_iq4_nl_vnni(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), i32p(in.xs), C.long(cols/32),
-			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
-	}
-	k = typeTable[gguf.TypeIQ4_XS]
-	k.vnni = func(w []byte, in *input, y []float32, lo, hi, nb int) {
-		C.kernels_matvec_iq4_xs_vnni(u8p(w), i8p(in.xq), f32p(in.xd), i32p(in.xs), f32p(y), C.long(lo), C.long(hi), C.long(nb))
-	}
-	k.vnnix4 = func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int) {
-		C.kernels_matvec4_iq4_xs_vnni(u8p(w), i8p(in.xq), C.long(cols), f32p(in.xd), i32p(in.xs), C.long(cols/32),
 			f32p(ys[0]), f32p(ys[1]), f32p(ys[2]), f32p(ys[3]), C.long(lo), C.long(hi), C.long(nb))
 	}
 	k = typeTable[gguf.TypeQ4_K]

@@ -10,14 +10,16 @@
 //     the others are tested against.
 //   - avx2: C built for AVX2+FMA+F16C (x86-64 with cgo), for every op and
 //     for the matrix types below that have their own kernels.
-//   - vnni: avx2 with AVX-512 (F, BW, VL) and VNNI kernels for every
-//     quantized type with kernels of its own, and for F16, one input and
-//     four (avx512_amd64.c): two 32-element blocks per 512-bit
-//     register, vpdpbusd for the byte products, each weight entering as
-//     an unsigned code whose offset comes off through the activations'
-//     block sums. The integer dots are exact; the float sums go in an
-//     order of their own (within the Go set's 1e-5, as every C set).
-//   - bf16: vnni with an AVX512-BF16 kernel (vdpbf16ps) for BF16 weights.
+//   - vnni: avx2 with AVX-512 (F, BW, VL) and VNNI kernels for Q4_0,
+//     Q5_0, Q8_0, IQ4_NL, Q2_K..Q6_K and F16, one input and four
+//     (avx512_amd64.c): two 32-element blocks per 512-bit register,
+//     vpdpbusd for the byte products, each weight entering as an unsigned
+//     code whose offset comes off through the activations' block sums.
+//     They form the AVX2 kernels' exact integer dots and then do their
+//     float arithmetic, so their results equal avx2's bit for bit (the
+//     model oracle tests hold the CPU to llama.cpp's summation order).
+//   - bf16: vnni with an AVX512-BF16 kernel (vdpbf16ps) for BF16 weights,
+//     which sums in pairs, in an order of its own (within 1e-5 of go).
 //
 // The best set the CPU supports is chosen once at start (KernelSet names
 // it; UseKernelSet picks a lower one, for benchmarks); MatVec.Portable and

@@ -17,7 +17,8 @@ const (
 	// weight type that has one.
 	isaAVX2
 	// isaVNNI is isaAVX2 with AVX-512 (F, BW, VL) and VNNI kernels for
-	// every quantized type with kernels, and for F16 (one input and four).
+	// the quantized types but IQ4_XS, and for F16 (one input and four),
+	// equal to the AVX2 kernels' results bit for bit.
 	isaVNNI
 	// isaBF16 is isaVNNI with an AVX512-BF16 kernel for BF16 weights.
 	isaBF16

@@ -61,9 +61,11 @@ AVX2 static inline __m256i hsum8_epi32(const __m256i p[8]) {
 #define PREFETCH_AHEAD 4096
 #endif
 
-// Prefetches the lines of bytes at p, PREFETCH_AHEAD on.
+// Prefetches the cache lines that bytes at p, PREFETCH_AHEAD on, touch:
+// each line once over a stream of spans (2 or 3 for a 144-byte span).
 AVX2 static inline __attribute__((always_inline)) void prefetch_span(const uint8_t *p, long bytes) {
-	for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(p + PREFETCH_AHEAD + o), _MM_HINT_T0);
+	const uintptr_t end = (uintptr_t)p + PREFETCH_AHEAD + (uintptr_t)bytes;
+	for (uintptr_t a = ((uintptr_t)p + PREFETCH_AHEAD) & ~(uintptr_t)63; a < end; a += 64) _mm_prefetch((const char *)a, _MM_HINT_T0);
 }
 
 // The f16 value at p as a float.
