@@ -18,6 +18,9 @@ func TestHostISA(t *testing.T) {
 		want = isaAVX2
 		if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI {
 			want = isaVNNI
+			if cpu.X86.HasAVX512BF16 {
+				want = isaBF16
+			}
 		}
 	}
 	if hostISA != want {

@@ -3,7 +3,7 @@
 // llama.cpp's figures for the shared test models.
 //
 //	vkbench gen [--dir bench-models] [--vocab PATH] [--only NAME]
-//	vkbench run [--dir bench-models] [--threads N] [--shared ../shared] [--vulkan-max-mib 64]
+//	vkbench run [--dir bench-models] [--threads N] [--kernels SET] [--shared ../shared] [--vulkan-max-mib 64]
 //	vkbench serve --socket PATH --model NAME [--streams 1,4,8,16] [--prompt-tokens 128] [--gen-tokens 128] [--rounds 2]
 //
 // serve measures aggregate generation through a running daemon's socket
@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/vkinfer/vkinfer/kernels"
 )
 
 func main() {
@@ -56,19 +58,29 @@ func main() {
 	vocab := fs.String("vocab", "../shared/models/vocab/ggml-vocab-llama-spm.gguf", "GGUF with the Llama-2 vocabulary (gen)")
 	only := fs.String("only", "", "only this model or shape (gen)")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores) (run)")
+	kernelSet := fs.String("kernels", "", "CPU kernel set: go, avx2, vnni or bf16, at most the CPU's best (default its best) (run)")
 	shared := fs.String("shared", "../shared", "shared folder with the test models and llama.cpp's figures (run)")
 	vkMax := fs.Int("vulkan-max-mib", 64, "skip models with more weights than this on the Vulkan device (run; lavapipe runs a 1B model at seconds per token)")
 	fs.Parse(os.Args[2:])
 	var err error
 	if os.Args[1] == "gen" {
 		err = generate(*dir, *vocab, *only)
-	} else {
+	} else if err = useKernels(*kernelSet); err == nil {
 		err = bench(*dir, *shared, *threads, *vkMax)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vkbench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// useKernels selects the named CPU kernel set (none: the CPU's best), so
+// one machine can measure a lower set beside its best.
+func useKernels(name string) error {
+	if name == "" {
+		return nil
+	}
+	return kernels.UseKernelSet(name)
 }
 
 // bandwidth measures memory bandwidth on buffers far larger than the
