@@ -289,7 +289,7 @@ func (d *service) Load(ctx context.Context, req *ipc.Request) error {
 	if err != nil {
 		return err
 	}
-	return protocolError(p.Load(ctx, req.Model))
+	return protocolError(p.Load(keepAlive(ctx, req), req.Model))
 }
 
 // Unload implements ipc.Handler.
