@@ -60,8 +60,19 @@ float dot1(uint row, uint lane, uint lanes) {
 	return s;
 }
 
+// xquad returns elements 4*i4 .. 4*i4+3 of input b.
+vec4 xquad(uint b, uint i4) {
+	if ((p.x_stride & 3u) == 0u) {
+		return x4[b * (p.x_stride / 4) + i4];
+	}
+	uint o = b * p.x_stride + 4 * i4;
+	return vec4(x[o], x[o + 1], x[o + 2], x[o + 3]);
+}
+
 // partial sets acc to this invocation's share (lane of lanes) of
-// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1.
+// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1, decoding each
+// weight once for them all and summing each input exactly as dot1 and the
+// matmul shader do (blocks.glsl), so the batch does not change a result.
 void partial(uint row, uint b0, uint lane, uint lanes) {
 	[[unroll]] for (uint b = 0; b < MAXB; b++) {
 		acc[b] = 0.0;
@@ -69,6 +80,15 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 	uint roff = row * row_bytes(TYPE, p.cols);
 	uint nb = min(MAXB, p.n - b0);
 	if (block_elems(TYPE) == 1u) {
+		if ((p.cols & 3u) == 0u) {
+			for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+				vec4 w = quad_weights(TYPE, roff, i4);
+				for (uint b = 0; b < nb; b++) {
+					acc[b] += dot(w, xquad(b0 + b, i4));
+				}
+			}
+			return;
+		}
 		for (uint i = lane; i < p.cols; i += lanes) {
 			float w = dequant(TYPE, roff, i);
 			for (uint b = 0; b < nb; b++) {
@@ -77,24 +97,15 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 		}
 		return;
 	}
-	float v[32];
-	bool wide = (p.x_stride & 3u) == 0u;
+	vec4 q[8], xv[8];
+	vec4 sc;
 	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-		dequant32(TYPE, roff, sb, v);
+		decode_block(TYPE, roff, sb, q, sc);
 		for (uint b = 0; b < nb; b++) {
-			float s = 0.0;
-			if (wide) {
-				uint xb4 = (b0 + b) * (p.x_stride / 4) + sb * 8;
-				[[unroll]] for (uint k = 0; k < 8; k++) {
-					s += dot(vec4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]), x4[xb4 + k]);
-				}
-			} else {
-				uint xb = (b0 + b) * p.x_stride + sb * 32;
-				for (uint j = 0; j < 32; j++) {
-					s += v[j] * x[xb + j];
-				}
+			[[unroll]] for (uint k = 0; k < 8; k++) {
+				xv[k] = xquad(b0 + b, sb * 8 + k);
 			}
-			acc[b] += s;
+			acc[b] += block_sum(TYPE, q, sc, xv, input_sums(TYPE, xv));
 		}
 	}
 }

@@ -22,6 +22,9 @@ type MatVec struct {
 	bias  bool
 	short bool // one invocation per row
 	push  [9]uint32
+	// tiled holds the matmul shader's sets where BindProduct bound them.
+	tiled []mvPart
+	tpush [8]uint32
 }
 
 type mvPart struct {
@@ -60,6 +63,10 @@ func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, a
 	}
 	if m.bias {
 		flags |= 2
+	}
+	if len(m.tiled) > 0 && n >= k.TiledFrom {
+		m.recordTiled(k, s, n, xStride, yStride, yOff, flags)
+		return
 	}
 	if m.short {
 		flags |= 4

@@ -1,0 +1,99 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/vk"
+)
+
+// Tiles are the matmul shader's tile sizes, its specialization constants:
+// a workgroup computes BM rows by BN inputs, each invocation TM rows by TN
+// inputs, walking the rows KB sub-blocks of 32 elements at a time.
+type Tiles struct {
+	BM, BN, TM, TN, KB uint32
+}
+
+// WG is the workgroup size the tiles take.
+func (t Tiles) WG() uint32 { return (t.BM / t.TM) * (t.BN / t.TN) }
+
+// Shared is the shared memory the tiles take (matmul.comp's wt, ws, xt
+// and xs arrays).
+func (t Tiles) Shared() uint32 {
+	return 16*t.KB*8*t.BM + 16*t.KB*t.BM + 16*t.KB*8*t.BN + 8*t.KB*t.BN
+}
+
+func (t Tiles) valid() bool {
+	return t.TM > 0 && t.TN > 0 && t.KB > 0 && t.BM%t.TM == 0 && t.BN%t.TN == 0 && t.BM >= t.TM && t.BN >= t.TN
+}
+
+// TilesFor chooses tiles for a device: on CPU devices one SIMD vector
+// (the subgroup) per workgroup, an invocation per row and 32 inputs each,
+// so barriers never switch between a workgroup's vectors and each decoded
+// weight serves twice the inputs matvec's pass does; on GPUs 128
+// invocations of 4x4 outputs. KB, then BN, halve until the tile fits the
+// device's shared memory and the workgroup its invocation limit.
+func TilesFor(info vk.Info) Tiles {
+	t := Tiles{BM: 64, BN: 32, TM: 4, TN: 4, KB: 2}
+	if sg := info.SubgroupSize; info.Type == vk.CPU && sg > 0 {
+		t = Tiles{BM: sg, BN: 32, TM: 1, TN: 32, KB: 4}
+	}
+	for t.Shared() > info.MaxSharedMemory || t.WG() > info.MaxWorkgroupInvocations {
+		switch {
+		case t.KB > 1:
+			t.KB /= 2
+		case t.BN > t.TN:
+			t.BN /= 2
+		case t.TN > 1:
+			t.TN /= 2
+			t.BN /= 2
+		default:
+			t.BM /= 2
+		}
+	}
+	return t
+}
+
+// tiledFrom is the batch from which products run tiled (Kernels.TiledFrom).
+const tiledFrom = 9
+
+// tiled says whether the product of w with n inputs runs on the matmul
+// shader: a batch of TiledFrom or more, rows of whole sub-blocks, and
+// matvec summing them in matmul's order (one invocation per row), so that
+// the batch does not change a result.
+func (k *Kernels) tiled(w *Weight, n int) bool {
+	return k.TiledFrom > 0 && n >= k.TiledFrom && w.Cols%32 == 0 && k.shortRows(w.Cols) && k.Tiles.valid()
+}
+
+// BindProduct binds y = W x (+ bias) for batches of n inputs: BindMatVec,
+// with the matmul shader's sets too where batches of n run tiled.
+func (k *Kernels) BindProduct(sets *vk.Sets, w *Weight, x, y, bias vk.Range, n int) (*MatVec, error) {
+	m, err := k.BindMatVec(sets, w, x, y, bias)
+	if err != nil || !k.tiled(w, n) {
+		return m, err
+	}
+	p, err := k.pipeline("matmul", w.Type)
+	if err != nil {
+		return nil, err
+	}
+	if !m.bias {
+		bias = x
+	}
+	for _, c := range w.Chunks {
+		set, err := sets.Bind(p, c.Buf.All(), x, y, bias)
+		if err != nil {
+			return nil, fmt.Errorf("ops: matmul %q: %w", w.Name, err)
+		}
+		m.tiled = append(m.tiled, mvPart{p: p, set: set, c: c})
+	}
+	return m, nil
+}
+
+// recordTiled records the product of n inputs on the matmul shader.
+func (m *MatVec) recordTiled(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, flags uint32) {
+	t := k.Tiles
+	for _, pt := range m.tiled {
+		m.tpush = [8]uint32{uint32(m.W.Cols), uint32(pt.c.Rows), uint32(n), uint32(xStride), uint32(yStride), uint32(yOff), uint32(pt.c.Row0), flags}
+		gx, gy := k.groups((uint32(pt.c.Rows) + t.BM - 1) / t.BM)
+		s.Dispatch(pt.p, pt.set, m.tpush[:], gx, gy, (uint32(n)+t.BN-1)/t.BN)
+	}
+}
