@@ -38,69 +38,65 @@ var tileSets = []struct {
 // TestMatMul holds the tiled product of every type to the dequantized
 // float64 product, within TestMatVec's bound (matvecTol of the sum of
 // |w*x| per output), for batches that fill a tile partly, once and over
-// several tiles, with a bias, an output offset and accumulation, on the
-// builds with and without subgroups.
+// several tiles, with a bias, an output offset and accumulation. The
+// shader has one build (it uses no subgroup operations, see
+// shaders.TestCapabilities), so Kernels.Subgroups does not change what runs.
 func TestMatMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, sub := range []bool{true, false} {
-		h := newHarness(t, 64, sub)
-		if sub && !h.k.Dev.Info.SubgroupArithmetic {
-			continue
-		}
-		for ti, ts := range tileSets {
-			h.k.Tiles = ts.tiles
-			for _, tc := range productTypes {
-				// The "odd" tiles run on a few types: the tiling does not
-				// depend on the type.
-				if ti == 2 && tc.typ != gguf.TypeQ4_K && tc.typ != gguf.TypeF16 && tc.typ != gguf.TypeQ8_0 {
-					continue
+	h := newHarness(t, 64, false)
+	for ti, ts := range tileSets {
+		h.k.Tiles = ts.tiles
+		for _, tc := range productTypes {
+			// The "odd" tiles run on a few types: the tiling does not
+			// depend on the type.
+			if ti == 2 && tc.typ != gguf.TypeQ4_K && tc.typ != gguf.TypeF16 && tc.typ != gguf.TypeQ8_0 {
+				continue
+			}
+			for _, n := range []int{9, 40, 67} {
+				name := fmt.Sprintf("%s/n%d/%s", tc.typ, n, ts.name)
+				const rows, yOff = 37, 3
+				wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
+				w, err := h.k.Upload(name, tc.typ, rows, tc.cols, wdata)
+				if err != nil {
+					t.Fatal(err)
 				}
-				for _, n := range []int{9, 40, 67} {
-					name := fmt.Sprintf("%s/n%d/%s/subgroups=%v", tc.typ, n, ts.name, sub)
-					const rows, yOff = 37, 3
-					wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
-					w, err := h.k.Upload(name, tc.typ, rows, tc.cols, wdata)
-					if err != nil {
-						t.Fatal(err)
+				x := randFloats(r, n*tc.cols, 1)
+				bias := randFloats(r, rows, 0.5)
+				y0 := randFloats(r, n*rows+yOff, 1)
+				xb, yb, bb := h.floats(x), h.floats(y0), h.floats(bias)
+				m, err := h.k.BindProduct(h.sets, w, xb.All(), yb.All(), bb.All(), n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(m.tiled) == 0 {
+					t.Fatalf("%s: not bound to the matmul shader", name)
+				}
+				h.run(func(s *vk.Step) { m.Record(h.k, s, n, tc.cols, rows, yOff, true) })
+				got := h.read(yb, n*rows+yOff)
+				deq := make([]float32, rows*tc.cols)
+				if err := quant.Dequantize(tc.typ, wdata, deq); err != nil {
+					t.Fatal(err)
+				}
+				for i := range yOff {
+					if got[i] != y0[i] {
+						t.Fatalf("%s: y[%d] before the output changed", name, i)
 					}
-					x := randFloats(r, n*tc.cols, 1)
-					bias := randFloats(r, rows, 0.5)
-					y0 := randFloats(r, n*rows+yOff, 1)
-					xb, yb, bb := h.floats(x), h.floats(y0), h.floats(bias)
-					m, err := h.k.BindProduct(h.sets, w, xb.All(), yb.All(), bb.All(), n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(m.tiled) == 0 {
-						t.Fatalf("%s: not bound to the matmul shader", name)
-					}
-					h.run(func(s *vk.Step) { m.Record(h.k, s, n, tc.cols, rows, yOff, true) })
-					got := h.read(yb, n*rows+yOff)
-					deq := make([]float32, rows*tc.cols)
-					if err := quant.Dequantize(tc.typ, wdata, deq); err != nil {
-						t.Fatal(err)
-					}
-					for i := range yOff {
-						if got[i] != y0[i] {
-							t.Fatalf("%s: y[%d] before the output changed", name, i)
+				}
+				for b := range n {
+					for row := range rows {
+						o := yOff + b*rows + row
+						want, mag := float64(y0[o])+float64(bias[row]), math.Abs(float64(y0[o]))
+						for i := range tc.cols {
+							p := float64(deq[row*tc.cols+i]) * float64(x[b*tc.cols+i])
+							want += p
+							mag += math.Abs(p)
+						}
+						if e := math.Abs(float64(got[o]) - want); !(e <= matvecTol*mag*math.Sqrt(float64(tc.cols))+1e-7) {
+							t.Fatalf("%s: y[%d][%d] = %v, want %v (|w*x| sum %v)", name, b, row, got[o], want, mag)
 						}
 					}
-					for b := range n {
-						for row := range rows {
-							o := yOff + b*rows + row
-							want, mag := float64(y0[o])+float64(bias[row]), math.Abs(float64(y0[o]))
-							for i := range tc.cols {
-								p := float64(deq[row*tc.cols+i]) * float64(x[b*tc.cols+i])
-								want += p
-								mag += math.Abs(p)
-							}
-							if e := math.Abs(float64(got[o]) - want); !(e <= matvecTol*mag*math.Sqrt(float64(tc.cols))+1e-7) {
-								t.Fatalf("%s: y[%d][%d] = %v, want %v (|w*x| sum %v)", name, b, row, got[o], want, mag)
-							}
-						}
-					}
-					w.Close()
 				}
+				w.Close()
 			}
 		}
 	}
