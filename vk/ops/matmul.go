@@ -26,16 +26,19 @@ func (t Tiles) valid() bool {
 	return t.TM > 0 && t.TN > 0 && t.KB > 0 && t.BM%t.TM == 0 && t.BN%t.TN == 0 && t.BM >= t.TM && t.BN >= t.TN
 }
 
-// TilesFor chooses tiles for a device: on CPU devices one SIMD vector
-// (the subgroup) per workgroup, an invocation per row and 32 inputs each,
-// so barriers never switch between a workgroup's vectors and each decoded
-// weight serves twice the inputs matvec's pass does; on GPUs 128
-// invocations of 4x4 outputs. KB, then BN, halve until the tile fits the
-// device's shared memory and the workgroup its invocation limit.
+// TilesFor chooses tiles for a device. On CPU devices: four rows and 16
+// inputs per invocation, a tile of 4 subgroups' worth of rows by 32
+// inputs (two SIMD vectors a workgroup). Measured on lavapipe (noisy, on a
+// shared machine, so a direction only), it took about half matvec's CPU
+// time for 128 inputs of a 1024x1024 Q4_0 or Q4_K weight, where one row
+// or 32 inputs per invocation took as much as matvec or more. On GPUs:
+// 128 invocations of 4x4 outputs (untuned: products stay on matvec there,
+// see tiled). KB, then BN, halve until the tile fits the device's shared
+// memory and the workgroup its invocation limit.
 func TilesFor(info vk.Info) Tiles {
 	t := Tiles{BM: 64, BN: 32, TM: 4, TN: 4, KB: 2}
 	if sg := info.SubgroupSize; info.Type == vk.CPU && sg > 0 {
-		t = Tiles{BM: sg, BN: 32, TM: 1, TN: 32, KB: 4}
+		t = Tiles{BM: 4 * sg, BN: 32, TM: 4, TN: 16, KB: 2}
 	}
 	for t.Shared() > info.MaxSharedMemory || t.WG() > info.MaxWorkgroupInvocations {
 		switch {
@@ -71,21 +74,26 @@ func (k *Kernels) BindProduct(sets *vk.Sets, w *Weight, x, y, bias vk.Range, n i
 	if err != nil || !k.tiled(w, n) {
 		return m, err
 	}
-	p, err := k.pipeline("matmul", w.Type)
+	return m, m.bindTiled(k, sets, x, y, bias)
+}
+
+// bindTiled binds m's weight chunks to the matmul shader.
+func (m *MatVec) bindTiled(k *Kernels, sets *vk.Sets, x, y, bias vk.Range) error {
+	p, err := k.pipeline("matmul", m.W.Type)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !m.bias {
-		bias = x
+		bias = x // bound but never read
 	}
-	for _, c := range w.Chunks {
+	for _, c := range m.W.Chunks {
 		set, err := sets.Bind(p, c.Buf.All(), x, y, bias)
 		if err != nil {
-			return nil, fmt.Errorf("ops: matmul %q: %w", w.Name, err)
+			return fmt.Errorf("ops: matmul %q: %w", m.W.Name, err)
 		}
 		m.tiled = append(m.tiled, mvPart{p: p, set: set, c: c})
 	}
-	return m, nil
+	return nil
 }
 
 // recordTiled records the product of n inputs on the matmul shader.
