@@ -14,7 +14,12 @@ type Tiles struct {
 }
 
 // WG is the workgroup size the tiles take.
-func (t Tiles) WG() uint32 { return (t.BM / t.TM) * (t.BN / t.TN) }
+func (t Tiles) WG() uint32 {
+	if t.TM == 0 || t.TN == 0 {
+		return 0
+	}
+	return (t.BM / t.TM) * (t.BN / t.TN)
+}
 
 // Shared is the shared memory the tiles take (matmul.comp's wt, ws, xt
 // and xs arrays).
@@ -33,24 +38,38 @@ func (t Tiles) valid() bool {
 // time for 128 inputs of a 1024x1024 Q4_0 or Q4_K weight, where one row
 // or 32 inputs per invocation took as much as matvec or more. On GPUs:
 // 128 invocations of 4x4 outputs (untuned: products stay on matvec there,
-// see tiled). KB, then BN, halve until the tile fits the device's shared
-// memory and the workgroup its invocation limit.
+// see tiled). BN, then BM, halve until the workgroup fits the device's
+// invocation limit, and KB, then the larger of BM and BN, until the tile
+// fits its shared memory; where none fits (no
+// usable device is that small) it returns the zero Tiles, which turn the
+// matmul shader off.
 func TilesFor(info vk.Info) Tiles {
 	t := Tiles{BM: 64, BN: 32, TM: 4, TN: 4, KB: 2}
 	if sg := info.SubgroupSize; info.Type == vk.CPU && sg > 0 {
 		t = Tiles{BM: 4 * sg, BN: 32, TM: 4, TN: 16, KB: 2}
 	}
-	for t.Shared() > info.MaxSharedMemory || t.WG() > info.MaxWorkgroupInvocations {
+	for t.WG() > info.MaxWorkgroupInvocations {
+		switch {
+		case t.BN > t.TN:
+			t.BN /= 2
+		case t.BM > t.TM:
+			t.BM /= 2
+		default:
+			return Tiles{} // no tile fits: products stay on matvec
+		}
+	}
+	for t.Shared() > info.MaxSharedMemory {
 		switch {
 		case t.KB > 1:
 			t.KB /= 2
+		case t.BM >= t.BN && t.BM > t.TM:
+			t.BM /= 2
 		case t.BN > t.TN:
 			t.BN /= 2
-		case t.TN > 1:
-			t.TN /= 2
-			t.BN /= 2
-		default:
+		case t.BM > t.TM:
 			t.BM /= 2
+		default:
+			return Tiles{}
 		}
 	}
 	return t

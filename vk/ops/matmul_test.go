@@ -193,3 +193,29 @@ func TestBatchInvariance(t *testing.T) {
 		}
 	}
 }
+
+// TestTilesFor holds the chosen tiles to the device limits they are
+// chosen from.
+func TestTilesFor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		info vk.Info
+		want Tiles
+	}{
+		{"lavapipe", vk.Info{Type: vk.CPU, SubgroupSize: 8, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}, Tiles{32, 32, 4, 16, 2}},
+		{"cpu 16 lanes", vk.Info{Type: vk.CPU, SubgroupSize: 16, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}, Tiles{64, 32, 4, 16, 2}},
+		{"gpu", vk.Info{Type: vk.Discrete, SubgroupSize: 32, MaxSharedMemory: 49152, MaxWorkgroupInvocations: 1024}, Tiles{64, 32, 4, 4, 2}},
+		{"gpu 16 KiB", vk.Info{Type: vk.Discrete, SubgroupSize: 32, MaxSharedMemory: 16384, MaxWorkgroupInvocations: 1024}, Tiles{64, 32, 4, 4, 1}},
+		{"gpu 8 KiB", vk.Info{Type: vk.Discrete, SubgroupSize: 32, MaxSharedMemory: 8192, MaxWorkgroupInvocations: 1024}, Tiles{16, 32, 4, 4, 1}},
+		{"gpu 64 invocations", vk.Info{Type: vk.Integrated, SubgroupSize: 16, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 64}, Tiles{64, 16, 4, 4, 2}},
+		{"no shared memory", vk.Info{Type: vk.Discrete, MaxSharedMemory: 0, MaxWorkgroupInvocations: 1024}, Tiles{}},
+	} {
+		got := TilesFor(tc.info)
+		if got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+		if got != (Tiles{}) && (got.Shared() > tc.info.MaxSharedMemory || got.WG() > tc.info.MaxWorkgroupInvocations || !got.valid()) {
+			t.Errorf("%s: %+v takes %d bytes and %d invocations", tc.name, got, got.Shared(), got.WG())
+		}
+	}
+}
