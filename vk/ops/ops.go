@@ -55,7 +55,9 @@ func (k *Kernels) BindMatVec(sets *vk.Sets, w *Weight, x, y, bias vk.Range) (*Ma
 }
 
 // Record adds y[yOff + b*yStride + r] (+)= W[r] . x[b*xStride:] for the n
-// inputs; accumulate adds to y instead of overwriting it.
+// inputs; accumulate adds to y instead of overwriting it. A batch of
+// Kernels.TiledFrom or more runs on the matmul shader where BindProduct
+// bound it.
 func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, accumulate bool) {
 	flags := uint32(0)
 	if accumulate {
@@ -64,7 +66,7 @@ func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, a
 	if m.bias {
 		flags |= 2
 	}
-	if len(m.tiled) > 0 && n >= k.TiledFrom {
+	if len(m.tiled) > 0 && k.TiledFrom > 0 && n >= k.TiledFrom {
 		m.recordTiled(k, s, n, xStride, yStride, yOff, flags)
 		return
 	}
