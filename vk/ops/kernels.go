@@ -27,7 +27,7 @@ type Kernels struct {
 	Tiles Tiles
 	// TiledFrom is the smallest batch whose products run on the tiled
 	// matmul shader instead of matvec, where that keeps matvec's order
-	// (see BindProduct); 0 turns the matmul shader off.
+	// (see BindProduct): Tiles.TiledFrom. 0 turns the matmul shader off.
 	TiledFrom int
 
 	mu    sync.Mutex
@@ -63,7 +63,8 @@ var layouts = map[string]struct {
 // subgroup reductions where the device offers them.
 func New(d *vk.Device) *Kernels {
 	k := &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupArithmetic,
-		Tiles: TilesFor(d.Info), TiledFrom: tiledFrom, pipes: map[pipeKey]*vk.Pipeline{}}
+		Tiles: TilesFor(d.Info), pipes: map[pipeKey]*vk.Pipeline{}}
+	k.TiledFrom = k.Tiles.TiledFrom()
 	k.AttentionWG = k.WG
 	if sg := d.Info.SubgroupSize; d.Info.Type == vk.CPU && sg > 0 && sg < k.WG {
 		k.AttentionWG = sg

@@ -46,6 +46,7 @@ var tileSets = []struct {
 func TestMatMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	h := newHarness(t, 64, false)
+	h.k.TiledFrom = 1
 	for ti, ts := range tileSets {
 		h.k.Tiles = ts.tiles
 		for _, tc := range productTypes {
@@ -213,6 +214,9 @@ func TestTilesFor(t *testing.T) {
 		got := TilesFor(tc.info)
 		if got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+		if from, want := got.TiledFrom(), int(got.BN/2); from != want {
+			t.Errorf("%s: tiled from %d inputs, want %d", tc.name, from, want)
 		}
 		if got != (Tiles{}) && (got.Shared() > tc.info.MaxSharedMemory || got.WG() > tc.info.MaxWorkgroupInvocations || !got.valid()) {
 			t.Errorf("%s: %+v takes %d bytes and %d invocations", tc.name, got, got.Shared(), got.WG())
