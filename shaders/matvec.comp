@@ -42,72 +42,53 @@ layout(push_constant) uniform P {
 const uint MAXB = 16;
 float acc[MAXB];
 
-// inputs32 returns input b's elements 32*sb .. 32*sb+31 as vec4s.
-void inputs32(uint sb, uint b, out vec4 xs[8]) {
-	if ((p.x_stride & 3u) == 0u) {
-		uint xb4 = b * (p.x_stride / 4) + sb * 8;
-		[[unroll]] for (uint k = 0; k < 8; k++) {
-			xs[k] = x4[xb4 + k];
-		}
-	} else {
-		uint xb = b * p.x_stride + sb * 32;
-		[[unroll]] for (uint k = 0; k < 8; k++) {
-			xs[k] = vec4(x[xb + 4 * k], x[xb + 4 * k + 1], x[xb + 4 * k + 2], x[xb + 4 * k + 3]);
-		}
-	}
-}
-
-// dot1 returns this invocation's share (lane of lanes) of row . x[0] for
-// a single input (a decode step): partial's operations in partial's
-// order for one input, without its batch loop and accumulator array.
-// Batch invariance rests on the two computing the same bits.
+// dot1 returns this invocation's share (lane of lanes) of row . x for a
+// single input (a decode step) of a multiple of 4 elements: wide loads,
+// no batch loop, no accumulator array.
 float dot1(uint row, uint lane, uint lanes) {
 	uint roff = row * row_bytes(TYPE, p.cols);
 	float s = 0.0;
-	if (block_elems(TYPE) == 1u && (p.x_stride & 3u) == 0u && (p.cols & 3u) == 0u) {
-		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
-			s += dot(quad(TYPE, roff, i4), x4[i4]);
-		}
-		return s;
-	}
 	if (block_elems(TYPE) == 1u) {
-		for (uint i = lane; i < p.cols; i += lanes) {
-			s += dequant(TYPE, roff, i) * x[i];
+		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+			s += quad_dot(TYPE, roff, i4, 0);
 		}
-		return s;
-	}
-	vec4 xs[8];
-	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-		inputs32(sb, 0, xs);
-		s += combine32(TYPE, decode32(TYPE, roff, sb), xs);
+	} else {
+		for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
+			s += block_dot(TYPE, roff, sb, sb * 8);
+		}
 	}
 	return s;
 }
 
+// xquad returns elements 4*i4 .. 4*i4+3 of input b.
+vec4 xquad(uint b, uint i4) {
+	if ((p.x_stride & 3u) == 0u) {
+		return x4[b * (p.x_stride / 4) + i4];
+	}
+	uint o = b * p.x_stride + 4 * i4;
+	return vec4(x[o], x[o + 1], x[o + 2], x[o + 3]);
+}
+
 // partial sets acc to this invocation's share (lane of lanes) of
-// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1. An input's sum
-// takes the same operations in the same order whatever the batch size
-// and its place in the batch (dot1 for a single input included: batch
-// invariance), so a sequence's logits do not depend on what else a step
-// holds.
+// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1, decoding each
+// weight once for them all and summing each input exactly as dot1 and the
+// matmul shader do (blocks.glsl), so the batch does not change a result.
 void partial(uint row, uint b0, uint lane, uint lanes) {
 	[[unroll]] for (uint b = 0; b < MAXB; b++) {
 		acc[b] = 0.0;
 	}
 	uint roff = row * row_bytes(TYPE, p.cols);
 	uint nb = min(MAXB, p.n - b0);
-	bool wide = (p.x_stride & 3u) == 0u;
-	if (block_elems(TYPE) == 1u && wide && (p.cols & 3u) == 0u) {
-		// Four weights and four inputs a load.
-		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
-			vec4 w = quad(TYPE, roff, i4);
-			for (uint b = 0; b < nb; b++) {
-				acc[b] += dot(w, x4[(b0 + b) * (p.x_stride / 4) + i4]);
-			}
-		}
-		return;
-	}
 	if (block_elems(TYPE) == 1u) {
+		if ((p.cols & 3u) == 0u) {
+			for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+				vec4 w = quad_weights(TYPE, roff, i4);
+				for (uint b = 0; b < nb; b++) {
+					acc[b] += dot(w, xquad(b0 + b, i4));
+				}
+			}
+			return;
+		}
 		for (uint i = lane; i < p.cols; i += lanes) {
 			float w = dequant(TYPE, roff, i);
 			for (uint b = 0; b < nb; b++) {
@@ -116,12 +97,15 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 		}
 		return;
 	}
-	vec4 xs[8];
+	vec4 q[8], xv[8];
+	vec4 sc;
 	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-		Blk w = decode32(TYPE, roff, sb);
+		decode_block(TYPE, roff, sb, q, sc);
 		for (uint b = 0; b < nb; b++) {
-			inputs32(sb, b0 + b, xs);
-			acc[b] += combine32(TYPE, w, xs);
+			[[unroll]] for (uint k = 0; k < 8; k++) {
+				xv[k] = xquad(b0 + b, sb * 8 + k);
+			}
+			acc[b] += block_sum(TYPE, q, sc, xv, input_sums(TYPE, xv));
 		}
 	}
 }
@@ -136,7 +120,7 @@ void store(uint row, uint b, float sum) {
 
 void main() {
 	uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-	bool one = p.n == 1u; // uniform
+	bool one = p.n == 1u && (p.cols & 3u) == 0u; // uniform
 	if ((p.flags & 4u) != 0u) {
 		// Short rows: each invocation computes whole rows, no reduction.
 		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);

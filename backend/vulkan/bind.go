@@ -555,7 +555,7 @@ func (bd *binder) node(i int) error {
 			}
 			bias = bb.All()
 		}
-		op, err := k.BindMatVec(bd.b.sets, w, x.All(), out.All(), bias)
+		op, err := k.BindProduct(bd.b.sets, w, x.All(), out.All(), bias, rows)
 		if err != nil {
 			return err
 		}
@@ -916,7 +916,7 @@ func (bd *binder) moe(i int, x, out *vk.Buffer) error {
 		if err != nil {
 			return err
 		}
-		op, err := e.k.BindMatVec(bd.b.sets, mat, src.All(), y.All(), vk.Range{})
+		op, err := e.k.BindProduct(bd.b.sets, mat, src.All(), y.All(), vk.Range{}, tokens)
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,12 @@ type Kernels struct {
 	// the shaders' builds without subgroup operations (shared-memory
 	// reductions), whose SPIR-V a device without subgroups accepts.
 	Subgroups bool
+	// Tiles are the matmul shader's tile sizes (TilesFor the device).
+	Tiles Tiles
+	// TiledFrom is the smallest batch whose products run on the tiled
+	// matmul shader instead of matvec, where that keeps matvec's order
+	// (see BindProduct): Tiles.TiledFrom. 0 turns the matmul shader off.
+	TiledFrom int
 
 	mu    sync.Mutex
 	pipes map[pipeKey]*vk.Pipeline
@@ -31,6 +37,7 @@ type Kernels struct {
 type pipeKey struct {
 	shader string
 	typ    gguf.Type
+	tiles  Tiles // matmul's
 }
 
 // shape of each shader: bindings and push-constant bytes.
@@ -39,6 +46,7 @@ var layouts = map[string]struct {
 	push     uint32
 }{
 	"matvec":     {4, 9 * 4},
+	"matmul":     {4, 8 * 4},
 	"rms_norm":   {3, 5 * 4},
 	"rope":       {2, 8 * 4},
 	"attention":  {6, 13 * 4},
@@ -55,7 +63,9 @@ var layouts = map[string]struct {
 // New returns kernels for d: workgroups of 64 (or the device's maximum),
 // subgroup reductions where the device offers them.
 func New(d *vk.Device) *Kernels {
-	k := &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupArithmetic, pipes: map[pipeKey]*vk.Pipeline{}}
+	k := &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupArithmetic,
+		Tiles: TilesFor(d.Info), pipes: map[pipeKey]*vk.Pipeline{}}
+	k.TiledFrom = k.Tiles.TiledFrom()
 	k.AttentionWG = k.WG
 	if sg := d.Info.SubgroupSize; d.Info.Type == vk.CPU && sg > 0 && sg < k.WG {
 		k.AttentionWG = sg
@@ -80,7 +90,10 @@ func Supported(t gguf.Type) bool {
 func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	key := pipeKey{shader, t}
+	key := pipeKey{shader: shader, typ: t}
+	if shader == "matmul" {
+		key.tiles = k.Tiles
+	}
 	if p := k.pipes[key]; p != nil {
 		return p, nil
 	}
@@ -96,6 +109,9 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	switch shader {
 	case "matvec":
 		spec = []uint32{k.WG, uint32(t)}
+	case "matmul":
+		tl := k.Tiles
+		spec = []uint32{tl.WG(), uint32(t), tl.BM, tl.BN, tl.TM, tl.TN, tl.KB}
 	case "rms_norm", "layer_norm":
 		spec = []uint32{k.WG}
 	case "attention":
@@ -114,7 +130,7 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 		spec = []uint32{uint32(t)}
 	}
 	name := shader
-	if shader == "matvec" || shader == "get_rows" {
+	if shader == "matvec" || shader == "matmul" || shader == "get_rows" {
 		name += "_" + t.String()
 	}
 	if !k.Subgroups {

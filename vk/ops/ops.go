@@ -22,6 +22,9 @@ type MatVec struct {
 	bias  bool
 	short bool // one invocation per row
 	push  [9]uint32
+	// tiled holds the matmul shader's sets where BindProduct bound them.
+	tiled []mvPart
+	tpush [8]uint32
 }
 
 type mvPart struct {
@@ -52,7 +55,9 @@ func (k *Kernels) BindMatVec(sets *vk.Sets, w *Weight, x, y, bias vk.Range) (*Ma
 }
 
 // Record adds y[yOff + b*yStride + r] (+)= W[r] . x[b*xStride:] for the n
-// inputs; accumulate adds to y instead of overwriting it.
+// inputs; accumulate adds to y instead of overwriting it. A batch of
+// Kernels.TiledFrom or more runs on the matmul shader where BindProduct
+// bound it.
 func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, accumulate bool) {
 	flags := uint32(0)
 	if accumulate {
@@ -60,6 +65,10 @@ func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, a
 	}
 	if m.bias {
 		flags |= 2
+	}
+	if len(m.tiled) > 0 && k.TiledFrom > 0 && n >= k.TiledFrom {
+		m.recordTiled(k, s, n, xStride, yStride, yOff, flags)
+		return
 	}
 	if m.short {
 		flags |= 4

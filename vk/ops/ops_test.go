@@ -28,13 +28,13 @@ const (
 var poison = float32(math.NaN())
 
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	k    *Kernels
 	sets *vk.Sets
 	bufs []*vk.Buffer
 }
 
-func newHarness(t *testing.T, wg uint32, subgroups bool) *harness {
+func newHarness(t testing.TB, wg uint32, subgroups bool) *harness {
 	d := vktest.Device(t)
 	k := New(d)
 	k.WG, k.AttentionWG, k.Subgroups = wg, wg, subgroups
@@ -126,7 +126,7 @@ var f16Fields = map[gguf.Type][]int{gguf.TypeQ2_K: {80, 82}, gguf.TypeQ3_K: {108
 // randomWeights returns rows x cols weights of type t in GGUF layout:
 // quantized from random floats where package quant can, else random
 // blocks with sane f16 scales.
-func randomWeights(t *testing.T, r *rand.Rand, typ gguf.Type, rows, cols int) []byte {
+func randomWeights(t testing.TB, r *rand.Rand, typ gguf.Type, rows, cols int) []byte {
 	t.Helper()
 	if data, err := quant.Quantize(typ, randFloats(r, rows*cols, 1)); err == nil {
 		return data
