@@ -10,8 +10,11 @@ const (
 	// isaAVX2 is the C kernels built for AVX2+FMA+F16C, for every op and
 	// weight type that has one.
 	isaAVX2
-	// isaVNNI is isaAVX2 with AVX-512 VNNI kernels for Q8_0 weights (one
-	// input and four).
+	// isaAVX512 is isaAVX2 with AVX-512 (F, BW, VL) kernels where a type
+	// has them: the GEMM over packed weights.
+	isaAVX512
+	// isaVNNI is isaAVX512 with AVX-512 VNNI kernels for Q8_0 weights (one
+	// input and four) and the packed GEMM.
 	isaVNNI
 )
 
@@ -21,6 +24,8 @@ func (v isa) String() string {
 		return "go"
 	case isaAVX2:
 		return "avx2"
+	case isaAVX512:
+		return "avx512"
 	default:
 		return "vnni"
 	}
@@ -34,6 +39,8 @@ func (v isa) needs() string {
 		return "nothing"
 	case isaAVX2:
 		return "a cgo amd64 build and AVX2, FMA and F16C"
+	case isaAVX512:
+		return "AVX-512 F, BW and VL"
 	default:
 		return "AVX-512 F, BW, VL and VNNI"
 	}

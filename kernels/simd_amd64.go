@@ -18,6 +18,7 @@ void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, lon
 void kernels_quantize_q8k(const float *x, int8_t *xq, float *xd, int32_t *xs, long nsb);
 int kernels_supported(void);
 int kernels_vnni_supported(void);
+int kernels_avx512bw_supported(void);
 void kernels_matvec_q8_0_vnni(const uint8_t *w, const int8_t *xq, const float *xd, float *y, long lo, long hi, long nb);
 void kernels_matvec4_q8_0_vnni(const uint8_t *w, const int8_t *xq, long xqs, const float *xd, long xds, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long nb);
 void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols);
@@ -53,6 +54,8 @@ func detectISA() isa {
 	switch {
 	case C.kernels_vnni_supported() != 0:
 		return isaVNNI
+	case C.kernels_avx512bw_supported() != 0:
+		return isaAVX512
 	case C.kernels_supported() != 0:
 		return isaAVX2
 	}
