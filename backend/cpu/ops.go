@@ -28,7 +28,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		}
 		return getRows(s.w, ids, out)
 	case compute.OpMatMul:
-		return e.matMul(s.w, b, c, out)
+		return e.matMul(s, b, c, out)
 	case compute.OpAdd:
 		copyIn(out, a)
 		if len(b) == len(out) {
@@ -142,19 +142,26 @@ func getRows(w *compute.Node, ids []int32, out []float32) error {
 	return nil
 }
 
-// matMul multiplies every row of x by the matrix w in its stored type
-// (one DoBatch for the batch, which reads the weights once), then adds
-// the bias.
-func (e *Executor) matMul(w *compute.Node, x, bias, out []float32) error {
+// matMul multiplies every row of x by step s's matrix, then adds the
+// bias: packed, in one Gemm for the batch (one token or many, with the
+// same sums); else in its stored type, in one DoBatch. Either reads the
+// weights once per batch.
+func (e *Executor) matMul(s *step, x, bias, out []float32) error {
+	w := s.w
 	in, rows := w.Shape.Cols, w.Shape.Rows
 	tokens := len(x) / in
-	xs, ys := e.xrows[:tokens], e.yrows[:tokens]
-	for i := range tokens {
-		xs[i], ys[i] = x[i*in:(i+1)*in], out[i*rows:(i+1)*rows]
+	var err error
+	if s.pk != nil {
+		err = e.gemm.Do(s.pk, x, tokens, out)
+	} else {
+		xs, ys := e.xrows[:tokens], e.yrows[:tokens]
+		for i := range tokens {
+			xs[i], ys[i] = x[i*in:(i+1)*in], out[i*rows:(i+1)*rows]
+		}
+		err = e.mv.DoBatch(w.Type, w.Weight, rows, in, xs, ys)
+		clear(xs) // the buffers may be regrown by a later plan; do not pin them
+		clear(ys)
 	}
-	err := e.mv.DoBatch(w.Type, w.Weight, rows, in, xs, ys)
-	clear(xs) // the buffers may be regrown by a later plan; do not pin them
-	clear(ys)
 	if err != nil {
 		return fmt.Errorf("tensor %q: %w", w.Name, err)
 	}
