@@ -66,7 +66,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		}
 	case compute.OpLayerNorm:
 		for o := 0; o < len(out); o += cols {
-			layerNorm(out[o:o+cols], a[o:o+cols], b, c, n.Params.Eps)
+			kernels.LayerNorm(out[o:o+cols], a[o:o+cols], b, c, n.Params.Eps, false)
 		}
 	case compute.OpRope:
 		copyIn(out, a)
@@ -87,10 +87,10 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		}
 	case compute.OpGELU:
 		copyIn(out, a)
-		kernels.GELU(out)
+		kernels.GELU(out, false)
 	case compute.OpGELUMul:
 		copyIn(out, a)
-		kernels.GELU(out)
+		kernels.GELU(out, false)
 		for i := range out {
 			out[i] *= b[i]
 		}
@@ -189,32 +189,5 @@ func (e *Executor) storeKV(layer int, k, v []float32, batch *compute.Batch) {
 			copy(kd, k[i*w:(i+1)*w])
 			copy(vd, v[i*w:(i+1)*w])
 		}
-	}
-}
-
-// layerNorm sets out to x less its mean over its standard deviation,
-// times w and plus bias when present, summing in float64 as
-// compute.Reference does (no model on the CPU path used it before, so
-// there are no other bits to keep). out may be x.
-func layerNorm(out, x, w, bias []float32, eps float32) {
-	var sum, ss float64
-	for _, v := range x {
-		sum += float64(v)
-	}
-	mean := sum / float64(len(x))
-	for _, v := range x {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	inv := 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
-	for i, v := range x {
-		y := float32((float64(v) - mean) * inv)
-		if w != nil {
-			y *= w[i]
-		}
-		if bias != nil {
-			y += bias[i]
-		}
-		out[i] = y
 	}
 }
