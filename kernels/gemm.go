@@ -126,11 +126,22 @@ func gemmGo(p *Packed, in *gemmIn, y []float32, g0, g1 int) {
 					}
 					continue
 				}
+				if p.Type == gguf.TypeQ6_K {
+					isumQ6_K(blk, xq[b*quant.QK_K:], &isum)
+					dx := xd[b*8]
+					for r := range acc {
+						acc[r] = fma32(f16At(blk[2*r:])*dx, float32(isum[r]), acc[r])
+					}
+					continue
+				}
 				isum32(p.Type, blk, xq[b*quant.QK:], &isum)
 				for r := range acc {
 					s := isum[r]
-					if p.Type == gguf.TypeQ4_0 {
+					switch p.Type {
+					case gguf.TypeQ4_0:
 						s -= 8 * xs[b]
+					case gguf.TypeQ5_0:
+						s -= 16 * xs[b]
 					}
 					acc[r] = fma32(f16At(blk[2*r:])*xd[b], float32(s), acc[r])
 				}
@@ -141,11 +152,14 @@ func gemmGo(p *Packed, in *gemmIn, y []float32, g0, g1 int) {
 }
 
 // isum32 sets isum[r] to row r's integer dot of one packed block of a
-// 32-block type with the input block x (for Q4_0 the nibbles as stored,
-// 0..15: the caller takes off 8·Σx).
+// 32-block type with the input block x (for Q4_0 and Q5_0 the values as
+// stored, 0..15 or 0..31: the caller takes off 8·Σx or 16·Σx).
 func isum32(t gguf.Type, blk []byte, x []int8, isum *[PackRows]int32) {
 	*isum = [PackRows]int32{}
 	q := blk[16:]
+	if t == gguf.TypeQ5_0 {
+		q = blk[48:]
+	}
 	if t == gguf.TypeQ8_0 {
 		for k := range 8 {
 			for r := range PackRows {
@@ -161,8 +175,13 @@ func isum32(t gguf.Type, blk []byte, x []int8, isum *[PackRows]int32) {
 			for e := range 4 {
 				c := q[32*k+4*r+e]
 				lo, hi := int32(c&0xF), int32(c>>4)
-				if t == gguf.TypeIQ4_NL {
+				switch t {
+				case gguf.TypeIQ4_NL:
 					lo, hi = int32(quant.KValuesIQ4NL[lo]), int32(quant.KValuesIQ4NL[hi])
+				case gguf.TypeQ5_0:
+					qh := uint32(blk[16+4*r]) | uint32(blk[17+4*r])<<8 | uint32(blk[18+4*r])<<16 | uint32(blk[19+4*r])<<24
+					lo |= int32(qh>>(4*k+e)&1) << 4
+					hi |= int32(qh>>(16+4*k+e)&1) << 4
 				}
 				isum[r] += lo*int32(x[4*k+e]) + hi*int32(x[16+4*k+e])
 			}
@@ -186,6 +205,25 @@ func isumQ4_K(blk []byte, x []int8, xs []int32, isum, imin *[PackRows]int32) {
 			}
 			isum[r] += int32(blk[32+8*s+r]) * d
 			imin[r] += int32(blk[96+16*j+2*r+s%2]) * xs[s]
+		}
+	}
+}
+
+// isumQ6_K sets isum[r] to Σ over the 16-value groups of a packed Q6_K
+// super-block of scale·Σ (q−32)·x, with x the input's 256 values.
+func isumQ6_K(blk []byte, x []int8, isum *[PackRows]int32) {
+	*isum = [PackRows]int32{}
+	for r := range PackRows {
+		for s := range 8 {
+			j, t := s/2, uint(4*(s%2))
+			var d [2]int32
+			for i := range 32 {
+				k, e := i/4, i%4
+				lo := int32(blk[144+256*j+32*k+4*r+e]>>t) & 0xF
+				hi := int32(blk[1168+256*(s/4)+32*k+4*r+e]>>(2*(s%4))) & 3
+				d[i/16] += (lo | hi<<4 - 32) * int32(x[32*s+i])
+			}
+			isum[r] += int32(int8(blk[16+8*(2*s)+r]))*d[0] + int32(int8(blk[16+8*(2*s+1)+r]))*d[1]
 		}
 	}
 }

@@ -25,10 +25,10 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
-enum { T_Q8_0, T_Q4_0, T_IQ4_NL, T_Q4_K };
+enum { T_Q8_0, T_Q4_0, T_IQ4_NL, T_Q4_K, T_Q5_0, T_Q6_K };
 
 // Bytes of one block of a group of eight rows, per type.
-#define GB(T) ((T) == T_Q8_0 ? 272 : (T) == T_Q4_K ? 1184 : 144)
+#define GB(T) ((T) == T_Q8_0 ? 272 : (T) == T_Q4_K ? 1184 : (T) == T_Q5_0 ? 176 : (T) == T_Q6_K ? 1680 : 144)
 
 // How much of a worker's weights one tile holds: it stays in L2 while
 // every input of the batch passes over it.
@@ -57,6 +57,36 @@ AVX2 INLINE __m256i dot_us(__m256i acc, __m256i u, __m256i s) {
 AVX2 INLINE __m256i scales16(const uint8_t *p) {
 	const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
 	return _mm256_or_si256(e, _mm256_slli_epi32(e, 16));
+}
+
+// Q5_0's fifth bits as 16 in each byte: byte e of lane r takes bit e of
+// the lane's low byte of t (qh[r] shifted to the chunk's bits).
+AVX2 INLINE __m256i fifth8(__m256i t) {
+	const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+	const __m256i bit = _mm256_set1_epi32(0x08040201);
+	const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(t, idx), bit);
+	return _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(0x10));
+}
+
+// The int16 scale of each row in both halves of its lane, from eight
+// signed bytes (Q6_K's scales).
+AVX2 INLINE __m256i scales16s(const uint8_t *p) {
+	const __m256i e = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+	return _mm256_or_si256(_mm256_and_si256(e, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(e, 16));
+}
+
+// Q6_K's six-bit values of a chunk less 32: low nibbles from q (lo or
+// high half, nib), two high bits from h at bit sh (0, 2, 4 or 6).
+AVX2 INLINE __m256i q6_values(__m256i q, __m256i h, int nib, int sh) {
+	const __m256i lo = _mm256_and_si256(nib ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0xF));
+	__m256i hb;
+	switch (sh) {
+	case 0: hb = _mm256_slli_epi16(h, 4); break;
+	case 2: hb = _mm256_slli_epi16(h, 2); break;
+	case 4: hb = h; break;
+	default: hb = _mm256_srli_epi16(h, 2); break;
+	}
+	return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_and_si256(hb, _mm256_set1_epi8(0x30))), _mm256_set1_epi8(32));
 }
 
 // Rows of one group times m inputs (xq, xd, xs at input i's blocks plus
@@ -102,7 +132,47 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 			}
 			continue;
 		}
-		if (T == T_Q8_0) {
+		if (T == T_Q6_K) {
+			// b is a super-block: sub-block pairs j as Q4_K's, their high
+			// bits four sub-blocks to a byte, a scale per 16 values.
+			const uint8_t *sc = blk + 16, *ql = blk + 144, *qh = blk + 1168;
+			for (int j = 0; j < 4; j++) {
+				const __m256i s0 = scales16s(sc + 32 * j), s1 = scales16s(sc + 32 * j + 8);
+				const __m256i s2 = scales16s(sc + 32 * j + 16), s3 = scales16s(sc + 32 * j + 24);
+				for (int k = 0; k < 8; k++) {
+					const __m256i q = _mm256_loadu_si256((const __m256i *)(ql + 256 * j + 32 * k));
+					const __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 256 * (j / 2) + 32 * k));
+					const __m256i vl = q6_values(q, h, 0, 4 * (j % 2)), vh = q6_values(q, h, 1, 4 * (j % 2) + 2);
+					const __m256i ul = _mm256_abs_epi8(vl), uh = _mm256_abs_epi8(vh);
+					const __m256i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
+					for (int i = 0; i < m; i++) {
+						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
+						const __m256i pl = _mm256_maddubs_epi16(ul, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x)), vl));
+						const __m256i ph = _mm256_maddubs_epi16(uh, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x + 32)), vh));
+						ia[i] = _mm256_add_epi32(ia[i], _mm256_add_epi32(_mm256_madd_epi16(pl, sl), _mm256_madd_epi16(ph, sh)));
+					}
+				}
+			}
+			const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+			for (int i = 0; i < m; i++)
+				acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b * 8])), _mm256_cvtepi32_ps(ia[i]), acc[i]);
+			continue;
+		}
+		if (T == T_Q5_0) {
+			const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
+			for (int k = 0; k < 4; k++) {
+				const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 48 + 32 * k));
+				const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), fifth8(_mm256_srli_epi32(qh, 4 * k)));
+				const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), fifth8(_mm256_srli_epi32(qh, 16 + 4 * k)));
+				// Values <= 31 times |x| <= 127: two pairs' sum fits int16.
+				for (int i = 0; i < m; i++) {
+					const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
+					const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(ld32(x))),
+					                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ld32(x + 16))));
+					ia[i] = _mm256_add_epi32(ia[i], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+				}
+			}
+		} else if (T == T_Q8_0) {
 			for (int k = 0; k < 8; k++) {
 				const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
 				const __m256i u = _mm256_abs_epi8(q);
@@ -139,6 +209,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 		for (int i = 0; i < m; i++) {
 			__m256i is = ia[i];
 			if (T == T_Q4_0) is = _mm256_sub_epi32(is, _mm256_set1_epi32(8 * xs[i * xds + b]));
+			if (T == T_Q5_0) is = _mm256_sub_epi32(is, _mm256_set1_epi32(16 * xs[i * xds + b]));
 			acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b])), _mm256_cvtepi32_ps(is), acc[i]);
 		}
 	}
@@ -222,6 +293,31 @@ AVX512 INLINE __m512i sign512(__m512i x, __m512i q) {
 	return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(q), _mm512_setzero_si512(), x);
 }
 
+AVX512 INLINE __m512i scales16sx2(const uint8_t *a, const uint8_t *b) {
+	const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a), _mm_loadl_epi64((const __m128i *)b));
+	const __m512i e = _mm512_cvtepi8_epi32(v);
+	return _mm512_or_si512(_mm512_and_si512(e, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(e, 16));
+}
+
+// fifth8 on 16 lanes, added to v.
+AVX512 INLINE __m512i add_fifth16(__m512i v, __m512i t) {
+	const __m512i idx = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+	const __mmask64 set = _mm512_test_epi8_mask(_mm512_shuffle_epi8(t, idx), _mm512_set1_epi32(0x08040201));
+	return _mm512_mask_add_epi8(v, set, v, _mm512_set1_epi8(0x10));
+}
+
+AVX512 INLINE __m512i q6_values16(__m512i q, __m512i h, int nib, int sh) {
+	const __m512i lo = _mm512_and_si512(nib ? _mm512_srli_epi16(q, 4) : q, _mm512_set1_epi8(0xF));
+	__m512i hb;
+	switch (sh) {
+	case 0: hb = _mm512_slli_epi16(h, 4); break;
+	case 2: hb = _mm512_slli_epi16(h, 2); break;
+	case 4: hb = h; break;
+	default: hb = _mm512_srli_epi16(h, 2); break;
+	}
+	return _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_and_si512(hb, _mm512_set1_epi8(0x30))), _mm512_set1_epi8(32));
+}
+
 // Two groups (wa, then wa + gbytes) times m inputs; y + i*ys receives
 // input i's sixteen outputs. Each lane takes mk8's operations exactly.
 AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb, const int8_t *xq, long xqs, const float *xd,
@@ -264,7 +360,42 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 			}
 			continue;
 		}
-		if (T == T_Q8_0) {
+		if (T == T_Q6_K) {
+			const uint8_t *sca = wa + o + 16, *scb = wa + gbytes + o + 16;
+			for (int j = 0; j < 4; j++) {
+				const __m512i s0 = scales16sx2(sca + 32 * j, scb + 32 * j), s1 = scales16sx2(sca + 32 * j + 8, scb + 32 * j + 8);
+				const __m512i s2 = scales16sx2(sca + 32 * j + 16, scb + 32 * j + 16), s3 = scales16sx2(sca + 32 * j + 24, scb + 32 * j + 24);
+				for (int k = 0; k < 8; k++) {
+					const __m512i q = ld2(wa, gbytes, o + 144 + 256 * j + 32 * k);
+					const __m512i h = ld2(wa, gbytes, o + 1168 + 256 * (j / 2) + 32 * k);
+					const __m512i vl = q6_values16(q, h, 0, 4 * (j % 2)), vh = q6_values16(q, h, 1, 4 * (j % 2) + 2);
+					const __m512i ul = _mm512_abs_epi8(vl), uh = _mm512_abs_epi8(vh);
+					const __m512i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
+					for (int i = 0; i < m; i++) {
+						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
+						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(ul, sign512(_mm512_set1_epi32(ld32(x)), vl)), sl, vnni);
+						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(uh, sign512(_mm512_set1_epi32(ld32(x + 32)), vh)), sh, vnni);
+					}
+				}
+			}
+			const __m512 dw = ld2_f16(wa, gbytes, o);
+			for (int i = 0; i < m; i++)
+				acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xd[i * xds + b * 8])), _mm512_cvtepi32_ps(ia[i]), acc[i]);
+			continue;
+		}
+		if (T == T_Q5_0) {
+			const __m512i qh = ld2(wa, gbytes, o + 16);
+			for (int k = 0; k < 4; k++) {
+				const __m512i q = ld2(wa, gbytes, o + 48 + 32 * k);
+				const __m512i lo = add_fifth16(_mm512_and_si512(q, m4), _mm512_srli_epi32(qh, 4 * k));
+				const __m512i hi = add_fifth16(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_srli_epi32(qh, 16 + 4 * k));
+				for (int i = 0; i < m; i++) {
+					const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
+					ia[i] = dot_us512(ia[i], lo, _mm512_set1_epi32(ld32(x)), vnni);
+					ia[i] = dot_us512(ia[i], hi, _mm512_set1_epi32(ld32(x + 16)), vnni);
+				}
+			}
+		} else if (T == T_Q8_0) {
 			for (int k = 0; k < 8; k++) {
 				const __m512i q = ld2(wa, gbytes, o + 16 + 32 * k);
 				const __m512i u = _mm512_abs_epi8(q);
@@ -299,6 +430,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 		for (int i = 0; i < m; i++) {
 			__m512i is = ia[i];
 			if (T == T_Q4_0) is = _mm512_sub_epi32(is, _mm512_set1_epi32(8 * xs[i * xds + b]));
+			if (T == T_Q5_0) is = _mm512_sub_epi32(is, _mm512_set1_epi32(16 * xs[i * xds + b]));
 			acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xd[i * xds + b])), _mm512_cvtepi32_ps(is), acc[i]);
 		}
 	}
@@ -357,3 +489,5 @@ GEMM_SET(q8_0, T_Q8_0)
 GEMM_SET(q4_0, T_Q4_0)
 GEMM_SET(iq4_nl, T_IQ4_NL)
 GEMM_SET(q4_k, T_Q4_K)
+GEMM_SET(q5_0, T_Q5_0)
+GEMM_SET(q6_k, T_Q6_K)

@@ -12,6 +12,8 @@ GEMM_DECL(q8_0)
 GEMM_DECL(q4_0)
 GEMM_DECL(iq4_nl)
 GEMM_DECL(q4_k)
+GEMM_DECL(q5_0)
+GEMM_DECL(q6_k)
 */
 import "C"
 
@@ -76,6 +78,28 @@ func init() {
 		}),
 		wrap(func(w *C.uint8_t, nb C.long, xq *C.int8_t, xqs C.long, xd *C.float, xs *C.int32_t, xds C.long, y *C.float, ys C.long, g0, g1, n C.long) {
 			C.kernels_gemm_q4_k_vnni(w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n)
+		}),
+	}
+	gemmSets[gguf.TypeQ5_0] = &[3]gemmFunc{
+		wrap(func(w *C.uint8_t, nb C.long, xq *C.int8_t, xqs C.long, xd *C.float, xs *C.int32_t, xds C.long, y *C.float, ys C.long, g0, g1, n C.long) {
+			C.kernels_gemm_q5_0_avx2(w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n)
+		}),
+		wrap(func(w *C.uint8_t, nb C.long, xq *C.int8_t, xqs C.long, xd *C.float, xs *C.int32_t, xds C.long, y *C.float, ys C.long, g0, g1, n C.long) {
+			C.kernels_gemm_q5_0_avx512(w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n)
+		}),
+		wrap(func(w *C.uint8_t, nb C.long, xq *C.int8_t, xqs C.long, xd *C.float, xs *C.int32_t, xds C.long, y *C.float, ys C.long, g0, g1, n C.long) {
+			C.kernels_gemm_q5_0_vnni(w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n)
+		}),
+	}
+	gemmSets[gguf.TypeQ6_K] = &[3]gemmFunc{
+		wrap(func(w *C.uint8_t, nb C.long, xq *C.int8_t, xqs C.long, xd *C.float, xs *C.int32_t, xds C.long, y *C.float, ys C.long, g0, g1, n C.long) {
+			C.kernels_gemm_q6_k_avx2(w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n)
+		}),
+		wrap(func(w *C.uint8_t, nb C.long, xq *C.int8_t, xqs C.long, xd *C.float, xs *C.int32_t, xds C.long, y *C.float, ys C.long, g0, g1, n C.long) {
+			C.kernels_gemm_q6_k_avx512(w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n)
+		}),
+		wrap(func(w *C.uint8_t, nb C.long, xq *C.int8_t, xqs C.long, xd *C.float, xs *C.int32_t, xds C.long, y *C.float, ys C.long, g0, g1, n C.long) {
+			C.kernels_gemm_q6_k_vnni(w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n)
 		}),
 	}
 }

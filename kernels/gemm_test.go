@@ -31,7 +31,7 @@ func gemmCases(t *testing.T) []gemmCase {
 	for _, c := range []struct {
 		typ  gguf.Type
 		cols int
-	}{{gguf.TypeQ8_0, 96}, {gguf.TypeQ4_0, 160}, {gguf.TypeIQ4_NL, 96}, {gguf.TypeQ4_K, 512}} {
+	}{{gguf.TypeQ8_0, 96}, {gguf.TypeQ4_0, 160}, {gguf.TypeIQ4_NL, 96}, {gguf.TypeQ4_K, 512}, {gguf.TypeQ5_0, 96}, {gguf.TypeQ6_K, 512}} {
 		const rows = 40
 		w, _ := weights(t, rng, c.typ, rows, c.cols)
 		size, err := PackedSize(c.typ, rows, c.cols)
@@ -148,7 +148,7 @@ func TestRepackErrors(t *testing.T) {
 	for _, c := range []struct {
 		typ        gguf.Type
 		rows, cols int
-	}{{gguf.TypeF32, 8, 32}, {gguf.TypeQ6_K, 8, 256}, {gguf.TypeQ4_0, 12, 32}, {gguf.TypeQ4_K, 8, 32}, {gguf.TypeQ8_0, 0, 32}} {
+	}{{gguf.TypeF32, 8, 32}, {gguf.TypeQ5_1, 8, 32}, {gguf.TypeQ4_0, 12, 32}, {gguf.TypeQ4_K, 8, 32}, {gguf.TypeQ8_0, 0, 32}} {
 		if _, err := PackedSize(c.typ, c.rows, c.cols); !errors.Is(err, ErrNotPackable) {
 			t.Errorf("%d×%d %s: PackedSize error %v, want ErrNotPackable", c.rows, c.cols, c.typ, err)
 		}

@@ -24,14 +24,19 @@ const PackRows = 8
 //
 //	Q8_0   (272 bytes) d[8], then chunks k 0..7 of rows 0..7: q[4k:4k+4]
 //	Q4_0, IQ4_NL (144) d[8], then chunks k 0..3 of rows 0..7: qs[4k:4k+4]
+//	Q5_0         (176) d[8], qh[8] (32), then chunks as Q4_0
 //	Q4_K  (1184 bytes) d[8], dmin[8], scale[s][r] (64), min[s/2][r][s%2]
 //	                   (64), then for sub-block pairs j 0..3 chunks k 0..7
 //	                   of rows 0..7: qs[32j+4k:32j+4k+4]
+//	Q6_K        (1680) d[8], scale[16][r] (128), the low four bits as
+//	                   Q4_K's qs (1024), then for sub-block quads 0..1
+//	                   chunks k 0..7 of rows 0..7 of bytes holding four
+//	                   sub-blocks' high two bits, the first lowest (512)
 //
-// A nibble byte keeps its two elements as in GGUF (Q4_0, IQ4_NL: j and
-// j+16; Q4_K: sub-blocks 2j and 2j+1). Q4_K's 6-bit scales and mins are
-// unpacked to bytes, so it is 32/1152 larger than its GGUF form; the
-// others are the same size.
+// A nibble byte keeps its two elements as in GGUF (Q4_0, Q5_0, IQ4_NL: j
+// and j+16; Q4_K: sub-blocks 2j and 2j+1; Q6_K likewise). Q4_K's 6-bit
+// scales and mins are unpacked to bytes, so it is 32/1152 larger than its
+// GGUF form; the others are the same size.
 type Packed struct {
 	Type       gguf.Type
 	Rows, Cols int
@@ -50,6 +55,8 @@ var packLayouts = map[gguf.Type]packLayout{
 	gguf.TypeQ4_0:   {block: quant.QK, groupBlock: 144, pack: packQ4_0},
 	gguf.TypeIQ4_NL: {block: quant.QK, groupBlock: 144, pack: packQ4_0},
 	gguf.TypeQ4_K:   {block: quant.QK_K, groupBlock: 1184, pack: packQ4_K},
+	gguf.TypeQ5_0:   {block: quant.QK, groupBlock: 176, pack: packQ5_0},
+	gguf.TypeQ6_K:   {block: quant.QK_K, groupBlock: 1680, pack: packQ6_K},
 }
 
 // PackedSize returns the bytes of a rows×cols matrix of type t packed, or
@@ -134,5 +141,57 @@ func packQ4_K(dst []byte, rows [PackRows][]byte) {
 	}
 	for j := range 4 {
 		putChunks(dst[160+256*j:], rows, 16+32*j, 8)
+	}
+}
+
+func packQ5_0(dst []byte, rows [PackRows][]byte) {
+	putScales(dst, rows, 0)
+	for r, b := range rows {
+		copy(dst[16+4*r:][:4], b[2:6])
+	}
+	putChunks(dst[48:], rows, 6, 4)
+}
+
+// packQ6_K unpacks each row's 256 six-bit values (quant's Q6_K layout:
+// per half h and l < 32, ql[64h+l] and ql[64h+l+32] hold the low bits of
+// elements 128h+l, +32 in their low nibbles and +64, +96 in their high
+// ones, qh[32h+l] the high bits of the four, two each, lowest first) and
+// lays them out as Packed says.
+func packQ6_K(dst []byte, rows [PackRows][]byte) {
+	putScales(dst, rows, 208)
+	var u [quant.QK_K]byte
+	for r, b := range rows {
+		for e := range 16 {
+			dst[16+8*e+r] = b[192+e]
+		}
+		for h := range 2 {
+			ql, qh := b[64*h:], b[128+32*h:]
+			for l := range 32 {
+				u[128*h+l] = ql[l]&0xF | (qh[l]&3)<<4
+				u[128*h+l+32] = ql[l+32]&0xF | (qh[l]>>2&3)<<4
+				u[128*h+l+64] = ql[l]>>4 | (qh[l]>>4&3)<<4
+				u[128*h+l+96] = ql[l+32]>>4 | (qh[l]>>6&3)<<4
+			}
+		}
+		for j := range 4 {
+			for k := range 8 {
+				for e := range 4 {
+					i := 4*k + e
+					dst[144+256*j+32*k+4*r+e] = u[64*j+i]&0xF | (u[64*j+32+i]&0xF)<<4
+				}
+			}
+		}
+		for q := range 2 {
+			for k := range 8 {
+				for e := range 4 {
+					i := 4*k + e
+					var v byte
+					for t := range 4 {
+						v |= (u[32*(4*q+t)+i] >> 4) << (2 * t)
+					}
+					dst[1168+256*q+32*k+4*r+e] = v
+				}
+			}
+		}
 	}
 }
