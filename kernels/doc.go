@@ -10,10 +10,12 @@
 //     the others are tested against.
 //   - avx2: C built for AVX2+FMA+F16C (x86-64 with cgo), for every op and
 //     for the matrix types below that have their own kernels.
-//   - vnni: avx2 with AVX-512 VNNI kernels for Q8_0 weights, one input
-//     and four: two blocks per 512-bit step. The integer dots are exact;
-//     the float sums go in an order of their own (within the Go set's
-//     1e-5, as every C set).
+//   - avx512: avx2 with AVX-512 (F, BW, VL) kernels where a type has
+//     them: so far the packed GEMM (below).
+//   - vnni: avx512 with AVX-512 VNNI kernels for Q8_0 weights, one input
+//     and four: two blocks per 512-bit step, and the packed GEMM's. The
+//     integer dots are exact; the float sums go in an order of their own
+//     (within the Go set's 1e-5, as every C set).
 //
 // The best set the CPU supports is chosen once at start; MatVec.Portable
 // and the portable arguments pick go for one call. Tests run every set
@@ -35,6 +37,17 @@
 // kernels sum a super-block's eight integer dot products across vector
 // lanes together, so its scales and the activations' scales are applied
 // as vectors of eight rather than one sub-block at a time.
+//
+// Matrices of the types that have a packed layout (Q8_0, Q4_0, Q5_0,
+// IQ4_NL, Q4_K, Q6_K) can be repacked once (Repack) into groups of eight
+// interleaved rows, which Gemm multiplies by one input or a batch: each
+// 32-bit lane of a vector is one row's sum, so a register tile of rows ×
+// inputs needs no sums across lanes. Each output takes one fixed sequence
+// of operations (an exact integer dot per block, then one fused
+// multiply-add), whatever the batch, the rows around it or the kernel
+// set: one input at a time gives a batch's bits, avx2 gives avx512's and
+// vnni's, and the Go reference (with an exactly rounded fma) gives them
+// too. That is the batch invariance continuous batching relies on.
 //
 // Rows are split over a fixed set of worker goroutines (Threads), and a
 // warm call allocates nothing.

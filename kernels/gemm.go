@@ -48,10 +48,11 @@ type Gemm struct {
 	// Portable forces the Go kernels even where SIMD ones exist.
 	Portable bool
 
-	xq []int8
-	xd []float32
-	xs []int32
-	wg sync.WaitGroup
+	xq    []int8
+	xd    []float32
+	xs    []int32
+	quant quantTask
+	wg    sync.WaitGroup
 
 	// The call in progress.
 	p      *Packed
@@ -82,23 +83,40 @@ func (g *Gemm) Do(p *Packed, x []float32, n int, y []float32) error {
 	return nil
 }
 
-// quantize quantizes the n inputs for p's type with set v's quantizer.
+// quantize quantizes the n inputs for p's type with set v's quantizer,
+// the inputs split over the workers (each input on its own, so the split
+// does not change the result).
 func (g *Gemm) quantize(v isa, p *Packed, x []float32, n int) {
 	cols, nb := p.Cols, p.Cols/quant.QK
 	g.xq, g.xd, g.xs = grow(g.xq, n*cols), grow(g.xd, n*nb), grow(g.xs, n*nb)
-	k := activations(p.Type) == quant.ActQ8_K
-	for i := range n {
-		xi, xq, xd, xs := x[i*cols:(i+1)*cols], g.xq[i*cols:(i+1)*cols], g.xd[i*nb:(i+1)*nb], g.xs[i*nb:(i+1)*nb]
-		if k {
-			quantizeQ8K(v, xi, xq, xd, xs)
-		} else {
-			quantize(v, xi, xq, xd, xs)
-			for b, d := range xd {
-				xd[b] = quant.F16ToF32(quant.F32ToF16(d))
-			}
+	g.quant = quantTask{g: g, v: v, x: x, cols: cols, k: activations(p.Type) == quant.ActQ8_K}
+	parallel(n, max(1, 4096/cols), maxParts, &g.wg, &g.quant)
+	g.quant = quantTask{} // hold no caller memory
+	g.in = gemmIn{xq: g.xq, xd: g.xd, xs: g.xs, n: n}
+}
+
+// quantTask quantizes a range of a Gemm's inputs.
+type quantTask struct {
+	g    *Gemm
+	v    isa
+	x    []float32
+	cols int
+	k    bool // Q8_K, else Q8_0 with f16 scales
+}
+
+func (q *quantTask) run(_, lo, hi int) {
+	g, cols, nb := q.g, q.cols, q.cols/quant.QK
+	for i := lo; i < hi; i++ {
+		xi, xq, xd, xs := q.x[i*cols:(i+1)*cols], g.xq[i*cols:(i+1)*cols], g.xd[i*nb:(i+1)*nb], g.xs[i*nb:(i+1)*nb]
+		if q.k {
+			quantizeQ8K(q.v, xi, xq, xd, xs)
+			continue
+		}
+		quantize(q.v, xi, xq, xd, xs)
+		for b, d := range xd {
+			xd[b] = quant.F16ToF32(quant.F32ToF16(d))
 		}
 	}
-	g.in = gemmIn{xq: g.xq, xd: g.xd, xs: g.xs, n: n}
 }
 
 func (g *Gemm) run(_, lo, hi int) { g.kernel(g.p, &g.in, g.y, lo, hi) }

@@ -144,6 +144,18 @@ func TestGemmMatchesMatVec(t *testing.T) {
 	}
 }
 
+// TestGemmAllocs: a warm Do allocates nothing, on one input or a batch.
+func TestGemmAllocs(t *testing.T) {
+	c := gemmCases(t)[1]
+	var g Gemm
+	y := make([]float32, gemmInputs*c.rows)
+	for _, n := range []int{1, gemmInputs} {
+		if a := testing.AllocsPerRun(10, func() { g.Do(c.p, c.x, n, y) }); a != 0 {
+			t.Errorf("%d inputs: %v allocations per Do", n, a)
+		}
+	}
+}
+
 func TestRepackErrors(t *testing.T) {
 	for _, c := range []struct {
 		typ        gguf.Type
@@ -193,5 +205,38 @@ func TestFMA32(t *testing.T) {
 		check(a, b, 1)
 		check(a, -b, 1)
 		check(float32(1+math.Exp2(-12)), float32(math.Exp2(-12)+math.Exp2(-23)*float64(k)), 1)
+	}
+}
+
+// BenchmarkGemm measures BenchmarkDoBatch's batch of 32 on packed weights,
+// per kernel set the host runs, and one input (a decode step).
+func BenchmarkGemm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const rows, cols = 2048, 2048
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		w, _ := weights(b, rng, typ, rows, cols)
+		size, _ := PackedSize(typ, rows, cols)
+		p, err := Repack(typ, w, rows, cols, make([]byte, size))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, n := range []int{1, 32} {
+			x, y := randVec(rng, n*cols), make([]float32, n*rows)
+			for _, v := range isas[1:] {
+				if v > hostISA {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/n=%d/%s", typ, n, v), func(b *testing.B) {
+					prev := active
+					active = v
+					defer func() { active = prev }()
+					var g Gemm
+					for i := 0; i < b.N; i++ {
+						g.Do(p, x, n, y)
+					}
+					b.ReportMetric(2*rows*cols*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
 	}
 }
