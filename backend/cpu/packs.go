@@ -19,12 +19,21 @@ import (
 type packs struct {
 	f       *gguf.File
 	mu      sync.Mutex
-	packed  map[*byte]*kernels.Packed // by the GGUF data's first byte
-	regions [][]byte                  // the packed data, mapped outside the Go heap
+	packed  map[packKey]*kernels.Packed
+	regions [][]byte // the packed data, mapped outside the Go heap
+}
+
+// packKey names a matrix by its GGUF data and shape: a graph may multiply
+// by a slice of a tensor's rows (compute.Builder's row ranges), which
+// starts where the whole tensor does.
+type packKey struct {
+	data       *byte
+	rows, cols int
+	typ        gguf.Type
 }
 
 func newPacks(f *gguf.File) *packs {
-	return &packs{f: f, packed: map[*byte]*kernels.Packed{}}
+	return &packs{f: f, packed: map[packKey]*kernels.Packed{}}
 }
 
 // get returns matrix w packed, packing it on first use, or nil when its
@@ -39,7 +48,7 @@ func (p *packs) get(w *compute.Node) (*kernels.Packed, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := &w.Weight[0]
+	key := packKey{&w.Weight[0], w.Shape.Rows, w.Shape.Cols, w.Type}
 	if pk, ok := p.packed[key]; ok {
 		return pk, nil
 	}
@@ -72,5 +81,5 @@ func (p *packs) close() {
 	for _, r := range p.regions {
 		_ = syscall.Munmap(r)
 	}
-	p.regions, p.packed = nil, map[*byte]*kernels.Packed{}
+	p.regions, p.packed = nil, map[packKey]*kernels.Packed{}
 }
