@@ -156,6 +156,27 @@ func TestGemmAllocs(t *testing.T) {
 	}
 }
 
+// TestRepackSplit: a matrix packed over the workers (SetThreads(3): three
+// ranges of groups) is the one packed in one range.
+func TestRepackSplit(t *testing.T) {
+	prev := Threads()
+	SetThreads(3)
+	defer SetThreads(prev)
+	rng := rand.New(rand.NewPCG(1, 1))
+	const rows, cols = 1600, 64
+	w, _ := weights(t, rng, gguf.TypeQ4_0, rows, cols)
+	size, _ := PackedSize(gguf.TypeQ4_0, rows, cols)
+	p, err := Repack(gguf.TypeQ4_0, w, rows, cols, make([]byte, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, size)
+	(&repackTask{l: packLayouts[gguf.TypeQ4_0], w: w, dst: one, rb: 36, nb: 2}).run(0, 0, rows/PackRows)
+	if !slices.Equal(p.Data, one) {
+		t.Error("packing over the workers differs from packing in one range")
+	}
+}
+
 func TestRepackErrors(t *testing.T) {
 	for _, c := range []struct {
 		typ        gguf.Type

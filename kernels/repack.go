@@ -3,6 +3,7 @@ package kernels
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/quant"
@@ -86,20 +87,32 @@ func Repack(t gguf.Type, w []byte, rows, cols int, dst []byte) (*Packed, error) 
 	if len(w) < rows*rb || len(dst) < size {
 		return nil, fmt.Errorf("%w: packing %d×%d %s from %d bytes into %d (want %d and %d)", ErrShape, rows, cols, t, len(w), len(dst), rows*rb, size)
 	}
-	l := packLayouts[t]
-	nb := cols / l.block
-	bb := rb / nb // GGUF bytes per block
+	// A 1B model's matrices are gigabytes: the groups go over the workers.
+	task := &repackTask{l: packLayouts[t], w: w, dst: dst, rb: rb, nb: cols / packLayouts[t].block}
+	var wg sync.WaitGroup
+	parallel(rows/PackRows, 64, maxParts, &wg, task)
+	return &Packed{Type: t, Rows: rows, Cols: cols, Data: dst[:size]}, nil
+}
+
+// repackTask packs a range of groups of one matrix.
+type repackTask struct {
+	l      packLayout
+	w, dst []byte
+	rb, nb int // GGUF bytes per row, blocks per row
+}
+
+func (p *repackTask) run(_, lo, hi int) {
+	bb := p.rb / p.nb // GGUF bytes per block
 	var blocks [PackRows][]byte
-	for g := range rows / PackRows {
-		for b := range nb {
+	for g := lo; g < hi; g++ {
+		for b := range p.nb {
 			for r := range PackRows {
-				o := (g*PackRows+r)*rb + b*bb
-				blocks[r] = w[o : o+bb]
+				o := (g*PackRows+r)*p.rb + b*bb
+				blocks[r] = p.w[o : o+bb]
 			}
-			l.pack(dst[(g*nb+b)*l.groupBlock:][:l.groupBlock], blocks)
+			p.l.pack(p.dst[(g*p.nb+b)*p.l.groupBlock:][:p.l.groupBlock], blocks)
 		}
 	}
-	return &Packed{Type: t, Rows: rows, Cols: cols, Data: dst[:size]}, nil
 }
 
 // putScales copies each row's f16 scale at off into dst, row by row.
