@@ -25,6 +25,11 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
+// Loops over a tile's inputs unrolled in full: m is a constant in each
+// instance (mk8_m, mk16_m), so the accumulator arrays become registers
+// (GCC otherwise keeps them on the stack, a store and load per dot).
+#define EACH_INPUT _Pragma("GCC unroll 8") for (int i = 0; i < m; i++)
+
 enum { T_Q8_0, T_Q4_0, T_IQ4_NL, T_Q4_K, T_Q5_0, T_Q6_K };
 
 // Bytes of one block of a group of eight rows, per type.
@@ -108,7 +113,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 				for (int k = 0; k < 8; k++) {
 					const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 256 * j + 32 * k));
 					const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
 						const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(ld32(x)));
 						const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ld32(x + 32)));
@@ -118,7 +123,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 			}
 			const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
 			const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
-			for (int i = 0; i < m; i++) {
+			EACH_INPUT {
 				const int32_t *s = xs + i * xds + b * 8;
 				__m256i im = _mm256_setzero_si256();
 				for (int p = 0; p < 4; p++) {
@@ -145,7 +150,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 					const __m256i vl = q6_values(q, h, 0, 4 * (j % 2)), vh = q6_values(q, h, 1, 4 * (j % 2) + 2);
 					const __m256i ul = _mm256_abs_epi8(vl), uh = _mm256_abs_epi8(vh);
 					const __m256i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
 						const __m256i pl = _mm256_maddubs_epi16(ul, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x)), vl));
 						const __m256i ph = _mm256_maddubs_epi16(uh, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x + 32)), vh));
@@ -154,7 +159,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 				}
 			}
 			const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-			for (int i = 0; i < m; i++)
+			EACH_INPUT
 				acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b * 8])), _mm256_cvtepi32_ps(ia[i]), acc[i]);
 			continue;
 		}
@@ -165,7 +170,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 				const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), fifth8(_mm256_srli_epi32(qh, 4 * k)));
 				const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), fifth8(_mm256_srli_epi32(qh, 16 + 4 * k)));
 				// Values <= 31 times |x| <= 127: two pairs' sum fits int16.
-				for (int i = 0; i < m; i++) {
+				EACH_INPUT {
 					const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
 					const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(ld32(x))),
 					                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ld32(x + 16))));
@@ -176,7 +181,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 			for (int k = 0; k < 8; k++) {
 				const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
 				const __m256i u = _mm256_abs_epi8(q);
-				for (int i = 0; i < m; i++) {
+				EACH_INPUT {
 					const __m256i x = _mm256_set1_epi32(ld32(xq + i * xqs + b * 32 + 4 * k));
 					ia[i] = dot_us(ia[i], u, _mm256_sign_epi8(x, q));
 				}
@@ -189,14 +194,14 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 					lo = _mm256_shuffle_epi8(tab, lo);
 					hi = _mm256_shuffle_epi8(tab, hi);
 					const __m256i ul = _mm256_abs_epi8(lo), uh = _mm256_abs_epi8(hi);
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
 						ia[i] = dot_us(ia[i], ul, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x)), lo));
 						ia[i] = dot_us(ia[i], uh, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x + 16)), hi));
 					}
 				} else {
 					// Nibbles (<= 15) times |x| <= 127: two pairs' sum fits int16.
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
 						const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(ld32(x))),
 						                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ld32(x + 16))));
@@ -206,14 +211,14 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 			}
 		}
 		const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-		for (int i = 0; i < m; i++) {
+		EACH_INPUT {
 			__m256i is = ia[i];
 			if (T == T_Q4_0) is = _mm256_sub_epi32(is, _mm256_set1_epi32(8 * xs[i * xds + b]));
 			if (T == T_Q5_0) is = _mm256_sub_epi32(is, _mm256_set1_epi32(16 * xs[i * xds + b]));
 			acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b])), _mm256_cvtepi32_ps(is), acc[i]);
 		}
 	}
-	for (int i = 0; i < m; i++) _mm256_storeu_ps(y + i * ys, acc[i]);
+	EACH_INPUT _mm256_storeu_ps(y + i * ys, acc[i]);
 }
 
 AVX2 INLINE void mk8_m(int T, const uint8_t *wg, long nb, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
@@ -325,11 +330,11 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 	const __m512i m4 = _mm512_set1_epi8(0xF);
 	const __m512i tab = _mm512_broadcast_i32x4(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
 	__m512 acc[8];
-	for (int i = 0; i < m; i++) acc[i] = _mm512_setzero_ps();
+	EACH_INPUT acc[i] = _mm512_setzero_ps();
 	for (long b = 0; b < nb; b++) {
 		const long o = b * GB(T);
 		__m512i ia[8];
-		for (int i = 0; i < m; i++) ia[i] = _mm512_setzero_si512();
+		EACH_INPUT ia[i] = _mm512_setzero_si512();
 		if (T == T_Q4_K) {
 			const uint8_t *sca = wa + o + 32, *scb = wa + gbytes + o + 32;
 			for (int j = 0; j < 4; j++) {
@@ -337,7 +342,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 				for (int k = 0; k < 8; k++) {
 					const __m512i q = ld2(wa, gbytes, o + 160 + 256 * j + 32 * k);
 					const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
 						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(lo, _mm512_set1_epi32(ld32(x))), sa, vnni);
 						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(hi, _mm512_set1_epi32(ld32(x + 32))), sb, vnni);
@@ -345,7 +350,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 				}
 			}
 			const __m512 dw = ld2_f16(wa, gbytes, o), dm = ld2_f16(wa, gbytes, o + 16);
-			for (int i = 0; i < m; i++) {
+			EACH_INPUT {
 				const int32_t *s = xs + i * xds + b * 8;
 				__m512i im = _mm512_setzero_si512();
 				for (int p = 0; p < 4; p++) {
@@ -371,7 +376,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 					const __m512i vl = q6_values16(q, h, 0, 4 * (j % 2)), vh = q6_values16(q, h, 1, 4 * (j % 2) + 2);
 					const __m512i ul = _mm512_abs_epi8(vl), uh = _mm512_abs_epi8(vh);
 					const __m512i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
 						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(ul, sign512(_mm512_set1_epi32(ld32(x)), vl)), sl, vnni);
 						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(uh, sign512(_mm512_set1_epi32(ld32(x + 32)), vh)), sh, vnni);
@@ -379,7 +384,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 				}
 			}
 			const __m512 dw = ld2_f16(wa, gbytes, o);
-			for (int i = 0; i < m; i++)
+			EACH_INPUT
 				acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xd[i * xds + b * 8])), _mm512_cvtepi32_ps(ia[i]), acc[i]);
 			continue;
 		}
@@ -389,7 +394,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 				const __m512i q = ld2(wa, gbytes, o + 48 + 32 * k);
 				const __m512i lo = add_fifth16(_mm512_and_si512(q, m4), _mm512_srli_epi32(qh, 4 * k));
 				const __m512i hi = add_fifth16(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_srli_epi32(qh, 16 + 4 * k));
-				for (int i = 0; i < m; i++) {
+				EACH_INPUT {
 					const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
 					ia[i] = dot_us512(ia[i], lo, _mm512_set1_epi32(ld32(x)), vnni);
 					ia[i] = dot_us512(ia[i], hi, _mm512_set1_epi32(ld32(x + 16)), vnni);
@@ -399,7 +404,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 			for (int k = 0; k < 8; k++) {
 				const __m512i q = ld2(wa, gbytes, o + 16 + 32 * k);
 				const __m512i u = _mm512_abs_epi8(q);
-				for (int i = 0; i < m; i++) {
+				EACH_INPUT {
 					const __m512i x = _mm512_set1_epi32(ld32(xq + i * xqs + b * 32 + 4 * k));
 					ia[i] = dot_us512(ia[i], u, sign512(x, q), vnni);
 				}
@@ -412,13 +417,13 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 					lo = _mm512_shuffle_epi8(tab, lo);
 					hi = _mm512_shuffle_epi8(tab, hi);
 					const __m512i ul = _mm512_abs_epi8(lo), uh = _mm512_abs_epi8(hi);
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
 						ia[i] = dot_us512(ia[i], ul, sign512(_mm512_set1_epi32(ld32(x)), lo), vnni);
 						ia[i] = dot_us512(ia[i], uh, sign512(_mm512_set1_epi32(ld32(x + 16)), hi), vnni);
 					}
 				} else {
-					for (int i = 0; i < m; i++) {
+					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
 						ia[i] = dot_us512(ia[i], lo, _mm512_set1_epi32(ld32(x)), vnni);
 						ia[i] = dot_us512(ia[i], hi, _mm512_set1_epi32(ld32(x + 16)), vnni);
@@ -427,14 +432,14 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 			}
 		}
 		const __m512 dw = ld2_f16(wa, gbytes, o);
-		for (int i = 0; i < m; i++) {
+		EACH_INPUT {
 			__m512i is = ia[i];
 			if (T == T_Q4_0) is = _mm512_sub_epi32(is, _mm512_set1_epi32(8 * xs[i * xds + b]));
 			if (T == T_Q5_0) is = _mm512_sub_epi32(is, _mm512_set1_epi32(16 * xs[i * xds + b]));
 			acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xd[i * xds + b])), _mm512_cvtepi32_ps(is), acc[i]);
 		}
 	}
-	for (int i = 0; i < m; i++) _mm512_storeu_ps(y + i * ys, acc[i]);
+	EACH_INPUT _mm512_storeu_ps(y + i * ys, acc[i]);
 }
 
 AVX512 INLINE void mk16_m(int T, int vnni, const uint8_t *wa, long gbytes, long nb, const int8_t *xq, long xqs, const float *xd,
