@@ -335,9 +335,26 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 		const long o = b * GB(T);
 		__m512i ia[8];
 		EACH_INPUT ia[i] = _mm512_setzero_si512();
+		if (T == T_Q4_K && vnni) {
+			// A sub-block at a time: vpdpbusd sums its 32 products per row,
+			// then one multiply by the rows' scales, where maddubs and
+			// vpdpwssd would take two instructions per chunk and input.
+			for (int s = 0; s < 8; s++) {
+				const __m512i sc = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(wa + o + 32 + 8 * s)),
+				                                                           _mm_loadl_epi64((const __m128i *)(wa + gbytes + o + 32 + 8 * s))));
+				__m512i t[8];
+				EACH_INPUT t[i] = _mm512_setzero_si512();
+				for (int k = 0; k < 8; k++) {
+					const __m512i q = ld2(wa, gbytes, o + 160 + 256 * (s / 2) + 32 * k);
+					const __m512i u = _mm512_and_si512(s & 1 ? _mm512_srli_epi16(q, 4) : q, m4);
+					EACH_INPUT t[i] = dot_us512(t[i], u, _mm512_set1_epi32(ld32(xq + i * xqs + b * 256 + 32 * s + 4 * k)), 1);
+				}
+				EACH_INPUT ia[i] = _mm512_add_epi32(ia[i], _mm512_mullo_epi32(t[i], sc));
+			}
+		}
 		if (T == T_Q4_K) {
 			const uint8_t *sca = wa + o + 32, *scb = wa + gbytes + o + 32;
-			for (int j = 0; j < 4; j++) {
+			for (int j = 0; j < 4 && !vnni; j++) {
 				const __m512i sa = scales16x2(sca + 16 * j, scb + 16 * j), sb = scales16x2(sca + 16 * j + 8, scb + 16 * j + 8);
 				for (int k = 0; k < 8; k++) {
 					const __m512i q = ld2(wa, gbytes, o + 160 + 256 * j + 32 * k);
