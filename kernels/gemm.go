@@ -182,7 +182,7 @@ func isum32(t gguf.Type, blk []byte, x []int8, isum *[PackRows]int32) {
 		for k := range 8 {
 			for r := range PackRows {
 				for e := range 4 {
-					isum[r] += int32(int8(q[32*k+4*r+e])) * int32(x[4*k+e])
+					isum[r] += int32(int8(q[32*k+4*r+e]^0x80)) * int32(x[4*k+e])
 				}
 			}
 		}

@@ -179,7 +179,8 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 			}
 		} else if (T == T_Q8_0) {
 			for (int k = 0; k < 8; k++) {
-				const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
+				// Stored as q+128 (repack.go); maddubs takes |q| and x·sign(q).
+				const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k)), _mm256_set1_epi8(-128));
 				const __m256i u = _mm256_abs_epi8(q);
 				EACH_INPUT {
 					const __m256i x = _mm256_set1_epi32(ld32(xq + i * xqs + b * 32 + 4 * k));
@@ -417,9 +418,15 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 					ia[i] = dot_us512(ia[i], hi, _mm512_set1_epi32(ld32(x + 16)), vnni);
 				}
 			}
+		} else if (T == T_Q8_0 && vnni) {
+			// vpdpbusd takes the stored q+128 as it is; 128·Σx comes off below.
+			for (int k = 0; k < 8; k++) {
+				const __m512i u = ld2(wa, gbytes, o + 16 + 32 * k);
+				EACH_INPUT ia[i] = dot_us512(ia[i], u, _mm512_set1_epi32(ld32(xq + i * xqs + b * 32 + 4 * k)), 1);
+			}
 		} else if (T == T_Q8_0) {
 			for (int k = 0; k < 8; k++) {
-				const __m512i q = ld2(wa, gbytes, o + 16 + 32 * k);
+				const __m512i q = _mm512_xor_si512(ld2(wa, gbytes, o + 16 + 32 * k), _mm512_set1_epi8(-128));
 				const __m512i u = _mm512_abs_epi8(q);
 				EACH_INPUT {
 					const __m512i x = _mm512_set1_epi32(ld32(xq + i * xqs + b * 32 + 4 * k));
@@ -430,7 +437,17 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 			for (int k = 0; k < 4; k++) {
 				const __m512i q = ld2(wa, gbytes, o + 16 + 32 * k);
 				__m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-				if (T == T_IQ4_NL) {
+				if (T == T_IQ4_NL && vnni) {
+					// The levels plus 128, unsigned for vpdpbusd; 128·Σx comes off below.
+					const __m512i tabu = _mm512_xor_si512(tab, _mm512_set1_epi8(-128));
+					lo = _mm512_shuffle_epi8(tabu, lo);
+					hi = _mm512_shuffle_epi8(tabu, hi);
+					EACH_INPUT {
+						const int8_t *x = xq + i * xqs + b * 32 + 4 * k;
+						ia[i] = dot_us512(ia[i], lo, _mm512_set1_epi32(ld32(x)), 1);
+						ia[i] = dot_us512(ia[i], hi, _mm512_set1_epi32(ld32(x + 16)), 1);
+					}
+				} else if (T == T_IQ4_NL) {
 					lo = _mm512_shuffle_epi8(tab, lo);
 					hi = _mm512_shuffle_epi8(tab, hi);
 					const __m512i ul = _mm512_abs_epi8(lo), uh = _mm512_abs_epi8(hi);
@@ -453,6 +470,7 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 			__m512i is = ia[i];
 			if (T == T_Q4_0) is = _mm512_sub_epi32(is, _mm512_set1_epi32(8 * xs[i * xds + b]));
 			if (T == T_Q5_0) is = _mm512_sub_epi32(is, _mm512_set1_epi32(16 * xs[i * xds + b]));
+			if ((T == T_Q8_0 || T == T_IQ4_NL) && vnni) is = _mm512_sub_epi32(is, _mm512_set1_epi32(128 * xs[i * xds + b]));
 			acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xd[i * xds + b])), _mm512_cvtepi32_ps(is), acc[i]);
 		}
 	}

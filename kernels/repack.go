@@ -23,7 +23,7 @@ const PackRows = 8
 // rows' f16 scales, then their quants in 4-byte chunks, chunk k of the
 // eight rows together:
 //
-//	Q8_0   (272 bytes) d[8], then chunks k 0..7 of rows 0..7: q[4k:4k+4]
+//	Q8_0   (272 bytes) d[8], then chunks k 0..7 of rows 0..7: q[4k:4k+4]+128
 //	Q4_0, IQ4_NL (144) d[8], then chunks k 0..3 of rows 0..7: qs[4k:4k+4]
 //	Q5_0         (176) d[8], qh[8] (32), then chunks as Q4_0
 //	Q4_K  (1184 bytes) d[8], dmin[8], scale[s][r] (64), min[s/2][r][s%2]
@@ -132,9 +132,14 @@ func putChunks(dst []byte, rows [PackRows][]byte, off, n int) {
 	}
 }
 
+// packQ8_0 stores each quant plus 128, unsigned, as VNNI's vpdpbusd
+// takes it (the others flip the bit back).
 func packQ8_0(dst []byte, rows [PackRows][]byte) {
 	putScales(dst, rows, 0)
 	putChunks(dst[16:], rows, 2, 8)
+	for i := 16; i < 272; i++ {
+		dst[i] ^= 0x80
+	}
 }
 
 func packQ4_0(dst []byte, rows [PackRows][]byte) {
