@@ -64,7 +64,8 @@ test-kernel-variants:
 	grep -E '^kernels: variants|^--- FAIL|^FAIL' $$log; rm -f $$log; exit $$rc
 
 test-race:
-	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/...
+	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/... ./httpapi/...
+	$(GO) test -count=1 -race -run 'Batch|Prefix|Exhaustion|Growth|Cancel|LongPrompt' ./runner/
 
 # Regenerates the embedded SPIR-V; a test fails when it is stale. Each
 # shader that reduces (includes reduce.glsl) gets a second build without
@@ -89,7 +90,7 @@ BENCH_MODELS ?= bench-models
 SHARED       ?= ../shared
 LLAMA_BENCH  ?=
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/... ./cmd/vkinferd/
 	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED) $(if $(LLAMA_BENCH),--llama-bench "$(LLAMA_BENCH)")
 
 bench-versus: build

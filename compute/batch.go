@@ -22,10 +22,25 @@ type Batch struct {
 	// Several sequences in one batch (an embedding batch of texts) each
 	// get their own cells.
 	Base []int32
+	// Pages, when set, replaces Base with a page table per sequence:
+	// sequence s keeps position p in cell
+	// Pages[s][p/PageCells]*PageCells + p%PageCells. Pages let sequences
+	// grow a page at a time from one pool of cells and share the pages of
+	// a common prefix.
+	Pages [][]int32
 	// Output marks the tokens whose rows the graph's result holds; nil
 	// means the last token only.
 	Output []bool
 }
+
+// PageCells is the cells of one page of a paged KV cache (Batch.Pages).
+// Sixteen keeps the cells a sequence leaves unused under one page while
+// a run of keys stays long enough for a kernel's inner loop.
+const PageCells = 16
+
+// CellRun is a run of consecutive cells holding consecutive positions:
+// positions [Pos, Pos+Len) in cells [Cell, Cell+Len).
+type CellRun struct{ Pos, Cell, Len int }
 
 // BatchShape is what a graph depends on: the number of tokens and of
 // output rows.
@@ -100,11 +115,29 @@ func (b *Batch) CheckCells(cells int) error {
 		if p < 0 {
 			return fmt.Errorf("%w: position %d of token %d", ErrBatch, p, i)
 		}
-		if s := b.SeqOf(i); s < 0 || (b.Base == nil && s != 0) || (b.Base != nil && int(s) >= len(b.Base)) {
+		s := b.SeqOf(i)
+		switch {
+		case b.Pages != nil:
+			if s < 0 || int(s) >= len(b.Pages) {
+				return fmt.Errorf("%w: sequence %d without a page table (%d given)", ErrBatch, s, len(b.Pages))
+			}
+			if int(p)/PageCells >= len(b.Pages[s]) {
+				return fmt.Errorf("%w: position %d of sequence %d past its %d pages", ErrBatch, p, s, len(b.Pages[s]))
+			}
+		case s < 0 || (b.Base == nil && s != 0) || (b.Base != nil && int(s) >= len(b.Base)):
 			return fmt.Errorf("%w: sequence %d without a base cell (%d given)", ErrBatch, s, len(b.Base))
 		}
 		if c := b.Cell(i); c < 0 || c >= cells {
 			return fmt.Errorf("%w: token %d's cell %d outside the cache of %d", ErrBatch, i, c, cells)
+		}
+	}
+	// Every page a sequence's keys may be read from must be in the cache,
+	// not only the pages this batch writes.
+	for s, pages := range b.Pages {
+		for _, pg := range pages {
+			if pg < 0 || (int(pg)+1)*PageCells > cells {
+				return fmt.Errorf("%w: sequence %d's page %d outside the cache of %d cells", ErrBatch, s, pg, cells)
+			}
 		}
 	}
 	return nil
@@ -112,7 +145,37 @@ func (b *Batch) CheckCells(cells int) error {
 
 // Cell returns the KV cache cell of token i.
 func (b *Batch) Cell(i int) int {
-	return b.base(b.SeqOf(i)) + int(b.Pos[i])
+	return b.CellOf(b.SeqOf(i), int(b.Pos[i]))
+}
+
+// CellOf returns the cell that keeps position pos of sequence seq.
+func (b *Batch) CellOf(seq int32, pos int) int {
+	if b.Pages != nil {
+		return int(b.Pages[seq][pos/PageCells])*PageCells + pos%PageCells
+	}
+	return b.base(seq) + pos
+}
+
+// KeyRuns appends the cells of the keys token i attends to (the
+// positions Span gives) to runs, as runs of consecutive cells in
+// position order, and returns the result.
+func (b *Batch) KeyRuns(i int, a *Attention, runs []CellRun) []CellRun {
+	lo, hi := b.Span(i, a)
+	seq := b.SeqOf(i)
+	if b.Pages == nil {
+		return append(runs, CellRun{Pos: lo, Cell: b.base(seq) + lo, Len: hi - lo})
+	}
+	for p := lo; p < hi; {
+		n := min(hi-p, PageCells-p%PageCells)
+		c := b.CellOf(seq, p)
+		if k := len(runs) - 1; k >= 0 && runs[k].Cell+runs[k].Len == c {
+			runs[k].Len += n
+		} else {
+			runs = append(runs, CellRun{Pos: p, Cell: c, Len: n})
+		}
+		p += n
+	}
+	return runs
 }
 
 func (b *Batch) base(seq int32) int {
@@ -123,7 +186,8 @@ func (b *Batch) base(seq int32) int {
 }
 
 // KeyCells returns the cells [lo, hi) of the keys token i attends to: its
-// sequence's positions Span gives.
+// sequence's positions Span gives. It is for a batch without Pages, whose
+// keys are one run (KeyRuns is the general form).
 func (b *Batch) KeyCells(i int, a *Attention) (lo, hi int) {
 	lo, hi = b.Span(i, a)
 	base := b.base(b.SeqOf(i))

@@ -37,10 +37,11 @@ type Graph struct {
 }
 
 // CacheShape is the KV cache a graph needs: per layer, keys and values of
-// Width values per cell, stored as Type. Type is F16, as llama.cpp's
-// default cache: keys and values are rounded to f16 as they are stored,
-// and queries to f16 before their product with the keys (llama.cpp's f16
-// attention product converts them), on every backend.
+// Width values per cell, stored as Type. A graph's builder sets F16, as
+// llama.cpp's default cache (KeepCacheF32 for encoders); whoever opens an
+// executor may choose another of KVTypes for it (runner.Config.KVType),
+// and the executor's type is what it stores and attends with. See
+// KVTypes for what each type rounds.
 type CacheShape struct {
 	Layers, Width int
 	Type          gguf.Type

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
@@ -334,5 +335,79 @@ func TestBuilderMoEShapes(t *testing.T) {
 				t.Fatalf("Finish: %v, want %v", err, ErrShape)
 			}
 		})
+	}
+}
+
+// TestReferencePages: sequences kept in pages scattered over the cache
+// attend exactly as the same sequences kept from base cells.
+func TestReferencePages(t *testing.T) {
+	f := tiny(t)
+	// Sequence 0 runs past a page boundary (positions 14..17 of 18),
+	// sequence 1 stays in its first page.
+	var tokens, pos, seq []int32
+	for p := range 18 {
+		tokens, pos, seq = append(tokens, int32(p%3)), append(pos, int32(p)), append(seq, 0)
+	}
+	for p := range 5 {
+		tokens, pos, seq = append(tokens, int32((p+1)%3)), append(pos, int32(p)), append(seq, 1)
+	}
+	run := func(base []int32, pages [][]int32) []float32 {
+		t.Helper()
+		batch := &Batch{Tokens: tokens, Pos: pos, Seq: seq, Base: base, Pages: pages, Output: make([]bool, len(tokens))}
+		for i := range batch.Output {
+			batch.Output[i] = true
+		}
+		b := NewBuilder(f, batch.Shape())
+		x := b.GetRows(b.Weight("embd", 4, 3), b.Tokens())
+		a := &Attention{Heads: 1, KVHeads: 1, HeadDim: 4, Causal: true}
+		g, err := b.Finish(b.Outputs(b.Attention(x, b.StoreKV(0, x, x), a, 0.5)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewReference(g.Cache, 6*PageCells).Run(g, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := run([]int32{0, 2 * PageCells}, nil)
+	for _, pages := range [][][]int32{{{4, 1}, {3}}, {{0, 1}, {5}}, {{5, 2}, {0}}} {
+		if got := run(nil, pages); !slices.Equal(got, want) {
+			t.Errorf("pages %v: got %v\nwant %v", pages, got, want)
+		}
+	}
+}
+
+// TestKeyRuns: the keys of a paged sequence come as runs of consecutive
+// cells, adjacent pages merged; a bad page table is refused.
+func TestKeyRuns(t *testing.T) {
+	causal := &Attention{Causal: true}
+	tests := []struct {
+		pages [][]int32
+		pos   int32
+		want  []CellRun
+	}{
+		{[][]int32{{2}}, 5, []CellRun{{Pos: 0, Cell: 2 * PageCells, Len: 6}}},
+		{[][]int32{{2, 0}}, PageCells + 1, []CellRun{{Pos: 0, Cell: 2 * PageCells, Len: PageCells}, {Pos: PageCells, Cell: 0, Len: 2}}},
+		{[][]int32{{0, 1, 3}}, 2*PageCells + 2, []CellRun{{Pos: 0, Cell: 0, Len: 2 * PageCells}, {Pos: 2 * PageCells, Cell: 3 * PageCells, Len: 3}}},
+	}
+	for _, tt := range tests {
+		b := &Batch{Tokens: []int32{0}, Pos: []int32{tt.pos}, Pages: tt.pages}
+		if err := b.CheckCells(4 * PageCells); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.KeyRuns(0, causal, nil); !slices.Equal(got, tt.want) {
+			t.Errorf("pages %v, position %d: got %v, want %v", tt.pages, tt.pos, got, tt.want)
+		}
+	}
+	for _, b := range []*Batch{
+		{Tokens: []int32{0}, Pos: []int32{PageCells}, Pages: [][]int32{{0}}},          // past its pages
+		{Tokens: []int32{0}, Pos: []int32{0}, Pages: [][]int32{{4}}},                  // page outside the cache
+		{Tokens: []int32{0}, Pos: []int32{0}, Pages: [][]int32{{0}, {-1}}},            // another sequence's bad page
+		{Tokens: []int32{0}, Pos: []int32{0}, Seq: []int32{1}, Pages: [][]int32{{0}}}, // no table
+	} {
+		if err := b.CheckCells(4 * PageCells); !errors.Is(err, ErrBatch) {
+			t.Errorf("%+v: got %v, want ErrBatch", b, err)
+		}
 	}
 }

@@ -22,14 +22,17 @@ type Executor interface {
 	Close() error
 }
 
-// SamplingExecutor is an executor that can also draw the next token on
+// SamplingExecutor is an executor that can also draw the next tokens on
 // its device, in the same step as the forward pass (the sampler as the
-// graph's tail), so a step returns a token id rather than the logits.
+// graph's tail), so a step returns token ids rather than logits.
 type SamplingExecutor interface {
 	Executor
-	// RunSample evaluates g on batch and draws from the last output row
-	// with smp, which records the drawn token in its history.
-	RunSample(g *Graph, batch *Batch, smp *sampling.Sampler) (int32, error)
+	// RunSample evaluates g on batch and draws output row i's next token
+	// with smps[i], which records it in its history; ids[i] is -1 for a
+	// row without a sampler (nil). logits holds every output row, as Run
+	// returns them, when a row had no sampler or a draw needed them on
+	// the host; else it is nil.
+	RunSample(g *Graph, batch *Batch, smps []*sampling.Sampler) (ids []int32, logits []float32, err error)
 }
 
 // Reference runs graphs in plain Go: float32 activations, weights
@@ -211,8 +214,16 @@ func (r *Reference) run(g *Graph, n *Node, batch *Batch, out []float32) error {
 		w := r.cache.Width
 		for i := range batch.Tokens {
 			c := batch.Cell(i)
-			copy(r.keys[n.Params.Layer][c*w:][:w], roundTo(r.cache.Type, a[i*w:(i+1)*w]))
-			copy(r.values[n.Params.Layer][c*w:][:w], roundTo(r.cache.Type, b[i*w:(i+1)*w]))
+			k, err := storedAs(r.cache.Type, a[i*w:(i+1)*w])
+			if err != nil {
+				return err
+			}
+			v, err := storedAs(r.cache.Type, b[i*w:(i+1)*w])
+			if err != nil {
+				return err
+			}
+			copy(r.keys[n.Params.Layer][c*w:][:w], k)
+			copy(r.values[n.Params.Layer][c*w:][:w], v)
 		}
 	case OpAttention:
 		r.attention(n, a, batch, out)
@@ -376,22 +387,29 @@ func (r *Reference) attention(n *Node, q []float32, batch *Batch, out []float32)
 	keys, values := r.keys[n.Params.Layer], r.values[n.Params.Layer]
 	hd, group := at.HeadDim, at.Heads/at.KVHeads
 	qh := make([]float32, hd)
+	var runs []CellRun
 	for i := range batch.Tokens {
-		lo, hi := batch.KeyCells(i, at)
-		scores := make([]float32, hi-lo)
+		runs = batch.KeyRuns(i, at, runs[:0])
+		var cells []int // of the keys, in position order
+		for _, run := range runs {
+			for c := range run.Len {
+				cells = append(cells, run.Cell+c)
+			}
+		}
+		scores := make([]float32, len(cells))
 		for h := range at.Heads {
 			copy(qh, roundTo(r.cache.Type, q[(i*at.Heads+h)*hd:][:hd]))
 			kv := h / group * hd
-			for p := lo; p < hi; p++ {
+			for k, c := range cells {
 				var d float64
-				for j, k := range keys[p*w+kv:][:hd] {
-					d += float64(qh[j]) * float64(k)
+				for j, x := range keys[c*w+kv:][:hd] {
+					d += float64(qh[j]) * float64(x)
 				}
 				s := float32(d) * n.Params.Scale
 				if at.SoftCap > 0 {
 					s = at.SoftCap * float32(math.Tanh(float64(s/at.SoftCap)))
 				}
-				scores[p-lo] = s
+				scores[k] = s
 			}
 			softmax(scores, scores)
 			// llama.cpp's product of the weights with an f16 V cache
@@ -400,8 +418,8 @@ func (r *Reference) attention(n *Node, q []float32, batch *Batch, out []float32)
 			o := out[(i*at.Heads+h)*hd:][:hd]
 			for j := range o {
 				var sum float64
-				for p := lo; p < hi; p++ {
-					sum += float64(scores[p-lo]) * float64(values[p*w+kv+j])
+				for k, c := range cells {
+					sum += float64(scores[k]) * float64(values[c*w+kv+j])
 				}
 				o[j] = float32(sum)
 			}
@@ -456,6 +474,20 @@ func gelu(x float32) float32 {
 	const c = 0.7978845608028654 // sqrt(2/pi)
 	v := float64(quant.F16ToF32(quant.F32ToF16(x)))
 	return quant.F16ToF32(quant.F32ToF16(float32(0.5 * v * (1 + math.Tanh(c*v*(1+0.044715*v*v))))))
+}
+
+// storedAs returns what a KV cache of type t keeps of row x (KVTypes):
+// x rounded to f16, or quantized to Q8_0 blocks and back.
+func storedAs(t gguf.Type, x []float32) ([]float32, error) {
+	if t != gguf.TypeQ8_0 {
+		return roundTo(t, x), nil
+	}
+	q, err := quant.Quantize(t, x)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKVType, err)
+	}
+	out := make([]float32, len(x))
+	return out, quant.Dequantize(t, q, out)
 }
 
 // roundTo returns x rounded to t's precision (F16, BF16) as float32, or x

@@ -2,8 +2,11 @@
 # Installs what vkinfer needs to build, test and run on Debian 12 (bookworm):
 # a C compiler for cgo, make, the Vulkan loader and Mesa's drivers (lavapipe
 # runs the Vulkan backend on the CPU where there is no GPU), glslang for
-# `make shaders`, python3-msgpack for the example client, systemd for
-# `systemd-analyze verify`, and Go >= 1.21 (which fetches the exact toolchain
+# `make shaders`, python3-msgpack for the example client, python3-jinja2 for
+# the chat template parity test's reference renders, systemd for
+# `systemd-analyze verify`, curl and Node.js with npm for the HTTP API's
+# client tests (the npm packages pinned in test/js/package-lock.json go to
+# test/js/node_modules), and Go >= 1.21 (which fetches the exact toolchain
 # go.mod asks for from the Go module proxy). It is idempotent, and runs
 # itself under sudo when not started as root.
 set -euo pipefail
@@ -24,7 +27,11 @@ need_go() {
 
 packages=(ca-certificates git make gcc libc6-dev pkg-config
 	libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools
-	python3 python3-msgpack systemd)
+	python3 python3-msgpack python3-jinja2 systemd curl)
+# A node (and npm) from elsewhere, e.g. NodeSource, is kept: Debian's would
+# conflict with it.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 if need_go; then
 	. /etc/os-release
@@ -40,3 +47,4 @@ else
 	apt-get install -y "${packages[@]}"
 fi
 go version
+npm ci --prefix "$(dirname "$0")/../test/js" --no-audit --no-fund

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vkinfer/vkinfer/engine/chat"
+	"github.com/vkinfer/vkinfer/grammar"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/sampling"
 )
@@ -24,6 +25,9 @@ type Options struct {
 	// template family name); empty when the model has none, in which case
 	// chat requests fail with chat.ErrNoTemplate.
 	ChatTemplate string
+	// ChatTokens are the BOS and EOS token texts a Jinja chat template
+	// prints (chat.TokensOf the model's tokenizer).
+	ChatTokens chat.Tokens
 	// BatchSize is the number of prompt tokens per Eval call during
 	// prefill; 0 means DefaultBatchSize.
 	BatchSize int
@@ -35,13 +39,14 @@ type Options struct {
 // session's KV cache holds, so a request sharing a prefix with the previous
 // one evaluates only the rest.
 type Engine struct {
-	sess    model.Session
-	tok     Tokenizer
-	opts    Options
-	tmpl    chat.Template
-	tmplErr error
-	cache   []int32 // tokens whose keys and values the session holds, by position
-	one     [1]int32
+	sess     model.Session
+	tok      Tokenizer
+	opts     Options
+	prompter Prompter
+	cache    []int32 // tokens whose keys and values the session holds, by position
+	one      [1]int32
+	vocab    *grammar.Vocab             // built on the first constrained request
+	tables   map[string]*grammar.Tables // by format and grammar text
 }
 
 // New returns an engine over sess and tok. The engine takes ownership of
@@ -50,17 +55,15 @@ func New(sess model.Session, tok Tokenizer, opts Options) *Engine {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
-	e := &Engine{sess: sess, tok: tok, opts: opts}
-	e.tmpl, e.tmplErr = chat.Detect(opts.ChatTemplate)
-	if e.tmplErr != nil && opts.Name != "" {
-		e.tmplErr = fmt.Errorf("model %s: %w", opts.Name, e.tmplErr)
-	}
-	return e
+	return &Engine{sess: sess, tok: tok, opts: opts,
+		prompter: NewPrompter(tok, opts.ChatTemplate, opts.ChatTokens, opts.Name)}
 }
 
-// Template returns the detected chat template, or the error chat requests
-// will get.
-func (e *Engine) Template() (chat.Template, error) { return e.tmpl, e.tmplErr }
+// Template returns the chat template, or the error chat requests will
+// get.
+func (e *Engine) Template() (chat.Template, error) {
+	return e.prompter.Template, e.prompter.TemplateErr
+}
 
 // ContextSize returns the session's context size in tokens.
 func (e *Engine) ContextSize() int { return e.sess.ContextSize() }
@@ -98,16 +101,31 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	if err := req.Validate(); err != nil {
 		return res, err
 	}
-	prompt, err := e.tokenize(&req)
+	limit, err := e.contextOf(&req)
+	if err != nil {
+		return res, err
+	}
+	prompt, err := e.tokenize(&req, limit)
 	if err != nil {
 		return res, err
 	}
 	res.PromptTokens = len(prompt)
+	if sq, ok := e.sess.(model.Sequence); ok {
+		// The sequence's pages come from a pool shared with other
+		// requests: it maps what the pool holds of the prompt instead of
+		// what this engine evaluated last.
+		reused := sq.Begin(ctx, prompt, limit)
+		defer sq.End()
+		e.cache = append(e.cache[:0], prompt[:reused]...)
+	}
 	sampler, err := sampling.New(req.Params)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	sampler.Accept(prompt...)
+	if err := e.constrain(sampler, &req); err != nil {
+		return res, err
+	}
 
 	prefillStart := time.Now()
 	if res.CachedTokens, err = e.prefill(ctx, prompt); err != nil {
@@ -118,33 +136,42 @@ func (e *Engine) Generate(ctx context.Context, req Request, emit func(Chunk) err
 	}
 	g := generation{e: e, ctx: ctx, emit: emit, sampler: sampler, res: &res,
 		start: start, prefillStart: prefillStart, pos: len(prompt),
-		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens}
+		dec: e.tok.NewDecoder(), stop: stopper{stops: req.Stop}, maxTokens: req.MaxTokens, ctxSize: limit,
+		wantLogprobs: req.Logprobs}
+	if len(req.Tools) > 0 && !req.NoToolCalls {
+		g.reply = new(strings.Builder)
+	}
 	err = g.run()
+	if g.reply != nil && err == nil {
+		r := chat.ParseReply(e.prompter.Template.Tools(), g.reply.String())
+		res.Content, res.ToolCalls = r.Content, r.ToolCalls
+	}
 	res.PromptTokensPerSecond = perSecond(res.PromptTokens-res.CachedTokens, res.PromptDuration)
 	res.GenerationTokensPerSecond = perSecond(res.GeneratedTokens, res.GenerationDuration)
 	return res, err
 }
 
-// tokenize renders and encodes the request's prompt and checks its length.
-func (e *Engine) tokenize(req *Request) ([]int32, error) {
-	text := req.Prompt
-	if len(req.Messages) > 0 {
-		if e.tmplErr != nil {
-			return nil, e.tmplErr
-		}
-		var err error
-		if text, err = e.tmpl.Render(req.Messages, true); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
+// contextOf returns the positions req may use: its context_size, at most
+// the session's.
+func (e *Engine) contextOf(req *Request) (int, error) {
+	n := e.sess.ContextSize()
+	if req.ContextSize > n {
+		return 0, fmt.Errorf("%w: context_size %d exceeds the model's %d", ErrInvalid, req.ContextSize, n)
 	}
-	toks, err := e.tok.Encode(text, true, true)
+	if req.ContextSize > 0 {
+		n = req.ContextSize
+	}
+	return n, nil
+}
+
+// tokenize renders and encodes the request's prompt and checks its length
+// against the request's context of n positions.
+func (e *Engine) tokenize(req *Request, n int) ([]int32, error) {
+	toks, err := e.prompter.Tokens(req)
 	if err != nil {
-		return nil, fmt.Errorf("engine: tokenize prompt: %w", err)
+		return nil, err
 	}
-	if len(toks) == 0 {
-		return nil, fmt.Errorf("%w: the prompt is empty and the model adds no BOS token", ErrInvalid)
-	}
-	if n := e.sess.ContextSize(); len(toks) > n {
+	if len(toks) > n {
 		return nil, fmt.Errorf("%w: prompt has %d tokens, the context holds %d", ErrPromptTooLong, len(toks), n)
 	}
 	return toks, nil
@@ -189,7 +216,13 @@ type generation struct {
 	dec                 Decoder
 	stop                stopper
 	maxTokens           int
+	ctxSize             int     // the request's positions
 	pending             []int32 // generated ids not yet sent
+	// reply collects the text sent, to find tool calls in; nil when the
+	// request offers no tools.
+	reply        *strings.Builder
+	wantLogprobs bool
+	logprobs     []TokenLogprob // of pending
 }
 
 func (g *generation) run() error {
@@ -199,13 +232,15 @@ func (g *generation) run() error {
 			res.GenerationDuration = time.Since(g.genStart)
 		}
 	}()
-	ctxSize := e.sess.ContextSize()
 	for {
 		if err := g.ctx.Err(); err != nil {
 			res.StopReason = StopCancelled
 			return err
 		}
 		tok, err := e.sess.Sample(g.sampler)
+		if err == nil && tok < 0 {
+			err = g.sampler.Err()
+		}
 		if err != nil {
 			e.Reset()
 			return fmt.Errorf("engine: sample at position %d: %w", g.pos, err)
@@ -220,6 +255,9 @@ func (g *generation) run() error {
 		}
 		res.GeneratedTokens++
 		g.pending = append(g.pending, tok)
+		if g.wantLogprobs {
+			g.logprobs = append(g.logprobs, e.logprob(g.sampler.Logprob()))
+		}
 		text, matched := g.stop.push(g.dec.Decode(tok))
 		if text != "" || matched != "" {
 			if err := g.send(text); err != nil {
@@ -230,10 +268,15 @@ func (g *generation) run() error {
 		case matched != "":
 			res.StopReason, res.StopString = StopString, matched
 			return nil
+		case g.sampler.Done():
+			// The grammar allows nothing more: end as the model's
+			// end-of-generation token would, without another step.
+			res.StopReason = StopEOG
+			return g.finish()
 		case g.maxTokens > 0 && res.GeneratedTokens >= g.maxTokens:
 			res.StopReason = StopMaxTokens
 			return g.finish()
-		case g.pos >= ctxSize:
+		case g.pos >= g.ctxSize:
 			res.StopReason = StopContextFull
 			return g.finish()
 		}
@@ -272,8 +315,11 @@ func (g *generation) send(text string) error {
 	if !utf8.ValidString(text) {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
-	c := Chunk{Text: text, Tokens: g.pending}
-	g.pending = nil
+	c := Chunk{Text: text, Tokens: g.pending, Logprobs: g.logprobs}
+	if g.reply != nil {
+		g.reply.WriteString(text)
+	}
+	g.pending, g.logprobs = nil, nil
 	if g.res.TimeToFirstToken == 0 {
 		g.res.TimeToFirstToken = time.Since(g.start)
 	}

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -86,9 +88,9 @@ func TestChatTemplateErrors(t *testing.T) {
 	if _, _, err := collect(t, e, req); !errors.Is(err, chat.ErrNoTemplate) || !strings.Contains(err.Error(), "model tiny") {
 		t.Errorf("no template: %v", err)
 	}
-	e = New(&scriptSession{ctxSize: 64, next: say(1, "")}, byteTokenizer{}, Options{ChatTemplate: "{{ weird }}"})
-	if _, _, err := collect(t, e, req); !errors.Is(err, chat.ErrUnknownTemplate) || !strings.Contains(err.Error(), "weird") {
-		t.Errorf("unknown template: %v", err)
+	e = New(&scriptSession{ctxSize: 64, next: say(1, "")}, byteTokenizer{}, Options{ChatTemplate: "{% for weird in %}"})
+	if _, _, err := collect(t, e, req); !errors.Is(err, chat.ErrTemplate) {
+		t.Errorf("template that does not compile: %v", err)
 	}
 	// Raw prompts need no template.
 	if _, _, err := collect(t, e, greedy("x")); err != nil {
@@ -98,12 +100,16 @@ func TestChatTemplateErrors(t *testing.T) {
 
 func TestChatMode(t *testing.T) {
 	msgs := []chat.Message{{Role: chat.RoleSystem, Content: "S"}, {Role: chat.RoleUser, Content: "U"}}
-	rendered := "[INST] S\n\nU [/INST]"
+	// The template prints BOS and the tokenizer adds one: it is not doubled.
+	rendered := "[system] S</s>\n[user] U</s>\n"
 	want, _ := byteTokenizer{}.Encode(rendered, true, true)
 	sess := &scriptSession{ctxSize: 64, next: say(len(want), "A")}
-	e := New(sess, byteTokenizer{}, Options{ChatTemplate: "{{ bos_token }}{% if x %}[INST] {% endif %}"})
-	if tmpl, err := e.Template(); err != nil || tmpl.Name() != "mistral" {
-		t.Fatalf("template %v %v, want mistral", tmpl.Name(), err)
+	e := New(sess, byteTokenizer{}, Options{
+		ChatTemplate: "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content + eos_token }}\n{% endfor %}",
+		ChatTokens:   chat.Tokens{BOS: "<s>", EOS: "</s>"},
+	})
+	if tmpl, err := e.Template(); err != nil || tmpl.Name() != "jinja" {
+		t.Fatalf("template %v %v, want jinja", tmpl.Name(), err)
 	}
 	chunks, res, err := collect(t, e, Request{Messages: msgs, Params: sampling.Greedy()})
 	if err != nil {
@@ -114,6 +120,47 @@ func TestChatMode(t *testing.T) {
 	}
 	if !slices.Equal(sess.evals[0].tokens, want) {
 		t.Errorf("prompt tokens %v, want the rendered template %v", sess.evals[0].tokens, want)
+	}
+}
+
+// A request offering tools renders them through the template and gets the
+// reply's tool calls parsed in the template's format.
+func TestToolCalls(t *testing.T) {
+	const tmpl = `{% for m in messages %}{{ m.content }}{% endfor %}{% for t in tools %}{{ t | tojson }}{% endfor %}<tool_call>`
+	tools := []json.RawMessage{json.RawMessage(`{"type":"function","function":{"name":"f"}}`)}
+	msgs := []chat.Message{{Role: chat.RoleUser, Content: "U"}}
+	prompt, _ := byteTokenizer{}.Encode(`U{"type": "function", "function": {"name": "f"}}<tool_call>`, true, true)
+	tests := []struct {
+		name, reply string
+		noCalls     bool
+		content     string
+		calls       []chat.ToolCall
+	}{
+		{"call", "x <tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>", false,
+			"x", []chat.ToolCall{{Name: "f", Arguments: json.RawMessage(`{"a":1}`)}}},
+		{"prose", "no call", false, "no call", nil},
+		{"tool_choice none", "<tool_call>{\"name\": \"f\"}</tool_call>", true, "", nil},
+	}
+	for _, tt := range tests {
+		sess := &scriptSession{ctxSize: 256, next: say(len(prompt), tt.reply)}
+		e := New(sess, byteTokenizer{}, Options{ChatTemplate: tmpl})
+		chunks, res, err := collect(t, e, Request{Messages: msgs, Tools: tools, NoToolCalls: tt.noCalls, Params: sampling.Greedy()})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if !slices.Equal(sess.evals[0].tokens, prompt) {
+			t.Errorf("%s: prompt %v, want %v", tt.name, sess.evals[0].tokens, prompt)
+		}
+		if text, _ := joined(chunks); text != tt.reply {
+			t.Errorf("%s: streamed %q, want the raw reply %q", tt.name, text, tt.reply)
+		}
+		if res.Content != tt.content && tt.calls != nil || !reflect.DeepEqual(res.ToolCalls, tt.calls) {
+			t.Errorf("%s: content %q calls %+v, want %q %+v", tt.name, res.Content, res.ToolCalls, tt.content, tt.calls)
+		}
+	}
+	e := New(&scriptSession{ctxSize: 64, next: say(1, "")}, byteTokenizer{}, Options{ChatTemplate: tmpl})
+	if _, _, err := collect(t, e, Request{Prompt: "x", Tools: tools, Params: sampling.Greedy()}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("tools with a raw prompt: %v, want ErrInvalid", err)
 	}
 }
 

@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/vkinfer/vkinfer/engine/chat"
+)
 
 // StopReason says why generation ended.
 type StopReason string
@@ -24,6 +28,9 @@ type Chunk struct {
 	// (an incomplete UTF-8 sequence or a possible stop-string start) is sent
 	// with a later chunk together with the tokens that completed it.
 	Tokens []int32
+	// Logprobs has one entry per token of Tokens when Request.Logprobs is
+	// set.
+	Logprobs []TokenLogprob
 }
 
 // Result is the outcome of one request.
@@ -32,6 +39,11 @@ type Result struct {
 	// StopString is the stop string that matched, when StopReason is
 	// StopString.
 	StopString string
+	// ToolCalls are the tool calls found in the reply of a request that
+	// offered tools, in the model's format; Content is then the reply's
+	// text outside them. Both are empty when the model answered in prose.
+	ToolCalls []chat.ToolCall
+	Content   string
 	// PromptTokens is the prompt length in tokens; CachedTokens of those
 	// were reused from the session's KV cache and not evaluated again.
 	PromptTokens, CachedTokens int

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ErrDaemonNotRunning is returned by Dial when nothing listens on the path.
@@ -90,6 +92,18 @@ func (c *Client) write(r *Request) error {
 	b, err := Marshal(r)
 	if err != nil {
 		return err
+	}
+	if r.ToolChoiceFunction != "" {
+		// A named function goes as OpenAI's map, which no struct tag
+		// writes: the request is re-encoded with it.
+		var m map[string]any
+		if err := msgpack.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("ipc: %w", err)
+		}
+		m["tool_choice"] = map[string]any{"type": "function", "function": map[string]any{"name": r.ToolChoiceFunction}}
+		if b, err = Marshal(m); err != nil {
+			return err
+		}
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -276,6 +290,26 @@ func (c *Client) Embed(ctx context.Context, req *Request) ([][]float32, error) {
 	return r.Embeddings, nil
 }
 
+// Tokenize returns the token ids of req's prompt or messages; the
+// request's Op is set here.
+func (c *Client) Tokenize(ctx context.Context, req *Request) ([]int32, error) {
+	req.Op = OpTokenize
+	r, err := c.call(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.Tokens, nil
+}
+
+// Detokenize returns the text of tokens in model's vocabulary.
+func (c *Client) Detokenize(ctx context.Context, model string, tokens []int32) (string, error) {
+	r, err := c.call(ctx, &Request{Op: OpDetokenize, Model: model, Tokens: tokens})
+	if err != nil {
+		return "", err
+	}
+	return r.Text, nil
+}
+
 // Stream is one generation in progress.
 type Stream struct {
 	c     *Client
@@ -287,10 +321,12 @@ type Stream struct {
 	err   error
 }
 
-// Chunk is a piece of generated output.
+// Chunk is a piece of generated output: text, the tokens generated since
+// the last chunk, and their logprobs when the request asked for them.
 type Chunk struct {
-	Text   string
-	Tokens []int32
+	Text     string
+	Tokens   []int32
+	Logprobs []TokenLogprob
 }
 
 // Generate starts a generation; the request's Op is set here. Read its
@@ -319,13 +355,16 @@ func (s *Stream) Next() (Chunk, error) {
 		s.err = err
 	case r.Op == OpDone:
 		s.stats, s.err = r.Stats, io.EOF
+		if s.stats != nil {
+			s.stats.ToolCalls, s.stats.Content = r.ToolCalls, r.Content
+		}
 		s.stop()
 		s.c.forget(s.id)
 		if r.Text != "" || len(r.Tokens) > 0 { // stream=false: the whole text
-			return Chunk{Text: r.Text, Tokens: r.Tokens}, nil
+			return Chunk{Text: r.Text, Tokens: r.Tokens, Logprobs: r.Logprobs}, nil
 		}
 	case r.Op == OpChunk:
-		return Chunk{Text: r.Text, Tokens: r.Tokens}, nil
+		return Chunk{Text: r.Text, Tokens: r.Tokens, Logprobs: r.Logprobs}, nil
 	default:
 		s.err = fmt.Errorf("%w: unexpected %q frame in a generation", ErrMalformed, r.Op)
 	}
@@ -336,5 +375,7 @@ func (s *Stream) Next() (Chunk, error) {
 	return Chunk{}, s.err
 }
 
-// Stats returns the generation's statistics once Next has returned io.EOF.
+// Stats returns the generation's statistics once Next has returned io.EOF;
+// the done frame's tool calls and content are in its ToolCalls and
+// Content.
 func (s *Stream) Stats() *Stats { return s.stats }

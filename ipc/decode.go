@@ -2,9 +2,12 @@ package ipc
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -75,6 +78,71 @@ func (r *Request) decodeField(f *fields, key, name string) {
 		if f.bool(name, &b) {
 			r.Stream = &b
 		}
+	case "tools":
+		f.arrayOf(name, func(name string) {
+			var j JSON
+			if f.element(name, "a map") && f.jsonMap(name, &j) {
+				r.Tools = append(r.Tools, j)
+			}
+		})
+	case "tool_choice":
+		if c, ok := f.next(); ok && isMap(c) {
+			// OpenAI's {"type": "function", "function": {"name": ...}}.
+			var j JSON
+			var choice struct {
+				Function struct {
+					Name string `json:"name"`
+				} `json:"function"`
+			}
+			if f.jsonMap(name, &j) {
+				if json.Unmarshal(j, &choice) != nil || choice.Function.Name == "" {
+					f.invalid("%s is a map without function.name", name)
+					return
+				}
+				r.ToolChoice, r.ToolChoiceFunction = "function", choice.Function.Name
+			}
+		} else if ok {
+			f.str(name, &r.ToolChoice)
+		}
+	case "tokens":
+		f.arrayOf(name, func(name string) {
+			var n int
+			if f.element(name, "an integer") && f.int(name, &n) {
+				if n < math.MinInt32 || n > math.MaxInt32 {
+					f.invalid("%s %d is out of range", name, n)
+					return
+				}
+				r.Tokens = append(r.Tokens, int32(n))
+			}
+		})
+	case "add_special":
+		var b bool
+		if f.bool(name, &b) {
+			r.AddSpecial = &b
+		}
+	case "parse_special":
+		var b bool
+		if f.bool(name, &b) {
+			r.ParseSpecial = &b
+		}
+	case "format":
+		if c, ok := f.next(); ok {
+			var sb strings.Builder
+			switch {
+			case msgpcode.IsString(c):
+				f.str(name, &r.Format)
+			case isMap(c) && f.jsonValue(name, &sb):
+				r.Format = sb.String()
+			case !isMap(c):
+				f.wrong(name, c, "a string or a map")
+			}
+		}
+	case "grammar":
+		f.str(name, &r.Grammar)
+	case "logprobs":
+		f.bool(name, &r.Logprobs)
+	case "top_logprobs":
+		f.int(name, &r.TopLogprobs)
 	case "input":
 		f.strs(name, &r.Input)
 	case "truncate":
@@ -92,9 +160,83 @@ func (m *Message) decodeField(f *fields, key, name string) {
 		f.str(name, &m.Role)
 	case "content":
 		f.str(name, &m.Content)
+	case "tool_calls":
+		f.arrayOf(name, func(name string) {
+			var c ToolCall
+			if f.element(name, "a map") && f.mapOf(name, c.decodeField) {
+				m.ToolCalls = append(m.ToolCalls, c)
+			}
+		})
+	case "tool_call_id":
+		f.str(name, &m.ToolCallID)
+	case "name":
+		f.str(name, &m.Name)
 	default:
 		f.skip()
 	}
+}
+
+func (c *ToolCall) decodeField(f *fields, key, name string) {
+	switch key {
+	case "id":
+		f.str(name, &c.ID)
+	case "type":
+		f.str(name, &c.Type)
+	case "function":
+		f.mapOf(name, c.Function.decodeField)
+	default:
+		f.skip()
+	}
+}
+
+func (fn *ToolFunction) decodeField(f *fields, key, name string) {
+	switch key {
+	case "name":
+		f.str(name, &fn.Name)
+	case "arguments":
+		// A map, or OpenAI's JSON string holding one.
+		if c, ok := f.next(); ok && msgpcode.IsString(c) {
+			var s string
+			if f.str(name, &s) {
+				var obj map[string]json.RawMessage
+				if json.Unmarshal([]byte(s), &obj) != nil {
+					f.invalid("%s is a string that does not hold a JSON object", name)
+					return
+				}
+				fn.Arguments = JSON(s)
+			}
+		} else if ok {
+			f.jsonMap(name, &fn.Arguments)
+		}
+	default:
+		f.skip()
+	}
+}
+
+// jsonMap decodes a map (tools, tool call arguments) as JSON; the value
+// must have been peeked as non-nil.
+func (f *fields) jsonMap(name string, dst *JSON) bool {
+	c, err := f.dec.PeekCode()
+	if !f.check(err) {
+		return false
+	}
+	if !isMap(c) {
+		f.wrong(name, c, "a map")
+		return false
+	}
+	raw, err := f.dec.DecodeRaw()
+	if !f.check(err) {
+		return false
+	}
+	// Converted from its own copy, so that a value without a JSON form
+	// (a NaN, binary data) fails the request, not the frame.
+	var b bytes.Buffer
+	if err := msgpackToJSON(msgpack.NewDecoder(bytes.NewReader(raw)), &b); err != nil {
+		f.invalid("%s: %v", name, err)
+		return false
+	}
+	*dst = b.Bytes()
+	return true
 }
 
 func (o *Options) decodeField(f *fields, key, name string) {
@@ -127,6 +269,8 @@ func (o *Options) decodeField(f *fields, key, name string) {
 		float(&o.PresencePenalty)
 	case "frequency_penalty":
 		float(&o.FrequencyPenalty)
+	case "context_size":
+		integer(&o.ContextSize)
 	case "seed":
 		// -1 asks for a random seed, as in llama.cpp and Ollama: the same
 		// as no seed.
@@ -373,6 +517,74 @@ func (f *fields) strs(name string, dst *[]string) bool {
 			*dst = append(*dst, s)
 		}
 	})
+}
+
+// jsonValue decodes any value as JSON text into sb, map keys in their
+// order (a schema's properties order its output).
+func (f *fields) jsonValue(name string, sb *strings.Builder) bool {
+	c, err := f.dec.PeekCode()
+	if !f.check(err) {
+		return false
+	}
+	switch {
+	case c == msgpcode.Nil:
+		sb.WriteString("null")
+		return f.check(f.dec.DecodeNil())
+	case c == msgpcode.True || c == msgpcode.False:
+		var b bool
+		f.bool(name, &b)
+		sb.WriteString(strconv.FormatBool(b))
+	case isInt(c):
+		n, _ := f.integer(name)
+		if n.signed {
+			sb.WriteString(strconv.FormatInt(n.s, 10))
+		} else {
+			sb.WriteString(strconv.FormatUint(n.u, 10))
+		}
+	case c == msgpcode.Float || c == msgpcode.Double:
+		var v float64
+		f.float(name, &v)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			f.invalid("%s holds %v, which JSON cannot", name, v)
+			return false
+		}
+		sb.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	case msgpcode.IsString(c):
+		var s string
+		f.str(name, &s)
+		q, _ := json.Marshal(s) // a string always marshals
+		sb.Write(q)
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		sb.WriteByte('[')
+		i := 0
+		f.arrayOf(name, func(name string) {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			i++
+			f.jsonValue(name, sb)
+		})
+		sb.WriteByte(']')
+	case isMap(c):
+		n, err := f.dec.DecodeMapLen()
+		sb.WriteByte('{')
+		for i := 0; i < n && f.check(err); i++ {
+			var key string
+			if key, err = f.dec.DecodeString(); f.check(err) {
+				if i > 0 {
+					sb.WriteByte(',')
+				}
+				q, _ := json.Marshal(key)
+				sb.Write(q)
+				sb.WriteByte(':')
+				f.jsonValue(name+"."+key, sb)
+			}
+		}
+		sb.WriteByte('}')
+	default:
+		f.wrong(name, c, "a JSON value")
+	}
+	return f.fatal == nil && f.bad == nil
 }
 
 // typeName names the msgpack type that code c starts, for messages.

@@ -28,7 +28,13 @@ func TestDecodeRequestRoundTrip(t *testing.T) {
 		Messages:  []Message{{Role: "user", Content: "hi"}, {Role: "assistant", Content: ""}},
 		Options:   &Options{Temperature: &f, TopK: &i, TopP: &f, MinP: &f, RepeatPenalty: &f, RepeatLastN: &i, PresencePenalty: &f, FrequencyPenalty: &f, Seed: &seed},
 		MaxTokens: 7, Stop: []string{"a", "b"}, Stream: &stream, Input: []string{"x"}, Truncate: true, Dimensions: 9,
+		Tools:      []JSON{JSON(`{"type":"function","function":{"name":"f","parameters":{"b":1,"a":[1.5,"x<&>",true,null,-3,1.0]}}}`)},
+		ToolChoice: "auto", Tokens: []int32{1, -2, math.MaxInt32}, AddSpecial: &stream, ParseSpecial: &stream,
+		Format: `{"type":"string"}`, Grammar: `root ::= "a"`, Logprobs: true, TopLogprobs: 4,
 	}
+	want.Messages = append(want.Messages,
+		Message{Role: "assistant", ToolCalls: []ToolCall{{ID: "c1", Type: "function", Function: ToolFunction{Name: "f", Arguments: JSON(`{"z":{},"a":[]}`)}}}},
+		Message{Role: "tool", Content: "42", ToolCallID: "c1", Name: "f"})
 	b, err := Marshal(want)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +73,21 @@ func TestDecodeRequestTypes(t *testing.T) {
 		{"id as a signed positive", map[string]any{"op": "ping", "id": int64(5)},
 			&Request{Op: "ping", ID: 5}, 0},
 
+		{"tool_choice naming a function", map[string]any{"op": "generate", "id": 1, "tool_choice": map[string]any{"type": "function", "function": map[string]any{"name": "f"}}},
+			&Request{Op: "generate", ID: 1, ToolChoice: "function", ToolChoiceFunction: "f"}, 0},
+		{"arguments as a JSON string", map[string]any{"op": "generate", "id": 1, "messages": []any{map[string]any{"role": "assistant",
+			"tool_calls": []any{map[string]any{"function": map[string]any{"name": "f", "arguments": `{"a": 1}`}}}}}},
+			&Request{Op: "generate", ID: 1, Messages: []Message{{Role: "assistant", ToolCalls: []ToolCall{{Function: ToolFunction{Name: "f", Arguments: JSON(`{"a": 1}`)}}}}}}, 0},
+
+		{"arguments a string of no object", map[string]any{"op": "generate", "id": 3, "messages": []any{map[string]any{"role": "assistant",
+			"tool_calls": []any{map[string]any{"function": map[string]any{"name": "f", "arguments": `[1]`}}}}}}, nil, 3},
+		{"arguments an array", map[string]any{"op": "generate", "id": 3, "messages": []any{map[string]any{"role": "assistant",
+			"tool_calls": []any{map[string]any{"function": map[string]any{"arguments": []any{1}}}}}}}, nil, 3},
+		{"tool not a map", map[string]any{"op": "generate", "id": 3, "tools": []any{"f"}}, nil, 3},
+		{"tool with NaN", map[string]any{"op": "generate", "id": 3, "tools": []any{map[string]any{"x": math.NaN()}}}, nil, 3},
+		{"tool with binary", map[string]any{"op": "generate", "id": 3, "tools": []any{map[string]any{"x": []byte("b")}}}, nil, 3},
+		{"token past int32", map[string]any{"op": "detokenize", "id": 3, "tokens": []any{1, int64(math.MaxInt32) + 1}}, nil, 3},
+		{"token a string", map[string]any{"op": "detokenize", "id": 3, "tokens": []any{"1"}}, nil, 3},
 		{"model 5", map[string]any{"op": "generate", "id": 3, "model": 5}, nil, 3},
 		{"binary prompt", map[string]any{"op": "generate", "id": 3, "prompt": []byte("hi")}, nil, 3},
 		{"seed -2", map[string]any{"op": "generate", "id": 3, "options": map[string]any{"seed": -2}}, nil, 3},
@@ -83,6 +104,7 @@ func TestDecodeRequestTypes(t *testing.T) {
 		{"id -1", map[string]any{"op": "ping", "id": -1}, nil, 0},
 		{"id as a string", map[string]any{"op": "ping", "id": "7"}, nil, 0},
 		{"id 1.5", map[string]any{"op": "ping", "id": 1.5}, nil, 0},
+		{"tool_choice map without a name", map[string]any{"op": "generate", "id": 3, "tool_choice": map[string]any{"type": "function"}}, nil, 3},
 	}
 	for _, tc := range tests {
 		got, err := DecodeRequest(pack(t, tc.frame))

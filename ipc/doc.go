@@ -5,5 +5,7 @@
 // or error frame. docs/protocol.md is the full description.
 //
 // Server serves a Handler (the daemon's pools) and knows nothing of models;
+// with Server.HTTP set, it hands connections that open with an HTTP
+// request, rather than a frame, to an HTTP server (package httpapi);
 // Client is the Go client library vkctl and apps use.
 package ipc

@@ -30,12 +30,12 @@ type scripted struct {
 	started chan struct{}
 }
 
-func (h *scripted) Generate(ctx context.Context, req *Request, emit func(string, []int32) error) (*Stats, error) {
+func (h *scripted) Generate(ctx context.Context, req *Request, emit func(Chunk) error) (*Stats, error) {
 	if h.started != nil {
 		h.started <- struct{}{}
 	}
 	for i := 0; i < h.chunks; i++ {
-		if err := emit(fmt.Sprintf(" %d", i), []int32{int32(i)}); err != nil {
+		if err := emit(Chunk{Text: fmt.Sprintf(" %d", i), Tokens: []int32{int32(i)}}); err != nil {
 			h.report(err)
 			return nil, err
 		}
@@ -600,7 +600,7 @@ func FuzzReadFrame(f *testing.F) {
 func FuzzDecodeRequest(f *testing.F) {
 	for _, r := range []any{
 		&Request{Op: OpHello, Version: Version},
-		&Request{Op: OpGenerate, ID: 1, Model: "m", Prompt: "p", Messages: []Message{{"user", "hi"}}, Stop: []string{"x"}},
+		&Request{Op: OpGenerate, ID: 1, Model: "m", Prompt: "p", Messages: []Message{{Role: "user", Content: "hi"}}, Stop: []string{"x"}},
 		&Request{Op: OpEmbed, ID: 2, Model: "m", Input: []string{"a", "b"}, Dimensions: 3},
 		map[string]any{"op": "ping", "id": 3, "extra": []any{1, "x", map[string]any{"y": 1.5}}},
 	} {

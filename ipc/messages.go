@@ -29,6 +29,9 @@ const (
 	OpUnload   = "unload"
 	OpStatus   = "status"
 	OpCancel   = "cancel"
+	// Answered from the model's tokenizer alone, without loading weights.
+	OpTokenize   = "tokenize"
+	OpDetokenize = "detokenize"
 	// Server to client.
 	OpChunk  = "chunk"
 	OpDone   = "done"
@@ -58,6 +61,34 @@ type Request struct {
 	MaxTokens int       `msgpack:"max_tokens,omitempty"`
 	Stop      []string  `msgpack:"stop,omitempty"`
 	Stream    *bool     `msgpack:"stream,omitempty"` // default true
+	// Tools are rendered through the model's chat template; ToolChoice
+	// is "auto" (the default), "none", or a call forced: "required" (to
+	// any tool), or a map {"type": "function", "function": {"name": N}},
+	// decoded as "function" with ToolChoiceFunction N (and so written by
+	// Client). A forced call is generated under a grammar of the model's
+	// tool-call format.
+	Tools              []JSON `msgpack:"tools,omitempty"`
+	ToolChoice         string `msgpack:"tool_choice,omitempty"`
+	ToolChoiceFunction string `msgpack:"-"`
+
+	// KeepAlive, when set, is how long the model stays loaded after this
+	// request (0: unload it once idle; negative: keep it), in place of the
+	// daemon's --keep-alive: Ollama's keep_alive, which the HTTP API sets.
+	KeepAlive *time.Duration `msgpack:"-"`
+
+	// tokenize takes Prompt or Messages (and Tools); detokenize Tokens.
+	// For a prompt, AddSpecial (default true) adds the model's BOS token
+	// and ParseSpecial (default true) reads special-token text such as
+	// "<|im_end|>" as that token, as generate does.
+	Tokens       []int32 `msgpack:"tokens,omitempty"`
+	AddSpecial   *bool   `msgpack:"add_special,omitempty"`
+	ParseSpecial *bool   `msgpack:"parse_special,omitempty"`
+	// Format is "json" or a JSON schema as JSON text; on the wire it may
+	// also be the schema as a map, which DecodeRequest turns into text.
+	Format      string `msgpack:"format,omitempty"`
+	Grammar     string `msgpack:"grammar,omitempty"` // GBNF
+	Logprobs    bool   `msgpack:"logprobs,omitempty"`
+	TopLogprobs int    `msgpack:"top_logprobs,omitempty"`
 
 	// embed
 	Input      []string `msgpack:"input,omitempty"`
@@ -65,10 +96,29 @@ type Request struct {
 	Dimensions int      `msgpack:"dimensions,omitempty"`
 }
 
-// Message is one chat turn.
+// Message is one chat turn. An assistant turn may carry the tool calls
+// it made; a tool turn answers one (tool_call_id) of a tool (name).
 type Message struct {
-	Role    string `msgpack:"role"`
-	Content string `msgpack:"content"`
+	Role       string     `msgpack:"role"`
+	Content    string     `msgpack:"content"`
+	ToolCalls  []ToolCall `msgpack:"tool_calls,omitempty"`
+	ToolCallID string     `msgpack:"tool_call_id,omitempty"`
+	Name       string     `msgpack:"name,omitempty"`
+}
+
+// ToolCall is one function call, in OpenAI's shape except that the
+// arguments are a map rather than a JSON string (a string holding a JSON
+// object is accepted too).
+type ToolCall struct {
+	ID       string       `msgpack:"id,omitempty"`
+	Type     string       `msgpack:"type"` // "function"
+	Function ToolFunction `msgpack:"function"`
+}
+
+// ToolFunction names the function called and its arguments.
+type ToolFunction struct {
+	Name      string `msgpack:"name"`
+	Arguments JSON   `msgpack:"arguments"`
 }
 
 // Options are sampling parameters; a nil field takes the daemon's default.
@@ -85,6 +135,9 @@ type Options struct {
 	FrequencyPenalty *float64 `msgpack:"frequency_penalty,omitempty"`
 	// Seed nil is a new random seed per request, as -1 is on the wire.
 	Seed *uint64 `msgpack:"seed,omitempty"`
+	// ContextSize bounds the request's positions (prompt and output), at
+	// most the daemon's context size for the model; nil is that size.
+	ContextSize *int `msgpack:"context_size,omitempty"`
 }
 
 // Response is every server-to-client frame. It is encoded with the fields
@@ -100,9 +153,15 @@ type Response struct {
 	// chunk (and done, for stream=false: the whole text)
 	Text   string  `msgpack:"text,omitempty"`
 	Tokens []int32 `msgpack:"tokens,omitempty"`
+	// Logprobs has one entry per token when the request set logprobs.
+	Logprobs []TokenLogprob `msgpack:"logprobs,omitempty"`
 
 	// done
 	Stats *Stats `msgpack:"stats,omitempty"`
+	// ToolCalls (done, when the request offered tools and the model
+	// called some) and Content, the reply's text outside the calls.
+	ToolCalls []ToolCall `msgpack:"tool_calls,omitempty"`
+	Content   string     `msgpack:"content,omitempty"`
 
 	// result
 	Embeddings [][]float32 `msgpack:"embeddings,omitempty"`
@@ -134,10 +193,19 @@ func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
 		fields = append(fields, field{"version", r.Version}, field{"server", r.Server})
 	case OpChunk:
 		fields = append(fields, field{"text", r.Text}, field{"tokens", orEmpty(r.Tokens)})
+		if len(r.Logprobs) > 0 {
+			fields = append(fields, field{"logprobs", r.Logprobs})
+		}
 	case OpDone:
 		fields = append(fields, field{"stats", r.Stats})
 		if r.whole {
 			fields = append(fields, field{"text", r.Text}, field{"tokens", orEmpty(r.Tokens)})
+			if len(r.Logprobs) > 0 {
+				fields = append(fields, field{"logprobs", r.Logprobs})
+			}
+		}
+		if len(r.ToolCalls) > 0 {
+			fields = append(fields, field{"tool_calls", r.ToolCalls}, field{"content", r.Content})
 		}
 	case OpResult:
 		switch r.answers {
@@ -157,6 +225,10 @@ func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
 			fields = append(fields, field{"models", models})
 		case OpStatus:
 			fields = append(fields, field{"status", r.Status.lists()})
+		case OpTokenize:
+			fields = append(fields, field{"tokens", orEmpty(r.Tokens)})
+		case OpDetokenize:
+			fields = append(fields, field{"text", r.Text})
 		}
 	case OpError:
 		fields = append(fields, field{"code", r.Code}, field{"message", r.Message})
@@ -200,6 +272,22 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
+// TokenLogprob is a generated token's log-probability and the most likely
+// alternatives of its draw (see docs/protocol.md).
+type TokenLogprob struct {
+	TopLogprob  `msgpack:",inline"`
+	TopLogprobs []TopLogprob `msgpack:"top_logprobs"`
+}
+
+// TopLogprob is one token's log-probability. Token is its text, with
+// U+FFFD for part of a UTF-8 sequence; Bytes are its exact bytes.
+type TopLogprob struct {
+	ID      int32   `msgpack:"id"`
+	Token   string  `msgpack:"token"`
+	Bytes   []byte  `msgpack:"bytes"`
+	Logprob float32 `msgpack:"logprob"`
+}
+
 // Stats close a generation: why it stopped, counts and timings.
 type Stats struct {
 	StopReason      string  `msgpack:"stop_reason"`
@@ -212,6 +300,9 @@ type Stats struct {
 	FirstTokenNs    int64   `msgpack:"first_token_ns"`
 	PromptTPS       float64 `msgpack:"prompt_tps"`
 	GenerationTPS   float64 `msgpack:"generation_tps"`
+	// ToolCalls and Content go out on the done frame, beside the stats.
+	ToolCalls []ToolCall `msgpack:"-"`
+	Content   string     `msgpack:"-"`
 }
 
 // ModelInfo describes a model the daemon can serve.
@@ -275,6 +366,22 @@ type ModelStatus struct {
 	LastErr  string    `msgpack:"last_error,omitempty"`
 	RetryAt  time.Time `msgpack:"retry_at,omitempty"`
 	Requests uint64    `msgpack:"requests"`
+	// KVCache is a generation model's shared KV cache, nil for others.
+	KVCache *KVCacheStatus `msgpack:"kv_cache,omitempty"`
+}
+
+// KVCacheStatus is the use of a model's KV cache, in cells (one cell
+// holds one token's keys and values in every layer).
+type KVCacheStatus struct {
+	// Used cells are held by running requests; Cached ones hold prompt
+	// prefixes a later request may reuse, and are taken back when no Free
+	// cell is left.
+	Used   int `msgpack:"used"`
+	Cached int `msgpack:"cached"`
+	Free   int `msgpack:"free"`
+	// Sequences open (one per worker) and forward passes run.
+	Sequences int    `msgpack:"sequences"`
+	Steps     uint64 `msgpack:"steps"`
 }
 
 // MemoryUse is one device's memory budget.

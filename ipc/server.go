@@ -32,6 +32,11 @@ type Server struct {
 	// connection before that connection's requests block (default 64).
 	WriteQueue int
 	Log        *slog.Logger
+	// HTTP, when set, is handed each connection that opens with an HTTP
+	// request rather than a frame, after the peer check; it owns the
+	// connection from then on (it must close it). The server no longer
+	// tracks it: the HTTP side drains on its own shutdown.
+	HTTP func(net.Conn)
 
 	once      sync.Once
 	mu        sync.Mutex
@@ -147,6 +152,11 @@ type conn struct {
 	cancel context.CancelFunc
 	log    *slog.Logger
 
+	// r is nc, or what replays the bytes sniffed from it; helloBy is when
+	// the hello must have arrived (sniffing included).
+	r       io.Reader
+	helloBy time.Time
+
 	mu   sync.Mutex
 	reqs map[uint64]context.CancelFunc
 	wg   sync.WaitGroup
@@ -161,17 +171,32 @@ func (c *conn) closeRead() {
 }
 
 func (s *Server) serveConn(nc net.Conn) {
-	ctx, cancel := context.WithCancel(s.ctx)
-	c := &conn{s: s, nc: nc, out: make(chan []byte, s.WriteQueue), dead: make(chan struct{}), ctx: ctx, cancel: cancel, reqs: map[uint64]context.CancelFunc{}, log: s.Log}
-	defer nc.Close()
 	cred, err := peerCred(nc)
 	if err == nil {
 		err = CheckPeer(cred, s.UID)
 	}
 	if err != nil {
+		nc.Close()
 		s.Log.Warn("refused connection", "err", err)
 		return // nothing is read from, or written to, a refused peer
 	}
+	var r io.Reader = nc
+	helloBy := time.Now().Add(s.HelloTimeout)
+	if s.HTTP != nil {
+		br, isHTTP, err := sniff(nc, helloBy)
+		if err != nil {
+			nc.Close()
+			return
+		}
+		if isHTTP {
+			s.HTTP(&sniffedConn{Conn: nc, r: br})
+			return
+		}
+		r = br
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &conn{s: s, nc: nc, r: r, helloBy: helloBy, out: make(chan []byte, s.WriteQueue), dead: make(chan struct{}), ctx: ctx, cancel: cancel, reqs: map[uint64]context.CancelFunc{}, log: s.Log}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -256,10 +281,10 @@ func (c *conn) sendError(id uint64, err error) {
 }
 
 func (c *conn) readLoop() {
-	c.nc.SetReadDeadline(time.Now().Add(c.s.HelloTimeout))
+	c.nc.SetReadDeadline(c.helloBy)
 	first := true
 	for {
-		p, err := ReadFrame(c.nc, c.s.MaxFrame)
+		p, err := ReadFrame(c.r, c.s.MaxFrame)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrFrameTooLarge):
@@ -325,7 +350,7 @@ func (c *conn) dispatch(req *Request) {
 		return
 	}
 	switch req.Op {
-	case OpPing, OpGenerate, OpEmbed, OpModels, OpLoad, OpUnload, OpStatus:
+	case OpPing, OpGenerate, OpEmbed, OpModels, OpLoad, OpUnload, OpStatus, OpTokenize, OpDetokenize:
 	case OpHello:
 		c.sendError(req.ID, Errorf(CodeBadRequest, "hello was already exchanged"))
 		return
@@ -423,6 +448,29 @@ func (c *conn) run(ctx context.Context, req *Request) (err error) {
 			return err
 		}
 		return result(&Response{})
+	case OpTokenize, OpDetokenize:
+		th, ok := h.(TokenHandler)
+		if !ok {
+			return Errorf(CodeUnknownOp, "this server does not answer %s", req.Op)
+		}
+		if req.Model == "" {
+			return Errorf(CodeBadRequest, "%s needs a model", req.Op)
+		}
+		if req.Op == OpDetokenize {
+			text, err := th.Detokenize(ctx, req)
+			if err != nil {
+				return err
+			}
+			return result(&Response{Text: text})
+		}
+		if req.Prompt == "" && len(req.Messages) == 0 {
+			return Errorf(CodeBadRequest, "tokenize needs a prompt or messages")
+		}
+		toks, err := th.Tokenize(ctx, req)
+		if err != nil {
+			return err
+		}
+		return result(&Response{Tokens: toks})
 	}
 	return Errorf(CodeUnknownOp, "unknown op %q", req.Op)
 }
@@ -437,13 +485,15 @@ func (c *conn) generate(ctx context.Context, req *Request) error {
 	stream := req.Stream == nil || *req.Stream
 	var text strings.Builder
 	var tokens []int32
-	emit := func(t string, ids []int32) error {
+	var logprobs []TokenLogprob
+	emit := func(ch Chunk) error {
 		if !stream {
-			text.WriteString(t)
-			tokens = append(tokens, ids...)
+			text.WriteString(ch.Text)
+			tokens = append(tokens, ch.Tokens...)
+			logprobs = append(logprobs, ch.Logprobs...)
 			return ctx.Err()
 		}
-		return c.send(ctx, &Response{Op: OpChunk, ID: req.ID, Text: t, Tokens: ids})
+		return c.send(ctx, &Response{Op: OpChunk, ID: req.ID, Text: ch.Text, Tokens: ch.Tokens, Logprobs: ch.Logprobs})
 	}
 	stats, err := c.s.Handler.Generate(ctx, req, emit)
 	if err != nil {
@@ -454,5 +504,6 @@ func (c *conn) generate(ctx context.Context, req *Request) error {
 	}
 	// The closing frame goes out even if the client cancelled just now:
 	// every request ends with exactly one done or error.
-	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens, whole: !stream})
+	return c.send(context.Background(), &Response{Op: OpDone, ID: req.ID, Stats: stats, Text: text.String(), Tokens: tokens, Logprobs: logprobs,
+		ToolCalls: stats.ToolCalls, Content: stats.Content, whole: !stream})
 }

@@ -14,34 +14,147 @@ import "github.com/vkinfer/vkinfer/quant"
 // rounded to f16 before they meet v, as llama.cpp's CPU backend converts
 // them for its product with an f16 V cache (v here holds f16 values).
 func Attend(out, q, k, v []float32, stride int, scale float32, scores []float32, portable bool) {
-	hd, span := len(q), len(scores)
+	run := [1]Run{{Row: 0, Len: len(scores)}}
+	AttendRuns(out, q, k, v, stride, run[:], scale, scores, portable)
+}
+
+// Run is a run of consecutive rows of a KV cache: rows [Row, Row+Len).
+type Run struct{ Row, Len int }
+
+// AttendRuns is Attend over keys and values kept in runs of rows (the
+// pages of a paged cache): position p is the p-th row of the runs taken
+// in order; scores must hold the runs' total length and ends holding
+// the weights. The result has the same bits however the positions are
+// split into runs.
+func AttendRuns(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, portable bool) {
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, true, simdAttend)
+}
+
+// AttendRunsF32 is AttendRuns with the weights left in float32, for a
+// cache whose values meet them unrounded (f32, q8_0).
+func AttendRunsF32(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32, portable bool) {
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, false, simdAttendF32)
+}
+
+// AttendHalfRuns is AttendRuns over keys and values stored as f16 (IEEE
+// half bits), as an f16 KV cache keeps them: the same arithmetic as
+// AttendRuns on those values widened to float32.
+func AttendHalfRuns(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32, portable bool) {
+	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, true, simdAttendF16)
+}
+
+// kvValue is what a KV cache stores a value as here: float32, or f16 bits.
+type kvValue interface{ ~float32 | ~uint16 }
+
+func widen[T kvValue](x T) float32 {
+	if h, ok := any(x).(uint16); ok {
+		return quant.F16ToF32(h)
+	}
+	return float32(x)
+}
+
+func attendRuns[T kvValue](out, q []float32, k, v []T, stride int, runs []Run, scale float32, scores []float32, portable, round bool,
+	simd func(out, q []float32, k, v []T, stride int, runs []Run, scale float32, scores []float32)) {
+	hd, span := len(q), 0
+	for _, r := range runs {
+		if r.Len > 0 {
+			end := (r.Row+r.Len-1)*stride + hd
+			_, _ = k[:end], v[:end] // bounds: the C kernel reads these rows unchecked
+			span += r.Len
+		}
+	}
+	scores = scores[:span]
 	if span == 0 || hd == 0 {
 		clear(out[:hd])
 		return
 	}
-	end := (span-1)*stride + hd
-	k, v, out = k[:end], v[:end], out[:hd]
+	out = out[:hd]
 	if use(portable) >= isaAVX2 {
-		simdAttend(out, q, k, v, stride, scale, scores)
+		simd(out, q, k, v, stride, runs, scale, scores)
 		return
 	}
-	for p := range scores {
-		kp := k[p*stride:][:hd]
-		var d float32
-		for i, qv := range q {
-			d += qv * kp[i]
+	p := 0
+	for _, r := range runs {
+		for j := range r.Len {
+			kp := k[(r.Row+j)*stride:][:hd]
+			var d float32
+			for i, qv := range q {
+				d += qv * widen(kp[i])
+			}
+			scores[p] = d * scale
+			p++
 		}
-		scores[p] = d * scale
 	}
 	Softmax(scores, true)
-	for p, w := range scores {
-		scores[p] = quant.F16ToF32(quant.F32ToF16(w))
+	if round {
+		for p, w := range scores {
+			scores[p] = quant.F16ToF32(quant.F32ToF16(w))
+		}
 	}
 	clear(out)
-	for p, w := range scores {
-		vp := v[p*stride:][:hd]
-		for i := range out {
-			out[i] += w * vp[i]
+	p = 0
+	for _, r := range runs {
+		for j := range r.Len {
+			vp := v[(r.Row+j)*stride:][:hd]
+			w := scores[p]
+			for i := range out {
+				out[i] += w * widen(vp[i])
+			}
+			p++
+		}
+	}
+}
+
+// GatherHalf widens the hd f16 values at the start of each row of the
+// runs (rows stride apart in src) into dst, hd floats a row in run order.
+func GatherHalf(dst []float32, src []uint16, stride, hd int, runs []Run, portable bool) {
+	n := 0
+	for _, r := range runs {
+		if r.Len > 0 {
+			_ = src[:(r.Row+r.Len-1)*stride+hd]
+			n += r.Len
+		}
+	}
+	dst = dst[:n*hd]
+	if use(portable) >= isaAVX2 {
+		simdGatherF16(dst, src, stride, hd, runs)
+		return
+	}
+	for _, r := range runs {
+		for j := range r.Len {
+			for i, h := range src[(r.Row+j)*stride:][:hd] {
+				dst[i] = quant.F16ToF32(h)
+			}
+			dst = dst[hd:]
+		}
+	}
+}
+
+// GatherQ8_0 widens values [off, off+hd) of each row of the runs (rows
+// of ggml Q8_0 blocks, rowBytes apart in src) into dst, hd floats a row
+// in run order: each int8 times its block's f16 scale, as
+// quant.Dequantize gives them.
+func GatherQ8_0(dst []float32, src []byte, rowBytes, off, hd int, runs []Run, portable bool) {
+	n := 0
+	for _, r := range runs {
+		if r.Len > 0 {
+			_ = src[:(r.Row+r.Len-1)*rowBytes+(off+hd+31)/32*34]
+			n += r.Len
+		}
+	}
+	dst = dst[:n*hd]
+	if use(portable) >= isaAVX2 {
+		simdGatherQ8_0(dst, src, rowBytes, off, hd, runs)
+		return
+	}
+	for _, r := range runs {
+		for c := r.Row; c < r.Row+r.Len; c++ {
+			row := src[c*rowBytes:]
+			for i := range hd {
+				blk := row[(off+i)/32*34:]
+				dst[i] = float32(int8(blk[2+(off+i)%32])) * quant.F16ToF32(uint16(blk[0])|uint16(blk[1])<<8)
+			}
+			dst = dst[hd:]
 		}
 	}
 }

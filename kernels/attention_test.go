@@ -4,6 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/quant"
 )
 
 // TestAttend runs each kernel set's attention (portable false, the set
@@ -104,5 +107,214 @@ func TestRopeRotates(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestAttendRuns: keys and values scattered over runs of rows (pages of
+// a paged cache, runs starting at odd and even positions, empty runs)
+// give each kernel set exactly the bits of the same rows kept in one
+// contiguous run.
+func TestAttendRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, tc := range []struct {
+			hd, stride int
+			lens       []int
+		}{
+			{4, 8, []int{1, 1, 1}}, {8, 16, []int{3, 0, 5, 16}}, {12, 48, []int{16, 16, 1}},
+			{64, 128, []int{7, 16, 9}}, {100, 200, []int{5, 2, 11}}, {128, 256, []int{16, 33, 1, 16}},
+		} {
+			span := 0
+			for _, l := range tc.lens {
+				span += l
+			}
+			q := randVec(rng, tc.hd)
+			k, vals := randVec(rng, span*tc.stride), randVec(rng, span*tc.stride)
+			// Scatter the rows: run r goes to rows placed backwards, with a
+			// gap of 3 rows between runs.
+			rows := span + 3*len(tc.lens)
+			sk, sv := randVec(rng, rows*tc.stride), randVec(rng, rows*tc.stride)
+			var runs []Run
+			p, end := 0, rows
+			for _, l := range tc.lens {
+				end -= l + 3
+				runs = append(runs, Run{Row: end, Len: l})
+				copy(sk[end*tc.stride:], k[p*tc.stride:(p+l)*tc.stride])
+				copy(sv[end*tc.stride:], vals[p*tc.stride:(p+l)*tc.stride])
+				p += l
+			}
+			scale := float32(1 / math.Sqrt(float64(tc.hd)))
+			want, got := randVec(rng, tc.hd), randVec(rng, tc.hd)
+			Attend(want, q, k, vals, tc.stride, scale, make([]float32, span), false)
+			AttendRuns(got, q, sk, sv, tc.stride, runs, scale, make([]float32, span), false)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("hd=%d runs %v: out[%d] = %v, contiguous %v", tc.hd, runs, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+// TestAttendRunsF32: each kernel set's attention with float32 weights
+// is within TestAttend's bound of the Go reference, gives the same bits
+// however the keys split into runs, and leaves in scores the softmax
+// itself (no f16 rounding: it sums to 1 within float32 noise and holds
+// values no f16 can).
+func TestAttendRunsF32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	const hd, stride, span = 40, 80, 37
+	q, k, v := randVec(rng, hd), randVec(rng, 2*span*stride), randVec(rng, 2*span*stride)
+	whole := []Run{{Row: 5, Len: span}}
+	split := []Run{{Row: 5, Len: 16}, {Row: 21, Len: 5}, {Row: 26, Len: span - 21}}
+	ref := make([]float32, hd)
+	AttendRunsF32(ref, q, k, v, stride, whole, 0.2, make([]float32, span), true)
+	forEachISA(t, func(t *testing.T, isa isa) {
+		a, b := make([]float32, hd), make([]float32, hd)
+		scores := make([]float32, span)
+		AttendRunsF32(a, q, k, v, stride, whole, 0.2, scores, false)
+		AttendRunsF32(b, q, k, v, stride, split, 0.2, make([]float32, span), false)
+		var sum float64
+		half := 0
+		for _, w := range scores {
+			sum += float64(w)
+			if quant.F16ToF32(quant.F32ToF16(w)) == w {
+				half++
+			}
+		}
+		if math.Abs(sum-1) > 1e-5 || half == span {
+			t.Fatalf("weights sum to %v, %d of %d f16 values", sum, half, span)
+		}
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("out[%d] = %v in one run, %v split", i, a[i], b[i])
+			}
+			if e := math.Abs(float64(a[i] - ref[i])); e > 1e-5*4 {
+				t.Fatalf("out[%d] = %v, Go %v", i, a[i], ref[i])
+			}
+		}
+	})
+}
+
+// TestAttendHalfRuns: each kernel set's attention over f16 keys and
+// values gives exactly its attention over the same values widened to
+// float32 (the loads convert exactly; the arithmetic is the same), and
+// GatherHalf widens exactly what quant.F16ToF32 does.
+func TestAttendHalfRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, tc := range []struct {
+			hd, stride int
+			runs       []Run
+		}{
+			{4, 8, []Run{{2, 1}, {0, 1}}}, {8, 16, []Run{{5, 3}, {0, 0}, {9, 5}}}, {12, 48, []Run{{0, 17}}},
+			{64, 128, []Run{{20, 7}, {3, 16}}}, {100, 200, []Run{{1, 5}, {12, 2}}}, {128, 256, []Run{{40, 33}, {2, 16}}},
+		} {
+			rows, span := 0, 0
+			for _, r := range tc.runs {
+				rows, span = max(rows, r.Row+r.Len), span+r.Len
+			}
+			hk, hv := make([]uint16, rows*tc.stride), make([]uint16, rows*tc.stride)
+			fk, fv := make([]float32, len(hk)), make([]float32, len(hv))
+			for i := range hk {
+				hk[i], hv[i] = quant.F32ToF16(float32(rng.NormFloat64())), quant.F32ToF16(float32(rng.NormFloat64()))
+				fk[i], fv[i] = quant.F16ToF32(hk[i]), quant.F16ToF32(hv[i])
+			}
+			q := randVec(rng, tc.hd)
+			scale := float32(1 / math.Sqrt(float64(tc.hd)))
+			want, got := randVec(rng, tc.hd), randVec(rng, tc.hd)
+			AttendRuns(want, q, fk, fv, tc.stride, tc.runs, scale, make([]float32, span), false)
+			AttendHalfRuns(got, q, hk, hv, tc.stride, tc.runs, scale, make([]float32, span), false)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("hd=%d runs %v: out[%d] = %v, float32 %v", tc.hd, tc.runs, i, got[i], want[i])
+				}
+			}
+			g := make([]float32, span*tc.hd)
+			GatherHalf(g, hk, tc.stride, tc.hd, tc.runs, false)
+			p := 0
+			for _, r := range tc.runs {
+				for j := range r.Len {
+					for i := range tc.hd {
+						if w := fk[(r.Row+j)*tc.stride+i]; g[p*tc.hd+i] != w {
+							t.Fatalf("hd=%d runs %v: gathered [%d][%d] = %v, want %v", tc.hd, tc.runs, p, i, g[p*tc.hd+i], w)
+						}
+					}
+					p++
+				}
+			}
+		}
+	})
+}
+
+// TestGatherQ8_0: each kernel set widens Q8_0 rows exactly as
+// quant.Dequantize does, for head slices starting inside a block, across
+// blocks and at odd offsets.
+func TestGatherQ8_0(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	const width, cells = 96, 9
+	rowBytes := width / 32 * 34
+	src := make([]byte, cells*rowBytes)
+	want := make([]float32, cells*width)
+	for c := range cells {
+		q, err := quant.Quantize(gguf.TypeQ8_0, randVec(rng, width))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(src[c*rowBytes:], q)
+		if err := quant.Dequantize(gguf.TypeQ8_0, q, want[c*width:(c+1)*width]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := []Run{{Row: 6, Len: 3}, {Row: 0, Len: 2}, {Row: 4, Len: 0}, {Row: 3, Len: 1}}
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, s := range []struct{ off, hd int }{{0, 32}, {32, 64}, {8, 16}, {24, 40}, {3, 13}, {0, 96}, {64, 8}} {
+			got := make([]float32, 6*s.hd)
+			GatherQ8_0(got, src, rowBytes, s.off, s.hd, runs, false)
+			p := 0
+			for _, r := range runs {
+				for c := r.Row; c < r.Row+r.Len; c++ {
+					for i := range s.hd {
+						if w := want[c*width+s.off+i]; got[p*s.hd+i] != w {
+							t.Fatalf("off %d hd %d: cell %d value %d = %v, want %v", s.off, s.hd, c, i, got[p*s.hd+i], w)
+						}
+					}
+					p++
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkAttend: one head of a decode step over 1024 positions (head
+// width 64 in rows of 256), the keys in one run and in pages of 16, kept
+// as float32 and as f16. Speed only; the tests hold the values.
+func BenchmarkAttend(b *testing.B) {
+	const hd, stride, span = 64, 256, 1024
+	rng := rand.New(rand.NewPCG(39, 40))
+	q, fk, fv := randVec(rng, hd), randVec(rng, span*stride), randVec(rng, span*stride)
+	hk, hv := make([]uint16, len(fk)), make([]uint16, len(fv))
+	for i := range fk {
+		hk[i], hv[i] = quant.F32ToF16(fk[i]), quant.F32ToF16(fv[i])
+	}
+	out, scores := make([]float32, hd), make([]float32, span)
+	var pages []Run
+	for p := span/16 - 1; p >= 0; p-- {
+		pages = append(pages, Run{Row: 16 * p, Len: 16})
+	}
+	for _, runs := range []struct {
+		name string
+		r    []Run
+	}{{"one run", []Run{{0, span}}}, {"pages", pages}} {
+		b.Run("f32/"+runs.name, func(b *testing.B) {
+			for b.Loop() {
+				AttendRuns(out, q, fk, fv, stride, runs.r, 0.125, scores, false)
+			}
+		})
+		b.Run("f16/"+runs.name, func(b *testing.B) {
+			for b.Loop() {
+				AttendHalfRuns(out, q, hk, hv, stride, runs.r, 0.125, scores, false)
+			}
+		})
 	}
 }

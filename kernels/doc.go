@@ -12,16 +12,24 @@
 //     for the matrix types below that have their own kernels.
 //   - avx512: avx2 with AVX-512 (F, BW, VL) kernels where a type has
 //     them: so far the packed GEMM (below).
-//   - vnni: avx512 with AVX-512 VNNI kernels for Q8_0 weights, one input
-//     and four: two blocks per 512-bit step, and the packed GEMM's. The
-//     integer dots are exact; the float sums go in an order of their own
-//     (within the Go set's 1e-5, as every C set).
+//   - vnni: avx512 with VNNI kernels for Q4_0, Q5_0, Q8_0, IQ4_NL,
+//     Q2_K..Q6_K and F16, one input and four (avx512_amd64.c), and the
+//     packed GEMM's: two 32-element blocks per 512-bit register,
+//     vpdpbusd for the byte products, each weight entering as an unsigned
+//     code whose offset comes off through the activations' block sums.
+//     They form the AVX2 kernels' exact integer dots and then do their
+//     float arithmetic, so their results equal avx2's bit for bit (the
+//     model oracle tests hold the CPU to llama.cpp's summation order).
+//   - bf16: vnni with an AVX512-BF16 kernel (vdpbf16ps) for BF16 weights,
+//     which sums in pairs, in an order of its own (within 1e-5 of go).
 //
-// The best set the CPU supports is chosen once at start; MatVec.Portable
-// and the portable arguments pick go for one call. Tests run every set
+// The best set the CPU supports is chosen once at start (KernelSet names
+// it; UseKernelSet picks a lower one, for benchmarks); MatVec.Portable and
+// the portable arguments pick go for one call. Tests run every set
 // the host supports, forcing one at a time (so a VNNI host proves avx2
 // and go too), and TestMain prints which ran and which were skipped, as
-// "kernels: variants proven on this host: go, avx2, vnni" (visible with
+// "kernels: variants proven on this host: go, avx2, avx512, vnni, bf16"
+// (visible with
 // go test -v, on failure, or from go test inside this directory). Every
 // run-time choice of kernel depends on that one setting, so forcing it
 // reaches every path.
@@ -49,6 +57,11 @@
 // vnni's, and the Go reference (with an exactly rounded fma) gives them
 // too. That is the batch invariance continuous batching relies on.
 //
-// Rows are split over a fixed set of worker goroutines (Threads), and a
+// Rows are split over a fixed set of worker goroutines (Threads) in
+// contiguous ranges, so a decode step reads each weight once, each core
+// one sequential stream, which the C kernels prefetch a few KiB ahead
+// (the hardware prefetcher alone left a core's arithmetic and its misses
+// unoverlapped). BenchmarkDecode measures that stream's rate per kernel
+// set, BenchmarkReadBandwidth the memory's read rate to hold it to. A
 // warm call allocates nothing.
 package kernels

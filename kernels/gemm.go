@@ -23,14 +23,14 @@ type gemmIn struct {
 }
 
 // gemmSets holds each packable type's C kernels per set (avx2, avx512,
-// vnni), filled by the C build (gemm_amd64.go).
+// vnni; bf16 runs vnni's), filled by the C build (gemm_amd64.go).
 var gemmSets = map[gguf.Type]*[3]gemmFunc{}
 
 // gemmKernel returns set v's GEMM for t: its C kernel, the best below v
 // that exists, or the Go reference.
 func gemmKernel(t gguf.Type, v isa) gemmFunc {
 	if s := gemmSets[t]; s != nil {
-		for i := int(v) - int(isaAVX2); i >= 0; i-- {
+		for i := min(int(v)-int(isaAVX2), len(s)-1); i >= 0; i-- {
 			if s[i] != nil {
 				return s[i]
 			}

@@ -48,6 +48,7 @@ AVX2 static inline __attribute__((always_inline)) void iq4nl_n(const uint8_t *w,
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long g = 0; g < nb; g += 8) {
 			const int m = nb - g < 8 ? (int)(nb - g) : 8;
+			prefetch_span(row + g * 18, 8 * 18);
 			const __m256 dw = block_scales(row + g * 18, 18, m);
 			const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 			__m256i q[8], sign[8];
@@ -93,6 +94,7 @@ AVX2 static inline __attribute__((always_inline)) void iq4xs_n(const uint8_t *w,
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * 136;
+			prefetch_span(blk, 136);
 			uint16_t h;
 			memcpy(&h, blk + 2, 2);
 			const float d = iq4_d(blk);

@@ -14,8 +14,8 @@ import "C"
 import "github.com/vkinfer/vkinfer/gguf"
 
 // The C build's IQ4 rows of the kernel table (iq4_amd64.c), kept apart
-// from simd_amd64.go's: AVX2 kernels, one input and four; the VNNI set
-// runs them too.
+// from simd_amd64.go's: AVX2 kernels, one input and four (the vnni set's
+// are avx512_amd64.go's).
 func init() {
 	nl, xs := typeTable[gguf.TypeIQ4_NL], typeTable[gguf.TypeIQ4_XS]
 	nl.avx2 = func(w []byte, in *input, y []float32, lo, hi, nb int) {

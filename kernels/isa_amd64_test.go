@@ -20,6 +20,9 @@ func TestHostISA(t *testing.T) {
 			want = isaAVX512
 			if cpu.X86.HasAVX512VNNI {
 				want = isaVNNI
+				if cpu.X86.HasAVX512BF16 {
+					want = isaBF16
+				}
 			}
 		}
 	}

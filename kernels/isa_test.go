@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -9,7 +10,7 @@ import (
 )
 
 // isas lists every kernel set, lowest first.
-var isas = []isa{isaGo, isaAVX2, isaAVX512, isaVNNI}
+var isas = []isa{isaGo, isaAVX2, isaAVX512, isaVNNI, isaBF16}
 
 // proven records the sets tests forced and ran, and the ones they skipped
 // for want of CPU features (or of the C build), for TestMain to name.
@@ -75,7 +76,7 @@ func TestForceISA(t *testing.T) {
 		t.Fatalf("active set %s at start, host's best %s", active, hostISA)
 	}
 	forEachISA(t, func(t *testing.T, v isa) {
-		if SIMD() != (v >= isaAVX2) || VNNI() != (v == isaVNNI) {
+		if SIMD() != (v >= isaAVX2) || VNNI() != (v >= isaVNNI) {
 			t.Errorf("forced %s: SIMD() = %v, VNNI() = %v", v, SIMD(), VNNI())
 		}
 		if use(true) != isaGo || use(false) != v {
@@ -84,5 +85,28 @@ func TestForceISA(t *testing.T) {
 	})
 	if active != hostISA {
 		t.Errorf("active set %s after forcing, want %s back", active, hostISA)
+	}
+}
+
+// TestUseKernelSet: every set the host runs can be chosen by name (and is
+// then what KernelSet reports); unknown names and sets above the host's
+// are refused with ErrKernelSet, leaving the active set as it was.
+func TestUseKernelSet(t *testing.T) {
+	t.Cleanup(func() { active = hostISA })
+	for _, v := range isas {
+		err := UseKernelSet(v.String())
+		if v > hostISA {
+			if !errors.Is(err, ErrKernelSet) || active == v {
+				t.Errorf("%s above the host's %s: err %v, active %s", v, hostISA, err, active)
+			}
+			continue
+		}
+		if err != nil || KernelSet() != v.String() {
+			t.Errorf("UseKernelSet(%s): %v, KernelSet() = %s", v, err, KernelSet())
+		}
+	}
+	before := active
+	if err := UseKernelSet("avx1024"); !errors.Is(err, ErrKernelSet) || active != before {
+		t.Errorf("unknown set: err %v, active %s (was %s)", err, active, before)
 	}
 }

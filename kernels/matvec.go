@@ -16,7 +16,7 @@ var ErrShape = errors.New("kernels: shape mismatch")
 // SIMD reports whether the AVX2 kernels are in use on this machine.
 func SIMD() bool { return active >= isaAVX2 }
 
-// VNNI reports whether AVX-512 VNNI kernels are in use (for Q8_0).
+// VNNI reports whether the AVX-512 VNNI kernels are in use.
 func VNNI() bool { return active >= isaVNNI }
 
 // maxParts bounds how many ranges a call splits into, and so the

@@ -272,8 +272,8 @@ func poisoned(n int) []float32 {
 // float64 product (matvecBounds). The C kernels form the Go ones'
 // integer products (for floats, the same products) and sum them in
 // another order, so they also stay within 1e-5 (relative RMS) of the Go
-// set (the VNNI set too: it forms Q8_0's integer dots exactly and sums
-// them in an order of its own).
+// set; the vnni and bf16 sets equal the avx2 set's bit for bit, but for
+// BF16 weights (vdpbf16ps sums in pairs, in an order of its own).
 func TestMatVec(t *testing.T) {
 	for _, c := range matvecCases(t) {
 		t.Run(c.String(), func(t *testing.T) {
@@ -292,6 +292,15 @@ func TestMatVec(t *testing.T) {
 					for b := range c.xs {
 						if e := relErr(asF64(got[v][b]), asF64(ref[b])); !(e <= 1e-5) {
 							t.Errorf("input %d: relative error %.3g from the Go kernels", b, e)
+						}
+					}
+				}
+				// The AVX-512 sets do the AVX2 kernels' float arithmetic on
+				// the same exact integer dots, but for BF16 (vdpbf16ps).
+				if ref, ok := got[isaAVX2]; ok && v >= isaVNNI && c.typ != gguf.TypeBF16 {
+					for b := range c.xs {
+						if !slices.Equal(got[v][b], ref[b]) {
+							t.Errorf("input %d: differs from the avx2 kernels'", b)
 						}
 					}
 				}
@@ -395,6 +404,9 @@ func TestMatVecNoAllocWarm(t *testing.T) {
 	})
 }
 
+// BenchmarkMatVec measures one input over a 2048×2048 matrix (in cache:
+// the kernels' arithmetic, not memory, sets the pace; BenchmarkDecode
+// reads from memory) with each kernel set the host runs above go.
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeIQ4_NL, gguf.TypeIQ4_XS, gguf.TypeQ5_K, gguf.TypeQ6_K} {
@@ -402,7 +414,7 @@ func BenchmarkMatVec(b *testing.B) {
 		w, _ := weights(b, rng, typ, rows, cols)
 		x, y := randVec(rng, cols), make([]float32, rows)
 		m := &MatVec{}
-		b.Run(typ.String(), func(b *testing.B) {
+		benchEachISA(b, typ.String(), func(b *testing.B) {
 			b.SetBytes(int64(len(w)))
 			for i := 0; i < b.N; i++ {
 				m.Do(typ, w, rows, cols, x, y)

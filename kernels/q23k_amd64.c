@@ -15,21 +15,6 @@ AVX2 static inline float k23_f16(const uint8_t *p) {
 	return _cvtsh_ss(h);
 }
 
-// Q3_K's sixteen 6-bit scales less 32, as bytes 0..15: bytes 0..7 of p
-// hold the low nibbles of scales 0..7 (low) and 8..15 (high); byte 8+i
-// holds the top two bits of scales i, i+4, i+8, i+12 at bits 0, 2, 4, 6.
-AVX2 static inline __m128i k3_scales(const uint8_t *p) {
-	const uint64_t nib = 0x0f0f0f0f0f0f0f0full;
-	const uint32_t two = 0x03030303u;
-	uint64_t a;
-	uint32_t h;
-	memcpy(&a, p, 8);
-	memcpy(&h, p + 8, 4);
-	const uint64_t s0 = (a & nib) | ((uint64_t)((h >> 2) & two) << 32 | (h & two)) << 4;
-	const uint64_t s1 = ((a >> 4) & nib) | ((uint64_t)((h >> 6) & two) << 32 | ((h >> 4) & two)) << 4;
-	return _mm_sub_epi8(_mm_set_epi64x((long long)s1, (long long)s0), _mm_set1_epi8(32));
-}
-
 // Q2_K (q3 = 0) and Q3_K (q3 = 1) for n (1 or 4) inputs, input k's
 // quants at xq + k*xqs and block scales at xd + k*xds. Group g of a
 // super-block (32 elements, activation block g) is bits 2·(g%4) of the
@@ -49,6 +34,7 @@ AVX2 static inline __attribute__((always_inline)) void matvec_k23_n(const uint8_
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
+			prefetch_span(blk, sbBytes);
 			// The sixteen scales (and Q2_K's mins) as bytes in both lanes;
 			// group g's pair is shuffled into the high bytes of 16-bit
 			// lanes (sc[2g] in the low lane, sc[2g+1] in the high) and

@@ -14,7 +14,7 @@ import "C"
 import "github.com/vkinfer/vkinfer/gguf"
 
 // The C build's Q2_K and Q3_K kernels (q23k_amd64.c): AVX2, one input and
-// four; the VNNI set runs these.
+// four (the vnni set's are avx512_amd64.go's).
 func init() {
 	k := typeTable[gguf.TypeQ2_K]
 	k.avx2 = func(w []byte, in *input, y []float32, lo, hi, nb int) {

@@ -74,12 +74,6 @@ AVX2 void kernels_round_f16(const float *x, float *out, long n) {
 	for (; i < n; i++) out[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
-AVX2 static inline float f16_at(const uint8_t *p) {
-	uint16_t h;
-	memcpy(&h, p, 2);
-	return _cvtsh_ss(h);
-}
-
 // The legacy types: Q4_0 (18-byte blocks: f16 d, nibble j and j+16
 // sharing byte j, minus 8), Q5_0 (22 bytes: f16 d, 32 fifth bits, nibbles
 // as Q4_0, minus 16) and Q8_0 (34 bytes: f16 d, 32 int8).
@@ -130,6 +124,7 @@ AVX2 static inline __attribute__((always_inline)) void legacy_n(int type, const 
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long g = 0; g < nb; g += 8) {
 			const int m = nb - g < 8 ? (int)(nb - g) : 8;
+			prefetch_span(row + g * bs, 8 * bs);
 			const __m256 dw = block_scales(row + g * bs, bs, m);
 			const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 			__m256i q[8], sign[8];
@@ -208,6 +203,7 @@ AVX2 static inline __attribute__((always_inline)) void kernels_matvec_k45_n(cons
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
+			prefetch_span(blk, sbBytes);
 			// The 6-bit scales and mins as ggml packs them: s < 4 in the
 			// low bits of bytes s and s+4, s >= 4 in the nibbles of byte
 			// s+4 with two high bits from bytes s-4 and s.
@@ -264,6 +260,7 @@ AVX2 static inline __attribute__((always_inline)) void kernels_matvec4_q6_k_n(co
 		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * 210;
+			prefetch_span(blk, 210);
 			const __m256 d = _mm256_set1_ps(f16_at(blk + 208));
 			const int8_t *sc = (const int8_t *)(blk + 192);
 			__m256i q[8], scale[8];

@@ -20,7 +20,23 @@ func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 
 func simdRoundF16(x, out []float32) { panic("kernels: no SIMD build") }
 
-func simdAttend(out, q, k, v []float32, stride int, scale float32, scores []float32) {
+func simdAttend(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
+	panic("kernels: no SIMD build")
+}
+
+func simdAttendF32(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
+	panic("kernels: no SIMD build")
+}
+
+func simdAttendF16(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32) {
+	panic("kernels: no SIMD build")
+}
+
+func simdGatherF16(dst []float32, src []uint16, stride, hd int, runs []Run) {
+	panic("kernels: no SIMD build")
+}
+
+func simdGatherQ8_0(dst []float32, src []byte, rowBytes, off, hd int, runs []Run) {
 	panic("kernels: no SIMD build")
 }
 

@@ -35,11 +35,14 @@ type input4 struct {
 type typeKernels struct {
 	// dot is the Go kernel of one weight row.
 	dot func(w []byte, in *input) float32
-	// avx2 and vnni multiply weight rows [lo, hi) by one input (nb is
-	// the row's blocks of the type, or its values for float types);
-	// avx2x4 and vnnix4 by four.
-	avx2, vnni     func(w []byte, in *input, y []float32, lo, hi, nb int)
-	avx2x4, vnnix4 func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int)
+	// avx2, vnni and bf16 multiply weight rows [lo, hi) by one input (nb
+	// is the row's blocks of the type, or its values for float types);
+	// avx2x4 and vnnix4 by four. A set has both or neither of its one-
+	// and four-input kernels (bf16 has no four-input kernel, and is only
+	// BF16's, which has no other four-input kernel), so a batch runs the
+	// single input's set.
+	avx2, vnni, bf16 func(w []byte, in *input, y []float32, lo, hi, nb int)
+	avx2x4, vnnix4   func(w []byte, in *input4, ys *[4][]float32, lo, hi, nb, cols int)
 }
 
 // typeTable holds the Go kernels; the C build adds its sets to the rows
@@ -77,6 +80,9 @@ func quantized(t gguf.Type) bool {
 // single returns set v's single-input kernel of k, or the best set below
 // v that has one (nil: the Go path).
 func (k *typeKernels) single(v isa) func(w []byte, in *input, y []float32, lo, hi, nb int) {
+	if v >= isaBF16 && k.bf16 != nil {
+		return k.bf16
+	}
 	if v >= isaVNNI && k.vnni != nil {
 		return k.vnni
 	}

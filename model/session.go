@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"errors"
 
 	"github.com/vkinfer/vkinfer/sampling"
@@ -29,4 +30,20 @@ type Session interface {
 	ContextSize() int
 	// Close frees the session's cache and scratch memory.
 	Close() error
+}
+
+// Sequence is a Session that runs beside other requests' sequences
+// (continuous batching): its KV cache comes a page at a time from a pool
+// shared with them, so each request is bracketed by Begin and End.
+type Sequence interface {
+	Session
+	// Begin starts a request for prompt. It maps cached pages that hold
+	// a prefix of the prompt (from any earlier request) and returns how
+	// many positions they hold; the caller evaluates the rest. The
+	// request may use positions positions (0: the session's whole
+	// context), and ctx's cancellation fails its pending work and frees
+	// its pages at once.
+	Begin(ctx context.Context, prompt []int32, positions int) (reused int)
+	// End frees the request's pages for other sequences.
+	End()
 }

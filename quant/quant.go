@@ -30,6 +30,24 @@ func Quantize(t gguf.Type, src []float32) ([]byte, error) {
 	return dst, nil
 }
 
+// QuantizeTo is Quantize into dst, which must hold exactly src's blocks
+// (for callers that quantize often, as a KV cache storing each token).
+func QuantizeTo(t gguf.Type, src []float32, dst []byte) error {
+	fn := traits[t].Quantize
+	if fn == nil {
+		return fmt.Errorf("%w: quantize to %s", ErrUnsupported, t)
+	}
+	n, err := t.RowBytes(len(src))
+	if err != nil {
+		return fmt.Errorf("quant: %w", err)
+	}
+	if len(dst) != n {
+		return fmt.Errorf("quant: %s: %d elements need %d bytes, got %d", t, len(src), n, len(dst))
+	}
+	fn(src, dst)
+	return nil
+}
+
 // CanDequantize reports whether Dequantize supports t.
 func CanDequantize(t gguf.Type) bool {
 	_, ok := traits[t]

@@ -46,7 +46,7 @@ func (e *Encoder) Forward(seqs [][]int32) (hidden []float32, start []int, err er
 	if err := b.Check(e.s.cfg.Vocab, e.s.cfg.Context); err != nil {
 		return nil, nil, fmt.Errorf("runner: %w", err)
 	}
-	g, err := e.s.graph(b.Shape())
+	g, err := e.s.graphs.get(b.Shape())
 	if err != nil {
 		return nil, nil, err
 	}

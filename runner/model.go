@@ -26,9 +26,12 @@ type Weights interface {
 // Model is a model file opened through its registered architecture for
 // a backend; the daemon and the tools open models this way.
 type Model struct {
-	File    *gguf.File
-	Arch    *model.Arch
-	Loaded  model.Loaded
+	File   *gguf.File
+	Arch   *model.Arch
+	Loaded model.Loaded
+	// KVType is the KV cache type of the model's generation sessions
+	// (Config.KVType; "" is f16).
+	KVType  string
 	weights Weights
 	batch   int
 }
@@ -69,8 +72,19 @@ func (m *Model) NewSession(ctx int) (*Session, error) {
 	if !m.Arch.Serves(model.Generate) {
 		return nil, fmt.Errorf("runner: %v models do not generate", m.Arch.Names)
 	}
-	return New(Config{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx, MaxBatch: m.batch},
+	return New(Config{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx, MaxBatch: m.batch, KVType: m.KVType},
 		m.weights.NewExecutor)
+}
+
+// NewBatcher returns a batcher of the model's generation graph whose
+// sequences have contexts of ctx positions, over a KV cache of cells
+// cells that grows up to maxCells.
+func (m *Model) NewBatcher(ctx, cells, maxCells int) (*Batcher, error) {
+	if !m.Arch.Serves(model.Generate) {
+		return nil, fmt.Errorf("runner: %v models do not generate", m.Arch.Names)
+	}
+	return NewBatcher(BatcherConfig{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx,
+		Cells: cells, MaxCells: maxCells, MaxBatch: m.batch, KVType: m.KVType}, m.weights.NewExecutor)
 }
 
 // NewEncoder returns an encoder of the model's embedding graph for

@@ -3,7 +3,6 @@ package runner
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
@@ -28,6 +27,9 @@ type Config struct {
 	// MaxBatch bounds the tokens of one executor step; a longer Eval runs
 	// in several (0 means 512).
 	MaxBatch int
+	// KVType names the KV cache type (compute.KVTypes) of a model whose
+	// graph keeps an f16 cache (decoders); "" keeps the graph's own.
+	KVType string
 }
 
 // Session is one sequence generated on an executor. It implements
@@ -41,8 +43,7 @@ type Config struct {
 type Session struct {
 	cfg    Config
 	exec   compute.Executor
-	graphs map[compute.BatchShape]*compute.Graph
-	lru    []compute.BatchShape // least recently used first
+	graphs *graphs
 	batch  compute.Batch
 	logits []float32
 
@@ -59,53 +60,42 @@ func New(cfg Config, newExec NewExecutor) (*Session, error) {
 	if cfg.Context <= 0 || cfg.Vocab <= 0 {
 		return nil, fmt.Errorf("runner: context %d and vocabulary %d must be > 0", cfg.Context, cfg.Vocab)
 	}
-	s := &Session{cfg: cfg, graphs: map[compute.BatchShape]*compute.Graph{}}
-	g, err := s.graph(compute.BatchShape{Tokens: 1, Outputs: 1})
+	s := &Session{cfg: cfg, graphs: newGraphs(cfg.File, cfg.Build, sessionGraphs)}
+	g, err := s.graphs.get(compute.BatchShape{Tokens: 1, Outputs: 1})
 	if err != nil {
 		return nil, err
 	}
-	if s.exec, err = newExec(g.Cache, cfg.Context); err != nil {
+	cache, err := cacheOf(g, cfg.KVType)
+	if err != nil {
+		return nil, err
+	}
+	if s.exec, err = newExec(cache, cfg.Context); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
+	s.graphs.exec = s.exec
 	return s, nil
 }
 
-// maxGraphs bounds the graphs a session keeps. Prompts of every length
-// have shapes of their own; decode steps reuse one. Past the bound the
-// least recently used graph is dropped, and the executor told to forget
-// it (its plans or bindings).
-const maxGraphs = 8
-
-// graph returns the graph for shape, building it on first use.
-func (s *Session) graph(shape compute.BatchShape) (*compute.Graph, error) {
-	if g, ok := s.graphs[shape]; ok {
-		s.used(shape)
-		return g, nil
-	}
-	b := compute.NewBuilder(s.cfg.File, shape)
-	g, err := b.Finish(s.cfg.Build(b))
-	if err != nil {
-		return nil, fmt.Errorf("runner: building the graph: %w", err)
-	}
-	if len(s.lru) == maxGraphs {
-		old := s.lru[0]
-		if f, ok := s.exec.(interface{ Forget(*compute.Graph) }); ok {
-			f.Forget(s.graphs[old])
+// cacheOf returns the KV cache shape g needs, stored as kvType (a
+// compute.KVTypes name) when g keeps an f16 cache (decoders; encoders
+// keep theirs in f32); "" keeps g's own.
+func cacheOf(g *compute.Graph, kvType string) (compute.CacheShape, error) {
+	cache := g.Cache
+	if kvType != "" && cache.Type == gguf.TypeF16 {
+		var err error
+		if cache.Type, err = compute.ParseKVType(kvType); err != nil {
+			return cache, fmt.Errorf("runner: %w", err)
 		}
-		delete(s.graphs, old)
-		s.lru = s.lru[1:]
 	}
-	s.graphs[shape] = g
-	s.lru = append(s.lru, shape)
-	return g, nil
+	if err := cache.Check(); err != nil {
+		return cache, fmt.Errorf("runner: %w", err)
+	}
+	return cache, nil
 }
 
-// used moves shape to the most recently used end.
-func (s *Session) used(shape compute.BatchShape) {
-	if i := slices.Index(s.lru, shape); i >= 0 && i < len(s.lru)-1 {
-		s.lru = append(slices.Delete(s.lru, i, i+1), shape)
-	}
-}
+// sessionGraphs bounds the graphs a session keeps: decode steps reuse
+// one shape, prompts of each length bring their own.
+const sessionGraphs = 8
 
 // Executor returns the executor the session runs on (for what a backend
 // offers beyond compute.Executor, such as a device's profile).
@@ -166,7 +156,7 @@ func (s *Session) prepare(tokens []int32, pos int) error {
 
 // run runs the prepared batch and keeps its result.
 func (s *Session) run() ([]float32, error) {
-	g, err := s.graph(s.batch.Shape())
+	g, err := s.graphs.get(s.batch.Shape())
 	if err != nil {
 		return nil, err
 	}
@@ -191,25 +181,31 @@ func (s *Session) Logits() ([]float32, error) {
 }
 
 // Sample implements model.Session: with a pending step on a sampling
-// executor, the forward pass and the draw run as one step.
+// executor, the forward pass and the draw run as one step (a grammar's
+// mask is uploaded with it). A draw with logprobs reads the logits back
+// in that step instead and samples on the CPU, since logprobs need them.
 func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
-	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending {
+	if se, ok := s.exec.(compute.SamplingExecutor); ok && s.pending && !smp.NeedsLogits() {
 		s.pending = false
-		g, err := s.graph(s.batch.Shape())
+		g, err := s.graphs.get(s.batch.Shape())
 		if err != nil {
 			return 0, err
 		}
-		id, err := se.RunSample(g, &s.batch, smp)
+		ids, _, err := se.RunSample(g, &s.batch, []*sampling.Sampler{smp})
 		if err != nil {
 			return 0, fmt.Errorf("runner: %w", err)
 		}
-		return id, nil
+		return ids[0], nil
 	}
 	l, err := s.Logits()
 	if err != nil {
 		return 0, err
 	}
-	return smp.Sample(l), nil
+	id := smp.Sample(l)
+	if id < 0 {
+		return 0, fmt.Errorf("runner: %w", smp.Err())
+	}
+	return id, nil
 }
 
 // Close implements model.Session.

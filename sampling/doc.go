@@ -7,7 +7,9 @@
 //
 //  1. penalties over the last RepeatLastN accepted tokens: a positive logit
 //     is divided by RepeatPenalty, a negative one multiplied; then
-//     count*FrequencyPenalty + PresencePenalty is subtracted;
+//     count*FrequencyPenalty + PresencePenalty is subtracted; a Constraint
+//     (a grammar, see Constrain) then sets the logits of tokens it does
+//     not allow to -Inf, and those are never drawn;
 //  2. Temperature 0 picks the largest logit (lowest id on ties) and stops;
 //  3. top-k keeps the TopK largest logits (0 keeps all);
 //  4. top-p keeps the shortest prefix, in descending order, whose softmax
@@ -21,4 +23,7 @@
 // backend walks the same order. The uniform numbers come from a
 // counter-based generator (splitmix64 of seed and step), so a device can be
 // handed the same number the CPU would use.
+//
+// Logprobs (WantLogprobs) are the log-softmax of the logits after step 1,
+// before temperature, as OpenAI defines them.
 package sampling

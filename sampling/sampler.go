@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
 	"slices"
 )
@@ -25,6 +26,11 @@ type Sampler struct {
 	cands   []Candidate
 	heap    candHeap
 	counts  map[int32]int
+
+	constraint Constraint
+	logprobs   int // top alternatives to record; -1 records nothing
+	last       TokenLogprob
+	err        error
 }
 
 // New returns a sampler for p, or the validation error.
@@ -32,7 +38,7 @@ func New(p Params) (*Sampler, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return &Sampler{p: p, counts: make(map[int32]int)}, nil
+	return &Sampler{p: p, counts: make(map[int32]int), logprobs: -1}, nil
 }
 
 // Params returns the sampler's parameters.
@@ -70,9 +76,15 @@ func (s *Sampler) Penalise(logits []float32) []float32 {
 		return logits
 	}
 	s.work = append(s.work[:0], logits...)
+	s.penaliseWork()
+	return s.work
+}
+
+// penaliseWork applies the history penalties to s.work.
+func (s *Sampler) penaliseWork() {
 	clear(s.counts)
 	for _, t := range s.history {
-		if t >= 0 && int(t) < len(logits) {
+		if t >= 0 && int(t) < len(s.work) {
 			s.counts[t]++
 		}
 	}
@@ -85,21 +97,49 @@ func (s *Sampler) Penalise(logits []float32) []float32 {
 		}
 		s.work[t] = l - float32(c)*s.p.FrequencyPenalty - s.p.PresencePenalty
 	}
+}
+
+// prepare returns the logits the chain starts from: penalised, then
+// masked by the constraint; nil when the constraint allows no token.
+func (s *Sampler) prepare(logits []float32) []float32 {
+	if s.constraint == nil {
+		return s.Penalise(logits)
+	}
+	s.work = append(s.work[:0], logits...)
+	if s.p.penalised() && len(s.history) > 0 {
+		s.penaliseWork()
+	}
+	if !applyMask(s.work, s.constraint.Allowed()) {
+		return nil
+	}
 	return s.work
 }
 
-// Sample draws the next token from logits and records it in the history.
-// It returns -1 when logits is empty.
+// Sample draws the next token from logits, records it in the history
+// and passes it to the constraint. It returns -1 when logits is empty or
+// the constraint fails (Err says why).
 func (s *Sampler) Sample(logits []float32) int32 {
+	s.err = nil
 	if len(logits) == 0 {
+		s.err = fmt.Errorf("sampling: no logits")
 		return -1
 	}
-	cands := s.Candidates(logits)
+	l := s.prepare(logits)
+	if l == nil {
+		s.err = ErrNoToken
+		return -1
+	}
+	cands := s.candidates(l)
 	id := cands[0].ID
 	if s.p.Temperature > 0 && len(cands) > 1 {
 		id = Pick(cands, s.NextUniform())
 	}
-	s.Accept(id)
+	if s.logprobs >= 0 {
+		s.recordLogprobs(l, id)
+	}
+	if s.err = s.Drawn(id, false); s.err != nil {
+		return -1
+	}
 	return id
 }
 
@@ -119,9 +159,17 @@ func Pick(cands []Candidate, u float32) int32 {
 // Candidates returns the tokens that survive steps 1-5 of the chain, in
 // draw order, with their step-6 probabilities. For greedy parameters it is
 // the single most likely token with P 1. The slice is the sampler's scratch,
-// valid until the next call.
+// valid until the next call; it is empty when a constraint allows no
+// token.
 func (s *Sampler) Candidates(logits []float32) []Candidate {
-	l := s.Penalise(logits)
+	l := s.prepare(logits)
+	if l == nil {
+		return s.cands[:0]
+	}
+	return s.candidates(l)
+}
+
+func (s *Sampler) candidates(l []float32) []Candidate {
 	maxID := argmax(l)
 	if s.p.Temperature == 0 {
 		s.cands = append(s.cands[:0], Candidate{ID: int32(maxID), Logit: l[maxID], P: 1})
@@ -145,6 +193,10 @@ func (s *Sampler) Candidates(logits []float32) []Candidate {
 		s.cands = s.prefilter(l, top, z)
 	}
 	slices.SortFunc(s.cands, byLogitThenID)
+	// Masked tokens (-Inf) sort last and are never drawn.
+	for len(s.cands) > 1 && math.IsInf(float64(s.cands[len(s.cands)-1].Logit), -1) {
+		s.cands = s.cands[:len(s.cands)-1]
+	}
 
 	if s.p.TopP < 1 {
 		var cum float64

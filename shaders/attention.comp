@@ -1,31 +1,46 @@
 #version 450
-// Attention of query row b, head h (one workgroup each) over the cached
-// keys and values: scores, softmax, weighted sum. Causal: row b sees
-// positions 0..pos0+b. Otherwise row b sees positions ranges[2b] up to
-// ranges[2b+1] (exclusive): the rows of its own sequence when sequences of
-// different lengths are packed into one batch. Query heads share KV heads
-// in groups (GQA). Scores go to a scratch buffer, so the context is not
-// bounded by shared memory.
+// Attention of query row b = row0 + gl_WorkGroupID.y, head h (one
+// workgroup each) over the cached keys and values: scores, softmax,
+// weighted sum. Causal: row b sees positions 0..pos0+b, position x in
+// cell x. Otherwise row b sees positions ranges[3b] up to ranges[3b+1]
+// (exclusive) of its own sequence, whose page table starts at
+// ranges[3b+2]: position x is in cell ranges[table + x/page] + x%page
+// (the table holds the first cell of each page of the sequence's
+// positions). Sequences of different lengths packed into one batch, each
+// in its own pages, attend this way. Query heads share KV heads in groups
+// (GQA). Scores go to a scratch buffer, s_stride floats per (dispatched
+// row, head), so the context is not bounded by shared memory.
+//
+// A row's arithmetic depends on its own query, keys and values only: the
+// same bits whatever other rows the batch holds and however its pages lie.
 //
 // HALF follows llama.cpp's f16 KV cache (decoders; its BERT attention is
 // f32): queries, keys and values are rounded to f16 as they are read, and
-// the normalised weights before their product with v. Rounding on read
-// leaves the cache in f32, as the ops that write it (matvec, rope) do.
+// the normalised weights before their product with v (keys and values
+// kept as f16 are f16 values already; HALF also serves an f32 cache that
+// holds values not yet rounded).
 //
 // soft_cap > 0 maps the scaled scores s to soft_cap·tanh(s/soft_cap)
 // before the softmax (Gemma 2).
+//
+// KV is how the cache keeps a cell's row of kv_stride values (store_kv):
+// 0 f32, 1 f16 (value pairs in words), 2 q8_0 (int8 quants, then f16
+// block scales two a word); keys and values are widened as read.
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const bool HALF = false;
+layout(constant_id = 2) const uint KV = 0;
 #include "reduce.glsl"
 #include "round.glsl"
 #include "tanh.glsl"
 
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float k[]; };
+layout(std430, binding = 1) readonly buffer KU { uint ku[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };
+layout(std430, binding = 2) readonly buffer VU { uint vu[]; };
 layout(std430, binding = 3) writeonly buffer O { float o[]; };
 layout(std430, binding = 4) buffer S { float sc[]; };
 layout(std430, binding = 5) readonly buffer R { uint ranges[]; };
@@ -35,34 +50,62 @@ layout(push_constant) uniform P {
 	uint kv_heads;
 	uint head_dim;
 	uint q_stride;  // elements between query (and output) rows
-	uint kv_stride; // elements between cached positions
-	uint kv_off;    // element offset of position 0 in k and v
+	uint kv_stride; // values of a cell's row
+	uint kv_off;    // cells before position 0's in k and v
 	uint pos0;
 	uint causal;
 	uint s_stride;  // scratch elements per (row, head)
 	float scale;
 	float soft_cap; // 0: none
+	uint row0;      // the batch row of workgroup row 0
+	uint page;      // cells of a page
 } p;
 
 float half_(float x) {
 	return HALF ? round_f16(x) : x;
 }
 
+// kv_word is word w of the keys (key) or values.
+uint kv_word(bool key, uint w) {
+	return key ? ku[w] : vu[w];
+}
+
+// kv_load returns value e of cell c's row of keys (key) or values.
+float kv_load(bool key, uint c, uint e) {
+	if (KV == 0u) {
+		uint i = c * p.kv_stride + e;
+		return key ? k[i] : v[i];
+	}
+	if (KV == 1u) {
+		return unpackHalf2x16(kv_word(key, c * (p.kv_stride / 2) + e / 2))[e & 1u];
+	}
+	uint row = c * (p.kv_stride / 4 + (p.kv_stride + 63) / 64);
+	float q = float(bitfieldExtract(int(kv_word(key, row + e / 4)), int(8 * (e & 3u)), 8));
+	return q * unpackHalf2x16(kv_word(key, row + p.kv_stride / 4 + e / 64))[(e / 32) & 1u];
+}
+
+// cell returns the cache cell of the row's key position x.
+uint cell(bool causal, uint table, uint x) {
+	return causal ? x : ranges[table + x / p.page] + x % p.page;
+}
+
 void main() {
-	uint h = gl_WorkGroupID.x, b = gl_WorkGroupID.y;
+	uint h = gl_WorkGroupID.x, b = p.row0 + gl_WorkGroupID.y;
 	uint tid = gl_LocalInvocationID.x;
-	uint first = p.causal != 0u ? 0u : ranges[2 * b];
-	uint span = p.causal != 0u ? p.pos0 + b + 1 : ranges[2 * b + 1] - first;
+	bool causal = p.causal != 0u;
+	uint first = causal ? 0u : ranges[3 * b];
+	uint span = causal ? p.pos0 + b + 1 : ranges[3 * b + 1] - first;
+	uint table = causal ? 0u : ranges[3 * b + 2];
 	uint qb = b * p.q_stride + h * p.head_dim;
 	uint kvh = h / (p.heads / p.kv_heads) * p.head_dim;
-	uint sb = (b * p.heads + h) * p.s_stride;
+	uint sb = (gl_WorkGroupID.y * p.heads + h) * p.s_stride;
 
 	float m = -1.0 / 0.0;
 	for (uint t = tid; t < span; t += WG) {
-		uint kb = p.kv_off + (first + t) * p.kv_stride + kvh;
+		uint c = p.kv_off + cell(causal, table, first + t);
 		float s = 0.0;
 		for (uint i = 0; i < p.head_dim; i++) {
-			s += half_(q[qb + i]) * half_(k[kb + i]);
+			s += half_(q[qb + i]) * half_(kv_load(true, c, kvh + i));
 		}
 		s *= p.scale;
 		if (p.soft_cap > 0.0) {
@@ -91,7 +134,7 @@ void main() {
 	for (uint i = tid; i < p.head_dim; i += WG) {
 		float acc = 0.0;
 		for (uint t = 0; t < span; t++) {
-			acc += sc[sb + t] * half_(v[p.kv_off + (first + t) * p.kv_stride + kvh + i]);
+			acc += sc[sb + t] * half_(kv_load(false, p.kv_off + cell(causal, table, first + t), kvh + i));
 		}
 		o[qb + i] = acc * inv;
 	}

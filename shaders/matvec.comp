@@ -42,32 +42,71 @@ layout(push_constant) uniform P {
 const uint MAXB = 16;
 float acc[MAXB];
 
-// dot1 returns this invocation's share (lane of lanes) of row . x for a
-// single input (a decode step) of a multiple of 4 elements: wide loads,
-// no batch loop, no accumulator array.
+// inputs32 returns input b's elements 32*sb .. 32*sb+31 as vec4s.
+void inputs32(uint sb, uint b, out vec4 xs[8]) {
+	if ((p.x_stride & 3u) == 0u) {
+		uint xb4 = b * (p.x_stride / 4) + sb * 8;
+		[[unroll]] for (uint k = 0; k < 8; k++) {
+			xs[k] = x4[xb4 + k];
+		}
+	} else {
+		uint xb = b * p.x_stride + sb * 32;
+		[[unroll]] for (uint k = 0; k < 8; k++) {
+			xs[k] = vec4(x[xb + 4 * k], x[xb + 4 * k + 1], x[xb + 4 * k + 2], x[xb + 4 * k + 3]);
+		}
+	}
+}
+
+// dot1 returns this invocation's share (lane of lanes) of row . x[0] for
+// a single input (a decode step): partial's operations in partial's
+// order for one input, without its batch loop and accumulator array.
+// Batch invariance rests on the two computing the same bits.
 float dot1(uint row, uint lane, uint lanes) {
 	uint roff = row * row_bytes(TYPE, p.cols);
 	float s = 0.0;
-	if (block_elems(TYPE) == 1u) {
+	if (block_elems(TYPE) == 1u && (p.x_stride & 3u) == 0u && (p.cols & 3u) == 0u) {
 		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
-			s += quad_dot(TYPE, roff, i4, 0);
+			s += dot(quad(TYPE, roff, i4), x4[i4]);
 		}
-	} else {
-		for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-			s += block_dot(TYPE, roff, sb, sb * 8);
+		return s;
+	}
+	if (block_elems(TYPE) == 1u) {
+		for (uint i = lane; i < p.cols; i += lanes) {
+			s += dequant(TYPE, roff, i) * x[i];
 		}
+		return s;
+	}
+	vec4 xs[8];
+	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
+		inputs32(sb, 0, xs);
+		s += combine32(TYPE, decode32(TYPE, roff, sb), xs);
 	}
 	return s;
 }
 
 // partial sets acc to this invocation's share (lane of lanes) of
-// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1.
+// row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1. An input's sum
+// takes the same operations in the same order whatever the batch size
+// and its place in the batch (dot1 for a single input included: batch
+// invariance), so a sequence's logits do not depend on what else a step
+// holds.
 void partial(uint row, uint b0, uint lane, uint lanes) {
 	[[unroll]] for (uint b = 0; b < MAXB; b++) {
 		acc[b] = 0.0;
 	}
 	uint roff = row * row_bytes(TYPE, p.cols);
 	uint nb = min(MAXB, p.n - b0);
+	bool wide = (p.x_stride & 3u) == 0u;
+	if (block_elems(TYPE) == 1u && wide && (p.cols & 3u) == 0u) {
+		// Four weights and four inputs a load.
+		for (uint i4 = lane; i4 < p.cols / 4; i4 += lanes) {
+			vec4 w = quad(TYPE, roff, i4);
+			for (uint b = 0; b < nb; b++) {
+				acc[b] += dot(w, x4[(b0 + b) * (p.x_stride / 4) + i4]);
+			}
+		}
+		return;
+	}
 	if (block_elems(TYPE) == 1u) {
 		for (uint i = lane; i < p.cols; i += lanes) {
 			float w = dequant(TYPE, roff, i);
@@ -77,24 +116,12 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 		}
 		return;
 	}
-	float v[32];
-	bool wide = (p.x_stride & 3u) == 0u;
+	vec4 xs[8];
 	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
-		dequant32(TYPE, roff, sb, v);
+		Blk w = decode32(TYPE, roff, sb);
 		for (uint b = 0; b < nb; b++) {
-			float s = 0.0;
-			if (wide) {
-				uint xb4 = (b0 + b) * (p.x_stride / 4) + sb * 8;
-				[[unroll]] for (uint k = 0; k < 8; k++) {
-					s += dot(vec4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]), x4[xb4 + k]);
-				}
-			} else {
-				uint xb = (b0 + b) * p.x_stride + sb * 32;
-				for (uint j = 0; j < 32; j++) {
-					s += v[j] * x[xb + j];
-				}
-			}
-			acc[b] += s;
+			inputs32(sb, b0 + b, xs);
+			acc[b] += combine32(TYPE, w, xs);
 		}
 	}
 }
@@ -109,7 +136,7 @@ void store(uint row, uint b, float sum) {
 
 void main() {
 	uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-	bool one = p.n == 1u && (p.cols & 3u) == 0u; // uniform
+	bool one = p.n == 1u; // uniform
 	if ((p.flags & 4u) != 0u) {
 		// Short rows: each invocation computes whole rows, no reduction.
 		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);

@@ -10,6 +10,11 @@
 // and id. When the chain needs more than CMAX candidates (top-k off or
 // above CMAX, and neither top-p nor min-p cuts inside the first CMAX),
 // the overflow flag asks the host to sample those logits itself.
+//
+// With use_mask, a grammar's bitset of allowed tokens (bit i of word
+// i/32) sets every other logit to -Inf after the penalties, as
+// sampling.Sampler does; top-k then counts allowed tokens only, so that
+// masked ones are never candidates.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 
@@ -25,6 +30,7 @@ layout(std430, binding = 0) readonly buffer L { float logits[]; };
 layout(std430, binding = 1) readonly buffer Pen { uint pen[]; }; // (token, count) pairs
 layout(std430, binding = 2) buffer Work { float work[]; };       // penalised logits
 layout(std430, binding = 3) writeonly buffer Out { uint res[]; }; // id, n, flags, 0, ids[CMAX], probs[CMAX]
+layout(std430, binding = 4) readonly buffer Mask { uint mask[]; }; // allowed tokens, when use_mask
 
 layout(push_constant) uniform P {
 	uint vocab;
@@ -41,6 +47,7 @@ layout(push_constant) uniform P {
 	uint step_lo;
 	uint step_hi;
 	uint want_cands; // 1: write the candidate list
+	uint use_mask;
 } p;
 
 shared uint skey[CMAX];
@@ -49,7 +56,7 @@ shared uint hist[256];
 shared uint tie_base[WG];
 shared float rv[WG];
 shared uint ri[WG];
-shared uint s_prefix, s_remaining, s_count;
+shared uint s_prefix, s_remaining, s_count, s_allowed;
 
 // key maps a float to a uint of the same order; NaN sorts lowest.
 uint key(float x) {
@@ -126,6 +133,25 @@ void main() {
 			work[t] = l - float(pen[2 * j + 1]) * p.freq_penalty - p.presence_penalty;
 		}
 	}
+	if (tid == 0u) {
+		s_allowed = p.vocab;
+	}
+	if (p.use_mask != 0u) {
+		memoryBarrierBuffer();
+		barrier(); // the penalties' writes first
+		uint mine = 0u;
+		for (uint i = tid; i < p.vocab; i += WG) {
+			if (((mask[i >> 5] >> (i & 31u)) & 1u) == 0u) {
+				work[i] = -1.0 / 0.0;
+			} else {
+				mine++;
+			}
+		}
+		float n = wg_sum(float(mine)); // exact: a vocabulary is far below 2^24
+		if (tid == 0u) {
+			s_allowed = uint(n);
+		}
+	}
 	memoryBarrierBuffer();
 	barrier();
 
@@ -167,8 +193,9 @@ void main() {
 	}
 
 	// The top-k set and the normaliser z of the untempered softmax.
-	bool limited = p.top_k > 0u && p.top_k < p.vocab;
-	uint k_all = limited ? p.top_k : p.vocab;
+	uint allowed = s_allowed;
+	bool limited = p.top_k > 0u && p.top_k < allowed;
+	uint k_all = limited ? p.top_k : allowed;
 	float z = 0.0;
 	if (limited) {
 		select_best(k_all);

@@ -50,9 +50,10 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []compute.CacheShape{{Layers: 1, Width: 32, Type: gguf.TypeBF16}, {Layers: 1, Width: 32, Type: gguf.TypeQ8_0}} {
-		if _, err := New(c, testCells); err == nil {
-			t.Errorf("New with a %s cache succeeded", c.Type)
+	// A type no KV cache stores; Q8_0 rows not whole blocks of 32.
+	for _, c := range []compute.CacheShape{{Layers: 1, Width: 32, Type: gguf.TypeBF16}, {Layers: 1, Width: 48, Type: gguf.TypeQ8_0}} {
+		if _, err := New(c, testCells); !errors.Is(err, compute.ErrKVType) {
+			t.Errorf("New with a %s cache of width %d: %v, want ErrKVType", c.Type, c.Width, err)
 		}
 	}
 	if _, err := New(g.Cache, 0); err == nil {

@@ -15,20 +15,20 @@ import (
 	"sync"
 
 	"github.com/vkinfer/vkinfer/compute"
-	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/kernels"
 )
 
 // ErrClosed is returned by Run after Close.
 var ErrClosed = errors.New("cpu: executor closed")
 
-// Executor runs graphs on package kernels. It owns the KV cache (one
-// sequence, cell = position) and the scratch buffers, and serves one
+// Executor runs graphs on package kernels. It owns the KV cache, whose
+// cells a batch gives its sequences from base cells or through page
+// tables (compute.Batch.Pages), and the scratch buffers, and serves one
 // caller at a time.
 type Executor struct {
 	cache        compute.CacheShape
 	cells        int
-	keys, values [][]float32 // per layer, cells × Width
+	keys, values []kvRows // per layer
 	closed       bool
 
 	plans map[*compute.Graph]*plan
@@ -45,31 +45,33 @@ type Executor struct {
 	packs        *packs // the model's packed matrices; nil for an executor made by New
 	mv           kernels.MatVec
 	gemm         kernels.Gemm
-	xrows, yrows [][]float32 // a matmul's rows, as DoBatch takes them
-	spans        [][2]int    // attention: each token's positions
-	queries      []float32   // attention: queries rounded to f16
+	xrows, yrows [][]float32       // a matmul's rows, as DoBatch takes them
+	runs         [][]kernels.Run   // attention: each token's keys as runs of cells
+	spans        []int             // attention: each token's keys
+	cellRuns     []compute.CellRun // attention: scratch for Batch.KeyRuns
+	queries      []float32         // attention: queries rounded to f16
 	attn         attnTask
 	moe          moeScratch
 	wg           sync.WaitGroup
 }
 
 // New returns an executor whose KV cache holds cells positions of shape
-// cache. Its type is F16 (values rounded to f16 as stored, as llama.cpp's
-// default cache) or F32.
+// cache, stored as its type (one of compute.KVTypes: F16, as llama.cpp's
+// default cache, 2 bytes a value; Q8_0, 34 bytes per 32; F32).
 func New(cache compute.CacheShape, cells int) (*Executor, error) {
-	if cache.Type != gguf.TypeF16 && cache.Type != gguf.TypeF32 {
-		return nil, fmt.Errorf("cpu: a KV cache of %s: only F16 and F32 are implemented", cache.Type)
+	if err := cache.Check(); err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
 	}
 	if cells <= 0 || cache.Layers < 0 || cache.Width < 0 {
 		return nil, fmt.Errorf("cpu: a KV cache of %d cells of %+v", cells, cache)
 	}
 	if n := int64(cache.Layers) * int64(cells) * int64(cache.Width); n > 1<<34 {
-		return nil, fmt.Errorf("cpu: a KV cache of %d cells needs %d floats per side, too many", cells, n)
+		return nil, fmt.Errorf("cpu: a KV cache of %d cells needs %d values per side, too many", cells, n)
 	}
 	e := &Executor{cache: cache, cells: cells, plans: map[*compute.Graph]*plan{}, dequant: map[*byte][]float32{}}
 	for range cache.Layers {
-		e.keys = append(e.keys, make([]float32, cells*cache.Width))
-		e.values = append(e.values, make([]float32, cells*cache.Width))
+		e.keys = append(e.keys, newKVRows(cache, cells))
+		e.values = append(e.values, newKVRows(cache, cells))
 	}
 	e.attn.e = e
 	return e, nil

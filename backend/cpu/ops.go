@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/vkinfer/vkinfer/compute"
-	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/quant"
 )
@@ -75,7 +74,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 			kernels.Rope(out[i*cols:(i+1)*cols], s.rope.at(int(p)), r.HeadDim, r.NeoX, false)
 		}
 	case compute.OpStoreKV:
-		e.storeKV(n.Params.Layer, a, b, batch)
+		return e.storeKV(n.Params.Layer, a, b, batch)
 	case compute.OpAttention:
 		e.attention(n, a, out, batch)
 	case compute.OpSiLUMul:
@@ -176,18 +175,17 @@ func (e *Executor) matMul(s *step, x, bias, out []float32) error {
 }
 
 // storeKV writes each token's keys and values at its position's cell,
-// rounded to f16 for an F16 cache.
-func (e *Executor) storeKV(layer int, k, v []float32, batch *compute.Batch) {
+// as the cache's type keeps them.
+func (e *Executor) storeKV(layer int, k, v []float32, batch *compute.Batch) error {
 	w := e.cache.Width
 	for i := range batch.Tokens {
 		c := batch.Cell(i)
-		kd, vd := e.keys[layer][c*w:][:w], e.values[layer][c*w:][:w]
-		if e.cache.Type == gguf.TypeF16 {
-			kernels.RoundF16(k[i*w:(i+1)*w], kd, false)
-			kernels.RoundF16(v[i*w:(i+1)*w], vd, false)
-		} else {
-			copy(kd, k[i*w:(i+1)*w])
-			copy(vd, v[i*w:(i+1)*w])
+		if err := e.keys[layer].store(c, k[i*w:(i+1)*w]); err != nil {
+			return err
+		}
+		if err := e.values[layer].store(c, v[i*w:(i+1)*w]); err != nil {
+			return err
 		}
 	}
+	return nil
 }

@@ -138,7 +138,8 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 		}
 	}
 	if n := g.Batch.Tokens; len(e.xrows) < n {
-		e.xrows, e.yrows, e.spans = make([][]float32, n), make([][]float32, n), make([][2]int, n)
+		e.xrows, e.yrows, e.spans = make([][]float32, n), make([][]float32, n), make([]int, n)
+		e.runs = make([][]kernels.Run, n)
 	}
 	return p, nil
 }

@@ -21,7 +21,6 @@ type bound struct {
 	outBytes uint64 // the result's bytes at the start of slot 0
 	// tokenRows and posRows bound the ids the graph's get_rows read.
 	tokenRows, posRows int
-	attns              []*compute.Attention
 }
 
 // input is a buffer the step fills from the batch by an update.
@@ -52,7 +51,7 @@ type plan struct {
 	inputSlot map[string]int
 	rangeSlot map[rangeKey]int
 	scratch   int // the attention score buffer's slot, noSlot if none
-	chunk     map[int]int
+	cells     int // each token's cell for store_kv (F16, Q8_0 caches), noSlot if none
 	// rounded holds, per rounding, the slot a matmul's input is rounded
 	// into first, as llama.cpp converts activations for quantized weights.
 	rounded map[ops.Rounding]int
@@ -139,7 +138,7 @@ func mayAlias(op compute.Op) bool {
 func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 	u := users(g)
 	p := &plan{slot: make([]int, len(g.Nodes)), need: []uint64{0}, accumulate: make([]bool, len(g.Nodes)), fused: make([]bool, len(g.Nodes)),
-		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, chunk: map[int]int{}, rounded: map[ops.Rounding]int{}, moe: map[int]moeSlots{}}
+		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, cells: noSlot, rounded: map[ops.Rounding]int{}, moe: map[int]moeSlots{}}
 	out := g.Out.Index()
 	last := make([]int, len(g.Nodes))
 	for i := range g.Nodes {
@@ -174,10 +173,20 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 		p.need[s] = max(p.need[s], bytes)
 		return s
 	}
+	// reserve is a slot of its own for the whole step, never a freed one:
+	// what a step uploads before its first op (key ranges, cells) must not
+	// share a slot with a node recorded before its reader.
+	reserve := func(bytes uint64) int {
+		p.need = append(p.need, bytes)
+		return len(p.need) - 1
+	}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		p.slot[i] = noSlot
 		bytes := uint64(4 * n.Shape.Elems())
+		if n.Op == compute.OpStoreKV && e.cache.Type != gguf.TypeF32 && p.cells == noSlot {
+			p.cells = reserve(uint64(4 * g.Batch.Tokens))
+		}
 		switch {
 		case n.Kind == compute.KindInput:
 			s, ok := p.inputSlot[n.Name]
@@ -203,7 +212,7 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 			p.slot[i] = fresh(bytes)
 		}
 		if n.Op == compute.OpAttention {
-			if err := e.planAttention(g, p, i, fresh); err != nil {
+			if err := e.planAttention(g, p, i, fresh, reserve); err != nil {
 				return nil, err
 			}
 		}
@@ -263,32 +272,66 @@ func contains(s []int, v int) bool {
 
 // planAttention gives attention node i its key ranges (shared by the
 // attentions of one kind) and sizes the score scratch, which all share.
-// The scratch holds a score per (row, head, cell); when a batch's rows do
-// not fit the device's storage range at once they go in chunks of a
-// multiple of 64 rows, which keeps the chunks' buffer offsets aligned.
-func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, fresh func(uint64) int) error {
+// The ranges hold three uint32s per row (first and end key positions,
+// the row's page table) and the page tables of the batch's sequences: at
+// most one a row, each at most a page per PageCells cells of the cache.
+// The scratch holds a score per (row, head, key): at least one row's
+// over the whole cache, at most scoreBudget; a step records the rows in
+// chunks that fit it at the step's longest span.
+func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, fresh, reserve func(uint64) int) error {
 	n := &g.Nodes[i]
 	a := n.Params.Attn
 	rows := n.Shape.Rows
 	key := rangeKey{a.Causal, a.Window}
 	if _, ok := p.rangeSlot[key]; !ok {
-		p.rangeSlot[key] = fresh(uint64(8 * rows))
+		p.rangeSlot[key] = reserve(uint64(12*rows) + 4*uint64(rows)*uint64(e.cells/compute.PageCells+1))
 	}
 	perRow := uint64(4 * a.Heads * e.cells)
-	limit := e.k.Dev.Info.MaxStorageBufferRange
-	chunk := rows
-	if uint64(rows)*perRow > limit {
-		chunk = int(limit/perRow) &^ 63
-		if chunk == 0 {
-			return fmt.Errorf("node %d (%s): the scores of 64 rows over %d cells exceed the device's storage range", i, n.Name, e.cells)
-		}
+	if limit := e.k.Dev.Info.MaxStorageBufferRange; perRow > limit {
+		return fmt.Errorf("node %d (%s): the scores of a row over %d cells exceed the device's storage range", i, n.Name, e.cells)
 	}
-	p.chunk[i] = chunk
 	if p.scratch == noSlot {
 		p.scratch = fresh(0)
 	}
-	p.need[p.scratch] = max(p.need[p.scratch], uint64(chunk)*perRow)
+	p.need[p.scratch] = max(p.need[p.scratch], min(uint64(rows)*perRow, max(perRow, scoreBudget)))
 	return nil
+}
+
+// scoreBudget bounds the attention score scratch (bytes) when one row's
+// scores over the cache take less.
+const scoreBudget = 64 << 20
+
+// fillRanges appends attention a's key ranges for batch to dst: per
+// token its first and end key positions and the index (in uint32s from
+// the buffer's start) of its sequence's page table, then the tables,
+// each entry the cell of position j·PageCells of its sequence, as far as
+// the sequence's longest span in the batch reaches.
+func fillRanges(a *compute.Attention, b *compute.Batch, dst []byte, table []int32) ([]byte, []int32) {
+	seqs := max(len(b.Base), len(b.Pages), 1)
+	// table[s]: the page entries sequence s needs, then its table's index.
+	table = append(table[:0], make([]int32, 2*seqs)...)
+	for i := range b.Tokens {
+		_, hi := b.Span(i, a)
+		s := b.SeqOf(i)
+		table[s] = max(table[s], int32((hi+compute.PageCells-1)/compute.PageCells))
+	}
+	at := int32(3 * len(b.Tokens))
+	for s := range seqs {
+		table[seqs+s] = at
+		at += table[s]
+	}
+	for i := range b.Tokens {
+		lo, hi := b.Span(i, a)
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(lo))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(hi))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(table[seqs+int(b.SeqOf(i))]))
+	}
+	for s := range seqs {
+		for j := range int(table[s]) {
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(b.CellOf(int32(s), j*compute.PageCells)))
+		}
+	}
+	return dst, table
 }
 
 // binder holds what binding one graph needs.
@@ -387,12 +430,16 @@ func (e *Executor) bind(g *compute.Graph) (_ *bound, err error) {
 	}
 	for key, s := range p.rangeSlot {
 		a := &compute.Attention{Causal: key.causal, Window: key.window}
-		b.attns = append(b.attns, a)
+		var table []int32
 		b.inputs = append(b.inputs, input{e.slots[s], func(b *compute.Batch, dst []byte) []byte {
+			dst, table = fillRanges(a, b, dst, table)
+			return dst
+		}})
+	}
+	if p.cells != noSlot {
+		b.inputs = append(b.inputs, input{e.slots[p.cells], func(b *compute.Batch, dst []byte) []byte {
 			for i := range b.Tokens {
-				lo, hi := b.KeyCells(i, a)
-				dst = binary.LittleEndian.AppendUint32(dst, uint32(lo))
-				dst = binary.LittleEndian.AppendUint32(dst, uint32(hi))
+				dst = binary.LittleEndian.AppendUint32(dst, uint32(b.Cell(i)))
 			}
 			return dst
 		}})
@@ -716,9 +763,10 @@ func (bd *binder) binary(n *compute.Node, a, out *vk.Buffer) error {
 	return nil
 }
 
-// storeKV copies the keys and values of each run of consecutive cells
-// into the cache layer: one copy per run (per sequence, for the batches
-// a session makes), not per token.
+// storeKV writes each token's keys and values into its cell of the
+// cache layer: for an F32 cache one copy per run of consecutive cells
+// (per sequence, for the batches a session makes), not per token; for
+// F16 and Q8_0 the store_kv shader, which rounds or quantizes them.
 func (bd *binder) storeKV(n *compute.Node) error {
 	e := bd.e
 	l := n.Params.Layer
@@ -734,6 +782,16 @@ func (bd *binder) storeKV(n *compute.Node) error {
 		return err
 	}
 	kc, vc := e.keys[l], e.values[l]
+	if e.cache.Type != gguf.TypeF32 {
+		cells := e.slots[bd.p.cells]
+		op, err := e.k.BindStoreKV(bd.b.sets, e.cache.Type, k.All(), v.All(), kc.All(), vc.All(), cells.All())
+		if err != nil {
+			return err
+		}
+		w := e.cache.Width
+		bd.add([]*vk.Buffer{k, v, cells}, []*vk.Buffer{kc, vc}, func(st *vk.Step, b *compute.Batch) { op.Record(st, len(b.Tokens), w, w) })
+		return nil
+	}
 	row := uint64(4 * e.cache.Width)
 	bd.add([]*vk.Buffer{k, v}, []*vk.Buffer{kc, vc}, func(st *vk.Step, b *compute.Batch) {
 		runs(len(b.Tokens), func(i int) bool { return b.Cell(i) == b.Cell(i-1)+1 }, func(lo, hi int) {
@@ -746,8 +804,8 @@ func (bd *binder) storeKV(n *compute.Node) error {
 }
 
 // attention binds attention node i over its layer's cache, each query
-// row seeing the key cells its range gives (the batch's KeyCells), in
-// chunks of rows when the scores of all do not fit at once.
+// row seeing the key cells its range and page table give, in chunks of
+// rows whose scores fit the scratch at the step's longest span.
 func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 	e, n := bd.e, &bd.g.Nodes[i]
 	a, l := n.Params.Attn, n.Params.Layer
@@ -757,30 +815,29 @@ func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 	ranges := e.slots[bd.p.rangeSlot[rangeKey{a.Causal, a.Window}]]
 	scratch := e.slots[bd.p.scratch]
 	kc, vc := e.keys[l], e.values[l]
-	rows, chunk, width := n.Shape.Rows, bd.p.chunk[i], uint64(4*n.Shape.Cols)
-	var parts []*ops.Attention
-	for r0 := 0; r0 < rows; r0 += chunk {
-		c := uint64(min(chunk, rows-r0))
-		qr := vk.Range{Buf: q, Off: uint64(r0) * width, Size: c * width}
-		or := vk.Range{Buf: out, Off: uint64(r0) * width, Size: c * width}
-		rr := vk.Range{Buf: ranges, Off: uint64(8 * r0), Size: 8 * c}
-		// An f16 cache as llama.cpp's: the shader rounds queries, keys,
-		// values and the attention weights to f16 as it reads them.
-		op, err := e.k.BindAttention(bd.b.sets, bd.g.Cache.Type == gguf.TypeF16, qr, kc.All(), vc.All(), or, scratch.All(), rr)
-		if err != nil {
-			return err
-		}
-		parts = append(parts, op)
+	// The executor's cache type, not the graph's: the type is chosen
+	// when the executor is opened. An f16 cache rounds as llama.cpp's.
+	op, err := e.k.BindAttention(bd.b.sets, e.cache.Type, q.All(), kc.All(), vc.All(), out.All(), scratch.All(), ranges.All())
+	if err != nil {
+		return err
 	}
+	rows, scores := n.Shape.Rows, int(bd.p.need[bd.p.scratch]/4)
 	sh := ops.AttentionShape{Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim, QStride: n.Shape.Cols,
-		KVStride: e.cache.Width, ScratchStride: e.cells, Scale: n.Params.Scale, SoftCap: a.SoftCap}
-	bd.add([]*vk.Buffer{q, kc, vc, ranges}, []*vk.Buffer{out, scratch}, func(st *vk.Step, _ *compute.Batch) {
-		for j, op := range parts {
-			if j > 0 {
+		KVStride: e.cache.Width, PageCells: compute.PageCells, Scale: n.Params.Scale, SoftCap: a.SoftCap}
+	bd.add([]*vk.Buffer{q, kc, vc, ranges}, []*vk.Buffer{out, scratch}, func(st *vk.Step, b *compute.Batch) {
+		longest := 1
+		for i := range b.Tokens {
+			lo, hi := b.Span(i, a)
+			longest = max(longest, hi-lo)
+		}
+		s := sh
+		s.ScratchStride = longest
+		chunk := max(1, scores/(a.Heads*longest)) // a row over the cache fits: planAttention, check
+		for r0 := 0; r0 < rows; r0 += chunk {
+			if r0 > 0 {
 				st.Barrier() // the chunks share the score scratch
 			}
-			s := sh
-			s.N = min(chunk, rows-j*chunk)
+			s.Row0, s.N = r0, min(chunk, rows-r0)
 			op.Record(st, s)
 		}
 	})

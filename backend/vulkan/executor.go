@@ -23,8 +23,7 @@ const maxBound = 4
 
 // Executor runs graphs on the device: compute.Executor and
 // compute.SamplingExecutor. It owns the KV cache (per layer, keys and
-// values of cells × Width f32: the graph's f16 cache type is not
-// followed, so keys and values are not rounded as Reference rounds them)
+// values of cells rows, each kept as the cache's type: ops.KVRowBytes)
 // and the scratch buffers its graphs share. It is not safe for
 // concurrent use.
 type Executor struct {
@@ -45,8 +44,9 @@ type Executor struct {
 	bound map[*compute.Graph]*bound
 	lru   []*compute.Graph // least recently run first
 
-	sampler      *ops.Sampler // bound to slot 0
-	samplerSets  *vk.Sets
+	samplers     []*ops.Sampler // sampler i bound to row i of sampleRows
+	samplerSets  []*vk.Sets
+	sampleRows   *vk.Buffer
 	samplerVocab int
 
 	update []byte
@@ -67,6 +67,13 @@ func New(w *Weights, c compute.CacheShape, cells int) (_ *Executor, err error) {
 	if cells <= 0 {
 		return nil, fmt.Errorf("vulkan: a cache of %d cells", cells)
 	}
+	if err := c.Check(); err != nil {
+		return nil, fmt.Errorf("vulkan: %w", err)
+	}
+	rowBytes := ops.KVRowBytes(c.Type, c.Width)
+	if rowBytes == 0 && c.Width > 0 {
+		return nil, fmt.Errorf("vulkan: %w: a %s cache of rows of %d values", compute.ErrKVType, c.Type, c.Width)
+	}
 	e := &Executor{w: w, k: w.K, cache: c, cells: cells, bound: map[*compute.Graph]*bound{}}
 	defer func() {
 		if err != nil {
@@ -74,7 +81,7 @@ func New(w *Weights, c compute.CacheShape, cells int) (_ *Executor, err error) {
 			err = fmt.Errorf("vulkan: %w", err)
 		}
 	}()
-	layer := uint64(4 * cells * c.Width)
+	layer := uint64(cells) * uint64(rowBytes)
 	if layer > e.k.Dev.Info.MaxStorageBufferRange {
 		return nil, fmt.Errorf("a cache layer of %d bytes exceeds the device's storage range of %d", layer, e.k.Dev.Info.MaxStorageBufferRange)
 	}
@@ -116,11 +123,7 @@ func (e *Executor) unbindAll() {
 	}
 	clear(e.bound)
 	e.lru = e.lru[:0]
-	if e.sampler != nil {
-		e.sampler.Close()
-		e.samplerSets.Close()
-		e.sampler, e.samplerSets = nil, nil
-	}
+	e.closeSamplers()
 }
 
 // graph returns g bound, binding it (and dropping the least recently run
@@ -201,10 +204,11 @@ func (e *Executor) check(b *bound, batch *compute.Batch) error {
 		if p := batch.Pos[i]; int(p) >= b.posRows {
 			return fmt.Errorf("%w: position %d outside a table of %d rows", compute.ErrBatch, p, b.posRows)
 		}
-		for _, a := range b.attns {
-			if lo, hi := batch.KeyCells(i, a); lo < 0 || hi > e.cells {
-				return fmt.Errorf("%w: keys [%d, %d) outside a cache of %d", compute.ErrBatch, lo, hi, e.cells)
-			}
+		// A position past the cache's cells (only pages repeated in a
+		// table allow one) would overflow the score scratch and the page
+		// tables, both sized by the cells.
+		if p := batch.Pos[i]; int(p) >= e.cells {
+			return fmt.Errorf("%w: position %d of token %d past a cache of %d cells", compute.ErrBatch, p, i, e.cells)
 		}
 	}
 	return nil
@@ -291,90 +295,127 @@ func (e *Executor) floats(raw []byte) []float32 {
 	return e.out
 }
 
-// RunSample implements compute.SamplingExecutor: the sampler runs on the
-// device as the graph's tail over the last output row, and one submit
-// returns the token id. A chain the device sampler cannot hold (see
-// ops.MaxCandidates) is drawn on the CPU from logits that come out in
-// the same submit.
-func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smp *sampling.Sampler) (int32, error) {
+// RunSample implements compute.SamplingExecutor: each output row with a
+// sampler is drawn on the device, as the graph's tail, in the same
+// submit as the forward pass, which returns the ids. Rows without one
+// come back as logits, as from Run; so does a row whose chain the
+// device sampler cannot hold (see ops.MaxCandidates), drawn on the CPU.
+func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smps []*sampling.Sampler) ([]int32, []float32, error) {
 	vocab := g.Node(g.Out).Shape.Cols
-	if g.Batch.Outputs == 0 {
-		return 0, fmt.Errorf("vulkan: sampling a step without output rows")
+	if len(smps) != g.Batch.Outputs || g.Batch.Outputs == 0 {
+		return nil, nil, fmt.Errorf("vulkan: %d samplers for a step of %d output rows", len(smps), g.Batch.Outputs)
 	}
-	// Bind first: binding may replace slot 0, to which the sampler binds.
-	if _, err := e.graph(g); err != nil {
-		return 0, err
+	// Bind first: binding may replace slot 0, to which the samplers bind.
+	b, err := e.graph(g)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := e.bindSampler(vocab); err != nil {
-		return 0, err
+	if err := e.bindSamplers(vocab, len(smps)); err != nil {
+		return nil, nil, err
 	}
 	row := uint64(4 * vocab)
 	res := e.slots[0]
-	copyLogits := res.Bytes() == nil && e.sampler.MayOverflow(smp.Params())
-	if copyLogits {
-		if err := e.ensureReadback(row); err != nil {
-			return 0, err
+	mapped := res.Bytes() != nil
+	readLogits := false
+	for i, smp := range smps {
+		readLogits = readLogits || smp == nil || e.samplers[i].MayOverflow(smp.Params())
+	}
+	if readLogits && !mapped {
+		if err := e.ensureReadback(b.outBytes); err != nil {
+			return nil, nil, err
 		}
 	}
-	b, err := e.record(g, batch)
-	if err != nil {
-		return 0, err
+	if _, err := e.record(g, batch); err != nil {
+		return nil, nil, err
 	}
 	st := e.step
-	if last := b.outBytes - row; last > 0 {
-		// The sampler reads row 0; the step returns no rows, so the last
-		// may overwrite it.
-		st.Barrier()
-		st.Copy(vk.Range{Buf: res, Off: last, Size: row}, vk.Range{Buf: res, Size: row})
+	st.Barrier()
+	for i := range smps {
+		st.Copy(vk.Range{Buf: res, Off: uint64(i) * row, Size: row}, vk.Range{Buf: e.sampleRows, Off: uint64(i) * paddedRow(row), Size: row})
 	}
 	st.Barrier()
-	// An error here (a penalty history larger than the sampler's room)
+	// An error here (a penalty history larger than a sampler's room)
 	// still submits the forward pass, whose cache writes the caller has
 	// asked for.
-	recErr := e.sampler.Record(st, smp, false)
-	if copyLogits {
-		st.Copy(vk.Range{Buf: res, Size: row}, vk.Range{Buf: e.readback, Size: row})
+	var recErr error
+	for i, smp := range smps {
+		if smp != nil && recErr == nil {
+			recErr = e.samplers[i].Record(st, smp, false)
+		}
+	}
+	raw := res.Bytes()
+	if readLogits && !mapped {
+		st.Copy(vk.Range{Buf: res, Size: b.outBytes}, vk.Range{Buf: e.readback, Size: b.outBytes})
+		raw = e.readback.Bytes()
 	}
 	if err := e.submit(); err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	if recErr != nil {
-		return 0, recErr
+		return nil, nil, recErr
 	}
-	r := e.sampler.Result()
-	if r.Overflow {
-		raw := res.Bytes()
-		if copyLogits {
-			raw = e.readback.Bytes()
+	var logits []float32
+	if readLogits {
+		logits = e.floats(raw[:b.outBytes])
+	}
+	ids := make([]int32, len(smps))
+	for i, smp := range smps {
+		ids[i] = -1
+		if smp == nil {
+			continue
 		}
-		return smp.Sample(e.floats(raw[:row])), nil
+		r := e.samplers[i].Result()
+		if r.Overflow {
+			if ids[i] = smp.Sample(logits[uint64(i)*row/4:][:vocab]); ids[i] < 0 {
+				return nil, nil, fmt.Errorf("vulkan: %w", smp.Err())
+			}
+			continue
+		}
+		if err := smp.Drawn(r.ID, r.Drew); err != nil {
+			return nil, nil, fmt.Errorf("vulkan: %w", err)
+		}
+		ids[i] = r.ID
 	}
-	if r.Drew {
-		smp.NextUniform()
-	}
-	smp.Accept(r.ID)
-	return r.ID, nil
+	return ids, logits, nil
 }
 
-// bindSampler binds the device sampler to the first vocab floats of slot
-// 0, where every graph's result starts.
-func (e *Executor) bindSampler(vocab int) error {
-	if e.sampler != nil && e.samplerVocab == vocab {
-		return nil
+// paddedRow is a row of logits in the samplers' buffer: a multiple of
+// 256 bytes, the largest storage-buffer offset alignment Vulkan allows
+// a device to ask for, so that each sampler binds its own row.
+func paddedRow(row uint64) uint64 { return (row + 255) / 256 * 256 }
+
+// bindSamplers binds n device samplers, sampler i to row i of the
+// samplers' buffer, where each step copies its output rows.
+func (e *Executor) bindSamplers(vocab, n int) error {
+	row := uint64(4 * vocab)
+	if e.samplerVocab != vocab || len(e.samplers) < n {
+		e.closeSamplers()
+		buf, err := e.k.Dev.NewBuffer(uint64(n)*paddedRow(row), vk.DeviceLocal)
+		if err != nil {
+			return fmt.Errorf("vulkan: the samplers' rows: %w", err)
+		}
+		e.sampleRows = buf
 	}
-	if e.sampler != nil {
-		e.sampler.Close()
-		e.samplerSets.Close()
-		e.sampler = nil
+	for i := len(e.samplers); i < n; i++ {
+		sets := e.k.Dev.NewSets()
+		s, err := e.k.NewSampler(sets, vk.Range{Buf: e.sampleRows, Off: uint64(i) * paddedRow(row), Size: row}, vocab, e.cells)
+		if err != nil {
+			sets.Close()
+			return fmt.Errorf("vulkan: %w", err)
+		}
+		e.samplers, e.samplerSets, e.samplerVocab = append(e.samplers, s), append(e.samplerSets, sets), vocab
 	}
-	sets := e.k.Dev.NewSets()
-	s, err := e.k.NewSampler(sets, vk.Range{Buf: e.slots[0], Size: uint64(4 * vocab)}, vocab, e.cells)
-	if err != nil {
-		sets.Close()
-		return fmt.Errorf("vulkan: %w", err)
-	}
-	e.sampler, e.samplerSets, e.samplerVocab = s, sets, vocab
 	return nil
+}
+
+// closeSamplers frees the bound samplers and their rows.
+func (e *Executor) closeSamplers() {
+	for i, s := range e.samplers {
+		s.Close()
+		e.samplerSets[i].Close()
+	}
+	e.sampleRows.Close()
+	e.samplers, e.samplerSets, e.sampleRows = nil, nil, nil
 }
 
 // submit runs the recorded step and, when the device profiles, adds its

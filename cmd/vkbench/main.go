@@ -3,7 +3,12 @@
 // llama.cpp's figures for the shared test models.
 //
 //	vkbench gen [--dir bench-models] [--vocab PATH] [--only NAME]
-//	vkbench run [--dir bench-models] [--threads N] [--shared ../shared] [--vulkan-max-mib 64] [--llama-bench PATH [--versus-only]]
+//	vkbench run [--dir bench-models] [--threads N] [--kernels SET] [--shared ../shared] [--vulkan-max-mib 64] [--llama-bench PATH [--versus-only]]
+//	vkbench serve --socket PATH --model NAME [--streams 1,4,8,16] [--prompt-tokens 128] [--gen-tokens 128] [--rounds 2]
+//
+// serve measures aggregate generation through a running daemon's socket
+// with concurrent streams (start vkinferd with --parallel at least the
+// largest stream count).
 //
 // The models have the real Llama-2 vocabulary and random weights in the
 // shapes of stories15M (bench-15m) and TinyLlama-1.1B (bench-1b), in Q8_0,
@@ -21,18 +26,41 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/vkinfer/vkinfer/kernels"
 )
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "gen" && os.Args[1] != "run") {
-		fmt.Fprintln(os.Stderr, "usage: vkbench gen|run [flags]")
+	if len(os.Args) < 2 || (os.Args[1] != "gen" && os.Args[1] != "run" && os.Args[1] != "serve") {
+		fmt.Fprintln(os.Stderr, "usage: vkbench gen|run|serve [flags]")
 		os.Exit(2)
+	}
+	if os.Args[1] == "serve" {
+		fs := pflag.NewFlagSet("vkbench serve", pflag.ExitOnError)
+		cfg := serveConfig{}
+		fs.StringVar(&cfg.socket, "socket", "", "the daemon's socket")
+		fs.StringVar(&cfg.model, "model", "", "model name")
+		fs.IntSliceVar(&cfg.streams, "streams", []int{1, 4, 8, 16}, "concurrent stream counts")
+		fs.IntVar(&cfg.promptTokens, "prompt-tokens", 128, "prompt tokens per stream")
+		fs.IntVar(&cfg.genTokens, "gen-tokens", 128, "generated tokens per stream")
+		fs.IntVar(&cfg.rounds, "rounds", 2, "rounds per stream count (the best is shown)")
+		fs.Parse(os.Args[2:])
+		if cfg.socket == "" || cfg.model == "" || len(cfg.streams) == 0 {
+			fmt.Fprintln(os.Stderr, "vkbench serve: --socket, --model and --streams are required")
+			os.Exit(2)
+		}
+		if err := serve(cfg); err != nil {
+			fmt.Fprintf(os.Stderr, "vkbench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	fs := pflag.NewFlagSet("vkbench "+os.Args[1], pflag.ExitOnError)
 	dir := fs.String("dir", "bench-models", "folder of the benchmark models")
 	vocab := fs.String("vocab", "../shared/models/vocab/ggml-vocab-llama-spm.gguf", "GGUF with the Llama-2 vocabulary (gen)")
 	only := fs.String("only", "", "only this model or shape (gen)")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores) (run)")
+	kernelSet := fs.String("kernels", "", "CPU kernel set: go, avx2, vnni or bf16, at most the CPU's best (default its best) (run)")
 	shared := fs.String("shared", "../shared", "shared folder with the test models and llama.cpp's figures (run)")
 	llamaBench := fs.String("llama-bench", "", "llama.cpp's llama-bench binary: adds the side-by-side table (run)")
 	versusOnly := fs.Bool("versus-only", false, "only the side-by-side table (run; needs --llama-bench)")
@@ -41,13 +69,22 @@ func main() {
 	var err error
 	if os.Args[1] == "gen" {
 		err = generate(*dir, *vocab, *only)
-	} else {
+	} else if err = useKernels(*kernelSet); err == nil {
 		err = bench(benchOptions{dir: *dir, shared: *shared, llamaBench: *llamaBench, versusOnly: *versusOnly, threads: *threads, vkMaxMiB: *vkMax})
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vkbench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// useKernels selects the named CPU kernel set (none: the CPU's best), so
+// one machine can measure a lower set beside its best.
+func useKernels(name string) error {
+	if name == "" {
+		return nil
+	}
+	return kernels.UseKernelSet(name)
 }
 
 // bandwidth measures memory bandwidth on buffers far larger than the

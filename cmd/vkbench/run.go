@@ -61,13 +61,7 @@ func bench(o benchOptions) error {
 		fmt.Printf("no models in %s: run `make bench-models` for the bench-15m/bench-1b rows\n\n", dir)
 	}
 	bw, rbw := bandwidth(threads)
-	simd := "portable Go"
-	if kernels.SIMD() {
-		simd = "AVX2"
-	}
-	if kernels.VNNI() {
-		simd += " and AVX-512 VNNI"
-	}
+	simd := map[string]string{"go": "portable Go", "avx2": "AVX2", "vnni": "AVX-512 VNNI", "bf16": "AVX-512 VNNI and BF16"}[kernels.KernelSet()]
 	fmt.Printf("CPU kernels: %s, %d threads; memory bandwidth: copy traffic %.1f GB/s, read %.1f GB/s\n", simd, threads, bw/1e9, rbw/1e9)
 	fmt.Printf("(tg %% of bandwidth: weight bytes read per token x tg64 over the copy traffic, and over the read rate)\n\n")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)

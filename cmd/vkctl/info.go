@@ -185,6 +185,10 @@ func runStatus(e *env, args []string) error {
 				fmt.Fprintf(w, " (last error: %s; retry at %s)", m.LastErr, m.RetryAt.Format(time.TimeOnly))
 			}
 			fmt.Fprintln(w)
+			if kv := m.KVCache; kv != nil {
+				fmt.Fprintf(w, "    kv cache: %d cells used, %d cached, %d free; %d sequences, %d steps\n",
+					kv.Used, kv.Cached, kv.Free, kv.Sequences, kv.Steps)
+			}
 		}
 	}
 	return nil

@@ -47,6 +47,7 @@ type command struct {
 
 var commands = []command{
 	{"prompt", "[-m MODEL] [flags] [TEXT]", "stream a completion of TEXT (or stdin)", runPrompt},
+	{"chat", "[-m MODEL] [flags]", "talk with a model in its chat template", runChat},
 	{"embed", "-m MODEL [flags] TEXT...", "print embeddings of each TEXT (or stdin lines) as JSON", runEmbed},
 	{"models", "", "list the models the daemon can serve", runModels},
 	{"ps", "", "list the loaded models", runPS},
@@ -54,6 +55,7 @@ var commands = []command{
 	{"load", "MODEL", "load a model", runLoad},
 	{"unload", "MODEL", "unload a model", runUnload},
 	{"ping", "", "check that the daemon answers", runPing},
+	{"token", "", "print the bearer token of the daemon's --http listener", runToken},
 }
 
 func main() {

@@ -65,6 +65,8 @@ func runPrompt(e *env, args []string) error {
 	fs.Float64("presence-penalty", 0, "presence penalty")
 	fs.Float64("frequency-penalty", 0, "frequency penalty")
 	seed := fs.String("seed", "", "random seed, 0 to 2^64-1 (default, or -1: a new one each time)")
+	format := fs.String("format", "", `constrain the output: "json", or a JSON schema (a file, or inline JSON)`)
+	grammarFile := fs.String("grammar", "", "constrain the output to the GBNF grammar in FILE")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -79,6 +81,9 @@ func runPrompt(e *env, args []string) error {
 		return usagef("empty prompt")
 	}
 	req := &ipc.Request{Model: *model, MaxTokens: *maxTokens, Stop: *stops}
+	if err := setConstraint(req, *format, *grammarFile); err != nil {
+		return err
+	}
 	if *chat {
 		if *system != "" {
 			req.Messages = append(req.Messages, ipc.Message{Role: "system", Content: *system})

@@ -20,8 +20,8 @@ import (
 )
 
 // startDaemon builds and runs vkinferd on a temp socket with the shared
-// models, for vkctl to talk to.
-func startDaemon(t *testing.T) string {
+// models, for vkctl to talk to; setup may add files to the models folder.
+func startDaemon(t *testing.T, setup ...func(models string)) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "vkinferd")
@@ -36,6 +36,9 @@ func startDaemon(t *testing.T) string {
 		}
 	}
 	writeYarnModel(t, filepath.Join(models, "yarn.gguf"))
+	for _, f := range setup {
+		f(models)
+	}
 	sock := filepath.Join(dir, "run", "d.sock")
 	cmd := exec.Command(bin, "--socket", sock, "--models-dir", models)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir)
@@ -194,11 +197,11 @@ type recorder struct {
 	reqs []*ipc.Request
 }
 
-func (h *recorder) Generate(_ context.Context, req *ipc.Request, emit func(string, []int32) error) (*ipc.Stats, error) {
+func (h *recorder) Generate(_ context.Context, req *ipc.Request, emit func(ipc.Chunk) error) (*ipc.Stats, error) {
 	h.mu.Lock()
 	h.reqs = append(h.reqs, req)
 	h.mu.Unlock()
-	return &ipc.Stats{StopReason: "max_tokens"}, emit("x", []int32{1})
+	return &ipc.Stats{StopReason: "max_tokens"}, emit(ipc.Chunk{Text: "x", Tokens: []int32{1}})
 }
 func (h *recorder) Embed(context.Context, *ipc.Request) ([][]float32, error) { return nil, nil }
 func (h *recorder) Models(context.Context) ([]ipc.ModelInfo, error)          { return nil, nil }
@@ -275,5 +278,29 @@ func TestHumanCount(t *testing.T) {
 		if got := humanCount(tc.n); got != tc.want {
 			t.Errorf("humanCount(%d) = %q, want %q", tc.n, got, tc.want)
 		}
+	}
+}
+
+// TestToken: vkctl token prints the token file beside the socket, and
+// refuses one that others could read.
+func TestToken(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "vkinferd.sock")
+	ctx := context.Background()
+	if code, _, stderr := vkctl(ctx, "--socket", sock, "token"); code != exitFailed || !strings.Contains(stderr, "--http") {
+		t.Errorf("no token file: exit %d, %q", code, stderr)
+	}
+	path := filepath.Join(dir, "http-token")
+	if err := os.WriteFile(path, []byte("abc123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := vkctl(ctx, "--socket", sock, "token"); code != exitOK || out != "abc123\n" {
+		t.Errorf("token: exit %d, %q, %q", code, out, stderr)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := vkctl(ctx, "--socket", sock, "token"); code != exitFailed || !strings.Contains(stderr, "mode 0600") {
+		t.Errorf("readable token file: exit %d, %q", code, stderr)
 	}
 }

@@ -105,10 +105,8 @@ func (b *backend) Close() {
 	}
 }
 
-// cpuBackend names the CPU kernels in use.
+// cpuBackend names the CPU kernels in use: their set (go, avx2, vnni or
+// bf16, as kernels.KernelSet names it) and threads.
 func cpuBackend() string {
-	if kernels.SIMD() {
-		return fmt.Sprintf("cpu kernels (AVX2), %d threads", kernels.Threads())
-	}
-	return fmt.Sprintf("cpu kernels (portable Go), %d threads", kernels.Threads())
+	return fmt.Sprintf("cpu kernels (%s), %d threads", kernels.KernelSet(), kernels.Threads())
 }

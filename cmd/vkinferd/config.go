@@ -11,6 +11,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/httpapi"
 )
 
 // Config is the daemon's configuration. Each field is set, in increasing
@@ -27,10 +29,16 @@ type Config struct {
 	MaxQueue     int           `toml:"max_queue"`
 	Parallel     int           `toml:"parallel"`
 	ContextSize  int           `toml:"context_size"`
+	KVCells      int           `toml:"kv_cells"`
+	KVType       string        `toml:"kv_type"`
 	BatchSize    int           `toml:"batch_size"`
 	Timeout      time.Duration `toml:"request_timeout"`
 	LogLevel     string        `toml:"log_level"`
 	LogFormat    string        `toml:"log_format"`
+	// HTTP is the opt-in TCP address of the HTTP API (empty: none; the
+	// Unix socket serves HTTP either way).
+	HTTP            string `toml:"http"`
+	HTTPAllowRemote bool   `toml:"http_allow_remote"`
 }
 
 // ByteSize is a memory size that reads "8GiB", "512MB", "1.5G" or plain bytes.
@@ -111,6 +119,7 @@ func DefaultConfig(defaultSocket string) Config {
 		MaxQueue:    64,
 		Parallel:    1,
 		ContextSize: 2048,
+		KVType:      "f16",
 		BatchSize:   512,
 		Timeout:     10 * time.Minute,
 		LogLevel:    "info",
@@ -124,20 +133,24 @@ type flagSpec struct {
 }
 
 var specs = map[string]flagSpec{
-	"socket":          {"socket", "VKINFER_SOCKET", "Unix socket path"},
-	"models-dir":      {"models-dir", "VKINFER_MODELS", "directory of .gguf models, each named by its file stem"},
-	"extra-dir":       {"extra-dir", "VKINFER_EXTRA_DIRS", "further model directories (repeatable; env: colon-separated)"},
-	"device":          {"device", "VKINFER_DEVICE", "compute device: auto, cpu, vulkan or vulkan:N"},
-	"threads":         {"threads", "VKINFER_THREADS", "CPU threads (0 = number of cores)"},
-	"memory-budget":   {"memory-budget", "VKINFER_MEMORY_BUDGET", "memory for loaded models, e.g. 8GiB (0 = 3/4 of RAM)"},
-	"keep-alive":      {"keep-alive", "VKINFER_KEEP_ALIVE", "unload a model idle this long (0 = at once, negative = never)"},
-	"max-queue":       {"max-queue", "VKINFER_MAX_QUEUE", "requests queued per model before 'busy'"},
-	"parallel":        {"parallel", "VKINFER_PARALLEL", "workers (sessions) per loaded model"},
-	"context-size":    {"context-size", "VKINFER_CONTEXT_SIZE", "default context size in tokens (capped by the model's)"},
-	"batch-size":      {"batch-size", "VKINFER_BATCH_SIZE", "prompt tokens evaluated per batch"},
-	"request-timeout": {"request-timeout", "VKINFER_REQUEST_TIMEOUT", "longest a request may take, queueing included"},
-	"log-level":       {"log-level", "VKINFER_LOG_LEVEL", "debug, info, warn or error"},
-	"log-format":      {"log-format", "VKINFER_LOG_FORMAT", "text or json"},
+	"socket":            {"socket", "VKINFER_SOCKET", "Unix socket path"},
+	"models-dir":        {"models-dir", "VKINFER_MODELS", "directory of .gguf models, each named by its file stem"},
+	"extra-dir":         {"extra-dir", "VKINFER_EXTRA_DIRS", "further model directories (repeatable; env: colon-separated)"},
+	"device":            {"device", "VKINFER_DEVICE", "compute device: auto, cpu, vulkan or vulkan:N"},
+	"threads":           {"threads", "VKINFER_THREADS", "CPU threads (0 = number of cores)"},
+	"memory-budget":     {"memory-budget", "VKINFER_MEMORY_BUDGET", "memory for loaded models, e.g. 8GiB (0 = 3/4 of RAM)"},
+	"keep-alive":        {"keep-alive", "VKINFER_KEEP_ALIVE", "unload a model idle this long (0 = at once, negative = never)"},
+	"max-queue":         {"max-queue", "VKINFER_MAX_QUEUE", "requests queued per model before 'busy'"},
+	"parallel":          {"parallel", "VKINFER_PARALLEL", "most requests a loaded model generates at once (batched into shared steps)"},
+	"context-size":      {"context-size", "VKINFER_CONTEXT_SIZE", "default context size in tokens per request (capped by the model's; a request's context_size may lower it)"},
+	"kv-cells":          {"kv-cells", "VKINFER_KV_CELLS", "most KV cache cells a model's requests share; the cache starts at one context and grows as they need (0: context-size x parallel)"},
+	"kv-type":           {"kv-type", "VKINFER_KV_TYPE", "KV cache type of generation: f16, q8_0 or f32"},
+	"batch-size":        {"batch-size", "VKINFER_BATCH_SIZE", "prompt tokens evaluated per batch"},
+	"request-timeout":   {"request-timeout", "VKINFER_REQUEST_TIMEOUT", "longest a request may take, queueing included"},
+	"log-level":         {"log-level", "VKINFER_LOG_LEVEL", "debug, info, warn or error"},
+	"log-format":        {"log-format", "VKINFER_LOG_FORMAT", "text or json"},
+	"http":              {"http", "VKINFER_HTTP", "also serve the HTTP API on this TCP address, e.g. 127.0.0.1:11435 (bearer token: vkctl token)"},
+	"http-allow-remote": {"http-allow-remote", "VKINFER_HTTP_ALLOW_REMOTE", "allow a non-loopback --http address"},
 }
 
 // LoadConfig builds the configuration from defaults, the config file,
@@ -157,10 +170,14 @@ func LoadConfig(args []string, getenv func(string) string, defaultSocket string)
 	fs.Int("max-queue", 0, specs["max-queue"].usage)
 	fs.Int("parallel", 0, specs["parallel"].usage)
 	fs.Int("context-size", 0, specs["context-size"].usage)
+	fs.Int("kv-cells", 0, specs["kv-cells"].usage)
+	fs.String("kv-type", "", specs["kv-type"].usage)
 	fs.Int("batch-size", 0, specs["batch-size"].usage)
 	fs.Duration("request-timeout", 0, specs["request-timeout"].usage)
 	fs.String("log-level", "", specs["log-level"].usage)
 	fs.String("log-format", "", specs["log-format"].usage)
+	fs.String("http", "", specs["http"].usage)
+	fs.Bool("http-allow-remote", false, specs["http-allow-remote"].usage)
 	fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, fs, err
@@ -252,6 +269,10 @@ func (c *Config) set(name, val string) error {
 		return atoi(&c.Parallel)
 	case "context-size":
 		return atoi(&c.ContextSize)
+	case "kv-cells":
+		return atoi(&c.KVCells)
+	case "kv-type":
+		c.KVType = val
 	case "batch-size":
 		return atoi(&c.BatchSize)
 	case "request-timeout":
@@ -260,6 +281,14 @@ func (c *Config) set(name, val string) error {
 		c.LogLevel = val
 	case "log-format":
 		c.LogFormat = val
+	case "http":
+		c.HTTP = val
+	case "http-allow-remote":
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", val)
+		}
+		c.HTTPAllowRemote = b
 	}
 	return nil
 }
@@ -281,6 +310,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("parallel %d must be >= 1", c.Parallel)
 	case c.ContextSize < 16:
 		return fmt.Errorf("context size %d must be >= 16", c.ContextSize)
+	case c.KVCells < 0:
+		return fmt.Errorf("kv cells %d must be >= 0", c.KVCells)
 	case c.BatchSize < 1:
 		return fmt.Errorf("batch size %d must be >= 1", c.BatchSize)
 	case c.Timeout <= 0:
@@ -288,6 +319,14 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := ParseDevice(c.Device); err != nil {
 		return err
+	}
+	if _, err := compute.ParseKVType(c.KVType); err != nil {
+		return err
+	}
+	if c.HTTP != "" {
+		if err := httpapi.CheckAddr(c.HTTP, c.HTTPAllowRemote); err != nil {
+			return err
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -49,6 +49,7 @@ device = "cpu"
 		{"max queue (file)", cfg.MaxQueue, 5},
 		{"extra dirs (flag)", strings.Join(cfg.ExtraDirs, ","), "/a,/b"},
 		{"context (default)", cfg.ContextSize, 2048},
+		{"kv type (default)", cfg.KVType, "f16"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -91,6 +92,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--memory-budget", "lots"}, nil, "invalid memory size"},
 		{[]string{"--max-queue", "0"}, nil, "max queue"},
 		{[]string{"--log-level", "loud"}, nil, "log level"},
+		{[]string{"--kv-type", "q4_0"}, nil, `KV cache type "q4_0"`},
 		{[]string{"--config", bad}, nil, `unknown key "threadz"`},
 		{[]string{"--config", filepath.Join(dir, "missing.toml")}, nil, "missing.toml"},
 		{nil, map[string]string{"VKINFER_KEEP_ALIVE": "soon"}, "not a duration"},
@@ -124,5 +126,37 @@ func TestParseByteSize(t *testing.T) {
 	}
 	if s := ByteSize(3 << 29).String(); s != "1.5GiB" {
 		t.Errorf("String = %q", s)
+	}
+}
+
+// TestConfigHTTP: --http must be loopback unless --http-allow-remote
+// (or their environment variables) allow another address.
+func TestConfigHTTP(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		ok   bool
+	}{
+		{[]string{"--http", "127.0.0.1:11435"}, nil, true},
+		{[]string{"--http", "[::1]:11435"}, nil, true},
+		{[]string{"--http", "localhost:11435"}, nil, true},
+		{nil, map[string]string{"VKINFER_HTTP": "127.0.0.2:80"}, true},
+		{[]string{"--http", "0.0.0.0:11435"}, nil, false},
+		{[]string{"--http", ":11435"}, nil, false},
+		{[]string{"--http", "192.0.2.1:11435"}, nil, false},
+		{[]string{"--http", "example.org:11435"}, nil, false},
+		{[]string{"--http", "127.0.0.1"}, nil, false},
+		{[]string{"--http", "0.0.0.0:11435", "--http-allow-remote"}, nil, true},
+		{[]string{"--http", ":11435"}, map[string]string{"VKINFER_HTTP_ALLOW_REMOTE": "true"}, true},
+		{[]string{"--http", ":11435"}, map[string]string{"VKINFER_HTTP_ALLOW_REMOTE": "maybe"}, false},
+	} {
+		cfg, _, err := LoadConfig(tc.args, env(tc.env), "/run/d.sock")
+		if (err == nil) != tc.ok {
+			t.Errorf("%v %v: %v", tc.args, tc.env, err)
+		}
+		if err == nil && cfg.HTTP == "" {
+			t.Errorf("%v %v: no HTTP address", tc.args, tc.env)
+		}
 	}
 }

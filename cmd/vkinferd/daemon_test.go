@@ -29,8 +29,9 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// binary is the vkinferd built once for these tests.
-var daemonBin string
+// daemonBin is the vkinferd built once for these tests; vkctlBin the
+// vkctl the HTTP tests compare with.
+var daemonBin, vkctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "vkinferd-test")
@@ -42,13 +43,18 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building vkinferd: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	vkctlBin = filepath.Join(dir, "vkctl")
+	if out, err := exec.Command("go", "build", "-o", vkctlBin, "../vkctl").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building vkctl: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 type daemonProc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	socket string
 	models string
@@ -72,13 +78,13 @@ func modelsDir(t *testing.T) string {
 	return dir
 }
 
-func startDaemon(t *testing.T, models, socket string, extra ...string) *daemonProc {
+func startDaemon(t testing.TB, models, socket string, extra ...string) *daemonProc {
 	t.Helper()
 	return startDaemonEnv(t, nil, models, socket, extra...)
 }
 
 // startDaemonEnv starts the daemon with env added to the test's own.
-func startDaemonEnv(t *testing.T, env []string, models, socket string, extra ...string) *daemonProc {
+func startDaemonEnv(t testing.TB, env []string, models, socket string, extra ...string) *daemonProc {
 	t.Helper()
 	args := append([]string{"--socket", socket, "--models-dir", models, "--log-level", "debug"}, extra...)
 	cmd := exec.Command(daemonBin, args...)

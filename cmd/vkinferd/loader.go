@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/gguf"
@@ -56,6 +57,9 @@ type openFile struct {
 	tok  *tokenizer.Tokenizer
 	m    *runner.Model
 	refs int
+	// batcher runs the generation workers' sequences in shared steps
+	// over one paged KV cache; the first generation instance starts it.
+	batcher *runner.Batcher
 }
 
 // files opens each model file once and shares it between the workers of
@@ -63,6 +67,7 @@ type openFile struct {
 type files struct {
 	reg     *Registry
 	backend *backend
+	kvType  string // of generation sessions' KV caches (--kv-type)
 	mu      sync.Mutex
 	m       map[string]*openFile
 }
@@ -119,6 +124,7 @@ func (fs *files) acquire(name string, want model.Capability) (*openFile, error) 
 	if of.m, err = runner.Open(f, fs.backend.runner()); err != nil {
 		return fail(err)
 	}
+	of.m.KVType = fs.kvType
 	fs.m[name] = of
 	return of, nil
 }
@@ -129,6 +135,9 @@ func (fs *files) release(name string, of *openFile) {
 	defer fs.mu.Unlock()
 	if of.refs--; of.refs > 0 {
 		return
+	}
+	if of.batcher != nil {
+		of.batcher.Close()
 	}
 	of.m.Close()
 	of.f.Close()
@@ -151,8 +160,9 @@ func (l *textLoader) Need(name string) (pool.Need, error) {
 }
 
 // need is the memory an instance of model name needs for capability c,
-// as its architecture reckons it: weights, a KV cache (f32 values) and
-// scratch for the session or encoder Open makes.
+// as its architecture reckons it: weights, a KV cache (of --kv-type for
+// generation, f32 for an encoder) and scratch for the session or encoder
+// Open makes.
 func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, error) {
 	f, err := fs.peek(name, c)
 	if err != nil {
@@ -163,16 +173,72 @@ func (fs *files) need(name string, c model.Capability, cfg Config) (pool.Need, e
 	if err != nil {
 		return pool.Need{}, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
 	}
-	// A generation session has the configured context and batch; an
-	// encoder's cache and scratch hold one pass of embedPassTokens.
-	ctx, batch := min(cfg.ContextSize, m.ContextLength()), cfg.BatchSize
-	if c == model.Embed {
-		ctx = embedTokens(a, m, cfg)
-		batch = ctx
-	}
-	mem := m.Memory(ctx, batch, 4)
 	be := fs.backend
-	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights, KVCache: mem.KVCache, Scratch: mem.Scratch}, nil
+	if c == model.Embed {
+		// An encoder's cache and scratch hold one pass of embedPassTokens.
+		ctx := embedTokens(a, m, cfg)
+		mem := m.Memory(ctx, ctx, 4)
+		return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights, KVCache: mem.KVCache, Scratch: mem.Scratch}, nil
+	}
+	// The generation workers share one batcher: its KV cache, at the most
+	// it grows to, and its scratch are charged once with the weights; a
+	// worker adds the logits row its sequence keeps.
+	ctx := min(cfg.ContextSize, m.ContextLength())
+	mem := m.Memory(kvCells(cfg, ctx), cfg.BatchSize, 4)
+	mem.KVCache = kvCacheBytes(mem.KVCache, fs.kvType)
+	return pool.Need{Backend: be.Kind(), Device: be.Device(), Weights: mem.Weights + mem.KVCache + mem.Scratch,
+		Scratch: 4 * uint64(m.Vocab())}, nil
+}
+
+// sequence returns a new sequence on of's batcher, starting the batcher
+// with the first: a cache of one context that grows to kvCells(cfg).
+func (fs *files) sequence(of *openFile, cfg Config) (*runner.Sequence, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if of.batcher == nil {
+		ctx := min(cfg.ContextSize, of.m.Loaded.ContextLength())
+		b, err := of.m.NewBatcher(ctx, ctx, kvCells(cfg, ctx))
+		if err != nil {
+			return nil, err
+		}
+		of.batcher = b
+	}
+	return of.batcher.NewSequence(), nil
+}
+
+// cacheStatus returns the KV cache use of model name's batcher, nil when
+// the model has none running.
+func (fs *files) cacheStatus(name string) *ipc.KVCacheStatus {
+	fs.mu.Lock()
+	of := fs.m[name]
+	fs.mu.Unlock()
+	if of == nil || of.batcher == nil {
+		return nil
+	}
+	st := of.batcher.Status()
+	return &ipc.KVCacheStatus{Used: st.Used, Cached: st.Cached, Free: st.Free, Sequences: st.Sequences, Steps: st.Steps}
+}
+
+// kvCells is the most cells a model's KV cache grows to: the configured
+// kv_cells, or room for every worker's sequence at the full context.
+func kvCells(cfg Config, ctx int) int {
+	if cfg.KVCells > 0 {
+		return max(cfg.KVCells, ctx)
+	}
+	return ctx * cfg.Parallel
+}
+
+// kvCacheBytes scales f32 bytes of a KV cache to the bytes of type name:
+// 2 a value for f16, 34 per 32 for q8_0 (rows whole blocks, or the
+// session refuses the type).
+func kvCacheBytes(f32 uint64, name string) uint64 {
+	switch t, _ := compute.ParseKVType(name); t {
+	case gguf.TypeF16:
+		return f32 / 2
+	case gguf.TypeQ8_0:
+		return f32 / 4 / 32 * 34
+	}
+	return f32
 }
 
 func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, error) {
@@ -180,7 +246,7 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 	if err != nil {
 		return nil, err
 	}
-	sess, err := of.m.NewSession(min(l.cfg.ContextSize, of.m.Loaded.ContextLength()))
+	sess, err := l.files.sequence(of, l.cfg)
 	if err != nil {
 		l.files.release(name, of)
 		return nil, ipc.Errorf(ipc.CodeUnavailable, "model %q: %v", name, err)
@@ -188,11 +254,15 @@ func (l *textLoader) Open(ctx context.Context, name string) (pool.Generator, err
 	eng := engine.New(sess, engineTokenizer{of.tok}, engine.Options{
 		Name:         name,
 		ChatTemplate: chat.SourceOf(of.f),
+		ChatTokens:   chat.TokensOf(of.tok),
 		BatchSize:    l.cfg.BatchSize,
 		Metrics:      l.metrics,
 	})
+	if tmpl, err := eng.Template(); err == nil && tmpl.Fallback() != nil && l.log != nil {
+		l.log.Warn("chat template replaced by its hand-written family", "model", name, "family", tmpl.Name(), "err", tmpl.Fallback())
+	}
 	g := &generator{Engine: eng, file: of.f, release: func() { l.files.release(name, of) }}
-	if p, ok := sess.Executor().(interface{ TakeProfile() []vk.OpTime }); ok && l.files.backend.dev.Profiling() {
+	if p, ok := of.batcher.Executor().(interface{ TakeProfile() []vk.OpTime }); ok && l.files.backend.dev.Profiling() {
 		g.profile = func() { logProfile(l.log, name, p.TakeProfile()) }
 	}
 	return g, nil

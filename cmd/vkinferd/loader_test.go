@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,13 +10,14 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
+	"github.com/vkinfer/vkinfer/runner"
 	"github.com/vkinfer/vkinfer/sampling"
 )
 
 // TestTruncatedMidRequestFaults: a model file cut short while a request
 // reads its mapping (the pool's staleness check before the request cannot
-// see it coming) turns the memory fault into a panic that names the file,
-// for the pool to recover, instead of a SIGBUS that kills the daemon.
+// see it coming) fails the request with an error that names the file,
+// instead of a SIGBUS that kills the daemon.
 func TestTruncatedMidRequestFaults(t *testing.T) {
 	data, err := os.ReadFile(testmodels.Model(t, "llama/stories260K.gguf"))
 	if err != nil {
@@ -39,12 +41,8 @@ func TestTruncatedMidRequestFaults(t *testing.T) {
 	if err := os.Truncate(path, 4096); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		r := recover()
-		if msg, ok := r.(string); !ok || !strings.Contains(msg, "changed or truncated on disk while loaded") || !strings.Contains(msg, path) {
-			t.Errorf("recovered %v, want a panic naming the truncated file", r)
-		}
-	}()
 	_, err = g.Generate(context.Background(), engine.Request{Prompt: "Once upon a time", Params: sampling.Greedy(), MaxTokens: 4}, func(engine.Chunk) error { return nil })
-	t.Errorf("generation over a truncated mapping returned (error %v)", err)
+	if !errors.Is(err, runner.ErrFault) || !strings.Contains(err.Error(), path) {
+		t.Errorf("generation over a truncated mapping: %v, want runner.ErrFault naming the file", err)
+	}
 }

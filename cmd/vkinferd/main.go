@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/vkinfer/vkinfer/httpapi"
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/kernels"
 )
@@ -89,10 +91,33 @@ func serve(cfg Config, log *slog.Logger) error {
 		}
 		l, where = ul, cfg.Socket
 	}
-	srv := ipc.NewServer(svc, serverName)
+	// Both protocols reach the pools through the same handler, which
+	// counts their requests for /metrics.
+	handler := httpapi.NewMetrics(svc)
+	hcfg := httpapi.Config{Name: serverName, Version: version, KeepAlive: cfg.KeepAlive, Metrics: handler, Log: log}
+	var tcp net.Listener
+	if cfg.HTTP != "" {
+		if hcfg.Token, err = httpapi.EnsureToken(httpapi.TokenPath(cfg.Socket)); err != nil {
+			return err
+		}
+		if tcp, err = net.Listen("tcp", cfg.HTTP); err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+	}
+	hs := httpapi.New(handler, hcfg)
+	srv := ipc.NewServer(handler, serverName)
 	srv.Log = log
+	srv.HTTP = hs.ServeConn
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	if tcp != nil {
+		go func() {
+			if err := hs.Serve(tcp); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http listener stopped", "addr", cfg.HTTP, "err", err)
+			}
+		}()
+		log.Info("http listening", "addr", tcp.Addr().String(), "token", httpapi.TokenPath(cfg.Socket))
+	}
 	log.Info("vkinferd ready", "socket", where, "models", len(reg.List()), "dirs", dirs,
 		"device", be.Device(), "backend", be.Kind(), "simd", kernels.SIMD(), "threads", kernels.Threads(), "memory_budget", ByteSize(budget).String(), "keep_alive", cfg.KeepAlive)
 	if err := notify("READY=1"); err != nil {
@@ -120,8 +145,10 @@ func serve(cfg Config, log *slog.Logger) error {
 			log.Info("shutting down: draining requests", "signal", sig.String())
 			_ = notify("STOPPING=1")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			httpDone := make(chan error, 1)
+			go func() { httpDone <- hs.Shutdown(ctx) }()
 			err := srv.Shutdown(ctx)
-			err = errors.Join(err, svc.shutdown(ctx))
+			err = errors.Join(err, <-httpDone, svc.shutdown(ctx))
 			cancel()
 			if err != nil {
 				log.Warn("shutdown did not drain everything in time", "err", err)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/vkinfer/vkinfer/engine"
@@ -21,6 +23,7 @@ type service struct {
 	cfg     Config
 	reg     *Registry
 	files   *files
+	vocabs  *vocabs
 	text    *pool.TextToText
 	embed   *pool.TextEmbedding
 	metrics *engine.Metrics
@@ -31,7 +34,8 @@ type service struct {
 func newService(cfg Config, reg *Registry, be *backend, budget uint64, log *slog.Logger) *service {
 	logf := func(format string, args ...any) { log.Error(fmt.Sprintf(format, args...)) }
 	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, backend: be, started: time.Now()}
-	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be}
+	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be, kvType: cfg.KVType}
+	d.vocabs = &vocabs{reg: reg}
 	b := pool.NewBudget(budget, nil)
 	pc := pool.Config{
 		Budget:         b,
@@ -79,7 +83,7 @@ func protocolError(err error) error {
 	case errors.Is(err, engine.ErrPromptTooLong):
 		code = ipc.CodeContextFull
 	case errors.Is(err, engine.ErrInvalid), errors.Is(err, sampling.ErrInvalid), errors.Is(err, pool.ErrInvalid),
-		errors.Is(err, chat.ErrNoTemplate), errors.Is(err, ErrBadName), errors.Is(err, model.ErrOption):
+		errors.Is(err, chat.ErrNoTemplate), errors.Is(err, chat.ErrTemplate), errors.Is(err, ErrBadName), errors.Is(err, model.ErrOption):
 		code = ipc.CodeBadRequest
 	default:
 		code = ipc.CodeInternal
@@ -104,11 +108,52 @@ func engineRequest(req *ipc.Request) engine.Request {
 		setFloat(&p.FrequencyPenalty, o.FrequencyPenalty)
 		set(&p.Seed, o.Seed)
 	}
-	er := engine.Request{Prompt: req.Prompt, Params: p, MaxTokens: req.MaxTokens, Stop: req.Stop}
+	er := engine.Request{Prompt: req.Prompt, Params: p, MaxTokens: req.MaxTokens, Stop: req.Stop,
+		Format: req.Format, Grammar: req.Grammar, Logprobs: req.Logprobs, TopLogprobs: req.TopLogprobs}
+	if o := req.Options; o != nil && o.ContextSize != nil {
+		er.ContextSize = *o.ContextSize
+	}
 	for _, m := range req.Messages {
-		er.Messages = append(er.Messages, chat.Message{Role: m.Role, Content: m.Content})
+		cm := chat.Message{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.Name}
+		for _, c := range m.ToolCalls {
+			cm.ToolCalls = append(cm.ToolCalls, chat.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: json.RawMessage(c.Function.Arguments)})
+		}
+		er.Messages = append(er.Messages, cm)
+	}
+	for _, t := range req.Tools {
+		er.Tools = append(er.Tools, json.RawMessage(t))
+	}
+	er.NoToolCalls = req.ToolChoice == "none"
+	switch req.ToolChoice {
+	case "required":
+		er.ForceTool = engine.AnyTool
+	case "function":
+		er.ForceTool = req.ToolChoiceFunction
 	}
 	return er
+}
+
+// checkToolChoice refuses a tool_choice the protocol does not name.
+func checkToolChoice(req *ipc.Request) error {
+	switch req.ToolChoice {
+	case "", "auto", "none", "required":
+		return nil
+	case "function":
+		if req.ToolChoiceFunction == "" {
+			return ipc.Errorf(ipc.CodeBadRequest, "tool_choice \"function\" needs the map form naming the function: {\"type\": \"function\", \"function\": {\"name\": ...}}")
+		}
+		return nil
+	}
+	return ipc.Errorf(ipc.CodeBadRequest, "tool_choice %q is not one of auto, none, required or a function", req.ToolChoice)
+}
+
+// toolCalls returns the engine's tool calls in the protocol's shape.
+func toolCalls(calls []chat.ToolCall) []ipc.ToolCall {
+	var out []ipc.ToolCall
+	for _, c := range calls {
+		out = append(out, ipc.ToolCall{ID: c.ID, Type: "function", Function: ipc.ToolFunction{Name: c.Name, Arguments: ipc.JSON(c.Arguments)}})
+	}
+	return out
 }
 
 func set[T any](dst *T, v *T) {
@@ -124,15 +169,18 @@ func setFloat(dst *float32, v *float64) {
 }
 
 // Generate implements ipc.Handler.
-func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(string, []int32) error) (*ipc.Stats, error) {
+func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.Chunk) error) (*ipc.Stats, error) {
 	if err := CheckName(req.Model); err != nil {
 		return nil, protocolError(err)
 	}
 	if req.MaxTokens < 0 {
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "max_tokens %d must be >= 0", req.MaxTokens)
 	}
-	res, err := d.text.Generate(ctx, req.Model, engineRequest(req), func(c engine.Chunk) error {
-		return emit(c.Text, c.Tokens)
+	if err := checkToolChoice(req); err != nil {
+		return nil, err
+	}
+	res, err := d.text.Generate(keepAlive(ctx, req), req.Model, engineRequest(req), func(c engine.Chunk) error {
+		return emit(ipc.Chunk{Text: c.Text, Tokens: c.Tokens, Logprobs: wireLogprobs(c.Logprobs)})
 	})
 	if err != nil {
 		return nil, protocolError(err)
@@ -148,7 +196,17 @@ func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(stri
 		FirstTokenNs:    res.TimeToFirstToken.Nanoseconds(),
 		PromptTPS:       res.PromptTokensPerSecond,
 		GenerationTPS:   res.GenerationTokensPerSecond,
+		ToolCalls:       toolCalls(res.ToolCalls),
+		Content:         res.Content,
 	}, nil
+}
+
+// keepAlive returns ctx carrying the request's keep-alive, if it has one.
+func keepAlive(ctx context.Context, req *ipc.Request) context.Context {
+	if req.KeepAlive != nil {
+		return pool.WithKeepAlive(ctx, *req.KeepAlive)
+	}
+	return ctx
 }
 
 // Embed implements ipc.Handler.
@@ -161,7 +219,7 @@ func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, err
 	}
 	opts := model.EmbedOptions{Truncate: req.Truncate, Dimensions: req.Dimensions}
 	var vecs [][]float32
-	err := d.embed.Do(ctx, req.Model, func(ctx context.Context, inst pool.Embedder) error {
+	err := d.embed.Do(keepAlive(ctx, req), req.Model, func(ctx context.Context, inst pool.Embedder) error {
 		e, ok := inst.(optionEmbedder)
 		if !ok {
 			return fmt.Errorf("embedding instance of type %T", inst)
@@ -261,15 +319,20 @@ func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
 			"goroutines":       uint64(runtime.NumGoroutine()),
 		},
 	}
-	for _, ps := range []pool.Status{d.text.Status(), d.embed.Status()} {
+	text := d.text.Status()
+	for _, ps := range []pool.Status{text, d.embed.Status()} {
 		p := ipc.PoolStatus{Capability: ps.Capability}
 		for _, m := range ps.Models {
-			p.Models = append(p.Models, ipc.ModelStatus{
+			ms := ipc.ModelStatus{
 				Name: m.Name, Backend: m.Backend, Device: m.Device, Memory: m.Memory,
 				Workers: len(m.Workers), Queued: m.Queued, Running: m.Running, LastUse: m.LastUse,
 				Breaker: m.Breaker.State, LastErr: m.Breaker.LastError, RetryAt: m.Breaker.RetryAt,
 				Requests: snap.Models[m.Name].Requests,
-			})
+			}
+			if ps.Capability == text.Capability {
+				ms.KVCache = d.files.cacheStatus(m.Name)
+			}
+			p.Models = append(p.Models, ms)
 		}
 		st.Pools = append(st.Pools, p)
 		if len(st.Memory) == 0 {
@@ -279,4 +342,23 @@ func (d *service) Status(ctx context.Context) (*ipc.Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// wireLogprobs converts the engine's logprobs to the protocol's; nil
+// stays nil, so chunks without logprobs carry no field.
+func wireLogprobs(lps []engine.TokenLogprob) []ipc.TokenLogprob {
+	if lps == nil {
+		return nil
+	}
+	conv := func(l engine.TopLogprob) ipc.TopLogprob {
+		return ipc.TopLogprob{ID: l.ID, Token: strings.ToValidUTF8(l.Token, "\uFFFD"), Bytes: []byte(l.Token), Logprob: l.Logprob}
+	}
+	out := make([]ipc.TokenLogprob, len(lps))
+	for i, lp := range lps {
+		out[i] = ipc.TokenLogprob{TopLogprob: conv(lp.TopLogprob), TopLogprobs: make([]ipc.TopLogprob, len(lp.Top))}
+		for j, a := range lp.Top {
+			out[i].TopLogprobs[j] = conv(a)
+		}
+	}
+	return out
 }

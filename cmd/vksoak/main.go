@@ -2,8 +2,9 @@
 // time and checks that it loses nothing: every request ends with exactly
 // one done or error, nothing leaks (goroutines, file descriptors), memory
 // stays bounded. It prints latency percentiles and throughput, and exits
-// non-zero when an invariant breaks. Loopback only: it talks to a Unix
-// socket. `make soak` starts a daemon and runs it.
+// non-zero when an invariant breaks. Besides the msgpack clients,
+// --http-clients speak the HTTP dialects on the same socket. Loopback
+// only: it talks to a Unix socket. `make soak` starts a daemon and runs it.
 package main
 
 import (
@@ -36,7 +37,8 @@ func main() {
 	fs := pflag.NewFlagSet("vksoak", pflag.ExitOnError)
 	socket := fs.String("socket", ipc.DefaultSocketPath(), "daemon socket")
 	pid := fs.Int("pid", 0, "daemon pid, for file descriptor and memory figures")
-	clients := fs.Int("clients", 16, "concurrent clients")
+	clients := fs.Int("clients", 16, "concurrent msgpack clients")
+	httpClients := fs.Int("http-clients", 4, "concurrent HTTP clients besides them")
 	conns := fs.Int("conns", 4, "connections they share")
 	duration := fs.Duration("duration", 30*time.Second, "how long to run")
 	maxRequests := fs.Int("max-requests", 20000, "stop after this many requests")
@@ -45,7 +47,7 @@ func main() {
 	embedModel := fs.String("embed-model", "all-MiniLM-L6-v2-Q4_K_M", "embedding model")
 	rssLimit := fs.Int64("rss-limit-mib", 1024, "fail when the daemon's RSS exceeds this")
 	fs.Parse(os.Args[1:])
-	if err := run(*socket, *pid, *clients, *conns, *duration, *requestTimeout, *maxRequests, *genModel, *embedModel, *rssLimit); err != nil {
+	if err := run(*socket, *pid, *clients, *httpClients, *conns, *duration, *requestTimeout, *maxRequests, *genModel, *embedModel, *rssLimit); err != nil {
 		fmt.Fprintf(os.Stderr, "vksoak: FAIL: %v\n", err)
 		os.Exit(1)
 	}
@@ -67,7 +69,9 @@ func procStats(pid int) (fds int, rssKiB int64) {
 	return len(entries), rssKiB
 }
 
-// goroutines reads the daemon's goroutine count from its status.
+// goroutines reads the daemon's goroutine count from its status, less
+// one per pool worker: load starts workers (up to --parallel per model)
+// that stay until their model's keep-alive ends, and they are no leak.
 func goroutines(c *ipc.Client) (uint64, error) {
 	st, err := c.Status(context.Background())
 	if err != nil {
@@ -77,6 +81,11 @@ func goroutines(c *ipc.Client) (uint64, error) {
 	if !ok {
 		return 0, errors.New("status has no goroutine count")
 	}
+	for _, p := range st.Pools {
+		for _, m := range p.Models {
+			n -= uint64(m.Workers)
+		}
+	}
 	return n, nil
 }
 
@@ -84,7 +93,7 @@ func goroutines(c *ipc.Client) (uint64, error) {
 // within the request deadline.
 const timedOut = "no_reply_in_time"
 
-func run(socket string, pid, nClients, nConns int, duration, requestTimeout time.Duration, maxRequests int, genModel, embedModel string, rssLimit int64) error {
+func run(socket string, pid, nClients, nHTTP, nConns int, duration, requestTimeout time.Duration, maxRequests int, genModel, embedModel string, rssLimit int64) error {
 	ctx := context.Background()
 	probe, err := ipc.Dial(ctx, socket)
 	if err != nil {
@@ -101,6 +110,12 @@ func run(socket string, pid, nClients, nConns int, duration, requestTimeout time
 	if _, err := probe.Embed(ctx, &ipc.Request{Model: embedModel, Input: []string{"warm up"}}); err != nil {
 		return fmt.Errorf("warm-up embed: %w", err)
 	}
+	// One HTTP request starts the daemon's HTTP server, which then stays.
+	hc, transport := httpClient(socket)
+	if r := httpRequest(ctx, hc, rand.New(rand.NewPCG(0, 0)), []string{"warm"}, genModel, embedModel); r.code != "" {
+		return fmt.Errorf("warm-up %s: %s", r.op, r.code)
+	}
+	transport.CloseIdleConnections()
 	time.Sleep(200 * time.Millisecond)
 	g0, err := goroutines(probe)
 	if err != nil {
@@ -139,12 +154,17 @@ func run(socket string, pid, nClients, nConns int, duration, requestTimeout time
 	}()
 	words := strings.Fields("once upon a time there was a little girl named lily who loved to play in the park with her dog")
 	start := time.Now()
-	for i := 0; i < nClients; i++ {
+	for i := 0; i < nClients+nHTTP; i++ {
 		issued.Add(1)
 		go func(i int) {
 			defer issued.Done()
 			rng := rand.New(rand.NewPCG(uint64(i), 42))
-			c := clients[i%len(clients)]
+			send := func(ctx context.Context) result {
+				return randomRequest(ctx, clients[i%len(clients)], rng, words, genModel, embedModel)
+			}
+			if i >= nClients {
+				send = func(ctx context.Context) result { return httpRequest(ctx, hc, rng, words, genModel, embedModel) }
+			}
 			for time.Now().Before(deadline) {
 				mu.Lock()
 				if count >= maxRequests {
@@ -153,7 +173,7 @@ func run(socket string, pid, nClients, nConns int, duration, requestTimeout time
 				}
 				count++
 				mu.Unlock()
-				r := oneRequest(c, rng, words, genModel, embedModel, requestTimeout)
+				r := oneRequest(send, requestTimeout)
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
@@ -161,6 +181,7 @@ func run(socket string, pid, nClients, nConns int, duration, requestTimeout time
 		}(i)
 	}
 	issued.Wait()
+	transport.CloseIdleConnections()
 	elapsed := time.Since(start)
 	close(stopSampling)
 	var stray uint64
@@ -181,11 +202,11 @@ func run(socket string, pid, nClients, nConns int, duration, requestTimeout time
 
 // oneRequest sends one random request and waits at most timeout for its
 // end: a request still open then is a failure of the daemon (timedOut).
-func oneRequest(c *ipc.Client, rng *rand.Rand, words []string, genModel, embedModel string, timeout time.Duration) result {
+func oneRequest(send func(context.Context) result, timeout time.Duration) result {
 	ctx, stop := context.WithTimeout(context.Background(), timeout)
 	defer stop()
 	t0 := time.Now()
-	r := randomRequest(ctx, c, rng, words, genModel, embedModel)
+	r := send(ctx)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		r.code = timedOut
 	}
@@ -287,7 +308,7 @@ func report(results []result, elapsed time.Duration, stray, g0, g1 uint64, fd0, 
 	}
 	fmt.Printf("%d requests in %s (%.1f/s); %d tokens generated (%.1f tokens/s)\n",
 		len(results), elapsed.Round(time.Millisecond), float64(len(results))/elapsed.Seconds(), tokens, float64(tokens)/elapsed.Seconds())
-	fmt.Printf("%-20s %7s %7s %10s %10s %10s\n", "op", "count", "errors", "p50", "p99", "max")
+	fmt.Printf("%-24s %7s %7s %10s %10s %10s\n", "op", "count", "errors", "p50", "p99", "max")
 	ops := make([]string, 0, len(byOp))
 	for op := range byOp {
 		ops = append(ops, op)
@@ -304,10 +325,10 @@ func report(results []result, elapsed time.Duration, stray, g0, g1 uint64, fd0, 
 			}
 		}
 		slices.Sort(lat)
-		fmt.Printf("%-20s %7d %7d %10s %10s %10s\n", op, len(rs), errs,
+		fmt.Printf("%-24s %7d %7d %10s %10s %10s\n", op, len(rs), errs,
 			percentile(lat, 0.5).Round(time.Microsecond), percentile(lat, 0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	}
-	fmt.Printf("daemon goroutines: %d before, %d after\n", g0, g1)
+	fmt.Printf("daemon goroutines beside its workers: %d before, %d after\n", g0, g1)
 	if fd0 >= 0 {
 		fmt.Printf("daemon file descriptors: %d before, %d after\n", fd0, fd1)
 		fmt.Printf("daemon RSS: %d MiB before, %d MiB after, %d MiB at most (limit %d MiB)\n", rss0/1024, rss1/1024, maxRSS/1024, rssLimit)

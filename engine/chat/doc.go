@@ -1,11 +1,20 @@
-// Package chat renders chat messages into a prompt with the model's chat
-// template. GGUF files carry the template as Jinja source in
-// tokenizer.chat_template; rather than run a Jinja engine, Detect matches
-// the source against the signatures of the common template families and
-// each family is rendered by plain Go code.
+// Package chat renders chat conversations into a prompt with the model's
+// chat template, and parses tool calls out of a model's reply.
 //
-// Rendered prompts never start with the beginning-of-sequence token: the
-// tokenizer adds it (Encode with addSpecial), so it is not doubled. Special
-// tokens inside the rendered text (<|im_start|>, [INST], </s>, ...) are meant
-// to be parsed as special tokens.
+// GGUF files carry the template as Jinja source in tokenizer.chat_template.
+// Parse compiles it with a Jinja engine (github.com/ardanlabs/jinja) and
+// Render runs it as Hugging Face transformers' apply_chat_template does:
+// the same variables (messages, tools, add_generation_prompt, bos_token,
+// eos_token) and globals (raise_exception, strftime_now), and
+// transformers' tojson, which keeps key order (see tojson.go). The parity
+// test holds the result to Python jinja2's byte for byte
+// (testdata/render.py makes the expected output).
+//
+// Seven hand-written families (chatml, llama2, llama3, mistral, zephyr,
+// gemma, phi3) remain for a template given by family name, and as the
+// fallback for a source the engine cannot compile. They never print the
+// BOS token; Template.Prompt drops a BOS a Jinja template prints when the
+// tokenizer adds its own, so it is not doubled. Special tokens inside the
+// rendered text (<|im_start|>, [INST], </s>, ...) are meant to be parsed
+// as special tokens.
 package chat

@@ -12,34 +12,77 @@ var (
 	ErrNoTemplate = errors.New("chat: model has no chat template")
 	// ErrUnknownTemplate: the template matches no known family.
 	ErrUnknownTemplate = errors.New("chat: unknown chat template")
+	// ErrTemplate: the model's Jinja source does not compile.
+	ErrTemplate = errors.New("chat: chat template does not compile")
 	// ErrMessages: the messages cannot be rendered (empty list, bad role
-	// or order).
+	// or order, tool call arguments that are not a JSON object).
 	ErrMessages = errors.New("chat: invalid messages")
+	// ErrTools: the tools are not JSON objects, or the template cannot
+	// render tools.
+	ErrTools = errors.New("chat: invalid tools")
+	// ErrRaised: the template rejected the conversation with
+	// raise_exception (e.g. a system turn for Gemma).
+	ErrRaised = errors.New("chat: the chat template refused the conversation")
+	// ErrRender: the template failed on this conversation otherwise (an
+	// undefined operation, as Python's jinja2 would fail too).
+	ErrRender = errors.New("chat: rendering the chat template failed")
 )
 
-// Roles a Message may have.
-const (
-	RoleSystem    = "system"
-	RoleUser      = "user"
-	RoleAssistant = "assistant"
-)
-
-// Message is one turn of a conversation.
-type Message struct {
-	Role    string // RoleSystem, RoleUser or RoleAssistant
-	Content string
+// Tokens are the special-token texts a Jinja template may print.
+type Tokens struct {
+	BOS, EOS string
 }
 
-// Template is a known chat template family. The zero value is not usable;
-// get one from Detect or ByName.
+// Template renders chats: the model's own Jinja template, or a
+// hand-written family for a template named by family. The zero value is
+// not usable; get one from Parse, Detect or ByName.
 type Template struct {
-	name string
-	f    family
+	name  string // family name, or "jinja"
+	f     family
+	j     *jinjaTemplate
+	tools ToolFormat
+	// fallback is why the model's Jinja source was replaced by its
+	// hand-written family.
+	fallback error
 }
 
-// Name returns the family name: chatml, llama2, llama3, mistral, zephyr,
-// gemma or phi3.
+// Name returns "jinja" for a model's own template, else the family name:
+// chatml, llama2, llama3, mistral, zephyr, gemma or phi3.
 func (t Template) Name() string { return t.name }
+
+// Tools returns how the model writes tool calls, as far as its template
+// tells (ToolsNone when it renders no tools).
+func (t Template) Tools() ToolFormat { return t.tools }
+
+// Fallback returns why a model's Jinja template was replaced by the
+// hand-written family it resembles (it does not compile), or nil.
+func (t Template) Fallback() error { return t.fallback }
+
+// Parse returns the template for a tokenizer.chat_template source: the
+// Jinja source itself, rendered as transformers renders it. A source that
+// is just a family name ("chatml") selects that hand-written family, so a
+// user can override a model's template by name. A source that does not
+// compile falls back to the family it resembles (see Fallback), or fails
+// with ErrTemplate.
+func Parse(src string, tok Tokens) (Template, error) {
+	name := strings.TrimSpace(src)
+	if name == "" {
+		return Template{}, ErrNoTemplate
+	}
+	if _, ok := families[name]; ok {
+		return ByName(name)
+	}
+	j, err := compileJinja(src, tok)
+	if err == nil {
+		return Template{name: "jinja", j: j, tools: detectTools(src)}, nil
+	}
+	fam, ferr := Detect(src)
+	if ferr != nil {
+		return Template{}, err
+	}
+	fam.fallback = err
+	return fam, nil
+}
 
 // family renders one template family.
 type family struct {
@@ -126,23 +169,54 @@ func excerpt(src string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// Render returns the prompt for msgs. With addAssistant it ends with the
-// opening of an assistant turn, so the model continues as the assistant.
-func (t Template) Render(msgs []Message, addAssistant bool) (string, error) {
-	if t.f.render == nil {
+// Render returns the prompt for c, byte for byte what transformers'
+// apply_chat_template gives for a Jinja template (a leading BOS token
+// included, when the template prints one).
+func (t Template) Render(c Chat) (string, error) {
+	if t.j == nil && t.f.render == nil {
 		return "", fmt.Errorf("%w: zero Template", ErrUnknownTemplate)
 	}
-	if err := t.check(msgs); err != nil {
+	if err := t.check(c); err != nil {
 		return "", err
 	}
+	if t.j != nil {
+		return t.j.render(c)
+	}
 	var b strings.Builder
-	t.f.render(&b, msgs, addAssistant)
+	t.f.render(&b, c.Messages, c.AddGenerationPrompt)
 	return b.String(), nil
 }
 
-func (t Template) check(msgs []Message) error {
+// Prompt renders c for a tokenizer: when the tokenizer adds the BOS token
+// itself, a BOS the template printed is dropped so that it is not doubled
+// (as llama.cpp does). Hand-written families never print it.
+func (t Template) Prompt(c Chat, tokenizerAddsBOS bool) (string, error) {
+	text, err := t.Render(c)
+	if err != nil {
+		return "", err
+	}
+	if t.j != nil && tokenizerAddsBOS && t.j.tokens.BOS != "" {
+		text = strings.TrimPrefix(text, t.j.tokens.BOS)
+	}
+	return text, nil
+}
+
+func (t Template) check(c Chat) error {
+	msgs := c.Messages
 	if len(msgs) == 0 {
 		return fmt.Errorf("%w: no messages", ErrMessages)
+	}
+	if t.j != nil {
+		// The model's template judges roles and order itself.
+		for i, m := range msgs {
+			if m.Role == "" {
+				return fmt.Errorf("%w: message %d has no role", ErrMessages, i)
+			}
+		}
+		return nil
+	}
+	if len(c.Tools) > 0 {
+		return fmt.Errorf("%w: the hand-written %s template renders no tools; the model needs a chat template of its own for them", ErrTools, t.name)
 	}
 	want := RoleUser
 	for i, m := range msgs {
@@ -153,6 +227,9 @@ func (t Template) check(msgs []Message) error {
 			}
 			continue
 		case RoleUser, RoleAssistant:
+			if len(m.ToolCalls) > 0 {
+				return fmt.Errorf("%w: message %d: the hand-written %s template renders no tool calls", ErrMessages, i, t.name)
+			}
 		default:
 			return fmt.Errorf("%w: message %d: unknown role %q (want system, user or assistant)", ErrMessages, i, m.Role)
 		}

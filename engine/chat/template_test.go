@@ -58,10 +58,10 @@ func TestDetectErrors(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	sys := Message{RoleSystem, "Be brief."}
-	u1 := Message{RoleUser, "Hi"}
-	a1 := Message{RoleAssistant, "Hello."}
-	u2 := Message{RoleUser, "Who are you?"}
+	sys := Message{Role: RoleSystem, Content: "Be brief."}
+	u1 := Message{Role: RoleUser, Content: "Hi"}
+	a1 := Message{Role: RoleAssistant, Content: "Hello."}
+	u2 := Message{Role: RoleUser, Content: "Who are you?"}
 	conv := []Message{sys, u1, a1, u2}
 	tests := []struct {
 		name string
@@ -72,7 +72,7 @@ func TestRender(t *testing.T) {
 		{"chatml", conv, true, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nWho are you?<|im_end|>\n<|im_start|>assistant\n"},
 		{"chatml", []Message{u1}, false, "<|im_start|>user\nHi<|im_end|>\n"},
 		{"llama2", conv, true, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Who are you? [/INST]"},
-		{"llama2", []Message{{RoleUser, " Hi \n"}}, true, "[INST] Hi [/INST]"},
+		{"llama2", []Message{{Role: RoleUser, Content: " Hi \n"}}, true, "[INST] Hi [/INST]"},
 		{"llama3", conv, true, "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWho are you?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"},
 		{"mistral", conv, true, "[INST] Be brief.\n\nHi [/INST]Hello.</s>[INST] Who are you? [/INST]"},
 		{"mistral", []Message{u1}, true, "[INST] Hi [/INST]"},
@@ -80,8 +80,8 @@ func TestRender(t *testing.T) {
 		{"gemma", conv, true, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n<start_of_turn>user\nWho are you?<end_of_turn>\n<start_of_turn>model\n"},
 		{"gemma", []Message{u1}, false, "<start_of_turn>user\nHi<end_of_turn>\n"},
 		// llama.cpp trims the system prompt and the user turn each.
-		{"gemma", []Message{{RoleSystem, " Be brief.\n"}, {RoleUser, "\tHi "}}, true, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"},
-		{"gemma", []Message{{RoleSystem, "  "}, u1}, true, "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"},
+		{"gemma", []Message{{Role: RoleSystem, Content: " Be brief.\n"}, {Role: RoleUser, Content: "\tHi "}}, true, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"},
+		{"gemma", []Message{{Role: RoleSystem, Content: "  "}, u1}, true, "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"},
 		{"gemma", []Message{sys}, true, "<start_of_turn>user\nBe brief.<end_of_turn>\n<start_of_turn>model\n"},
 		{"phi3", []Message{u1, a1}, false, "<|user|>\nHi<|end|>\n<|assistant|>\nHello.<|end|>\n"},
 		{"phi3", conv, true, "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello.<|end|>\n<|user|>\nWho are you?<|end|>\n<|assistant|>\n"},
@@ -91,7 +91,7 @@ func TestRender(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := tmpl.Render(tt.msgs, tt.gen)
+		got, err := tmpl.Render(Chat{Messages: tt.msgs, AddGenerationPrompt: tt.gen})
 		if err != nil {
 			t.Errorf("%s: %v", tt.name, err)
 			continue
@@ -107,16 +107,16 @@ func TestRender(t *testing.T) {
 }
 
 func TestRenderErrors(t *testing.T) {
-	u := Message{RoleUser, "a"}
-	a := Message{RoleAssistant, "b"}
-	s := Message{RoleSystem, "c"}
+	u := Message{Role: RoleUser, Content: "a"}
+	a := Message{Role: RoleAssistant, Content: "b"}
+	s := Message{Role: RoleSystem, Content: "c"}
 	tests := []struct {
 		tmpl string
 		msgs []Message
 		want string
 	}{
 		{"chatml", nil, "no messages"},
-		{"chatml", []Message{{"tool", "x"}}, `unknown role "tool"`},
+		{"chatml", []Message{{Role: "tool", Content: "x"}}, `unknown role "tool"`},
 		{"chatml", []Message{u, s}, "system message may only come first"},
 		{"llama2", []Message{a}, "starting with user; got assistant"},
 		{"mistral", []Message{u, u}, "got user"},
@@ -124,17 +124,17 @@ func TestRenderErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		tmpl, _ := ByName(tt.tmpl)
-		_, err := tmpl.Render(tt.msgs, true)
+		_, err := tmpl.Render(Chat{Messages: tt.msgs, AddGenerationPrompt: true})
 		if !errors.Is(err, ErrMessages) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s %v: error %v, want ErrMessages containing %q", tt.tmpl, tt.msgs, err, tt.want)
 		}
 	}
-	if _, err := (Template{}).Render([]Message{u}, true); err == nil {
+	if _, err := (Template{}).Render(Chat{Messages: []Message{u}}); err == nil {
 		t.Error("zero Template rendered without error")
 	}
 	// Non-alternating families accept consecutive user turns.
 	tmpl, _ := ByName("chatml")
-	if _, err := tmpl.Render([]Message{u, u}, true); err != nil {
+	if _, err := tmpl.Render(Chat{Messages: []Message{u, u}}); err != nil {
 		t.Errorf("chatml two user turns: %v", err)
 	}
 }
@@ -168,7 +168,7 @@ func FuzzTemplates(f *testing.F) {
 			return
 		}
 		msgs := []Message{{Role: role1, Content: content1}, {Role: role2, Content: content2}}
-		out, err := tpl.Render(msgs, true)
+		out, err := tpl.Render(Chat{Messages: msgs, AddGenerationPrompt: true})
 		if err != nil {
 			return
 		}

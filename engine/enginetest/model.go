@@ -12,7 +12,7 @@ import (
 	"github.com/vkinfer/vkinfer/runner"
 )
 
-// Model is a model opened on the CPU backend, as the daemon opens it,
+// Model is a model opened on a backend, as the daemon opens it,
 // with its tokenizer. Its file stays mapped for the life of the test
 // process.
 type Model struct {
@@ -20,13 +20,16 @@ type Model struct {
 	tok *tokenizer.Tokenizer
 }
 
-// Load opens the GGUF file at path.
-func Load(path string) (*Model, error) {
+// Load opens the GGUF file at path on the CPU backend.
+func Load(path string) (*Model, error) { return LoadOn(path, cpu.Backend{}) }
+
+// LoadOn opens the GGUF file at path on be.
+func LoadOn(path string, be runner.Backend) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	m, err := runner.Open(f, cpu.Backend{})
+	m, err := runner.Open(f, be)
 	if err != nil {
 		f.Close()
 		return nil, err

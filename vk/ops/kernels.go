@@ -41,13 +41,14 @@ var layouts = map[string]struct {
 	"matvec":     {4, 9 * 4},
 	"rms_norm":   {3, 5 * 4},
 	"rope":       {2, 8 * 4},
-	"attention":  {6, 11 * 4},
+	"attention":  {6, 13 * 4},
+	"store_kv":   {5, 2 * 4},
 	"layer_norm": {4, 3 * 4},
 	"gelu":       {1, 4},
 	"silu_mul":   {2, 4},
 	"add":        {2, 4},
 	"get_rows":   {3, 5 * 4},
-	"sample":     {4, 16 * 4},
+	"sample":     {5, 16 * 4},
 	"quantize":   {2, 4 * 4},
 }
 
@@ -98,12 +99,15 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 	case "rms_norm", "layer_norm":
 		spec = []uint32{k.WG}
 	case "attention":
-		// An F16 "type" is the f16 KV cache variant (HALF in the shader).
+		// The "type" is the KV cache's: F16 rounds as llama.cpp's f16
+		// cache (HALF in the shader), and each type has its reads (KV).
 		half := uint32(0)
 		if t == gguf.TypeF16 {
 			half = 1
 		}
-		spec = []uint32{k.AttentionWG, half}
+		spec = []uint32{k.AttentionWG, half, kvCode(t)}
+	case "store_kv":
+		spec = []uint32{kvCode(t)}
 	case "sample":
 		spec = []uint32{sampleWG}
 	case "get_rows":

@@ -166,34 +166,105 @@ func (r *Rope) Record(s *vk.Step, n, heads, headDim, ropeDim int, neox bool, pos
 type Attention struct {
 	p    *vk.Pipeline
 	set  vk.Set
-	push [11]uint32
+	push [13]uint32
 }
 
-// AttentionShape describes one Attention record.
+// AttentionShape describes one Attention record: query rows Row0 up to
+// Row0+N.
 type AttentionShape struct {
-	N, Heads, KVHeads, HeadDim int
-	QStride                    int // elements between query rows
-	KVStride, KVOff            int // elements between cached positions; offset of position 0
-	Pos0                       int // position of query row 0 (causal)
-	// Causal rows see positions 0..Pos0+row; otherwise each row sees the
-	// key range the ranges buffer gives it.
+	Row0, N, Heads, KVHeads, HeadDim int
+	QStride                          int // elements between query rows
+	KVStride, KVOff                  int // values of a cell's row; cells before position 0's
+	Pos0                             int // position of query row 0 (causal)
+	// Causal rows see positions 0..Pos0+row in cells 0..Pos0+row;
+	// otherwise each row sees the key range the ranges buffer gives it,
+	// in the cells its page table gives.
 	Causal        bool
-	ScratchStride int // scratch floats per (row, head): at least the longest span
+	PageCells     int // cells of a page in the ranges' page tables
+	ScratchStride int // scratch floats per (row, head): at least the longest of the N rows' spans
 	Scale         float32
 	// SoftCap, when > 0, maps the scaled scores s to SoftCap·tanh(s/SoftCap)
 	// before the softmax.
 	SoftCap float32
 }
 
+// KVTypes are the KV cache types the shaders store and read.
+var KVTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0}
+
+// kvCode is the shaders' number for KV cache type t (KV in
+// attention.comp, TYPE in store_kv.comp).
+func kvCode(t gguf.Type) uint32 {
+	switch t {
+	case gguf.TypeF16:
+		return 1
+	case gguf.TypeQ8_0:
+		return 2
+	}
+	return 0
+}
+
+// KVRowBytes is the bytes of one cell's row of width keys (or values) in
+// a cache of type t: 4 or 2 a value, or for Q8_0 the int8 quants then
+// the f16 block scales in whole 32-bit words (2 bytes a block of 32
+// when width is a multiple of 64, as ggml's 34-byte blocks; 4 for an odd
+// block count). It is 0 for a type or width the shaders cannot keep
+// (F16 needs an even width, Q8_0 whole blocks).
+func KVRowBytes(t gguf.Type, width int) int {
+	switch {
+	case t == gguf.TypeF32:
+		return 4 * width
+	case t == gguf.TypeF16 && width%2 == 0:
+		return 2 * width
+	case t == gguf.TypeQ8_0 && width%32 == 0:
+		return width + 4*((width+63)/64)
+	}
+	return 0
+}
+
+// StoreKV writes tokens' keys and values into their cells of an F16 or
+// Q8_0 KV cache layer (an F32 one takes buffer copies).
+type StoreKV struct {
+	p    *vk.Pipeline
+	set  vk.Set
+	push [2]uint32
+}
+
+// BindStoreKV binds keys and values (rows of float32), the layer's key
+// and value caches of type cache, and cells: a uint32 cell per token.
+func (k *Kernels) BindStoreKV(sets *vk.Sets, cache gguf.Type, keys, values, keyCache, valueCache, cells vk.Range) (*StoreKV, error) {
+	if cache != gguf.TypeF16 && cache != gguf.TypeQ8_0 {
+		return nil, fmt.Errorf("ops: store_kv into a %s cache: only F16 and Q8_0 (F32 is copied)", cache)
+	}
+	p, err := k.pipeline("store_kv", cache)
+	if err != nil {
+		return nil, err
+	}
+	set, err := sets.Bind(p, keys, values, keyCache, valueCache, cells)
+	if err != nil {
+		return nil, fmt.Errorf("ops: store_kv: %w", err)
+	}
+	return &StoreKV{p: p, set: set}, nil
+}
+
+// Record adds the store of n tokens' rows of width values, stride
+// elements apart in the keys and values.
+func (s *StoreKV) Record(st *vk.Step, n, width, stride int) {
+	s.push = [2]uint32{uint32(width), uint32(stride)}
+	st.Dispatch(s.p, s.set, s.push[:], 1, uint32(n), 1)
+}
+
 // BindAttention binds queries, cached keys and values, output, a scratch
-// buffer for scores and, for non-causal attention, ranges: a (first, end)
-// pair of uint32 key positions per query row (a zero Range when causal).
-// half follows llama.cpp's f16 KV cache: queries, keys and values are
-// rounded to f16 as read, and the attention weights before they meet v.
-func (k *Kernels) BindAttention(sets *vk.Sets, half bool, q, keys, values, out, scratch, ranges vk.Range) (*Attention, error) {
-	cache := gguf.TypeF32
-	if half {
-		cache = gguf.TypeF16
+// buffer for scores (N rows × heads × ScratchStride floats) and, for
+// non-causal attention, ranges (a zero Range when causal): per query row
+// three uint32s, the first and end key positions and the index in ranges
+// of the row's page table, whose entry j is the cell of the row's
+// position j·PageCells (a page's cells are consecutive). The cache keeps
+// its rows as cache (KVTypes, laid out as KVRowBytes says); F16 follows
+// llama.cpp's f16 KV cache: queries are rounded to f16 as read, and the
+// attention weights before they meet v.
+func (k *Kernels) BindAttention(sets *vk.Sets, cache gguf.Type, q, keys, values, out, scratch, ranges vk.Range) (*Attention, error) {
+	if KVRowBytes(cache, 32) == 0 {
+		return nil, fmt.Errorf("ops: attention over a %s cache: want F32, F16 or Q8_0", cache)
 	}
 	p, err := k.pipeline("attention", cache)
 	if err != nil {
@@ -209,14 +280,15 @@ func (k *Kernels) BindAttention(sets *vk.Sets, half bool, q, keys, values, out, 
 	return &Attention{p: p, set: set}, nil
 }
 
-// Record adds the attention of a.N query rows.
+// Record adds the attention of sh.N query rows from sh.Row0.
 func (a *Attention) Record(s *vk.Step, sh AttentionShape) {
 	causal := uint32(0)
 	if sh.Causal {
 		causal = 1
 	}
-	a.push = [11]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
-		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale), f32(sh.SoftCap)}
+	a.push = [13]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
+		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale), f32(sh.SoftCap),
+		uint32(sh.Row0), uint32(max(sh.PageCells, 1))}
 	s.Dispatch(a.p, a.set, a.push[:], uint32(sh.Heads), uint32(sh.N), 1)
 }
 

@@ -407,9 +407,9 @@ func TestRope(t *testing.T) {
 // round16 is x rounded to f16 (nearest even), as a float32.
 func round16(x float32) float32 { return quant.F16ToF32(quant.F32ToF16(x)) }
 
-// TestAttention holds both variants to a float64 reference: f32, and half
-// (the f16 KV cache), whose reference rounds q, k and v to f16 and the
-// normalised weights too. A weight within float32 noise of a midpoint
+// TestAttention holds each KV cache type to a float64 reference over the
+// values the cache keeps (packKV): f32; q8_0; and f16, whose reference
+// rounds q, k and v to f16 and the normalised weights too. A weight within float32 noise of a midpoint
 // between f16 values may round either way; each such weight widens that
 // element's bound by one f16 step of it times |v|. Other differences stay
 // within elemTol.
@@ -418,11 +418,14 @@ func TestAttention(t *testing.T) {
 	// Workgroups of 64 and of one lavapipe SIMD vector (8), each with
 	// both reductions.
 	for _, path := range []struct {
-		wg   uint32
-		sub  bool
-		half bool
-	}{{64, true, false}, {64, false, false}, {8, true, false}, {8, false, false}, {64, true, true}, {8, false, true}} {
-		sub, half := path.sub, path.half
+		wg    uint32
+		sub   bool
+		cache gguf.Type
+	}{
+		{64, true, gguf.TypeF32}, {64, false, gguf.TypeF32}, {8, true, gguf.TypeF32}, {8, false, gguf.TypeF32},
+		{64, true, gguf.TypeF16}, {8, false, gguf.TypeF16}, {64, true, gguf.TypeQ8_0}, {8, false, gguf.TypeQ8_0},
+	} {
+		sub, half := path.sub, path.cache == gguf.TypeF16
 		h := newHarness(t, path.wg, sub)
 		for _, tc := range []struct {
 			heads, kvHeads, headDim, n, pos0 int
@@ -436,9 +439,23 @@ func TestAttention(t *testing.T) {
 			kvDim := tc.kvHeads * tc.headDim
 			qDim := tc.heads * tc.headDim
 			ctx := tc.pos0 + tc.n
+			if KVRowBytes(path.cache, kvDim) == 0 {
+				continue // rows of 8 are not whole q8_0 blocks
+			}
 			causal := tc.seqs == nil
-			// Each row's key range: its own sequence when packed.
-			ranges := make([]float32, 2*tc.n)
+			// Each row's key range: its own sequence when packed, its
+			// positions kept in pages of 4 cells laid out backwards (one
+			// page table for the packed positions, after the rows').
+			const page = 4
+			pages := (ctx + page - 1) / page
+			cellOf := func(x int) int { return x }
+			ranges := make([]uint32, 3*tc.n, 3*tc.n+pages)
+			if !causal {
+				cellOf = func(x int) int { return (pages-1-x/page)*page + x%page }
+				for j := range pages {
+					ranges = append(ranges, uint32(cellOf(j*page)))
+				}
+			}
 			first := make([]int, tc.n)
 			end := make([]int, tc.n)
 			row := 0
@@ -449,35 +466,43 @@ func TestAttention(t *testing.T) {
 				row += l
 			}
 			for b := range tc.n {
-				ranges[2*b] = math.Float32frombits(uint32(first[b]))
-				ranges[2*b+1] = math.Float32frombits(uint32(end[b]))
+				ranges[3*b], ranges[3*b+1], ranges[3*b+2] = uint32(first[b]), uint32(end[b]), uint32(3*tc.n)
 			}
 			q := randFloats(r, tc.n*qDim, 1)
-			keys := randFloats(r, (ctx+1)*kvDim, 1)
-			vals := randFloats(r, (ctx+1)*kvDim, 1)
-			qb, kb, vb := h.floats(q), h.floats(keys), h.floats(vals)
+			keys := randFloats(r, (pages*page+1)*kvDim, 1)
+			vals := randFloats(r, (pages*page+1)*kvDim, 1)
+			kraw, rk := packKV(t, path.cache, kvDim, keys)
+			vraw, rv := packKV(t, path.cache, kvDim, vals)
+			qb, kb, vb := h.floats(q), h.bytes(kraw), h.bytes(vraw)
 			ob, sb := h.poisoned(tc.n*qDim), h.poisoned(tc.n*tc.heads*ctx)
 			rb := vk.Range{}
 			if !causal {
-				rb = h.floats(ranges).All()
+				rf := make([]float32, len(ranges))
+				for i, u := range ranges {
+					rf[i] = math.Float32frombits(u)
+				}
+				rb = h.floats(rf).All()
 			}
-			op, err := h.k.BindAttention(h.sets, half, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
+			op, err := h.k.BindAttention(h.sets, path.cache, qb.All(), kb.All(), vb.All(), ob.All(), sb.All(), rb)
 			if err != nil {
 				t.Fatal(err)
 			}
 			scale := float32(1 / math.Sqrt(float64(tc.headDim)))
+			// Two records, rows [0, n/2) and the rest, sharing the scratch.
 			h.run(func(s *vk.Step) {
-				op.Record(s, AttentionShape{N: tc.n, Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
-					KVStride: kvDim, KVOff: kvDim, Pos0: tc.pos0, Causal: causal, ScratchStride: ctx, Scale: scale})
+				for _, part := range [][2]int{{0, tc.n / 2}, {tc.n / 2, tc.n}} {
+					if part[1] > part[0] {
+						s.Barrier()
+						op.Record(s, AttentionShape{Row0: part[0], N: part[1] - part[0], Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, QStride: qDim,
+							KVStride: kvDim, KVOff: 1, Pos0: tc.pos0, Causal: causal, PageCells: page, ScratchStride: ctx, Scale: scale})
+					}
+				}
 			})
-			rq, rk, rv := q, keys, vals
+			rq := q
 			if half {
-				rq, rk, rv = make([]float32, len(q)), make([]float32, len(keys)), make([]float32, len(vals))
+				rq = make([]float32, len(q))
 				for i := range q {
 					rq[i] = round16(q[i])
-				}
-				for i := range keys {
-					rk[i], rv[i] = round16(keys[i]), round16(vals[i])
 				}
 			}
 			want := make([]float32, tc.n*qDim)
@@ -493,7 +518,7 @@ func TestAttention(t *testing.T) {
 					top := math.Inf(-1)
 					for p := range sc {
 						for i := range tc.headDim {
-							sc[p] += float64(rq[b*qDim+hd*tc.headDim+i]) * float64(rk[(lo+p+1)*kvDim+kvh+i])
+							sc[p] += float64(rq[b*qDim+hd*tc.headDim+i]) * float64(rk[(cellOf(lo+p)+1)*kvDim+kvh+i])
 						}
 						sc[p] *= float64(scale)
 						top = max(top, sc[p])
@@ -520,7 +545,7 @@ func TestAttention(t *testing.T) {
 						var acc float64
 						o := b*qDim + hd*tc.headDim + i
 						for p := range sc {
-							vp := float64(rv[(lo+p+1)*kvDim+kvh+i])
+							vp := float64(rv[(cellOf(lo+p)+1)*kvDim+kvh+i])
 							acc += sc[p] * vp
 							slack[o] += step[p] * math.Abs(vp)
 						}
@@ -528,7 +553,7 @@ func TestAttention(t *testing.T) {
 					}
 				}
 			}
-			name := fmt.Sprintf("attention %+v wg %d subgroups %v half %v", tc, path.wg, sub, half)
+			name := fmt.Sprintf("attention %+v wg %d subgroups %v cache %s", tc, path.wg, sub, path.cache)
 			got, mag := h.read(ob, len(want)), maxAbs(want)
 			for i := range want {
 				if e := math.Abs(float64(got[i] - want[i])); !(e <= elemTol*mag+slack[i]) {

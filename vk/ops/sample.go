@@ -27,7 +27,8 @@ type Sampler struct {
 	pen    *vk.Buffer // (token, count) pairs
 	work   *vk.Buffer
 	out    *vk.Buffer // id, n, flags, 0, ids[MaxCandidates], probs[MaxCandidates]
-	push   [14]uint32
+	mask   *vk.Buffer // a constraint's allowed tokens, one bit each
+	push   [15]uint32
 	pairs  []byte
 	counts map[int32]uint32
 }
@@ -58,7 +59,11 @@ func (k *Kernels) NewSampler(sets *vk.Sets, logits vk.Range, vocab, maxHistory i
 		s.Close()
 		return nil, err
 	}
-	if s.set, err = sets.Bind(p, logits, s.pen.All(), s.work.All(), s.out.All()); err != nil {
+	if s.mask, err = k.Dev.NewBuffer(uint64(8*((vocab+63)/64)), vk.HostVisible); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.set, err = sets.Bind(p, logits, s.pen.All(), s.work.All(), s.out.All(), s.mask.All()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("ops: sampler: %w", err)
 	}
@@ -70,12 +75,15 @@ func (s *Sampler) Close() {
 	s.pen.Close()
 	s.work.Close()
 	s.out.Close()
+	s.mask.Close()
 }
 
 // Record adds the draw of smp's next token to step st: its parameters,
-// its penalty history and the step of its random sequence. The result is
-// read with Result after the step is submitted; withCandidates also
-// writes the candidate list for Candidates.
+// its penalty history, its constraint's mask (uploaded now, from the
+// constraint's state on the host) and the step of its random sequence.
+// The result is read with Result after the step is submitted and passed
+// to smp.Drawn; withCandidates also writes the candidate list for
+// Candidates.
 func (s *Sampler) Record(st *vk.Step, smp *sampling.Sampler, withCandidates bool) error {
 	prm := smp.Params()
 	npen := 0
@@ -101,10 +109,27 @@ func (s *Sampler) Record(st *vk.Step, smp *sampling.Sampler, withCandidates bool
 	if withCandidates {
 		want = 1
 	}
+	useMask := uint32(0)
+	if set := smp.Mask(); set != nil {
+		useMask = 1
+		b := s.mask.Bytes()
+		anyAllowed := false
+		for i := range (s.vocab + 63) / 64 {
+			w := uint64(0)
+			if i < len(set) {
+				w = set[i]
+			}
+			anyAllowed = anyAllowed || w != 0
+			binary.LittleEndian.PutUint64(b[8*i:], w)
+		}
+		if !anyAllowed {
+			return fmt.Errorf("ops: sampler: %w", sampling.ErrNoToken)
+		}
+	}
 	step := smp.Step()
-	s.push = [14]uint32{uint32(s.vocab), uint32(npen), uint32(max(prm.TopK, 0)), f32(prm.TopP), f32(prm.MinP), f32(prm.Temperature),
+	s.push = [15]uint32{uint32(s.vocab), uint32(npen), uint32(max(prm.TopK, 0)), f32(prm.TopP), f32(prm.MinP), f32(prm.Temperature),
 		f32(prm.RepeatPenalty), f32(prm.FrequencyPenalty), f32(prm.PresencePenalty),
-		uint32(prm.Seed), uint32(prm.Seed >> 32), uint32(step), uint32(step >> 32), want}
+		uint32(prm.Seed), uint32(prm.Seed >> 32), uint32(step), uint32(step >> 32), want, useMask}
 	st.Dispatch(s.p, s.set, s.push[:], 1, 1, 1)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/sampling"
@@ -47,20 +48,27 @@ func TestSampleCandidates(t *testing.T) {
 		logits []float32
 		p      sampling.Params
 		hist   []int32
+		allow  []int32 // a constraint's allowed tokens; nil: none
 	}{
-		{"greedy", spread(1000, 5), sampling.Greedy(), nil},
-		{"greedy ties pick lowest id", ties, sampling.Greedy(), nil},
-		{"defaults", spread(3000, 6), sampling.Defaults(), hist},
-		{"top-k only", spread(5000, 4), sampling.Params{Temperature: 1, TopK: 10, TopP: 1, RepeatPenalty: 1}, nil},
-		{"top-k 1", spread(500, 4), sampling.Params{Temperature: 1, TopK: 1, TopP: 1, RepeatPenalty: 1}, nil},
-		{"top-k with ties", ties, sampling.Params{Temperature: 0.7, TopK: 50, TopP: 1, RepeatPenalty: 1}, nil},
-		{"top-p only", spread(2000, 8), sampling.Params{Temperature: 1.3, TopP: 0.5, RepeatPenalty: 1}, nil},
-		{"min-p only", spread(2000, 8), sampling.Params{Temperature: 1, TopP: 1, MinP: 0.1, RepeatPenalty: 1}, nil},
-		{"top-k top-p min-p", spread(32000, 10), sampling.Params{Temperature: 0.8, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1}, nil},
-		{"top-k above the device bound", spread(4000, 12), sampling.Params{Temperature: 1, TopK: 2000, TopP: 0.8, RepeatPenalty: 1}, nil},
-		{"penalties", spread(700, 3), sampling.Params{Temperature: 1, TopK: 20, TopP: 1, RepeatPenalty: 1.5, RepeatLastN: -1, PresencePenalty: 0.3, FrequencyPenalty: 0.2}, []int32{1, 2, 2, 3, 3, 3, 650, 699}},
-		{"flat", flat, sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1}, nil},
-		{"vocab not a multiple of 256", spread(1001, 2), sampling.Params{Temperature: 2, TopK: 100, TopP: 0.95, RepeatPenalty: 1}, nil},
+		{"greedy", spread(1000, 5), sampling.Greedy(), nil, nil},
+		{"greedy ties pick lowest id", ties, sampling.Greedy(), nil, nil},
+		{"defaults", spread(3000, 6), sampling.Defaults(), hist, nil},
+		{"top-k only", spread(5000, 4), sampling.Params{Temperature: 1, TopK: 10, TopP: 1, RepeatPenalty: 1}, nil, nil},
+		{"top-k 1", spread(500, 4), sampling.Params{Temperature: 1, TopK: 1, TopP: 1, RepeatPenalty: 1}, nil, nil},
+		{"top-k with ties", ties, sampling.Params{Temperature: 0.7, TopK: 50, TopP: 1, RepeatPenalty: 1}, nil, nil},
+		{"top-p only", spread(2000, 8), sampling.Params{Temperature: 1.3, TopP: 0.5, RepeatPenalty: 1}, nil, nil},
+		{"min-p only", spread(2000, 8), sampling.Params{Temperature: 1, TopP: 1, MinP: 0.1, RepeatPenalty: 1}, nil, nil},
+		{"top-k top-p min-p", spread(32000, 10), sampling.Params{Temperature: 0.8, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1}, nil, nil},
+		{"top-k above the device bound", spread(4000, 12), sampling.Params{Temperature: 1, TopK: 2000, TopP: 0.8, RepeatPenalty: 1}, nil, nil},
+		{"penalties", spread(700, 3), sampling.Params{Temperature: 1, TopK: 20, TopP: 1, RepeatPenalty: 1.5, RepeatLastN: -1, PresencePenalty: 0.3, FrequencyPenalty: 0.2}, []int32{1, 2, 2, 3, 3, 3, 650, 699}, nil},
+		{"flat", flat, sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1}, nil, nil},
+		{"vocab not a multiple of 256", spread(1001, 2), sampling.Params{Temperature: 2, TopK: 100, TopP: 0.95, RepeatPenalty: 1}, nil, nil},
+		{"mask greedy", spread(3000, 6), sampling.Greedy(), nil, every(3000, 7)},
+		{"mask tempered, all allowed are candidates", spread(32000, 10), sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1}, nil, every(32000, 64)},
+		{"mask leaves fewer than top-k", spread(2000, 4), sampling.Params{Temperature: 0.7, TopK: 40, TopP: 1, RepeatPenalty: 1}, nil, every(2000, 211)},
+		{"mask after penalties", spread(700, 3), sampling.Params{Temperature: 1, TopK: 20, TopP: 0.9, RepeatPenalty: 1.5, RepeatLastN: -1, PresencePenalty: 0.3}, []int32{1, 2, 2, 3, 650}, every(700, 3)},
+		{"mask one token", spread(5000, 3), sampling.Defaults(), nil, []int32{4321}},
+		{"mask past a partial word", spread(1001, 2), sampling.Params{Temperature: 1, TopP: 1, RepeatPenalty: 1}, nil, []int32{999, 1000}},
 	}
 	// Both reduction paths: subgroups, and the shared-memory tree.
 	for _, sub := range []bool{true, false} {
@@ -75,6 +83,10 @@ func TestSampleCandidates(t *testing.T) {
 				dev, _ := sampling.New(tc.p)
 				cpu.Accept(tc.hist...)
 				dev.Accept(tc.hist...)
+				if tc.allow != nil {
+					cpu.Constrain(fixedSet(tc.allow))
+					dev.Constrain(fixedSet(tc.allow))
+				}
 				ds, res := sampleOnDevice(t, h, dev, tc.logits, true)
 				if res.Overflow {
 					t.Fatalf("overflow on a set the device can hold")
@@ -99,6 +111,29 @@ func TestSampleCandidates(t *testing.T) {
 			})
 		}
 	}
+}
+
+// fixedSet is a constraint that always allows the same tokens.
+type fixedSet []int32
+
+func (f fixedSet) Allowed() []uint64 {
+	set := make([]uint64, 1+slices.Max(f)/64)
+	for _, id := range f {
+		set[id/64] |= 1 << (id % 64)
+	}
+	return set
+}
+
+func (fixedSet) Accept(int32) error { return nil }
+func (fixedSet) Done() bool         { return false }
+
+// every returns 0, step, 2*step, ... below n.
+func every(n, step int) []int32 {
+	var out []int32
+	for i := 0; i < n; i += step {
+		out = append(out, int32(i))
+	}
+	return out
 }
 
 func TestSampleOverflow(t *testing.T) {

@@ -1,0 +1,38 @@
+package cpu
+
+import (
+	"testing"
+
+	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/internal/batchtest"
+)
+
+// TestBatchInvariance: on real models, with each KV cache type, a
+// sequence's logits have the same bits kept in base cells or in
+// scattered pages, alone or in one batch beside 15 other sequences.
+func TestBatchInvariance(t *testing.T) {
+	for _, tc := range []struct {
+		rel   string
+		types []string
+	}{
+		{"llama/stories260K.gguf", []string{"f16", "q8_0", "f32"}},
+		{"llama/llama-2-tiny-random.gguf", []string{"f16", "f32"}}, // rows of 8: no q8_0
+		{"arch/llama3-Q4_K_M.gguf", []string{"f16"}},
+		{"arch/llama3-Q8_0.gguf", []string{"f16"}},
+	} {
+		for _, kv := range tc.types {
+			t.Run(tc.rel+"/"+kv, func(t *testing.T) {
+				m := loadModel(t, tc.rel)
+				typ, err := compute.ParseKVType(kv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				batchtest.Check(t, batchtest.Model{File: m.File, Build: m.Build,
+					Executor: func(c compute.CacheShape, cells int) (compute.Executor, error) {
+						c.Type = typ
+						return New(c, cells)
+					}}, 16)
+			})
+		}
+	}
+}

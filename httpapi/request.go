@@ -1,0 +1,573 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vkinfer/vkinfer/ipc"
+)
+
+// This file is the one place the dialects' JSON becomes ipc.Requests:
+// fields the msgpack protocol gains later (format, tools, logprobs) are
+// mapped here for both dialects, and refused here until then.
+
+// sampling holds the sampling parameters both dialects carry; nil keeps
+// the daemon's default.
+type sampling struct {
+	Temperature      *float64
+	TopK             *int
+	TopP             *float64
+	MinP             *float64
+	RepeatPenalty    *float64
+	RepeatLastN      *int
+	PresencePenalty  *float64
+	FrequencyPenalty *float64
+	// Seed < 0 (as both dialects spell "random") is a new seed per request.
+	Seed *int64
+}
+
+// options returns the ipc options, nil when nothing is set.
+func (s sampling) options() *ipc.Options {
+	o := &ipc.Options{Temperature: s.Temperature, TopK: s.TopK, TopP: s.TopP, MinP: s.MinP,
+		RepeatPenalty: s.RepeatPenalty, RepeatLastN: s.RepeatLastN,
+		PresencePenalty: s.PresencePenalty, FrequencyPenalty: s.FrequencyPenalty}
+	if s.Seed != nil && *s.Seed >= 0 {
+		seed := uint64(*s.Seed)
+		o.Seed = &seed
+	}
+	if *o == (ipc.Options{}) {
+		return nil
+	}
+	return o
+}
+
+// stringList is a JSON string or array of strings (OpenAI's stop and
+// input, Ollama's input).
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*l = nil
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = stringList{s}
+		return nil
+	}
+	var ss []string
+	if err := json.Unmarshal(b, &ss); err != nil {
+		return fmt.Errorf("want a string or an array of strings")
+	}
+	*l = ss
+	return nil
+}
+
+// unsupported names the fields of a request that ask for something the
+// daemon does not do yet; set reports whether a raw value asks for it.
+type unsupported struct {
+	name string
+	raw  json.RawMessage
+	// off lists the values that ask for nothing beyond the default.
+	off []string
+}
+
+// refuse returns a bad_request naming the first field set to something
+// the daemon does not implement.
+func refuse(fields ...unsupported) error {
+	for _, f := range fields {
+		v := string(bytes.TrimSpace(f.raw))
+		if v == "" || v == "null" || slices.Contains(f.off, compactJSON(f.raw)) {
+			continue
+		}
+		return badRequest("%s is not implemented by vkinfer yet", f.name)
+	}
+	return nil
+}
+
+func compactJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// generation checks what every generate request needs, as the msgpack
+// server does before calling the handler.
+func generation(req *ipc.Request) (*ipc.Request, error) {
+	req.Op = ipc.OpGenerate
+	switch {
+	case req.Model == "":
+		return nil, badRequest("model is required")
+	case req.Prompt == "" && len(req.Messages) == 0:
+		return nil, badRequest("a prompt or messages are required")
+	case req.MaxTokens < 0:
+		return nil, badRequest("max_tokens %d must be >= 0", req.MaxTokens)
+	}
+	return req, nil
+}
+
+// embedding checks what every embed request needs.
+func embedding(req *ipc.Request) (*ipc.Request, error) {
+	req.Op = ipc.OpEmbed
+	switch {
+	case req.Model == "":
+		return nil, badRequest("model is required")
+	case len(req.Input) == 0:
+		return nil, badRequest("input must hold at least one string")
+	case req.Dimensions < 0:
+		return nil, badRequest("dimensions %d must be >= 0", req.Dimensions)
+	}
+	return req, nil
+}
+
+// openAI content is a string or an array of parts, of which text parts are
+// supported.
+type openAIContent string
+
+func (c *openAIContent) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*c = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*c = openAIContent(s)
+		return nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return fmt.Errorf("want a string or an array of content parts")
+	}
+	var sb strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return ipc.Errorf(ipc.CodeBadRequest, "content parts of type %q are not implemented by vkinfer (text only)", p.Type)
+		}
+		sb.WriteString(p.Text)
+	}
+	*c = openAIContent(sb.String())
+	return nil
+}
+
+type openAIMessage struct {
+	Role       string          `json:"role"`
+	Content    openAIContent   `json:"content"`
+	ToolCalls  json.RawMessage `json:"tool_calls"`
+	ToolCallID json.RawMessage `json:"tool_call_id"`
+}
+
+// openAISampling is the sampling part of both OpenAI generation bodies,
+// with the llama.cpp extensions top_k, min_p and repeat_penalty.
+type openAISampling struct {
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	TopK                *int            `json:"top_k"`
+	MinP                *float64        `json:"min_p"`
+	RepeatPenalty       *float64        `json:"repeat_penalty"`
+	PresencePenalty     *float64        `json:"presence_penalty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
+	Seed                *int64          `json:"seed"`
+	Stop                stringList      `json:"stop"`
+	N                   *int            `json:"n"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *streamOptions  `json:"stream_options"`
+	Logprobs            json.RawMessage `json:"logprobs"`
+	TopLogprobs         json.RawMessage `json:"top_logprobs"`
+	LogitBias           json.RawMessage `json:"logit_bias"`
+	ResponseFormat      json.RawMessage `json:"response_format"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// apply sets req's sampling fields from s.
+func (s *openAISampling) apply(req *ipc.Request) error {
+	if s.N != nil && *s.N != 1 {
+		return ipc.Errorf(ipc.CodeBadRequest, "n=%d is not supported: vkinfer returns one choice per request (n=1)", *s.N)
+	}
+	if err := refuse(
+		unsupported{name: "logprobs", raw: s.Logprobs, off: []string{"false", "0"}},
+		unsupported{name: "top_logprobs", raw: s.TopLogprobs, off: []string{"0"}},
+		unsupported{name: "logit_bias", raw: s.LogitBias, off: []string{"{}"}},
+		unsupported{name: "response_format", raw: s.ResponseFormat, off: []string{`{"type":"text"}`}},
+	); err != nil {
+		return err
+	}
+	switch {
+	case s.MaxCompletionTokens != nil:
+		req.MaxTokens = *s.MaxCompletionTokens
+	case s.MaxTokens != nil:
+		req.MaxTokens = *s.MaxTokens
+	}
+	req.Options = sampling{Temperature: s.Temperature, TopK: s.TopK, TopP: s.TopP, MinP: s.MinP,
+		RepeatPenalty: s.RepeatPenalty, PresencePenalty: s.PresencePenalty,
+		FrequencyPenalty: s.FrequencyPenalty, Seed: s.Seed}.options()
+	req.Stop = s.Stop
+	req.Stream = &s.Stream
+	return nil
+}
+
+type chatCompletionRequest struct {
+	Model    string          `json:"model"`
+	Messages []openAIMessage `json:"messages"`
+	openAISampling
+	Tools        json.RawMessage `json:"tools"`
+	ToolChoice   json.RawMessage `json:"tool_choice"`
+	Functions    json.RawMessage `json:"functions"`
+	FunctionCall json.RawMessage `json:"function_call"`
+	Audio        json.RawMessage `json:"audio"`
+	Modalities   json.RawMessage `json:"modalities"`
+	Prediction   json.RawMessage `json:"prediction"`
+}
+
+// request translates a chat completion into a generate request.
+func (c *chatCompletionRequest) request() (*ipc.Request, error) {
+	if err := refuse(
+		unsupported{name: "tools", raw: c.Tools, off: []string{"[]"}},
+		unsupported{name: "tool_choice", raw: c.ToolChoice, off: []string{`"none"`, `"auto"`}},
+		unsupported{name: "functions", raw: c.Functions, off: []string{"[]"}},
+		unsupported{name: "function_call", raw: c.FunctionCall, off: []string{`"none"`, `"auto"`}},
+		unsupported{name: "audio", raw: c.Audio},
+		unsupported{name: "modalities", raw: c.Modalities, off: []string{`["text"]`}},
+		unsupported{name: "prediction", raw: c.Prediction},
+	); err != nil {
+		return nil, err
+	}
+	if len(c.Messages) == 0 {
+		return nil, badRequest("messages must hold at least one message")
+	}
+	req := &ipc.Request{Model: c.Model}
+	for i, m := range c.Messages {
+		role := m.Role
+		switch role {
+		case "system", "user", "assistant":
+		case "developer": // OpenAI's newer name for the system role
+			role = "system"
+		case "tool", "function":
+			return nil, badRequest("messages[%d]: role %q is not implemented by vkinfer yet (tools)", i, role)
+		default:
+			return nil, badRequest("messages[%d]: unknown role %q", i, m.Role)
+		}
+		if err := refuse(unsupported{name: fmt.Sprintf("messages[%d].tool_calls", i), raw: m.ToolCalls, off: []string{"[]"}}); err != nil {
+			return nil, err
+		}
+		req.Messages = append(req.Messages, ipc.Message{Role: role, Content: string(m.Content)})
+	}
+	if err := c.apply(req); err != nil {
+		return nil, err
+	}
+	return generation(req)
+}
+
+type completionRequest struct {
+	Model  string          `json:"model"`
+	Prompt json.RawMessage `json:"prompt"`
+	openAISampling
+	Echo     json.RawMessage `json:"echo"`
+	Suffix   json.RawMessage `json:"suffix"`
+	BestOf   json.RawMessage `json:"best_of"`
+	Logprobs json.RawMessage `json:"logprobs"`
+}
+
+// request translates a completion into a raw-prompt generate request.
+func (c *completionRequest) request() (*ipc.Request, error) {
+	if err := refuse(
+		unsupported{name: "echo", raw: c.Echo, off: []string{"false"}},
+		unsupported{name: "suffix", raw: c.Suffix, off: []string{`""`}},
+		unsupported{name: "best_of", raw: c.BestOf, off: []string{"1"}},
+		unsupported{name: "logprobs", raw: c.Logprobs, off: []string{"0"}},
+	); err != nil {
+		return nil, err
+	}
+	var prompts stringList
+	if err := prompts.UnmarshalJSON(c.Prompt); err != nil || len(c.Prompt) == 0 {
+		return nil, badRequest("prompt must be a string (or an array of one string; token-id prompts are not implemented)")
+	}
+	if len(prompts) != 1 {
+		return nil, badRequest("prompt holds %d prompts: vkinfer completes one prompt per request", len(prompts))
+	}
+	req := &ipc.Request{Model: c.Model, Prompt: prompts[0]}
+	if err := c.apply(req); err != nil {
+		return nil, err
+	}
+	return generation(req)
+}
+
+type embeddingRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	Dimensions     int             `json:"dimensions"`
+	EncodingFormat string          `json:"encoding_format"`
+}
+
+// request translates an embeddings request; OpenAI truncates nothing (an
+// input past the context is an error).
+func (e *embeddingRequest) request() (*ipc.Request, error) {
+	switch e.EncodingFormat {
+	case "", "float", "base64":
+	default:
+		return nil, badRequest("encoding_format %q: want float or base64", e.EncodingFormat)
+	}
+	var input stringList
+	if err := input.UnmarshalJSON(e.Input); err != nil || len(e.Input) == 0 {
+		return nil, badRequest("input must be a string or an array of strings (token-id inputs are not implemented)")
+	}
+	return embedding(&ipc.Request{Model: e.Model, Input: input, Dimensions: e.Dimensions})
+}
+
+// ollamaOptions are Ollama's "options", by its names. Options Ollama
+// applies when loading a model (num_ctx, num_gpu, ...) or sampling
+// methods vkinfer lacks (mirostat, typical_p, ...) are refused by name.
+type ollamaOptions map[string]json.RawMessage
+
+// apply sets req's sampling fields from o.
+func (o ollamaOptions) apply(req *ipc.Request) error {
+	var s sampling
+	var numPredict *int
+	var stop stringList
+	targets := map[string]any{
+		"temperature": &s.Temperature, "top_k": &s.TopK, "top_p": &s.TopP, "min_p": &s.MinP,
+		"repeat_penalty": &s.RepeatPenalty, "repeat_last_n": &s.RepeatLastN,
+		"presence_penalty": &s.PresencePenalty, "frequency_penalty": &s.FrequencyPenalty,
+		"seed": &s.Seed, "num_predict": &numPredict, "stop": &stop,
+	}
+	names := make([]string, 0, len(o))
+	for name := range o {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		dst, ok := targets[name]
+		if !ok {
+			return badRequest("option %q is not implemented by vkinfer (options: temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, presence_penalty, frequency_penalty, seed, num_predict, stop)", name)
+		}
+		if err := json.Unmarshal(o[name], dst); err != nil {
+			return badRequest("option %q: %v", name, jsonError(err))
+		}
+	}
+	req.Options = s.options()
+	if numPredict != nil && *numPredict > 0 {
+		req.MaxTokens = *numPredict // -1 (no limit) and -2 (fill the context) both run until the context is full
+	}
+	req.Stop = stop
+	return nil
+}
+
+// keepAlive is Ollama's keep_alive: a duration string ("5m", "0") or a
+// number of seconds; a negative one is forever.
+type keepAlive struct {
+	set bool
+	d   time.Duration
+}
+
+func (k *keepAlive) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err == nil {
+		k.set, k.d = true, time.Duration(secs*float64(time.Second))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"5m\" or a number of seconds")
+	}
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		k.set, k.d = true, time.Duration(secs*float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"5m\" or a number of seconds, got %q", s)
+	}
+	k.set, k.d = true, d
+	return nil
+}
+
+// unloadAfter reports whether the request asks to unload the model once
+// it is served (keep_alive 0). The daemon's own keep-alive is the only
+// other one it honours: a per-request duration is not implemented, and
+// is refused rather than ignored.
+func (k keepAlive) unloadAfter(daemon time.Duration) (bool, error) {
+	switch {
+	case !k.set:
+		return false, nil
+	case k.d == 0:
+		return true, nil
+	case k.d == daemon, k.d < 0 && daemon < 0:
+		return false, nil
+	}
+	return false, badRequest("keep_alive %v is not implemented per request: models stay loaded for the daemon's keep-alive (%v), or send keep_alive 0 to unload after the request", k.d, daemon)
+}
+
+type ollamaMessage struct {
+	Role      string          `json:"role"`
+	Content   string          `json:"content"`
+	Images    json.RawMessage `json:"images"`
+	ToolCalls json.RawMessage `json:"tool_calls"`
+}
+
+// ollamaCommon are the fields /api/generate and /api/chat share.
+type ollamaCommon struct {
+	Model     string          `json:"model"`
+	Options   ollamaOptions   `json:"options"`
+	Stream    *bool           `json:"stream"`
+	KeepAlive keepAlive       `json:"keep_alive"`
+	Format    json.RawMessage `json:"format"`
+	Think     json.RawMessage `json:"think"`
+}
+
+func (c *ollamaCommon) apply(req *ipc.Request) error {
+	if err := refuse(
+		unsupported{name: "format", raw: c.Format, off: []string{`""`}},
+		unsupported{name: "think", raw: c.Think, off: []string{"false"}},
+	); err != nil {
+		return err
+	}
+	stream := c.Stream == nil || *c.Stream // Ollama streams unless told not to
+	req.Model, req.Stream = c.Model, &stream
+	return c.Options.apply(req)
+}
+
+type ollamaGenerateRequest struct {
+	ollamaCommon
+	Prompt   string          `json:"prompt"`
+	System   string          `json:"system"`
+	Raw      bool            `json:"raw"`
+	Suffix   json.RawMessage `json:"suffix"`
+	Template json.RawMessage `json:"template"`
+	Context  json.RawMessage `json:"context"`
+	Images   json.RawMessage `json:"images"`
+}
+
+// request translates /api/generate: raw sends the prompt as it is; else
+// system and prompt go through the model's chat template, as Ollama's
+// template does. A request with no prompt only loads (or unloads) the
+// model; it returns nil then.
+func (g *ollamaGenerateRequest) request() (*ipc.Request, error) {
+	if err := refuse(
+		unsupported{name: "suffix", raw: g.Suffix, off: []string{`""`}},
+		unsupported{name: "template", raw: g.Template, off: []string{`""`}},
+		unsupported{name: "context", raw: g.Context, off: []string{"[]"}},
+		unsupported{name: "images", raw: g.Images, off: []string{"[]"}},
+	); err != nil {
+		return nil, err
+	}
+	req := &ipc.Request{}
+	if err := g.apply(req); err != nil {
+		return nil, err
+	}
+	switch {
+	case g.Prompt == "":
+		if req.Model == "" {
+			return nil, badRequest("model is required")
+		}
+		return nil, nil
+	case g.Raw:
+		if g.System != "" {
+			return nil, badRequest("system is not used with raw: put it in the prompt")
+		}
+		req.Prompt = g.Prompt
+	default:
+		if g.System != "" {
+			req.Messages = append(req.Messages, ipc.Message{Role: "system", Content: g.System})
+		}
+		req.Messages = append(req.Messages, ipc.Message{Role: "user", Content: g.Prompt})
+	}
+	return generation(req)
+}
+
+type ollamaChatRequest struct {
+	ollamaCommon
+	Messages []ollamaMessage `json:"messages"`
+	Tools    json.RawMessage `json:"tools"`
+}
+
+// request translates /api/chat; no messages only loads (or unloads) the
+// model, and returns nil.
+func (c *ollamaChatRequest) request() (*ipc.Request, error) {
+	if err := refuse(unsupported{name: "tools", raw: c.Tools, off: []string{"[]"}}); err != nil {
+		return nil, err
+	}
+	req := &ipc.Request{}
+	if err := c.apply(req); err != nil {
+		return nil, err
+	}
+	if len(c.Messages) == 0 {
+		if req.Model == "" {
+			return nil, badRequest("model is required")
+		}
+		return nil, nil
+	}
+	for i, m := range c.Messages {
+		switch m.Role {
+		case "system", "user", "assistant":
+		case "tool":
+			return nil, badRequest("messages[%d]: role \"tool\" is not implemented by vkinfer yet (tools)", i)
+		default:
+			return nil, badRequest("messages[%d]: unknown role %q", i, m.Role)
+		}
+		if err := refuse(
+			unsupported{name: fmt.Sprintf("messages[%d].images", i), raw: m.Images, off: []string{"[]"}},
+			unsupported{name: fmt.Sprintf("messages[%d].tool_calls", i), raw: m.ToolCalls, off: []string{"[]"}},
+		); err != nil {
+			return nil, err
+		}
+		req.Messages = append(req.Messages, ipc.Message{Role: m.Role, Content: m.Content})
+	}
+	return generation(req)
+}
+
+type ollamaEmbedRequest struct {
+	Model      string          `json:"model"`
+	Input      json.RawMessage `json:"input"`
+	Truncate   *bool           `json:"truncate"`
+	Dimensions int             `json:"dimensions"`
+	KeepAlive  keepAlive       `json:"keep_alive"`
+	Options    ollamaOptions   `json:"options"`
+}
+
+// request translates /api/embed; Ollama truncates long inputs unless told
+// not to.
+func (e *ollamaEmbedRequest) request() (*ipc.Request, error) {
+	if len(e.Options) > 0 {
+		for name := range e.Options {
+			return nil, badRequest("option %q is not implemented for embeddings", name)
+		}
+	}
+	var input stringList
+	if err := input.UnmarshalJSON(e.Input); err != nil || len(e.Input) == 0 {
+		return nil, badRequest("input must be a string or an array of strings")
+	}
+	return embedding(&ipc.Request{Model: e.Model, Input: input,
+		Truncate: e.Truncate == nil || *e.Truncate, Dimensions: e.Dimensions})
+}
+
+// stemOf maps an Ollama-style name to a model's file stem: "name" and
+// "name:latest" are the stem "name", and "name:tag" is "name-tag" (so
+// "all-MiniLM-L6-v2:Q4_K_M" is the file all-MiniLM-L6-v2-Q4_K_M.gguf).
+// Server.resolve tries the name as a stem first.
+func stemOf(name string) string {
+	i := strings.LastIndexByte(name, ':')
+	switch {
+	case i < 0:
+		return name
+	case name[i+1:] == "latest":
+		return name[:i]
+	}
+	return name[:i] + "-" + name[i+1:]
+}

@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vkinfer/vkinfer/ipc"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// TestTranslate: each dialect's body becomes exactly the ipc.Request the
+// msgpack client would send for it.
+func TestTranslate(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		name string
+		body string
+		tr   func(body []byte) (*ipc.Request, error)
+		want *ipc.Request
+	}{
+		{"openai completion", `{"model":"m","prompt":"Once","max_tokens":7,"temperature":0,"top_p":0.9,"top_k":40,"min_p":0.05,"repeat_penalty":1.1,"presence_penalty":0.5,"frequency_penalty":0.25,"seed":42,"stop":"\n","n":1,"user":"ignored"}`,
+			completion, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "Once", MaxTokens: 7, Stop: []string{"\n"}, Stream: &no,
+				Options: &ipc.Options{Temperature: ptr(0.0), TopP: ptr(0.9), TopK: ptr(40), MinP: ptr(0.05), RepeatPenalty: ptr(1.1), PresencePenalty: ptr(0.5), FrequencyPenalty: ptr(0.25), Seed: ptr(uint64(42))}}},
+		{"openai completion, prompt array of one, negative seed", `{"model":"m","prompt":["Once"],"stream":true,"seed":-1}`,
+			completion, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "Once", Stream: &yes}},
+		{"openai chat", `{"model":"m","messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi "},{"type":"text","text":"there"}]},{"role":"assistant","content":"Hello"}],"max_tokens":3,"max_completion_tokens":5,"stop":["a","b"],"tool_choice":"none","response_format":{"type":"text"}}`,
+			chat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", MaxTokens: 5, Stop: []string{"a", "b"}, Stream: &no,
+				Messages: []ipc.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi there"}, {Role: "assistant", Content: "Hello"}}}},
+		{"openai embeddings", `{"model":"e","input":["a","b"],"dimensions":64,"encoding_format":"base64"}`,
+			openAIEmbed, &ipc.Request{Op: ipc.OpEmbed, Model: "e", Input: []string{"a", "b"}, Dimensions: 64}},
+		{"ollama generate", `{"model":"m:latest","prompt":"Hi","system":"Be brief.","stream":false,"keep_alive":"5m","options":{"num_predict":9,"temperature":0.7,"top_k":20,"repeat_last_n":32,"seed":7,"stop":["x"]}}`,
+			ollamaGenerate, &ipc.Request{Op: ipc.OpGenerate, Model: "m:latest", MaxTokens: 9, Stop: []string{"x"}, Stream: &no,
+				Messages: []ipc.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}},
+				Options:  &ipc.Options{Temperature: ptr(0.7), TopK: ptr(20), RepeatLastN: ptr(32), Seed: ptr(uint64(7))}}},
+		{"ollama generate raw, unlimited", `{"model":"m","prompt":"Hi","raw":true,"options":{"num_predict":-1}}`,
+			ollamaGenerate, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "Hi", Stream: &yes}},
+		{"ollama chat", `{"model":"m","messages":[{"role":"user","content":"Hi"}],"options":{"min_p":0.1}}`,
+			ollamaChat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &yes, Messages: []ipc.Message{{Role: "user", Content: "Hi"}}, Options: &ipc.Options{MinP: ptr(0.1)}}},
+		{"ollama embed", `{"model":"e","input":"a"}`,
+			ollamaEmbed, &ipc.Request{Op: ipc.OpEmbed, Model: "e", Input: []string{"a"}, Truncate: true}},
+		{"ollama embed, no truncation", `{"model":"e","input":["a"],"truncate":false,"dimensions":8}`,
+			ollamaEmbed, &ipc.Request{Op: ipc.OpEmbed, Model: "e", Input: []string{"a"}, Dimensions: 8}},
+	} {
+		got, err := tc.tr([]byte(tc.body))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s:\n got %+v (options %+v)\nwant %+v (options %+v)", tc.name, got, got.Options, tc.want, tc.want.Options)
+		}
+	}
+}
+
+func completion(b []byte) (*ipc.Request, error) {
+	var r completionRequest
+	if err := decodeJSON(b, &r); err != nil {
+		return nil, err
+	}
+	return r.request()
+}
+
+func chat(b []byte) (*ipc.Request, error) {
+	var r chatCompletionRequest
+	if err := decodeJSON(b, &r); err != nil {
+		return nil, err
+	}
+	return r.request()
+}
+
+func openAIEmbed(b []byte) (*ipc.Request, error) {
+	var r embeddingRequest
+	if err := decodeJSON(b, &r); err != nil {
+		return nil, err
+	}
+	return r.request()
+}
+
+func ollamaGenerate(b []byte) (*ipc.Request, error) {
+	var r ollamaGenerateRequest
+	if err := decodeJSON(b, &r); err != nil {
+		return nil, err
+	}
+	if _, err := r.KeepAlive.unloadAfter(5 * time.Minute); err != nil {
+		return nil, err
+	}
+	return r.request()
+}
+
+func ollamaChat(b []byte) (*ipc.Request, error) {
+	var r ollamaChatRequest
+	if err := decodeJSON(b, &r); err != nil {
+		return nil, err
+	}
+	return r.request()
+}
+
+func ollamaEmbed(b []byte) (*ipc.Request, error) {
+	var r ollamaEmbedRequest
+	if err := decodeJSON(b, &r); err != nil {
+		return nil, err
+	}
+	return r.request()
+}
+
+// TestTranslateErrors: what cannot be served is refused by name.
+func TestTranslateErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		tr         func([]byte) (*ipc.Request, error)
+		code, msg  string
+	}{
+		{"n=3", `{"model":"m","prompt":"x","n":3}`, completion, ipc.CodeBadRequest, "n=3 is not supported"},
+		{"token prompt", `{"model":"m","prompt":[1,2,3]}`, completion, ipc.CodeBadRequest, "token-id prompts are not implemented"},
+		{"two prompts", `{"model":"m","prompt":["a","b"]}`, completion, ipc.CodeBadRequest, "holds 2 prompts"},
+		{"no model", `{"prompt":"x"}`, completion, ipc.CodeBadRequest, "model is required"},
+		{"negative max_tokens", `{"model":"m","prompt":"x","max_tokens":-1}`, completion, ipc.CodeBadRequest, "max_tokens -1 must be >= 0"},
+		{"logprobs", `{"model":"m","prompt":"x","logprobs":2}`, completion, ipc.CodeBadRequest, "logprobs is not implemented"},
+		{"echo", `{"model":"m","prompt":"x","echo":true}`, completion, ipc.CodeBadRequest, "echo is not implemented"},
+		{"stop type", `{"model":"m","prompt":"x","stop":5}`, completion, ipc.CodeBadRequest, "want a string or an array of strings"},
+		{"temperature type", `{"model":"m","prompt":"x","temperature":"hot"}`, completion, ipc.CodeBadRequest, `field "temperature": want a number, got string`},
+		{"messages type", `{"model":"m","messages":"hi"}`, chat, ipc.CodeBadRequest, `field "messages": want an array, got string`},
+		{"stream type", `{"model":"m","prompt":"x","stream":"yes"}`, completion, ipc.CodeBadRequest, `field "stream": want a boolean, got string`},
+		{"trailing data", `{"model":"m","prompt":"x"} {}`, completion, ipc.CodeMalformed, "data after the object"},
+		{"not an object", `[1]`, completion, ipc.CodeBadRequest, "must be a JSON object"},
+		{"truncated", `{"model":"m","prompt":"x`, completion, ipc.CodeMalformed, "malformed JSON"},
+		{"empty", ` `, completion, ipc.CodeBadRequest, "the body is empty"},
+		{"no messages", `{"model":"m","messages":[]}`, chat, ipc.CodeBadRequest, "messages must hold at least one message"},
+		{"tool role", `{"model":"m","messages":[{"role":"tool","content":"x"}]}`, chat, ipc.CodeBadRequest, `role "tool" is not implemented`},
+		{"image part", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, chat, ipc.CodeBadRequest, `content parts of type "image_url"`},
+		{"json mode", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}`, chat, ipc.CodeBadRequest, "response_format is not implemented"},
+		{"bad role", `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, chat, ipc.CodeBadRequest, `unknown role "wizard"`},
+		{"encoding", `{"model":"e","input":"a","encoding_format":"int8"}`, openAIEmbed, ipc.CodeBadRequest, `encoding_format "int8"`},
+		{"empty input", `{"model":"e","input":[]}`, openAIEmbed, ipc.CodeBadRequest, "at least one string"},
+		{"ollama option", `{"model":"m","prompt":"x","options":{"num_ctx":4096}}`, ollamaGenerate, ipc.CodeBadRequest, `option "num_ctx" is not implemented`},
+		{"ollama format", `{"model":"m","prompt":"x","format":"json"}`, ollamaGenerate, ipc.CodeBadRequest, "format is not implemented"},
+		{"ollama images", `{"model":"m","prompt":"x","images":["aGk="]}`, ollamaGenerate, ipc.CodeBadRequest, "images is not implemented"},
+		{"ollama raw system", `{"model":"m","prompt":"x","raw":true,"system":"s"}`, ollamaGenerate, ipc.CodeBadRequest, "system is not used with raw"},
+		{"ollama keep_alive", `{"model":"m","prompt":"x","keep_alive":"10m"}`, ollamaGenerate, ipc.CodeBadRequest, "keep_alive 10m0s is not implemented per request"},
+		{"ollama keep_alive type", `{"model":"m","prompt":"x","keep_alive":true}`, ollamaGenerate, ipc.CodeBadRequest, "want a duration"},
+		{"ollama tools", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{}]}`, ollamaChat, ipc.CodeBadRequest, "tools is not implemented"},
+		{"ollama embed option", `{"model":"e","input":"a","options":{"num_ctx":1}}`, ollamaEmbed, ipc.CodeBadRequest, `option "num_ctx" is not implemented for embeddings`},
+	} {
+		_, err := tc.tr([]byte(tc.body))
+		if ipc.CodeOf(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %v, want %s containing %q", tc.name, err, tc.code, tc.msg)
+		}
+	}
+}
+
+func TestStemOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"stories260K":             "stories260K",
+		"stories260K:latest":      "stories260K",
+		"all-MiniLM-L6-v2:Q4_K_M": "all-MiniLM-L6-v2-Q4_K_M",
+		"a:b:c":                   "a:b-c",
+	} {
+		if got := stemOf(in); got != want {
+			t.Errorf("stemOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestKeepAlive(t *testing.T) {
+	daemon := 5 * time.Minute
+	for _, tc := range []struct {
+		json   string
+		unload bool
+		err    bool
+	}{
+		{`0`, true, false}, {`"0"`, true, false}, {`"0s"`, true, false}, {`300`, false, false}, {`"5m"`, false, false},
+		{`null`, false, false}, {`"1h"`, false, true}, {`-1`, false, true}, {`"soon"`, false, true},
+	} {
+		var k keepAlive
+		err := k.UnmarshalJSON([]byte(tc.json))
+		var unload bool
+		if err == nil {
+			unload, err = k.unloadAfter(daemon)
+		}
+		if unload != tc.unload || (err != nil) != tc.err {
+			t.Errorf("keep_alive %s: unload %v, err %v", tc.json, unload, err)
+		}
+	}
+}
