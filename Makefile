@@ -18,7 +18,7 @@ SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
 GLSLANG    ?= glslangValidator
 
-.PHONY: all build run models test test-kernel-variants test-race vet fmt-check tidy-check shaders bench bench-models soak install-user clean
+.PHONY: all build run models test test-kernel-variants test-race vet fmt-check tidy-check shaders bench bench-versus bench-models soak install-user clean
 
 all: build
 
@@ -82,12 +82,20 @@ shaders/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 # Benchmarks (never timed assertions): go test -bench over the packages
 # with a hot path, then the model table of cmd/vkbench over BENCH_MODELS
 # (made by `make bench-models`). BENCHTIME trades precision for time.
+# LLAMA_BENCH, naming llama.cpp's llama-bench binary, adds a table that runs
+# it on the same files interleaved with ours, with the ratio per row;
+# `make bench-versus` runs that table alone.
 BENCHTIME    ?= 1s
 BENCH_MODELS ?= bench-models
 SHARED       ?= ../shared
+LLAMA_BENCH  ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/... ./cmd/vkinferd/
-	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED)
+	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED) $(if $(LLAMA_BENCH),--llama-bench "$(LLAMA_BENCH)")
+
+bench-versus: build
+	@test -n "$(LLAMA_BENCH)" || { echo "bench-versus: set LLAMA_BENCH to llama.cpp's llama-bench binary" >&2; exit 1; }
+	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED) --llama-bench "$(LLAMA_BENCH)" --versus-only
 
 # Synthetic llama models with the real Llama-2 vocabulary (from the shared
 # vocab file) in the stories15M and TinyLlama-1.1B shapes; about 2.5 GB,

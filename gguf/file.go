@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // TensorInfo describes one tensor. Dims[0] is the innermost (row) length,
@@ -128,6 +129,32 @@ func (f *File) Close() error {
 	f.data = nil
 	if err := syscall.Munmap(data); err != nil {
 		return fmt.Errorf("gguf: %s: munmap: %w", f.Name, err)
+	}
+	return nil
+}
+
+// Release tells the OS that b, bytes of f's mapping (a tensor's data),
+// will not be read again soon: the whole pages inside it leave the
+// process's memory (they stay in the page cache) and are read from the
+// file again if they are touched. A backend that keeps its own copy of a
+// tensor in another layout calls it, so the tensor is not held twice.
+// Bytes outside a mapping (a File from Parse) are left alone.
+func (f *File) Release(b []byte) error {
+	if !f.mapped || len(b) == 0 || len(f.data) == 0 {
+		return nil
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if p < base || p+uintptr(len(b)) > base+uintptr(len(f.data)) {
+		return nil
+	}
+	page := uintptr(os.Getpagesize())
+	lo, hi := (p-base+page-1)/page*page, (p-base+uintptr(len(b)))/page*page
+	if lo >= hi {
+		return nil
+	}
+	if err := syscall.Madvise(f.data[lo:hi], syscall.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("gguf: %s: madvise: %w", f.Name, err)
 	}
 	return nil
 }

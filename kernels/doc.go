@@ -10,9 +10,11 @@
 //     the others are tested against.
 //   - avx2: C built for AVX2+FMA+F16C (x86-64 with cgo), for every op and
 //     for the matrix types below that have their own kernels.
-//   - vnni: avx2 with AVX-512 (F, BW, VL) and VNNI kernels for Q4_0,
-//     Q5_0, Q8_0, IQ4_NL, Q2_K..Q6_K and F16, one input and four
-//     (avx512_amd64.c): two 32-element blocks per 512-bit register,
+//   - avx512: avx2 with AVX-512 (F, BW, VL) kernels where a type has
+//     them: so far the packed GEMM (below).
+//   - vnni: avx512 with VNNI kernels for Q4_0, Q5_0, Q8_0, IQ4_NL,
+//     Q2_K..Q6_K and F16, one input and four (avx512_amd64.c), and the
+//     packed GEMM's: two 32-element blocks per 512-bit register,
 //     vpdpbusd for the byte products, each weight entering as an unsigned
 //     code whose offset comes off through the activations' block sums.
 //     They form the AVX2 kernels' exact integer dots and then do their
@@ -26,7 +28,8 @@
 // the portable arguments pick go for one call. Tests run every set
 // the host supports, forcing one at a time (so a VNNI host proves avx2
 // and go too), and TestMain prints which ran and which were skipped, as
-// "kernels: variants proven on this host: go, avx2, vnni, bf16" (visible with
+// "kernels: variants proven on this host: go, avx2, avx512, vnni, bf16"
+// (visible with
 // go test -v, on failure, or from go test inside this directory). Every
 // run-time choice of kernel depends on that one setting, so forcing it
 // reaches every path.
@@ -42,6 +45,17 @@
 // kernels sum a super-block's eight integer dot products across vector
 // lanes together, so its scales and the activations' scales are applied
 // as vectors of eight rather than one sub-block at a time.
+//
+// Matrices of the types that have a packed layout (Q8_0, Q4_0, Q5_0,
+// IQ4_NL, Q4_K, Q6_K) can be repacked once (Repack) into groups of eight
+// interleaved rows, which Gemm multiplies by one input or a batch: each
+// 32-bit lane of a vector is one row's sum, so a register tile of rows ×
+// inputs needs no sums across lanes. Each output takes one fixed sequence
+// of operations (an exact integer dot per block, then one fused
+// multiply-add), whatever the batch, the rows around it or the kernel
+// set: one input at a time gives a batch's bits, avx2 gives avx512's and
+// vnni's, and the Go reference (with an exactly rounded fma) gives them
+// too. That is the batch invariance continuous batching relies on.
 //
 // Rows are split over a fixed set of worker goroutines (Threads) in
 // contiguous ranges, so a decode step reads each weight once, each core

@@ -11,8 +11,14 @@ import (
 // the tanh approximation looked up in a table of every f16 input, so the
 // input is rounded to f16 and so is the result; the tails (|x| >= 10) are
 // 0 and x. The lookup is also an order of magnitude faster than math.Tanh.
-func GELU(x []float32) {
+// The SIMD kernel looks up eight values at once (a gather), with the same
+// results; portable forces the Go code.
+func GELU(x []float32, portable bool) {
 	t := geluTable()
+	if use(portable) >= isaAVX2 {
+		simdGELU(x, t)
+		return
+	}
 	for i, v := range x {
 		switch {
 		case v <= -10:
@@ -43,19 +49,23 @@ func geluHalf(h uint16) uint16 {
 	return quant.F32ToF16(float32(0.5 * f * (1 + math.Tanh(sqrt2OverPi*f*(1+coef*f*f)))))
 }
 
+// geluTab is GELU of every f16 value, as f16, and one entry of padding:
+// the SIMD kernel's gather reads 4 bytes for the last entry's 2.
+type geluTab [1<<16 + 1]uint16
+
 var (
 	geluOnce sync.Once
-	geluTab  *[1 << 16]uint16
+	geluT    *geluTab
 )
 
-// geluTable returns GELU of every f16 value, as f16.
-func geluTable() *[1 << 16]uint16 {
+// geluTable returns the table, made on first use.
+func geluTable() *geluTab {
 	geluOnce.Do(func() {
-		t := new([1 << 16]uint16)
-		for i := range t {
+		t := new(geluTab)
+		for i := range 1 << 16 {
 			t[i] = geluHalf(uint16(i))
 		}
-		geluTab = t
+		geluT = t
 	})
-	return geluTab
+	return geluT
 }

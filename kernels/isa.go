@@ -16,9 +16,12 @@ const (
 	// isaAVX2 is the C kernels built for AVX2+FMA+F16C, for every op and
 	// weight type that has one.
 	isaAVX2
-	// isaVNNI is isaAVX2 with AVX-512 (F, BW, VL) and VNNI kernels for
-	// the quantized types but IQ4_XS, and for F16 (one input and four),
-	// equal to the AVX2 kernels' results bit for bit.
+	// isaAVX512 is isaAVX2 with AVX-512 (F, BW, VL) kernels where a type
+	// has them: the GEMM over packed weights (gemm_amd64.c).
+	isaAVX512
+	// isaVNNI is isaAVX512 with VNNI kernels for the quantized types but
+	// IQ4_XS, and for F16 (one input and four), equal to the AVX2 kernels'
+	// results bit for bit, and the packed GEMM's.
 	isaVNNI
 	// isaBF16 is isaVNNI with an AVX512-BF16 kernel for BF16 weights.
 	isaBF16
@@ -30,6 +33,8 @@ func (v isa) String() string {
 		return "go"
 	case isaAVX2:
 		return "avx2"
+	case isaAVX512:
+		return "avx512"
 	case isaVNNI:
 		return "vnni"
 	default:
@@ -45,6 +50,8 @@ func (v isa) needs() string {
 		return "nothing"
 	case isaAVX2:
 		return "a cgo amd64 build and AVX2, FMA and F16C"
+	case isaAVX512:
+		return "AVX-512 F, BW and VL"
 	case isaVNNI:
 		return "AVX-512 F, BW, VL and VNNI"
 	default:
@@ -62,8 +69,9 @@ var active = hostISA
 // this CPU cannot run.
 var ErrKernelSet = errors.New("kernels: kernel set not available")
 
-// KernelSet names the kernel set calls use: "go", "avx2", "vnni" (AVX-512
-// with VNNI) or "bf16" (vnni with AVX512-BF16).
+// KernelSet names the kernel set calls use: "go", "avx2", "avx512"
+// (AVX-512 F, BW and VL: the packed GEMM), "vnni" (AVX-512 with VNNI) or
+// "bf16" (vnni with AVX512-BF16).
 func KernelSet() string { return active.String() }
 
 // UseKernelSet makes calls use the named set (as KernelSet names them),

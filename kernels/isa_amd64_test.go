@@ -16,10 +16,13 @@ func TestHostISA(t *testing.T) {
 	want := isaGo
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		want = isaAVX2
-		if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI {
-			want = isaVNNI
-			if cpu.X86.HasAVX512BF16 {
-				want = isaBF16
+		if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {
+			want = isaAVX512
+			if cpu.X86.HasAVX512VNNI {
+				want = isaVNNI
+				if cpu.X86.HasAVX512BF16 {
+					want = isaBF16
+				}
 			}
 		}
 	}

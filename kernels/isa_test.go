@@ -10,7 +10,7 @@ import (
 )
 
 // isas lists every kernel set, lowest first.
-var isas = []isa{isaGo, isaAVX2, isaVNNI, isaBF16}
+var isas = []isa{isaGo, isaAVX2, isaAVX512, isaVNNI, isaBF16}
 
 // proven records the sets tests forced and ran, and the ones they skipped
 // for want of CPU features (or of the C build), for TestMain to name.

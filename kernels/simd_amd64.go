@@ -21,6 +21,7 @@ void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, lon
 void kernels_quantize_q8k(const float *x, int8_t *xq, float *xd, int32_t *xs, long nsb);
 int kernels_supported(void);
 int kernels_vnni_supported(void);
+int kernels_avx512bw_supported(void);
 int kernels_bf16_supported(void);
 void kernels_matvec_f32(const float *w, const float *x, float *y, long lo, long hi, long cols);
 void kernels_matvec_f16(const uint16_t *w, const float *x, float *y, long lo, long hi, long cols);
@@ -57,6 +58,8 @@ func detectISA() isa {
 		return isaBF16
 	case C.kernels_vnni_supported() != 0:
 		return isaVNNI
+	case C.kernels_avx512bw_supported() != 0:
+		return isaAVX512
 	case C.kernels_supported() != 0:
 		return isaAVX2
 	}

@@ -9,7 +9,8 @@ import (
 
 // TestBatchInvariance: on real models, with each KV cache type, a
 // sequence's logits have the same bits kept in base cells or in
-// scattered pages, alone or in one batch beside 15 other sequences.
+// scattered pages, alone or in one batch beside 15 other sequences, on
+// the GGUF matrices and on packed ones.
 func TestBatchInvariance(t *testing.T) {
 	for _, tc := range []struct {
 		rel   string
@@ -21,18 +22,33 @@ func TestBatchInvariance(t *testing.T) {
 		{"arch/llama3-Q8_0.gguf", []string{"f16"}},
 	} {
 		for _, kv := range tc.types {
-			t.Run(tc.rel+"/"+kv, func(t *testing.T) {
-				m := loadModel(t, tc.rel)
-				typ, err := compute.ParseKVType(kv)
-				if err != nil {
-					t.Fatal(err)
+			// Unpacked (New) and on Backend's packed matrices (kernels.Gemm).
+			for _, packed := range []bool{false, true} {
+				name := tc.rel + "/" + kv
+				if packed {
+					name += "/packed"
 				}
-				batchtest.Check(t, batchtest.Model{File: m.File, Build: m.Build,
-					Executor: func(c compute.CacheShape, cells int) (compute.Executor, error) {
-						c.Type = typ
-						return New(c, cells)
-					}}, 16)
-			})
+				t.Run(name, func(t *testing.T) {
+					m := loadModel(t, tc.rel)
+					typ, err := compute.ParseKVType(kv)
+					if err != nil {
+						t.Fatal(err)
+					}
+					w, err := Backend{}.Load(m.File)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(w.Close)
+					batchtest.Check(t, batchtest.Model{File: m.File, Build: m.Build,
+						Executor: func(c compute.CacheShape, cells int) (compute.Executor, error) {
+							c.Type = typ
+							if packed {
+								return w.NewExecutor(c, cells)
+							}
+							return New(c, cells)
+						}}, 16)
+				})
+			}
 		}
 	}
 }

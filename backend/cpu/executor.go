@@ -42,7 +42,9 @@ type Executor struct {
 	ones    []float32           // an RMSNorm's weight when it has none: the kernel always multiplies, and by 1 exactly
 	ropes   []*ropeTable
 
+	packs        *packs // the model's packed matrices; nil for an executor made by New
 	mv           kernels.MatVec
+	gemm         kernels.Gemm
 	xrows, yrows [][]float32       // a matmul's rows, as DoBatch takes them
 	runs         [][]kernels.Run   // attention: each token's keys as runs of cells
 	spans        []int             // attention: each token's keys

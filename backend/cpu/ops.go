@@ -27,7 +27,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		}
 		return getRows(s.w, ids, out)
 	case compute.OpMatMul:
-		return e.matMul(s.w, b, c, out)
+		return e.matMul(s, b, c, out)
 	case compute.OpAdd:
 		copyIn(out, a)
 		if len(b) == len(out) {
@@ -65,7 +65,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		}
 	case compute.OpLayerNorm:
 		for o := 0; o < len(out); o += cols {
-			layerNorm(out[o:o+cols], a[o:o+cols], b, c, n.Params.Eps)
+			kernels.LayerNorm(out[o:o+cols], a[o:o+cols], b, c, n.Params.Eps, false)
 		}
 	case compute.OpRope:
 		copyIn(out, a)
@@ -86,10 +86,10 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 		}
 	case compute.OpGELU:
 		copyIn(out, a)
-		kernels.GELU(out)
+		kernels.GELU(out, false)
 	case compute.OpGELUMul:
 		copyIn(out, a)
-		kernels.GELU(out)
+		kernels.GELU(out, false)
 		for i := range out {
 			out[i] *= b[i]
 		}
@@ -141,19 +141,26 @@ func getRows(w *compute.Node, ids []int32, out []float32) error {
 	return nil
 }
 
-// matMul multiplies every row of x by the matrix w in its stored type
-// (one DoBatch for the batch, which reads the weights once), then adds
-// the bias.
-func (e *Executor) matMul(w *compute.Node, x, bias, out []float32) error {
+// matMul multiplies every row of x by step s's matrix, then adds the
+// bias: packed, in one Gemm for the batch (one token or many, with the
+// same sums); else in its stored type, in one DoBatch. Either reads the
+// weights once per batch.
+func (e *Executor) matMul(s *step, x, bias, out []float32) error {
+	w := s.w
 	in, rows := w.Shape.Cols, w.Shape.Rows
 	tokens := len(x) / in
-	xs, ys := e.xrows[:tokens], e.yrows[:tokens]
-	for i := range tokens {
-		xs[i], ys[i] = x[i*in:(i+1)*in], out[i*rows:(i+1)*rows]
+	var err error
+	if s.pk != nil {
+		err = e.gemm.Do(s.pk, x, tokens, out)
+	} else {
+		xs, ys := e.xrows[:tokens], e.yrows[:tokens]
+		for i := range tokens {
+			xs[i], ys[i] = x[i*in:(i+1)*in], out[i*rows:(i+1)*rows]
+		}
+		err = e.mv.DoBatch(w.Type, w.Weight, rows, in, xs, ys)
+		clear(xs) // the buffers may be regrown by a later plan; do not pin them
+		clear(ys)
 	}
-	err := e.mv.DoBatch(w.Type, w.Weight, rows, in, xs, ys)
-	clear(xs) // the buffers may be regrown by a later plan; do not pin them
-	clear(ys)
 	if err != nil {
 		return fmt.Errorf("tensor %q: %w", w.Name, err)
 	}
@@ -181,31 +188,4 @@ func (e *Executor) storeKV(layer int, k, v []float32, batch *compute.Batch) erro
 		}
 	}
 	return nil
-}
-
-// layerNorm sets out to x less its mean over its standard deviation,
-// times w and plus bias when present, summing in float64 as
-// compute.Reference does (no model on the CPU path used it before, so
-// there are no other bits to keep). out may be x.
-func layerNorm(out, x, w, bias []float32, eps float32) {
-	var sum, ss float64
-	for _, v := range x {
-		sum += float64(v)
-	}
-	mean := sum / float64(len(x))
-	for _, v := range x {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	inv := 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
-	for i, v := range x {
-		y := float32((float64(v) - mean) * inv)
-		if w != nil {
-			y *= w[i]
-		}
-		if bias != nil {
-			y += bias[i]
-		}
-		out[i] = y
-	}
 }

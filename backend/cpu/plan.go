@@ -23,11 +23,12 @@ type step struct {
 	index int // in the graph's nodes, for errors
 	out   int // the slot of the result; -1 for none (StoreKV)
 	src   [5]operand
-	w     *compute.Node // the table of OpGetRows, the matrix of OpMatMul, OpMoE's gate stack
-	w2    *compute.Node // OpMoE's up stack
-	w3    *compute.Node // OpMoE's down stack
-	byPos bool          // OpGetRows picks rows by position, not token
-	rope  *ropeTable    // OpRope
+	w     *compute.Node   // the table of OpGetRows, the matrix of OpMatMul, OpMoE's gate stack
+	pk    *kernels.Packed // OpMatMul's matrix packed for kernels.Gemm, if its type has a packed layout
+	w2    *compute.Node   // OpMoE's up stack
+	w3    *compute.Node   // OpMoE's down stack
+	byPos bool            // OpGetRows picks rows by position, not token
+	rope  *ropeTable      // OpRope
 }
 
 // operand is where a step reads a source as floats: a slot (a scratch
@@ -202,6 +203,13 @@ func (e *Executor) prepare(g *compute.Graph, s *step, slot []int) error {
 	case compute.OpGetRows, compute.OpMatMul:
 		s.w = g.Node(n.Src[0])
 		s.byPos = n.Op == compute.OpGetRows && g.Node(n.Src[1]).Name == compute.InputPositions
+		if n.Op == compute.OpMatMul && e.packs != nil {
+			pk, err := e.packs.get(s.w)
+			if err != nil {
+				return err
+			}
+			s.pk = pk
+		}
 	case compute.OpAdd, compute.OpMul, compute.OpScale, compute.OpSoftCap,
 		compute.OpLayerNorm, compute.OpSiLUMul, compute.OpGELU, compute.OpGELUMul, compute.OpSoftmax,
 		compute.OpView, compute.OpOutputs:

@@ -3,7 +3,7 @@
 // llama.cpp's figures for the shared test models.
 //
 //	vkbench gen [--dir bench-models] [--vocab PATH] [--only NAME]
-//	vkbench run [--dir bench-models] [--threads N] [--kernels SET] [--shared ../shared] [--vulkan-max-mib 64]
+//	vkbench run [--dir bench-models] [--threads N] [--kernels SET] [--shared ../shared] [--vulkan-max-mib 64] [--llama-bench PATH [--versus-only]]
 //	vkbench serve --socket PATH --model NAME [--streams 1,4,8,16] [--prompt-tokens 128] [--gen-tokens 128] [--rounds 2]
 //
 // serve measures aggregate generation through a running daemon's socket
@@ -15,7 +15,9 @@
 // Q4_0 and a Q4_K/Q6_K mix. The table gives prompt processing (pp128) and
 // generation (tg64) in tokens/s, as llama-bench measures them, and
 // generation as a fraction of the machine's memory bandwidth, measured in
-// the same run.
+// the same run. With --llama-bench naming llama.cpp's llama-bench, a last
+// table runs it on the same files, interleaved with ours, and gives the
+// ratio per row (versus.go).
 package main
 
 import (
@@ -60,13 +62,15 @@ func main() {
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores) (run)")
 	kernelSet := fs.String("kernels", "", "CPU kernel set: go, avx2, vnni or bf16, at most the CPU's best (default its best) (run)")
 	shared := fs.String("shared", "../shared", "shared folder with the test models and llama.cpp's figures (run)")
+	llamaBench := fs.String("llama-bench", "", "llama.cpp's llama-bench binary: adds the side-by-side table (run)")
+	versusOnly := fs.Bool("versus-only", false, "only the side-by-side table (run; needs --llama-bench)")
 	vkMax := fs.Int("vulkan-max-mib", 64, "skip models with more weights than this on the Vulkan device (run; lavapipe runs a 1B model at seconds per token)")
 	fs.Parse(os.Args[2:])
 	var err error
 	if os.Args[1] == "gen" {
 		err = generate(*dir, *vocab, *only)
 	} else if err = useKernels(*kernelSet); err == nil {
-		err = bench(*dir, *shared, *threads, *vkMax)
+		err = bench(benchOptions{dir: *dir, shared: *shared, llamaBench: *llamaBench, versusOnly: *versusOnly, threads: *threads, vkMaxMiB: *vkMax})
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vkbench: %v\n", err)

@@ -34,11 +34,27 @@ type result struct {
 	size       int64
 }
 
-func bench(dir, shared string, threads, vkMaxMiB int) error {
+// benchOptions are vkbench run's flags.
+type benchOptions struct {
+	dir, shared, llamaBench string
+	versusOnly              bool
+	threads, vkMaxMiB       int
+}
+
+func bench(o benchOptions) error {
+	dir, shared, threads := o.dir, o.shared, o.threads
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
 	kernels.SetThreads(threads)
+	if o.versusOnly {
+		if o.llamaBench == "" {
+			return errors.New("--versus-only needs --llama-bench")
+		}
+		k, closeK := lavapipe()
+		defer closeK()
+		return versus(dir, shared, o.llamaBench, threads, k)
+	}
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
 	sort.Strings(paths)
 	if len(paths) == 0 {
@@ -95,7 +111,7 @@ func bench(dir, shared string, threads, vkMaxMiB int) error {
 			}
 		}
 		for _, path := range vkPaths {
-			if st, err := os.Stat(path); err == nil && st.Size() > int64(vkMaxMiB)<<20 {
+			if st, err := os.Stat(path); err == nil && st.Size() > int64(o.vkMaxMiB)<<20 {
 				fmt.Fprintf(tw, "%s\t%d\t(skipped: over --vulkan-max-mib)\t\t\t\t\t\n", modelName(path), st.Size()>>20)
 				continue
 			}
@@ -112,7 +128,13 @@ func bench(dir, shared string, threads, vkMaxMiB int) error {
 			return err
 		}
 	}
-	return benchReference(shared, k)
+	if err := benchReference(shared, k); err != nil {
+		return err
+	}
+	if o.llamaBench != "" {
+		return versus(dir, shared, o.llamaBench, threads, k)
+	}
+	return nil
 }
 
 // sharedModels are the shared test models llama.cpp was measured on, by
@@ -206,9 +228,9 @@ func ratio(ours, theirs float64) string {
 }
 
 // openModel opens the llama-family model at path on be, as the daemon
-// opens models (runner.Open), and returns it with a session of 256
+// opens models (runner.Open), and returns it with a session of ctx
 // positions; closeAll frees all three.
-func openModel(path string, be runner.Backend) (_ *llama.Model, _ *runner.Session, closeAll func(), err error) {
+func openModel(path string, be runner.Backend, ctx int) (_ *llama.Model, _ *runner.Session, closeAll func(), err error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, nil, nil, err
@@ -224,7 +246,7 @@ func openModel(path string, be runner.Backend) (_ *llama.Model, _ *runner.Sessio
 		f.Close()
 		return nil, nil, nil, fmt.Errorf("%v is not a llama-family model", rm.Arch.Names)
 	}
-	s, err := rm.NewSession(256)
+	s, err := rm.NewSession(ctx)
 	if err != nil {
 		rm.Close()
 		f.Close()
@@ -235,7 +257,17 @@ func openModel(path string, be runner.Backend) (_ *llama.Model, _ *runner.Sessio
 
 // benchModel measures pp128 and tg64 (best of a few runs) on be.
 func benchModel(path string, be runner.Backend) (r result, err error) {
-	m, s, closeAll, err := openModel(path, be)
+	return benchShape(path, be, workload{pp: 128, tg: 64})
+}
+
+// workload is a benchmark's prompt and generation lengths and its runs (0:
+// three, or one for a model over 256 MiB).
+type workload struct{ pp, tg, runs int }
+
+// benchShape measures prompt processing of s.pp tokens and generation of
+// s.tg, best of the runs, on be.
+func benchShape(path string, be runner.Backend, sh workload) (r result, err error) {
+	m, s, closeAll, err := openModel(path, be, max(256, sh.pp, sh.tg+1))
 	if err != nil {
 		return r, err
 	}
@@ -248,13 +280,16 @@ func benchModel(path string, be runner.Backend) (r result, err error) {
 		r.perToken -= int64(len(m.TokenEmbd.Data)) - int64(m.TokenEmbd.RowBytes())
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	prompt := make([]int32, 128)
+	prompt := make([]int32, sh.pp)
 	for i := range prompt {
 		prompt[i] = int32(rng.IntN(m.Config.VocabSize))
 	}
-	runs := 3
-	if r.size > 256<<20 {
-		runs = 1
+	runs := sh.runs
+	if runs == 0 {
+		runs = 3
+		if r.size > 256<<20 {
+			runs = 1
+		}
 	}
 	// A first pass warms caches and, on Vulkan, builds the pipelines.
 	if err := s.Eval(prompt[:8], 0); err != nil {
@@ -279,7 +314,7 @@ func benchModel(path string, be runner.Backend) (r result, err error) {
 			return r, err
 		}
 		t0 := time.Now()
-		for pos := 1; pos <= 64; pos++ {
+		for pos := 1; pos <= sh.tg; pos++ {
 			tok, err := s.Sample(smp)
 			if err != nil {
 				return r, err
@@ -291,7 +326,7 @@ func benchModel(path string, be runner.Backend) (r result, err error) {
 		if _, err := s.Sample(smp); err != nil {
 			return r, err
 		}
-		r.tg = max(r.tg, 64/time.Since(t0).Seconds())
+		r.tg = max(r.tg, float64(sh.tg)/time.Since(t0).Seconds())
 	}
 	if r.pp == 0 || r.tg == 0 {
 		return r, errors.New("no timing")
@@ -303,7 +338,7 @@ func benchModel(path string, be runner.Backend) (r result, err error) {
 // (the sum of the ops' timestamps) and the rest of each step's wall time,
 // averaged over 32 steps.
 func stepCost(path string, kp *ops.Kernels, r *result) error {
-	_, s, closeAll, err := openModel(path, vulkan.Backend{K: kp})
+	_, s, closeAll, err := openModel(path, vulkan.Backend{K: kp}, 256)
 	if err != nil {
 		return err
 	}
