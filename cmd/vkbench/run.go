@@ -37,6 +37,7 @@ type result struct {
 // benchOptions are vkbench run's flags.
 type benchOptions struct {
 	dir, shared, llamaBench string
+	versusRows              string // only the side-by-side rows whose label holds it
 	versusOnly              bool
 	threads, vkMaxMiB       int
 }
@@ -53,7 +54,7 @@ func bench(o benchOptions) error {
 		}
 		k, closeK := lavapipe()
 		defer closeK()
-		return versus(dir, shared, o.llamaBench, threads, k)
+		return versus(dir, shared, o.llamaBench, o.versusRows, threads, k)
 	}
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
 	sort.Strings(paths)
@@ -132,7 +133,7 @@ func bench(o benchOptions) error {
 		return err
 	}
 	if o.llamaBench != "" {
-		return versus(dir, shared, o.llamaBench, threads, k)
+		return versus(dir, shared, o.llamaBench, o.versusRows, threads, k)
 	}
 	return nil
 }

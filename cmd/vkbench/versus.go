@@ -41,12 +41,17 @@ func (t llamaTest) String() string {
 	return fmt.Sprintf("pp%d", t.pp)
 }
 
-// versus measures each case twice, interleaved with llama.cpp's
+// versus measures each case whose label holds rows twice, interleaved with llama.cpp's
 // llama-bench on the same file (ours, theirs, ours, theirs, so a machine
 // that slows down slows both), and prints both runs and the ratio of the
 // faster ones.
-func versus(dir, shared, llamaBench string, threads int, k *ops.Kernels) error {
-	cases := versusCases(dir, shared, threads, k)
+func versus(dir, shared, llamaBench, rows string, threads int, k *ops.Kernels) error {
+	var cases []versusCase
+	for _, c := range versusCases(dir, shared, threads, k) {
+		if strings.Contains(c.label, rows) {
+			cases = append(cases, c)
+		}
+	}
 	hasVulkan := llamaHasVulkan(llamaBench, cases)
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', tabwriter.AlignRight)
