@@ -33,7 +33,7 @@ func NewMetrics(next ipc.Handler) *Metrics {
 		reg:  prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vkinfer_requests_total",
-			Help: "Requests served, by op (generate, embed, models, load, unload, status) and outcome (ok or the error code), msgpack and HTTP alike.",
+			Help: "Requests served, by op (generate, embed, models, load, unload, status, tokenize, detokenize) and outcome (ok or the error code), msgpack and HTTP alike.",
 		}, []string{"op", "outcome"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vkinfer_tokens_total",
@@ -130,6 +130,37 @@ func (m *Metrics) Status(ctx context.Context) (*ipc.Status, error) {
 	v, err := m.next.Status(ctx)
 	m.count(ipc.OpStatus, err)
 	return v, err
+}
+
+// Tokenize implements ipc.TokenHandler when the wrapped handler does;
+// otherwise it answers unknown_op, as the msgpack server would.
+func (m *Metrics) Tokenize(ctx context.Context, req *ipc.Request) ([]int32, error) {
+	var v []int32
+	th, err := m.tokenHandler()
+	if err == nil {
+		v, err = th.Tokenize(ctx, req)
+	}
+	m.count(ipc.OpTokenize, err)
+	return v, err
+}
+
+// Detokenize implements ipc.TokenHandler as Tokenize does.
+func (m *Metrics) Detokenize(ctx context.Context, req *ipc.Request) (string, error) {
+	var v string
+	th, err := m.tokenHandler()
+	if err == nil {
+		v, err = th.Detokenize(ctx, req)
+	}
+	m.count(ipc.OpDetokenize, err)
+	return v, err
+}
+
+func (m *Metrics) tokenHandler() (ipc.TokenHandler, error) {
+	th, ok := m.next.(ipc.TokenHandler)
+	if !ok {
+		return nil, ipc.Errorf(ipc.CodeUnknownOp, "this server does not answer tokenize and detokenize")
+	}
+	return th, nil
 }
 
 // metrics serves GET /metrics in the Prometheus text format.
