@@ -287,7 +287,7 @@ func (f *responseFormat) format() (string, error) {
 }
 
 // openAISampling is the sampling part of both OpenAI generation bodies,
-// with the llama.cpp extensions top_k, min_p and repeat_penalty.
+// with the llama.cpp extensions top_k, min_p, repeat_penalty and grammar.
 type openAISampling struct {
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
@@ -305,6 +305,8 @@ type openAISampling struct {
 	StreamOptions       *streamOptions  `json:"stream_options"`
 	LogitBias           json.RawMessage `json:"logit_bias"`
 	ResponseFormat      *responseFormat `json:"response_format"`
+	// Grammar is llama-server's extension: a GBNF grammar.
+	Grammar string `json:"grammar"`
 }
 
 type streamOptions struct {
@@ -323,7 +325,7 @@ func (s *openAISampling) apply(req *ipc.Request) error {
 	if err != nil {
 		return err
 	}
-	req.Format = format
+	req.Format, req.Grammar = format, s.Grammar
 	switch {
 	case s.MaxCompletionTokens != nil:
 		req.MaxTokens = *s.MaxCompletionTokens

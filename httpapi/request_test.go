@@ -49,6 +49,8 @@ func TestTranslate(t *testing.T) {
 			chat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &no, Messages: []ipc.Message{{Role: "user", Content: "x"}}, Format: "json"}},
 		{"openai completion, logprobs", `{"model":"m","prompt":"x","logprobs":2}`,
 			completion, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "x", Stream: &no, Logprobs: true, TopLogprobs: 2}},
+		{"openai completion, grammar", `{"model":"m","prompt":"x","grammar":"root ::= \"yes\" | \"no\""}`,
+			completion, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "x", Stream: &no, Grammar: `root ::= "yes" | "no"`}},
 		{"openai completion, logprobs 0: the chosen tokens only", `{"model":"m","prompt":"x","logprobs":0}`,
 			completion, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "x", Stream: &no, Logprobs: true}},
 		{"openai embeddings", `{"model":"e","input":["a","b"],"dimensions":64,"encoding_format":"base64"}`,

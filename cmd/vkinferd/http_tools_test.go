@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -49,8 +50,8 @@ func validates(s *jsonschema.Schema, text string) error {
 }
 
 // TestHTTPStructuredOutput: through the OpenAI SDK, response_format
-// json_schema output validates for every seed and json_object output is
-// JSON; through Ollama's API, format "json" and a schema object do the
+// json_schema output validates for every seed, json_object output is
+// JSON and a grammar's output is one of its sentences; through Ollama's API, format "json" and a schema object do the
 // same, streamed and not.
 func TestHTTPStructuredOutput(t *testing.T) {
 	d := startDaemon(t, httpModelsDir(t), socketPath(t), "--device", "cpu")
@@ -85,8 +86,19 @@ func TestHTTPStructuredOutput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out := resp.Choices[0].Message.Content; resp.Choices[0].FinishReason == "stop" && !json.Valid([]byte(out)) {
-			t.Errorf("json_object, seed %d: %q is not JSON", seed, out)
+		if out := resp.Choices[0].Message.Content; resp.Choices[0].FinishReason != "stop" || !json.Valid([]byte(out)) {
+			t.Errorf("json_object, seed %d: %q (%s) is not JSON", seed, out, resp.Choices[0].FinishReason)
+		}
+		// llama-server's grammar extension, sent as an extra field.
+		comp, err := oa.Completions.New(ctx, openai.CompletionNewParams{
+			Model: "stories260K", Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")},
+			MaxTokens: openai.Int(8), Temperature: openai.Float(1), Seed: openai.Int(seed),
+		}, option.WithJSONSet("grammar", `root ::= "yes" | "no"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := comp.Choices[0].Text; out != "yes" && out != "no" {
+			t.Errorf("grammar, seed %d: %q", seed, out)
 		}
 	}
 
