@@ -682,7 +682,7 @@ func TestHTTPJSClients(t *testing.T) {
 	cmd.Env = append(os.Environ(), "VKINFER_URL=http://"+addr, "VKINFER_TOKEN="+strings.TrimSpace(string(token)),
 		"VKINFER_CHAT_MODEL="+chatModel, "VKINFER_EXPECT="+referenceText(t, 16))
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "js clients: 8 passed, 0 failed") {
+	if err != nil || !strings.Contains(string(out), "js clients: 10 passed, 0 failed") {
 		t.Errorf("clients.mjs: %v\n%s", err, out)
 	}
 }
