@@ -79,6 +79,8 @@ func (m *Metrics) httpRequest(path string, known bool, err error) {
 	m.http.WithLabelValues(path, strconv.Itoa(status)).Inc()
 }
 
+var _ ipc.TokenHandler = (*Metrics)(nil)
+
 // Generate implements ipc.Handler.
 func (m *Metrics) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.Chunk) error) (*ipc.Stats, error) {
 	st, err := m.next.Generate(ctx, req, emit)
@@ -102,6 +104,28 @@ func (m *Metrics) Embed(ctx context.Context, req *ipc.Request) ([][]float32, err
 	v, err := m.next.Embed(ctx, req)
 	m.count(ipc.OpEmbed, err)
 	return v, err
+}
+
+// Tokenize implements ipc.TokenHandler for a handler that answers it.
+func (m *Metrics) Tokenize(ctx context.Context, req *ipc.Request) ([]int32, error) {
+	th, ok := m.next.(ipc.TokenHandler)
+	if !ok {
+		return nil, ipc.Errorf(ipc.CodeUnknownOp, "this server does not answer %s", ipc.OpTokenize)
+	}
+	ids, err := th.Tokenize(ctx, req)
+	m.count(ipc.OpTokenize, err)
+	return ids, err
+}
+
+// Detokenize implements ipc.TokenHandler for a handler that answers it.
+func (m *Metrics) Detokenize(ctx context.Context, req *ipc.Request) (string, error) {
+	th, ok := m.next.(ipc.TokenHandler)
+	if !ok {
+		return "", ipc.Errorf(ipc.CodeUnknownOp, "this server does not answer %s", ipc.OpDetokenize)
+	}
+	text, err := th.Detokenize(ctx, req)
+	m.count(ipc.OpDetokenize, err)
+	return text, err
 }
 
 // Models implements ipc.Handler.
@@ -130,37 +154,6 @@ func (m *Metrics) Status(ctx context.Context) (*ipc.Status, error) {
 	v, err := m.next.Status(ctx)
 	m.count(ipc.OpStatus, err)
 	return v, err
-}
-
-// Tokenize implements ipc.TokenHandler when the wrapped handler does;
-// otherwise it answers unknown_op, as the msgpack server would.
-func (m *Metrics) Tokenize(ctx context.Context, req *ipc.Request) ([]int32, error) {
-	var v []int32
-	th, err := m.tokenHandler()
-	if err == nil {
-		v, err = th.Tokenize(ctx, req)
-	}
-	m.count(ipc.OpTokenize, err)
-	return v, err
-}
-
-// Detokenize implements ipc.TokenHandler as Tokenize does.
-func (m *Metrics) Detokenize(ctx context.Context, req *ipc.Request) (string, error) {
-	var v string
-	th, err := m.tokenHandler()
-	if err == nil {
-		v, err = th.Detokenize(ctx, req)
-	}
-	m.count(ipc.OpDetokenize, err)
-	return v, err
-}
-
-func (m *Metrics) tokenHandler() (ipc.TokenHandler, error) {
-	th, ok := m.next.(ipc.TokenHandler)
-	if !ok {
-		return nil, ipc.Errorf(ipc.CodeUnknownOp, "this server does not answer tokenize and detokenize")
-	}
-	return th, nil
 }
 
 // metrics serves GET /metrics in the Prometheus text format.

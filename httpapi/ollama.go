@@ -83,12 +83,12 @@ func (s *Server) resolve(ctx context.Context, name string) string {
 // loadOnly serves a generate or chat request without input, which Ollama
 // clients send to load a model (or, with keep_alive 0, to unload it); it
 // returns the done_reason.
-func (s *Server) loadOnly(ctx context.Context, model string, unload bool) (string, error) {
+func (s *Server) loadOnly(ctx context.Context, model string, unload bool, keep *time.Duration) (string, error) {
 	if err := s.enter(); err != nil {
 		return "", err
 	}
 	defer s.leave()
-	req := &ipc.Request{Op: ipc.OpLoad, Model: model}
+	req := &ipc.Request{Op: ipc.OpLoad, Model: model, KeepAlive: keep}
 	if !unload {
 		return "load", s.settle(s.h.Load(ctx, req))
 	}
@@ -135,14 +135,14 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	unload, err := body.KeepAlive.unloadAfter(s.cfg.KeepAlive)
-	if err != nil {
-		return err
+	unload := body.KeepAlive.unloadAfter()
+	if req != nil {
+		req.KeepAlive = body.KeepAlive.duration()
 	}
 	model := s.resolve(r.Context(), body.Model)
 	reply := ollamaGenerateReply{Model: body.Model}
 	if req == nil {
-		reason, err := s.loadOnly(r.Context(), model, unload)
+		reason, err := s.loadOnly(r.Context(), model, unload, body.KeepAlive.duration())
 		if err != nil {
 			return err
 		}
@@ -192,14 +192,14 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	unload, err := body.KeepAlive.unloadAfter(s.cfg.KeepAlive)
-	if err != nil {
-		return err
+	unload := body.KeepAlive.unloadAfter()
+	if req != nil {
+		req.KeepAlive = body.KeepAlive.duration()
 	}
 	model := s.resolve(r.Context(), body.Model)
 	reply := ollamaChatReply{Model: body.Model, Message: ollamaMessage{Role: "assistant"}}
 	if req == nil {
-		reason, err := s.loadOnly(r.Context(), model, unload)
+		reason, err := s.loadOnly(r.Context(), model, unload, body.KeepAlive.duration())
 		if err != nil {
 			return err
 		}
@@ -267,9 +267,9 @@ func (s *Server) ollamaEmbed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	unload, err := body.KeepAlive.unloadAfter(s.cfg.KeepAlive)
-	if err != nil {
-		return err
+	unload := body.KeepAlive.unloadAfter()
+	if req != nil {
+		req.KeepAlive = body.KeepAlive.duration()
 	}
 	req.Model = s.resolve(r.Context(), req.Model)
 	if unload {

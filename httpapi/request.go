@@ -549,19 +549,17 @@ func (k *keepAlive) UnmarshalJSON(b []byte) error {
 }
 
 // unloadAfter reports whether the request asks to unload the model once
-// it is served (keep_alive 0). The daemon's own keep-alive is the only
-// other one it honours: a per-request duration is not implemented, and
-// is refused rather than ignored.
-func (k keepAlive) unloadAfter(daemon time.Duration) (bool, error) {
-	switch {
-	case !k.set:
-		return false, nil
-	case k.d == 0:
-		return true, nil
-	case k.d == daemon, k.d < 0 && daemon < 0:
-		return false, nil
+// it is served (keep_alive 0).
+func (k keepAlive) unloadAfter() bool { return k.set && k.d == 0 }
+
+// duration is the keep-alive the request sets for its model (negative:
+// forever); nil when it sets none, or 0, which unloadAfter serves.
+func (k keepAlive) duration() *time.Duration {
+	if !k.set || k.d == 0 {
+		return nil
 	}
-	return false, badRequest("keep_alive %v is not implemented per request: models stay loaded for the daemon's keep-alive (%v), or send keep_alive 0 to unload after the request", k.d, daemon)
+	d := k.d
+	return &d
 }
 
 type ollamaMessage struct {

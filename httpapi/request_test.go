@@ -118,9 +118,6 @@ func ollamaGenerate(b []byte) (*ipc.Request, error) {
 	if err := decodeJSON(b, &r); err != nil {
 		return nil, err
 	}
-	if _, err := r.KeepAlive.unloadAfter(5 * time.Minute); err != nil {
-		return nil, err
-	}
 	return r.request()
 }
 
@@ -187,7 +184,6 @@ func TestTranslateErrors(t *testing.T) {
 		{"ollama call arguments", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":3}}]}]}`, ollamaChat, ipc.CodeBadRequest, "messages[0].tool_calls[0].function.arguments: want a JSON object"},
 		{"ollama images", `{"model":"m","prompt":"x","images":["aGk="]}`, ollamaGenerate, ipc.CodeBadRequest, "images is not implemented"},
 		{"ollama raw system", `{"model":"m","prompt":"x","raw":true,"system":"s"}`, ollamaGenerate, ipc.CodeBadRequest, "system is not used with raw"},
-		{"ollama keep_alive", `{"model":"m","prompt":"x","keep_alive":"10m"}`, ollamaGenerate, ipc.CodeBadRequest, "keep_alive 10m0s is not implemented per request"},
 		{"ollama keep_alive type", `{"model":"m","prompt":"x","keep_alive":true}`, ollamaGenerate, ipc.CodeBadRequest, "want a duration"},
 		{"ollama tools", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[1]}`, ollamaChat, ipc.CodeBadRequest, "tools[0] must be an object"},
 		{"ollama embed option", `{"model":"e","input":"a","options":{"num_ctx":1}}`, ollamaEmbed, ipc.CodeBadRequest, `option "num_ctx" is not implemented for embeddings`},
@@ -213,23 +209,23 @@ func TestStemOf(t *testing.T) {
 }
 
 func TestKeepAlive(t *testing.T) {
-	daemon := 5 * time.Minute
+	dur := func(d time.Duration) *time.Duration { return &d }
 	for _, tc := range []struct {
 		json   string
 		unload bool
+		keep   *time.Duration
 		err    bool
 	}{
-		{`0`, true, false}, {`"0"`, true, false}, {`"0s"`, true, false}, {`300`, false, false}, {`"5m"`, false, false},
-		{`null`, false, false}, {`"1h"`, false, true}, {`-1`, false, true}, {`"soon"`, false, true},
+		{`0`, true, nil, false}, {`"0"`, true, nil, false}, {`"0s"`, true, nil, false},
+		{`300`, false, dur(5 * time.Minute), false}, {`"5m"`, false, dur(5 * time.Minute), false},
+		{`null`, false, nil, false}, {`"1h"`, false, dur(time.Hour), false}, {`-1`, false, dur(-time.Second), false},
+		{`"soon"`, false, nil, true},
 	} {
 		var k keepAlive
 		err := k.UnmarshalJSON([]byte(tc.json))
-		var unload bool
-		if err == nil {
-			unload, err = k.unloadAfter(daemon)
-		}
-		if unload != tc.unload || (err != nil) != tc.err {
-			t.Errorf("keep_alive %s: unload %v, err %v", tc.json, unload, err)
+		unload, keep := k.unloadAfter(), k.duration()
+		if unload != tc.unload || (err != nil) != tc.err || (keep == nil) != (tc.keep == nil) || keep != nil && *keep != *tc.keep {
+			t.Errorf("keep_alive %s: unload %v, keep %v, err %v", tc.json, unload, keep, err)
 		}
 	}
 }

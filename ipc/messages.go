@@ -71,6 +71,11 @@ type Request struct {
 	ToolChoice         string `msgpack:"tool_choice,omitempty"`
 	ToolChoiceFunction string `msgpack:"-"`
 
+	// KeepAlive, when set, is how long the model stays loaded after this
+	// request (0: unload it once idle; negative: keep it), in place of the
+	// daemon's --keep-alive: Ollama's keep_alive, which the HTTP API sets.
+	KeepAlive *time.Duration `msgpack:"-"`
+
 	// tokenize takes Prompt or Messages (and Tools); detokenize Tokens.
 	// For a prompt, AddSpecial (default true) adds the model's BOS token
 	// and ParseSpecial (default true) reads special-token text such as

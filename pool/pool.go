@@ -101,6 +101,9 @@ type modelState[I Instance] struct {
 	lastUse   time.Time
 	idleGen   uint64 // bumped to invalidate pending keep-alive timers
 	stopIdle  func() bool
+	// keepAlive is the keep-alive the latest request asked for
+	// (WithKeepAlive); nil is the pool's.
+	keepAlive *time.Duration
 	// circuit breaker
 	failures int
 	lastErr  error
@@ -202,6 +205,16 @@ func (p *Pool[I]) route(name string, j *job[I]) error {
 	if p.closed {
 		return ErrClosed
 	}
+	defer func() {
+		m := p.models[name]
+		if m == nil {
+			return
+		}
+		m.keepAlive = nil
+		if d, ok := keepAliveOf(j.ctx); ok {
+			m.keepAlive = &d
+		}
+	}()
 	if cur := p.models[name]; cur != m {
 		// The model was dropped meanwhile (it went idle and unloaded), and
 		// maybe created again by another request.

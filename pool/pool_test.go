@@ -133,6 +133,34 @@ func TestKeepAlive(t *testing.T) {
 		}
 		eventually(t, "instance closed", func() bool { return l.count(l.closes, "a") == 1 })
 	})
+	t.Run("per request", func(t *testing.T) {
+		l := newFakeLoader()
+		clock := newFakeClock()
+		p := newText(l, Config{KeepAlive: 50 * time.Millisecond, Clock: clock})
+		defer shutdown(t, p)
+		// A request's own keep-alive replaces the pool's ...
+		gen(p, WithKeepAlive(context.Background(), time.Second), "a", "x")
+		clock.Advance(999 * time.Millisecond)
+		if _, ok := modelStatus(p, "a"); !ok {
+			t.Fatal("unloaded before the request's keep-alive")
+		}
+		// ... and the next request's, here the pool's again.
+		gen(p, context.Background(), "a", "x")
+		clock.Advance(50 * time.Millisecond)
+		if _, ok := modelStatus(p, "a"); ok {
+			t.Fatal("still loaded after the pool's keep-alive")
+		}
+		// 0 unloads once served; negative keeps it.
+		gen(p, WithKeepAlive(context.Background(), 0), "a", "x")
+		if _, ok := modelStatus(p, "a"); ok {
+			t.Error("keep-alive 0: still loaded after the request")
+		}
+		gen(p, WithKeepAlive(context.Background(), -1), "a", "x")
+		clock.Advance(time.Hour)
+		if _, ok := modelStatus(p, "a"); !ok {
+			t.Error("negative keep-alive: unloaded")
+		}
+	})
 	t.Run("busy model is not unloaded", func(t *testing.T) {
 		l := newFakeLoader()
 		clock := newFakeClock()

@@ -222,16 +222,20 @@ func (p *Pool[I]) finished(w *worker[I], ran, panicked bool) (broken error) {
 	case ran && m.failures > 0:
 		m.failures, m.lastErr = 0, nil
 	}
-	if w.state == stateStopping || !m.idle() || p.cfg.KeepAlive < 0 {
+	keep := p.cfg.KeepAlive
+	if m.keepAlive != nil {
+		keep = *m.keepAlive
+	}
+	if w.state == stateStopping || !m.idle() || keep < 0 {
 		return nil
 	}
-	if p.cfg.KeepAlive == 0 {
+	if keep == 0 {
 		p.stopModel(m)
 		return nil
 	}
 	m.idleGen++
 	gen := m.idleGen
-	m.stopIdle = p.clock.AfterFunc(p.cfg.KeepAlive, func() {
+	m.stopIdle = p.clock.AfterFunc(keep, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if m.idleGen == gen && m.idle() {

@@ -179,7 +179,7 @@ func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.
 	if err := checkToolChoice(req); err != nil {
 		return nil, err
 	}
-	res, err := d.text.Generate(ctx, req.Model, engineRequest(req), func(c engine.Chunk) error {
+	res, err := d.text.Generate(keepAlive(ctx, req), req.Model, engineRequest(req), func(c engine.Chunk) error {
 		return emit(ipc.Chunk{Text: c.Text, Tokens: c.Tokens, Logprobs: wireLogprobs(c.Logprobs)})
 	})
 	if err != nil {
@@ -201,6 +201,14 @@ func (d *service) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.
 	}, nil
 }
 
+// keepAlive returns ctx carrying the request's keep-alive, if it has one.
+func keepAlive(ctx context.Context, req *ipc.Request) context.Context {
+	if req.KeepAlive != nil {
+		return pool.WithKeepAlive(ctx, *req.KeepAlive)
+	}
+	return ctx
+}
+
 // Embed implements ipc.Handler.
 func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, error) {
 	if err := CheckName(req.Model); err != nil {
@@ -211,7 +219,7 @@ func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, err
 	}
 	opts := model.EmbedOptions{Truncate: req.Truncate, Dimensions: req.Dimensions}
 	var vecs [][]float32
-	err := d.embed.Do(ctx, req.Model, func(ctx context.Context, inst pool.Embedder) error {
+	err := d.embed.Do(keepAlive(ctx, req), req.Model, func(ctx context.Context, inst pool.Embedder) error {
 		e, ok := inst.(optionEmbedder)
 		if !ok {
 			return fmt.Errorf("embedding instance of type %T", inst)
@@ -281,7 +289,7 @@ func (d *service) Load(ctx context.Context, req *ipc.Request) error {
 	if err != nil {
 		return err
 	}
-	return protocolError(p.Load(ctx, req.Model))
+	return protocolError(p.Load(keepAlive(ctx, req), req.Model))
 }
 
 // Unload implements ipc.Handler.
