@@ -138,6 +138,7 @@ func TestHTTPStructuredOutput(t *testing.T) {
 // on a model whose template has Qwen's call format, and reads it back as
 // tool_calls (arguments a JSON string fitting the parameters), streamed
 // and not; the call goes back as an assistant turn with a tool answer.
+// Ollama's tools, calls and tool turns render as the msgpack ones do.
 func TestHTTPForcedToolCall(t *testing.T) {
 	models := httpModelsDir(t)
 	const model = "stories-qwen2.5-tools"
@@ -209,6 +210,27 @@ func TestHTTPForcedToolCall(t *testing.T) {
 		if _, err := oa.Chat.Completions.New(ctx, next); err != nil {
 			t.Errorf("seed %d: answering the call: %v", seed, err)
 		}
+	}
+
+	// Ollama's shapes reach the template as the msgpack ones do: the
+	// prompt of a conversation with tools, a call (arguments an object)
+	// and its answer counts the tokens tokenize gives for it.
+	const tool = `{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{"zone":{"enum":["UTC","CET"]}}}}}`
+	code, body := d.post("/api/chat", `{"model":"`+model+`","stream":false,"tools":[`+tool+`],"options":{"temperature":0,"num_predict":4},"messages":[`+
+		`{"role":"user","content":"Time?"},{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_time","arguments":{"zone":"UTC"}}}]},`+
+		`{"role":"tool","content":"12:00","tool_name":"get_time"}]}`)
+	var reply struct {
+		PromptEvalCount int `json:"prompt_eval_count"`
+	}
+	if err := json.Unmarshal([]byte(body), &reply); code != 200 || err != nil {
+		t.Fatalf("ollama chat with tools: %d %s", code, body)
+	}
+	ids, err := d.client().Tokenize(ctx, &ipc.Request{Model: model, Tools: []ipc.JSON{ipc.JSON(tool)}, Messages: []ipc.Message{
+		{Role: "user", Content: "Time?"},
+		{Role: "assistant", ToolCalls: []ipc.ToolCall{{Type: "function", Function: ipc.ToolFunction{Name: "get_time", Arguments: ipc.JSON(`{"zone":"UTC"}`)}}}},
+		{Role: "tool", Content: "12:00", Name: "get_time"}}})
+	if err != nil || reply.PromptEvalCount != len(ids) {
+		t.Errorf("ollama chat with tools: %d prompt tokens, tokenize gives %d (%v)", reply.PromptEvalCount, len(ids), err)
 	}
 }
 
