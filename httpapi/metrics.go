@@ -33,7 +33,7 @@ func NewMetrics(next ipc.Handler) *Metrics {
 		reg:  prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vkinfer_requests_total",
-			Help: "Requests served, by op (generate, embed, models, load, unload, status) and outcome (ok or the error code), msgpack and HTTP alike.",
+			Help: "Requests served, by op (generate, embed, models, load, unload, status, tokenize, detokenize) and outcome (ok or the error code), msgpack and HTTP alike.",
 		}, []string{"op", "outcome"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vkinfer_tokens_total",

@@ -40,15 +40,26 @@ type ollamaGenerateReply struct {
 	CreatedAt string `json:"created_at"`
 	Response  string `json:"response"`
 	Done      bool   `json:"done"`
+	// Logprobs are the tokens' of this object, when asked for.
+	Logprobs []tokenLogprob `json:"logprobs,omitempty"`
 	ollamaStats
 }
 
 type ollamaChatReply struct {
-	Model     string        `json:"model"`
-	CreatedAt string        `json:"created_at"`
-	Message   ollamaMessage `json:"message"`
-	Done      bool          `json:"done"`
+	Model     string         `json:"model"`
+	CreatedAt string         `json:"created_at"`
+	Message   ollamaMessage  `json:"message"`
+	Done      bool           `json:"done"`
+	Logprobs  []tokenLogprob `json:"logprobs,omitempty"`
 	ollamaStats
+}
+
+// ollamaLogprobs is nil unless req asked for logprobs.
+func ollamaLogprobs(req *ipc.Request, lps []ipc.TokenLogprob) []tokenLogprob {
+	if !req.Logprobs {
+		return nil
+	}
+	return tokenLogprobs(lps)
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
@@ -144,23 +155,22 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 		defer s.unloadAfter(model)
 	}
 	if !*req.Stream {
-		var text strings.Builder
+		var out output
 		stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-			t := c.Text
-			text.WriteString(t)
+			out.add(c)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		reply.CreatedAt, reply.Response, reply.Done, reply.ollamaStats = now(), text.String(), true, ollamaStatsOf(stats, start)
+		reply.CreatedAt, reply.Response, reply.Done, reply.ollamaStats = now(), out.text.String(), true, ollamaStatsOf(stats, start)
+		reply.Logprobs = ollamaLogprobs(req, out.logprobs)
 		writeJSON(w, http.StatusOK, reply)
 		return nil
 	}
 	st := newStream(w, ollama)
 	stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-		t := c.Text
-		return st.send(ollamaGenerateReply{Model: body.Model, CreatedAt: now(), Response: t})
+		return st.send(ollamaGenerateReply{Model: body.Model, CreatedAt: now(), Response: c.Text, Logprobs: ollamaLogprobs(req, c.Logprobs)})
 	})
 	if err != nil {
 		return st.finish(err)
@@ -202,26 +212,43 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		defer s.unloadAfter(model)
 	}
 	if !*req.Stream {
-		var text strings.Builder
+		var out output
 		stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-			t := c.Text
-			text.WriteString(t)
+			out.add(c)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		reply.CreatedAt, reply.Message.Content, reply.Done, reply.ollamaStats = now(), text.String(), true, ollamaStatsOf(stats, start)
+		content, calls, _ := out.split(stats)
+		reply.CreatedAt, reply.Done, reply.ollamaStats = now(), true, ollamaStatsOf(stats, start)
+		reply.Message.Content, reply.Message.ToolCalls = content, ollamaCalls(calls)
+		reply.Logprobs = ollamaLogprobs(req, out.logprobs)
 		writeJSON(w, http.StatusOK, reply)
 		return nil
 	}
 	st := newStream(w, ollama)
+	// A reply parsed for tool calls is held to its end, where one object
+	// carries its content and calls.
+	held := parsesCalls(req)
+	var out output
 	stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-		t := c.Text
-		return st.send(ollamaChatReply{Model: body.Model, CreatedAt: now(), Message: ollamaMessage{Role: "assistant", Content: t}})
+		if held {
+			out.add(c)
+			return nil
+		}
+		return st.send(ollamaChatReply{Model: body.Model, CreatedAt: now(), Message: ollamaMessage{Role: "assistant", Content: c.Text},
+			Logprobs: ollamaLogprobs(req, c.Logprobs)})
 	})
 	if err != nil {
 		return st.finish(err)
+	}
+	if held {
+		content, calls, _ := out.split(stats)
+		if st.send(ollamaChatReply{Model: body.Model, CreatedAt: now(), Message: ollamaMessage{Role: "assistant", Content: content, ToolCalls: ollamaCalls(calls)},
+			Logprobs: ollamaLogprobs(req, out.logprobs)}) != nil {
+			return nil
+		}
 	}
 	reply.CreatedAt, reply.Done, reply.ollamaStats = now(), true, ollamaStatsOf(stats, start)
 	st.send(reply)

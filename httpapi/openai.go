@@ -24,21 +24,24 @@ func usageOf(st *ipc.Stats) *openAIUsage {
 }
 
 type chatMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role string `json:"role"`
+	// Content is null in a reply that is only tool calls.
+	Content   *string      `json:"content"`
+	ToolCalls []openAICall `json:"tool_calls,omitempty"`
 }
 
 type chatDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string       `json:"role,omitempty"`
+	Content   *string      `json:"content,omitempty"`
+	ToolCalls []openAICall `json:"tool_calls,omitempty"`
 }
 
 type chatChoice struct {
-	Index        int          `json:"index"`
-	Message      *chatMessage `json:"message,omitempty"`
-	Delta        *chatDelta   `json:"delta,omitempty"`
-	Logprobs     any          `json:"logprobs"`
-	FinishReason *string      `json:"finish_reason"`
+	Index        int           `json:"index"`
+	Message      *chatMessage  `json:"message,omitempty"`
+	Delta        *chatDelta    `json:"delta,omitempty"`
+	Logprobs     *chatLogprobs `json:"logprobs"`
+	FinishReason *string       `json:"finish_reason"`
 }
 
 type chatCompletion struct {
@@ -51,10 +54,10 @@ type chatCompletion struct {
 }
 
 type textChoice struct {
-	Text         string  `json:"text"`
-	Index        int     `json:"index"`
-	Logprobs     any     `json:"logprobs"`
-	FinishReason *string `json:"finish_reason"`
+	Text         string        `json:"text"`
+	Index        int           `json:"index"`
+	Logprobs     *textLogprobs `json:"logprobs"`
+	FinishReason *string       `json:"finish_reason"`
 }
 
 type textCompletion struct {
@@ -73,6 +76,26 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
+// output is a generation's text and logprobs, gathered.
+type output struct {
+	text     strings.Builder
+	logprobs []ipc.TokenLogprob
+}
+
+func (o *output) add(c ipc.Chunk) {
+	o.text.WriteString(c.Text)
+	o.logprobs = append(o.logprobs, c.Logprobs...)
+}
+
+// split returns the reply's content, its calls and finish reason: with
+// tool calls, the content is the text outside them.
+func (o *output) split(stats *ipc.Stats) (content string, calls []ipc.ToolCall, reason string) {
+	if len(stats.ToolCalls) > 0 {
+		return stats.Content, stats.ToolCalls, "tool_calls"
+	}
+	return o.text.String(), nil, finishReason(stats.StopReason)
+}
+
 // chatCompletions serves POST /v1/chat/completions (msgpack: generate
 // with messages).
 func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
@@ -86,49 +109,75 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	}
 	head := chatCompletion{ID: newID("chatcmpl-"), Created: time.Now().Unix(), Model: req.Model}
 	if !body.Stream {
-		var text strings.Builder
+		var out output
 		stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-			t := c.Text
-			text.WriteString(t)
+			out.add(c)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		reason := finishReason(stats.StopReason)
+		content, calls, reason := out.split(stats)
+		msg := &chatMessage{Role: "assistant", ToolCalls: openAICalls(calls, false)}
+		if content != "" || len(calls) == 0 {
+			msg.Content = &content
+		}
 		head.Object, head.Usage = "chat.completion", usageOf(stats)
-		head.Choices = []chatChoice{{Message: &chatMessage{Role: "assistant", Content: text.String()}, FinishReason: &reason}}
+		head.Choices = []chatChoice{{Message: msg, Logprobs: chatLogprobsOf(req, out.logprobs), FinishReason: &reason}}
 		writeJSON(w, http.StatusOK, head)
 		return nil
 	}
 	st := newStream(w, openAI)
 	head.Object = "chat.completion.chunk"
-	chunk := func(delta chatDelta, reason *string) chatCompletion {
+	chunk := func(delta chatDelta, lps *chatLogprobs, reason *string) chatCompletion {
 		c := head
-		c.Choices = []chatChoice{{Delta: &delta, FinishReason: reason}}
+		c.Choices = []chatChoice{{Delta: &delta, Logprobs: lps, FinishReason: reason}}
 		return c
 	}
-	stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-		t := c.Text
-		if !st.started {
-			empty := ""
-			if err := st.send(chunk(chatDelta{Role: "assistant", Content: &empty}, nil)); err != nil {
-				return err
-			}
+	role := func() error {
+		if st.started {
+			return nil
 		}
-		return st.send(chunk(chatDelta{Content: &t}, nil))
+		empty := ""
+		return st.send(chunk(chatDelta{Role: "assistant", Content: &empty}, nil, nil))
+	}
+	// A reply parsed for tool calls is held to its end, where it goes out
+	// as its content and then its calls.
+	held := parsesCalls(req)
+	var out output
+	stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
+		if held {
+			out.add(c)
+			return nil
+		}
+		if err := role(); err != nil {
+			return err
+		}
+		t := c.Text
+		return st.send(chunk(chatDelta{Content: &t}, chatLogprobsOf(req, c.Logprobs), nil))
 	})
 	if err != nil {
 		return st.finish(err)
 	}
+	if role() != nil {
+		return nil
+	}
 	reason := finishReason(stats.StopReason)
-	if !st.started {
-		empty := ""
-		if err := st.send(chunk(chatDelta{Role: "assistant", Content: &empty}, nil)); err != nil {
+	if held {
+		content, calls, why := out.split(stats)
+		reason = why
+		lps := chatLogprobsOf(req, out.logprobs)
+		if content != "" || len(calls) == 0 {
+			if st.send(chunk(chatDelta{Content: &content}, lps, nil)) != nil {
+				return nil
+			}
+			lps = nil
+		}
+		if len(calls) > 0 && st.send(chunk(chatDelta{ToolCalls: openAICalls(calls, true)}, lps, nil)) != nil {
 			return nil
 		}
 	}
-	if st.send(chunk(chatDelta{}, &reason)) != nil {
+	if st.send(chunk(chatDelta{}, nil, &reason)) != nil {
 		return nil
 	}
 	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {
@@ -154,11 +203,20 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	head := textCompletion{ID: newID("cmpl-"), Object: "text_completion", Created: time.Now().Unix(), Model: req.Model}
+	// offset is the byte offset of the next token in the completion.
+	offset := 0
+	logprobs := func(lps []ipc.TokenLogprob) *textLogprobs {
+		if !req.Logprobs {
+			return nil
+		}
+		var out *textLogprobs
+		out, offset = textLogprobsOf(lps, offset)
+		return out
+	}
 	if !body.Stream {
-		var text strings.Builder
+		var out output
 		stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-			t := c.Text
-			text.WriteString(t)
+			out.add(c)
 			return nil
 		})
 		if err != nil {
@@ -166,25 +224,24 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		}
 		reason := finishReason(stats.StopReason)
 		head.Usage = usageOf(stats)
-		head.Choices = []textChoice{{Text: text.String(), FinishReason: &reason}}
+		head.Choices = []textChoice{{Text: out.text.String(), Logprobs: logprobs(out.logprobs), FinishReason: &reason}}
 		writeJSON(w, http.StatusOK, head)
 		return nil
 	}
 	st := newStream(w, openAI)
-	chunk := func(text string, reason *string) textCompletion {
+	chunk := func(text string, lps *textLogprobs, reason *string) textCompletion {
 		c := head
-		c.Choices = []textChoice{{Text: text, FinishReason: reason}}
+		c.Choices = []textChoice{{Text: text, Logprobs: lps, FinishReason: reason}}
 		return c
 	}
 	stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
-		t := c.Text
-		return st.send(chunk(t, nil))
+		return st.send(chunk(c.Text, logprobs(c.Logprobs), nil))
 	})
 	if err != nil {
 		return st.finish(err)
 	}
 	reason := finishReason(stats.StopReason)
-	if st.send(chunk("", &reason)) != nil {
+	if st.send(chunk("", nil, &reason)) != nil {
 		return nil
 	}
 	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {

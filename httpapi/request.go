@@ -13,8 +13,7 @@ import (
 )
 
 // This file is the one place the dialects' JSON becomes ipc.Requests:
-// fields the msgpack protocol gains later (format, tools, logprobs) are
-// mapped here for both dialects, and refused here until then.
+// fields the msgpack protocol lacks are refused here, by name.
 
 // sampling holds the sampling parameters both dialects carry; nil keeps
 // the daemon's default.
@@ -160,14 +159,135 @@ func (c *openAIContent) UnmarshalJSON(b []byte) error {
 }
 
 type openAIMessage struct {
-	Role       string          `json:"role"`
-	Content    openAIContent   `json:"content"`
-	ToolCalls  json.RawMessage `json:"tool_calls"`
-	ToolCallID json.RawMessage `json:"tool_call_id"`
+	Role       string           `json:"role"`
+	Content    openAIContent    `json:"content"`
+	ToolCalls  []openAIToolCall `json:"tool_calls"`
+	ToolCallID string           `json:"tool_call_id"`
+	Name       string           `json:"name"`
+}
+
+// openAIToolCall is a call in an assistant turn: its arguments are a JSON
+// string holding an object.
+type openAIToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+// toolCall translates an OpenAI call: the arguments' JSON string becomes
+// the object it holds.
+func (c openAIToolCall) toolCall(where string) (ipc.ToolCall, error) {
+	if c.Type != "" && c.Type != "function" {
+		return ipc.ToolCall{}, badRequest("%s.type %q: only function calls exist", where, c.Type)
+	}
+	if c.Function.Name == "" {
+		return ipc.ToolCall{}, badRequest("%s.function.name is required", where)
+	}
+	args, err := arguments(c.Function.Arguments)
+	if err != nil {
+		return ipc.ToolCall{}, badRequest("%s.function.arguments: %v", where, err)
+	}
+	return ipc.ToolCall{ID: c.ID, Type: "function", Function: ipc.ToolFunction{Name: c.Function.Name, Arguments: args}}, nil
+}
+
+// arguments are a call's arguments as a JSON object: OpenAI writes them as
+// a string holding one, Ollama as the object itself.
+func arguments(raw json.RawMessage) (ipc.JSON, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		raw = json.RawMessage(strings.TrimSpace(s))
+		if len(raw) == 0 {
+			raw = json.RawMessage("{}")
+		}
+	}
+	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+		return nil, fmt.Errorf("want a JSON object (or a string holding one)")
+	}
+	return ipc.JSON(raw), nil
+}
+
+// tools checks a request's tools: each an object, passed to the template
+// as it is.
+func tools(raw []json.RawMessage) ([]ipc.JSON, error) {
+	var out []ipc.JSON
+	for i, t := range raw {
+		t = bytes.TrimSpace(t)
+		if len(t) == 0 || t[0] != '{' {
+			return nil, badRequest("tools[%d] must be an object", i)
+		}
+		out = append(out, ipc.JSON(t))
+	}
+	return out, nil
+}
+
+// openAIToolChoice is "auto", "none", "required" or
+// {"type": "function", "function": {"name": N}}.
+type openAIToolChoice struct {
+	choice, function string
+}
+
+func (c *openAIToolChoice) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	if err := json.Unmarshal(b, &c.choice); err == nil {
+		switch c.choice {
+		case "auto", "none", "required":
+			return nil
+		}
+		return fmt.Errorf("%q: want auto, none, required or {\"type\": \"function\", \"function\": {\"name\": ...}}", c.choice)
+	}
+	var named struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(b, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
+		return fmt.Errorf("want auto, none, required or {\"type\": \"function\", \"function\": {\"name\": ...}}")
+	}
+	c.choice, c.function = "function", named.Function.Name
+	return nil
+}
+
+// responseFormat is OpenAI's response_format: text, json_object (any JSON
+// value, the msgpack format "json") or json_schema (JSON valid against
+// the schema, sent as its text with the keys in the client's order).
+type responseFormat struct {
+	Type       string `json:"type"`
+	JSONSchema *struct {
+		Schema json.RawMessage `json:"schema"`
+	} `json:"json_schema"`
+}
+
+// format returns the msgpack format of f ("" for text).
+func (f *responseFormat) format() (string, error) {
+	if f == nil {
+		return "", nil
+	}
+	switch f.Type {
+	case "", "text":
+		return "", nil
+	case "json_object":
+		return "json", nil
+	case "json_schema":
+		if f.JSONSchema == nil || len(bytes.TrimSpace(f.JSONSchema.Schema)) == 0 || string(bytes.TrimSpace(f.JSONSchema.Schema)) == "null" {
+			return "", badRequest("response_format json_schema needs json_schema.schema")
+		}
+		return string(bytes.TrimSpace(f.JSONSchema.Schema)), nil
+	}
+	return "", badRequest("response_format type %q: want text, json_object or json_schema", f.Type)
 }
 
 // openAISampling is the sampling part of both OpenAI generation bodies,
-// with the llama.cpp extensions top_k, min_p and repeat_penalty.
+// with the llama.cpp extensions top_k, min_p, repeat_penalty and grammar.
 type openAISampling struct {
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
@@ -183,10 +303,10 @@ type openAISampling struct {
 	N                   *int            `json:"n"`
 	Stream              bool            `json:"stream"`
 	StreamOptions       *streamOptions  `json:"stream_options"`
-	Logprobs            json.RawMessage `json:"logprobs"`
-	TopLogprobs         json.RawMessage `json:"top_logprobs"`
 	LogitBias           json.RawMessage `json:"logit_bias"`
-	ResponseFormat      json.RawMessage `json:"response_format"`
+	ResponseFormat      *responseFormat `json:"response_format"`
+	// Grammar is llama-server's extension: a GBNF grammar.
+	Grammar string `json:"grammar"`
 }
 
 type streamOptions struct {
@@ -198,14 +318,14 @@ func (s *openAISampling) apply(req *ipc.Request) error {
 	if s.N != nil && *s.N != 1 {
 		return ipc.Errorf(ipc.CodeBadRequest, "n=%d is not supported: vkinfer returns one choice per request (n=1)", *s.N)
 	}
-	if err := refuse(
-		unsupported{name: "logprobs", raw: s.Logprobs, off: []string{"false", "0"}},
-		unsupported{name: "top_logprobs", raw: s.TopLogprobs, off: []string{"0"}},
-		unsupported{name: "logit_bias", raw: s.LogitBias, off: []string{"{}"}},
-		unsupported{name: "response_format", raw: s.ResponseFormat, off: []string{`{"type":"text"}`}},
-	); err != nil {
+	if err := refuse(unsupported{name: "logit_bias", raw: s.LogitBias, off: []string{"{}"}}); err != nil {
 		return err
 	}
+	format, err := s.ResponseFormat.format()
+	if err != nil {
+		return err
+	}
+	req.Format, req.Grammar = format, s.Grammar
 	switch {
 	case s.MaxCompletionTokens != nil:
 		req.MaxTokens = *s.MaxCompletionTokens
@@ -224,20 +344,20 @@ type chatCompletionRequest struct {
 	Model    string          `json:"model"`
 	Messages []openAIMessage `json:"messages"`
 	openAISampling
-	Tools        json.RawMessage `json:"tools"`
-	ToolChoice   json.RawMessage `json:"tool_choice"`
-	Functions    json.RawMessage `json:"functions"`
-	FunctionCall json.RawMessage `json:"function_call"`
-	Audio        json.RawMessage `json:"audio"`
-	Modalities   json.RawMessage `json:"modalities"`
-	Prediction   json.RawMessage `json:"prediction"`
+	Logprobs     bool              `json:"logprobs"`
+	TopLogprobs  *int              `json:"top_logprobs"`
+	Tools        []json.RawMessage `json:"tools"`
+	ToolChoice   openAIToolChoice  `json:"tool_choice"`
+	Functions    json.RawMessage   `json:"functions"`
+	FunctionCall json.RawMessage   `json:"function_call"`
+	Audio        json.RawMessage   `json:"audio"`
+	Modalities   json.RawMessage   `json:"modalities"`
+	Prediction   json.RawMessage   `json:"prediction"`
 }
 
 // request translates a chat completion into a generate request.
 func (c *chatCompletionRequest) request() (*ipc.Request, error) {
 	if err := refuse(
-		unsupported{name: "tools", raw: c.Tools, off: []string{"[]"}},
-		unsupported{name: "tool_choice", raw: c.ToolChoice, off: []string{`"none"`, `"auto"`}},
 		unsupported{name: "functions", raw: c.Functions, off: []string{"[]"}},
 		unsupported{name: "function_call", raw: c.FunctionCall, off: []string{`"none"`, `"auto"`}},
 		unsupported{name: "audio", raw: c.Audio},
@@ -249,22 +369,48 @@ func (c *chatCompletionRequest) request() (*ipc.Request, error) {
 	if len(c.Messages) == 0 {
 		return nil, badRequest("messages must hold at least one message")
 	}
-	req := &ipc.Request{Model: c.Model}
+	if c.TopLogprobs != nil && *c.TopLogprobs != 0 && !c.Logprobs {
+		return nil, badRequest("top_logprobs needs logprobs: true")
+	}
+	var err error
+	req := &ipc.Request{Model: c.Model, Logprobs: c.Logprobs, ToolChoice: c.ToolChoice.choice, ToolChoiceFunction: c.ToolChoice.function}
+	if c.TopLogprobs != nil {
+		req.TopLogprobs = *c.TopLogprobs
+	}
+	if req.Tools, err = tools(c.Tools); err != nil {
+		return nil, err
+	}
+	if len(req.Tools) == 0 && (req.ToolChoice == "auto" || req.ToolChoice == "none") {
+		req.ToolChoice = "" // nothing to choose from: the default
+	}
 	for i, m := range c.Messages {
-		role := m.Role
-		switch role {
-		case "system", "user", "assistant":
+		msg := ipc.Message{Role: m.Role, Content: string(m.Content)}
+		switch m.Role {
+		case "system", "user":
 		case "developer": // OpenAI's newer name for the system role
-			role = "system"
-		case "tool", "function":
-			return nil, badRequest("messages[%d]: role %q is not implemented by vkinfer yet (tools)", i, role)
+			msg.Role = "system"
+		case "assistant":
+			for j, call := range m.ToolCalls {
+				tc, err := call.toolCall(fmt.Sprintf("messages[%d].tool_calls[%d]", i, j))
+				if err != nil {
+					return nil, err
+				}
+				msg.ToolCalls = append(msg.ToolCalls, tc)
+			}
+		case "tool":
+			if m.ToolCallID == "" {
+				return nil, badRequest("messages[%d]: a tool message needs tool_call_id", i)
+			}
+			msg.ToolCallID, msg.Name = m.ToolCallID, m.Name
+		case "function":
+			return nil, badRequest("messages[%d]: role \"function\" (the deprecated functions API) is not implemented by vkinfer: use tools and role \"tool\"", i)
 		default:
 			return nil, badRequest("messages[%d]: unknown role %q", i, m.Role)
 		}
-		if err := refuse(unsupported{name: fmt.Sprintf("messages[%d].tool_calls", i), raw: m.ToolCalls, off: []string{"[]"}}); err != nil {
-			return nil, err
+		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
+			return nil, badRequest("messages[%d]: only assistant messages carry tool_calls", i)
 		}
-		req.Messages = append(req.Messages, ipc.Message{Role: role, Content: string(m.Content)})
+		req.Messages = append(req.Messages, msg)
 	}
 	if err := c.apply(req); err != nil {
 		return nil, err
@@ -276,10 +422,12 @@ type completionRequest struct {
 	Model  string          `json:"model"`
 	Prompt json.RawMessage `json:"prompt"`
 	openAISampling
-	Echo     json.RawMessage `json:"echo"`
-	Suffix   json.RawMessage `json:"suffix"`
-	BestOf   json.RawMessage `json:"best_of"`
-	Logprobs json.RawMessage `json:"logprobs"`
+	Echo   json.RawMessage `json:"echo"`
+	Suffix json.RawMessage `json:"suffix"`
+	BestOf json.RawMessage `json:"best_of"`
+	// Logprobs (0 to 20) asks for the chosen tokens' log-probabilities
+	// and that many alternatives each.
+	Logprobs *int `json:"logprobs"`
 }
 
 // request translates a completion into a raw-prompt generate request.
@@ -288,7 +436,6 @@ func (c *completionRequest) request() (*ipc.Request, error) {
 		unsupported{name: "echo", raw: c.Echo, off: []string{"false"}},
 		unsupported{name: "suffix", raw: c.Suffix, off: []string{`""`}},
 		unsupported{name: "best_of", raw: c.BestOf, off: []string{"1"}},
-		unsupported{name: "logprobs", raw: c.Logprobs, off: []string{"0"}},
 	); err != nil {
 		return nil, err
 	}
@@ -300,6 +447,9 @@ func (c *completionRequest) request() (*ipc.Request, error) {
 		return nil, badRequest("prompt holds %d prompts: vkinfer completes one prompt per request", len(prompts))
 	}
 	req := &ipc.Request{Model: c.Model, Prompt: prompts[0]}
+	if c.Logprobs != nil {
+		req.Logprobs, req.TopLogprobs = true, *c.Logprobs
+	}
 	if err := c.apply(req); err != nil {
 		return nil, err
 	}
@@ -413,32 +563,68 @@ func (k keepAlive) duration() *time.Duration {
 }
 
 type ollamaMessage struct {
-	Role      string          `json:"role"`
-	Content   string          `json:"content"`
-	Images    json.RawMessage `json:"images"`
-	ToolCalls json.RawMessage `json:"tool_calls"`
+	Role      string           `json:"role"`
+	Content   string           `json:"content"`
+	Images    json.RawMessage  `json:"images,omitempty"`
+	ToolCalls []ollamaToolCall `json:"tool_calls,omitempty"`
+	// ToolName names the tool whose result a tool message holds.
+	ToolName string `json:"tool_name,omitempty"`
+}
+
+// ollamaToolCall is a call in Ollama's shape: the arguments are an object.
+type ollamaToolCall struct {
+	ID       string `json:"id,omitempty"`
+	Function struct {
+		Index     *int            `json:"index,omitempty"`
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
 }
 
 // ollamaCommon are the fields /api/generate and /api/chat share.
 type ollamaCommon struct {
-	Model     string          `json:"model"`
-	Options   ollamaOptions   `json:"options"`
-	Stream    *bool           `json:"stream"`
-	KeepAlive keepAlive       `json:"keep_alive"`
-	Format    json.RawMessage `json:"format"`
-	Think     json.RawMessage `json:"think"`
+	Model       string          `json:"model"`
+	Options     ollamaOptions   `json:"options"`
+	Stream      *bool           `json:"stream"`
+	KeepAlive   keepAlive       `json:"keep_alive"`
+	Format      json.RawMessage `json:"format"`
+	Logprobs    bool            `json:"logprobs"`
+	TopLogprobs int             `json:"top_logprobs"`
+	Think       json.RawMessage `json:"think"`
 }
 
 func (c *ollamaCommon) apply(req *ipc.Request) error {
-	if err := refuse(
-		unsupported{name: "format", raw: c.Format, off: []string{`""`}},
-		unsupported{name: "think", raw: c.Think, off: []string{"false"}},
-	); err != nil {
+	if err := refuse(unsupported{name: "think", raw: c.Think, off: []string{"false"}}); err != nil {
 		return err
 	}
+	format, err := ollamaFormat(c.Format)
+	if err != nil {
+		return err
+	}
+	if c.TopLogprobs != 0 && !c.Logprobs {
+		return badRequest("top_logprobs needs logprobs: true")
+	}
 	stream := c.Stream == nil || *c.Stream // Ollama streams unless told not to
-	req.Model, req.Stream = c.Model, &stream
+	req.Model, req.Stream, req.Format = c.Model, &stream, format
+	req.Logprobs, req.TopLogprobs = c.Logprobs, c.TopLogprobs
 	return c.Options.apply(req)
+}
+
+// ollamaFormat is Ollama's format: "json", or a JSON schema object, sent
+// as its text with the keys in the client's order.
+func ollamaFormat(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null" || string(raw) == `""`:
+		return "", nil
+	case raw[0] == '{':
+		return string(raw), nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil || s != "json" {
+		return "", badRequest(`format must be "json" or a JSON schema object`)
+	}
+	return s, nil
 }
 
 type ollamaGenerateRequest struct {
@@ -491,18 +677,19 @@ func (g *ollamaGenerateRequest) request() (*ipc.Request, error) {
 
 type ollamaChatRequest struct {
 	ollamaCommon
-	Messages []ollamaMessage `json:"messages"`
-	Tools    json.RawMessage `json:"tools"`
+	Messages []ollamaMessage   `json:"messages"`
+	Tools    []json.RawMessage `json:"tools"`
 }
 
 // request translates /api/chat; no messages only loads (or unloads) the
 // model, and returns nil.
 func (c *ollamaChatRequest) request() (*ipc.Request, error) {
-	if err := refuse(unsupported{name: "tools", raw: c.Tools, off: []string{"[]"}}); err != nil {
-		return nil, err
-	}
 	req := &ipc.Request{}
 	if err := c.apply(req); err != nil {
+		return nil, err
+	}
+	var err error
+	if req.Tools, err = tools(c.Tools); err != nil {
 		return nil, err
 	}
 	if len(c.Messages) == 0 {
@@ -512,20 +699,33 @@ func (c *ollamaChatRequest) request() (*ipc.Request, error) {
 		return nil, nil
 	}
 	for i, m := range c.Messages {
+		msg := ipc.Message{Role: m.Role, Content: m.Content}
 		switch m.Role {
-		case "system", "user", "assistant":
+		case "system", "user":
+		case "assistant":
+			for j, call := range m.ToolCalls {
+				if call.Function.Name == "" {
+					return nil, badRequest("messages[%d].tool_calls[%d].function.name is required", i, j)
+				}
+				args, err := arguments(call.Function.Arguments)
+				if err != nil {
+					return nil, badRequest("messages[%d].tool_calls[%d].function.arguments: %v", i, j, err)
+				}
+				msg.ToolCalls = append(msg.ToolCalls, ipc.ToolCall{ID: call.ID, Type: "function",
+					Function: ipc.ToolFunction{Name: call.Function.Name, Arguments: args}})
+			}
 		case "tool":
-			return nil, badRequest("messages[%d]: role \"tool\" is not implemented by vkinfer yet (tools)", i)
+			msg.Name = m.ToolName
 		default:
 			return nil, badRequest("messages[%d]: unknown role %q", i, m.Role)
 		}
-		if err := refuse(
-			unsupported{name: fmt.Sprintf("messages[%d].images", i), raw: m.Images, off: []string{"[]"}},
-			unsupported{name: fmt.Sprintf("messages[%d].tool_calls", i), raw: m.ToolCalls, off: []string{"[]"}},
-		); err != nil {
+		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
+			return nil, badRequest("messages[%d]: only assistant messages carry tool_calls", i)
+		}
+		if err := refuse(unsupported{name: fmt.Sprintf("messages[%d].images", i), raw: m.Images, off: []string{"[]"}}); err != nil {
 			return nil, err
 		}
-		req.Messages = append(req.Messages, ipc.Message{Role: m.Role, Content: m.Content})
+		req.Messages = append(req.Messages, msg)
 	}
 	return generation(req)
 }

@@ -36,6 +36,8 @@ func (s *Server) routes() http.Handler {
 		"/api/version":         {http.MethodGet, ollama, s.ollamaVersion},
 		"/api/show":            {http.MethodPost, ollama, s.ollamaShow},
 		"/health":              {http.MethodGet, openAI, s.health},
+		"/tokenize":            {http.MethodPost, openAI, s.tokenize},
+		"/detokenize":          {http.MethodPost, openAI, s.detokenize},
 	}
 	if s.cfg.Metrics != nil {
 		table["/metrics"] = endpoint{http.MethodGet, openAI, s.metrics}

@@ -67,6 +67,22 @@ const checks = [
     assert.equal(last.done, true);
     assert.equal(last.eval_count, 12);
   }],
+  ["openai json_schema and logprobs", async () => {
+    const schema = { type: "object", properties: { size: { enum: ["small", "large"] } }, required: ["size"], additionalProperties: false };
+    const r = await openai.chat.completions.create({ model: chatModel, messages: [{ role: "user", content: "Pick." }], max_tokens: 60, temperature: 1, seed: 2,
+      response_format: { type: "json_schema", json_schema: { name: "pick", schema } }, logprobs: true, top_logprobs: 2 });
+    assert.ok(["small", "large"].includes(JSON.parse(r.choices[0].message.content).size));
+    assert.equal(r.choices[0].logprobs.content.map((t) => t.token).join(""), r.choices[0].message.content);
+    assert.equal(r.choices[0].logprobs.content.length, r.usage.completion_tokens);
+  }],
+  ["ollama format, json and a schema", async () => {
+    const j = await ollama.chat({ model: chatModel, messages: [{ role: "user", content: "JSON please" }], format: "json", options: { temperature: 1, seed: 1, num_predict: 300 } });
+    JSON.parse(j.message.content);
+    const schema = { type: "object", properties: { n: { type: "integer", minimum: 1, maximum: 3 } }, required: ["n"], additionalProperties: false };
+    const s = await ollama.chat({ model: chatModel, messages: [{ role: "user", content: "A number" }], format: schema, options: { temperature: 1, seed: 1, num_predict: 60 } });
+    const n = JSON.parse(s.message.content).n;
+    assert.ok(Number.isInteger(n) && n >= 1 && n <= 3, s.message.content);
+  }],
   ["ollama embed and ps", async () => {
     const r = await ollama.embed({ model: "all-MiniLM-L6-v2:Q4_K_M", input: "a sentence" });
     assert.equal(r.embeddings[0].length, 384);
