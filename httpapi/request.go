@@ -478,17 +478,19 @@ func (e *embeddingRequest) request() (*ipc.Request, error) {
 	return embedding(&ipc.Request{Model: e.Model, Input: input, Dimensions: e.Dimensions})
 }
 
-// ollamaOptions are Ollama's "options", by its names. Options Ollama
-// applies when loading a model (num_ctx, num_gpu, ...) or sampling
-// methods vkinfer lacks (mirostat, typical_p, ...) are refused by name.
+// ollamaOptions are Ollama's "options", by its names. num_ctx is the
+// request's context_size (vkinfer sets the context per request, not per
+// load). Other options Ollama applies when loading a model (num_gpu,
+// num_batch, ...) and sampling methods vkinfer lacks (mirostat,
+// typical_p, ...) are refused by name.
 type ollamaOptions map[string]json.RawMessage
 
 // apply sets req's sampling fields from o.
 func (o ollamaOptions) apply(req *ipc.Request) error {
 	var s sampling
-	var numPredict *int
+	var numPredict, numCtx *int
 	var stop stringList
-	targets := map[string]any{
+	targets := map[string]any{"num_ctx": &numCtx,
 		"temperature": &s.Temperature, "top_k": &s.TopK, "top_p": &s.TopP, "min_p": &s.MinP,
 		"repeat_penalty": &s.RepeatPenalty, "repeat_last_n": &s.RepeatLastN,
 		"presence_penalty": &s.PresencePenalty, "frequency_penalty": &s.FrequencyPenalty,
@@ -502,13 +504,19 @@ func (o ollamaOptions) apply(req *ipc.Request) error {
 	for _, name := range names {
 		dst, ok := targets[name]
 		if !ok {
-			return badRequest("option %q is not implemented by vkinfer (options: temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, presence_penalty, frequency_penalty, seed, num_predict, stop)", name)
+			return badRequest("option %q is not implemented by vkinfer (options: temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, presence_penalty, frequency_penalty, seed, num_predict, num_ctx, stop)", name)
 		}
 		if err := json.Unmarshal(o[name], dst); err != nil {
 			return badRequest("option %q: %v", name, jsonError(err))
 		}
 	}
 	req.Options = s.options()
+	if numCtx != nil {
+		if req.Options == nil {
+			req.Options = &ipc.Options{}
+		}
+		req.Options.ContextSize = numCtx
+	}
 	if numPredict != nil && *numPredict > 0 {
 		req.MaxTokens = *numPredict // -1 (no limit) and -2 (fill the context) both run until the context is full
 	}
