@@ -152,13 +152,33 @@ func (b *Batcher) open(cells int) error {
 	return nil
 }
 
-// grow doubles the cache, up to MaxCells, after a step that lacked
-// pages. A cache the device refuses to grow stops growing.
+// Grower is an executor whose cache can grow in place, keeping what it
+// holds (the CPU's); others are replaced by a larger one, and every
+// sequence evaluates its tokens again.
+type Grower interface {
+	Grow(cells int) error
+}
+
+// grow enlarges the cache, up to MaxCells, after a step that lacked
+// pages: in place by a quarter (at least a page a sequence) where the
+// executor grows, else by doubling, as each such growth evaluates every
+// sequence again. A cache the device refuses to grow stops growing.
 func (b *Batcher) grow() {
 	if !b.short {
 		return
 	}
 	b.short = false
+	if g, ok := b.exec.(Grower); ok {
+		cells := min(max(b.cells+b.cells/4, b.cells+len(b.seqs)*compute.PageCells), b.cfg.MaxCells)
+		cells = cells / compute.PageCells * compute.PageCells
+		if err := g.Grow(cells); err != nil {
+			b.cfg.MaxCells = b.cells
+			return
+		}
+		b.pages.grow(cells / compute.PageCells)
+		b.cells = cells
+		return
+	}
 	if err := b.open(min(2*b.cells, b.cfg.MaxCells)); err != nil {
 		b.cfg.MaxCells = b.cells
 	}

@@ -333,12 +333,32 @@ func TestExhaustion(t *testing.T) {
 }
 
 // TestGrowth: a cache too small for the sequences in flight grows, they
-// draw what they draw alone, and it shrinks back once they end.
+// draw what they draw alone, and it shrinks back once they end; on the
+// reference by replacing the executor (the sequences evaluate their
+// tokens again), on the CPU in place.
 func TestGrowth(t *testing.T) {
+	for _, executor := range []string{"reference", "cpu"} {
+		t.Run(executor, func(t *testing.T) { testGrowth(t, executor) })
+	}
+}
+
+func testGrowth(t *testing.T, executor string) {
 	f, m := stories(t)
 	ps := prompts(6)
 	const n = 10
-	alone := newBatcher(t, f, m, 64, 0)
+	newExec := func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil }
+	if executor == "cpu" {
+		newExec = func(c compute.CacheShape, cells int) (compute.Executor, error) { return cpu.New(c, cells) }
+	}
+	open := func(cells, maxCells int) *runner.Batcher {
+		b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, Cells: cells, MaxCells: maxCells}, newExec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	alone := open(64, 0)
 	want := make([]generated, len(ps))
 	for i, p := range ps {
 		var err error
@@ -346,7 +366,7 @@ func TestGrowth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := newGrowing(t, f, m, 64, 64, 512)
+	b := open(64, 512)
 	got := make([]generated, len(ps))
 	errs := make([]error, len(ps))
 	grown := make(chan int, 1)

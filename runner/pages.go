@@ -41,6 +41,15 @@ func newPages(n int) *pages {
 	return p
 }
 
+// grow adds free pages up to n in all.
+func (p *pages) grow(n int) {
+	for i := n - 1; i >= len(p.refs); i-- {
+		p.free = append([]int32{int32(i)}, p.free...)
+	}
+	p.refs = append(p.refs, make([]int32, n-len(p.refs))...)
+	p.key = append(p.key, make([]*pageKey, n-len(p.key))...)
+}
+
 // take returns a page for a sequence to write, taking back the least
 // recently released indexed page when none is free; ok is false when
 // every page is held.

@@ -125,5 +125,23 @@ func (e *Executor) check(g *compute.Graph, batch *compute.Batch) error {
 	return nil
 }
 
+// Grow makes room for cells cells, keeping what the cache holds, so a
+// runner.Batcher grows its cache without its sequences evaluating their
+// tokens again.
+func (e *Executor) Grow(cells int) error {
+	if cells <= e.cells {
+		return nil
+	}
+	if n := int64(e.cache.Layers) * int64(cells) * int64(e.cache.Width); n > 1<<34 {
+		return fmt.Errorf("cpu: a KV cache of %d cells needs %d values per side, too many", cells, n)
+	}
+	for l := range e.keys {
+		e.keys[l] = e.keys[l].grown(e.cache, cells)
+		e.values[l] = e.values[l].grown(e.cache, cells)
+	}
+	e.cells = cells
+	return nil
+}
+
 // Forget drops g's plan (runner calls it for a graph it no longer keeps).
 func (e *Executor) Forget(g *compute.Graph) { delete(e.plans, g) }

@@ -26,6 +26,15 @@ func newKVRows(c compute.CacheShape, cells int) kvRows {
 	return kvRows{f32: make([]float32, cells*c.Width)}
 }
 
+// grown returns r with room for cells cells of shape c, its rows kept.
+func (r kvRows) grown(c compute.CacheShape, cells int) kvRows {
+	g := newKVRows(c, cells)
+	copy(g.f32, r.f32)
+	copy(g.f16, r.f16)
+	copy(g.q8, r.q8)
+	return g
+}
+
 // store keeps row x (Width values) at cell c: rounded to f16 or
 // quantized per block of 32 (quant's Q8_0, as compute.Reference keeps
 // them) as the type keeps them.
