@@ -346,7 +346,9 @@ func testGrowth(t *testing.T, executor string) {
 	f, m := stories(t)
 	ps := prompts(6)
 	const n = 10
-	newExec := func(c compute.CacheShape, cells int) (compute.Executor, error) { return compute.NewReference(c, cells), nil }
+	newExec := func(c compute.CacheShape, cells int) (compute.Executor, error) {
+		return compute.NewReference(c, cells), nil
+	}
 	if executor == "cpu" {
 		newExec = func(c compute.CacheShape, cells int) (compute.Executor, error) { return cpu.New(c, cells) }
 	}
