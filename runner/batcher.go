@@ -160,8 +160,9 @@ type Grower interface {
 }
 
 // grow enlarges the cache, up to MaxCells, after a step that lacked
-// pages: in place by a quarter (at least a page a sequence) where the
-// executor grows, else by doubling, as each such growth evaluates every
+// pages: in place by an eighth (at least a page a sequence) where the
+// executor grows, so memory stays within about 1.125 times the cells in
+// use, else by doubling, as each such growth evaluates every
 // sequence again. A cache the device refuses to grow stops growing.
 func (b *Batcher) grow() {
 	if !b.short {
@@ -169,7 +170,7 @@ func (b *Batcher) grow() {
 	}
 	b.short = false
 	if g, ok := b.exec.(Grower); ok {
-		cells := min(max(b.cells+b.cells/4, b.cells+len(b.seqs)*compute.PageCells), b.cfg.MaxCells)
+		cells := min(max(b.cells+b.cells/8, b.cells+len(b.seqs)*compute.PageCells), b.cfg.MaxCells)
 		cells = cells / compute.PageCells * compute.PageCells
 		if err := g.Grow(cells); err != nil {
 			b.cfg.MaxCells = b.cells
