@@ -334,6 +334,9 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 	EACH_INPUT acc[i] = _mm512_setzero_ps();
 	for (long b = 0; b < nb; b++) {
 		const long o = b * GB(T);
+		// Both groups' weights stream from memory in decode: fetch ahead.
+		prefetch_span(wa + o, GB(T));
+		prefetch_span(wa + gbytes + o, GB(T));
 		__m512i ia[8];
 		EACH_INPUT ia[i] = _mm512_setzero_si512();
 		if (T == T_Q4_K && vnni) {
