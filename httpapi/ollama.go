@@ -83,13 +83,13 @@ func (s *Server) resolve(ctx context.Context, name string) string {
 // loadOnly serves a generate or chat request without input, which Ollama
 // clients send to load a model (or, with keep_alive 0, to unload it); it
 // returns the done_reason.
-func (s *Server) loadOnly(ctx context.Context, model string, unload bool, keep *time.Duration) (string, error) {
+func (s *Server) loadOnly(ctx context.Context, model string, keep keepAlive) (string, error) {
 	if err := s.enter(); err != nil {
 		return "", err
 	}
 	defer s.leave()
-	req := &ipc.Request{Op: ipc.OpLoad, Model: model, KeepAlive: keep}
-	if !unload {
+	req := &ipc.Request{Op: ipc.OpLoad, Model: model, KeepAlive: keep.duration()}
+	if !keep.unloadAfter() {
 		return "load", s.settle(s.h.Load(ctx, req))
 	}
 	req.Op = ipc.OpUnload
@@ -98,16 +98,6 @@ func (s *Server) loadOnly(ctx context.Context, model string, unload bool, keep *
 		err = nil // known but not loaded: nothing to unload
 	}
 	return "unload", s.settle(err)
-}
-
-// unloadAfter unloads model once a keep_alive 0 request is served; a
-// model that another request already unloaded is fine.
-func (s *Server) unloadAfter(model string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.h.Unload(ctx, &ipc.Request{Op: ipc.OpUnload, Model: model}); err != nil && ipc.CodeOf(err) != ipc.CodeUnknownModel {
-		s.cfg.Log.Warn("keep_alive 0: unload failed", "model", model, "err", err)
-	}
 }
 
 func (s *Server) exists(ctx context.Context, model string) bool {
@@ -135,14 +125,10 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	unload := body.KeepAlive.unloadAfter()
-	if req != nil {
-		req.KeepAlive = body.KeepAlive.duration()
-	}
 	model := s.resolve(r.Context(), body.Model)
 	reply := ollamaGenerateReply{Model: body.Model}
 	if req == nil {
-		reason, err := s.loadOnly(r.Context(), model, unload, body.KeepAlive.duration())
+		reason, err := s.loadOnly(r.Context(), model, body.KeepAlive)
 		if err != nil {
 			return err
 		}
@@ -150,10 +136,7 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, reply)
 		return nil
 	}
-	req.Model = model
-	if unload {
-		defer s.unloadAfter(model)
-	}
+	req.Model, req.KeepAlive = model, body.KeepAlive.duration()
 	if !*req.Stream {
 		var out output
 		stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
@@ -192,14 +175,10 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	unload := body.KeepAlive.unloadAfter()
-	if req != nil {
-		req.KeepAlive = body.KeepAlive.duration()
-	}
 	model := s.resolve(r.Context(), body.Model)
 	reply := ollamaChatReply{Model: body.Model, Message: ollamaMessage{Role: "assistant"}}
 	if req == nil {
-		reason, err := s.loadOnly(r.Context(), model, unload, body.KeepAlive.duration())
+		reason, err := s.loadOnly(r.Context(), model, body.KeepAlive)
 		if err != nil {
 			return err
 		}
@@ -207,10 +186,7 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, reply)
 		return nil
 	}
-	req.Model = model
-	if unload {
-		defer s.unloadAfter(model)
-	}
+	req.Model, req.KeepAlive = model, body.KeepAlive.duration()
 	if !*req.Stream {
 		var out output
 		stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
@@ -267,14 +243,7 @@ func (s *Server) ollamaEmbed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	unload := body.KeepAlive.unloadAfter()
-	if req != nil {
-		req.KeepAlive = body.KeepAlive.duration()
-	}
-	req.Model = s.resolve(r.Context(), req.Model)
-	if unload {
-		defer s.unloadAfter(req.Model)
-	}
+	req.Model, req.KeepAlive = s.resolve(r.Context(), req.Model), body.KeepAlive.duration()
 	vecs, err := s.embed(r.Context(), req)
 	if err != nil {
 		return err

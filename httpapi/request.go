@@ -560,10 +560,10 @@ func (k *keepAlive) UnmarshalJSON(b []byte) error {
 // it is served (keep_alive 0).
 func (k keepAlive) unloadAfter() bool { return k.set && k.d == 0 }
 
-// duration is the keep-alive the request sets for its model (negative:
-// forever); nil when it sets none, or 0, which unloadAfter serves.
+// duration is the keep-alive the request sets for its model (0: unload
+// it once served; negative: forever); nil when it sets none.
 func (k keepAlive) duration() *time.Duration {
-	if !k.set || k.d == 0 {
+	if !k.set {
 		return nil
 	}
 	d := k.d

@@ -218,7 +218,7 @@ func TestKeepAlive(t *testing.T) {
 		keep   *time.Duration
 		err    bool
 	}{
-		{`0`, true, nil, false}, {`"0"`, true, nil, false}, {`"0s"`, true, nil, false},
+		{`0`, true, dur(0), false}, {`"0"`, true, dur(0), false}, {`"0s"`, true, dur(0), false},
 		{`300`, false, dur(5 * time.Minute), false}, {`"5m"`, false, dur(5 * time.Minute), false},
 		{`null`, false, nil, false}, {`"1h"`, false, dur(time.Hour), false}, {`-1`, false, dur(-time.Second), false},
 		{`"soon"`, false, nil, true},
