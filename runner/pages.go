@@ -43,8 +43,8 @@ func newPages(n int) *pages {
 
 // grow adds free pages up to n in all.
 func (p *pages) grow(n int) {
-	for i := n - 1; i >= len(p.refs); i-- {
-		p.free = append([]int32{int32(i)}, p.free...)
+	for i := len(p.refs); i < n; i++ {
+		p.free = append(p.free, int32(i))
 	}
 	p.refs = append(p.refs, make([]int32, n-len(p.refs))...)
 	p.key = append(p.key, make([]*pageKey, n-len(p.key))...)
