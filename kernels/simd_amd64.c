@@ -204,13 +204,8 @@ AVX2 static inline __attribute__((always_inline)) void kernels_matvec_k45_n(cons
 		for (long sb = 0; sb < nsb; sb++) {
 			const uint8_t *blk = row + sb * sbBytes;
 			prefetch_span(blk, sbBytes);
-			// The 6-bit scales and mins as ggml packs them: s < 4 in the
-			// low bits of bytes s and s+4, s >= 4 in the nibbles of byte
-			// s+4 with two high bits from bytes s-4 and s.
-			uint32_t u[3];
-			memcpy(u, blk + 4, 12);
-			const uint64_t sc = (uint64_t)(u[0] & 0x3f3f3f3f) | (uint64_t)((u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4) << 32;
-			const uint64_t mn = (uint64_t)(u[1] & 0x3f3f3f3f) | (uint64_t)(((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4) << 32;
+			uint64_t sc, mn;
+			k4_scales(blk + 4, &sc, &mn);
 			const __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(f16_at(blk)), u8x8_ps(sc));
 			const __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(f16_at(blk + 2)), u8x8_ps(mn));
 			const uint8_t *qs = blk + (q5 ? 48 : 16);

@@ -101,6 +101,17 @@ AVX2 static inline __m256 exp_ps(__m256 x) {
 	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+// Q4_K's and Q5_K's eight 6-bit scales and mins, as bytes of *sc and
+// *mn, from the 12 bytes at p as ggml packs them: s < 4 in the low bits
+// of bytes s and s+4, s >= 4 in the nibbles of byte s+4 with two high
+// bits from bytes s-4 and s.
+static inline __attribute__((always_inline)) void k4_scales(const uint8_t *p, uint64_t *sc, uint64_t *mn) {
+	uint32_t u[3];
+	memcpy(u, p, 12);
+	*sc = (uint64_t)(u[0] & 0x3f3f3f3f) | (uint64_t)((u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4) << 32;
+	*mn = (uint64_t)(u[1] & 0x3f3f3f3f) | (uint64_t)(((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4) << 32;
+}
+
 // Q3_K's sixteen 6-bit scales less 32, as bytes 0..15: bytes 0..7 of p
 // hold the low nibbles of scales 0..7 (low) and 8..15 (high); byte 8+i
 // holds the top two bits of scales i, i+4, i+8, i+12 at bits 0, 2, 4, 6.
