@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -93,5 +94,34 @@ func BenchmarkDecode(b *testing.B) {
 				m.Do(typ, mats[i%len(mats)], rows, cols, x, y)
 			}
 		})
+	}
+}
+
+// BenchmarkDecodePacked is BenchmarkDecode through the path decode takes
+// for the packable types: a Gemm of one input over repacked weights.
+func BenchmarkDecodePacked(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const rows, cols = 5632, 2048
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		one, _ := weights(b, rng, typ, rows, cols)
+		size, _ := PackedSize(typ, rows, cols)
+		mats := make([]*Packed, max(2, dramBytes/size))
+		for i := range mats {
+			p, err := Repack(typ, append([]byte(nil), one...), rows, cols, make([]byte, size))
+			if err != nil {
+				b.Fatal(err)
+			}
+			mats[i] = p
+		}
+		for _, n := range []int{1, 2, 4, 8} {
+			x, y := randVec(rng, n*cols), make([]float32, n*rows)
+			var g Gemm
+			benchEachISA(b, fmt.Sprintf("%s/n=%d", typ, n), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				for i := 0; i < b.N; i++ {
+					g.Do(mats[i%len(mats)], x, n, y)
+				}
+			})
+		}
 	}
 }

@@ -62,7 +62,7 @@ func TestGemmKernelsEqualGo(t *testing.T) {
 			gemmGo(c.p, &g.in, want, 0, c.rows/PackRows)
 			forEachISA(t, func(t *testing.T, v isa) {
 				k := gemmKernel(c.typ, v)
-				for _, n := range []int{1, 3, 8, gemmInputs} {
+				for _, n := range []int{1, 2, 3, 8, gemmInputs} {
 					in := g.in
 					in.n = n
 					for _, split := range [][]int{{0, 5}, {0, 1, 4, 5}, {0, 3, 5}} {

@@ -65,13 +65,14 @@ func main() {
 	llamaBench := fs.String("llama-bench", "", "llama.cpp's llama-bench binary: adds the side-by-side table (run)")
 	versusOnly := fs.Bool("versus-only", false, "only the side-by-side table (run; needs --llama-bench)")
 	versusRows := fs.String("versus-rows", "", "only the side-by-side rows whose label holds this, e.g. lavapipe (run)")
+	versusRounds := fs.Int("versus-rounds", 2, "interleaved rounds (ours, theirs) per side-by-side row; the best of each is compared (run)")
 	vkMax := fs.Int("vulkan-max-mib", 64, "skip models with more weights than this on the Vulkan device (run; lavapipe runs a 1B model at seconds per token)")
 	fs.Parse(os.Args[2:])
 	var err error
 	if os.Args[1] == "gen" {
 		err = generate(*dir, *vocab, *only)
 	} else if err = useKernels(*kernelSet); err == nil {
-		err = bench(benchOptions{dir: *dir, shared: *shared, llamaBench: *llamaBench, versusRows: *versusRows, versusOnly: *versusOnly, threads: *threads, vkMaxMiB: *vkMax})
+		err = bench(benchOptions{dir: *dir, shared: *shared, llamaBench: *llamaBench, versusRows: *versusRows, versusOnly: *versusOnly, versusRounds: *versusRounds, threads: *threads, vkMaxMiB: *vkMax})
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vkbench: %v\n", err)

@@ -39,14 +39,15 @@ type benchOptions struct {
 	dir, shared, llamaBench string
 	versusRows              string // only the side-by-side rows whose label holds it
 	versusOnly              bool
+	versusRounds            int // interleaved rounds of the side-by-side table
 	threads, vkMaxMiB       int
 }
 
 func bench(o benchOptions) error {
-	dir, shared, threads := o.dir, o.shared, o.threads
-	if threads <= 0 {
-		threads = runtime.NumCPU()
+	if o.threads <= 0 {
+		o.threads = runtime.NumCPU()
 	}
+	dir, shared, threads := o.dir, o.shared, o.threads
 	kernels.SetThreads(threads)
 	if o.versusOnly {
 		if o.llamaBench == "" {
@@ -54,7 +55,7 @@ func bench(o benchOptions) error {
 		}
 		k, closeK := lavapipe()
 		defer closeK()
-		return versus(dir, shared, o.llamaBench, o.versusRows, threads, k)
+		return versus(o, k)
 	}
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
 	sort.Strings(paths)
@@ -133,7 +134,7 @@ func bench(o benchOptions) error {
 		return err
 	}
 	if o.llamaBench != "" {
-		return versus(dir, shared, o.llamaBench, o.versusRows, threads, k)
+		return versus(o, k)
 	}
 	return nil
 }

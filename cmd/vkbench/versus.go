@@ -41,14 +41,15 @@ func (t llamaTest) String() string {
 	return fmt.Sprintf("pp%d", t.pp)
 }
 
-// versus measures each case whose label holds rows twice, interleaved with llama.cpp's
-// llama-bench on the same file (ours, theirs, ours, theirs, so a machine
-// that slows down slows both), and prints both runs and the ratio of the
-// faster ones.
-func versus(dir, shared, llamaBench, rows string, threads int, k *ops.Kernels) error {
+// versus measures each case whose label holds o.versusRows o.versusRounds
+// times, interleaved with llama.cpp's llama-bench on the same file (ours,
+// theirs, ours, theirs, so a machine that slows down slows both), and
+// prints every run and the ratio of the fastest ones.
+func versus(o benchOptions, k *ops.Kernels) error {
+	llamaBench, threads, rounds := o.llamaBench, o.threads, max(1, o.versusRounds)
 	var cases []versusCase
-	for _, c := range versusCases(dir, shared, threads, k) {
-		if strings.Contains(c.label, rows) {
+	for _, c := range versusCases(o.dir, o.shared, threads, k) {
+		if strings.Contains(c.label, o.versusRows) {
 			cases = append(cases, c)
 		}
 	}
@@ -61,9 +62,9 @@ func versus(dir, shared, llamaBench, rows string, threads int, k *ops.Kernels) e
 		if c.theirs != nil && strings.Contains(c.label, "lavapipe") && !hasVulkan {
 			c.theirs, c.why = nil, "this llama-bench has no Vulkan backend"
 		}
-		var ours, theirs [2][]float64
+		ours, theirs := make([][]float64, rounds), make([][]float64, rounds)
 		var theirsErr error
-		for round := range 2 {
+		for round := range rounds {
 			var err error
 			if ours[round], err = c.ours(); err != nil {
 				return fmt.Errorf("%s: %w", c.label, err)
@@ -73,7 +74,7 @@ func versus(dir, shared, llamaBench, rows string, threads int, k *ops.Kernels) e
 			}
 		}
 		for i, t := range c.tests {
-			o := fmt.Sprintf("%.1f / %.1f", ours[0][i], ours[1][i])
+			ourRuns, ourBest := runs(ours, i)
 			th, r := "–", "–"
 			switch {
 			case theirsErr != nil:
@@ -81,18 +82,31 @@ func versus(dir, shared, llamaBench, rows string, threads int, k *ops.Kernels) e
 			case c.theirs == nil:
 				th = c.why
 			default:
-				th = fmt.Sprintf("%.1f / %.1f", theirs[0][i], theirs[1][i])
-				r = ratio(max(ours[0][i], ours[1][i]), max(theirs[0][i], theirs[1][i]))
+				var theirBest float64
+				th, theirBest = runs(theirs, i)
+				r = ratio(ourBest, theirBest)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.label, t, o, th, r)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.label, t, ourRuns, th, r)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Printf("\nSide by side with llama.cpp (%s, -t %d; each row ours, theirs, ours, theirs; ratio = our faster run / theirs):\n\n%s",
-		llamaBench, threads, table.String())
+	fmt.Printf("\nSide by side with llama.cpp (%s, -t %d; %d rounds of ours then theirs; ratio = our fastest run / theirs):\n\n%s",
+		llamaBench, threads, rounds, table.String())
 	return nil
+}
+
+// runs formats figure i of every round ("41.3 / 40.5 / ...") and returns
+// the best of them.
+func runs(rounds [][]float64, i int) (string, float64) {
+	cells := make([]string, len(rounds))
+	var best float64
+	for r, figures := range rounds {
+		cells[r] = fmt.Sprintf("%.1f", figures[i])
+		best = max(best, figures[i])
+	}
+	return strings.Join(cells, " / "), best
 }
 
 // versusCases lists the table's rows: pp512 and tg128 of bench-1b and
