@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/vkinfer/vkinfer/backend/cpu"
+	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/archtest"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/llama"
@@ -333,11 +335,13 @@ func TestExhaustion(t *testing.T) {
 }
 
 // TestGrowth: a cache too small for the sequences in flight grows, they
-// draw what they draw alone, and it shrinks back once they end; on the
-// reference by replacing the executor (the sequences evaluate their
-// tokens again), on the CPU in place.
+// draw the ids and logits (same bits) of a run whose cache was large from
+// the start, and it shrinks back once they end. The CPU and Vulkan
+// executors grow in place, so every token runs once; the reference is
+// replaced by a larger one, and the sequences evaluate their tokens
+// again.
 func TestGrowth(t *testing.T) {
-	for _, executor := range []string{"reference", "cpu"} {
+	for _, executor := range []string{"reference", "cpu", "vulkan"} {
 		t.Run(executor, func(t *testing.T) { testGrowth(t, executor) })
 	}
 }
@@ -349,8 +353,14 @@ func testGrowth(t *testing.T, executor string) {
 	newExec := func(c compute.CacheShape, cells int) (compute.Executor, error) {
 		return compute.NewReference(c, cells), nil
 	}
-	if executor == "cpu" {
+	inPlace := executor != "reference"
+	switch executor {
+	case "cpu":
 		newExec = func(c compute.CacheShape, cells int) (compute.Executor, error) { return cpu.New(c, cells) }
+	case "vulkan":
+		w := vulkan.NewWeights(opstest.Kernels(t))
+		t.Cleanup(w.Close)
+		newExec = w.NewExecutor
 	}
 	open := func(cells, maxCells int) *runner.Batcher {
 		b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, Cells: cells, MaxCells: maxCells}, newExec)
@@ -360,35 +370,62 @@ func testGrowth(t *testing.T, executor string) {
 		t.Cleanup(func() { b.Close() })
 		return b
 	}
-	alone := open(64, 0)
-	want := make([]generated, len(ps))
-	for i, p := range ps {
-		var err error
-		if want[i], err = generate(t.Context(), alone.NewSequence(), p, n, uint64(i)); err != nil {
+	// run runs the prompts at once on b. Each request pauses after its
+	// first draw until all have drawn it, and so hold their prompts'
+	// pages together (192 cells); run returns the cache's cells then.
+	run := func(b *runner.Batcher) ([]generated, int) {
+		got := make([]generated, len(ps))
+		errs := make([]error, len(ps))
+		resume := make(chan struct{})
+		var wg sync.WaitGroup
+		firsts := make([]chan struct{}, len(ps))
+		for i, p := range ps {
+			firsts[i] = make(chan struct{})
+			wg.Go(func() {
+				got[i], errs[i] = generate(t.Context(), pausing{b.NewSequence(), firsts[i], resume}, p, n, uint64(i))
+			})
+		}
+		for _, first := range firsts {
+			<-first
+		}
+		st := b.Status()
+		close(resume)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
+		return got, st.Used + st.Cached + st.Free
 	}
+	want, _ := run(open(512, 0))
 	b := open(64, 512)
-	got := make([]generated, len(ps))
-	errs := make([]error, len(ps))
-	grown := make(chan int, 1)
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		wg.Go(func() {
-			got[i], errs[i] = generate(t.Context(), b.NewSequence(), p, n, uint64(i))
-			if st := b.Status(); i == 0 {
-				grown <- st.Used + st.Cached + st.Free
-			}
-		})
-	}
-	wg.Wait()
+	got, cells := run(b)
 	for i := range ps {
-		if errs[i] != nil || !slices.Equal(got[i].ids, want[i].ids) {
-			t.Errorf("request %d in a growing cache: %v %v, alone %v", i, got[i].ids, errs[i], want[i].ids)
+		if !slices.Equal(got[i].ids, want[i].ids) {
+			t.Errorf("request %d in a growing cache: %v, in a large one %v", i, got[i].ids, want[i].ids)
+		}
+		for k := range want[i].logits {
+			if !slices.Equal(got[i].logits[k], want[i].logits[k]) {
+				t.Errorf("request %d draw %d: logits in a growing cache differ from a large one's", i, k)
+				break
+			}
 		}
 	}
-	if cells := <-grown; cells <= 64 {
-		t.Errorf("the cache held %d cells while 6 sequences ran, want it grown past 64", cells)
+	if cells < 192 {
+		t.Errorf("the cache held %d cells while 6 prompts held theirs, want it grown to at least 192", cells)
+	}
+	// Each request runs its prompt but the pages it mapped, and its draws
+	// but the last (whose result nobody waits for).
+	once := 0
+	for i, p := range ps {
+		once += len(p) - got[i].reused + n - 1
+	}
+	st := b.Status()
+	t.Logf("%s: %d tokens run (%d once), the cache at %d cells", executor, st.Tokens, once, cells)
+	switch {
+	case inPlace && st.Tokens != uint64(once):
+		t.Errorf("the steps ran %d tokens, each once is %d: growing in place evaluated some again", st.Tokens, once)
+	case !inPlace && st.Tokens <= uint64(once):
+		t.Errorf("the steps ran %d tokens, each once is %d: replacing the executor evaluated none again", st.Tokens, once)
 	}
 	b.NewSequence().Close() // a change the loop looks at, once idle
 	deadline := time.Now().Add(5 * time.Second)
