@@ -31,8 +31,9 @@ type BatcherConfig struct {
 	Context int
 	// Cells is the KV cache every sequence takes its pages from, in cells,
 	// when the batcher starts; it is rounded up to whole pages and to at
-	// least Context. When sequences need more, the cache grows (doubling)
-	// up to MaxCells, and shrinks back once no sequence holds a page.
+	// least Context. When sequences need more, the cache grows (see
+	// Batcher.grow) up to MaxCells, and shrinks back once no sequence
+	// holds a page.
 	Cells, MaxCells int
 	// MaxBatch bounds the tokens of one step (0 means 512).
 	MaxBatch int
@@ -75,6 +76,7 @@ type Batcher struct {
 	closed  bool
 	done    chan struct{} // the loop returned
 	steps   uint64
+	tokens  uint64 // run by the steps
 
 	batch   compute.Batch
 	parts   []part
@@ -153,8 +155,9 @@ func (b *Batcher) open(cells int) error {
 }
 
 // Grower is an executor whose cache can grow in place, keeping what it
-// holds (the CPU's); others are replaced by a larger one, and every
-// sequence evaluates its tokens again.
+// holds (backend/cpu's and backend/vulkan's); others (compute.Reference)
+// are replaced by a larger one, and every sequence evaluates its tokens
+// again.
 type Grower interface {
 	Grow(cells int) error
 }
@@ -162,8 +165,9 @@ type Grower interface {
 // grow enlarges the cache, up to MaxCells, after a step that lacked
 // pages: in place by an eighth (at least a page a sequence) where the
 // executor grows, so memory stays within about 1.125 times the cells in
-// use, else by doubling, as each such growth evaluates every
-// sequence again. A cache the device refuses to grow stops growing.
+// use, else (an executor that is not a Grower) by doubling, as each such
+// growth evaluates every sequence again. A cache the device refuses to
+// grow stops growing.
 func (b *Batcher) grow() {
 	if !b.short {
 		return
@@ -204,9 +208,11 @@ type CacheStatus struct {
 	// page is left.
 	Used, Cached, Free int
 	// Sequences is how many sequences are open; Steps the forward
-	// passes run so far.
-	Sequences int
-	Steps     uint64
+	// passes run so far, and Tokens the tokens they ran, those
+	// evaluated again (after a preemption, or a growth that replaced the
+	// executor) included.
+	Sequences     int
+	Steps, Tokens uint64
 }
 
 // Status returns the cache's use.
@@ -215,7 +221,7 @@ func (b *Batcher) Status() CacheStatus {
 	defer b.mu.Unlock()
 	held, idle, free := b.pages.counts()
 	return CacheStatus{Used: held * compute.PageCells, Cached: idle * compute.PageCells, Free: free * compute.PageCells,
-		Sequences: len(b.seqs), Steps: b.steps}
+		Sequences: len(b.seqs), Steps: b.steps, Tokens: b.tokens}
 }
 
 // Executor returns the executor the batcher runs on now.
@@ -316,6 +322,7 @@ func (b *Batcher) step() {
 		return
 	}
 	b.steps++
+	b.tokens += uint64(len(b.batch.Tokens))
 	g, err := b.graphs.get(b.batch.Shape())
 	var out []float32
 	var ids []int32

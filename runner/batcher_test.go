@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/vkinfer/vkinfer/backend/cpu"
+	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/archtest"
+	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/llama"
@@ -92,31 +94,32 @@ func generate(ctx context.Context, s model.Sequence, prompt []int32, n int, seed
 }
 
 // drawn runs one request on s as the engine does, with Sample: on an
-// executor that samples on its device, the draws happen there.
-func drawn(ctx context.Context, s model.Sequence, prompt []int32, n int, seed uint64) ([]int32, error) {
-	reused := s.Begin(ctx, prompt, 0)
+// executor that samples on its device, the draws happen there. It
+// returns no logits.
+func drawn(ctx context.Context, s model.Sequence, prompt []int32, n int, seed uint64) (generated, error) {
+	var g generated
+	g.reused = s.Begin(ctx, prompt, 0)
 	defer s.End()
 	p := sampling.Defaults()
 	p.Seed = seed
 	smp, err := sampling.New(p)
 	if err != nil {
-		return nil, err
+		return g, err
 	}
-	if err := s.Eval(prompt[reused:], reused); err != nil {
-		return nil, err
+	if err := s.Eval(prompt[g.reused:], g.reused); err != nil {
+		return g, err
 	}
-	var ids []int32
 	for range n {
 		id, err := s.Sample(smp)
 		if err != nil {
-			return nil, err
+			return g, err
 		}
-		ids = append(ids, id)
-		if err := s.Eval([]int32{id}, len(prompt)+len(ids)-1); err != nil {
-			return nil, err
+		g.ids = append(g.ids, id)
+		if err := s.Eval([]int32{id}, len(prompt)+len(g.ids)-1); err != nil {
+			return g, err
 		}
 	}
-	return ids, nil
+	return g, nil
 }
 
 // prompts returns n distinct prompts of varied lengths.
@@ -221,11 +224,11 @@ func testBatchInvariance(t *testing.T, executor string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(aloneDrawn, alone.ids) {
-		t.Errorf("drawn by Sample alone %v, on the host %v", aloneDrawn, alone.ids)
+	if !slices.Equal(aloneDrawn.ids, alone.ids) {
+		t.Errorf("drawn by Sample alone %v, on the host %v", aloneDrawn.ids, alone.ids)
 	}
 	bd := open()
-	all := make([][]int32, len(ps))
+	all := make([]generated, len(ps))
 	for i, p := range ps {
 		wg.Go(func() { all[i], errs[i] = drawn(t.Context(), bd.NewSequence(), p, n, seed+uint64(i)) })
 	}
@@ -234,8 +237,8 @@ func testBatchInvariance(t *testing.T, executor string) {
 		t.Fatal(err)
 	}
 	for i := range ps {
-		if !slices.Equal(all[i], results[i].ids) {
-			t.Errorf("sequence %d drawn by Sample beside 15: %v, on the host %v", i, all[i], results[i].ids)
+		if !slices.Equal(all[i].ids, results[i].ids) {
+			t.Errorf("sequence %d drawn by Sample beside 15: %v, on the host %v", i, all[i].ids, results[i].ids)
 		}
 	}
 	t.Logf("%s: 16 sequences in %d steps", executor, b16.Status().Steps)
@@ -333,11 +336,13 @@ func TestExhaustion(t *testing.T) {
 }
 
 // TestGrowth: a cache too small for the sequences in flight grows, they
-// draw what they draw alone, and it shrinks back once they end; on the
-// reference by replacing the executor (the sequences evaluate their
-// tokens again), on the CPU in place.
+// draw the ids and logits (same bits) of a run whose cache was large from
+// the start, and it shrinks back once they end; the same with the draws
+// by Sample (on the device on Vulkan). The CPU and Vulkan executors grow
+// in place, so every token runs once; the reference is replaced by a
+// larger one, and the sequences evaluate their tokens again.
 func TestGrowth(t *testing.T) {
-	for _, executor := range []string{"reference", "cpu"} {
+	for _, executor := range []string{"reference", "cpu", "vulkan"} {
 		t.Run(executor, func(t *testing.T) { testGrowth(t, executor) })
 	}
 }
@@ -349,8 +354,14 @@ func testGrowth(t *testing.T, executor string) {
 	newExec := func(c compute.CacheShape, cells int) (compute.Executor, error) {
 		return compute.NewReference(c, cells), nil
 	}
-	if executor == "cpu" {
+	inPlace := executor != "reference"
+	switch executor {
+	case "cpu":
 		newExec = func(c compute.CacheShape, cells int) (compute.Executor, error) { return cpu.New(c, cells) }
+	case "vulkan":
+		w := vulkan.NewWeights(opstest.Kernels(t))
+		t.Cleanup(w.Close)
+		newExec = w.NewExecutor
 	}
 	open := func(cells, maxCells int) *runner.Batcher {
 		b, err := runner.NewBatcher(runner.BatcherConfig{File: f, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, Cells: cells, MaxCells: maxCells}, newExec)
@@ -360,43 +371,77 @@ func testGrowth(t *testing.T, executor string) {
 		t.Cleanup(func() { b.Close() })
 		return b
 	}
-	alone := open(64, 0)
-	want := make([]generated, len(ps))
-	for i, p := range ps {
-		var err error
-		if want[i], err = generate(t.Context(), alone.NewSequence(), p, n, uint64(i)); err != nil {
+	// run runs the prompts at once on b, each with gen. Each request
+	// pauses after its first draw until all have drawn it, and so hold
+	// their prompts' pages together (192 cells); run returns the cache's
+	// cells then.
+	type gen func(context.Context, model.Sequence, []int32, int, uint64) (generated, error)
+	run := func(b *runner.Batcher, gen gen) ([]generated, int) {
+		got := make([]generated, len(ps))
+		errs := make([]error, len(ps))
+		resume := make(chan struct{})
+		var wg sync.WaitGroup
+		firsts := make([]chan struct{}, len(ps))
+		for i, p := range ps {
+			firsts[i] = make(chan struct{})
+			wg.Go(func() {
+				got[i], errs[i] = gen(t.Context(), pausing{b.NewSequence(), firsts[i], resume}, p, n, uint64(i))
+			})
+		}
+		for _, first := range firsts {
+			<-first
+		}
+		st := b.Status()
+		close(resume)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
+		return got, st.Used + st.Cached + st.Free
 	}
-	b := open(64, 512)
-	got := make([]generated, len(ps))
-	errs := make([]error, len(ps))
-	grown := make(chan int, 1)
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		wg.Go(func() {
-			got[i], errs[i] = generate(t.Context(), b.NewSequence(), p, n, uint64(i))
-			if st := b.Status(); i == 0 {
-				grown <- st.Used + st.Cached + st.Free
+	for _, pass := range []struct {
+		name string
+		gen  gen
+	}{{"logits", generate}, {"sample", drawn}} {
+		want, _ := run(open(512, 0), pass.gen)
+		b := open(64, 512)
+		got, cells := run(b, pass.gen)
+		for i := range ps {
+			if !slices.Equal(got[i].ids, want[i].ids) {
+				t.Errorf("%s: request %d in a growing cache: %v, in a large one %v", pass.name, i, got[i].ids, want[i].ids)
 			}
-		})
-	}
-	wg.Wait()
-	for i := range ps {
-		if errs[i] != nil || !slices.Equal(got[i].ids, want[i].ids) {
-			t.Errorf("request %d in a growing cache: %v %v, alone %v", i, got[i].ids, errs[i], want[i].ids)
+			for k := range want[i].logits {
+				if !slices.Equal(got[i].logits[k], want[i].logits[k]) {
+					t.Errorf("%s: request %d draw %d: logits in a growing cache differ from a large one's", pass.name, i, k)
+					break
+				}
+			}
 		}
-	}
-	if cells := <-grown; cells <= 64 {
-		t.Errorf("the cache held %d cells while 6 sequences ran, want it grown past 64", cells)
-	}
-	b.NewSequence().Close() // a change the loop looks at, once idle
-	deadline := time.Now().Add(5 * time.Second)
-	for st := b.Status(); st.Used+st.Cached+st.Free != 64; st = b.Status() {
-		if time.Now().After(deadline) {
-			t.Fatalf("idle cache of %+v, want 64 cells again", st)
+		if cells < 192 {
+			t.Errorf("%s: the cache held %d cells while 6 prompts held theirs, want it grown to at least 192", pass.name, cells)
 		}
-		time.Sleep(time.Millisecond)
+		// Each request runs its prompt but the pages it mapped, and its
+		// draws but the last (whose result nobody waits for).
+		once := 0
+		for i, p := range ps {
+			once += len(p) - got[i].reused + n - 1
+		}
+		st := b.Status()
+		t.Logf("%s, %s: %d tokens run (%d once), the cache at %d cells", executor, pass.name, st.Tokens, once, cells)
+		switch {
+		case inPlace && st.Tokens != uint64(once):
+			t.Errorf("%s: the steps ran %d tokens, each once is %d: growing in place evaluated some again", pass.name, st.Tokens, once)
+		case !inPlace && st.Tokens <= uint64(once):
+			t.Errorf("%s: the steps ran %d tokens, each once is %d: replacing the executor evaluated none again", pass.name, st.Tokens, once)
+		}
+		b.NewSequence().Close() // a change the loop looks at, once idle
+		deadline := time.Now().Add(5 * time.Second)
+		for st := b.Status(); st.Used+st.Cached+st.Free != 64; st = b.Status() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: idle cache of %+v, want 64 cells again", pass.name, st)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 
@@ -437,6 +482,18 @@ type pausing struct {
 
 func (p pausing) Logits() ([]float32, error) {
 	l, err := p.Sequence.Logits()
+	p.pause()
+	return l, err
+}
+
+// Sample pauses as Logits does.
+func (p pausing) Sample(smp *sampling.Sampler) (int32, error) {
+	id, err := p.Sequence.Sample(smp)
+	p.pause()
+	return id, err
+}
+
+func (p pausing) pause() {
 	if p.first != nil {
 		select {
 		case <-p.first:
@@ -445,7 +502,6 @@ func (p pausing) Logits() ([]float32, error) {
 			<-p.resume
 		}
 	}
-	return l, err
 }
 
 // TestCancel: cancelling a request in the middle of a batch fails its

@@ -8,4 +8,6 @@
 // one step per Run or RunSample, which the device runs in one submit:
 // the batch goes in by updates inside the step and the result (or, when
 // the sampler runs as the graph's tail, one token id) comes out of it.
+// Its cache grows in place (Grow: larger buffers, the cells copied on the
+// device), so a runner.Batcher's sequences keep their pages.
 package vulkan

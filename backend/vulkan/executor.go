@@ -23,9 +23,9 @@ const maxBound = 4
 
 // Executor runs graphs on the device: compute.Executor and
 // compute.SamplingExecutor. It owns the KV cache (per layer, keys and
-// values of cells rows, each kept as the cache's type: ops.KVRowBytes)
-// and the scratch buffers its graphs share. It is not safe for
-// concurrent use.
+// values of cells rows, each kept as the cache's type: ops.KVRowBytes),
+// which grows in place (Grow), and the scratch buffers its graphs share.
+// It is not safe for concurrent use.
 type Executor struct {
 	w     *Weights
 	k     *ops.Kernels
