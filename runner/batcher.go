@@ -454,7 +454,9 @@ func (b *Batcher) plan() {
 		budget -= n
 		b.parts = append(b.parts, part{s: s, epoch: s.epoch, from: s.stored, n: n, output: s.stored+n == len(s.tokens)})
 	}
-	b.fill()
+	if len(b.parts) > 0 { // else step runs nothing (every sequence waits for pages)
+		b.fill()
+	}
 }
 
 // reserve gives s the pages for its next n tokens, returning how many of
