@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
@@ -63,10 +64,11 @@ func BenchmarkReadBandwidth(b *testing.B) {
 	for i := range s.words {
 		s.words[i] = uint64(i)
 	}
+	var wg sync.WaitGroup
 	b.SetBytes(dramBytes)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		Parallel(len(s.words), 1<<16, s)
+		Parallel(len(s.words), 1<<16, &wg, s)
 	}
 }
 

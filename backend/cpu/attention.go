@@ -62,7 +62,7 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	}
 	t.at, t.scale, t.q, t.out = at, n.Params.Scale, q, out
 	t.keys, t.values = &e.keys[n.Params.Layer], &e.values[n.Params.Layer]
-	kernels.Parallel(len(batch.Tokens)*at.Heads, 4, t)
+	kernels.Parallel(len(batch.Tokens)*at.Heads, 4, &e.wg, t)
 	t.q, t.out, t.keys, t.values = nil, nil, nil, nil
 }
 

@@ -12,6 +12,7 @@ package cpu
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/kernels"
@@ -51,6 +52,7 @@ type Executor struct {
 	queries      []float32         // attention: queries rounded to f16
 	attn         attnTask
 	moe          moeScratch
+	wg           sync.WaitGroup
 }
 
 // New returns an executor whose KV cache holds cells positions of shape
