@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"syscall"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vkinfer/vkinfer/gguf"
 )
@@ -107,7 +111,7 @@ func BenchmarkDecodePacked(b *testing.B) {
 		size, _ := PackedSize(typ, rows, cols)
 		mats := make([]*Packed, max(2, dramBytes/size))
 		for i := range mats {
-			p, err := Repack(typ, append([]byte(nil), one...), rows, cols, make([]byte, size))
+			p, err := Repack(typ, append([]byte(nil), one...), rows, cols, hugeBytes(b, size))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -124,4 +128,20 @@ func BenchmarkDecodePacked(b *testing.B) {
 			})
 		}
 	}
+}
+
+// hugeBytes maps n bytes on a huge-page boundary with huge pages advised,
+// as backend/cpu maps packed weights, so a benchmark streams them with the
+// same page walks.
+func hugeBytes(b *testing.B, n int) []byte {
+	const huge = 2 << 20
+	m, err := syscall.Mmap(-1, 0, n+huge, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { syscall.Munmap(m) })
+	off := (huge - int(uintptr(unsafe.Pointer(&m[0]))%huge)) % huge
+	d := m[off : off+n]
+	_ = syscall.Madvise(d, unix.MADV_HUGEPAGE)
+	return d
 }
