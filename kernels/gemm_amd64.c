@@ -51,12 +51,6 @@ INLINE int32_t ld32(const void *p) {
 	return v;
 }
 
-INLINE long long ld64(const void *p) {
-	long long v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
 // ---- AVX2: one group (8 rows) at a time, up to 4 inputs ----
 
 AVX2 INLINE __m256i dot_us(__m256i acc, __m256i u, __m256i s) {
@@ -241,8 +235,8 @@ AVX2 INLINE void mk8_m(int T, const uint8_t *wg, long nb, const int8_t *xq, long
 // Groups [g0, g1) times n inputs (input i's quantized values at
 // xq + i*xqs, its block scales and sums at xd/xs + i*xds; its outputs at
 // y + i*ys, row r at r), a tile of groups at a time, four inputs a pass.
-AVX2 INLINE void gemm_avx2_tiled(int T, const uint8_t *w, long nb, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
-                                 float *y, long ys, long g0, long g1, long n) {
+AVX2 INLINE void gemm_avx2(int T, const uint8_t *w, long nb, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
+                           float *y, long ys, long g0, long g1, long n) {
 	const long gbytes = GB(T) * nb;
 	const long tile = TILE_BYTES / gbytes > 1 ? TILE_BYTES / gbytes : 1;
 	for (long t0 = g0; t0 < g1; t0 += tile) {
@@ -500,173 +494,6 @@ AVX512 INLINE void mk16_m(int T, int vnni, const uint8_t *wa, long gbytes, long 
 	}
 }
 
-// Most 32-value chunks of an input the Q6_K decode kernels take (x's sums
-// live on the stack); wider matrices take the general kernels.
-#define Q6_DECODE_MAX_CHUNKS 2048
-
-// Sets xp[i*chunks + c], for each of the n inputs and each 32-value chunk
-// c, to the sums of its two 16-value halves as int16 halves (each at most
-// 16·127 in size), as the Q6_K decode kernels take them.
-AVX2 INLINE void q6_sums(const int8_t *xq, long xqs, long n, long chunks, int32_t *xp) {
-	for (long i = 0; i < n; i++) {
-		for (long c = 0; c < chunks; c++) {
-			const int8_t *x = xq + i * xqs + 32 * c;
-			int32_t lo = 0, hi = 0;
-			for (int e = 0; e < 16; e++) {
-				lo += x[e];
-				hi += x[16 + e];
-			}
-			xp[i * chunks + c] = (int32_t)((uint32_t)(uint16_t)lo | (uint32_t)hi << 16);
-		}
-	}
-}
-
-// 32·Σ_g scale_g·Σx_g over a super-block's sixteen 16-value groups, per
-// row: the offset the unsigned six-bit values carry. sc is the packed
-// scales (group g's eight rows at sc + 8g), xp the input's eight chunk sums.
-AVX2 INLINE __m256i q6_offset(const uint8_t *sc, const int32_t *xp) {
-	__m256i off = _mm256_setzero_si256();
-	_Pragma("GCC unroll 8") for (int p = 0; p < 8; p++) {
-		// Row r's lane: its scales of groups 2p and 2p+1 as int16 halves.
-		const __m256i s = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(sc + 16 * p)), _mm_loadl_epi64((const __m128i *)(sc + 16 * p + 8))));
-		off = _mm256_add_epi32(off, _mm256_madd_epi16(s, _mm256_set1_epi32(xp[p])));
-	}
-	return _mm256_slli_epi32(off, 5);
-}
-
-// mk8_q6 in AVX2: a chunk per vector, maddubs on the unsigned values and
-// madd by the rows' int16 scales.
-AVX2 INLINE void mk8_q6_avx2(const uint8_t *wg, long nb, const int8_t *xq, long xqs, const float *xd, long xds, const int32_t *xp,
-                             long xps, float *y, long ys, int m) {
-	const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
-	__m256 acc[2];
-	EACH_INPUT acc[i] = _mm256_setzero_ps();
-	for (long b = 0; b < nb; b++) {
-		const uint8_t *blk = wg + b * GB(T_Q6_K), *sc = blk + 16, *ql = blk + 144, *qh = blk + 1168;
-		__m256i ia[2];
-		EACH_INPUT ia[i] = _mm256_setzero_si256();
-		_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-			__m256i s[4];
-			_Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) s[g] = scales16s(sc + 8 * (4 * j + g));
-			_Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-				const __m256i q = _mm256_loadu_si256((const __m256i *)(ql + 256 * j + 32 * k));
-				const __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 256 * (j / 2) + 32 * k));
-				const __m256i ha = j % 2 ? h : _mm256_slli_epi16(h, 4), hb = j % 2 ? _mm256_srli_epi16(h, 2) : _mm256_slli_epi16(h, 2);
-				const __m256i va = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(ha, m30));
-				const __m256i vb = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(hb, m30));
-				EACH_INPUT {
-					const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
-					const __m256i pa = _mm256_madd_epi16(_mm256_maddubs_epi16(va, _mm256_set1_epi32(ld32(x))), s[k / 4]);
-					const __m256i pb = _mm256_madd_epi16(_mm256_maddubs_epi16(vb, _mm256_set1_epi32(ld32(x + 32))), s[2 + k / 4]);
-					ia[i] = _mm256_add_epi32(ia[i], _mm256_add_epi32(pa, pb));
-				}
-			}
-		}
-		const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-		EACH_INPUT {
-			const __m256i is = _mm256_sub_epi32(ia[i], q6_offset(sc, xp + i * xps + b * 8));
-			acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b * 8])), _mm256_cvtepi32_ps(is), acc[i]);
-		}
-	}
-	EACH_INPUT _mm256_storeu_ps(y + i * ys, acc[i]);
-}
-
-// Groups [g0, g1) of a Q6_K matrix times one or two inputs, by mk8_q6_avx2.
-AVX2 INLINE void gemm_q6_decode_avx2(const uint8_t *w, long nb, const int8_t *xq, long xqs, const float *xd, long xds, float *y, long ys,
-                                     long g0, long g1, long n) {
-	const long chunks = nb * 8;
-	int32_t xp[2 * Q6_DECODE_MAX_CHUNKS];
-	q6_sums(xq, xqs, n, chunks, xp);
-	for (long g = g0; g < g1; g++) {
-		if (n == 2)
-			mk8_q6_avx2(w + g * GB(T_Q6_K) * nb, nb, xq, xqs, xd, xds, xp, chunks, y + g * 8, ys, 2);
-		else
-			mk8_q6_avx2(w + g * GB(T_Q6_K) * nb, nb, xq, xqs, xd, xds, xp, chunks, y + g * 8, ys, 1);
-	}
-}
-
-// Q6_K in decode: one group (one weight stream, as for the other types
-// in decode) and a pair of chunks per vector. The six-bit values go in
-// unsigned (0..63), so vpdpbusd (or maddubs) takes them as they are and
-// no sign tricks are needed; the offset of 32 comes off once per
-// super-block as 32·Σ_g scale_g·Σx_g over the 16-value groups g, from xp:
-// per input (xps apart) and per 32 values, the two 16-value sums of x as
-// int16 halves. The integer sums are exact, so each lane ends with mk8's
-// integer and takes mk8's float steps: the same bits.
-AVX512 INLINE void mk8_q6(int vnni, const uint8_t *wg, long nb, const int8_t *xq, long xqs, const float *xd, long xds,
-                          const int32_t *xp, long xps, float *y, long ys, int m) {
-	const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30);
-	__m256 acc[2];
-	EACH_INPUT acc[i] = _mm256_setzero_ps();
-	for (long b = 0; b < nb; b++) {
-		const uint8_t *blk = wg + b * GB(T_Q6_K), *sc = blk + 16, *ql = blk + 144, *qh = blk + 1168;
-		__m512i ia[2];
-		EACH_INPUT ia[i] = _mm512_setzero_si512();
-		_Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-			// Sub-blocks 2j (low nibbles) and 2j+1 (high nibbles): x's
-			// eight 4-byte chunks of each, and per input the sums of
-			// their 16-value groups 4j .. 4j+3.
-			__m512i xa[2], xb[2], t[2][4];
-			EACH_INPUT {
-				xa[i] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xq + i * xqs + b * 256 + 64 * j)));
-				xb[i] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xq + i * xqs + b * 256 + 64 * j + 32)));
-				_Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) t[i][g] = _mm512_setzero_si512();
-			}
-			_Pragma("GCC unroll 4") for (int kk = 0; kk < 4; kk++) {
-				// Chunks 2kk (low half) and 2kk+1 (high half) of the eight rows.
-				const __m512i q = _mm512_loadu_si512((const void *)(ql + 256 * j + 64 * kk));
-				const __m512i h = _mm512_loadu_si512((const void *)(qh + 256 * (j / 2) + 64 * kk));
-				// The high bits sit at 4(j%2) for sub-block 2j and two above
-				// for 2j+1; each goes to bits 4-5 of its byte.
-				const __m512i ha = j % 2 ? h : _mm512_slli_epi16(h, 4), hb = j % 2 ? _mm512_srli_epi16(h, 2) : _mm512_slli_epi16(h, 2);
-				const __m512i va = _mm512_or_si512(_mm512_and_si512(q, m4), _mm512_and_si512(ha, m30));
-				const __m512i vb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_and_si512(hb, m30));
-				const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * kk), _mm256_set1_epi32(2 * kk + 1), 1);
-				EACH_INPUT {
-					t[i][kk / 2] = dot_us512(t[i][kk / 2], va, _mm512_permutexvar_epi32(idx, xa[i]), vnni);
-					t[i][2 + kk / 2] = dot_us512(t[i][2 + kk / 2], vb, _mm512_permutexvar_epi32(idx, xb[i]), vnni);
-				}
-			}
-			_Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
-				const __m512i s = _mm512_cvtepi8_epi32(_mm_set1_epi64x(ld64(sc + 8 * (4 * j + g))));
-				EACH_INPUT ia[i] = _mm512_add_epi32(ia[i], _mm512_mullo_epi32(t[i][g], s));
-			}
-		}
-		const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-		EACH_INPUT {
-			__m256i is = _mm256_add_epi32(_mm512_castsi512_si256(ia[i]), _mm512_extracti64x4_epi64(ia[i], 1));
-			is = _mm256_sub_epi32(is, q6_offset(sc, xp + i * xps + b * 8));
-			acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b * 8])), _mm256_cvtepi32_ps(is), acc[i]);
-		}
-	}
-	EACH_INPUT _mm256_storeu_ps(y + i * ys, acc[i]);
-}
-
-// Groups [g0, g1) of a Q6_K matrix times one or two inputs, by mk8_q6.
-AVX512 INLINE void gemm_q6_decode(int vnni, const uint8_t *w, long nb, const int8_t *xq, long xqs, const float *xd, long xds, float *y,
-                                  long ys, long g0, long g1, long n) {
-	const long chunks = nb * 8;
-	int32_t xp[2 * Q6_DECODE_MAX_CHUNKS];
-	q6_sums(xq, xqs, n, chunks, xp);
-	for (long g = g0; g < g1; g++) {
-		if (n == 2)
-			mk8_q6(vnni, w + g * GB(T_Q6_K) * nb, nb, xq, xqs, xd, xds, xp, chunks, y + g * 8, ys, 2);
-		else
-			mk8_q6(vnni, w + g * GB(T_Q6_K) * nb, nb, xq, xqs, xd, xds, xp, chunks, y + g * 8, ys, 1);
-	}
-}
-
-// The AVX2 set's GEMM: Q6_K's decode kernel for one or two inputs, else
-// the tiled one.
-AVX2 INLINE void gemm_avx2(int T, const uint8_t *w, long nb, const int8_t *xq, long xqs, const float *xd, const int32_t *xs, long xds,
-                           float *y, long ys, long g0, long g1, long n) {
-	if (n <= 2 && T == T_Q6_K && nb * 8 <= Q6_DECODE_MAX_CHUNKS) {
-		gemm_q6_decode_avx2(w, nb, xq, xqs, xd, xds, y, ys, g0, g1, n);
-		return;
-	}
-	gemm_avx2_tiled(T, w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n);
-}
-
 // gemm_avx2's loop with pairs of groups; an odd last group of a tile
 // takes the AVX2 kernel, whose lanes compute the same bits.
 AVX512 INLINE void gemm_avx512(int T, int vnni, const uint8_t *w, long nb, const int8_t *xq, long xqs, const float *xd, const int32_t *xs,
@@ -678,14 +505,10 @@ AVX512 INLINE void gemm_avx512(int T, int vnni, const uint8_t *w, long nb, const
 	// there one group at a time reads faster than two groups gbytes
 	// apart: 27 against 18 GB/s for Q4_0 and Q4_K on the AVX-512 machine
 	// of issue 19, though both run at the same speed from cache. The AVX2
-	// kernel gives the same bits. Q6_K's arithmetic bounds its AVX2 kernel
-	// in decode, so it has one of its own.
-	if (n <= 2 && T == T_Q6_K && nb * 8 <= Q6_DECODE_MAX_CHUNKS) {
-		gemm_q6_decode(vnni, w, nb, xq, xqs, xd, xds, y, ys, g0, g1, n);
-		return;
-	}
-	if (n <= 2) {
-		gemm_avx2_tiled(T, w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n);
+	// kernel gives the same bits. Q6_K's arithmetic, not its reads, bounds
+	// its decode, where the wider kernel is faster.
+	if (n <= 2 && T != T_Q6_K) {
+		gemm_avx2(T, w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n);
 		return;
 	}
 	for (long t0 = g0; t0 < g1; t0 += tile) {
