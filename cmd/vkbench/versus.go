@@ -110,7 +110,8 @@ func runs(rounds [][]float64, i int) (string, float64) {
 }
 
 // versusCases lists the table's rows: pp512 and tg128 of bench-1b and
-// bench-15m on the CPU, bench-15m on lavapipe, and MiniLM embedding a
+// bench-15m on the CPU, bench-15m on lavapipe, a 2,048-token prompt of
+// bench-15m Q4_0 on both, and MiniLM embedding a
 // batch of 32 sentences (against llama.cpp's per-sequence rate, -embd 1
 // -p 16, on the CPU and its -p 128 rate on the device).
 func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
@@ -126,6 +127,18 @@ func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 			theirs: []string{"-m", path, "-p", "512", "-n", "128", "-t", t, "-ngl", ngl},
 		}
 	}
+	// A prompt of 2,048 tokens, the model's whole context: attention's
+	// share of a step grows with it.
+	longPrompt := func(path, label string, be runner.Backend, ngl string) versusCase {
+		return versusCase{
+			label: label + " 2k prompt", tests: []llamaTest{{pp: 2048}},
+			ours: func() ([]float64, error) {
+				r, err := benchShape(path, be, workload{pp: 2048, tg: 1, runs: 1})
+				return []float64{r.pp}, err
+			},
+			theirs: []string{"-m", path, "-p", "2048", "-n", "0", "-t", t, "-ngl", ngl},
+		}
+	}
 	var cases []versusCase
 	for _, size := range []string{"bench-1b", "bench-15m"} {
 		for _, mix := range []string{"Q4_0", "Q4_K_M", "Q8_0"} {
@@ -135,12 +148,19 @@ func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 			}
 		}
 	}
+	long := filepath.Join(dir, "bench-15m-Q4_0.gguf")
+	if fileExists(long) {
+		cases = append(cases, longPrompt(long, "bench-15m-Q4_0 CPU", cpu.Backend{}, "0"))
+	}
 	if k != nil {
 		for _, mix := range []string{"Q4_0", "Q4_K_M", "Q8_0"} {
 			path := filepath.Join(dir, "bench-15m-"+mix+".gguf")
 			if fileExists(path) {
 				cases = append(cases, model(path, "bench-15m-"+mix+" lavapipe", vulkan.Backend{K: k}, "99"))
 			}
+		}
+		if fileExists(long) {
+			cases = append(cases, longPrompt(long, "bench-15m-Q4_0 lavapipe", vulkan.Backend{K: k}, "99"))
 		}
 	}
 	embed := filepath.Join(shared, "models", "embed", "all-MiniLM-L6-v2-Q4_K_M.gguf")
