@@ -44,38 +44,6 @@ AVX2 static inline __attribute__((always_inline)) float kv_dot(const float *a, c
 	return s;
 }
 
-// kv_dot8 returns, in lane j, kv_dot(q, rows[j], hd) for hd a multiple
-// of 8, with kv_dot's operations to the bit: the same accumulators per
-// row, then hsum's tree (the halves, then lanes 0+2 and 1+3, then their
-// sum) done for eight rows at once, so a row costs a few shuffles instead
-// of a horizontal sum of its own.
-AVX2 static inline __attribute__((always_inline)) __m256 kv_dot8(const float *q, const void *const rows[8], long hd, const int half) {
-	__m256 v[8];
-	for (int r = 0; r < 8; r++) {
-		const void *b = rows[r];
-		__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-		long i = 0;
-		for (; i + 32 <= hd; i += 32) {
-			s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv_load8(KV_AT(b, half, i), half), s0);
-			s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), kv_load8(KV_AT(b, half, i + 8), half), s1);
-			s2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), kv_load8(KV_AT(b, half, i + 16), half), s2);
-			s3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), kv_load8(KV_AT(b, half, i + 24), half), s3);
-		}
-		for (; i + 8 <= hd; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv_load8(KV_AT(b, half, i), half), s0);
-		v[r] = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-	}
-	// w = low half + high half, two rows a vector: rows r, r+1.
-	__m256 w[4];
-	for (int r = 0; r < 4; r++) {
-		const __m256 lo = _mm256_permute2f128_ps(v[2 * r], v[2 * r + 1], 0x20), hi = _mm256_permute2f128_ps(v[2 * r], v[2 * r + 1], 0x31);
-		w[r] = _mm256_permute_ps(_mm256_add_ps(lo, hi), 0xD8); // lanes w0 w2 w1 w3
-	}
-	// (w0+w2, w1+w3) then their sum: lanes rows 0 2 4 6 | 1 3 5 7.
-	const __m256 pairs01 = _mm256_hadd_ps(w[0], w[1]), pairs23 = _mm256_hadd_ps(w[2], w[3]);
-	const __m256 sums = _mm256_hadd_ps(pairs01, pairs23);
-	return _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
 // attend_body: out (hd floats) = Σ_p softmax_p(scale · q·k_p) · v_p over
 // the positions of nruns runs of rows: run r is rows runs[2r] ..
 // runs[2r]+runs[2r+1], whose key and value rows start stride elements
@@ -85,23 +53,9 @@ AVX2 static inline __attribute__((always_inline)) __m256 kv_dot8(const float *q,
 // whatever the runs, so the same keys in other runs give the same bits.
 AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, const float *q, const void *k, const void *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, const int half, int round) {
 	long span = 0;
-	const void *rows[8];
-	int pending = 0;
 	for (long r = 0; r < nruns; r++) {
-		for (long j = 0; j < runs[2 * r + 1]; j++) {
-			const void *row = KV_AT(k, half, (runs[2 * r] + j) * stride);
-			if (hd % 8 != 0) {
-				scores[span++] = kv_dot(q, row, (int)hd, half) * scale;
-				continue;
-			}
-			rows[pending++] = row;
-			if (pending == 8) {
-				_mm256_storeu_ps(scores + span, _mm256_mul_ps(kv_dot8(q, rows, hd, half), _mm256_set1_ps(scale)));
-				span += 8, pending = 0;
-			}
-		}
+		for (long j = 0; j < runs[2 * r + 1]; j++) scores[span++] = kv_dot(q, KV_AT(k, half, (runs[2 * r] + j) * stride), (int)hd, half) * scale;
 	}
-	for (int j = 0; j < pending; j++) scores[span++] = kv_dot(q, rows[j], (int)hd, half) * scale;
 	kernels_softmax(scores, span);
 	if (round) kernels_round_f16(scores, scores, span);
 	long i = 0;
