@@ -84,18 +84,20 @@ shaders/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 # (made by `make bench-models`). BENCHTIME trades precision for time.
 # LLAMA_BENCH, naming llama.cpp's llama-bench binary, adds a table that runs
 # it on the same files interleaved with ours, with the ratio per row;
-# `make bench-versus` runs that table alone.
+# `make bench-versus` runs that table alone; VERSUS_ROUNDS sets how many
+# interleaved rounds each row takes (the best of each side is compared).
 BENCHTIME    ?= 1s
 BENCH_MODELS ?= bench-models
 SHARED       ?= ../shared
 LLAMA_BENCH  ?=
+VERSUS_ROUNDS ?= 2
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./kernels/... ./model/... ./engine/... ./ipc/... ./vk/... ./cmd/vkinferd/
-	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED) $(if $(LLAMA_BENCH),--llama-bench "$(LLAMA_BENCH)")
+	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED) --versus-rounds $(VERSUS_ROUNDS) $(if $(LLAMA_BENCH),--llama-bench "$(LLAMA_BENCH)")
 
 bench-versus: build
 	@test -n "$(LLAMA_BENCH)" || { echo "bench-versus: set LLAMA_BENCH to llama.cpp's llama-bench binary" >&2; exit 1; }
-	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED) --llama-bench "$(LLAMA_BENCH)" --versus-only
+	$(BIN)/vkbench run --dir $(BENCH_MODELS) --shared $(SHARED) --llama-bench "$(LLAMA_BENCH)" --versus-only --versus-rounds $(VERSUS_ROUNDS)
 
 # Synthetic llama models with the real Llama-2 vocabulary (from the shared
 # vocab file) in the stories15M and TinyLlama-1.1B shapes; about 2.5 GB,

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/vkinfer/vkinfer/internal/benchdata"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/benchdata"
 	"github.com/vkinfer/vkinfer/kernels"
 	"github.com/vkinfer/vkinfer/model/llama"
 	"github.com/vkinfer/vkinfer/runner"
