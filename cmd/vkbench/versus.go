@@ -110,21 +110,22 @@ func runs(rounds [][]float64, i int) (string, float64) {
 }
 
 // versusCases lists the table's rows: pp512 and tg128 of bench-1b and
-// bench-15m on the CPU, bench-15m on lavapipe, a 2,048-token prompt of
-// bench-15m Q4_0 on both, and MiniLM embedding a
+// bench-15m on the CPU, pp128 and tg64 of bench-15m on lavapipe, a
+// 2,048-token prompt of bench-15m Q4_0 on both, and MiniLM embedding a
 // batch of 32 sentences (against llama.cpp's per-sequence rate, -embd 1
 // -p 16, on the CPU and its -p 128 rate on the device).
 func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 	t := strconv.Itoa(threads)
-	gen := []llamaTest{{pp: 512}, {tg: 128}}
-	model := func(path, label string, be runner.Backend, ngl string) versusCase {
+	// pp and tg: the prompt and generation lengths issue 19 sets its
+	// targets at (pp512/tg128 on the CPU, pp128/tg64 on lavapipe).
+	model := func(path, label string, be runner.Backend, ngl string, pp, tg int) versusCase {
 		return versusCase{
-			label: label, tests: gen,
+			label: label, tests: []llamaTest{{pp: pp}, {tg: tg}},
 			ours: func() ([]float64, error) {
-				r, err := benchShape(path, be, workload{pp: 512, tg: 128, runs: 1})
+				r, err := benchShape(path, be, workload{pp: pp, tg: tg, runs: 1})
 				return []float64{r.pp, r.tg}, err
 			},
-			theirs: []string{"-m", path, "-p", "512", "-n", "128", "-t", t, "-ngl", ngl},
+			theirs: []string{"-m", path, "-p", strconv.Itoa(pp), "-n", strconv.Itoa(tg), "-t", t, "-ngl", ngl},
 		}
 	}
 	// A prompt of 2,048 tokens, the model's whole context: attention's
@@ -144,7 +145,7 @@ func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 		for _, mix := range []string{"Q4_0", "Q4_K_M", "Q8_0"} {
 			path := filepath.Join(dir, size+"-"+mix+".gguf")
 			if fileExists(path) {
-				cases = append(cases, model(path, size+"-"+mix+" CPU", cpu.Backend{}, "0"))
+				cases = append(cases, model(path, size+"-"+mix+" CPU", cpu.Backend{}, "0", 512, 128))
 			}
 		}
 	}
@@ -156,7 +157,7 @@ func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 		for _, mix := range []string{"Q4_0", "Q4_K_M", "Q8_0"} {
 			path := filepath.Join(dir, "bench-15m-"+mix+".gguf")
 			if fileExists(path) {
-				cases = append(cases, model(path, "bench-15m-"+mix+" lavapipe", vulkan.Backend{K: k}, "99"))
+				cases = append(cases, model(path, "bench-15m-"+mix+" lavapipe", vulkan.Backend{K: k}, "99", 128, 64))
 			}
 		}
 		if fileExists(long) {
