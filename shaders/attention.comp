@@ -65,6 +65,13 @@ float half_(float x) {
 	return HALF ? round_f16(x) : x;
 }
 
+// kv_half is half_ of a key or value as read: an f16 cache holds f16
+// values already, which rounding leaves as they are, so it skips the
+// rounding (most of a score's arithmetic otherwise).
+float kv_half(float x) {
+	return KV == 1u ? x : half_(x);
+}
+
 // kv_word is word w of the keys (key) or values.
 uint kv_word(bool key, uint w) {
 	return key ? ku[w] : vu[w];
@@ -104,8 +111,19 @@ void main() {
 	for (uint t = tid; t < span; t += WG) {
 		uint c = p.kv_off + cell(causal, table, first + t);
 		float s = 0.0;
-		for (uint i = 0; i < p.head_dim; i++) {
-			s += half_(q[qb + i]) * half_(kv_load(true, c, kvh + i));
+		uint i = 0;
+		if (KV == 1u && (p.head_dim & 1u) == 0u) {
+			// Two values a word: each word read and unpacked once, the
+			// products added in the same order.
+			uint w0 = c * (p.kv_stride / 2) + kvh / 2;
+			for (; i < p.head_dim; i += 2) {
+				vec2 kk = unpackHalf2x16(ku[w0 + i / 2]);
+				s += half_(q[qb + i]) * kk.x;
+				s += half_(q[qb + i + 1]) * kk.y;
+			}
+		}
+		for (; i < p.head_dim; i++) {
+			s += half_(q[qb + i]) * kv_half(kv_load(true, c, kvh + i));
 		}
 		s *= p.scale;
 		if (p.soft_cap > 0.0) {
@@ -131,10 +149,23 @@ void main() {
 	}
 	memoryBarrierBuffer();
 	barrier();
+	if (KV == 1u && (p.head_dim & 1u) == 0u) {
+		// A pair of dimensions an invocation, from one word a position.
+		for (uint i = 2 * tid; i < p.head_dim; i += 2 * WG) {
+			vec2 acc = vec2(0.0);
+			for (uint t = 0; t < span; t++) {
+				uint c = p.kv_off + cell(causal, table, first + t);
+				acc += sc[sb + t] * unpackHalf2x16(vu[c * (p.kv_stride / 2) + (kvh + i) / 2]);
+			}
+			o[qb + i] = acc.x * inv;
+			o[qb + i + 1] = acc.y * inv;
+		}
+		return;
+	}
 	for (uint i = tid; i < p.head_dim; i += WG) {
 		float acc = 0.0;
 		for (uint t = 0; t < span; t++) {
-			acc += sc[sb + t] * half_(kv_load(false, p.kv_off + cell(causal, table, first + t), kvh + i));
+			acc += sc[sb + t] * kv_half(kv_load(false, p.kv_off + cell(causal, table, first + t), kvh + i));
 		}
 		o[qb + i] = acc * inv;
 	}
