@@ -81,9 +81,9 @@ func New(w *Weights, c compute.CacheShape, cells int) (_ *Executor, err error) {
 			err = fmt.Errorf("vulkan: %w", err)
 		}
 	}()
-	layer := uint64(cells) * uint64(rowBytes)
-	if layer > e.k.Dev.Info.MaxStorageBufferRange {
-		return nil, fmt.Errorf("a cache layer of %d bytes exceeds the device's storage range of %d", layer, e.k.Dev.Info.MaxStorageBufferRange)
+	layer, err := e.layerBytes(cells)
+	if err != nil {
+		return nil, err
 	}
 	for range c.Layers {
 		for _, dst := range []*[]*vk.Buffer{&e.keys, &e.values} {
@@ -152,6 +152,25 @@ func (e *Executor) graph(g *compute.Graph) (*bound, error) {
 	return b, nil
 }
 
+// layerBytes returns the bytes of one cache layer (keys or values) of
+// cells cells, or an error if the device's storage range cannot hold it.
+func (e *Executor) layerBytes(cells int) (uint64, error) {
+	layer := uint64(cells) * uint64(ops.KVRowBytes(e.cache.Type, e.cache.Width))
+	if limit := e.k.Dev.Info.MaxStorageBufferRange; layer > limit {
+		return 0, fmt.Errorf("a cache layer of %d bytes exceeds the device's storage range of %d", layer, limit)
+	}
+	return layer, nil
+}
+
+// scratchFits returns an error if the device's storage range cannot hold
+// a scratch buffer of n bytes.
+func (e *Executor) scratchFits(n uint64) error {
+	if limit := e.k.Dev.Info.MaxStorageBufferRange; n > limit {
+		return fmt.Errorf("a scratch buffer of %d bytes exceeds the device's storage range of %d", n, limit)
+	}
+	return nil
+}
+
 // arena makes slot i at least need[i] bytes. Replacing a buffer unbinds
 // every graph; a slot grows to a power of two (within the device's
 // storage range), so a run of growing prompts replaces it a few times.
@@ -164,8 +183,8 @@ func (e *Executor) arena(need []uint64) error {
 		if old := e.slots[i]; old != nil && old.Size() >= n {
 			continue
 		}
-		if n > limit {
-			return fmt.Errorf("a scratch buffer of %d bytes exceeds the device's storage range of %d", n, limit)
+		if err := e.scratchFits(n); err != nil {
+			return err
 		}
 		size := uint64(1)
 		for size < n {

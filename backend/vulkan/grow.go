@@ -47,9 +47,8 @@ func (e *Executor) Grow(cells int) error {
 // that many cells (the attention's page tables and scores grow with
 // them), as binding it after the growth will.
 func (e *Executor) fits(cells int) error {
-	limit := e.k.Dev.Info.MaxStorageBufferRange
-	if layer := uint64(cells) * uint64(ops.KVRowBytes(e.cache.Type, e.cache.Width)); layer > limit {
-		return fmt.Errorf("a cache layer of %d bytes exceeds the device's storage range of %d", layer, limit)
+	if _, err := e.layerBytes(cells); err != nil {
+		return err
 	}
 	old := e.cells
 	e.cells = cells
@@ -60,8 +59,8 @@ func (e *Executor) fits(cells int) error {
 			return fmt.Errorf("a graph of %d tokens: %w", g.Batch.Tokens, err)
 		}
 		for i, n := range p.need {
-			if n > limit {
-				return fmt.Errorf("a graph of %d tokens: scratch buffer %d of %d bytes exceeds the device's storage range of %d", g.Batch.Tokens, i, n, limit)
+			if err := e.scratchFits(n); err != nil {
+				return fmt.Errorf("a graph of %d tokens: scratch slot %d: %w", g.Batch.Tokens, i, err)
 			}
 		}
 	}
