@@ -6,9 +6,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vkinfer/vkinfer/gguf"
 )
@@ -130,18 +127,13 @@ func BenchmarkDecodePacked(b *testing.B) {
 	}
 }
 
-// hugeBytes maps n bytes on a huge-page boundary with huge pages advised,
-// as backend/cpu maps packed weights, so a benchmark streams them with the
-// same page walks.
+// hugeBytes maps n bytes as backend/cpu maps packed weights (MapPacked),
+// so a benchmark streams them with the same page walks.
 func hugeBytes(b *testing.B, n int) []byte {
-	const huge = 2 << 20
-	m, err := syscall.Mmap(-1, 0, n+huge, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	region, dst, err := MapPacked(n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { syscall.Munmap(m) })
-	off := (huge - int(uintptr(unsafe.Pointer(&m[0]))%huge)) % huge
-	d := m[off : off+n]
-	_ = syscall.Madvise(d, unix.MADV_HUGEPAGE)
-	return d
+	b.Cleanup(func() { syscall.Munmap(region) })
+	return dst
 }
