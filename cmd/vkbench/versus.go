@@ -117,29 +117,27 @@ func runs(rounds [][]float64, i int) (string, float64) {
 func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 	t := strconv.Itoa(threads)
 	// pp and tg: the prompt and generation lengths issue 19 sets its
-	// targets at (pp512/tg128 on the CPU, pp128/tg64 on lavapipe).
+	// targets at (pp512/tg128 on the CPU, pp128/tg64 on lavapipe); tg 0
+	// measures the prompt alone.
 	model := func(path, label string, be runner.Backend, ngl string, pp, tg int) versusCase {
+		tests := []llamaTest{{pp: pp}}
+		if tg > 0 {
+			tests = append(tests, llamaTest{tg: tg})
+		}
 		return versusCase{
-			label: label, tests: []llamaTest{{pp: pp}, {tg: tg}},
+			label: label, tests: tests,
 			ours: func() ([]float64, error) {
-				r, err := benchShape(path, be, workload{pp: pp, tg: tg, runs: 1})
-				return []float64{r.pp, r.tg}, err
+				// benchShape times a generation too: one token when
+				// the row has none.
+				r, err := benchShape(path, be, workload{pp: pp, tg: max(tg, 1), runs: 1})
+				return []float64{r.pp, r.tg}[:len(tests)], err
 			},
 			theirs: []string{"-m", path, "-p", strconv.Itoa(pp), "-n", strconv.Itoa(tg), "-t", t, "-ngl", ngl},
 		}
 	}
 	// A prompt of 2,048 tokens, the model's whole context: attention's
 	// share of a step grows with it.
-	longPrompt := func(path, label string, be runner.Backend, ngl string) versusCase {
-		return versusCase{
-			label: label + " 2k prompt", tests: []llamaTest{{pp: 2048}},
-			ours: func() ([]float64, error) {
-				r, err := benchShape(path, be, workload{pp: 2048, tg: 1, runs: 1})
-				return []float64{r.pp}, err
-			},
-			theirs: []string{"-m", path, "-p", "2048", "-n", "0", "-t", t, "-ngl", ngl},
-		}
-	}
+	const long = 2048
 	var cases []versusCase
 	for _, size := range []string{"bench-1b", "bench-15m"} {
 		for _, mix := range []string{"Q4_0", "Q4_K_M", "Q8_0"} {
@@ -149,9 +147,9 @@ func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 			}
 		}
 	}
-	long := filepath.Join(dir, "bench-15m-Q4_0.gguf")
-	if fileExists(long) {
-		cases = append(cases, longPrompt(long, "bench-15m-Q4_0 CPU", cpu.Backend{}, "0"))
+	longPath := filepath.Join(dir, "bench-15m-Q4_0.gguf")
+	if fileExists(longPath) {
+		cases = append(cases, model(longPath, "bench-15m-Q4_0 CPU 2k prompt", cpu.Backend{}, "0", long, 0))
 	}
 	if k != nil {
 		for _, mix := range []string{"Q4_0", "Q4_K_M", "Q8_0"} {
@@ -160,8 +158,8 @@ func versusCases(dir, shared string, threads int, k *ops.Kernels) []versusCase {
 				cases = append(cases, model(path, "bench-15m-"+mix+" lavapipe", vulkan.Backend{K: k}, "99", 128, 64))
 			}
 		}
-		if fileExists(long) {
-			cases = append(cases, longPrompt(long, "bench-15m-Q4_0 lavapipe", vulkan.Backend{K: k}, "99"))
+		if fileExists(longPath) {
+			cases = append(cases, model(longPath, "bench-15m-Q4_0 lavapipe 2k prompt", vulkan.Backend{K: k}, "99", long, 0))
 		}
 	}
 	embed := filepath.Join(shared, "models", "embed", "all-MiniLM-L6-v2-Q4_K_M.gguf")
