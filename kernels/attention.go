@@ -36,13 +36,6 @@ func AttendRunsF32(out, q, k, v []float32, stride int, runs []Run, scale float32
 	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, false, simdAttendF32)
 }
 
-// AttendHalfRuns is AttendRuns over keys and values stored as f16 (IEEE
-// half bits), as an f16 KV cache keeps them: the same arithmetic as
-// AttendRuns on those values widened to float32.
-func AttendHalfRuns(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32, portable bool) {
-	attendRuns(out, q, k, v, stride, runs, scale, scores, portable, true, simdAttendF16)
-}
-
 // kvValue is what a KV cache stores a value as here: float32, or f16 bits.
 type kvValue interface{ ~float32 | ~uint16 }
 

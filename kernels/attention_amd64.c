@@ -3,58 +3,21 @@
 // AVX2 attention over a KV cache and rotary position embedding.
 
 #include <immintrin.h>
+#include <math.h>
 
 #include "simd_amd64.h"
 
-// Keys and values are float32 or f16 (half set: IEEE half bits); the
-// loads below convert f16 as they read it, so an f16 cache costs two
-// bytes a value in memory and none of the arithmetic changes.
-#define KV_AT(p, half, i) ((half) ? (const void *)((const uint16_t *)(p) + (i)) : (const void *)((const float *)(p) + (i)))
-
-AVX2 static inline __attribute__((always_inline)) __m256 kv_load8(const void *p, const int half) {
-	return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)) : _mm256_loadu_ps((const float *)p);
-}
-
-AVX2 static inline __attribute__((always_inline)) __m128 kv_load4(const void *p, const int half) {
-	return half ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p)) : _mm_loadu_ps((const float *)p);
-}
-
-AVX2 static inline __attribute__((always_inline)) float kv_at(const void *p, long i, const int half) {
-	return half ? _cvtsh_ss(((const uint16_t *)p)[i]) : ((const float *)p)[i];
-}
-
-// kv_dot is dot_f32 of q with a key row of either type, in its order.
-AVX2 static inline __attribute__((always_inline)) float kv_dot(const float *a, const void *b, int n, const int half) {
-	if (!half) return dot_f32(a, (const float *)b, n);
-	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-	int i = 0;
-	for (; i + 32 <= n; i += 32) {
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load8(KV_AT(b, 1, i), 1), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), kv_load8(KV_AT(b, 1, i + 8), 1), s1);
-		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), kv_load8(KV_AT(b, 1, i + 16), 1), s2);
-		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), kv_load8(KV_AT(b, 1, i + 24), 1), s3);
-	}
-	for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load8(KV_AT(b, 1, i), 1), s0);
-	float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-	if (i + 4 <= n) {
-		s += hsum4(_mm_mul_ps(_mm_loadu_ps(a + i), kv_load4(KV_AT(b, 1, i), 1)));
-		i += 4;
-	}
-	for (; i < n; i++) s += a[i] * kv_at(b, i, 1);
-	return s;
-}
-
-// attend_body: out (hd floats) = Σ_p softmax_p(scale · q·k_p) · v_p over
+// kernels_attend: out (hd floats) = Σ_p softmax_p(scale · q·k_p) · v_p over
 // the positions of nruns runs of rows: run r is rows runs[2r] ..
 // runs[2r]+runs[2r+1], whose key and value rows start stride elements
 // apart in k and v; scores holds a float of scratch per position. With
 // round set the weights are rounded to f16 before the product with v
 // (llama.cpp's f16 V cache). Each output lane adds its positions in position order
 // whatever the runs, so the same keys in other runs give the same bits.
-AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, const float *q, const void *k, const void *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, const int half, int round) {
+AVX2 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round) {
 	long span = 0;
 	for (long r = 0; r < nruns; r++) {
-		for (long j = 0; j < runs[2 * r + 1]; j++) scores[span++] = kv_dot(q, KV_AT(k, half, (runs[2 * r] + j) * stride), (int)hd, half) * scale;
+		for (long j = 0; j < runs[2 * r + 1]; j++) scores[span++] = dot_f32(q, k + (runs[2 * r] + j) * stride, (int)hd) * scale;
 	}
 	kernels_softmax(scores, span);
 	if (round) kernels_round_f16(scores, scores, span);
@@ -66,10 +29,10 @@ AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, c
 			for (long j = 0; j < runs[2 * r + 1]; j++, p++) {
 				const long e = (runs[2 * r] + j) * stride + i;
 				const __m256 s = _mm256_set1_ps(scores[p]);
-				a0 = _mm256_fmadd_ps(s, kv_load8(KV_AT(v, half, e), half), a0);
-				a1 = _mm256_fmadd_ps(s, kv_load8(KV_AT(v, half, e + 8), half), a1);
-				a2 = _mm256_fmadd_ps(s, kv_load8(KV_AT(v, half, e + 16), half), a2);
-				a3 = _mm256_fmadd_ps(s, kv_load8(KV_AT(v, half, e + 24), half), a3);
+				a0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(v + e), a0);
+				a1 = _mm256_fmadd_ps(s, _mm256_loadu_ps(v + e + 8), a1);
+				a2 = _mm256_fmadd_ps(s, _mm256_loadu_ps(v + e + 16), a2);
+				a3 = _mm256_fmadd_ps(s, _mm256_loadu_ps(v + e + 24), a3);
 			}
 		}
 		_mm256_storeu_ps(out + i, a0);
@@ -87,14 +50,14 @@ AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, c
 			const long e0 = runs[2 * r] * stride + i, n = runs[2 * r + 1];
 			long j = 0;
 			if ((p & 1) && j < n) {
-				a1 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p]), kv_load8(KV_AT(v, half, e0), half), a1);
+				a1 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p]), _mm256_loadu_ps(v + e0), a1);
 				j++, p++;
 			}
 			for (; j + 2 <= n; j += 2, p += 2) {
-				a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p]), kv_load8(KV_AT(v, half, e0 + j * stride), half), a0);
-				a1 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p + 1]), kv_load8(KV_AT(v, half, e0 + (j + 1) * stride), half), a1);
+				a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p]), _mm256_loadu_ps(v + e0 + j * stride), a0);
+				a1 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p + 1]), _mm256_loadu_ps(v + e0 + (j + 1) * stride), a1);
 			}
-			if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p++]), kv_load8(KV_AT(v, half, e0 + j * stride), half), a0);
+			if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[p++]), _mm256_loadu_ps(v + e0 + j * stride), a0);
 		}
 		_mm256_storeu_ps(out + i, _mm256_add_ps(a0, a1));
 	}
@@ -105,14 +68,14 @@ AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, c
 			const long e0 = runs[2 * r] * stride + i, n = runs[2 * r + 1];
 			long j = 0;
 			if ((p & 1) && j < n) {
-				a1 = _mm_fmadd_ps(_mm_set1_ps(scores[p]), kv_load4(KV_AT(v, half, e0), half), a1);
+				a1 = _mm_fmadd_ps(_mm_set1_ps(scores[p]), _mm_loadu_ps(v + e0), a1);
 				j++, p++;
 			}
 			for (; j + 2 <= n; j += 2, p += 2) {
-				a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p]), kv_load4(KV_AT(v, half, e0 + j * stride), half), a0);
-				a1 = _mm_fmadd_ps(_mm_set1_ps(scores[p + 1]), kv_load4(KV_AT(v, half, e0 + (j + 1) * stride), half), a1);
+				a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p]), _mm_loadu_ps(v + e0 + j * stride), a0);
+				a1 = _mm_fmadd_ps(_mm_set1_ps(scores[p + 1]), _mm_loadu_ps(v + e0 + (j + 1) * stride), a1);
 			}
-			if (j < n) a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p++]), kv_load4(KV_AT(v, half, e0 + j * stride), half), a0);
+			if (j < n) a0 = _mm_fmadd_ps(_mm_set1_ps(scores[p++]), _mm_loadu_ps(v + e0 + j * stride), a0);
 		}
 		_mm_storeu_ps(out + i, _mm_add_ps(a0, a1));
 	}
@@ -120,20 +83,10 @@ AVX2 static inline __attribute__((always_inline)) void attend_body(float *out, c
 		float a = 0;
 		long p = 0;
 		for (long r = 0; r < nruns; r++) {
-			for (long j = 0; j < runs[2 * r + 1]; j++) a += scores[p++] * kv_at(v, (runs[2 * r] + j) * stride + i, half);
+			for (long j = 0; j < runs[2 * r + 1]; j++) a += scores[p++] * v[(runs[2 * r] + j) * stride + i];
 		}
 		out[i] = a;
 	}
-}
-
-// kernels_attend is attend_body over float32 keys and values.
-AVX2 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round) {
-	attend_body(out, q, k, v, stride, hd, runs, nruns, scale, scores, 0, round);
-}
-
-// kernels_attend_f16 is attend_body over f16 keys and values.
-AVX2 void kernels_attend_f16(float *out, const float *q, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores) {
-	attend_body(out, q, k, v, stride, hd, runs, nruns, scale, scores, 1, 1);
 }
 
 // kernels_gather_f16 converts the hd f16 values at each row of the runs
@@ -212,5 +165,180 @@ AVX2 void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, lo
 				for (; k < 32 && i < hd; k++, i++) dst[i] = (float)(int8_t)blk[2 + k] * d;
 			}
 		}
+	}
+}
+
+// flash_widen converts hd f16 values at src to float32 at dst, zero to
+// pad (a multiple of 8) floats.
+AVX2 static inline __attribute__((always_inline)) void flash_widen(float *dst, const uint16_t *src, long hd, long pad) {
+	long i = 0;
+	for (; i + 8 <= hd; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+	for (; i < hd; i++) dst[i] = _cvtsh_ss(src[i]);
+	for (; i < pad; i++) dst[i] = 0;
+}
+
+// flash_scores8 sets s[0..7] to scale times the dots of q (pad floats)
+// with the 8 key rows at kb, pad apart: a lane a key, each added in
+// dimension order per lane and then across its lanes by one tree.
+AVX2 static inline __attribute__((always_inline)) __m256 flash_scores8(const float *q, const float *kb, long pad) {
+	__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+	for (long d = 0; d < pad; d += 8) {
+		const __m256 qv = _mm256_loadu_ps(q + d);
+		a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + d), a0);
+		a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + pad + d), a1);
+		a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 2 * pad + d), a2);
+		a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 3 * pad + d), a3);
+		a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 4 * pad + d), a4);
+		a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 5 * pad + d), a5);
+		a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 6 * pad + d), a6);
+		a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 7 * pad + d), a7);
+	}
+	const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+	const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+	return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
+// flash_av adds Σ_t p[t]·v_t to acc (w vectors, from dimension d) over n
+// value rows at vb, pad apart, after scaling acc by c. A narrow head
+// (w <= 6) keeps two chains a vector, even and odd positions, added at
+// the end, so successive positions do not wait on each other's adds.
+AVX2 static inline __attribute__((always_inline)) void flash_av(float *acc, const float *p, const float *vb, long pad, long n, float c, const int w) {
+	__m256 a[8], b[6];
+	const __m256 cv = _mm256_set1_ps(c);
+	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_mul_ps(_mm256_loadu_ps(acc + 8 * u), cv);
+	long t = 0;
+	if (w <= 6) {
+		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) b[u] = _mm256_setzero_ps();
+		for (; t + 2 <= n; t += 2) {
+			const __m256 p0 = _mm256_broadcast_ss(p + t), p1 = _mm256_broadcast_ss(p + t + 1);
+			const float *r0 = vb + t * pad, *r1 = r0 + pad;
+			_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) {
+				a[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(r0 + 8 * u), a[u]);
+				b[u] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(r1 + 8 * u), b[u]);
+			}
+		}
+		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_add_ps(a[u], b[u]);
+	}
+	for (; t < n; t++) {
+		const __m256 pv = _mm256_broadcast_ss(p + t);
+		const float *row = vb + t * pad;
+		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(row + 8 * u), a[u]);
+	}
+	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) _mm256_storeu_ps(acc + 8 * u, a[u]);
+}
+
+// flash_av_all is flash_av over all pad dimensions, 64 at a time.
+AVX2 static inline __attribute__((always_inline)) void flash_av_all(float *acc, const float *p, const float *vb, long pad, long n, float c) {
+	long d = 0;
+	for (; d + 64 <= pad; d += 64) flash_av(acc + d, p, vb + d, pad, n, c, 8);
+	switch ((pad - d) / 8) {
+	case 1: flash_av(acc + d, p, vb + d, pad, n, c, 1); break;
+	case 2: flash_av(acc + d, p, vb + d, pad, n, c, 2); break;
+	case 3: flash_av(acc + d, p, vb + d, pad, n, c, 3); break;
+	case 4: flash_av(acc + d, p, vb + d, pad, n, c, 4); break;
+	case 5: flash_av(acc + d, p, vb + d, pad, n, c, 5); break;
+	case 6: flash_av(acc + d, p, vb + d, pad, n, c, 6); break;
+	case 7: flash_av(acc + d, p, vb + d, pad, n, c, 7); break;
+	}
+}
+
+// kernels_attend_tile_f16 is AttendTileHalf's kernel (kernels/tile.go
+// holds the design and the Go reference). Query (t, g) is at q +
+// t·tstride + g·hd and token t sees the first spans[t] positions of the
+// runs; block is the positions a block, scratch AttendTileScratch
+// floats, longest the longest span.
+AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, long block, int online, float *scratch) {
+	const long pad = (hd + 7) & ~7L, nq = nt * ng;
+	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
+	// Per query: padded query, running output, max and sum, then the
+	// scores of a block (online) or of the whole span.
+	const long per = 2 * pad + 2 + (online ? block : (longest + 7) & ~7L);
+	for (long t = 0; t < nt; t++) {
+		for (long g = 0; g < ng; g++) {
+			float *qp = qs + (t * ng + g) * per;
+			const float *src = q + t * tstride + g * hd;
+			for (long i = 0; i < pad; i++) qp[i] = i < hd ? src[i] : 0, qp[pad + i] = 0;
+			qp[2 * pad] = -INFINITY;
+			qp[2 * pad + 1] = 0;
+		}
+	}
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	// Pass over the keys: scores (online: folded into the running output
+	// block by block, so the values are widened in the same pass).
+	long run = 0, in = 0;
+	for (long b0 = 0; b0 < longest; b0 += block) {
+		const long n = longest - b0 < block ? longest - b0 : block;
+		for (long i = 0; i < n; i++) {
+			while (runs[2 * run + 1] == 0) run++;
+			const long row = runs[2 * run] + in;
+			flash_widen(kb + i * pad, k + row * stride, hd, pad);
+			if (online) flash_widen(vb + i * pad, v + row * stride, hd, pad);
+			if (++in == runs[2 * run + 1]) run++, in = 0;
+		}
+		for (long i = n; i < ((n + 7) & ~7L); i++) {
+			for (long d = 0; d < pad; d++) kb[i * pad + d] = 0;
+		}
+		for (long j = 0; j < nq; j++) {
+			const long span = spans[j / ng];
+			if (span <= b0) continue;
+			const long nj = span - b0 < block ? span - b0 : block;
+			float *qp = qs + j * per, *acc = qp + pad, *ml = acc + pad, *s = ml + 2 + (online ? 0 : b0);
+			__m256 mv = _mm256_set1_ps(-INFINITY);
+			for (long t0 = 0; t0 < nj; t0 += 8) {
+				__m256 sv = _mm256_mul_ps(flash_scores8(qp, kb + t0 * pad, pad), _mm256_set1_ps(scale));
+				_mm256_storeu_ps(s + t0, sv);
+				if (t0 + 8 > nj) sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nj - t0)), lane)));
+				mv = _mm256_max_ps(mv, sv);
+			}
+			if (!online) continue;
+			__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+			m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+			m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+			const float old = ml[0], mb = _mm_cvtss_f32(m4);
+			const float mnew = old > mb ? old : mb;
+			const float c = old == -INFINITY ? 0 : _mm256_cvtss_f32(exp_ps(_mm256_set1_ps(old - mnew)));
+			__m256 sum = _mm256_setzero_ps();
+			for (long t0 = 0; t0 < nj; t0 += 8) {
+				__m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + t0), _mm256_set1_ps(mnew)));
+				if (t0 + 8 > nj) p = _mm256_and_ps(p, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nj - t0)), lane)));
+				_mm256_storeu_ps(s + t0, p);
+				sum = _mm256_add_ps(sum, p);
+			}
+			ml[0] = mnew;
+			ml[1] = ml[1] * c + hsum(sum);
+			flash_av_all(acc, s, vb, pad, nj, c);
+		}
+	}
+	if (!online) {
+		// The weights as llama.cpp's f16 V cache takes them: normalised,
+		// then rounded to f16; then a pass over the values.
+		for (long j = 0; j < nq; j++) {
+			float *s = qs + j * per + 2 * pad + 2;
+			const long span = spans[j / ng];
+			if (span == 0) continue;
+			kernels_softmax(s, span);
+			kernels_round_f16(s, s, span);
+		}
+		run = 0, in = 0;
+		for (long b0 = 0; b0 < longest; b0 += block) {
+			const long n = longest - b0 < block ? longest - b0 : block;
+			for (long i = 0; i < n; i++) {
+				while (runs[2 * run + 1] == 0) run++;
+				flash_widen(vb + i * pad, v + (runs[2 * run] + in) * stride, hd, pad);
+				if (++in == runs[2 * run + 1]) run++, in = 0;
+			}
+			for (long j = 0; j < nq; j++) {
+				const long span = spans[j / ng];
+				if (span <= b0) continue;
+				float *acc = qs + j * per + pad;
+				flash_av_all(acc, acc + pad + 2 + b0, vb, pad, span - b0 < block ? span - b0 : block, 1);
+			}
+		}
+	}
+	for (long j = 0; j < nq; j++) {
+		const float *acc = qs + j * per + pad, l = acc[pad + 1];
+		float *o = out + j / ng * tstride + j % ng * hd;
+		const float inv = !online ? 1 : l == 0 ? 0 : 1 / l;
+		for (long i = 0; i < hd; i++) o[i] = acc[i] * inv;
 	}
 }

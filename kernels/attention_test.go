@@ -196,11 +196,9 @@ func TestAttendRunsF32(t *testing.T) {
 	})
 }
 
-// TestAttendHalfRuns: each kernel set's attention over f16 keys and
-// values gives exactly its attention over the same values widened to
-// float32 (the loads convert exactly; the arithmetic is the same), and
-// GatherHalf widens exactly what quant.F16ToF32 does.
-func TestAttendHalfRuns(t *testing.T) {
+// TestGatherHalf: each kernel set's GatherHalf widens exactly what
+// quant.F16ToF32 does, over runs of rows.
+func TestGatherHalf(t *testing.T) {
 	rng := rand.New(rand.NewPCG(37, 38))
 	forEachISA(t, func(t *testing.T, v isa) {
 		for _, tc := range []struct {
@@ -219,16 +217,6 @@ func TestAttendHalfRuns(t *testing.T) {
 			for i := range hk {
 				hk[i], hv[i] = quant.F32ToF16(float32(rng.NormFloat64())), quant.F32ToF16(float32(rng.NormFloat64()))
 				fk[i], fv[i] = quant.F16ToF32(hk[i]), quant.F16ToF32(hv[i])
-			}
-			q := randVec(rng, tc.hd)
-			scale := float32(1 / math.Sqrt(float64(tc.hd)))
-			want, got := randVec(rng, tc.hd), randVec(rng, tc.hd)
-			AttendRuns(want, q, fk, fv, tc.stride, tc.runs, scale, make([]float32, span), false)
-			AttendHalfRuns(got, q, hk, hv, tc.stride, tc.runs, scale, make([]float32, span), false)
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("hd=%d runs %v: out[%d] = %v, float32 %v", tc.hd, tc.runs, i, got[i], want[i])
-				}
 			}
 			g := make([]float32, span*tc.hd)
 			GatherHalf(g, hk, tc.stride, tc.hd, tc.runs, false)
@@ -312,8 +300,12 @@ func BenchmarkAttend(b *testing.B) {
 			}
 		})
 		b.Run("f16/"+runs.name, func(b *testing.B) {
+			t := &AttendTile{Q: q, Out: out, TokenStride: hd, Tokens: 1, Heads: 1, HeadDim: hd, Spans: []int{span},
+				K: hk, V: hv, Stride: stride, Runs: runs.r, Scale: 0.125, Scratch: make([]float32, AttendTileScratch(1, hd, span, false))}
 			for b.Loop() {
-				AttendHalfRuns(out, q, hk, hv, stride, runs.r, 0.125, scores, false)
+				if err := AttendTileHalf(t, false); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -367,8 +367,19 @@ AVX2 void kernels_silu_mul(float *g, const float *u, long n) {
 
 // x = softmax(x) over n > 0 elements.
 AVX2 void kernels_softmax(float *x, long n) {
+	// The largest score, 8 lanes at a time: a maximum is the same in any
+	// order (max_ps keeps its second operand when the first is NaN, as
+	// the scalar comparison skips a NaN).
 	float top = x[0];
-	for (long i = 1; i < n; i++) top = x[i] > top ? x[i] : top;
+	long j = 0;
+	if (n >= 8) {
+		__m256 m = _mm256_loadu_ps(x);
+		for (j = 8; j + 8 <= n; j += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + j), m);
+		float lanes[8];
+		_mm256_storeu_ps(lanes, m);
+		for (int l = 0; l < 8; l++) top = lanes[l] > top ? lanes[l] : top;
+	}
+	for (; j < n; j++) top = x[j] > top ? x[j] : top;
 	const __m256 tv = _mm256_set1_ps(top);
 	__m256 acc = _mm256_setzero_ps();
 	long i = 0;

@@ -10,7 +10,7 @@ void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 void kernels_add(float *dst, const float *src, long n);
 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round);
-void kernels_attend_f16(float *out, const float *q, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores);
+void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, long block, int online, float *scratch);
 void kernels_gather_f16(float *dst, const uint16_t *src, long stride, long hd, const long *runs, long nruns);
 void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, long off, long hd, const long *runs, long nruns);
 void kernels_rope(float *x, const float *cs, long n, long hd, long rd, int neox);
@@ -171,9 +171,17 @@ func simdAttendRound(out, q, k, v []float32, stride int, runs []Run, scale float
 	C.kernels_attend(f32p(out), f32p(q), f32p(k), f32p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores), r)
 }
 
-func simdAttendF16(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32) {
-	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(runs)))
-	C.kernels_attend_f16(f32p(out), f32p(q), h16p(k), h16p(v), C.long(stride), C.long(len(q)), rp, C.long(len(runs)), C.float(scale), f32p(scores))
+func simdAttendTileHalf(t *AttendTile, longest int) {
+	// Run is two ints and a span one, as the C side reads them: longs.
+	rp := (*C.long)(unsafe.Pointer(unsafe.SliceData(t.Runs)))
+	sp := (*C.long)(unsafe.Pointer(unsafe.SliceData(t.Spans)))
+	online := C.int(0)
+	if t.Online {
+		online = 1
+	}
+	C.kernels_attend_tile_f16(f32p(t.Out), f32p(t.Q), C.long(t.TokenStride), C.long(t.Tokens), C.long(t.Heads), sp, C.long(longest),
+		h16p(t.K), h16p(t.V), C.long(t.Stride), C.long(t.HeadDim), rp, C.long(len(t.Runs)), C.float(t.Scale),
+		C.long(tileBlock(t.HeadDim)), online, f32p(t.Scratch))
 }
 
 func simdGatherF16(dst []float32, src []uint16, stride, hd int, runs []Run) {

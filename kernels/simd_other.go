@@ -28,7 +28,7 @@ func simdAttendF32(out, q, k, v []float32, stride int, runs []Run, scale float32
 	panic("kernels: no SIMD build")
 }
 
-func simdAttendF16(out, q []float32, k, v []uint16, stride int, runs []Run, scale float32, scores []float32) {
+func simdAttendTileHalf(t *AttendTile, longest int) {
 	panic("kernels: no SIMD build")
 }
 

@@ -1,7 +1,10 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
@@ -10,25 +13,42 @@ import (
 
 // attnTask computes the (token, head) pairs of one attention node, split
 // over cores by kernels.Parallel; each pair's arithmetic is the same
-// whichever core runs it.
+// whichever core runs it. Over an f16 cache (without a soft cap) it
+// attends flash tiles instead, claimed by the cores in turn.
 type attnTask struct {
 	e            *Executor
 	at           *compute.Attention
 	scale        float32
+	layer        int
 	q, out       []float32
 	keys, values *kvRows
 	// Scratch per part: scores, the cache's cells or the longest span
 	// yet; keys and values widened to float32 (gather), as many heads'
-	// worth, when the path needs them.
-	scores, kbuf, vbuf [][]float32
+	// worth, when the path needs them; a flash tile's scratch.
+	scores, kbuf, vbuf, flash [][]float32
+
+	// The flash path: the batch's tiles, each spread over KV heads and
+	// chunks of a KV head's query heads; units is their product, and next
+	// the first unit no core has claimed.
+	tiles  []attnTile
+	chunks int
+	units  int
+	next   atomic.Int64
+	errMu  sync.Mutex
+	err    error
 }
+
+// attnTile is a run of consecutive tokens of the batch whose positions
+// are prefixes of one token's (longest): a causal prompt's tokens of one
+// sequence. They attend as one kernels.FlashTile per KV head.
+type attnTile struct{ first, tokens, longest int }
 
 // attention attends each token's query heads of q to the cache layer's
 // keys and values in the token's span, read through the batch's pages
 // (or from its base cells) as runs of cells. A token's arithmetic depends
 // on its own keys only: neither the runs its pages make nor the other
 // tokens in the batch change its bits.
-func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.Batch) {
+func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.Batch) error {
 	at := n.Params.Attn
 	longest := 0
 	for i := range batch.Tokens {
@@ -48,7 +68,7 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	}
 	t := &e.attn
 	for len(t.scores) < kernels.Threads() {
-		t.scores, t.kbuf, t.vbuf = append(t.scores, nil), append(t.kbuf, nil), append(t.vbuf, nil)
+		t.scores, t.kbuf, t.vbuf, t.flash = append(t.scores, nil), append(t.kbuf, nil), append(t.vbuf, nil), append(t.flash, nil)
 	}
 	// A span outgrows the cells only by pages a table repeats.
 	size := max(longest, e.cells)
@@ -60,10 +80,72 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 			t.kbuf[j], t.vbuf[j] = make([]float32, size*at.HeadDim), make([]float32, size*at.HeadDim)
 		}
 	}
-	t.at, t.scale, t.q, t.out = at, n.Params.Scale, q, out
+	t.at, t.scale, t.layer, t.q, t.out = at, n.Params.Scale, n.Params.Layer, q, out
 	t.keys, t.values = &e.keys[n.Params.Layer], &e.values[n.Params.Layer]
-	kernels.Parallel(len(batch.Tokens)*at.Heads, 4, &e.wg, t)
-	t.q, t.out, t.keys, t.values = nil, nil, nil, nil
+	defer func() { t.q, t.out, t.keys, t.values = nil, nil, nil, nil }()
+	if !flashes(e.cache.Type, at) {
+		kernels.Parallel(len(batch.Tokens)*at.Heads, 4, &e.wg, t)
+		return nil
+	}
+	group := at.Heads / at.KVHeads
+	perTile := max(1, kernels.TileMaxQueries/group)
+	t.tiles = e.tileTokens(t.tiles[:0], len(batch.Tokens), perTile)
+	t.chunks = (group + kernels.TileMaxQueries - 1) / kernels.TileMaxQueries
+	t.units = len(t.tiles) * at.KVHeads * t.chunks
+	t.next.Store(0)
+	t.err = nil
+	for j, f := range t.flash {
+		if need := kernels.AttendTileScratch(kernels.TileMaxQueries, at.HeadDim, size, false); len(f) < need {
+			t.flash[j] = make([]float32, need)
+		}
+	}
+	// Parts claim units in turn: a causal prompt's later tokens cost
+	// more, which contiguous ranges would leave to one core.
+	kernels.Parallel(kernels.Threads(), 1, &e.wg, t)
+	return t.err
+}
+
+// tileTokens appends to dst the tiles of n tokens, at most perTile
+// tokens each: a token joins the tile before it when its positions and
+// the tile's longest token's are prefixes of one another.
+func (e *Executor) tileTokens(dst []attnTile, n, perTile int) []attnTile {
+	for i := 0; i < n; i++ {
+		if k := len(dst) - 1; k >= 0 && dst[k].tokens < perTile {
+			tl := &dst[k]
+			switch {
+			case prefixOf(e.runs[i], e.runs[tl.longest]):
+				tl.tokens++
+				continue
+			case prefixOf(e.runs[tl.longest], e.runs[i]):
+				tl.tokens++
+				tl.longest = i
+				continue
+			}
+		}
+		dst = append(dst, attnTile{first: i, tokens: 1, longest: i})
+	}
+	return dst
+}
+
+// prefixOf says whether the positions of runs a are the first positions
+// of runs b.
+func prefixOf(a, b []kernels.Run) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	for i, r := range a {
+		if b[i].Row != r.Row || b[i].Len < r.Len || b[i].Len > r.Len && i < len(a)-1 {
+			return false
+		}
+	}
+	return true
+}
+
+// flashes says whether attention runs as flash tiles: over an f16
+// cache, without soft-capped scores (Gemma 2's cap is applied before the
+// softmax, which the flash kernel does not do).
+func flashes(t gguf.Type, at *compute.Attention) bool {
+	return t == gguf.TypeF16 && at.SoftCap == 0
 }
 
 // gathers says whether attention widens a head's keys and values into
@@ -73,12 +155,17 @@ func gathers(t gguf.Type, at *compute.Attention) bool {
 	return t == gguf.TypeQ8_0 || t == gguf.TypeF16 && at.SoftCap > 0
 }
 
-// Run implements kernels.Task over pairs u = token·Heads + head.
+// Run implements kernels.Task: over pairs u = token·Heads + head, or,
+// on the flash path, over the units the part claims.
 func (t *attnTask) Run(part, lo, hi int) {
+	if flashes(t.e.cache.Type, t.at) {
+		t.runFlash(part)
+		return
+	}
 	at, w := t.at, t.e.cache.Width
-	hd, group := at.HeadDim, at.Heads/at.KVHeads
+	hd := at.HeadDim
 	typ := t.e.cache.Type
-	f16 := typ == gguf.TypeF16
+	group := at.Heads / at.KVHeads
 	for u := lo; u < hi; u++ {
 		i, h := u/at.Heads, u%at.Heads
 		runs, kv, span := t.e.runs[i], h/group*hd, t.e.spans[i]
@@ -91,16 +178,45 @@ func (t *attnTask) Run(part, lo, hi int) {
 			t.values.gather(v, w, kv, hd, runs)
 			all := [1]kernels.Run{{Row: 0, Len: span}}
 			if at.SoftCap > 0 {
-				attend(out, q, k, v, hd, all[:], t.scale, at.SoftCap, f16, scores)
+				attend(out, q, k, v, hd, all[:], t.scale, at.SoftCap, typ == gguf.TypeF16, scores)
 			} else {
 				kernels.AttendRunsF32(out, q, k, v, hd, all[:], t.scale, scores, false)
 			}
-		case f16:
-			kernels.AttendHalfRuns(out, q, t.keys.f16[kv:], t.values.f16[kv:], w, runs, t.scale, scores, false)
 		default:
 			// F32 keeps the Go sums its encoders' tests were measured with
 			// (model/bert holds them to 5e-5 of the reference).
 			attend(out, q, t.keys.f32[kv:], t.values.f32[kv:], w, runs, t.scale, at.SoftCap, false, scores)
+		}
+	}
+}
+
+// runFlash attends the flash units it claims: unit u is tile
+// u/(KVHeads·chunks), KV head u/chunks%KVHeads, and that head's query
+// heads from FlashMaxQueries·(u%chunks).
+func (t *attnTask) runFlash(part int) {
+	at, hd := t.at, t.at.HeadDim
+	group := at.Heads / at.KVHeads
+	for {
+		u := int(t.next.Add(1) - 1)
+		if u >= t.units {
+			return
+		}
+		tl := t.tiles[u/(at.KVHeads*t.chunks)]
+		kvh, chunk := u/t.chunks%at.KVHeads, u%t.chunks
+		h0 := kvh*group + chunk*kernels.TileMaxQueries
+		heads := min(kernels.TileMaxQueries, kvh*group+group-h0)
+		at0 := (tl.first*at.Heads + h0) * hd
+		err := kernels.AttendTileHalf(&kernels.AttendTile{
+			Q: t.q[at0:], Out: t.out[at0:], TokenStride: at.Heads * hd, Tokens: tl.tokens, Heads: heads, HeadDim: hd,
+			Spans: t.e.spans[tl.first : tl.first+tl.tokens], K: t.keys.f16[kvh*hd:], V: t.values.f16[kvh*hd:],
+			Stride: t.e.cache.Width, Runs: t.e.runs[tl.longest], Scale: t.scale, Scratch: t.flash[part],
+		}, false)
+		if err != nil {
+			t.errMu.Lock()
+			if t.err == nil {
+				t.err = fmt.Errorf("attention, layer %d: %w", t.layer, err)
+			}
+			t.errMu.Unlock()
 		}
 	}
 }

@@ -53,15 +53,18 @@ func session(t testing.TB, m *llama.Model, ctx int) (*runner.Session, *Executor)
 // or value, an int8 of a Q8_K block), which these random-weight models
 // amplify: llama3 and qwen2 cross f16 steps (1e-4 and 2.6e-4), and
 // llama3-Q4_K_M crosses a Q8_K step in its third step (6%, under 1e-5 before
-// it). The bounds sit above those measurements; model/llama holds this
-// executor to llama.cpp itself, token by token.
+// it). stories260K's f16 attention weights cross a rounding step now and
+// then too (1.2e-5): its 8-wide heads' scores sum in kernels.AttendTile's
+// tree, not the reference's order. The bounds sit above those
+// measurements; model/llama holds this executor to llama.cpp itself,
+// token by token.
 func TestModelsMatchReference(t *testing.T) {
 	prompt := []int32{1, 403, 407, 261, 378, 432, 383, 286}
 	for _, tc := range []struct {
 		rel string
 		tol float64 // relative RMS error of every step's logits
 	}{
-		{"llama/stories260K.gguf", 1e-5},
+		{"llama/stories260K.gguf", 1e-4},
 		{"llama/llama-2-tiny-random.gguf", 1e-6},
 		{"arch/llama3.gguf", 5e-4},
 		{"arch/qwen2.gguf", 1e-3},
@@ -119,14 +122,16 @@ func TestModelsMatchReference(t *testing.T) {
 // difference across an f16 step now and then) and keeping f32 (what the
 // type's rounding costs: on stories260K, a trained model, f16 measured
 // 2e-3 and q8_0 5e-2, whose blocks of 32 span four of its 8-wide heads;
-// llama3's random weights amplify it to 1e-2 and 0.14). llama-2-tiny's
+// llama3's random weights amplify it to 1e-2 and 0.14). stories260K's f16
+// cache measured 4.9e-5 against the Reference keeping f16, an attention
+// weight crossing an f16 step (see TestModelsMatchReference). llama-2-tiny's
 // rows of 8 values cannot hold q8_0 blocks (TestErrors).
 func TestKVTypes(t *testing.T) {
 	for _, tc := range []struct {
 		rel    string
 		bounds map[string]kvtest.Bound
 	}{
-		{"llama/stories260K.gguf", map[string]kvtest.Bound{"f32": {Same: 1e-5, F32: 1e-5}, "f16": {Same: 1e-5, F32: 5e-3}, "q8_0": {Same: 1e-5, F32: 0.1}}},
+		{"llama/stories260K.gguf", map[string]kvtest.Bound{"f32": {Same: 1e-5, F32: 1e-5}, "f16": {Same: 1e-4, F32: 5e-3}, "q8_0": {Same: 1e-5, F32: 0.1}}},
 		{"llama/llama-2-tiny-random.gguf", map[string]kvtest.Bound{"f32": {Same: 1e-6, F32: 1e-6}, "f16": {Same: 1e-6, F32: 1e-4}}},
 		{"arch/llama3.gguf", map[string]kvtest.Bound{"f32": {Same: 5e-5, F32: 5e-5}, "f16": {Same: 5e-3, F32: 0.05}, "q8_0": {Same: 5e-5, F32: 0.3}}},
 	} {

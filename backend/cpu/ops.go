@@ -76,7 +76,7 @@ func (e *Executor) run(s *step, batch *compute.Batch) error {
 	case compute.OpStoreKV:
 		return e.storeKV(n.Params.Layer, a, b, batch)
 	case compute.OpAttention:
-		e.attention(n, a, out, batch)
+		return e.attention(n, a, out, batch)
 	case compute.OpSiLUMul:
 		copyIn(out, a)
 		// Row by row: the SIMD kernel computes a row's tail outside the

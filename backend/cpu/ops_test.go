@@ -218,6 +218,12 @@ func TestOps(t *testing.T) {
 		{"attention window", attention(compute.Attention{KVHeads: 4, Causal: true, Window: 3}, scale), gguf.TypeF16, 1e-4},
 		{"attention window not causal", attention(compute.Attention{KVHeads: 8, Window: 2}, scale), gguf.TypeF16, 1e-4},
 		{"attention soft-cap", attention(compute.Attention{KVHeads: 4, Causal: true, SoftCap: 1.5}, 3), gguf.TypeF16, 1e-4},
+		// More query heads on a KV head than a kernels.AttendTile holds:
+		// the heads go in chunks.
+		{"attention 32 heads on one", func(b *compute.Builder) compute.Tensor {
+			a := compute.Attention{Heads: 32, KVHeads: 1, HeadDim: 2, Causal: true}
+			return b.Outputs(b.Attention(x(b), b.StoreKV(0, b.View(y(b), 0, 2), b.View(y(b), 2, 2)), &a, 0.7))
+		}, gguf.TypeF16, 1e-4},
 		{"attention f32 cache", attention(compute.Attention{KVHeads: 4, Causal: true}, scale), gguf.TypeF32, 1e-6},
 		{"attention f32 cache soft-cap", attention(compute.Attention{KVHeads: 8, Causal: true, SoftCap: 2}, 3), gguf.TypeF32, 1e-6},
 		{"block", block, gguf.TypeF16, 1e-4},

@@ -81,8 +81,10 @@ func TestArchOracleVulkan(t *testing.T) {
 // the second prompt's arithmetic matches too, so these read as rounding
 // steps crossed (archtest.Check) rather than a Q2_K/Q3_K difference.
 var oracleModels = []oracleModel{
-	// reference 0.0066/0.039, graph 0.00088/0.039, CPU 0.00012/0.020, Vulkan 0.0152/0.0301
-	{"llama3", oracleBound{0.02, 0.1}, oracleBound{2e-3, 0.1}, oracleBound{1e-3, 0.1}, oracleBound{0.03, 0.1}},
+	// reference 0.0066/0.039, graph 0.00088/0.039, CPU 0.0041/0.010, Vulkan 0.0152/0.0301.
+	// The CPU's was 0.00012 before kernels.AttendTile, whose scores sum in
+	// a tree: the second prompt's last row crosses an f16 weight step.
+	{"llama3", oracleBound{0.02, 0.1}, oracleBound{2e-3, 0.1}, oracleBound{1e-2, 0.1}, oracleBound{0.03, 0.1}},
 	// reference 0.0057/0.014, graph 0.0063/0.012, CPU 0.0063/0.0055, Vulkan 0.0129/0.0118
 	// Per prompt: graph 7.4e-5 and 0.0077/0.015 and 0.028, CPU 0.0023 and
 	// 0.0048/0.025 and 0.012, with the experts' inputs rounded to f16 as
