@@ -45,6 +45,14 @@ type Graph struct {
 type CacheShape struct {
 	Layers, Width int
 	Type          gguf.Type
+	// Flash has attention over the cache take flash attention's
+	// arithmetic (llama.cpp's --flash-attn): a softmax folded block by
+	// block into the output (online), with the weights meeting the values
+	// unrounded where an f16 cache otherwise rounds them to f16. Where an
+	// executor has no flash kernel for the cache's type, its attention
+	// already leaves the weights unrounded (q8_0, f32), the same
+	// arithmetic but for the order of its sums.
+	Flash bool
 }
 
 // Node returns t's node.

@@ -413,8 +413,11 @@ func (r *Reference) attention(n *Node, q []float32, batch *Batch, out []float32)
 			}
 			softmax(scores, scores)
 			// llama.cpp's product of the weights with an f16 V cache
-			// converts them to f16 too.
-			copy(scores, roundTo(r.cache.Type, scores))
+			// converts them to f16 too, unless it attends flash (the
+			// weights are then not normalised until after the product).
+			if !r.cache.Flash {
+				copy(scores, roundTo(r.cache.Type, scores))
+			}
 			o := out[(i*at.Heads+h)*hd:][:hd]
 			for j := range o {
 				var sum float64

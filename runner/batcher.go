@@ -40,6 +40,8 @@ type BatcherConfig struct {
 	// KVType names the KV cache type (compute.KVTypes); "" keeps the
 	// graph's own (see cacheOf).
 	KVType string
+	// FlashAttention: as Config.FlashAttention.
+	FlashAttention bool
 	// PrefillChunk bounds the prompt tokens of a step that also decodes
 	// (0 means 128): a long prompt then delays the others' next token by
 	// one chunk's time, not its whole length.
@@ -135,7 +137,7 @@ func (b *Batcher) open(cells int) error {
 	if err != nil {
 		return err
 	}
-	cache, err := cacheOf(g, b.cfg.KVType)
+	cache, err := cacheOf(g, b.cfg.KVType, b.cfg.FlashAttention)
 	if err != nil {
 		return err
 	}

@@ -31,9 +31,12 @@ type Model struct {
 	Loaded model.Loaded
 	// KVType is the KV cache type of the model's generation sessions
 	// (Config.KVType; "" is f16).
-	KVType  string
-	weights Weights
-	batch   int
+	KVType string
+	// FlashAttention has its generation sessions attend flash
+	// (Config.FlashAttention).
+	FlashAttention bool
+	weights        Weights
+	batch          int
 }
 
 // Open loads f's model (refusing what its architecture does not
@@ -72,8 +75,8 @@ func (m *Model) NewSession(ctx int) (*Session, error) {
 	if !m.Arch.Serves(model.Generate) {
 		return nil, fmt.Errorf("runner: %v models do not generate", m.Arch.Names)
 	}
-	return New(Config{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx, MaxBatch: m.batch, KVType: m.KVType},
-		m.weights.NewExecutor)
+	return New(Config{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx, MaxBatch: m.batch, KVType: m.KVType,
+		FlashAttention: m.FlashAttention}, m.weights.NewExecutor)
 }
 
 // NewBatcher returns a batcher of the model's generation graph whose
@@ -84,7 +87,8 @@ func (m *Model) NewBatcher(ctx, cells, maxCells int) (*Batcher, error) {
 		return nil, fmt.Errorf("runner: %v models do not generate", m.Arch.Names)
 	}
 	return NewBatcher(BatcherConfig{File: m.File, Build: m.Loaded.Build, Vocab: m.Loaded.Vocab(), Context: ctx,
-		Cells: cells, MaxCells: maxCells, MaxBatch: m.batch, KVType: m.KVType}, m.weights.NewExecutor)
+		Cells: cells, MaxCells: maxCells, MaxBatch: m.batch, KVType: m.KVType, FlashAttention: m.FlashAttention},
+		m.weights.NewExecutor)
 }
 
 // NewEncoder returns an encoder of the model's embedding graph for

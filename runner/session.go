@@ -30,6 +30,9 @@ type Config struct {
 	// KVType names the KV cache type (compute.KVTypes) of a model whose
 	// graph keeps an f16 cache (decoders); "" keeps the graph's own.
 	KVType string
+	// FlashAttention has such a model attend with flash attention's
+	// arithmetic (compute.CacheShape.Flash).
+	FlashAttention bool
 }
 
 // Session is one sequence generated on an executor. It implements
@@ -65,7 +68,7 @@ func New(cfg Config, newExec NewExecutor) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, err := cacheOf(g, cfg.KVType)
+	cache, err := cacheOf(g, cfg.KVType, cfg.FlashAttention)
 	if err != nil {
 		return nil, err
 	}
@@ -77,10 +80,14 @@ func New(cfg Config, newExec NewExecutor) (*Session, error) {
 }
 
 // cacheOf returns the KV cache shape g needs, stored as kvType (a
-// compute.KVTypes name) when g keeps an f16 cache (decoders; encoders
-// keep theirs in f32); "" keeps g's own.
-func cacheOf(g *compute.Graph, kvType string) (compute.CacheShape, error) {
+// compute.KVTypes name) and attended flash when g keeps an f16 cache
+// (decoders; encoders keep theirs in f32, as llama.cpp computes their
+// attention); "" keeps g's own type.
+func cacheOf(g *compute.Graph, kvType string, flash bool) (compute.CacheShape, error) {
 	cache := g.Cache
+	if cache.Type == gguf.TypeF16 {
+		cache.Flash = flash
+	}
 	if kvType != "" && cache.Type == gguf.TypeF16 {
 		var err error
 		if cache.Type, err = compute.ParseKVType(kvType); err != nil {

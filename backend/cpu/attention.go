@@ -14,7 +14,8 @@ import (
 // attnTask computes the (token, head) pairs of one attention node, split
 // over cores by kernels.Parallel; each pair's arithmetic is the same
 // whichever core runs it. Over an f16 cache (without a soft cap) it
-// attends flash tiles instead, claimed by the cores in turn.
+// attends tiles instead (kernels.AttendTile), claimed by the cores in
+// turn.
 type attnTask struct {
 	e            *Executor
 	at           *compute.Attention
@@ -24,10 +25,10 @@ type attnTask struct {
 	keys, values *kvRows
 	// Scratch per part: scores, the cache's cells or the longest span
 	// yet; keys and values widened to float32 (gather), as many heads'
-	// worth, when the path needs them; a flash tile's scratch.
-	scores, kbuf, vbuf, flash [][]float32
+	// worth, when the path needs them; a tile's scratch.
+	scores, kbuf, vbuf, tileScratch [][]float32
 
-	// The flash path: the batch's tiles, each spread over KV heads and
+	// The tiled path: the batch's tiles, each spread over KV heads and
 	// chunks of a KV head's query heads; units is their product, and next
 	// the first unit no core has claimed.
 	tiles  []attnTile
@@ -40,7 +41,7 @@ type attnTask struct {
 
 // attnTile is a run of consecutive tokens of the batch whose positions
 // are prefixes of one token's (longest): a causal prompt's tokens of one
-// sequence. They attend as one kernels.FlashTile per KV head.
+// sequence. They attend as one kernels.AttendTile per KV head.
 type attnTile struct{ first, tokens, longest int }
 
 // attention attends each token's query heads of q to the cache layer's
@@ -68,7 +69,7 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	}
 	t := &e.attn
 	for len(t.scores) < kernels.Threads() {
-		t.scores, t.kbuf, t.vbuf, t.flash = append(t.scores, nil), append(t.kbuf, nil), append(t.vbuf, nil), append(t.flash, nil)
+		t.scores, t.kbuf, t.vbuf, t.tileScratch = append(t.scores, nil), append(t.kbuf, nil), append(t.vbuf, nil), append(t.tileScratch, nil)
 	}
 	// A span outgrows the cells only by pages a table repeats.
 	size := max(longest, e.cells)
@@ -83,7 +84,7 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	t.at, t.scale, t.layer, t.q, t.out = at, n.Params.Scale, n.Params.Layer, q, out
 	t.keys, t.values = &e.keys[n.Params.Layer], &e.values[n.Params.Layer]
 	defer func() { t.q, t.out, t.keys, t.values = nil, nil, nil, nil }()
-	if !flashes(e.cache.Type, at) {
+	if !tiled(e.cache.Type, at) {
 		kernels.Parallel(len(batch.Tokens)*at.Heads, 4, &e.wg, t)
 		return nil
 	}
@@ -94,9 +95,9 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	t.units = len(t.tiles) * at.KVHeads * t.chunks
 	t.next.Store(0)
 	t.err = nil
-	for j, f := range t.flash {
-		if need := kernels.AttendTileScratch(kernels.TileMaxQueries, at.HeadDim, size, false); len(f) < need {
-			t.flash[j] = make([]float32, need)
+	for j, f := range t.tileScratch {
+		if need := kernels.AttendTileScratch(kernels.TileMaxQueries, at.HeadDim, size, e.cache.Flash); len(f) < need {
+			t.tileScratch[j] = make([]float32, need)
 		}
 	}
 	// Parts claim units in turn: a causal prompt's later tokens cost
@@ -141,10 +142,10 @@ func prefixOf(a, b []kernels.Run) bool {
 	return true
 }
 
-// flashes says whether attention runs as flash tiles: over an f16
-// cache, without soft-capped scores (Gemma 2's cap is applied before the
-// softmax, which the flash kernel does not do).
-func flashes(t gguf.Type, at *compute.Attention) bool {
+// tiled says whether attention runs in tiles: over an f16 cache,
+// without soft-capped scores (Gemma 2's cap is applied before the
+// softmax, which the tile kernel does not do).
+func tiled(t gguf.Type, at *compute.Attention) bool {
 	return t == gguf.TypeF16 && at.SoftCap == 0
 }
 
@@ -156,10 +157,10 @@ func gathers(t gguf.Type, at *compute.Attention) bool {
 }
 
 // Run implements kernels.Task: over pairs u = token·Heads + head, or,
-// on the flash path, over the units the part claims.
+// on the tiled path, over the units the part claims.
 func (t *attnTask) Run(part, lo, hi int) {
-	if flashes(t.e.cache.Type, t.at) {
-		t.runFlash(part)
+	if tiled(t.e.cache.Type, t.at) {
+		t.runTiles(part)
 		return
 	}
 	at, w := t.at, t.e.cache.Width
@@ -178,7 +179,7 @@ func (t *attnTask) Run(part, lo, hi int) {
 			t.values.gather(v, w, kv, hd, runs)
 			all := [1]kernels.Run{{Row: 0, Len: span}}
 			if at.SoftCap > 0 {
-				attend(out, q, k, v, hd, all[:], t.scale, at.SoftCap, typ == gguf.TypeF16, scores)
+				attend(out, q, k, v, hd, all[:], t.scale, at.SoftCap, typ == gguf.TypeF16 && !t.e.cache.Flash, scores)
 			} else {
 				kernels.AttendRunsF32(out, q, k, v, hd, all[:], t.scale, scores, false)
 			}
@@ -190,10 +191,10 @@ func (t *attnTask) Run(part, lo, hi int) {
 	}
 }
 
-// runFlash attends the flash units it claims: unit u is tile
+// runTiles attends the tile units it claims: unit u is tile
 // u/(KVHeads·chunks), KV head u/chunks%KVHeads, and that head's query
-// heads from FlashMaxQueries·(u%chunks).
-func (t *attnTask) runFlash(part int) {
+// heads from TileMaxQueries·(u%chunks).
+func (t *attnTask) runTiles(part int) {
 	at, hd := t.at, t.at.HeadDim
 	group := at.Heads / at.KVHeads
 	for {
@@ -209,7 +210,7 @@ func (t *attnTask) runFlash(part int) {
 		err := kernels.AttendTileHalf(&kernels.AttendTile{
 			Q: t.q[at0:], Out: t.out[at0:], TokenStride: at.Heads * hd, Tokens: tl.tokens, Heads: heads, HeadDim: hd,
 			Spans: t.e.spans[tl.first : tl.first+tl.tokens], K: t.keys.f16[kvh*hd:], V: t.values.f16[kvh*hd:],
-			Stride: t.e.cache.Width, Runs: t.e.runs[tl.longest], Scale: t.scale, Scratch: t.flash[part],
+			Stride: t.e.cache.Width, Runs: t.e.runs[tl.longest], Scale: t.scale, Online: t.e.cache.Flash, Scratch: t.tileScratch[part],
 		}, false)
 		if err != nil {
 			t.errMu.Lock()

@@ -142,3 +142,34 @@ func TestKVTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestFlashAttention: an f16 cache attended flash (runner.Config.
+// FlashAttention) against compute.Reference attending flash, whose
+// weights meet the values unrounded (float32 noise: the online softmax
+// rescales in float32 where the reference sums in float64: measured
+// 6.1e-7, 1.1e-7, and 3.0e-4 and 3.5e-4 on the random-weight models,
+// which carry a difference across an f16 step now and then), and against
+// the Reference keeping f32 (the keys' and values' f16 rounding alone:
+// 7.0e-4, 1.1e-5, 8.3e-3, 8.2e-3).
+func TestFlashAttention(t *testing.T) {
+	for _, tc := range []struct {
+		rel   string
+		bound kvtest.Bound
+	}{
+		{"llama/stories260K.gguf", kvtest.Bound{Same: 5e-6, F32: 5e-3}},
+		{"llama/llama-2-tiny-random.gguf", kvtest.Bound{Same: 1e-6, F32: 1e-4}},
+		{"arch/llama3.gguf", kvtest.Bound{Same: 1e-3, F32: 0.05}},
+		{"arch/qwen2.gguf", kvtest.Bound{Same: 1e-3, F32: 0.05}},
+	} {
+		t.Run(tc.rel, func(t *testing.T) {
+			m := loadModel(t, tc.rel)
+			kvtest.Check(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, FlashAttention: true},
+				func(c compute.CacheShape, cells int) (compute.Executor, error) {
+					if !c.Flash {
+						t.Errorf("the executor opened without flash (%+v)", c)
+					}
+					return New(c, cells)
+				}, map[string]kvtest.Bound{"f16": tc.bound})
+		})
+	}
+}

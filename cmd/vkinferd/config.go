@@ -31,10 +31,13 @@ type Config struct {
 	ContextSize  int           `toml:"context_size"`
 	KVCells      int           `toml:"kv_cells"`
 	KVType       string        `toml:"kv_type"`
-	BatchSize    int           `toml:"batch_size"`
-	Timeout      time.Duration `toml:"request_timeout"`
-	LogLevel     string        `toml:"log_level"`
-	LogFormat    string        `toml:"log_format"`
+	// FlashAttn has generation attend with flash attention's arithmetic
+	// (compute.CacheShape.Flash), as llama.cpp's --flash-attn.
+	FlashAttn bool          `toml:"flash_attn"`
+	BatchSize int           `toml:"batch_size"`
+	Timeout   time.Duration `toml:"request_timeout"`
+	LogLevel  string        `toml:"log_level"`
+	LogFormat string        `toml:"log_format"`
 	// HTTP is the opt-in TCP address of the HTTP API (empty: none; the
 	// Unix socket serves HTTP either way).
 	HTTP            string `toml:"http"`
@@ -145,6 +148,7 @@ var specs = map[string]flagSpec{
 	"context-size":      {"context-size", "VKINFER_CONTEXT_SIZE", "default context size in tokens per request (capped by the model's; a request's context_size may lower it)"},
 	"kv-cells":          {"kv-cells", "VKINFER_KV_CELLS", "most KV cache cells a model's requests share; the cache starts at one context and grows as they need (0: context-size x parallel)"},
 	"kv-type":           {"kv-type", "VKINFER_KV_TYPE", "KV cache type of generation: f16, q8_0 or f32"},
+	"flash-attn":        {"flash-attn", "VKINFER_FLASH_ATTN", "attend with flash attention (online softmax, weights unrounded), as llama.cpp's --flash-attn"},
 	"batch-size":        {"batch-size", "VKINFER_BATCH_SIZE", "prompt tokens evaluated per batch"},
 	"request-timeout":   {"request-timeout", "VKINFER_REQUEST_TIMEOUT", "longest a request may take, queueing included"},
 	"log-level":         {"log-level", "VKINFER_LOG_LEVEL", "debug, info, warn or error"},
@@ -172,6 +176,7 @@ func LoadConfig(args []string, getenv func(string) string, defaultSocket string)
 	fs.Int("context-size", 0, specs["context-size"].usage)
 	fs.Int("kv-cells", 0, specs["kv-cells"].usage)
 	fs.String("kv-type", "", specs["kv-type"].usage)
+	fs.Bool("flash-attn", false, specs["flash-attn"].usage)
 	fs.Int("batch-size", 0, specs["batch-size"].usage)
 	fs.Duration("request-timeout", 0, specs["request-timeout"].usage)
 	fs.String("log-level", "", specs["log-level"].usage)
@@ -273,6 +278,8 @@ func (c *Config) set(name, val string) error {
 		return atoi(&c.KVCells)
 	case "kv-type":
 		c.KVType = val
+	case "flash-attn":
+		return parseBool(&c.FlashAttn, val)
 	case "batch-size":
 		return atoi(&c.BatchSize)
 	case "request-timeout":
@@ -284,12 +291,18 @@ func (c *Config) set(name, val string) error {
 	case "http":
 		c.HTTP = val
 	case "http-allow-remote":
-		b, err := strconv.ParseBool(val)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", val)
-		}
-		c.HTTPAllowRemote = b
+		return parseBool(&c.HTTPAllowRemote, val)
 	}
+	return nil
+}
+
+// parseBool sets *b to val read as a boolean.
+func parseBool(b *bool, val string) error {
+	v, err := strconv.ParseBool(val)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", val)
+	}
+	*b = v
 	return nil
 }
 

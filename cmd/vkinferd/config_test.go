@@ -160,3 +160,42 @@ func TestConfigHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigFlashAttn: flash attention is off unless --flash-attn, its
+// environment variable or the config file's flash_attn turns it on; a
+// value that is not a boolean is refused.
+func TestConfigFlashAttn(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		env       map[string]string
+		file      string
+		want, err bool
+	}{
+		{nil, nil, "", false, false},
+		{[]string{"--flash-attn"}, nil, "", true, false},
+		{[]string{"--flash-attn=false"}, map[string]string{"VKINFER_FLASH_ATTN": "1"}, "", false, false},
+		{nil, map[string]string{"VKINFER_FLASH_ATTN": "true"}, "", true, false},
+		{nil, nil, "flash_attn = true\n", true, false},
+		{nil, map[string]string{"VKINFER_FLASH_ATTN": "sometimes"}, "", false, true},
+	} {
+		dir := t.TempDir()
+		t.Setenv("XDG_CONFIG_HOME", dir)
+		if tc.file != "" {
+			file := filepath.Join(dir, "vkinfer", "config.toml")
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg, _, err := LoadConfig(tc.args, env(tc.env), "/run/d.sock")
+		if (err != nil) != tc.err {
+			t.Errorf("%v %v %q: error %v", tc.args, tc.env, tc.file, err)
+			continue
+		}
+		if err == nil && cfg.FlashAttn != tc.want {
+			t.Errorf("%v %v %q: flash attention %v, want %v", tc.args, tc.env, tc.file, cfg.FlashAttn, tc.want)
+		}
+	}
+}

@@ -89,3 +89,74 @@ func TestKVTypeServed(t *testing.T) {
 	}
 	t.Logf("memory charged: f32 %d, f16 %d, q8_0 %d bytes", f32, f16, q8)
 }
+
+// TestFlashAttnServed: a daemon started with --flash-attn generates the
+// greedy ids of a session attending flash (runner with
+// Model.FlashAttention on the CPU backend), and its log-probabilities
+// are not the bits of a daemon without it: the flag reaches the
+// executor.
+func TestFlashAttnServed(t *testing.T) {
+	prompt, _ := referenceIDs(t, "stories260K")
+	f, err := gguf.Open(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := runner.Open(f, cpu.Backend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.FlashAttention = true
+	s, err := m.NewSession(min(2048, m.Loaded.ContextLength()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var want []int32
+	tokens, pos := prompt, 0
+	for range 32 {
+		if err := s.Eval(tokens, pos); err != nil {
+			t.Fatal(err)
+		}
+		pos += len(tokens)
+		lg, err := s.Logits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := int32(slices.Index(lg, slices.Max(lg)))
+		want, tokens = append(want, id), []int32{id}
+	}
+	models := modelsDir(t)
+	logprobs := map[bool][]float32{}
+	for _, flash := range []bool{true, false} {
+		args := []string{"--device", "cpu"}
+		if flash {
+			args = append(args, "--flash-attn")
+		}
+		d := startDaemon(t, models, socketPath(t), args...)
+		req := greedy(32)
+		req.Logprobs = true
+		st, err := d.client().Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int32
+		for {
+			ch, err := st.Next()
+			if err != nil {
+				break
+			}
+			ids = append(ids, ch.Tokens...)
+			for _, lp := range ch.Logprobs {
+				logprobs[flash] = append(logprobs[flash], lp.Logprob)
+			}
+		}
+		if flash && !slices.Equal(ids, want) {
+			t.Errorf("--flash-attn: ids %v, want %v", ids, want)
+		}
+	}
+	if len(logprobs[true]) != 32 || slices.Equal(logprobs[true], logprobs[false]) {
+		t.Errorf("log-probabilities with --flash-attn %v, without %v: want 32 of each, not all equal", logprobs[true], logprobs[false])
+	}
+}

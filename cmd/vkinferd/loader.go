@@ -68,6 +68,7 @@ type files struct {
 	reg     *Registry
 	backend *backend
 	kvType  string // of generation sessions' KV caches (--kv-type)
+	flash   bool   // generation attends flash (--flash-attn)
 	mu      sync.Mutex
 	m       map[string]*openFile
 }
@@ -124,7 +125,7 @@ func (fs *files) acquire(name string, want model.Capability) (*openFile, error) 
 	if of.m, err = runner.Open(f, fs.backend.runner()); err != nil {
 		return fail(err)
 	}
-	of.m.KVType = fs.kvType
+	of.m.KVType, of.m.FlashAttention = fs.kvType, fs.flash
 	fs.m[name] = of
 	return of, nil
 }

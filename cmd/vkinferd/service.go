@@ -34,7 +34,7 @@ type service struct {
 func newService(cfg Config, reg *Registry, be *backend, budget uint64, log *slog.Logger) *service {
 	logf := func(format string, args ...any) { log.Error(fmt.Sprintf(format, args...)) }
 	d := &service{cfg: cfg, reg: reg, metrics: &engine.Metrics{}, backend: be, started: time.Now()}
-	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be, kvType: cfg.KVType}
+	d.files = &files{reg: reg, m: map[string]*openFile{}, backend: be, kvType: cfg.KVType, flash: cfg.FlashAttn}
 	d.vocabs = &vocabs{reg: reg}
 	b := pool.NewBudget(budget, nil)
 	pc := pool.Config{
