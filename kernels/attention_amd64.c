@@ -177,32 +177,46 @@ AVX2 static inline __attribute__((always_inline)) void flash_widen(float *dst, c
 	for (; i < pad; i++) dst[i] = 0;
 }
 
-// flash_scores8 sets s[0..7] to scale times the dots of q (pad floats)
-// with the 8 key rows at kb, pad apart: a lane a key, each added in
-// dimension order per lane and then across its lanes by one tree.
-AVX2 static inline __attribute__((always_inline)) __m256 flash_scores8(const float *q, const float *kb, long pad) {
+// tile_rows is a block's key or value rows as a tile kernel reads them:
+// widened to float32, pad apart from f, or (h) the cache's f16 rows in
+// place, converted as read (exactly: the same values either way).
+typedef struct {
+	const float *f;
+	const uint16_t *const *h;
+	long pad;
+} tile_rows;
+
+// row8 is values d..d+7 of row t of r.
+AVX2 static inline __attribute__((always_inline)) __m256 row8(tile_rows r, long t, long d, const int half) {
+	return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r.h[t] + d))) : _mm256_loadu_ps(r.f + t * r.pad + d);
+}
+
+// flash_scores8 returns the dots of q (pad floats) with rows t0..t0+7 of
+// r, a lane a key: each added in dimension order per lane and then across
+// its lanes by one tree.
+AVX2 static inline __attribute__((always_inline)) __m256 flash_scores8(const float *q, tile_rows r, long t0, long pad, const int half) {
 	__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
 	for (long d = 0; d < pad; d += 8) {
 		const __m256 qv = _mm256_loadu_ps(q + d);
-		a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + d), a0);
-		a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + pad + d), a1);
-		a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 2 * pad + d), a2);
-		a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 3 * pad + d), a3);
-		a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 4 * pad + d), a4);
-		a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 5 * pad + d), a5);
-		a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 6 * pad + d), a6);
-		a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kb + 7 * pad + d), a7);
+		a0 = _mm256_fmadd_ps(qv, row8(r, t0, d, half), a0);
+		a1 = _mm256_fmadd_ps(qv, row8(r, t0 + 1, d, half), a1);
+		a2 = _mm256_fmadd_ps(qv, row8(r, t0 + 2, d, half), a2);
+		a3 = _mm256_fmadd_ps(qv, row8(r, t0 + 3, d, half), a3);
+		a4 = _mm256_fmadd_ps(qv, row8(r, t0 + 4, d, half), a4);
+		a5 = _mm256_fmadd_ps(qv, row8(r, t0 + 5, d, half), a5);
+		a6 = _mm256_fmadd_ps(qv, row8(r, t0 + 6, d, half), a6);
+		a7 = _mm256_fmadd_ps(qv, row8(r, t0 + 7, d, half), a7);
 	}
 	const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
 	const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
 	return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
 }
 
-// flash_av adds Σ_t p[t]·v_t to acc (w vectors, from dimension d) over n
-// value rows at vb, pad apart, after scaling acc by c. A narrow head
-// (w <= 6) keeps two chains a vector, even and odd positions, added at
-// the end, so successive positions do not wait on each other's adds.
-AVX2 static inline __attribute__((always_inline)) void flash_av(float *acc, const float *p, const float *vb, long pad, long n, float c, const int w) {
+// flash_av adds Σ_t p[t]·v_t to acc (w vectors, from dimension d0) over
+// rows 0..n-1 of r, after scaling acc by c. A narrow head (w <= 6) keeps
+// two chains a vector, even and odd positions, added at the end, so
+// successive positions do not wait on each other's adds.
+AVX2 static inline __attribute__((always_inline)) void flash_av(float *acc, const float *p, tile_rows r, long d0, long n, float c, const int w, const int half) {
 	__m256 a[8], b[6];
 	const __m256 cv = _mm256_set1_ps(c);
 	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_mul_ps(_mm256_loadu_ps(acc + 8 * u), cv);
@@ -211,73 +225,68 @@ AVX2 static inline __attribute__((always_inline)) void flash_av(float *acc, cons
 		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) b[u] = _mm256_setzero_ps();
 		for (; t + 2 <= n; t += 2) {
 			const __m256 p0 = _mm256_broadcast_ss(p + t), p1 = _mm256_broadcast_ss(p + t + 1);
-			const float *r0 = vb + t * pad, *r1 = r0 + pad;
 			_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) {
-				a[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(r0 + 8 * u), a[u]);
-				b[u] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(r1 + 8 * u), b[u]);
+				a[u] = _mm256_fmadd_ps(p0, row8(r, t, d0 + 8 * u, half), a[u]);
+				b[u] = _mm256_fmadd_ps(p1, row8(r, t + 1, d0 + 8 * u, half), b[u]);
 			}
 		}
 		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_add_ps(a[u], b[u]);
 	}
 	for (; t < n; t++) {
 		const __m256 pv = _mm256_broadcast_ss(p + t);
-		const float *row = vb + t * pad;
-		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(row + 8 * u), a[u]);
+		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_fmadd_ps(pv, row8(r, t, d0 + 8 * u, half), a[u]);
 	}
 	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) _mm256_storeu_ps(acc + 8 * u, a[u]);
 }
 
 // flash_av_all is flash_av over all pad dimensions, 64 at a time.
-AVX2 static inline __attribute__((always_inline)) void flash_av_all(float *acc, const float *p, const float *vb, long pad, long n, float c) {
+AVX2 static inline __attribute__((always_inline)) void flash_av_all(float *acc, const float *p, tile_rows r, long pad, long n, float c, const int half) {
 	long d = 0;
-	for (; d + 64 <= pad; d += 64) flash_av(acc + d, p, vb + d, pad, n, c, 8);
+	for (; d + 64 <= pad; d += 64) flash_av(acc + d, p, r, d, n, c, 8, half);
 	switch ((pad - d) / 8) {
-	case 1: flash_av(acc + d, p, vb + d, pad, n, c, 1); break;
-	case 2: flash_av(acc + d, p, vb + d, pad, n, c, 2); break;
-	case 3: flash_av(acc + d, p, vb + d, pad, n, c, 3); break;
-	case 4: flash_av(acc + d, p, vb + d, pad, n, c, 4); break;
-	case 5: flash_av(acc + d, p, vb + d, pad, n, c, 5); break;
-	case 6: flash_av(acc + d, p, vb + d, pad, n, c, 6); break;
-	case 7: flash_av(acc + d, p, vb + d, pad, n, c, 7); break;
+	case 1: flash_av(acc + d, p, r, d, n, c, 1, half); break;
+	case 2: flash_av(acc + d, p, r, d, n, c, 2, half); break;
+	case 3: flash_av(acc + d, p, r, d, n, c, 3, half); break;
+	case 4: flash_av(acc + d, p, r, d, n, c, 4, half); break;
+	case 5: flash_av(acc + d, p, r, d, n, c, 5, half); break;
+	case 6: flash_av(acc + d, p, r, d, n, c, 6, half); break;
+	case 7: flash_av(acc + d, p, r, d, n, c, 7, half); break;
 	}
 }
 
-// kernels_attend_tile_f16 is AttendTileHalf's kernel (kernels/tile.go
-// holds the design and the Go reference). Query (t, g) is at q +
-// t·tstride + g·hd and token t sees the first spans[t] positions of the
-// runs; block is the positions a block, scratch AttendTileScratch
-// floats, longest the longest span.
-AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, long block, int online, float *scratch) {
-	const long pad = (hd + 7) & ~7L, nq = nt * ng;
-	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
-	// Per query: padded query, running output, max and sum, then the
-	// scores of a block (online) or of the whole span.
-	const long per = 2 * pad + 2 + (online ? block : (longest + 7) & ~7L);
-	for (long t = 0; t < nt; t++) {
-		for (long g = 0; g < ng; g++) {
-			float *qp = qs + (t * ng + g) * per;
-			const float *src = q + t * tstride + g * hd;
-			for (long i = 0; i < pad; i++) qp[i] = i < hd ? src[i] : 0, qp[pad + i] = 0;
-			qp[2 * pad] = -INFINITY;
-			qp[2 * pad + 1] = 0;
+// tile_block gathers the n rows of positions b0.. (the runs walked from
+// *run, *in) into r: widened into its f rows, zero past n to a whole 8
+// (keys, whose scores run 8 at a time), or as pointers, past n the first
+// row again; widen picks which.
+AVX2 static inline __attribute__((always_inline)) void tile_block(float *f, const uint16_t **h, const uint16_t *src, long stride, long hd, long pad, const long *runs, long *run, long *in, long n, int zero, const int half) {
+	for (long i = 0; i < n; i++) {
+		while (runs[2 * *run + 1] == 0) ++*run;
+		const uint16_t *row = src + (runs[2 * *run] + *in) * stride;
+		if (half) h[i] = row;
+		else flash_widen(f + i * pad, row, hd, pad);
+		if (++*in == runs[2 * *run + 1]) ++*run, *in = 0;
+	}
+	for (long i = n; i < ((n + 7) & ~7L); i++) {
+		if (half) h[i] = h[0];
+		else if (zero) {
+			for (long d = 0; d < pad; d++) f[i * pad + d] = 0;
 		}
 	}
+}
+
+// tile_pass is kernels_attend_tile_f16's work over the keys and values,
+// its rows read widened (half 0) or in place (half 1).
+AVX2 static inline __attribute__((always_inline)) void tile_pass(float *qs, long per, long nq, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, long pad, const long *runs, float scale, long block, int online, float *kb, float *vb, const int half) {
+	const uint16_t *kh[64], *vh[64];
+	const tile_rows kr = {kb, kh, pad}, vr = {vb, vh, pad};
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 	// Pass over the keys: scores (online: folded into the running output
-	// block by block, so the values are widened in the same pass).
-	long run = 0, in = 0;
+	// block by block, so the values are read in the same pass).
+	long run = 0, in = 0, vrun = 0, vin = 0;
 	for (long b0 = 0; b0 < longest; b0 += block) {
 		const long n = longest - b0 < block ? longest - b0 : block;
-		for (long i = 0; i < n; i++) {
-			while (runs[2 * run + 1] == 0) run++;
-			const long row = runs[2 * run] + in;
-			flash_widen(kb + i * pad, k + row * stride, hd, pad);
-			if (online) flash_widen(vb + i * pad, v + row * stride, hd, pad);
-			if (++in == runs[2 * run + 1]) run++, in = 0;
-		}
-		for (long i = n; i < ((n + 7) & ~7L); i++) {
-			for (long d = 0; d < pad; d++) kb[i * pad + d] = 0;
-		}
+		tile_block(kb, kh, k, stride, hd, pad, runs, &run, &in, n, 1, half);
+		if (online) tile_block(vb, vh, v, stride, hd, pad, runs, &vrun, &vin, n, 0, half);
 		for (long j = 0; j < nq; j++) {
 			const long span = spans[j / ng];
 			if (span <= b0) continue;
@@ -285,7 +294,7 @@ AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long
 			float *qp = qs + j * per, *acc = qp + pad, *ml = acc + pad, *s = ml + 2 + (online ? 0 : b0);
 			__m256 mv = _mm256_set1_ps(-INFINITY);
 			for (long t0 = 0; t0 < nj; t0 += 8) {
-				__m256 sv = _mm256_mul_ps(flash_scores8(qp, kb + t0 * pad, pad), _mm256_set1_ps(scale));
+				__m256 sv = _mm256_mul_ps(flash_scores8(qp, kr, t0, pad, half), _mm256_set1_ps(scale));
 				_mm256_storeu_ps(s + t0, sv);
 				if (t0 + 8 > nj) sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nj - t0)), lane)));
 				mv = _mm256_max_ps(mv, sv);
@@ -306,34 +315,61 @@ AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long
 			}
 			ml[0] = mnew;
 			ml[1] = ml[1] * c + hsum(sum);
-			flash_av_all(acc, s, vb, pad, nj, c);
+			flash_av_all(acc, s, vr, pad, nj, c, half);
 		}
 	}
-	if (!online) {
-		// The weights as llama.cpp's f16 V cache takes them: normalised,
-		// then rounded to f16; then a pass over the values.
+	if (online) return;
+	// The weights as llama.cpp's f16 V cache takes them: normalised, then
+	// rounded to f16; then a pass over the values.
+	for (long j = 0; j < nq; j++) {
+		float *s = qs + j * per + 2 * pad + 2;
+		const long span = spans[j / ng];
+		if (span == 0) continue;
+		kernels_softmax(s, span);
+		kernels_round_f16(s, s, span);
+	}
+	for (long b0 = 0; b0 < longest; b0 += block) {
+		const long n = longest - b0 < block ? longest - b0 : block;
+		tile_block(vb, vh, v, stride, hd, pad, runs, &vrun, &vin, n, 0, half);
 		for (long j = 0; j < nq; j++) {
-			float *s = qs + j * per + 2 * pad + 2;
 			const long span = spans[j / ng];
-			if (span == 0) continue;
-			kernels_softmax(s, span);
-			kernels_round_f16(s, s, span);
+			if (span <= b0) continue;
+			float *acc = qs + j * per + pad;
+			flash_av_all(acc, acc + pad + 2 + b0, vr, pad, span - b0 < block ? span - b0 : block, 1, half);
 		}
-		run = 0, in = 0;
-		for (long b0 = 0; b0 < longest; b0 += block) {
-			const long n = longest - b0 < block ? longest - b0 : block;
-			for (long i = 0; i < n; i++) {
-				while (runs[2 * run + 1] == 0) run++;
-				flash_widen(vb + i * pad, v + (runs[2 * run] + in) * stride, hd, pad);
-				if (++in == runs[2 * run + 1]) run++, in = 0;
-			}
-			for (long j = 0; j < nq; j++) {
-				const long span = spans[j / ng];
-				if (span <= b0) continue;
-				float *acc = qs + j * per + pad;
-				flash_av_all(acc, acc + pad + 2 + b0, vb, pad, span - b0 < block ? span - b0 : block, 1);
-			}
+	}
+}
+
+// tileInPlace is the fewest queries a tile widens its rows for: fewer
+// read the cache's f16 rows in place, as widening them would cost about
+// as much as the queries' own work.
+enum { tileInPlace = 4 };
+
+// kernels_attend_tile_f16 is AttendTileHalf's kernel (kernels/tile.go
+// holds the design and the Go reference). Query (t, g) is at q +
+// t·tstride + g·hd and token t sees the first spans[t] positions of the
+// runs; block is the positions a block (at most 64), scratch
+// AttendTileScratch floats, longest the longest span.
+AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, long block, int online, float *scratch) {
+	const long pad = (hd + 7) & ~7L, nq = nt * ng;
+	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
+	// Per query: padded query, running output, max and sum, then the
+	// scores of a block (online) or of the whole span.
+	const long per = 2 * pad + 2 + (online ? block : (longest + 7) & ~7L);
+	for (long t = 0; t < nt; t++) {
+		for (long g = 0; g < ng; g++) {
+			float *qp = qs + (t * ng + g) * per;
+			const float *src = q + t * tstride + g * hd;
+			for (long i = 0; i < pad; i++) qp[i] = i < hd ? src[i] : 0, qp[pad + i] = 0;
+			qp[2 * pad] = -INFINITY;
+			qp[2 * pad + 1] = 0;
 		}
+	}
+	// In place needs whole vectors of a row: hd a multiple of 8.
+	if (nq < tileInPlace && hd == pad) {
+		tile_pass(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
+	} else {
+		tile_pass(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
 	}
 	for (long j = 0; j < nq; j++) {
 		const float *acc = qs + j * per + pad, l = acc[pad + 1];

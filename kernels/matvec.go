@@ -229,6 +229,19 @@ func roundF16(v isa, x, out []float32) {
 	}
 }
 
+// ToF16 sets dst to x as f16 bits (nearest even), as an f16 KV cache
+// stores a row; portable forces the Go code.
+func ToF16(dst []uint16, x []float32, portable bool) {
+	dst = dst[:len(x)]
+	if use(portable) >= isaAVX2 {
+		simdToF16(dst, x)
+		return
+	}
+	for i, f := range x {
+		dst[i] = quant.F32ToF16(f)
+	}
+}
+
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)

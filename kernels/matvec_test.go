@@ -513,6 +513,27 @@ func TestRoundF16(t *testing.T) {
 	})
 }
 
+// TestToF16: each kernel set stores the f16 bits quant.F32ToF16 gives,
+// over values from f16's subnormals to past its largest (infinities),
+// ties to even included.
+func TestToF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	x := make([]float32, 4099)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(60)-36)))
+	}
+	x = append(x, 1+1.0/2048, 1+3.0/2048, 65520, -65536, float32(math.Inf(1)), 0, float32(math.Copysign(0, -1)))
+	forEachISA(t, func(t *testing.T, v isa) {
+		got := make([]uint16, len(x))
+		ToF16(got, x, false)
+		for i, f := range x {
+			if want := quant.F32ToF16(f); got[i] != want {
+				t.Fatalf("x[%d] = %g: %#04x, want %#04x", i, f, got[i], want)
+			}
+		}
+	})
+}
+
 // TestQuantizeQ8K checks ggml's Q8_K convention under every kernel set on
 // a block whose largest value is 127 (so the scale is exactly -1): halves
 // round to even, the sign flips into the scale, and each 32-block carries

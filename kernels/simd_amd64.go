@@ -15,6 +15,7 @@ void kernels_gather_f16(float *dst, const uint16_t *src, long stride, long hd, c
 void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, long off, long hd, const long *runs, long nruns);
 void kernels_rope(float *x, const float *cs, long n, long hd, long rd, int neox);
 void kernels_round_f16(const float *x, float *out, long n);
+void kernels_to_f16(const float *x, uint16_t *out, long n);
 void kernels_matvec4_f32(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
 void kernels_matvec4_f16(const uint16_t *w, const float *x0, const float *x1, const float *x2, const float *x3, float *y0, float *y1, float *y2, float *y3, long lo, long hi, long cols);
 void kernels_quantize_q8(const float *x, int8_t *xq, float *xd, int32_t *xs, long nb);
@@ -152,6 +153,8 @@ func simdQuantizeQ8K(x []float32, xq []int8, xd []float32, xs []int32) {
 }
 
 func simdRoundF16(x, out []float32) { C.kernels_round_f16(f32p(x), f32p(out), C.long(len(x))) }
+
+func simdToF16(dst []uint16, x []float32) { C.kernels_to_f16(f32p(x), h16p(dst), C.long(len(x))) }
 
 func simdAttend(out, q, k, v []float32, stride int, runs []Run, scale float32, scores []float32) {
 	simdAttendRound(out, q, k, v, stride, runs, scale, scores, true)

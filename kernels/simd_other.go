@@ -41,3 +41,7 @@ func simdGatherQ8_0(dst []float32, src []byte, rowBytes, off, hd int, runs []Run
 }
 
 func simdRope(x, cs []float32, hd int, neox bool) { panic("kernels: no SIMD build") }
+
+func simdToF16(dst []uint16, x []float32) {
+	panic("kernels: no SIMD build")
+}

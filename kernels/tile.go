@@ -10,9 +10,11 @@ import (
 // AttendTile is one call of AttendTileHalf: the queries of a tile of
 // tokens that share one KV head (its heads of a GQA group) and one
 // sequence's key positions, each token seeing a prefix of them. Its keys
-// and values are widened once a block of positions for all its queries,
-// and its scores are summed eight keys at a time, which is where a long
-// prompt's attention saves over attending query by query.
+// and values are widened once a block of positions for all its queries
+// (a tile of fewer than four reads them in place, converting as it
+// goes: the same values), and its scores are summed eight keys at a
+// time, which is where a long prompt's attention saves over attending
+// query by query.
 type AttendTile struct {
 	// Q and Out hold query (token t, head g) and its output at
 	// t·TokenStride + g·HeadDim.

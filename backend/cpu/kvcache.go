@@ -42,10 +42,7 @@ func (r *kvRows) store(c int, x []float32) error {
 	w := len(x)
 	switch {
 	case r.f16 != nil:
-		d := r.f16[c*w:][:w]
-		for i, v := range x {
-			d[i] = quant.F32ToF16(v)
-		}
+		kernels.ToF16(r.f16[c*w:][:w], x, false)
 	case r.q8 != nil:
 		rb := w / 32 * 34
 		return quant.QuantizeTo(gguf.TypeQ8_0, x, r.q8[c*rb:][:rb])
