@@ -186,176 +186,66 @@ typedef struct {
 	long pad;
 } tile_rows;
 
-// row8 is values d..d+7 of row t of r.
-AVX2 static inline __attribute__((always_inline)) __m256 row8(tile_rows r, long t, long d, const int half) {
-	return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r.h[t] + d))) : _mm256_loadu_ps(r.f + t * r.pad + d);
-}
+#define T_W 8
+#define T_TARGET AVX2
+#define TV __m256
+#define T_(name) name##_avx2
+#define T_ZERO() _mm256_setzero_ps()
+#define T_SET1(x) _mm256_set1_ps(x)
+#define T_LOAD(p) _mm256_loadu_ps(p)
+#define T_STORE(p, v) _mm256_storeu_ps(p, v)
+#define T_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define T_MUL(a, b) _mm256_mul_ps(a, b)
+#define T_ADD(a, b) _mm256_add_ps(a, b)
+#define T_HALF(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define T_TO8(v) (v)
+#include "attention_tile.h"
+#undef T_W
+#undef T_TARGET
+#undef TV
+#undef T_
+#undef T_ZERO
+#undef T_SET1
+#undef T_LOAD
+#undef T_STORE
+#undef T_FMA
+#undef T_MUL
+#undef T_ADD
+#undef T_HALF
+#undef T_TO8
 
-// flash_scores8 returns the dots of q (pad floats) with rows t0..t0+7 of
-// r, a lane a key: each added in dimension order per lane and then across
-// its lanes by one tree.
-AVX2 static inline __attribute__((always_inline)) __m256 flash_scores8(const float *q, tile_rows r, long t0, long pad, const int half) {
-	__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-	for (long d = 0; d < pad; d += 8) {
-		const __m256 qv = _mm256_loadu_ps(q + d);
-		a0 = _mm256_fmadd_ps(qv, row8(r, t0, d, half), a0);
-		a1 = _mm256_fmadd_ps(qv, row8(r, t0 + 1, d, half), a1);
-		a2 = _mm256_fmadd_ps(qv, row8(r, t0 + 2, d, half), a2);
-		a3 = _mm256_fmadd_ps(qv, row8(r, t0 + 3, d, half), a3);
-		a4 = _mm256_fmadd_ps(qv, row8(r, t0 + 4, d, half), a4);
-		a5 = _mm256_fmadd_ps(qv, row8(r, t0 + 5, d, half), a5);
-		a6 = _mm256_fmadd_ps(qv, row8(r, t0 + 6, d, half), a6);
-		a7 = _mm256_fmadd_ps(qv, row8(r, t0 + 7, d, half), a7);
-	}
-	const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-	const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-	return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
-}
-
-// flash_av adds Σ_t p[t]·v_t to acc (w vectors, from dimension d0) over
-// rows 0..n-1 of r, after scaling acc by c. A narrow head (w <= 6) keeps
-// two chains a vector, even and odd positions, added at the end, so
-// successive positions do not wait on each other's adds.
-AVX2 static inline __attribute__((always_inline)) void flash_av(float *acc, const float *p, tile_rows r, long d0, long n, float c, const int w, const int half) {
-	__m256 a[8], b[6];
-	const __m256 cv = _mm256_set1_ps(c);
-	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_mul_ps(_mm256_loadu_ps(acc + 8 * u), cv);
-	long t = 0;
-	if (w <= 6) {
-		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) b[u] = _mm256_setzero_ps();
-		for (; t + 2 <= n; t += 2) {
-			const __m256 p0 = _mm256_broadcast_ss(p + t), p1 = _mm256_broadcast_ss(p + t + 1);
-			_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) {
-				a[u] = _mm256_fmadd_ps(p0, row8(r, t, d0 + 8 * u, half), a[u]);
-				b[u] = _mm256_fmadd_ps(p1, row8(r, t + 1, d0 + 8 * u, half), b[u]);
-			}
-		}
-		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_add_ps(a[u], b[u]);
-	}
-	for (; t < n; t++) {
-		const __m256 pv = _mm256_broadcast_ss(p + t);
-		_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = _mm256_fmadd_ps(pv, row8(r, t, d0 + 8 * u, half), a[u]);
-	}
-	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) _mm256_storeu_ps(acc + 8 * u, a[u]);
-}
-
-// flash_av_all is flash_av over all pad dimensions, 64 at a time.
-AVX2 static inline __attribute__((always_inline)) void flash_av_all(float *acc, const float *p, tile_rows r, long pad, long n, float c, const int half) {
-	long d = 0;
-	for (; d + 64 <= pad; d += 64) flash_av(acc + d, p, r, d, n, c, 8, half);
-	switch ((pad - d) / 8) {
-	case 1: flash_av(acc + d, p, r, d, n, c, 1, half); break;
-	case 2: flash_av(acc + d, p, r, d, n, c, 2, half); break;
-	case 3: flash_av(acc + d, p, r, d, n, c, 3, half); break;
-	case 4: flash_av(acc + d, p, r, d, n, c, 4, half); break;
-	case 5: flash_av(acc + d, p, r, d, n, c, 5, half); break;
-	case 6: flash_av(acc + d, p, r, d, n, c, 6, half); break;
-	case 7: flash_av(acc + d, p, r, d, n, c, 7, half); break;
-	}
-}
-
-// tile_block gathers the n rows of positions b0.. (the runs walked from
-// *run, *in) into r: widened into its f rows, zero past n to a whole 8
-// (keys, whose scores run 8 at a time), or as pointers, past n the first
-// row again; widen picks which.
-AVX2 static inline __attribute__((always_inline)) void tile_block(float *f, const uint16_t **h, const uint16_t *src, long stride, long hd, long pad, const long *runs, long *run, long *in, long n, int zero, const int half) {
-	for (long i = 0; i < n; i++) {
-		while (runs[2 * *run + 1] == 0) ++*run;
-		const uint16_t *row = src + (runs[2 * *run] + *in) * stride;
-		if (half) h[i] = row;
-		else flash_widen(f + i * pad, row, hd, pad);
-		if (++*in == runs[2 * *run + 1]) ++*run, *in = 0;
-	}
-	for (long i = n; i < ((n + 7) & ~7L); i++) {
-		if (half) h[i] = h[0];
-		else if (zero) {
-			for (long d = 0; d < pad; d++) f[i * pad + d] = 0;
-		}
-	}
-}
-
-// tile_pass is kernels_attend_tile_f16's work over the keys and values,
-// its rows read widened (half 0) or in place (half 1).
-AVX2 static inline __attribute__((always_inline)) void tile_pass(float *qs, long per, long nq, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, long pad, const long *runs, float scale, long block, int online, float *kb, float *vb, const int half) {
-	const uint16_t *kh[64], *vh[64];
-	const tile_rows kr = {kb, kh, pad}, vr = {vb, vh, pad};
-	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-	// Pass over the keys: scores (online: folded into the running output
-	// block by block, so the values are read in the same pass).
-	long run = 0, in = 0, vrun = 0, vin = 0;
-	for (long b0 = 0; b0 < longest; b0 += block) {
-		const long n = longest - b0 < block ? longest - b0 : block;
-		tile_block(kb, kh, k, stride, hd, pad, runs, &run, &in, n, 1, half);
-		if (online) tile_block(vb, vh, v, stride, hd, pad, runs, &vrun, &vin, n, 0, half);
-		for (long j = 0; j < nq; j++) {
-			const long span = spans[j / ng];
-			if (span <= b0) continue;
-			const long nj = span - b0 < block ? span - b0 : block;
-			float *qp = qs + j * per, *acc = qp + pad, *ml = acc + pad, *s = ml + 2 + (online ? 0 : b0);
-			__m256 mv = _mm256_set1_ps(-INFINITY);
-			for (long t0 = 0; t0 < nj; t0 += 8) {
-				__m256 sv = _mm256_mul_ps(flash_scores8(qp, kr, t0, pad, half), _mm256_set1_ps(scale));
-				_mm256_storeu_ps(s + t0, sv);
-				if (t0 + 8 > nj) sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nj - t0)), lane)));
-				mv = _mm256_max_ps(mv, sv);
-			}
-			if (!online) continue;
-			__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
-			m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-			m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-			const float old = ml[0], mb = _mm_cvtss_f32(m4);
-			const float mnew = old > mb ? old : mb;
-			const float c = old == -INFINITY ? 0 : _mm256_cvtss_f32(exp_ps(_mm256_set1_ps(old - mnew)));
-			__m256 sum = _mm256_setzero_ps();
-			for (long t0 = 0; t0 < nj; t0 += 8) {
-				__m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + t0), _mm256_set1_ps(mnew)));
-				if (t0 + 8 > nj) p = _mm256_and_ps(p, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nj - t0)), lane)));
-				_mm256_storeu_ps(s + t0, p);
-				sum = _mm256_add_ps(sum, p);
-			}
-			ml[0] = mnew;
-			ml[1] = ml[1] * c + hsum(sum);
-			flash_av_all(acc, s, vr, pad, nj, c, half);
-		}
-	}
-	if (online) return;
-	// The weights as llama.cpp's f16 V cache takes them: normalised, then
-	// rounded to f16; then a pass over the values.
-	for (long j = 0; j < nq; j++) {
-		float *s = qs + j * per + 2 * pad + 2;
-		const long span = spans[j / ng];
-		if (span == 0) continue;
-		kernels_softmax(s, span);
-		kernels_round_f16(s, s, span);
-	}
-	for (long b0 = 0; b0 < longest; b0 += block) {
-		const long n = longest - b0 < block ? longest - b0 : block;
-		tile_block(vb, vh, v, stride, hd, pad, runs, &vrun, &vin, n, 0, half);
-		for (long j = 0; j < nq; j++) {
-			const long span = spans[j / ng];
-			if (span <= b0) continue;
-			float *acc = qs + j * per + pad;
-			flash_av_all(acc, acc + pad + 2 + b0, vr, pad, span - b0 < block ? span - b0 : block, 1, half);
-		}
-	}
-}
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define T_W 16
+#define T_TARGET AVX512
+#define TV __m512
+#define T_(name) name##_avx512
+#define T_ZERO() _mm512_setzero_ps()
+#define T_SET1(x) _mm512_set1_ps(x)
+#define T_LOAD(p) _mm512_loadu_ps(p)
+#define T_STORE(p, v) _mm512_storeu_ps(p, v)
+#define T_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define T_MUL(a, b) _mm512_mul_ps(a, b)
+#define T_ADD(a, b) _mm512_add_ps(a, b)
+#define T_HALF(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+// A 16-lane vector's halves added, for the 8-lane tree.
+#define T_TO8(v) _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+#include "attention_tile.h"
 
 // tileInPlace is the fewest queries a tile widens its rows for: fewer
 // read the cache's f16 rows in place, as widening them would cost about
 // as much as the queries' own work.
 enum { tileInPlace = 4 };
 
-// kernels_attend_tile_f16 is AttendTileHalf's kernel (kernels/tile.go
-// holds the design and the Go reference). Query (t, g) is at q +
-// t·tstride + g·hd and token t sees the first spans[t] positions of the
-// runs; block is the positions a block (at most 64), scratch
-// AttendTileScratch floats, longest the longest span.
-AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, long nruns, float scale, long block, int online, float *scratch) {
-	const long pad = (hd + 7) & ~7L, nq = nt * ng;
-	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
-	// Per query: padded query, running output, max and sum, then the
-	// scores of a block (online) or of the whole span.
-	const long per = 2 * pad + 2 + (online ? block : (longest + 7) & ~7L);
+// The tile kernel's scratch, from the start: widened key and value rows
+// (block of pad floats each), then per query its padded query, running
+// output, max and sum, and the scores of a block (online) or of the whole
+// span: tile_per floats.
+static inline long tile_per(long pad, long block, long longest, int online) {
+	return 2 * pad + 2 + (online ? block : (longest + 7) & ~7L);
+}
+
+// tile_init copies the queries into the scratch and clears their sums.
+AVX2 static inline void tile_init(float *qs, long per, const float *q, long tstride, long nt, long ng, long hd, long pad) {
 	for (long t = 0; t < nt; t++) {
 		for (long g = 0; g < ng; g++) {
 			float *qp = qs + (t * ng + g) * per;
@@ -365,16 +255,50 @@ AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long
 			qp[2 * pad + 1] = 0;
 		}
 	}
-	// In place needs whole vectors of a row: hd a multiple of 8.
-	if (nq < tileInPlace && hd == pad) {
-		tile_pass(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
-	} else {
-		tile_pass(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
-	}
+}
+
+// tile_out writes each query's output, normalised when online.
+AVX2 static inline void tile_out(float *out, const float *qs, long per, long tstride, long nq, long ng, long hd, long pad, int online) {
 	for (long j = 0; j < nq; j++) {
 		const float *acc = qs + j * per + pad, l = acc[pad + 1];
 		float *o = out + j / ng * tstride + j % ng * hd;
 		const float inv = !online ? 1 : l == 0 ? 0 : 1 / l;
 		for (long i = 0; i < hd; i++) o[i] = acc[i] * inv;
 	}
+}
+
+// kernels_attend_tile_f16 is AttendTileHalf's kernel (kernels/tile.go
+// holds the design and the Go reference), in vectors of 8 floats. Query
+// (t, g) is at q + t·tstride + g·hd and token t sees the first spans[t]
+// positions of the runs; block is the positions a block (at most 64),
+// scratch AttendTileScratch floats, longest the longest span.
+AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch) {
+	const long pad = (hd + 7) & ~7L, nq = nt * ng, per = tile_per(pad, block, longest, online);
+	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
+	tile_init(qs, per, q, tstride, nt, ng, hd, pad);
+	// In place needs whole vectors of a row: hd a multiple of 8.
+	if (nq < tileInPlace && hd == pad) {
+		tile_pass_avx2(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
+	} else {
+		tile_pass_avx2(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
+	}
+	tile_out(out, qs, per, tstride, nq, ng, hd, pad, online);
+}
+
+// kernels_attend_tile_f16_avx512 is kernels_attend_tile_f16 in vectors
+// of 16 floats where hd is a multiple of 16 (of 8 otherwise).
+AVX512 void kernels_attend_tile_f16_avx512(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch) {
+	if (hd % 16 != 0) {
+		kernels_attend_tile_f16(out, q, tstride, nt, ng, spans, longest, k, v, stride, hd, runs, scale, block, online, scratch);
+		return;
+	}
+	const long pad = hd, nq = nt * ng, per = tile_per(pad, block, longest, online);
+	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
+	tile_init(qs, per, q, tstride, nt, ng, hd, pad);
+	if (nq < tileInPlace) {
+		tile_pass_avx512(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
+	} else {
+		tile_pass_avx512(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
+	}
+	tile_out(out, qs, per, tstride, nq, ng, hd, pad, online);
 }

@@ -11,7 +11,9 @@
 //   - avx2: C built for AVX2+FMA+F16C (x86-64 with cgo), for every op and
 //     for the matrix types below that have their own kernels.
 //   - avx512: avx2 with AVX-512 (F, BW, VL) kernels where a type has
-//     them: so far the packed GEMM (below).
+//     them: the packed GEMM (below), and the tile attention over heads of
+//     a multiple of 16 (AttendTileHalf), whose 16-lane sums take another
+//     order than avx2's (each within its bound of go).
 //   - vnni: avx512 with VNNI kernels for Q4_0, Q5_0, Q8_0, IQ4_NL,
 //     Q2_K..Q6_K and F16, one input and four (avx512_amd64.c), and the
 //     packed GEMM's: two 32-element blocks per 512-bit register,

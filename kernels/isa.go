@@ -17,7 +17,8 @@ const (
 	// weight type that has one.
 	isaAVX2
 	// isaAVX512 is isaAVX2 with AVX-512 (F, BW, VL) kernels where a type
-	// has them: the GEMM over packed weights (gemm_amd64.c).
+	// has them: the GEMM over packed weights (gemm_amd64.c) and the tile
+	// attention for heads of a multiple of 16 (attention_tile.h).
 	isaAVX512
 	// isaVNNI is isaAVX512 with VNNI kernels for the quantized types but
 	// IQ4_XS, and for F16 (one input and four), equal to the AVX2 kernels'

@@ -28,7 +28,7 @@ func simdAttendF32(out, q, k, v []float32, stride int, runs []Run, scale float32
 	panic("kernels: no SIMD build")
 }
 
-func simdAttendTileHalf(t *AttendTile, longest int) {
+func simdAttendTileHalf(t *AttendTile, longest int, wide bool) {
 	panic("kernels: no SIMD build")
 }
 

@@ -107,8 +107,8 @@ func AttendTileHalf(t *AttendTile, portable bool) error {
 	case len(t.Scratch) < AttendTileScratch(nq, hd, longest, t.Online):
 		return fmt.Errorf("attention tile: %d floats of scratch, %d needed", len(t.Scratch), AttendTileScratch(nq, hd, longest, t.Online))
 	}
-	if use(portable) >= isaAVX2 {
-		simdAttendTileHalf(t, longest)
+	if v := use(portable); v >= isaAVX2 {
+		simdAttendTileHalf(t, longest, v >= isaAVX512)
 		return nil
 	}
 	if !t.Online {
