@@ -20,7 +20,8 @@
 // invocation summing the pairs of dimensions it owns (acc, in
 // registers). Each invocation keeps its own share of the sum of weights,
 // taken over the workgroup once at the end, so a tile costs the
-// barriers of its maximum and one for its weights.
+// barriers of its maximum and one for its weights (none in a workgroup
+// of one subgroup: SOLO).
 //
 // A row's arithmetic depends on its own query, keys and values only
 // (tiles start at the row's first position, whatever other rows the
@@ -53,6 +54,12 @@ layout(constant_id = 1) const bool HALF = false;
 layout(constant_id = 2) const uint KV = 0;
 layout(constant_id = 3) const uint TILE = 64; // positions a tile, a multiple of WG
 layout(constant_id = 4) const uint DIMS = 128;
+// SOLO: the workgroup is one subgroup (WG at most the subgroup size, as
+// on a CPU device, whose subgroup is a SIMD vector), which shares its
+// maxima and weights without workgroup barriers. lavapipe keeps what a
+// loop holding a barrier carries in memory (the barrier suspends a
+// coroutine), which more than doubled this shader's time there.
+layout(constant_id = 5) const bool SOLO = false;
 const uint PAIRS = (DIMS + 2u * WG - 1u) / (2u * WG);
 #include "reduce.glsl"
 #include "round.glsl"
@@ -82,8 +89,8 @@ layout(push_constant) uniform P {
 } p;
 
 // The tiles' scores, then weights: two tiles' worth, one written while
-// the other may still be read (the next tile's maximum is a barrier
-// between a tile's reads and the writes of the tile after next).
+// the other may still be read (the next tile's publish stands between a
+// tile's reads and the writes of the tile after next).
 shared float pw[2 * TILE];
 
 float half_(float x) {
@@ -119,6 +126,39 @@ float kv_load(bool key, uint c, uint e) {
 // cell returns the cache cell of the row's key position x.
 uint cell(bool causal, uint table, uint x) {
 	return causal ? x : ranges[table + x / p.page] + x % p.page;
+}
+
+// tile_max is the workgroup's maximum of v.
+float tile_max(float v) {
+#if USE_SUBGROUPS
+	if (SOLO) {
+		return subgroupMax(v);
+	}
+#endif
+	return wg_max(v);
+}
+
+// total is the workgroup's sum of v.
+float total(float v) {
+#if USE_SUBGROUPS
+	if (SOLO) {
+		return subgroupAdd(v);
+	}
+#endif
+	return wg_sum(v);
+}
+
+// publish makes the shared memory written so far visible to the
+// workgroup.
+void publish() {
+#if USE_SUBGROUPS
+	if (SOLO) {
+		subgroupMemoryBarrierShared();
+		subgroupBarrier();
+		return;
+	}
+#endif
+	barrier();
 }
 
 // score is the scaled (and capped) product of query qb with key kvh of
@@ -173,7 +213,7 @@ void main() {
 			pw[buf + t] = s;
 			top = max(top, s);
 		}
-		float mt = max(m, wg_max(top));
+		float mt = max(m, tile_max(top));
 		if (mt > m) {
 			float c = exp(m - mt); // 0 for the first tile
 			m = mt;
@@ -187,7 +227,7 @@ void main() {
 			sum += e;
 			pw[buf + t] = half_(e);
 		}
-		barrier();
+		publish();
 		for (uint t = 0; t < n; t++) {
 			uint c = p.kv_off + cell(causal, table, first + t0 + t);
 			float w = pw[buf + t];
@@ -208,7 +248,7 @@ void main() {
 		}
 		buf ^= TILE;
 	}
-	sum = wg_sum(sum);
+	sum = total(sum);
 	for (uint j = 0; j < PAIRS; j++) {
 		uint i = 2 * (tid + WG * j);
 		if (i < p.head_dim) {

@@ -139,7 +139,12 @@ func (k *Kernels) pipelineOf(key pipeKey) (*vk.Pipeline, error) {
 		if t == gguf.TypeF16 {
 			half = 1
 		}
-		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims}
+		// SOLO: a workgroup of one subgroup shares without barriers.
+		solo := uint32(0)
+		if k.Subgroups && k.AttentionWG <= k.Dev.Info.SubgroupSize {
+			solo = 1
+		}
+		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims, solo}
 	case "store_kv":
 		spec = []uint32{kvCode(t)}
 	case "sample":
