@@ -11,17 +11,16 @@
 // (GQA).
 //
 // Fused and tiled (flash attention): the row's positions go by in tiles
-// of TILE, from the first, with an online softmax, so no score is kept
-// past its tile and the context is bounded by nothing here. A tile's
-// scores (each invocation its own positions) go to shared memory; with
-// the tile's maximum the running maximum m grows, and the factor
+// of TILE, from the first, so no score is kept past its tile and the
+// context is bounded by nothing here. A tile's scores (each invocation
+// its own positions) go to shared memory, become weights there, and
+// meet the values, each invocation summing the pairs of dimensions it
+// owns (acc, in registers). Without HALF the softmax is online: with the
+// tile's maximum the running maximum m grows, and the factor
 // exp(m_old - m) rescales the value sums and the sum of weights kept so
-// far; the weights p = exp(s - m) of the tile then meet the values, each
-// invocation summing the pairs of dimensions it owns (acc, in
-// registers). Each invocation keeps its own share of the sum of weights,
-// taken over the workgroup once at the end, so a tile costs the
-// barriers of its maximum and one for its weights (none in a workgroup
-// of one subgroup: SOLO).
+// far; each invocation keeps its own share of that sum, taken over the
+// workgroup once at the end. A tile costs the barriers of its maximum
+// and one for its weights (none in a workgroup of one subgroup: SOLO).
 //
 // A row's arithmetic depends on its own query, keys and values only
 // (tiles start at the row's first position, whatever other rows the
@@ -30,12 +29,15 @@
 // HALF follows llama.cpp's f16 KV cache (decoders; its BERT attention is
 // f32): queries, keys and values are rounded to f16 as they are read
 // (keys and values kept as f16 are f16 values already; HALF also serves
-// an f32 cache that holds values not yet rounded), and the weights
-// before their product with v. llama.cpp's non-fused attention rounds the
-// normalised weights; those exist only at the end here, so it is the
-// unnormalised p = exp(s - m) of the tile that is rounded (the same
-// relative rounding, of a value that differs by the factor 1/sum and the
-// rescalings still to come).
+// an f32 cache that holds values not yet rounded), and the normalised
+// weights before their product with v. Those exist only once the row's
+// maximum and sum are known, so HALF takes two passes over the keys:
+// the scores for the maximum and sum (each invocation its own positions,
+// online, nothing shared), then the tiles again, each weight
+// exp(s - max)/sum rounded as it is made. Rounding the unnormalised
+// weights instead (one pass) moved the logits of the random-weight
+// llama3 models of model/llama's oracle test by up to 1.5 from
+// llama.cpp's, where rounding as it does holds them to 1e-4.
 //
 // soft_cap > 0 maps the scaled scores s to soft_cap·tanh(s/soft_cap)
 // before the softmax (Gemma 2).
@@ -92,6 +94,14 @@ layout(push_constant) uniform P {
 // the other may still be read (the next tile's publish stands between a
 // tile's reads and the writes of the tile after next).
 shared float pw[2 * TILE];
+
+// SOLO keeps the query, rounded as the scores read it, in registers
+// (qr): on lavapipe, shared memory loads gather lane by lane, and HALF's
+// rounding at each use costs more than the product it feeds. A larger
+// workgroup on a GPU reads it from q at each use instead of holding
+// DIMS registers an invocation.
+const uint QREGS = SOLO ? DIMS : 1u;
+float qr[QREGS];
 
 float half_(float x) {
 	return HALF ? round_f16(x) : x;
@@ -161,6 +171,11 @@ void publish() {
 	barrier();
 }
 
+// query returns element i of the query at qb, as the scores read it.
+float query(uint qb, uint i) {
+	return SOLO ? qr[i] : half_(q[qb + i]);
+}
+
 // score is the scaled (and capped) product of query qb with key kvh of
 // cell c.
 float score(uint c, uint qb, uint kvh) {
@@ -172,12 +187,12 @@ float score(uint c, uint qb, uint kvh) {
 		uint w0 = c * (p.kv_stride / 2) + kvh / 2;
 		for (; i < p.head_dim; i += 2) {
 			vec2 kk = unpackHalf2x16(ku[w0 + i / 2]);
-			s += half_(q[qb + i]) * kk.x;
-			s += half_(q[qb + i + 1]) * kk.y;
+			s += query(qb, i) * kk.x;
+			s += query(qb, i + 1) * kk.y;
 		}
 	}
 	for (; i < p.head_dim; i++) {
-		s += half_(q[qb + i]) * kv_half(kv_load(true, c, kvh + i));
+		s += query(qb, i) * kv_half(kv_load(true, c, kvh + i));
 	}
 	s *= p.scale;
 	if (p.soft_cap > 0.0) {
@@ -198,8 +213,31 @@ void main() {
 	// A word holds the f16 pair of dimensions 2j, 2j+1 of a value row.
 	bool words = KV == 1u && (p.head_dim & 1u) == 0u;
 
-	float m = -1.0 / 0.0; // the running maximum
+	if (SOLO) {
+		for (uint i = 0; i < QREGS; i++) {
+			qr[i] = i < p.head_dim ? half_(q[qb + i]) : 0.0;
+		}
+	}
+
+	float m = -1.0 / 0.0; // the running maximum (HALF: the row's)
 	float sum = 0.0;      // this invocation's weights, at m
+	float inv = 1.0;      // HALF: 1/the row's sum of weights
+	if (HALF) {
+		// The row's maximum and sum first, each invocation over its own
+		// positions (no tiles, nothing shared), so that the normalised
+		// weights can be rounded as llama.cpp rounds them.
+		for (uint t = tid; t < span; t += WG) {
+			float s = score(p.kv_off + cell(causal, table, first + t), qb, kvh);
+			if (s > m) {
+				sum *= exp(m - s);
+				m = s;
+			}
+			sum += exp(s - m);
+		}
+		float top = tile_max(m);
+		inv = 1.0 / total(sum * exp(m - top)); // an invocation with no positions adds 0·0
+		m = top;
+	}
 	vec2 acc[PAIRS];
 	for (uint j = 0; j < PAIRS; j++) {
 		acc[j] = vec2(0.0);
@@ -213,19 +251,25 @@ void main() {
 			pw[buf + t] = s;
 			top = max(top, s);
 		}
-		float mt = max(m, tile_max(top));
-		if (mt > m) {
-			float c = exp(m - mt); // 0 for the first tile
-			m = mt;
-			sum *= c;
-			for (uint j = 0; j < PAIRS; j++) {
-				acc[j] *= c;
+		if (!HALF) {
+			float mt = max(m, tile_max(top));
+			if (mt > m) {
+				float c = exp(m - mt); // 0 for the first tile
+				m = mt;
+				sum *= c;
+				for (uint j = 0; j < PAIRS; j++) {
+					acc[j] *= c;
+				}
 			}
 		}
 		for (uint t = tid; t < n; t += WG) {
 			float e = exp(pw[buf + t] - m);
-			sum += e;
-			pw[buf + t] = half_(e);
+			if (HALF) {
+				pw[buf + t] = round_f16(e * inv);
+			} else {
+				sum += e;
+				pw[buf + t] = e;
+			}
 		}
 		publish();
 		for (uint t = 0; t < n; t++) {
@@ -248,13 +292,14 @@ void main() {
 		}
 		buf ^= TILE;
 	}
-	sum = total(sum);
+	// HALF's weights are normalised already.
+	inv = HALF ? 1.0 : 1.0 / total(sum);
 	for (uint j = 0; j < PAIRS; j++) {
 		uint i = 2 * (tid + WG * j);
 		if (i < p.head_dim) {
-			o[qb + i] = acc[j].x / sum;
+			o[qb + i] = acc[j].x * inv;
 			if (i + 1 < p.head_dim) {
-				o[qb + i + 1] = acc[j].y / sum;
+				o[qb + i + 1] = acc[j].y * inv;
 			}
 		}
 	}

@@ -40,13 +40,12 @@ func packed(lens ...int) [][2]int {
 
 // TestAttention holds the fused attention shader, for each KV cache type,
 // to a float64 reference over the values the cache keeps (packKV): f32;
-// q8_0; and f16, whose reference rounds q, k and v to f16, and the
-// weights p = exp(s - m) as the shader does, m being the running maximum
-// at the end of each tile of AttentionTile positions from the row's
-// first. A weight within float32 noise of a midpoint between f16 values
-// may round either way; each such weight widens that element's bound by
-// one f16 step of it (at the final maximum and over the final sum) times
-// |v|. Other differences stay within elemTol of the largest output.
+// q8_0; and f16, whose reference rounds q, k and v to f16 and the
+// normalised weights too. A weight within float32 noise of a midpoint
+// between f16 values may round either way; each such weight widens that
+// element's bound by one f16 step of it times |v|. Other differences
+// (the online softmax's rescaling over tiles among them) stay within
+// elemTol of the largest output.
 //
 // The cases cover GQA, an odd head dimension (f32 only: the other caches
 // need even rows, q8_0 whole blocks), packed sequences through page
@@ -162,7 +161,6 @@ func testAttention(t *testing.T, h *harness, r *rand.Rand, name string, cache gg
 			rq[i] = round16(q[i])
 		}
 	}
-	tile := int(h.k.AttentionTile)
 	want := make([]float32, tc.n*qDim)
 	slack := make([]float64, tc.n*qDim) // from weights that may round either way
 	for b := range tc.n {
@@ -179,7 +177,7 @@ func testAttention(t *testing.T, h *harness, r *rand.Rand, name string, cache gg
 					sc[p] = c * math.Tanh(sc[p]/c)
 				}
 			}
-			w, step := attentionWeights(sc, tile, half)
+			w, step := attentionWeights(sc, half)
 			for i := range tc.headDim {
 				var acc float64
 				o := b*qDim + hd*tc.headDim + i
@@ -200,14 +198,11 @@ func testAttention(t *testing.T, h *harness, r *rand.Rand, name string, cache gg
 	}
 }
 
-// attentionWeights returns the softmax of scores sc as the shader weighs
-// them, and per weight the f16 step by which it may differ (0 unless
-// half puts it within float32 noise of a rounding midpoint). Without
-// half that is the softmax; with it, the shader rounds each weight
-// p = exp(s - m) to f16, m being the running maximum at the end of the
-// score's tile (of tile positions), then rescales it to the final
-// maximum and divides by the sum of the unrounded weights.
-func attentionWeights(sc []float64, tile int, half bool) (w, step []float64) {
+// attentionWeights returns the softmax of scores sc, and per weight the
+// f16 step by which it may differ (0 unless half puts it within float32
+// noise of a rounding midpoint): half rounds the normalised weights to
+// f16.
+func attentionWeights(sc []float64, half bool) (w, step []float64) {
 	top := math.Inf(-1)
 	for _, s := range sc {
 		top = max(top, s)
@@ -217,24 +212,14 @@ func attentionWeights(sc []float64, tile int, half bool) (w, step []float64) {
 		z += math.Exp(s - top)
 	}
 	w, step = make([]float64, len(sc)), make([]float64, len(sc))
-	m := math.Inf(-1)
-	for t0 := 0; t0 < len(sc); t0 += tile {
-		t1 := min(t0+tile, len(sc))
-		for _, s := range sc[t0:t1] {
-			m = max(m, s)
-		}
-		rescale := math.Exp(m-top) / z
-		for p := t0; p < t1; p++ {
-			e := math.Exp(sc[p] - m)
-			if !half {
-				w[p] = e * rescale
-				continue
+	for p, s := range sc {
+		w[p] = math.Exp(s-top) / z
+		if half {
+			rw := float64(round16(float32(w[p])))
+			if ulp := f16Step(w[p]); math.Abs(math.Abs(w[p]-rw)-ulp/2) < 1e-5*w[p] {
+				step[p] = ulp
 			}
-			re := float64(round16(float32(e)))
-			if ulp := f16Step(e); math.Abs(math.Abs(e-re)-ulp/2) < 1e-5*e {
-				step[p] = ulp * rescale
-			}
-			w[p] = re * rescale
+			w[p] = rw
 		}
 	}
 	return w, step
