@@ -19,9 +19,10 @@ type Kernels struct {
 	// barrier switches between a workgroup's vectors, and a prompt's
 	// thousands of (row, head) workgroups each do little work.
 	AttentionWG uint32
-	// AttentionTile is the key positions of the attention shader's tile
-	// (a multiple of AttentionWG): a tile costs a few barriers, and
-	// its scores and weights two floats each of shared memory.
+	// AttentionTile is the key positions of the attention shader's tile,
+	// a multiple of AttentionWG: 8 of them, the best or level with it
+	// of 1 to 16 on lavapipe (BenchmarkAttention); a tile takes 8 bytes
+	// of shared memory a position.
 	AttentionTile uint32
 	// Subgroups selects subgroup arithmetic for reductions; false takes
 	// the shaders' builds without subgroup operations (shared-memory
