@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -31,11 +32,11 @@ func BenchmarkAttention(b *testing.B) {
 			kraw, _ := packKV(b, gguf.TypeF16, dim, randFloats(r, (pos0+n)*dim, 1))
 			vraw, _ := packKV(b, gguf.TypeF16, dim, randFloats(r, (pos0+n)*dim, 1))
 			qb, kb, vb, ob := h.floats(randFloats(r, n*dim, 1)), h.bytes(kraw), h.bytes(vraw), h.poisoned(n*dim)
-			op, err := h.k.BindAttention(h.sets, gguf.TypeF16, hd, qb.All(), kb.All(), vb.All(), ob.All(), vk.Range{})
+			op, err := h.k.BindAttention(h.sets, gguf.TypeF16, hd, qb.All(), kb.All(), vb.All(), ob.All(), benchRanges(h, n, pos0))
 			if err != nil {
 				b.Fatal(err)
 			}
-			sh := AttentionShape{N: n, Heads: heads, KVHeads: heads, QStride: dim, KVStride: dim, Pos0: pos0, Causal: true, Scale: 0.15}
+			sh := AttentionShape{N: n, Heads: heads, KVHeads: heads, QStride: dim, KVStride: dim, Pos0: pos0, PageCells: benchPage, Scale: 0.15}
 			cpu0 := cpuTime(b)
 			for b.Loop() {
 				h.run(func(s *vk.Step) { op.Record(s, sh) })
@@ -54,4 +55,22 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+}
+
+// benchPage is compute.PageCells, the executor's page.
+const benchPage = 16
+
+// benchRanges is what the executor gives rows pos0.. of one sequence:
+// each row's key range (positions 0 to its own) and the sequence's page
+// table, its pages in order.
+func benchRanges(h *harness, n, pos0 int) vk.Range {
+	pages := (pos0 + n + benchPage - 1) / benchPage
+	r := make([]float32, 0, 3*n+pages)
+	for b := range n {
+		r = append(r, math.Float32frombits(0), math.Float32frombits(uint32(pos0+b+1)), math.Float32frombits(uint32(3*n)))
+	}
+	for j := range pages {
+		r = append(r, math.Float32frombits(uint32(j*benchPage)))
+	}
+	return h.floats(r).All()
 }
