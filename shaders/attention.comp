@@ -56,8 +56,8 @@ layout(constant_id = 1) const bool HALF = false;
 layout(constant_id = 2) const uint KV = 0;
 layout(constant_id = 3) const uint TILE = 64; // positions a tile, a multiple of WG
 layout(constant_id = 4) const uint DIMS = 128;
-// SOLO: the workgroup is one subgroup (WG at most the subgroup size, as
-// on a CPU device, whose subgroup is a SIMD vector), which shares its
+// SOLO: the workgroup is one subgroup (WG at most the subgroup size, on
+// a CPU device, whose subgroup is a SIMD vector), which shares its
 // maxima and weights without workgroup barriers. lavapipe keeps what a
 // loop holding a barrier carries in memory (the barrier suspends a
 // coroutine), which more than doubled this shader's time there.

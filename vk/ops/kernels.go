@@ -140,9 +140,12 @@ func (k *Kernels) pipelineOf(key pipeKey) (*vk.Pipeline, error) {
 		if t == gguf.TypeF16 {
 			half = 1
 		}
-		// SOLO: a workgroup of one subgroup shares without barriers.
+		// SOLO: a workgroup of one subgroup shares without barriers and
+		// holds the query in registers; on CPU devices only, where it was
+		// measured (a GPU's wave of 64 would hold DIMS registers an
+		// invocation).
 		solo := uint32(0)
-		if k.Subgroups && k.AttentionWG <= k.Dev.Info.SubgroupSize {
+		if k.Subgroups && k.Dev.Info.Type == vk.CPU && k.AttentionWG <= k.Dev.Info.SubgroupSize {
 			solo = 1
 		}
 		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims, solo}
