@@ -62,6 +62,10 @@ layout(constant_id = 4) const uint DIMS = 128;
 // loop holding a barrier carries in memory (the barrier suspends a
 // coroutine), which more than doubled this shader's time there.
 layout(constant_id = 5) const bool SOLO = false;
+// KEPT: HALF's first pass keeps the scores of a row of at most KEPT
+// positions in shared memory for the second, which then computes none;
+// longer rows compute them again (the same bits either way).
+layout(constant_id = 6) const uint KEPT = 1;
 const uint PAIRS = (DIMS + 2u * WG - 1u) / (2u * WG);
 #include "reduce.glsl"
 #include "round.glsl"
@@ -94,6 +98,7 @@ layout(push_constant) uniform P {
 // the other may still be read (the next tile's publish stands between a
 // tile's reads and the writes of the tile after next).
 shared float pw[2 * TILE];
+shared float kept[KEPT];
 
 // SOLO keeps the query, rounded as the scores read it, in registers
 // (qr): on lavapipe, shared memory loads gather lane by lane, and HALF's
@@ -224,10 +229,13 @@ void main() {
 	float inv = 1.0;      // HALF: 1/the row's sum of weights
 	if (HALF) {
 		// The row's maximum and sum first, each invocation over its own
-		// positions (no tiles, nothing shared), so that the normalised
-		// weights can be rounded as llama.cpp rounds them.
+		// positions (no tiles), so that the normalised weights can be
+		// rounded as llama.cpp rounds them.
 		for (uint t = tid; t < span; t += WG) {
 			float s = score(p.kv_off + cell(causal, table, first + t), qb, kvh);
+			if (span <= KEPT) {
+				kept[t] = s;
+			}
 			if (s > m) {
 				sum *= exp(m - s);
 				m = s;
@@ -237,6 +245,7 @@ void main() {
 		float top = tile_max(m);
 		inv = 1.0 / total(sum * exp(m - top)); // an invocation with no positions adds 0·0
 		m = top;
+		publish();
 	}
 	vec2 acc[PAIRS];
 	for (uint j = 0; j < PAIRS; j++) {
@@ -247,7 +256,7 @@ void main() {
 		uint n = min(TILE, span - t0);
 		float top = -1.0 / 0.0;
 		for (uint t = tid; t < n; t += WG) {
-			float s = score(p.kv_off + cell(causal, table, first + t0 + t), qb, kvh);
+			float s = HALF && span <= KEPT ? kept[t0 + t] : score(p.kv_off + cell(causal, table, first + t0 + t), qb, kvh);
 			pw[buf + t] = s;
 			top = max(top, s);
 		}

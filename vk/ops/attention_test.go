@@ -56,17 +56,19 @@ func TestAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	// Workgroups of 64 and of one lavapipe SIMD vector (8), each with
 	// both reductions, and tiles of 1, 2 and 8 workgroups' positions.
+	// An f16 cache's rows keep their scores between the two passes up
+	// to kept positions, longer ones compute them again.
 	for _, path := range []struct {
-		wg, tile uint32
-		sub      bool
-		cache    gguf.Type
+		wg, tile, kept uint32
+		sub            bool
+		cache          gguf.Type
 	}{
-		{64, 64, true, gguf.TypeF32}, {64, 128, false, gguf.TypeF32}, {8, 64, true, gguf.TypeF32}, {8, 8, false, gguf.TypeF32},
-		{64, 64, true, gguf.TypeF16}, {8, 64, false, gguf.TypeF16}, {8, 16, true, gguf.TypeF16},
-		{64, 128, true, gguf.TypeQ8_0}, {8, 64, false, gguf.TypeQ8_0},
+		{64, 64, 0, true, gguf.TypeF32}, {64, 128, 0, false, gguf.TypeF32}, {8, 64, 0, true, gguf.TypeF32}, {8, 8, 0, false, gguf.TypeF32},
+		{64, 64, 4096, true, gguf.TypeF16}, {8, 64, 100, false, gguf.TypeF16}, {8, 16, 4096, true, gguf.TypeF16}, {8, 64, 1, true, gguf.TypeF16},
+		{64, 128, 0, true, gguf.TypeQ8_0}, {8, 64, 0, false, gguf.TypeQ8_0},
 	} {
 		h := newHarness(t, path.wg, path.sub)
-		h.k.AttentionTile = path.tile
+		h.k.AttentionTile, h.k.AttentionKept = path.tile, path.kept
 		for _, tc := range []attnCase{
 			{heads: 4, kvHeads: 4, headDim: 16, n: 1},
 			{heads: 8, kvHeads: 2, headDim: 32, n: 3, pos0: 70},
@@ -77,7 +79,7 @@ func TestAttention(t *testing.T) {
 			{heads: 2, kvHeads: 1, headDim: 64, n: 2, spans: [][2]int{{0, 1337}, {400, 1337}}, softCap: 2.5, qAmp: 3, ramp: true},
 			{heads: 8, kvHeads: 2, headDim: 128, n: 1, pos0: 1499, qAmp: 2},
 		} {
-			name := fmt.Sprintf("attention %+v wg %d tile %d subgroups %v cache %s", tc, path.wg, path.tile, path.sub, path.cache)
+			name := fmt.Sprintf("attention %+v wg %d tile %d kept %d subgroups %v cache %s", tc, path.wg, path.tile, path.kept, path.sub, path.cache)
 			testAttention(t, h, r, name, path.cache, tc)
 		}
 	}

@@ -24,6 +24,12 @@ type Kernels struct {
 	// of 1 to 16 on lavapipe (BenchmarkAttention); a tile takes 8 bytes
 	// of shared memory a position.
 	AttentionTile uint32
+	// AttentionKept is the longest row whose scores the attention
+	// shader keeps in shared memory between its two passes over an f16
+	// cache, which spares the second computing them (8% of the shader's
+	// time on lavapipe at 1,024 positions): 4,096, in at most half the
+	// device's shared memory.
+	AttentionKept uint32
 	// Subgroups selects subgroup arithmetic for reductions; false takes
 	// the shaders' builds without subgroup operations (shared-memory
 	// reductions), whose SPIR-V a device without subgroups accepts.
@@ -77,6 +83,7 @@ func New(d *vk.Device) *Kernels {
 		k.AttentionWG = sg
 	}
 	k.AttentionTile = 8 * k.AttentionWG
+	k.AttentionKept = min(4096, d.Info.MaxSharedMemory/2/4)
 	return k
 }
 
@@ -148,7 +155,7 @@ func (k *Kernels) pipelineOf(key pipeKey) (*vk.Pipeline, error) {
 		if k.Subgroups && k.Dev.Info.Type == vk.CPU && k.AttentionWG <= k.Dev.Info.SubgroupSize {
 			solo = 1
 		}
-		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims, solo}
+		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims, solo, max(1, k.AttentionKept*half)}
 	case "store_kv":
 		spec = []uint32{kvCode(t)}
 	case "sample":
