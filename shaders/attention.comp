@@ -11,8 +11,8 @@
 // (GQA).
 //
 // Fused and tiled (flash attention): the row's positions go by in tiles
-// of TILE, from the first, so no score is kept past its tile and the
-// context is bounded by nothing here. A tile's scores (each invocation
+// of TILE, from the first, so no score goes to a buffer (nor past its
+// tile, but for HALF's KEPT) and the context is bounded by nothing here. A tile's scores (each invocation
 // its own positions) go to shared memory, become weights there, and
 // meet the values, each invocation summing the pairs of dimensions it
 // owns (acc, in registers). Without HALF the softmax is online: with the
@@ -33,8 +33,9 @@
 // weights before their product with v. Those exist only once the row's
 // maximum and sum are known, so HALF takes two passes over the keys:
 // the scores for the maximum and sum (each invocation its own positions,
-// online, nothing shared), then the tiles again, each weight
-// exp(s - max)/sum rounded as it is made. Rounding the unnormalised
+// online), then the tiles again, each weight exp(s - max)/sum rounded as
+// it is made (the scores of a row of at most KEPT positions kept in
+// shared memory from the first pass, longer rows' computed again). Rounding the unnormalised
 // weights instead (one pass) moved the logits of the random-weight
 // llama3 models of model/llama's oracle test by up to 1.5 from
 // llama.cpp's, where rounding as it does holds them to 1e-4.
