@@ -8,17 +8,37 @@
 // (the table holds the first cell of each page of the sequence's
 // positions). Sequences of different lengths packed into one batch, each
 // in its own pages, attend this way. Query heads share KV heads in groups
-// (GQA). Scores go to a scratch buffer, s_stride floats per (dispatched
-// row, head), so the context is not bounded by shared memory.
+// (GQA).
 //
-// A row's arithmetic depends on its own query, keys and values only: the
-// same bits whatever other rows the batch holds and however its pages lie.
+// Fused and tiled (flash attention): the row's positions go by in tiles
+// of TILE, from the first, so no score goes to a buffer (nor past its
+// tile, but for HALF's KEPT) and the context is bounded by nothing here. A tile's scores (each invocation
+// its own positions) go to shared memory, become weights there, and
+// meet the values, each invocation summing the pairs of dimensions it
+// owns (acc, in registers). Without HALF the softmax is online: with the
+// tile's maximum the running maximum m grows, and the factor
+// exp(m_old - m) rescales the value sums and the sum of weights kept so
+// far; each invocation keeps its own share of that sum, taken over the
+// workgroup once at the end. A tile costs the barriers of its maximum
+// and one for its weights (none in a workgroup of one subgroup: SOLO).
+//
+// A row's arithmetic depends on its own query, keys and values only
+// (tiles start at the row's first position, whatever other rows the
+// batch holds and however its pages lie): the same bits in any batch.
 //
 // HALF follows llama.cpp's f16 KV cache (decoders; its BERT attention is
-// f32): queries, keys and values are rounded to f16 as they are read, and
-// the normalised weights before their product with v (keys and values
-// kept as f16 are f16 values already; HALF also serves an f32 cache that
-// holds values not yet rounded).
+// f32): queries, keys and values are rounded to f16 as they are read
+// (keys and values kept as f16 are f16 values already; HALF also serves
+// an f32 cache that holds values not yet rounded), and the normalised
+// weights before their product with v. Those exist only once the row's
+// maximum and sum are known, so HALF takes two passes over the keys:
+// the scores for the maximum and sum (each invocation its own positions,
+// online), then the tiles again, each weight exp(s - max)/sum rounded as
+// it is made (the scores of a row of at most KEPT positions kept in
+// shared memory from the first pass, longer rows' computed again). Rounding the unnormalised
+// weights instead (one pass) moved the logits of the random-weight
+// llama3 models of model/llama's oracle test by up to 1.5 from
+// llama.cpp's, where rounding as it does holds them to 1e-4.
 //
 // soft_cap > 0 maps the scaled scores s to soft_cap·tanh(s/soft_cap)
 // before the softmax (Gemma 2).
@@ -26,12 +46,28 @@
 // KV is how the cache keeps a cell's row of kv_stride values (store_kv):
 // 0 f32, 1 f16 (value pairs in words), 2 q8_0 (int8 quants, then f16
 // block scales two a word); keys and values are widened as read.
+//
+// DIMS bounds head_dim: each invocation holds the value sums of the
+// pairs of dimensions tid + WG·j, j < PAIRS.
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const bool HALF = false;
 layout(constant_id = 2) const uint KV = 0;
+layout(constant_id = 3) const uint TILE = 64; // positions a tile, a multiple of WG
+layout(constant_id = 4) const uint DIMS = 128;
+// SOLO: the workgroup is one subgroup (WG at most the subgroup size, on
+// a CPU device, whose subgroup is a SIMD vector), which shares its
+// maxima and weights without workgroup barriers. lavapipe keeps what a
+// loop holding a barrier carries in memory (the barrier suspends a
+// coroutine), which more than doubled this shader's time there.
+layout(constant_id = 5) const bool SOLO = false;
+// KEPT: HALF's first pass keeps the scores of a row of at most KEPT
+// positions in shared memory for the second, which then computes none;
+// longer rows compute them again (the same bits either way).
+layout(constant_id = 6) const uint KEPT = 1;
+const uint PAIRS = (DIMS + 2u * WG - 1u) / (2u * WG);
 #include "reduce.glsl"
 #include "round.glsl"
 #include "tanh.glsl"
@@ -42,8 +78,7 @@ layout(std430, binding = 1) readonly buffer KU { uint ku[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };
 layout(std430, binding = 2) readonly buffer VU { uint vu[]; };
 layout(std430, binding = 3) writeonly buffer O { float o[]; };
-layout(std430, binding = 4) buffer S { float sc[]; };
-layout(std430, binding = 5) readonly buffer R { uint ranges[]; };
+layout(std430, binding = 4) readonly buffer R { uint ranges[]; };
 
 layout(push_constant) uniform P {
 	uint heads;
@@ -54,12 +89,25 @@ layout(push_constant) uniform P {
 	uint kv_off;    // cells before position 0's in k and v
 	uint pos0;
 	uint causal;
-	uint s_stride;  // scratch elements per (row, head)
 	float scale;
 	float soft_cap; // 0: none
 	uint row0;      // the batch row of workgroup row 0
 	uint page;      // cells of a page
 } p;
+
+// The tiles' scores, then weights: two tiles' worth, one written while
+// the other may still be read (the next tile's publish stands between a
+// tile's reads and the writes of the tile after next).
+shared float pw[2 * TILE];
+shared float kept[KEPT];
+
+// SOLO keeps the query, rounded as the scores read it, in registers
+// (qr): on lavapipe, shared memory loads gather lane by lane, and HALF's
+// rounding at each use costs more than the product it feeds. A larger
+// workgroup on a GPU reads it from q at each use instead of holding
+// DIMS registers an invocation.
+const uint QREGS = SOLO ? DIMS : 1u;
+float qr[QREGS];
 
 float half_(float x) {
 	return HALF ? round_f16(x) : x;
@@ -96,6 +144,69 @@ uint cell(bool causal, uint table, uint x) {
 	return causal ? x : ranges[table + x / p.page] + x % p.page;
 }
 
+// tile_max is the workgroup's maximum of v.
+float tile_max(float v) {
+#if USE_SUBGROUPS
+	if (SOLO) {
+		return subgroupMax(v);
+	}
+#endif
+	return wg_max(v);
+}
+
+// total is the workgroup's sum of v.
+float total(float v) {
+#if USE_SUBGROUPS
+	if (SOLO) {
+		return subgroupAdd(v);
+	}
+#endif
+	return wg_sum(v);
+}
+
+// publish makes the shared memory written so far visible to the
+// workgroup.
+void publish() {
+#if USE_SUBGROUPS
+	if (SOLO) {
+		subgroupMemoryBarrierShared();
+		subgroupBarrier();
+		return;
+	}
+#endif
+	barrier();
+}
+
+// query returns element i of the query at qb, as the scores read it.
+float query(uint qb, uint i) {
+	return SOLO ? qr[i] : half_(q[qb + i]);
+}
+
+// score is the scaled (and capped) product of query qb with key kvh of
+// cell c.
+float score(uint c, uint qb, uint kvh) {
+	float s = 0.0;
+	uint i = 0;
+	if (KV == 1u && (p.head_dim & 1u) == 0u) {
+		// Two values a word: each word read and unpacked once, the
+		// products added in the same order.
+		uint w0 = c * (p.kv_stride / 2) + kvh / 2;
+		for (; i < p.head_dim; i += 2) {
+			vec2 kk = unpackHalf2x16(ku[w0 + i / 2]);
+			s += query(qb, i) * kk.x;
+			s += query(qb, i + 1) * kk.y;
+		}
+	}
+	for (; i < p.head_dim; i++) {
+		s += query(qb, i) * kv_half(kv_load(true, c, kvh + i));
+	}
+	s *= p.scale;
+	if (p.soft_cap > 0.0) {
+		s = tanh_finite(s * (1.0 / p.soft_cap)) * p.soft_cap;
+	}
+	return s;
+}
+
 void main() {
 	uint h = gl_WorkGroupID.x, b = p.row0 + gl_WorkGroupID.y;
 	uint tid = gl_LocalInvocationID.x;
@@ -105,68 +216,101 @@ void main() {
 	uint table = causal ? 0u : ranges[3 * b + 2];
 	uint qb = b * p.q_stride + h * p.head_dim;
 	uint kvh = h / (p.heads / p.kv_heads) * p.head_dim;
-	uint sb = (gl_WorkGroupID.y * p.heads + h) * p.s_stride;
+	// A word holds the f16 pair of dimensions 2j, 2j+1 of a value row.
+	bool words = KV == 1u && (p.head_dim & 1u) == 0u;
 
-	float m = -1.0 / 0.0;
-	for (uint t = tid; t < span; t += WG) {
-		uint c = p.kv_off + cell(causal, table, first + t);
-		float s = 0.0;
-		uint i = 0;
-		if (KV == 1u && (p.head_dim & 1u) == 0u) {
-			// Two values a word: each word read and unpacked once, the
-			// products added in the same order.
-			uint w0 = c * (p.kv_stride / 2) + kvh / 2;
-			for (; i < p.head_dim; i += 2) {
-				vec2 kk = unpackHalf2x16(ku[w0 + i / 2]);
-				s += half_(q[qb + i]) * kk.x;
-				s += half_(q[qb + i + 1]) * kk.y;
-			}
+	if (SOLO) {
+		for (uint i = 0; i < QREGS; i++) {
+			qr[i] = i < p.head_dim ? half_(q[qb + i]) : 0.0;
 		}
-		for (; i < p.head_dim; i++) {
-			s += half_(q[qb + i]) * kv_half(kv_load(true, c, kvh + i));
-		}
-		s *= p.scale;
-		if (p.soft_cap > 0.0) {
-			s = tanh_finite(s * (1.0 / p.soft_cap)) * p.soft_cap;
-		}
-		sc[sb + t] = s;
-		m = max(m, s);
 	}
-	m = wg_max(m);
-	float sum = 0.0;
-	for (uint t = tid; t < span; t += WG) {
-		float e = exp(sc[sb + t] - m);
-		sc[sb + t] = e;
-		sum += e;
-	}
-	sum = wg_sum(sum);
-	float inv = 1.0 / sum;
+
+	float m = -1.0 / 0.0; // the running maximum (HALF: the row's)
+	float sum = 0.0;      // this invocation's weights, at m
+	float inv = 1.0;      // HALF: 1/the row's sum of weights
 	if (HALF) {
+		// The row's maximum and sum first, each invocation over its own
+		// positions (no tiles), so that the normalised weights can be
+		// rounded as llama.cpp rounds them.
 		for (uint t = tid; t < span; t += WG) {
-			sc[sb + t] = round_f16(sc[sb + t] * inv);
-		}
-		inv = 1.0;
-	}
-	memoryBarrierBuffer();
-	barrier();
-	if (KV == 1u && (p.head_dim & 1u) == 0u) {
-		// A pair of dimensions an invocation, from one word a position.
-		for (uint i = 2 * tid; i < p.head_dim; i += 2 * WG) {
-			vec2 acc = vec2(0.0);
-			for (uint t = 0; t < span; t++) {
-				uint c = p.kv_off + cell(causal, table, first + t);
-				acc += sc[sb + t] * unpackHalf2x16(vu[c * (p.kv_stride / 2) + (kvh + i) / 2]);
+			float s = score(p.kv_off + cell(causal, table, first + t), qb, kvh);
+			if (span <= KEPT) {
+				kept[t] = s;
 			}
-			o[qb + i] = acc.x * inv;
-			o[qb + i + 1] = acc.y * inv;
+			if (s > m) {
+				sum *= exp(m - s);
+				m = s;
+			}
+			sum += exp(s - m);
 		}
-		return;
+		float top = tile_max(m);
+		inv = 1.0 / total(sum * exp(m - top)); // an invocation with no positions adds 0·0
+		m = top;
+		publish();
 	}
-	for (uint i = tid; i < p.head_dim; i += WG) {
-		float acc = 0.0;
-		for (uint t = 0; t < span; t++) {
-			acc += sc[sb + t] * kv_half(kv_load(false, p.kv_off + cell(causal, table, first + t), kvh + i));
+	vec2 acc[PAIRS];
+	for (uint j = 0; j < PAIRS; j++) {
+		acc[j] = vec2(0.0);
+	}
+	uint buf = 0;
+	for (uint t0 = 0; t0 < span; t0 += TILE) {
+		uint n = min(TILE, span - t0);
+		float top = -1.0 / 0.0;
+		for (uint t = tid; t < n; t += WG) {
+			float s = HALF && span <= KEPT ? kept[t0 + t] : score(p.kv_off + cell(causal, table, first + t0 + t), qb, kvh);
+			pw[buf + t] = s;
+			top = max(top, s);
 		}
-		o[qb + i] = acc * inv;
+		if (!HALF) {
+			float mt = max(m, tile_max(top));
+			if (mt > m) {
+				float c = exp(m - mt); // 0 for the first tile
+				m = mt;
+				sum *= c;
+				for (uint j = 0; j < PAIRS; j++) {
+					acc[j] *= c;
+				}
+			}
+		}
+		for (uint t = tid; t < n; t += WG) {
+			float e = exp(pw[buf + t] - m);
+			if (HALF) {
+				pw[buf + t] = round_f16(e * inv);
+			} else {
+				sum += e;
+				pw[buf + t] = e;
+			}
+		}
+		publish();
+		for (uint t = 0; t < n; t++) {
+			uint c = p.kv_off + cell(causal, table, first + t0 + t);
+			float w = pw[buf + t];
+			for (uint j = 0; j < PAIRS; j++) {
+				uint d = tid + WG * j; // the pair
+				if (2 * d >= p.head_dim) {
+					break;
+				}
+				vec2 x;
+				if (words) {
+					x = unpackHalf2x16(vu[c * (p.kv_stride / 2) + kvh / 2 + d]);
+				} else {
+					x.x = kv_half(kv_load(false, c, kvh + 2 * d));
+					x.y = 2 * d + 1 < p.head_dim ? kv_half(kv_load(false, c, kvh + 2 * d + 1)) : 0.0;
+				}
+				acc[j] += w * x;
+			}
+		}
+		buf ^= TILE;
+	}
+	// HALF's weights are normalised already.
+	inv = HALF ? 1.0 : 1.0 / total(sum);
+	for (uint j = 0; j < PAIRS; j++) {
+		uint i = 2 * (tid + WG * j);
+		if (i < p.head_dim) {
+			o[qb + i] = acc[j].x * inv;
+			if (i + 1 < p.head_dim) {
+				o[qb + i + 1] = acc[j].y * inv;
+			}
+		}
 	}
 }

@@ -65,7 +65,8 @@ type Info struct {
 	MaxSharedMemory         uint32
 	MaxPushConstants        uint32
 	MaxWorkgroupInvocations uint32
-	MaxWorkgroupCount       uint32
+	MaxWorkgroupCount       uint32 // in x
+	MaxWorkgroupCountY      uint32
 	TimestampPeriod         float32 // nanoseconds per tick
 	TimestampBits           uint32
 	ComputeQueue            int // queue family index, -1 when none
@@ -206,6 +207,7 @@ func describe(inst vulkan.Instance, pd vulkan.PhysicalDevice, index int) (Info, 
 		MaxPushConstants:        p.Limits.MaxPushConstantsSize,
 		MaxWorkgroupInvocations: p.Limits.MaxComputeWorkGroupInvocations,
 		MaxWorkgroupCount:       p.Limits.MaxComputeWorkGroupCount[0],
+		MaxWorkgroupCountY:      p.Limits.MaxComputeWorkGroupCount[1],
 		TimestampPeriod:         p.Limits.TimestampPeriod,
 		ComputeQueue:            -1,
 	}

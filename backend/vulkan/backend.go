@@ -14,6 +14,5 @@ type Backend struct{ K *ops.Kernels }
 func (b Backend) Load(*gguf.File) (runner.Weights, error) { return NewWeights(b.K), nil }
 
 // MaxBatch implements runner.Backend: 128 tokens a step, where a
-// prompt's matvecs keep every workgroup busy without the attention
-// scratch (tokens × heads × context) growing past what binds at once.
+// prompt's matrix products keep every workgroup busy.
 func (Backend) MaxBatch() int { return 128 }

@@ -50,7 +50,6 @@ type plan struct {
 	fused     []bool
 	inputSlot map[string]int
 	rangeSlot map[rangeKey]int
-	scratch   int // the attention score buffer's slot, noSlot if none
 	cells     int // each token's cell for store_kv (F16, Q8_0 caches), noSlot if none
 	// rounded holds, per rounding, the slot a matmul's input is rounded
 	// into first, as llama.cpp converts activations for quantized weights.
@@ -138,7 +137,7 @@ func mayAlias(op compute.Op) bool {
 func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 	u := users(g)
 	p := &plan{slot: make([]int, len(g.Nodes)), need: []uint64{0}, accumulate: make([]bool, len(g.Nodes)), fused: make([]bool, len(g.Nodes)),
-		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, scratch: noSlot, cells: noSlot, rounded: map[ops.Rounding]int{}, moe: map[int]moeSlots{}}
+		inputSlot: map[string]int{}, rangeSlot: map[rangeKey]int{}, cells: noSlot, rounded: map[ops.Rounding]int{}, moe: map[int]moeSlots{}}
 	out := g.Out.Index()
 	last := make([]int, len(g.Nodes))
 	for i := range g.Nodes {
@@ -212,9 +211,7 @@ func (e *Executor) plan(g *compute.Graph) (*plan, error) {
 			p.slot[i] = fresh(bytes)
 		}
 		if n.Op == compute.OpAttention {
-			if err := e.planAttention(g, p, i, fresh, reserve); err != nil {
-				return nil, err
-			}
+			e.planAttention(g, p, i, reserve)
 		}
 		rounded := func(t gguf.Type, floats int) {
 			r := ops.RoundingFor(t)
@@ -271,14 +268,12 @@ func contains(s []int, v int) bool {
 }
 
 // planAttention gives attention node i its key ranges (shared by the
-// attentions of one kind) and sizes the score scratch, which all share.
-// The ranges hold three uint32s per row (first and end key positions,
-// the row's page table) and the page tables of the batch's sequences: at
-// most one a row, each at most a page per PageCells cells of the cache.
-// The scratch holds a score per (row, head, key): at least one row's
-// over the whole cache, at most scoreBudget; a step records the rows in
-// chunks that fit it at the step's longest span.
-func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, fresh, reserve func(uint64) int) error {
+// attentions of one kind). The ranges hold three uint32s per row (first
+// and end key positions, the row's page table) and the page tables of
+// the batch's sequences: at most one a row, each at most a page per
+// PageCells cells of the cache. The attention itself needs no scratch
+// (shaders/attention.comp is fused and tiled).
+func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, reserve func(uint64) int) {
 	n := &g.Nodes[i]
 	a := n.Params.Attn
 	rows := n.Shape.Rows
@@ -286,20 +281,7 @@ func (e *Executor) planAttention(g *compute.Graph, p *plan, i int, fresh, reserv
 	if _, ok := p.rangeSlot[key]; !ok {
 		p.rangeSlot[key] = reserve(uint64(12*rows) + 4*uint64(rows)*uint64(e.cells/compute.PageCells+1))
 	}
-	perRow := uint64(4 * a.Heads * e.cells)
-	if limit := e.k.Dev.Info.MaxStorageBufferRange; perRow > limit {
-		return fmt.Errorf("node %d (%s): the scores of a row over %d cells exceed the device's storage range", i, n.Name, e.cells)
-	}
-	if p.scratch == noSlot {
-		p.scratch = fresh(0)
-	}
-	p.need[p.scratch] = max(p.need[p.scratch], min(uint64(rows)*perRow, max(perRow, scoreBudget)))
-	return nil
 }
-
-// scoreBudget bounds the attention score scratch (bytes) when one row's
-// scores over the cache take less.
-const scoreBudget = 64 << 20
 
 // fillRanges appends attention a's key ranges for batch to dst: per
 // token its first and end key positions and the index (in uint32s from
@@ -804,8 +786,7 @@ func (bd *binder) storeKV(n *compute.Node) error {
 }
 
 // attention binds attention node i over its layer's cache, each query
-// row seeing the key cells its range and page table give, in chunks of
-// rows whose scores fit the scratch at the step's longest span.
+// row seeing the key cells its range and page table give.
 func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 	e, n := bd.e, &bd.g.Nodes[i]
 	a, l := n.Params.Attn, n.Params.Layer
@@ -813,34 +794,16 @@ func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 		return fmt.Errorf("layer %d of a cache of %d", l, len(e.keys))
 	}
 	ranges := e.slots[bd.p.rangeSlot[rangeKey{a.Causal, a.Window}]]
-	scratch := e.slots[bd.p.scratch]
 	kc, vc := e.keys[l], e.values[l]
 	// The executor's cache type, not the graph's: the type is chosen
 	// when the executor is opened. An f16 cache rounds as llama.cpp's.
-	op, err := e.k.BindAttention(bd.b.sets, e.cache.Type, q.All(), kc.All(), vc.All(), out.All(), scratch.All(), ranges.All())
+	op, err := e.k.BindAttention(bd.b.sets, e.cache.Type, a.HeadDim, q.All(), kc.All(), vc.All(), out.All(), ranges.All())
 	if err != nil {
 		return err
 	}
-	rows, scores := n.Shape.Rows, int(bd.p.need[bd.p.scratch]/4)
-	sh := ops.AttentionShape{Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim, QStride: n.Shape.Cols,
+	sh := ops.AttentionShape{N: n.Shape.Rows, Heads: a.Heads, KVHeads: a.KVHeads, QStride: n.Shape.Cols,
 		KVStride: e.cache.Width, PageCells: compute.PageCells, Scale: n.Params.Scale, SoftCap: a.SoftCap}
-	bd.add([]*vk.Buffer{q, kc, vc, ranges}, []*vk.Buffer{out, scratch}, func(st *vk.Step, b *compute.Batch) {
-		longest := 1
-		for i := range b.Tokens {
-			lo, hi := b.Span(i, a)
-			longest = max(longest, hi-lo)
-		}
-		s := sh
-		s.ScratchStride = longest
-		chunk := max(1, scores/(a.Heads*longest)) // a row over the cache fits: planAttention, check
-		for r0 := 0; r0 < rows; r0 += chunk {
-			if r0 > 0 {
-				st.Barrier() // the chunks share the score scratch
-			}
-			s.Row0, s.N = r0, min(chunk, rows-r0)
-			op.Record(st, s)
-		}
-	})
+	bd.add([]*vk.Buffer{q, kc, vc, ranges}, []*vk.Buffer{out}, func(st *vk.Step, b *compute.Batch) { op.Record(st, sh) })
 	return nil
 }
 

@@ -227,8 +227,8 @@ func (e *Executor) check(b *bound, batch *compute.Batch) error {
 			return fmt.Errorf("%w: position %d outside a table of %d rows", compute.ErrBatch, p, b.posRows)
 		}
 		// A position past the cache's cells (only pages repeated in a
-		// table allow one) would overflow the score scratch and the page
-		// tables, both sized by the cells.
+		// table allow one) would overflow the page tables, sized by the
+		// cells.
 		if p := batch.Pos[i]; int(p) >= e.cells {
 			return fmt.Errorf("%w: position %d of token %d past a cache of %d cells", compute.ErrBatch, p, i, e.cells)
 		}

@@ -12,15 +12,16 @@ import (
 // buffers by a copy on the device, cell i staying row i, so the pages a
 // runner.Batcher's sequences hold (and its prefix index) stay valid and
 // nothing is evaluated again. The bound graphs and samplers are dropped,
-// since their sets name the old buffers and their scratch is sized by
-// the cells; each binds again when it next runs, as after Forget.
+// since their sets name the old buffers and their attention page tables
+// are sized by the cells; each binds again when it next runs, as after
+// Forget.
 //
 // Run and RunSample wait for their submit, so when Grow is called (it is
 // no more safe for concurrent use than they are) no work of the
 // executor's is in flight. Layers grow one at a time, so at most one
 // layer's keys and values exist twice at once. A size the device cannot
-// hold (a layer, or the scratch of a graph bound now, past its storage
-// range) is refused before anything changes. A failed allocation or
+// hold (a layer, or the page tables of a graph bound now, past its
+// storage range) is refused before anything changes. A failed allocation or
 // copy leaves the executor at its old size with every cell intact; the
 // layers grown before it keep their larger buffers, which a later Grow
 // reuses.
@@ -44,8 +45,8 @@ func (e *Executor) Grow(cells int) error {
 
 // fits returns an error unless a cache of cells fits the device's
 // storage range: a layer, and every graph bound now planned again over
-// that many cells (the attention's page tables and scores grow with
-// them), as binding it after the growth will.
+// that many cells (the attention's page tables grow with them), as
+// binding it after the growth will.
 func (e *Executor) fits(cells int) error {
 	if _, err := e.layerBytes(cells); err != nil {
 		return err

@@ -19,6 +19,17 @@ type Kernels struct {
 	// barrier switches between a workgroup's vectors, and a prompt's
 	// thousands of (row, head) workgroups each do little work.
 	AttentionWG uint32
+	// AttentionTile is the key positions of the attention shader's tile,
+	// a multiple of AttentionWG: 8 of them, the best or level with it
+	// of 1 to 16 on lavapipe (BenchmarkAttention); a tile takes 8 bytes
+	// of shared memory a position.
+	AttentionTile uint32
+	// AttentionKept is the longest row whose scores the attention
+	// shader keeps in shared memory between its two passes over an f16
+	// cache, which spares the second computing them (8% of the shader's
+	// time on lavapipe at 1,024 positions): 4,096, in at most half the
+	// device's shared memory.
+	AttentionKept uint32
 	// Subgroups selects subgroup arithmetic for reductions; false takes
 	// the shaders' builds without subgroup operations (shared-memory
 	// reductions), whose SPIR-V a device without subgroups accepts.
@@ -37,7 +48,8 @@ type Kernels struct {
 type pipeKey struct {
 	shader string
 	typ    gguf.Type
-	tiles  Tiles // matmul's
+	tiles  Tiles  // matmul's
+	dims   uint32 // attention's head dimensions (DIMS)
 }
 
 // shape of each shader: bindings and push-constant bytes.
@@ -49,7 +61,7 @@ var layouts = map[string]struct {
 	"matmul":     {4, 8 * 4},
 	"rms_norm":   {3, 5 * 4},
 	"rope":       {2, 8 * 4},
-	"attention":  {6, 13 * 4},
+	"attention":  {5, 12 * 4},
 	"store_kv":   {5, 2 * 4},
 	"layer_norm": {4, 3 * 4},
 	"gelu":       {1, 4},
@@ -70,6 +82,8 @@ func New(d *vk.Device) *Kernels {
 	if sg := d.Info.SubgroupSize; d.Info.Type == vk.CPU && sg > 0 && sg < k.WG {
 		k.AttentionWG = sg
 	}
+	k.AttentionTile = 8 * k.AttentionWG
+	k.AttentionKept = min(4096, d.Info.MaxSharedMemory/2/4)
 	return k
 }
 
@@ -88,12 +102,24 @@ func Supported(t gguf.Type) bool {
 // pipeline returns the pipeline of shader for weight type t (ignored by
 // shaders that read no weights), building it on first use.
 func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	key := pipeKey{shader: shader, typ: t}
 	if shader == "matmul" {
 		key.tiles = k.Tiles
 	}
+	return k.pipelineOf(key)
+}
+
+// attention returns the attention pipeline over a cache of type t whose
+// heads have at most dims dimensions.
+func (k *Kernels) attention(t gguf.Type, dims uint32) (*vk.Pipeline, error) {
+	return k.pipelineOf(pipeKey{shader: "attention", typ: t, dims: dims})
+}
+
+// pipelineOf returns the pipeline of key, building it on first use.
+func (k *Kernels) pipelineOf(key pipeKey) (*vk.Pipeline, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	shader, t := key.shader, key.typ
 	if p := k.pipes[key]; p != nil {
 		return p, nil
 	}
@@ -121,7 +147,15 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 		if t == gguf.TypeF16 {
 			half = 1
 		}
-		spec = []uint32{k.AttentionWG, half, kvCode(t)}
+		// SOLO: a workgroup of one subgroup shares without barriers and
+		// holds the query in registers; on CPU devices only, where it was
+		// measured (a GPU's wave of 64 would hold DIMS registers an
+		// invocation).
+		solo := uint32(0)
+		if k.Subgroups && k.Dev.Info.Type == vk.CPU && k.AttentionWG <= k.Dev.Info.SubgroupSize {
+			solo = 1
+		}
+		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims, solo, max(1, k.AttentionKept*half)}
 	case "store_kv":
 		spec = []uint32{kvCode(t)}
 	case "sample":

@@ -16,7 +16,7 @@ import (
 // (KVRowBytes): float32, f16 (quant.F32ToF16), or quant's Q8_0 blocks
 // split into the quants, then the scales two a word. It returns the bytes
 // and the values they stand for.
-func packKV(t *testing.T, typ gguf.Type, width int, x []float32) ([]byte, []float32) {
+func packKV(t testing.TB, typ gguf.Type, width int, x []float32) ([]byte, []float32) {
 	t.Helper()
 	rb := KVRowBytes(typ, width)
 	raw := make([]byte, len(x)/width*rb)

@@ -173,25 +173,26 @@ func (r *Rope) Record(s *vk.Step, n, heads, headDim, ropeDim int, neox bool, pos
 // Attention is softmax(q k^T * scale) v over a KV cache, the scaled
 // scores optionally soft-capped.
 type Attention struct {
-	p    *vk.Pipeline
-	set  vk.Set
-	push [13]uint32
+	p       *vk.Pipeline
+	set     vk.Set
+	headDim int
+	limit   uint32 // workgroups a dispatch's y dimension takes at most
+	push    [12]uint32
 }
 
-// AttentionShape describes one Attention record: query rows Row0 up to
-// Row0+N.
+// AttentionShape describes one Attention record: N query rows (of the
+// bound head dimension).
 type AttentionShape struct {
-	Row0, N, Heads, KVHeads, HeadDim int
-	QStride                          int // elements between query rows
-	KVStride, KVOff                  int // values of a cell's row; cells before position 0's
-	Pos0                             int // position of query row 0 (causal)
+	N, Heads, KVHeads int
+	QStride           int // elements between query rows
+	KVStride, KVOff   int // values of a cell's row; cells before position 0's
+	Pos0              int // position of query row 0 (causal)
 	// Causal rows see positions 0..Pos0+row in cells 0..Pos0+row;
 	// otherwise each row sees the key range the ranges buffer gives it,
 	// in the cells its page table gives.
-	Causal        bool
-	PageCells     int // cells of a page in the ranges' page tables
-	ScratchStride int // scratch floats per (row, head): at least the longest of the N rows' spans
-	Scale         float32
+	Causal    bool
+	PageCells int // cells of a page in the ranges' page tables
+	Scale     float32
 	// SoftCap, when > 0, maps the scaled scores s to SoftCap·tanh(s/SoftCap)
 	// before the softmax.
 	SoftCap float32
@@ -262,43 +263,55 @@ func (s *StoreKV) Record(st *vk.Step, n, width, stride int) {
 	st.Dispatch(s.p, s.set, s.push[:], 1, uint32(n), 1)
 }
 
-// BindAttention binds queries, cached keys and values, output, a scratch
-// buffer for scores (N rows × heads × ScratchStride floats) and, for
+// BindAttention binds queries, cached keys and values, output and, for
 // non-causal attention, ranges (a zero Range when causal): per query row
 // three uint32s, the first and end key positions and the index in ranges
 // of the row's page table, whose entry j is the cell of the row's
 // position j·PageCells (a page's cells are consecutive). The cache keeps
 // its rows as cache (KVTypes, laid out as KVRowBytes says); F16 follows
 // llama.cpp's f16 KV cache: queries are rounded to f16 as read, and the
-// attention weights before they meet v.
-func (k *Kernels) BindAttention(sets *vk.Sets, cache gguf.Type, q, keys, values, out, scratch, ranges vk.Range) (*Attention, error) {
+// attention weights before they meet v (the unnormalised weights: see
+// shaders/attention.comp). Heads have headDim dimensions (the shader's
+// pipeline holds that many in registers). Attention needs no scratch: it is fused and tiled, with an
+// online softmax, so the context it covers is bounded by the cache alone.
+func (k *Kernels) BindAttention(sets *vk.Sets, cache gguf.Type, headDim int, q, keys, values, out, ranges vk.Range) (*Attention, error) {
 	if KVRowBytes(cache, 32) == 0 {
 		return nil, fmt.Errorf("ops: attention over a %s cache: want F32, F16 or Q8_0", cache)
 	}
-	p, err := k.pipeline("attention", cache)
+	if headDim <= 0 {
+		return nil, fmt.Errorf("ops: attention with a head dimension of %d", headDim)
+	}
+	// The value sums are registers, PAIRS pairs an invocation: one
+	// pipeline per multiple of the pairs the workgroup covers.
+	cover := 2 * int(k.AttentionWG)
+	dims := (headDim + cover - 1) / cover * cover
+	p, err := k.attention(cache, uint32(dims))
 	if err != nil {
 		return nil, err
 	}
 	if ranges.Buf == nil {
 		ranges = q // bound but never read
 	}
-	set, err := sets.Bind(p, q, keys, values, out, scratch, ranges)
+	set, err := sets.Bind(p, q, keys, values, out, ranges)
 	if err != nil {
 		return nil, fmt.Errorf("ops: attention: %w", err)
 	}
-	return &Attention{p: p, set: set}, nil
+	return &Attention{p: p, set: set, headDim: headDim, limit: max(k.Dev.Info.MaxWorkgroupCountY, 1)}, nil
 }
 
-// Record adds the attention of sh.N query rows from sh.Row0.
+// Record adds the attention of sh.N query rows, in one dispatch unless
+// the rows exceed the device's workgroups in y (each row's result is
+// the same either way).
 func (a *Attention) Record(s *vk.Step, sh AttentionShape) {
 	causal := uint32(0)
 	if sh.Causal {
 		causal = 1
 	}
-	a.push = [13]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(sh.HeadDim), uint32(sh.QStride), uint32(sh.KVStride),
-		uint32(sh.KVOff), uint32(sh.Pos0), causal, uint32(sh.ScratchStride), f32(sh.Scale), f32(sh.SoftCap),
-		uint32(sh.Row0), uint32(max(sh.PageCells, 1))}
-	s.Dispatch(a.p, a.set, a.push[:], uint32(sh.Heads), uint32(sh.N), 1)
+	for r0 := 0; r0 < sh.N; r0 += int(a.limit) {
+		a.push = [12]uint32{uint32(sh.Heads), uint32(sh.KVHeads), uint32(a.headDim), uint32(sh.QStride), uint32(sh.KVStride),
+			uint32(sh.KVOff), uint32(sh.Pos0), causal, f32(sh.Scale), f32(sh.SoftCap), uint32(r0), uint32(max(sh.PageCells, 1))}
+		s.Dispatch(a.p, a.set, a.push[:], uint32(sh.Heads), uint32(min(int(a.limit), sh.N-r0)), 1)
+	}
 }
 
 // Elementwise is an op over count elements: silu_mul (a = silu(a)*b),
