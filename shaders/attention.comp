@@ -40,6 +40,11 @@
 // llama3 models of model/llama's oracle test by up to 1.5 from
 // llama.cpp's, where rounding as it does holds them to 1e-4.
 //
+// FLASH is llama.cpp's flash attention over an f16 cache (--flash-attn,
+// compute.CacheShape.Flash): the queries rounded as HALF's, the weights
+// not, so the softmax is online in one pass as without HALF. ROUNDED is
+// HALF's two passes, which FLASH turns off.
+//
 // soft_cap > 0 maps the scaled scores s to soft_cap·tanh(s/soft_cap)
 // before the softmax (Gemma 2).
 //
@@ -67,6 +72,8 @@ layout(constant_id = 5) const bool SOLO = false;
 // positions in shared memory for the second, which then computes none;
 // longer rows compute them again (the same bits either way).
 layout(constant_id = 6) const uint KEPT = 1;
+layout(constant_id = 7) const bool FLASH = false;
+const bool ROUNDED = HALF && !FLASH;
 const uint PAIRS = (DIMS + 2u * WG - 1u) / (2u * WG);
 #include "reduce.glsl"
 #include "round.glsl"
@@ -225,10 +232,10 @@ void main() {
 		}
 	}
 
-	float m = -1.0 / 0.0; // the running maximum (HALF: the row's)
+	float m = -1.0 / 0.0; // the running maximum (ROUNDED: the row's)
 	float sum = 0.0;      // this invocation's weights, at m
-	float inv = 1.0;      // HALF: 1/the row's sum of weights
-	if (HALF) {
+	float inv = 1.0;      // ROUNDED: 1/the row's sum of weights
+	if (ROUNDED) {
 		// The row's maximum and sum first, each invocation over its own
 		// positions (no tiles), so that the normalised weights can be
 		// rounded as llama.cpp rounds them.
@@ -257,11 +264,11 @@ void main() {
 		uint n = min(TILE, span - t0);
 		float top = -1.0 / 0.0;
 		for (uint t = tid; t < n; t += WG) {
-			float s = HALF && span <= KEPT ? kept[t0 + t] : score(p.kv_off + cell(causal, table, first + t0 + t), qb, kvh);
+			float s = ROUNDED && span <= KEPT ? kept[t0 + t] : score(p.kv_off + cell(causal, table, first + t0 + t), qb, kvh);
 			pw[buf + t] = s;
 			top = max(top, s);
 		}
-		if (!HALF) {
+		if (!ROUNDED) {
 			float mt = max(m, tile_max(top));
 			if (mt > m) {
 				float c = exp(m - mt); // 0 for the first tile
@@ -274,7 +281,7 @@ void main() {
 		}
 		for (uint t = tid; t < n; t += WG) {
 			float e = exp(pw[buf + t] - m);
-			if (HALF) {
+			if (ROUNDED) {
 				pw[buf + t] = round_f16(e * inv);
 			} else {
 				sum += e;
@@ -302,8 +309,8 @@ void main() {
 		}
 		buf ^= TILE;
 	}
-	// HALF's weights are normalised already.
-	inv = HALF ? 1.0 : 1.0 / total(sum);
+	// ROUNDED's weights are normalised already.
+	inv = ROUNDED ? 1.0 : 1.0 / total(sum);
 	for (uint j = 0; j < PAIRS; j++) {
 		uint i = 2 * (tid + WG * j);
 		if (i < p.head_dim) {

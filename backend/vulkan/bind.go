@@ -797,7 +797,8 @@ func (bd *binder) attention(i int, q, out *vk.Buffer) error {
 	kc, vc := e.keys[l], e.values[l]
 	// The executor's cache type, not the graph's: the type is chosen
 	// when the executor is opened. An f16 cache rounds as llama.cpp's.
-	op, err := e.k.BindAttention(bd.b.sets, e.cache.Type, a.HeadDim, q.All(), kc.All(), vc.All(), out.All(), ranges.All())
+	op, err := e.k.BindAttention(bd.b.sets, ops.AttentionKind{Cache: e.cache.Type, Flash: e.cache.Flash, HeadDim: a.HeadDim},
+		q.All(), kc.All(), vc.All(), out.All(), ranges.All())
 	if err != nil {
 		return err
 	}

@@ -70,9 +70,6 @@ func New(w *Weights, c compute.CacheShape, cells int) (_ *Executor, err error) {
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("vulkan: %w", err)
 	}
-	if c.Flash {
-		return nil, fmt.Errorf("vulkan: %w: flash attention", compute.ErrOp)
-	}
 	rowBytes := ops.KVRowBytes(c.Type, c.Width)
 	if rowBytes == 0 && c.Width > 0 {
 		return nil, fmt.Errorf("vulkan: %w: a %s cache of rows of %d values", compute.ErrKVType, c.Type, c.Width)

@@ -32,7 +32,7 @@ func BenchmarkAttention(b *testing.B) {
 			kraw, _ := packKV(b, gguf.TypeF16, dim, randFloats(r, (pos0+n)*dim, 1))
 			vraw, _ := packKV(b, gguf.TypeF16, dim, randFloats(r, (pos0+n)*dim, 1))
 			qb, kb, vb, ob := h.floats(randFloats(r, n*dim, 1)), h.bytes(kraw), h.bytes(vraw), h.poisoned(n*dim)
-			op, err := h.k.BindAttention(h.sets, gguf.TypeF16, hd, qb.All(), kb.All(), vb.All(), ob.All(), benchRanges(h, n, pos0))
+			op, err := h.k.BindAttention(h.sets, AttentionKind{Cache: gguf.TypeF16, HeadDim: hd}, qb.All(), kb.All(), vb.All(), ob.All(), benchRanges(h, n, pos0))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -41,7 +41,8 @@ func packed(lens ...int) [][2]int {
 // TestAttention holds the fused attention shader, for each KV cache type,
 // to a float64 reference over the values the cache keeps (packKV): f32;
 // q8_0; and f16, whose reference rounds q, k and v to f16 and the
-// normalised weights too. A weight within float32 noise of a midpoint
+// normalised weights too (but for flash attention, whose weights stay
+// unrounded). A weight within float32 noise of a midpoint
 // between f16 values may round either way; each such weight widens that
 // element's bound by one f16 step of it times |v|. Other differences
 // (the online softmax's rescaling over tiles among them) stay within
@@ -62,15 +63,18 @@ func TestAttention(t *testing.T) {
 		wg, tile, kept uint32
 		sub            bool
 		cache          gguf.Type
+		flash          bool
 	}{
-		{64, 64, 0, true, gguf.TypeF32}, {64, 128, 0, false, gguf.TypeF32}, {8, 64, 0, true, gguf.TypeF32}, {8, 8, 0, false, gguf.TypeF32},
-		{64, 64, 4096, true, gguf.TypeF16}, {8, 64, 100, false, gguf.TypeF16}, {8, 16, 4096, true, gguf.TypeF16}, {8, 64, 1, true, gguf.TypeF16},
-		{64, 128, 0, true, gguf.TypeQ8_0}, {8, 64, 0, false, gguf.TypeQ8_0},
+		{64, 64, 0, true, gguf.TypeF32, false}, {64, 128, 0, false, gguf.TypeF32, false}, {8, 64, 0, true, gguf.TypeF32, false}, {8, 8, 0, false, gguf.TypeF32, false},
+		{64, 64, 4096, true, gguf.TypeF16, false}, {8, 64, 100, false, gguf.TypeF16, false}, {8, 16, 4096, true, gguf.TypeF16, false}, {8, 64, 1, true, gguf.TypeF16, false},
+		{64, 64, 4096, true, gguf.TypeF16, true}, {8, 64, 4096, false, gguf.TypeF16, true}, {8, 8, 0, true, gguf.TypeF16, true}, {8, 64, 4096, true, gguf.TypeF16, true},
+		{64, 128, 0, true, gguf.TypeQ8_0, false}, {8, 64, 0, false, gguf.TypeQ8_0, false},
 	} {
 		h := newHarness(t, path.wg, path.sub)
 		h.k.AttentionTile, h.k.AttentionKept = path.tile, path.kept
 		for _, tc := range []attnCase{
 			{heads: 4, kvHeads: 4, headDim: 16, n: 1},
+			{heads: 8, kvHeads: 4, headDim: 8, n: 18},
 			{heads: 8, kvHeads: 2, headDim: 32, n: 3, pos0: 70},
 			{heads: 6, kvHeads: 6, headDim: 64, n: 5, spans: packed(5)},
 			{heads: 4, kvHeads: 1, headDim: 8, n: 200, spans: packed(1, 120, 7, 72)},
@@ -79,13 +83,14 @@ func TestAttention(t *testing.T) {
 			{heads: 2, kvHeads: 1, headDim: 64, n: 2, spans: [][2]int{{0, 1337}, {400, 1337}}, softCap: 2.5, qAmp: 3, ramp: true},
 			{heads: 8, kvHeads: 2, headDim: 128, n: 1, pos0: 1499, qAmp: 2},
 		} {
-			name := fmt.Sprintf("attention %+v wg %d tile %d kept %d subgroups %v cache %s", tc, path.wg, path.tile, path.kept, path.sub, path.cache)
-			testAttention(t, h, r, name, path.cache, tc)
+			name := fmt.Sprintf("attention %+v wg %d tile %d kept %d subgroups %v cache %s flash %v", tc, path.wg, path.tile, path.kept, path.sub, path.cache, path.flash)
+			testAttention(t, h, r, name, AttentionKind{Cache: path.cache, Flash: path.flash, HeadDim: tc.headDim}, tc)
 		}
 	}
 }
 
-func testAttention(t *testing.T, h *harness, r *rand.Rand, name string, cache gguf.Type, tc attnCase) {
+func testAttention(t *testing.T, h *harness, r *rand.Rand, name string, kind AttentionKind, tc attnCase) {
+	cache := kind.Cache
 	kvDim, qDim := tc.kvHeads*tc.headDim, tc.heads*tc.headDim
 	if KVRowBytes(cache, kvDim) == 0 {
 		return // rows of 8 are not whole q8_0 blocks, rows of 5 not f16 pairs
@@ -146,7 +151,7 @@ func testAttention(t *testing.T, h *harness, r *rand.Rand, name string, cache gg
 		}
 		rb = h.floats(rf).All()
 	}
-	op, err := h.k.BindAttention(h.sets, cache, tc.headDim, qb.All(), kb.All(), vb.All(), ob.All(), rb)
+	op, err := h.k.BindAttention(h.sets, kind, qb.All(), kb.All(), vb.All(), ob.All(), rb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +200,7 @@ func testAttention(t *testing.T, h *harness, r *rand.Rand, name string, cache gg
 					sc[p] = c * math.Tanh(sc[p]/c)
 				}
 			}
-			w, step := attentionWeights(sc, half)
+			w, step := attentionWeights(sc, half && !kind.Flash)
 			for i := range tc.headDim {
 				var acc float64
 				o := b*qDim + hd*tc.headDim + i

@@ -50,6 +50,7 @@ type pipeKey struct {
 	typ    gguf.Type
 	tiles  Tiles  // matmul's
 	dims   uint32 // attention's head dimensions (DIMS)
+	flash  bool   // attention's FLASH
 }
 
 // shape of each shader: bindings and push-constant bytes.
@@ -110,9 +111,9 @@ func (k *Kernels) pipeline(shader string, t gguf.Type) (*vk.Pipeline, error) {
 }
 
 // attention returns the attention pipeline over a cache of type t whose
-// heads have at most dims dimensions.
-func (k *Kernels) attention(t gguf.Type, dims uint32) (*vk.Pipeline, error) {
-	return k.pipelineOf(pipeKey{shader: "attention", typ: t, dims: dims})
+// heads have at most dims dimensions, flash or not.
+func (k *Kernels) attention(t gguf.Type, dims uint32, flash bool) (*vk.Pipeline, error) {
+	return k.pipelineOf(pipeKey{shader: "attention", typ: t, dims: dims, flash: flash})
 }
 
 // pipelineOf returns the pipeline of key, building it on first use.
@@ -155,7 +156,13 @@ func (k *Kernels) pipelineOf(key pipeKey) (*vk.Pipeline, error) {
 		if k.Subgroups && k.Dev.Info.Type == vk.CPU && k.AttentionWG <= k.Dev.Info.SubgroupSize {
 			solo = 1
 		}
-		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims, solo, max(1, k.AttentionKept*half)}
+		// FLASH turns HALF's two passes, and the scores KEPT between
+		// them, off.
+		flash, kept := uint32(0), max(1, k.AttentionKept*half)
+		if key.flash {
+			flash, kept = 1, 1
+		}
+		spec = []uint32{k.AttentionWG, half, kvCode(t), k.AttentionTile, key.dims, solo, kept, flash}
 	case "store_kv":
 		spec = []uint32{kvCode(t)}
 	case "sample":

@@ -263,18 +263,31 @@ func (s *StoreKV) Record(st *vk.Step, n, width, stride int) {
 	st.Dispatch(s.p, s.set, s.push[:], 1, uint32(n), 1)
 }
 
+// AttentionKind is what an attention pipeline is made for.
+type AttentionKind struct {
+	// Cache is how the cache keeps its rows (KVTypes, laid out as
+	// KVRowBytes says). F16 follows llama.cpp's f16 KV cache: queries are
+	// rounded to f16 as read, and the normalised attention weights before
+	// they meet v (shaders/attention.comp: two passes over the keys).
+	Cache gguf.Type
+	// Flash is llama.cpp's flash attention over an F16 cache: the queries
+	// rounded, the weights not, the softmax online in one pass (the other
+	// types' arithmetic already).
+	Flash bool
+	// HeadDim is the heads' dimensions (the pipeline holds that many
+	// value sums in registers).
+	HeadDim int
+}
+
 // BindAttention binds queries, cached keys and values, output and, for
 // non-causal attention, ranges (a zero Range when causal): per query row
 // three uint32s, the first and end key positions and the index in ranges
 // of the row's page table, whose entry j is the cell of the row's
-// position j·PageCells (a page's cells are consecutive). The cache keeps
-// its rows as cache (KVTypes, laid out as KVRowBytes says); F16 follows
-// llama.cpp's f16 KV cache: queries are rounded to f16 as read, and the
-// attention weights before they meet v (the unnormalised weights: see
-// shaders/attention.comp). Heads have headDim dimensions (the shader's
-// pipeline holds that many in registers). Attention needs no scratch: it is fused and tiled, with an
-// online softmax, so the context it covers is bounded by the cache alone.
-func (k *Kernels) BindAttention(sets *vk.Sets, cache gguf.Type, headDim int, q, keys, values, out, ranges vk.Range) (*Attention, error) {
+// position j·PageCells (a page's cells are consecutive). Attention needs
+// no scratch: it is fused and tiled, so the context it covers is bounded
+// by the cache alone.
+func (k *Kernels) BindAttention(sets *vk.Sets, kind AttentionKind, q, keys, values, out, ranges vk.Range) (*Attention, error) {
+	cache, headDim := kind.Cache, kind.HeadDim
 	if KVRowBytes(cache, 32) == 0 {
 		return nil, fmt.Errorf("ops: attention over a %s cache: want F32, F16 or Q8_0", cache)
 	}
@@ -285,7 +298,7 @@ func (k *Kernels) BindAttention(sets *vk.Sets, cache gguf.Type, headDim int, q, 
 	// pipeline per multiple of the pairs the workgroup covers.
 	cover := 2 * int(k.AttentionWG)
 	dims := (headDim + cover - 1) / cover * cover
-	p, err := k.attention(cache, uint32(dims))
+	p, err := k.attention(cache, uint32(dims), kind.Flash && cache == gguf.TypeF16)
 	if err != nil {
 		return nil, err
 	}
