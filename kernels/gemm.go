@@ -237,8 +237,8 @@ func isumQ6_K(blk []byte, x []int8, isum *[PackRows]int32) {
 			var d [2]int32
 			for i := range 32 {
 				k, e := i/4, i%4
-				lo := int32(blk[144+256*j+32*k+4*r+e]>>t) & 0xF
-				hi := int32(blk[1168+256*(s/4)+32*k+4*r+e]>>(2*(s%4))) & 3
+				lo := int32(blk[q6Low(j)+32*k+4*r+e]>>t) & 0xF
+				hi := int32(blk[q6High(s/4)+32*k+4*r+e]>>(2*(s%4))) & 3
 				d[i/16] += (lo | hi<<4 - 32) * int32(x[32*s+i])
 			}
 			isum[r] += int32(int8(blk[16+8*(2*s)+r]))*d[0] + int32(int8(blk[16+8*(2*s+1)+r]))*d[1]

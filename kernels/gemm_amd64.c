@@ -33,6 +33,10 @@
 enum { T_Q8_0, T_Q4_0, T_IQ4_NL, T_Q4_K, T_Q5_0, T_Q6_K };
 
 // Bytes of one block of a group of eight rows, per type.
+// Where a packed Q6_K block keeps sub-block pair j's low bits and quad
+// q's high bits (repack.go's q6Low, q6High).
+#define Q6_LOW(j) (144 + 768 * ((j) / 2) + 256 * ((j) % 2))
+#define Q6_HIGH(q) (144 + 768 * (q) + 512)
 #define GB(T) ((T) == T_Q8_0 ? 272 : (T) == T_Q4_K ? 1184 : (T) == T_Q5_0 ? 176 : (T) == T_Q6_K ? 1680 : 144)
 
 // How much of a worker's weights one tile holds: it stays in L2 while
@@ -140,13 +144,13 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 		if (T == T_Q6_K) {
 			// b is a super-block: sub-block pairs j as Q4_K's, their high
 			// bits four sub-blocks to a byte, a scale per 16 values.
-			const uint8_t *sc = blk + 16, *ql = blk + 144, *qh = blk + 1168;
+			const uint8_t *sc = blk + 16;
 			for (int j = 0; j < 4; j++) {
 				const __m256i s0 = scales16s(sc + 32 * j), s1 = scales16s(sc + 32 * j + 8);
 				const __m256i s2 = scales16s(sc + 32 * j + 16), s3 = scales16s(sc + 32 * j + 24);
 				for (int k = 0; k < 8; k++) {
-					const __m256i q = _mm256_loadu_si256((const __m256i *)(ql + 256 * j + 32 * k));
-					const __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 256 * (j / 2) + 32 * k));
+					const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + Q6_LOW(j) + 32 * k));
+					const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + Q6_HIGH(j / 2) + 32 * k));
 					const __m256i vl = q6_values(q, h, 0, 4 * (j % 2)), vh = q6_values(q, h, 1, 4 * (j % 2) + 2);
 					const __m256i ul = _mm256_abs_epi8(vl), uh = _mm256_abs_epi8(vh);
 					const __m256i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
@@ -392,8 +396,8 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 				const __m512i s0 = scales16sx2(sca + 32 * j, scb + 32 * j), s1 = scales16sx2(sca + 32 * j + 8, scb + 32 * j + 8);
 				const __m512i s2 = scales16sx2(sca + 32 * j + 16, scb + 32 * j + 16), s3 = scales16sx2(sca + 32 * j + 24, scb + 32 * j + 24);
 				for (int k = 0; k < 8; k++) {
-					const __m512i q = ld2(wa, gbytes, o + 144 + 256 * j + 32 * k);
-					const __m512i h = ld2(wa, gbytes, o + 1168 + 256 * (j / 2) + 32 * k);
+					const __m512i q = ld2(wa, gbytes, o + Q6_LOW(j) + 32 * k);
+					const __m512i h = ld2(wa, gbytes, o + Q6_HIGH(j / 2) + 32 * k);
 					const __m512i vl = q6_values16(q, h, 0, 4 * (j % 2)), vh = q6_values16(q, h, 1, 4 * (j % 2) + 2);
 					const __m512i ul = _mm512_abs_epi8(vl), uh = _mm512_abs_epi8(vh);
 					const __m512i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;

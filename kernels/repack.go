@@ -29,10 +29,12 @@ const PackRows = 8
 //	Q4_K  (1184 bytes) d[8], dmin[8], scale[s][r] (64), min[s/2][r][s%2]
 //	                   (64), then for sub-block pairs j 0..3 chunks k 0..7
 //	                   of rows 0..7: qs[32j+4k:32j+4k+4]
-//	Q6_K        (1680) d[8], scale[16][r] (128), the low four bits as
-//	                   Q4_K's qs (1024), then for sub-block quads 0..1
-//	                   chunks k 0..7 of rows 0..7 of bytes holding four
-//	                   sub-blocks' high two bits, the first lowest (512)
+//	Q6_K        (1680) d[8], scale[16][r] (128), then per sub-block
+//	                   quad q 0..1: the low four bits of its two pairs
+//	                   as Q4_K's qs (512), then chunks k 0..7 of rows
+//	                   0..7 of bytes holding its four sub-blocks' high
+//	                   two bits, the first lowest (256); a quad's bits
+//	                   together, so a kernel reads the block in order
 //
 // A nibble byte keeps its two elements as in GGUF (Q4_0, Q5_0, IQ4_NL: j
 // and j+16; Q4_K: sub-blocks 2j and 2j+1; Q6_K likewise). Q4_K's 6-bit
@@ -170,6 +172,11 @@ func packQ5_0(dst []byte, rows [PackRows][]byte) {
 	putChunks(dst[48:], rows, 6, 4)
 }
 
+// q6Low and q6High are where a packed Q6_K group's block keeps the low
+// bits of sub-block pair j and the high bits of sub-block quad q.
+func q6Low(j int) int  { return 144 + 768*(j/2) + 256*(j%2) }
+func q6High(q int) int { return 144 + 768*q + 512 }
+
 // packQ6_K unpacks each row's 256 six-bit values (quant's Q6_K layout:
 // per half h and l < 32, ql[64h+l] and ql[64h+l+32] hold the low bits of
 // elements 128h+l, +32 in their low nibbles and +64, +96 in their high
@@ -195,7 +202,7 @@ func packQ6_K(dst []byte, rows [PackRows][]byte) {
 			for k := range 8 {
 				for e := range 4 {
 					i := 4*k + e
-					dst[144+256*j+32*k+4*r+e] = u[64*j+i]&0xF | (u[64*j+32+i]&0xF)<<4
+					dst[q6Low(j)+32*k+4*r+e] = u[64*j+i]&0xF | (u[64*j+32+i]&0xF)<<4
 				}
 			}
 		}
@@ -207,7 +214,7 @@ func packQ6_K(dst []byte, rows [PackRows][]byte) {
 					for t := range 4 {
 						v |= (u[32*(4*q+t)+i] >> 4) << (2 * t)
 					}
-					dst[1168+256*q+32*k+4*r+e] = v
+					dst[q6High(q)+32*k+4*r+e] = v
 				}
 			}
 		}
