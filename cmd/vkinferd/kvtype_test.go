@@ -19,45 +19,13 @@ import (
 // 30/128 of it (2 bytes a value against 34 per 32).
 func TestKVTypeServed(t *testing.T) {
 	prompt, _ := referenceIDs(t, "stories260K")
-	f, err := gguf.Open(testmodels.Model(t, "llama/stories260K.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := runner.Open(f, cpu.Backend{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openStories260K(t)
 	models := modelsDir(t)
 	memory := map[string]uint64{}
 	for _, kv := range []string{"f16", "q8_0", "f32"} {
 		t.Run(kv, func(t *testing.T) {
 			m.KVType = kv
-			s, err := m.NewSession(min(2048, m.Loaded.ContextLength()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			var want []int32
-			tokens, pos := prompt, 0
-			for range 32 {
-				if err := s.Eval(tokens, pos); err != nil {
-					t.Fatal(err)
-				}
-				pos += len(tokens)
-				lg, err := s.Logits()
-				if err != nil {
-					t.Fatal(err)
-				}
-				id := int32(0)
-				for i, v := range lg {
-					if v > lg[id] {
-						id = int32(i)
-					}
-				}
-				want, tokens = append(want, id), []int32{id}
-			}
+			want := greedyIDs(t, m, prompt, 32)
 			d := startDaemon(t, models, socketPath(t), "--device", "cpu", "--kv-type", kv)
 			st, err := d.client().Generate(context.Background(), greedy(32))
 			if err != nil {
@@ -97,36 +65,9 @@ func TestKVTypeServed(t *testing.T) {
 // executor.
 func TestFlashAttnServed(t *testing.T) {
 	prompt, _ := referenceIDs(t, "stories260K")
-	f, err := gguf.Open(testmodels.Model(t, "llama/stories260K.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := runner.Open(f, cpu.Backend{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openStories260K(t)
 	m.FlashAttention = true
-	s, err := m.NewSession(min(2048, m.Loaded.ContextLength()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var want []int32
-	tokens, pos := prompt, 0
-	for range 32 {
-		if err := s.Eval(tokens, pos); err != nil {
-			t.Fatal(err)
-		}
-		pos += len(tokens)
-		lg, err := s.Logits()
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := int32(slices.Index(lg, slices.Max(lg)))
-		want, tokens = append(want, id), []int32{id}
-	}
+	want := greedyIDs(t, m, prompt, 32)
 	models := modelsDir(t)
 	logprobs := map[bool][]float32{}
 	for _, flash := range []bool{true, false} {
@@ -159,4 +100,47 @@ func TestFlashAttnServed(t *testing.T) {
 	if len(logprobs[true]) != 32 || slices.Equal(logprobs[true], logprobs[false]) {
 		t.Errorf("log-probabilities with --flash-attn %v, without %v: want 32 of each, not all equal", logprobs[true], logprobs[false])
 	}
+}
+
+// openStories260K opens stories260K on the CPU backend, as the daemon
+// with --device cpu runs it.
+func openStories260K(t *testing.T) *runner.Model {
+	t.Helper()
+	f, err := gguf.Open(testmodels.Model(t, "llama/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := runner.Open(f, cpu.Backend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// greedyIDs returns the n ids a session of m generates greedily after
+// prompt (the first largest logit each step).
+func greedyIDs(t *testing.T, m *runner.Model, prompt []int32, n int) []int32 {
+	t.Helper()
+	s, err := m.NewSession(min(2048, m.Loaded.ContextLength()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []int32
+	tokens, pos := prompt, 0
+	for range n {
+		if err := s.Eval(tokens, pos); err != nil {
+			t.Fatal(err)
+		}
+		pos += len(tokens)
+		lg, err := s.Logits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := int32(slices.Index(lg, slices.Max(lg)))
+		ids, tokens = append(ids, id), []int32{id}
+	}
+	return ids
 }
