@@ -163,13 +163,8 @@ func TestFlashAttention(t *testing.T) {
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
 			m := loadModel(t, tc.rel)
-			kvtest.Check(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, FlashAttention: true},
-				func(c compute.CacheShape, cells int) (compute.Executor, error) {
-					if !c.Flash {
-						t.Errorf("the executor opened without flash (%+v)", c)
-					}
-					return New(c, cells)
-				}, map[string]kvtest.Bound{"f16": tc.bound})
+			kvtest.CheckFlash(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64},
+				func(c compute.CacheShape, cells int) (compute.Executor, error) { return New(c, cells) }, tc.bound)
 		})
 	}
 }

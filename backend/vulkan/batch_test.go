@@ -98,13 +98,8 @@ func TestFlashAttention(t *testing.T) {
 			m := loadModel(t, tc.rel)
 			w := NewWeights(k)
 			t.Cleanup(w.Close)
-			kvtest.Check(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, MaxBatch: Backend{}.MaxBatch(), FlashAttention: true},
-				func(c compute.CacheShape, cells int) (compute.Executor, error) {
-					if !c.Flash {
-						t.Errorf("the executor opened without flash (%+v)", c)
-					}
-					return w.NewExecutor(c, cells)
-				}, map[string]kvtest.Bound{"f16": tc.bound})
+			kvtest.CheckFlash(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, MaxBatch: Backend{}.MaxBatch()},
+				w.NewExecutor, tc.bound)
 		})
 	}
 }

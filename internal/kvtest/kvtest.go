@@ -1,7 +1,8 @@
 // Package kvtest holds an executor's KV cache types (compute.KVTypes) to
 // compute.Reference on a real model: each type against the Reference
 // keeping the same type (the executor's own error), and against the
-// Reference keeping f32 (what the type's rounding costs).
+// Reference keeping f32 (what the type's rounding costs); and an f16
+// cache attended flash likewise (CheckFlash).
 package kvtest
 
 import (
@@ -50,6 +51,21 @@ func Check(t *testing.T, cfg runner.Config, newExec runner.NewExecutor, bounds m
 				name, got.cache.CellBytes(), got.cache.Type, worstSame, name, worstF32)
 		})
 	}
+}
+
+// CheckFlash is Check of an f16 cache attended flash
+// (runner.Config.FlashAttention, whatever cfg says), against
+// compute.Reference attending flash and keeping f32, bounded by b; it
+// fails too if newExec is opened without flash.
+func CheckFlash(t *testing.T, cfg runner.Config, newExec runner.NewExecutor, b Bound) {
+	t.Helper()
+	cfg.FlashAttention = true
+	Check(t, cfg, func(c compute.CacheShape, cells int) (compute.Executor, error) {
+		if !c.Flash {
+			t.Errorf("the executor opened without flash (%+v)", c)
+		}
+		return newExec(c, cells)
+	}, map[string]Bound{"f16": b})
 }
 
 type result struct {
