@@ -23,9 +23,9 @@ type attnTask struct {
 	layer        int
 	q, out       []float32
 	keys, values *kvRows
-	// Scratch per part: scores, the cache's cells or the longest span
-	// yet; keys and values widened to float32 (gather), as many heads'
-	// worth, when the path needs them; a tile's scratch.
+	// Scratch per part, each allocated by the path that uses it: scores,
+	// the cache's cells or the longest span yet; keys and values widened
+	// to float32 (gather), as many heads' worth; a tile's scratch.
 	scores, kbuf, vbuf, tileScratch [][]float32
 
 	// The tiled path: the batch's tiles, each spread over KV heads and
@@ -73,18 +73,18 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	}
 	// A span outgrows the cells only by pages a table repeats.
 	size := max(longest, e.cells)
-	for j, sc := range t.scores {
-		if len(sc) < longest {
-			t.scores[j] = make([]float32, size)
-		}
-		if gathers(e.cache.Type, at) && len(t.kbuf[j]) < longest*at.HeadDim {
-			t.kbuf[j], t.vbuf[j] = make([]float32, size*at.HeadDim), make([]float32, size*at.HeadDim)
-		}
-	}
 	t.at, t.scale, t.layer, t.q, t.out = at, n.Params.Scale, n.Params.Layer, q, out
 	t.keys, t.values = &e.keys[n.Params.Layer], &e.values[n.Params.Layer]
 	defer func() { t.q, t.out, t.keys, t.values = nil, nil, nil, nil }()
 	if !tiled(e.cache.Type, at) {
+		for j, sc := range t.scores {
+			if len(sc) < longest {
+				t.scores[j] = make([]float32, size)
+			}
+			if gathers(e.cache.Type, at) && len(t.kbuf[j]) < longest*at.HeadDim {
+				t.kbuf[j], t.vbuf[j] = make([]float32, size*at.HeadDim), make([]float32, size*at.HeadDim)
+			}
+		}
 		kernels.Parallel(len(batch.Tokens)*at.Heads, 4, &e.wg, t)
 		return nil
 	}
