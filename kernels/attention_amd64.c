@@ -168,9 +168,9 @@ AVX2 void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, lo
 	}
 }
 
-// flash_widen converts hd f16 values at src to float32 at dst, zero to
+// tile_widen converts hd f16 values at src to float32 at dst, zero to
 // pad (a multiple of 8) floats.
-AVX2 static inline __attribute__((always_inline)) void flash_widen(float *dst, const uint16_t *src, long hd, long pad) {
+AVX2 static inline __attribute__((always_inline)) void tile_widen(float *dst, const uint16_t *src, long hd, long pad) {
 	long i = 0;
 	for (; i + 8 <= hd; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
 	for (; i < hd; i++) dst[i] = _cvtsh_ss(src[i]);

@@ -8,10 +8,10 @@ T_TARGET static inline __attribute__((always_inline)) TV T_(row)(tile_rows r, lo
 	return half ? T_HALF(r.h[t] + d) : T_LOAD(r.f + t * r.pad + d);
 }
 
-// flash_scores8 returns the dots of q (pad floats) with rows t0..t0+7 of
+// tile_scores8 returns the dots of q (pad floats) with rows t0..t0+7 of
 // r, a lane a key: each added in dimension order per lane and then across
 // its lanes by one tree (a wider vector's halves added first).
-T_TARGET static inline __attribute__((always_inline)) __m256 T_(flash_scores8)(const float *q, tile_rows r, long t0, long pad, const int half) {
+T_TARGET static inline __attribute__((always_inline)) __m256 T_(tile_scores8)(const float *q, tile_rows r, long t0, long pad, const int half) {
 	TV a0 = T_ZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
 	for (long d = 0; d < pad; d += T_W) {
 		const TV qv = T_LOAD(q + d);
@@ -29,11 +29,11 @@ T_TARGET static inline __attribute__((always_inline)) __m256 T_(flash_scores8)(c
 	return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
 }
 
-// flash_av adds Σ_t p[t]·v_t to acc (w vectors, from dimension d0) over
+// tile_av adds Σ_t p[t]·v_t to acc (w vectors, from dimension d0) over
 // rows 0..n-1 of r, after scaling acc by c. A narrow head (w <= 6) keeps
 // two chains a vector, even and odd positions, added at the end, so
 // successive positions do not wait on each other's adds.
-T_TARGET static inline __attribute__((always_inline)) void T_(flash_av)(float *acc, const float *p, tile_rows r, long d0, long n, float c, const int w, const int half) {
+T_TARGET static inline __attribute__((always_inline)) void T_(tile_av)(float *acc, const float *p, tile_rows r, long d0, long n, float c, const int w, const int half) {
 	TV a[8], b[6];
 	const TV cv = T_SET1(c);
 	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) a[u] = T_MUL(T_LOAD(acc + T_W * u), cv);
@@ -56,18 +56,18 @@ T_TARGET static inline __attribute__((always_inline)) void T_(flash_av)(float *a
 	_Pragma("GCC unroll 8") for (int u = 0; u < w; u++) T_STORE(acc + T_W * u, a[u]);
 }
 
-// flash_av_all is flash_av over all pad dimensions, 8 vectors at a time.
-T_TARGET static inline __attribute__((always_inline)) void T_(flash_av_all)(float *acc, const float *p, tile_rows r, long pad, long n, float c, const int half) {
+// tile_av_all is tile_av over all pad dimensions, 8 vectors at a time.
+T_TARGET static inline __attribute__((always_inline)) void T_(tile_av_all)(float *acc, const float *p, tile_rows r, long pad, long n, float c, const int half) {
 	long d = 0;
-	for (; d + 8 * T_W <= pad; d += 8 * T_W) T_(flash_av)(acc + d, p, r, d, n, c, 8, half);
+	for (; d + 8 * T_W <= pad; d += 8 * T_W) T_(tile_av)(acc + d, p, r, d, n, c, 8, half);
 	switch ((pad - d) / T_W) {
-	case 1: T_(flash_av)(acc + d, p, r, d, n, c, 1, half); break;
-	case 2: T_(flash_av)(acc + d, p, r, d, n, c, 2, half); break;
-	case 3: T_(flash_av)(acc + d, p, r, d, n, c, 3, half); break;
-	case 4: T_(flash_av)(acc + d, p, r, d, n, c, 4, half); break;
-	case 5: T_(flash_av)(acc + d, p, r, d, n, c, 5, half); break;
-	case 6: T_(flash_av)(acc + d, p, r, d, n, c, 6, half); break;
-	case 7: T_(flash_av)(acc + d, p, r, d, n, c, 7, half); break;
+	case 1: T_(tile_av)(acc + d, p, r, d, n, c, 1, half); break;
+	case 2: T_(tile_av)(acc + d, p, r, d, n, c, 2, half); break;
+	case 3: T_(tile_av)(acc + d, p, r, d, n, c, 3, half); break;
+	case 4: T_(tile_av)(acc + d, p, r, d, n, c, 4, half); break;
+	case 5: T_(tile_av)(acc + d, p, r, d, n, c, 5, half); break;
+	case 6: T_(tile_av)(acc + d, p, r, d, n, c, 6, half); break;
+	case 7: T_(tile_av)(acc + d, p, r, d, n, c, 7, half); break;
 	}
 }
 
@@ -80,7 +80,7 @@ T_TARGET static inline __attribute__((always_inline)) void T_(tile_block)(float 
 		while (runs[2 * *run + 1] == 0) ++*run;
 		const uint16_t *row = src + (runs[2 * *run] + *in) * stride;
 		if (half) h[i] = row;
-		else flash_widen(f + i * pad, row, hd, pad);
+		else tile_widen(f + i * pad, row, hd, pad);
 		if (++*in == runs[2 * *run + 1]) ++*run, *in = 0;
 	}
 	for (long i = n; i < ((n + 7) & ~7L); i++) {
@@ -111,7 +111,7 @@ T_TARGET static inline __attribute__((always_inline)) void T_(tile_pass)(float *
 			float *qp = qs + j * per, *acc = qp + pad, *ml = acc + pad, *s = ml + 2 + (online ? 0 : b0);
 			__m256 mv = _mm256_set1_ps(-INFINITY);
 			for (long t0 = 0; t0 < nj; t0 += 8) {
-				__m256 sv = _mm256_mul_ps(T_(flash_scores8)(qp, kr, t0, pad, half), _mm256_set1_ps(scale));
+				__m256 sv = _mm256_mul_ps(T_(tile_scores8)(qp, kr, t0, pad, half), _mm256_set1_ps(scale));
 				_mm256_storeu_ps(s + t0, sv);
 				if (t0 + 8 > nj) sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nj - t0)), lane)));
 				mv = _mm256_max_ps(mv, sv);
@@ -132,7 +132,7 @@ T_TARGET static inline __attribute__((always_inline)) void T_(tile_pass)(float *
 			}
 			ml[0] = mnew;
 			ml[1] = ml[1] * c + hsum(sum);
-			T_(flash_av_all)(acc, s, vr, pad, nj, c, half);
+			T_(tile_av_all)(acc, s, vr, pad, nj, c, half);
 		}
 	}
 	if (online) return;
@@ -152,7 +152,7 @@ T_TARGET static inline __attribute__((always_inline)) void T_(tile_pass)(float *
 			const long span = spans[j / ng];
 			if (span <= b0) continue;
 			float *acc = qs + j * per + pad;
-			T_(flash_av_all)(acc, acc + pad + 2 + b0, vr, pad, span - b0 < block ? span - b0 : block, 1, half);
+			T_(tile_av_all)(acc, acc + pad + 2 + b0, vr, pad, span - b0 < block ? span - b0 : block, 1, half);
 		}
 	}
 }

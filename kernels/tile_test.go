@@ -8,15 +8,15 @@ import (
 	"github.com/vkinfer/vkinfer/quant"
 )
 
-// flashCase is a tile over an f16 cache of rows stride values wide, the
+// tileCase is a tile over an f16 cache of rows stride values wide, the
 // positions in runs.
-type flashCase struct {
+type tileCase struct {
 	hd, stride, heads int
 	spans             []int
 	runs              []Run
 }
 
-var flashCases = []flashCase{
+var tileCases = []tileCase{
 	{hd: 8, stride: 16, heads: 1, spans: []int{1}, runs: []Run{{3, 1}}},
 	{hd: 4, stride: 8, heads: 2, spans: []int{5, 0, 130}, runs: []Run{{140, 2}, {0, 128}}},
 	{hd: 48, stride: 288, heads: 1, spans: []int{63, 64, 65, 66, 200}, runs: []Run{{16, 16}, {0, 16}, {48, 0}, {64, 180}}},
@@ -26,21 +26,21 @@ var flashCases = []flashCase{
 	{hd: 100, stride: 200, heads: 1, spans: []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, runs: []Run{{1, 5}, {12, 20}}},
 }
 
-// flashData is a tile's cache (f16 bits and the same values widened)
+// tileData is a tile's cache (f16 bits and the same values widened)
 // and queries, random.
-type flashData struct {
+type tileData struct {
 	hk, hv []uint16
 	fk, fv []float32
 	q      []float32
 	vmax   float64
 }
 
-func newFlashData(rng *rand.Rand, tc flashCase) flashData {
+func newTileData(rng *rand.Rand, tc tileCase) tileData {
 	rows := 0
 	for _, r := range tc.runs {
 		rows = max(rows, r.Row+r.Len)
 	}
-	d := flashData{hk: make([]uint16, rows*tc.stride), hv: make([]uint16, rows*tc.stride)}
+	d := tileData{hk: make([]uint16, rows*tc.stride), hv: make([]uint16, rows*tc.stride)}
 	d.fk, d.fv = make([]float32, len(d.hk)), make([]float32, len(d.hv))
 	for i := range d.hk {
 		d.hk[i], d.hv[i] = quant.F32ToF16(2*float32(rng.NormFloat64())), quant.F32ToF16(float32(rng.NormFloat64()))
@@ -52,7 +52,7 @@ func newFlashData(rng *rand.Rand, tc flashCase) flashData {
 	return d
 }
 
-func (tc flashCase) tile(d flashData, out []float32, online bool) *AttendTile {
+func (tc tileCase) tile(d tileData, out []float32, online bool) *AttendTile {
 	return &AttendTile{Q: d.q, Out: out, TokenStride: tc.heads * tc.hd, Tokens: len(tc.spans), Heads: tc.heads, HeadDim: tc.hd,
 		Spans: tc.spans, K: d.hk, V: d.hv, Stride: tc.stride, Runs: tc.runs, Scale: float32(1 / math.Sqrt(float64(tc.hd))), Online: online,
 		Scratch: make([]float32, AttendTileScratch(len(tc.spans)*tc.heads, tc.hd, maxOf(tc.spans), online))}
@@ -73,8 +73,8 @@ func TestAttendTileHalf(t *testing.T) {
 	rng := rand.New(rand.NewPCG(61, 62))
 	forEachISA(t, func(t *testing.T, v isa) {
 		for _, online := range []bool{false, true} {
-			for _, tc := range flashCases {
-				d := newFlashData(rng, tc)
+			for _, tc := range tileCases {
+				d := newTileData(rng, tc)
 				got, ref := randVec(rng, len(d.q)), randVec(rng, len(d.q)) // poisoned
 				if err := AttendTileHalf(tc.tile(d, got, online), false); err != nil {
 					t.Fatal(err)
@@ -117,8 +117,8 @@ func TestAttendTileHalfInvariant(t *testing.T) {
 	rng := rand.New(rand.NewPCG(63, 64))
 	forEachISA(t, func(t *testing.T, v isa) {
 		for _, online := range []bool{false, true} {
-			for _, tc := range flashCases {
-				d := newFlashData(rng, tc)
+			for _, tc := range tileCases {
+				d := newTileData(rng, tc)
 				all := make([]float32, len(d.q))
 				if err := AttendTileHalf(tc.tile(d, all, online), false); err != nil {
 					t.Fatal(err)
@@ -132,8 +132,8 @@ func TestAttendTileHalfInvariant(t *testing.T) {
 					}
 					for g := range tc.heads {
 						at := (tok*tc.heads + g) * tc.hd
-						alone := flashCase{hd: tc.hd, stride: tc.stride, heads: 1, spans: []int{span}, runs: pages}
-						one := flashData{hk: d.hk, hv: d.hv, q: d.q[at:][:tc.hd]}
+						alone := tileCase{hd: tc.hd, stride: tc.stride, heads: 1, spans: []int{span}, runs: pages}
+						one := tileData{hk: d.hk, hv: d.hv, q: d.q[at:][:tc.hd]}
 						out := make([]float32, tc.hd)
 						if err := AttendTileHalf(alone.tile(one, out, online), false); err != nil {
 							t.Fatal(err)
@@ -154,7 +154,7 @@ func TestAttendTileHalfInvariant(t *testing.T) {
 // error, not a read past them.
 func TestAttendTileHalfRefused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(65, 66))
-	tc := flashCases[2]
+	tc := tileCases[2]
 	for _, c := range []struct {
 		name   string
 		breaks func(*AttendTile)
@@ -165,7 +165,7 @@ func TestAttendTileHalfRefused(t *testing.T) {
 		{"too many queries", func(f *AttendTile) { f.Heads = 4 }},
 		{"spans and tokens differ", func(f *AttendTile) { f.Tokens = 2 }},
 	} {
-		f := tc.tile(newFlashData(rng, tc), make([]float32, 5*48), false)
+		f := tc.tile(newTileData(rng, tc), make([]float32, 5*48), false)
 		c.breaks(f)
 		if err := AttendTileHalf(f, false); err == nil {
 			t.Errorf("%s: no error", c.name)
@@ -198,8 +198,8 @@ func BenchmarkAttendTile(b *testing.B) {
 	for i := range spans {
 		spans[i] = span - 15 + i
 	}
-	tc := flashCase{hd: hd, stride: stride, heads: 1, spans: spans, runs: runs}
-	d := newFlashData(rng, tc)
+	tc := tileCase{hd: hd, stride: stride, heads: 1, spans: spans, runs: runs}
+	d := newTileData(rng, tc)
 	out := make([]float32, len(d.q))
 	for _, online := range []bool{false, true} {
 		name := "tile"
