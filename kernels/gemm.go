@@ -89,7 +89,7 @@ func (g *Gemm) Do(p *Packed, x []float32, n int, y []float32) error {
 func (g *Gemm) quantize(v isa, p *Packed, x []float32, n int) {
 	cols, nb := p.Cols, p.Cols/quant.QK
 	g.xq, g.xd, g.xs = grow(g.xq, n*cols), grow(g.xd, n*nb), grow(g.xs, n*nb)
-	g.quant = quantTask{g: g, v: v, x: x, cols: cols, k: activations(p.Type) == quant.ActQ8_K}
+	g.quant = quantTask{g: g, v: v, x: x, cols: cols, k: activations(p.Type) == quant.ActQ8_K, pairs16: p.Type == gguf.TypeQ6_K}
 	parallel(n, max(1, 4096/cols), maxParts, &g.wg, &g.quant)
 	g.quant = quantTask{} // hold no caller memory
 	g.in = gemmIn{xq: g.xq, xd: g.xd, xs: g.xs, n: n}
@@ -102,6 +102,9 @@ type quantTask struct {
 	x    []float32
 	cols int
 	k    bool // Q8_K, else Q8_0 with f16 scales
+	// For Q6_K, whose scales cover 16 values: xs holds 16-value sums in
+	// pairs (pairSums16) in place of the 32-value sums.
+	pairs16 bool
 }
 
 func (q *quantTask) run(_, lo, hi int) {
@@ -110,12 +113,32 @@ func (q *quantTask) run(_, lo, hi int) {
 		xi, xq, xd, xs := q.x[i*cols:(i+1)*cols], g.xq[i*cols:(i+1)*cols], g.xd[i*nb:(i+1)*nb], g.xs[i*nb:(i+1)*nb]
 		if q.k {
 			quantizeQ8K(q.v, xi, xq, xd, xs)
+			if q.pairs16 {
+				pairSums16(xq, xs)
+			}
 			continue
 		}
 		quantize(q.v, xi, xq, xd, xs)
 		for b, d := range xd {
 			xd[b] = quant.F16ToF32(quant.F32ToF16(d))
 		}
+	}
+}
+
+// pairSums16 sets xs[p] to the sums of x's 16-value groups 2p and 2p+1
+// as int16s, 2p low, in one int32: the form a madd of int16 scale pairs
+// takes (the Q6_K kernels' q6_offset). A group's sum, at most 16·127 in
+// size, fits.
+func pairSums16(x []int8, xs []int32) {
+	for p := range xs {
+		var lo, hi int32
+		for _, v := range x[32*p : 32*p+16] {
+			lo += int32(v)
+		}
+		for _, v := range x[32*p+16 : 32*p+32] {
+			hi += int32(v)
+		}
+		xs[p] = hi<<16 | lo&0xFFFF
 	}
 }
 

@@ -84,9 +84,10 @@ AVX2 INLINE __m256i scales16s(const uint8_t *p) {
 	return _mm256_or_si256(_mm256_and_si256(e, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(e, 16));
 }
 
-// Q6_K's six-bit values of a chunk less 32: low nibbles from q (lo or
-// high half, nib), two high bits from h at bit sh (0, 2, 4 or 6).
-AVX2 INLINE __m256i q6_values(__m256i q, __m256i h, int nib, int sh) {
+// Q6_K's six-bit values of a chunk as stored (0..63, the offset of 32
+// not yet taken): low nibbles from q (low or high half, nib), two high
+// bits from h at bit sh (0, 2, 4 or 6).
+AVX2 INLINE __m256i q6_stored(__m256i q, __m256i h, int nib, int sh) {
 	const __m256i lo = _mm256_and_si256(nib ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0xF));
 	__m256i hb;
 	switch (sh) {
@@ -95,7 +96,20 @@ AVX2 INLINE __m256i q6_values(__m256i q, __m256i h, int nib, int sh) {
 	case 4: hb = h; break;
 	default: hb = _mm256_srli_epi16(h, 2); break;
 	}
-	return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_and_si256(hb, _mm256_set1_epi8(0x30))), _mm256_set1_epi8(32));
+	return _mm256_or_si256(lo, _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+}
+
+// Σ_s scale[s][r]·Σx over the sixteen 16-value groups s of a Q6_K
+// super-block, per row r: what 32 times comes off the stored values'
+// dot. sc is the block's scale[s][r] bytes; xs the input's group sums as
+// int16 pairs (gemm.go's pairSums16), so one madd takes groups 2p, 2p+1.
+AVX2 INLINE __m256i q6_offset(const uint8_t *sc, const int32_t *xs) {
+	__m256i im = _mm256_setzero_si256();
+	for (int p = 0; p < 8; p++) {
+		const __m128i pair = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(sc + 16 * p)), _mm_loadl_epi64((const __m128i *)(sc + 16 * p + 8)));
+		im = _mm256_add_epi32(im, _mm256_madd_epi16(_mm256_cvtepi8_epi16(pair), _mm256_set1_epi32(xs[p])));
+	}
+	return im;
 }
 
 // Rows of one group times m inputs (xq, xd, xs at input i's blocks plus
@@ -107,6 +121,7 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 	__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 	for (long b = 0; b < nb; b++) {
 		const uint8_t *blk = wg + b * GB(T);
+		prefetch_span(blk, GB(T));
 		__m256i ia[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
 		if (T == T_Q4_K) {
 			// b is a super-block: 8 sub-blocks of 32, as 4 pairs j whose
@@ -143,7 +158,10 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 		}
 		if (T == T_Q6_K) {
 			// b is a super-block: sub-block pairs j as Q4_K's, their high
-			// bits four sub-blocks to a byte, a scale per 16 values.
+			// bits four sub-blocks to a byte, a scale per 16 values. The
+			// values go in as stored, unsigned (at most 63 times |x| <= 127:
+			// maddubs's pair sums fit int16), and 32·Σ scale·Σx comes off
+			// after, the same integer as the dot of the values less 32.
 			const uint8_t *sc = blk + 16;
 			for (int j = 0; j < 4; j++) {
 				const __m256i s0 = scales16s(sc + 32 * j), s1 = scales16s(sc + 32 * j + 8);
@@ -151,20 +169,21 @@ AVX2 INLINE void mk8(int T, const uint8_t *wg, long nb, const int8_t *xq, long x
 				for (int k = 0; k < 8; k++) {
 					const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + Q6_LOW(j) + 32 * k));
 					const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + Q6_HIGH(j / 2) + 32 * k));
-					const __m256i vl = q6_values(q, h, 0, 4 * (j % 2)), vh = q6_values(q, h, 1, 4 * (j % 2) + 2);
-					const __m256i ul = _mm256_abs_epi8(vl), uh = _mm256_abs_epi8(vh);
+					const __m256i ul = q6_stored(q, h, 0, 4 * (j % 2)), uh = q6_stored(q, h, 1, 4 * (j % 2) + 2);
 					const __m256i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
 					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
-						const __m256i pl = _mm256_maddubs_epi16(ul, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x)), vl));
-						const __m256i ph = _mm256_maddubs_epi16(uh, _mm256_sign_epi8(_mm256_set1_epi32(ld32(x + 32)), vh));
+						const __m256i pl = _mm256_maddubs_epi16(ul, _mm256_set1_epi32(ld32(x)));
+						const __m256i ph = _mm256_maddubs_epi16(uh, _mm256_set1_epi32(ld32(x + 32)));
 						ia[i] = _mm256_add_epi32(ia[i], _mm256_add_epi32(_mm256_madd_epi16(pl, sl), _mm256_madd_epi16(ph, sh)));
 					}
 				}
 			}
 			const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-			EACH_INPUT
-				acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b * 8])), _mm256_cvtepi32_ps(ia[i]), acc[i]);
+			EACH_INPUT {
+				const __m256i is = _mm256_sub_epi32(ia[i], _mm256_slli_epi32(q6_offset(sc, xs + i * xds + b * 8), 5));
+				acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i * xds + b * 8])), _mm256_cvtepi32_ps(is), acc[i]);
+			}
 			continue;
 		}
 		if (T == T_Q5_0) {
@@ -316,7 +335,7 @@ AVX512 INLINE __m512i add_fifth16(__m512i v, __m512i t) {
 	return _mm512_mask_add_epi8(v, set, v, _mm512_set1_epi8(0x10));
 }
 
-AVX512 INLINE __m512i q6_values16(__m512i q, __m512i h, int nib, int sh) {
+AVX512 INLINE __m512i q6_stored16(__m512i q, __m512i h, int nib, int sh) {
 	const __m512i lo = _mm512_and_si512(nib ? _mm512_srli_epi16(q, 4) : q, _mm512_set1_epi8(0xF));
 	__m512i hb;
 	switch (sh) {
@@ -325,7 +344,18 @@ AVX512 INLINE __m512i q6_values16(__m512i q, __m512i h, int nib, int sh) {
 	case 4: hb = h; break;
 	default: hb = _mm512_srli_epi16(h, 2); break;
 	}
-	return _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_and_si512(hb, _mm512_set1_epi8(0x30))), _mm512_set1_epi8(32));
+	return _mm512_or_si512(lo, _mm512_and_si512(hb, _mm512_set1_epi8(0x30)));
+}
+
+// q6_offset for two groups' scales (sca, scb): group a's rows low.
+AVX512 INLINE __m512i q6_offset16(const uint8_t *sca, const uint8_t *scb, const int32_t *xs, int vnni) {
+	__m512i im = _mm512_setzero_si512();
+	for (int p = 0; p < 8; p++) {
+		const __m128i pa = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(sca + 16 * p)), _mm_loadl_epi64((const __m128i *)(sca + 16 * p + 8)));
+		const __m128i pb = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(scb + 16 * p)), _mm_loadl_epi64((const __m128i *)(scb + 16 * p + 8)));
+		im = dot_ss512(im, _mm512_cvtepi8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(pa), pb, 1)), _mm512_set1_epi32(xs[p]), vnni);
+	}
+	return im;
 }
 
 // Two groups (wa, then wa + gbytes) times m inputs; y + i*ys receives
@@ -398,19 +428,20 @@ AVX512 INLINE void mk16(int T, int vnni, const uint8_t *wa, long gbytes, long nb
 				for (int k = 0; k < 8; k++) {
 					const __m512i q = ld2(wa, gbytes, o + Q6_LOW(j) + 32 * k);
 					const __m512i h = ld2(wa, gbytes, o + Q6_HIGH(j / 2) + 32 * k);
-					const __m512i vl = q6_values16(q, h, 0, 4 * (j % 2)), vh = q6_values16(q, h, 1, 4 * (j % 2) + 2);
-					const __m512i ul = _mm512_abs_epi8(vl), uh = _mm512_abs_epi8(vh);
+					const __m512i ul = q6_stored16(q, h, 0, 4 * (j % 2)), uh = q6_stored16(q, h, 1, 4 * (j % 2) + 2);
 					const __m512i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
 					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
-						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(ul, sign512(_mm512_set1_epi32(ld32(x)), vl)), sl, vnni);
-						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(uh, sign512(_mm512_set1_epi32(ld32(x + 32)), vh)), sh, vnni);
+						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(ul, _mm512_set1_epi32(ld32(x))), sl, vnni);
+						ia[i] = dot_ss512(ia[i], _mm512_maddubs_epi16(uh, _mm512_set1_epi32(ld32(x + 32))), sh, vnni);
 					}
 				}
 			}
 			const __m512 dw = ld2_f16(wa, gbytes, o);
-			EACH_INPUT
-				acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xd[i * xds + b * 8])), _mm512_cvtepi32_ps(ia[i]), acc[i]);
+			EACH_INPUT {
+				const __m512i is = _mm512_sub_epi32(ia[i], _mm512_slli_epi32(q6_offset16(sca, scb, xs + i * xds + b * 8, vnni), 5));
+				acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xd[i * xds + b * 8])), _mm512_cvtepi32_ps(is), acc[i]);
+			}
 			continue;
 		}
 		if (T == T_Q5_0) {
@@ -508,10 +539,9 @@ AVX512 INLINE void gemm_avx512(int T, int vnni, const uint8_t *w, long nb, const
 	// Decode (one or two inputs) streams its weights from memory, and
 	// there one group at a time reads faster than two groups gbytes
 	// apart: 27 against 18 GB/s for Q4_0 and Q4_K on the AVX-512 machine
-	// of issue 19, though both run at the same speed from cache. The AVX2
-	// kernel gives the same bits. Q6_K's arithmetic, not its reads, bounds
-	// its decode, where the wider kernel is faster.
-	if (n <= 2 && T != T_Q6_K) {
+	// of issue 19, and 23 against 12 for Q6_K, though both run at the
+	// same speed from cache. The AVX2 kernel gives the same bits.
+	if (n <= 2) {
 		gemm_avx2(T, w, nb, xq, xqs, xd, xs, xds, y, ys, g0, g1, n);
 		return;
 	}
