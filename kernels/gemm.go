@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/quant"
@@ -52,7 +51,7 @@ type Gemm struct {
 	xd    []float32
 	xs    []int32
 	quant quantTask
-	wg    sync.WaitGroup
+	split Split
 
 	// The call in progress.
 	p      *Packed
@@ -78,7 +77,7 @@ func (g *Gemm) Do(p *Packed, x []float32, n int, y []float32) error {
 	groups := p.Rows / PackRows
 	// Two groups per part at least (an AVX-512 step), and a few thousand
 	// multiply-adds.
-	parallel(groups, max(2, 2048/(p.Cols*n/PackRows+1)), maxParts, &g.wg, g)
+	parallel(groups, max(2, 2048/(p.Cols*n/PackRows+1)), maxParts, &g.split, g)
 	g.p, g.y = nil, nil
 	return nil
 }
@@ -90,7 +89,7 @@ func (g *Gemm) quantize(v isa, p *Packed, x []float32, n int) {
 	cols, nb := p.Cols, p.Cols/quant.QK
 	g.xq, g.xd, g.xs = grow(g.xq, n*cols), grow(g.xd, n*nb), grow(g.xs, n*nb)
 	g.quant = quantTask{g: g, v: v, x: x, cols: cols, k: activations(p.Type) == quant.ActQ8_K, pairs16: p.Type == gguf.TypeQ6_K}
-	parallel(n, max(1, 4096/cols), maxParts, &g.wg, &g.quant)
+	parallel(n, max(1, 4096/cols), maxParts, &g.split, &g.quant)
 	g.quant = quantTask{} // hold no caller memory
 	g.in = gemmIn{xq: g.xq, xd: g.xd, xs: g.xs, n: n}
 }

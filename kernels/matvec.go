@@ -43,9 +43,9 @@ type MatVec struct {
 		in4 input4
 		ys  [4][]float32
 	}
-	wg   sync.WaitGroup
-	one  [1][]float32 // Do's single input and output, without allocating
-	oneY [1][]float32
+	split Split
+	one   [1][]float32 // Do's single input and output, without allocating
+	oneY  [1][]float32
 
 	// The call in progress: one input (x, y) or a batch (xs, ys), whose
 	// quantized inputs sit one after another in xq/xd/xs/xr.
@@ -98,7 +98,7 @@ func (m *MatVec) DoBatch(t gguf.Type, w []byte, rows, cols int, xs, ys [][]float
 		m.roundInputs()
 	}
 	// Spread rows so each part gets a few thousand multiply-adds at least.
-	parallel(rows, max(1, 16384/(cols*len(xs))), maxParts, &m.wg, m)
+	parallel(rows, max(1, 16384/(cols*len(xs))), maxParts, &m.split, m)
 	m.xb, m.yb, m.w = nil, nil, nil
 	return m.dequantErr
 }

@@ -3,26 +3,107 @@ package kernels
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// workers runs row ranges of one call in parallel. Its goroutines live for
-// the life of the process, so a call allocates nothing.
+// workers run the parts of a call beside its caller. Their goroutines
+// live for the life of the process, so a call allocates nothing.
 type workers struct {
-	n    int
+	n    int // parts a call splits into: the caller and n-1 goroutines
 	jobs chan job
 }
 
-// task is work split by row ranges; part numbers the range, so a task can
-// keep scratch per part.
+// task is work split by ranges of items; part numbers the goroutine
+// running a range (0 .. Threads()-1), so a task can keep scratch per part.
 type task interface {
 	run(part, lo, hi int)
 }
 
+// job is one worker's share of a call: the chunks it claims from s.
 type job struct {
-	t            task
-	x            Task // set instead of t by Parallel
-	part, lo, hi int
-	wg           *sync.WaitGroup
+	s    *Split
+	part int
+}
+
+// Split is the state of one parallel call: the chunks left to claim and
+// the workers still running. Its zero value is ready; a caller keeps one
+// and reuses it (one call at a time), so a call allocates nothing.
+//
+// The items go in chunks that the caller and the workers claim in turn,
+// not in one fixed range each: a worker woken late, or a core slowed by
+// another tenant, then costs the call at most a chunk, not the
+// difference between two halves.
+type Split struct {
+	next    atomic.Int64 // the next chunk to claim
+	running atomic.Int32 // workers not yet done
+	wg      sync.WaitGroup
+
+	t        task
+	x        Task // set instead of t by Parallel
+	n, chunk int
+}
+
+// chunksPerPart is how many chunks a call's items go in per part: enough
+// that a late start costs little, few enough that each chunk is a long
+// sequential read of weights (the hardware prefetcher's stream).
+const chunksPerPart = 4
+
+// spinWait bounds how long a caller that finished its chunks polls for
+// the workers' last ones before it sleeps: a decode step makes a call
+// every few hundred microseconds, and a futex wake-up at the end of each
+// cost several percent of the step on the 2-core machine of issue 19.
+const spinWait = 50 * time.Microsecond
+
+// work claims and runs chunks until none is left.
+func (s *Split) work(part int) {
+	for {
+		c := int(s.next.Add(1) - 1)
+		lo := c * s.chunk
+		if lo >= s.n {
+			return
+		}
+		hi := min(lo+s.chunk, s.n)
+		if s.x != nil {
+			s.x.Run(part, lo, hi)
+		} else {
+			s.t.run(part, lo, hi)
+		}
+	}
+}
+
+// wait returns once every worker is done: polling for spinWait, then
+// asleep on the WaitGroup.
+func (s *Split) wait() {
+	if s.running.Load() > 0 {
+		start := time.Now()
+		for i := 1; s.running.Load() > 0; i++ {
+			if i%64 == 0 && time.Since(start) > spinWait {
+				break
+			}
+		}
+	}
+	s.wg.Wait()
+	s.t, s.x = nil, nil // hold no caller memory
+}
+
+// next returns a worker's next job, polling for spinWait before it
+// sleeps on the channel: a decode step's calls come microseconds apart,
+// and a worker asleep between them starts each late by a wake-up.
+func (w *workers) next() (job, bool) {
+	start := time.Now()
+	for i := 1; ; i++ {
+		select {
+		case j, ok := <-w.jobs:
+			return j, ok
+		default:
+		}
+		if i%64 == 0 && time.Since(start) > spinWait {
+			break
+		}
+	}
+	j, ok := <-w.jobs
+	return j, ok
 }
 
 var (
@@ -41,15 +122,16 @@ func SetThreads(n int) {
 		return
 	}
 	w := &workers{n: n, jobs: make(chan job, n)}
-	for range n {
+	for range n - 1 {
 		go func() {
-			for j := range w.jobs {
-				if j.x != nil {
-					j.x.Run(j.part, j.lo, j.hi)
-				} else {
-					j.t.run(j.part, j.lo, j.hi)
+			for {
+				j, ok := w.next()
+				if !ok {
+					return
 				}
-				j.wg.Done()
+				j.s.work(j.part)
+				j.s.running.Add(-1)
+				j.s.wg.Done()
 			}
 		}()
 	}
@@ -80,46 +162,48 @@ func getWorkers() *workers {
 	return w
 }
 
-// parallel runs t over [0, n) split into at most maxParts contiguous
-// ranges of at least minPer, waiting for all. The caller runs the first
-// range itself, so a call wakes one goroutine fewer and the caller does
-// not sleep while the others work.
-func parallel(n, minPer, maxParts int, wg *sync.WaitGroup, t task) {
+// start runs s's call over [0, n): on the caller alone when it is too
+// small to split, else in chunks of at least minPer items over at most
+// maxParts parts, the caller one of them, and waits for all.
+func (s *Split) start(n, minPer, maxParts int) {
 	w := getWorkers()
 	parts := min(w.n, maxParts, max(1, n/max(1, minPer)))
+	chunks := min(parts*chunksPerPart, max(1, n/max(1, minPer)))
+	s.n, s.chunk = n, (n+chunks-1)/chunks
+	s.next.Store(0)
 	if parts <= 1 {
-		t.run(0, 0, n)
+		s.work(0)
+		s.t, s.x = nil, nil
 		return
 	}
-	wg.Add(parts - 1)
+	s.running.Store(int32(parts - 1))
+	s.wg.Add(parts - 1)
 	for p := 1; p < parts; p++ {
-		w.jobs <- job{t: t, part: p, lo: n * p / parts, hi: n * (p + 1) / parts, wg: wg}
+		w.jobs <- job{s: s, part: p}
 	}
-	t.run(0, 0, n/parts)
-	wg.Wait()
+	s.work(0)
+	s.wait()
 }
 
-// Task is work that Parallel splits into contiguous ranges; part numbers
-// the range (0 .. Threads()-1), so a task can keep scratch per part.
+// parallel runs t over [0, n) in chunks of at least minPer items over at
+// most maxParts parts, and waits for all (Split).
+func parallel(n, minPer, maxParts int, s *Split, t task) {
+	s.t = t
+	s.start(n, minPer, maxParts)
+}
+
+// Task is work that Parallel splits into ranges of items; part numbers
+// the goroutine running a range (0 .. Threads()-1), so a task can keep
+// scratch per part. A part may run several ranges of one call.
 type Task interface {
 	Run(part, lo, hi int)
 }
 
-// Parallel runs t over [0, n) on the kernels' goroutines, in at most
-// Threads() ranges of at least minPer items, and waits for them. The
-// caller runs the first range itself. With a reused wg and a pointer t it
-// allocates nothing.
-func Parallel(n, minPer int, wg *sync.WaitGroup, t Task) {
-	w := getWorkers()
-	parts := min(w.n, max(1, n/max(1, minPer)))
-	if parts <= 1 {
-		t.Run(0, 0, n)
-		return
-	}
-	wg.Add(parts - 1)
-	for p := 1; p < parts; p++ {
-		w.jobs <- job{x: t, part: p, lo: n * p / parts, hi: n * (p + 1) / parts, wg: wg}
-	}
-	t.Run(0, 0, n/parts)
-	wg.Wait()
+// Parallel runs t over [0, n) on the kernels' goroutines, in chunks of
+// at least minPer items that the caller and up to Threads()-1 goroutines
+// claim in turn (Split), and waits for them. With a reused s and a
+// pointer t it allocates nothing.
+func Parallel(n, minPer int, s *Split, t Task) {
+	s.x = t
+	s.start(n, minPer, maxParts)
 }

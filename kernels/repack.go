@@ -3,7 +3,6 @@ package kernels
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/quant"
@@ -91,8 +90,8 @@ func Repack(t gguf.Type, w []byte, rows, cols int, dst []byte) (*Packed, error) 
 	}
 	// A 1B model's matrices are gigabytes: the groups go over the workers.
 	task := &repackTask{l: packLayouts[t], w: w, dst: dst, rb: rb, nb: cols / packLayouts[t].block}
-	var wg sync.WaitGroup
-	parallel(rows/PackRows, 64, maxParts, &wg, task)
+	var split Split
+	parallel(rows/PackRows, 64, maxParts, &split, task)
 	return &Packed{Type: t, Rows: rows, Cols: cols, Data: dst[:size]}, nil
 }
 

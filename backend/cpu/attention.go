@@ -85,7 +85,7 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 				t.kbuf[j], t.vbuf[j] = make([]float32, size*at.HeadDim), make([]float32, size*at.HeadDim)
 			}
 		}
-		kernels.Parallel(len(batch.Tokens)*at.Heads, 4, &e.wg, t)
+		kernels.Parallel(len(batch.Tokens)*at.Heads, 4, &e.split, t)
 		return nil
 	}
 	group := at.Heads / at.KVHeads
@@ -102,7 +102,7 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	}
 	// Parts claim units in turn: a causal prompt's later tokens cost
 	// more, which contiguous ranges would leave to one core.
-	kernels.Parallel(kernels.Threads(), 1, &e.wg, t)
+	kernels.Parallel(kernels.Threads(), 1, &e.split, t)
 	return t.err
 }
 

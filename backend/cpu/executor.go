@@ -12,7 +12,6 @@ package cpu
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/kernels"
@@ -52,7 +51,7 @@ type Executor struct {
 	queries      []float32         // attention: queries rounded to f16
 	attn         attnTask
 	moe          moeScratch
-	wg           sync.WaitGroup
+	split        kernels.Split
 }
 
 // New returns an executor whose KV cache holds cells positions of shape
