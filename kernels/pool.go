@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // workers run the parts of a call beside its caller. Their goroutines
@@ -27,7 +26,7 @@ type job struct {
 }
 
 // Split is the state of one parallel call: the chunks left to claim and
-// the workers still running. Its zero value is ready; a caller keeps one
+// the workers it waits for. Its zero value is ready; a caller keeps one
 // and reuses it (one call at a time), so a call allocates nothing.
 //
 // The items go in chunks that the caller and the workers claim in turn,
@@ -35,9 +34,8 @@ type job struct {
 // another tenant, then costs the call at most a chunk, not the
 // difference between two halves.
 type Split struct {
-	next    atomic.Int64 // the next chunk to claim
-	running atomic.Int32 // workers not yet done
-	wg      sync.WaitGroup
+	next atomic.Int64 // the next chunk to claim
+	wg   sync.WaitGroup
 
 	t        task
 	x        Task // set instead of t by Parallel
@@ -48,12 +46,6 @@ type Split struct {
 // that a late start costs little, few enough that each chunk is a long
 // sequential read of weights (the hardware prefetcher's stream).
 const chunksPerPart = 4
-
-// spinWait bounds how long a caller that finished its chunks polls for
-// the workers' last ones before it sleeps: a decode step makes a call
-// every few hundred microseconds, and a futex wake-up at the end of each
-// cost several percent of the step on the 2-core machine of issue 19.
-const spinWait = 50 * time.Microsecond
 
 // work claims and runs chunks until none is left.
 func (s *Split) work(part int) {
@@ -70,40 +62,6 @@ func (s *Split) work(part int) {
 			s.t.run(part, lo, hi)
 		}
 	}
-}
-
-// wait returns once every worker is done: polling for spinWait, then
-// asleep on the WaitGroup.
-func (s *Split) wait() {
-	if s.running.Load() > 0 {
-		start := time.Now()
-		for i := 1; s.running.Load() > 0; i++ {
-			if i%64 == 0 && time.Since(start) > spinWait {
-				break
-			}
-		}
-	}
-	s.wg.Wait()
-	s.t, s.x = nil, nil // hold no caller memory
-}
-
-// next returns a worker's next job, polling for spinWait before it
-// sleeps on the channel: a decode step's calls come microseconds apart,
-// and a worker asleep between them starts each late by a wake-up.
-func (w *workers) next() (job, bool) {
-	start := time.Now()
-	for i := 1; ; i++ {
-		select {
-		case j, ok := <-w.jobs:
-			return j, ok
-		default:
-		}
-		if i%64 == 0 && time.Since(start) > spinWait {
-			break
-		}
-	}
-	j, ok := <-w.jobs
-	return j, ok
 }
 
 var (
@@ -124,13 +82,8 @@ func SetThreads(n int) {
 	w := &workers{n: n, jobs: make(chan job, n)}
 	for range n - 1 {
 		go func() {
-			for {
-				j, ok := w.next()
-				if !ok {
-					return
-				}
+			for j := range w.jobs {
 				j.s.work(j.part)
-				j.s.running.Add(-1)
 				j.s.wg.Done()
 			}
 		}()
@@ -176,13 +129,13 @@ func (s *Split) start(n, minPer, maxParts int) {
 		s.t, s.x = nil, nil
 		return
 	}
-	s.running.Store(int32(parts - 1))
 	s.wg.Add(parts - 1)
 	for p := 1; p < parts; p++ {
 		w.jobs <- job{s: s, part: p}
 	}
 	s.work(0)
-	s.wait()
+	s.wg.Wait()
+	s.t, s.x = nil, nil // hold no caller memory
 }
 
 // parallel runs t over [0, n) in chunks of at least minPer items over at
