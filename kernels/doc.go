@@ -59,9 +59,11 @@
 // vnni's, and the Go reference (with an exactly rounded fma) gives them
 // too. That is the batch invariance continuous batching relies on.
 //
-// Rows are split over a fixed set of worker goroutines (Threads) in
-// contiguous ranges, so a decode step reads each weight once, each core
-// one sequential stream, which the C kernels prefetch a few KiB ahead
+// Rows are split over the caller and a fixed set of worker goroutines
+// (Threads) in contiguous chunks, four a part, claimed in turn (Split),
+// so a decode step reads each weight once, each chunk one sequential
+// stream, and a late or slowed core costs a chunk, not half the call.
+// The C kernels prefetch a few KiB ahead
 // (the hardware prefetcher alone left a core's arithmetic and its misses
 // unoverlapped). BenchmarkDecode measures that stream's rate per kernel
 // set, BenchmarkReadBandwidth the memory's read rate to hold it to. A
