@@ -32,11 +32,12 @@
 
 enum { T_Q8_0, T_Q4_0, T_IQ4_NL, T_Q4_K, T_Q5_0, T_Q6_K };
 
-// Bytes of one block of a group of eight rows, per type.
 // Where a packed Q6_K block keeps sub-block pair j's low bits and quad
 // q's high bits (repack.go's q6Low, q6High).
 #define Q6_LOW(j) (144 + 768 * ((j) / 2) + 256 * ((j) % 2))
 #define Q6_HIGH(q) (144 + 768 * (q) + 512)
+
+// Bytes of one block of a group of eight rows, per type.
 #define GB(T) ((T) == T_Q8_0 ? 272 : (T) == T_Q4_K ? 1184 : (T) == T_Q5_0 ? 176 : (T) == T_Q6_K ? 1680 : 144)
 
 // How much of a worker's weights one tile holds: it stays in L2 while

@@ -66,8 +66,6 @@ AVX2 void kernels_matvec4_f16(const uint16_t *w, const float *x0, const float *x
 	}
 }
 
-// out = x rounded to f16 (nearest even) and back, as ggml converts
-// activations before an F16 dot.
 // kernels_to_f16 stores x as f16 bits (nearest even) at out.
 AVX2 void kernels_to_f16(const float *x, uint16_t *out, long n) {
 	long i = 0;
@@ -75,6 +73,8 @@ AVX2 void kernels_to_f16(const float *x, uint16_t *out, long n) {
 	for (; i < n; i++) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+// out = x rounded to f16 (nearest even) and back, as ggml converts
+// activations before an F16 dot.
 AVX2 void kernels_round_f16(const float *x, float *out, long n) {
 	long i = 0;
 	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
