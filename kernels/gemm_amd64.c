@@ -126,10 +126,10 @@ AVX2 INLINE __m256i q6_offset(const uint8_t *sc, const int32_t *xs) {
 // i*xqs, i*xds); y + i*ys receives input i's eight outputs.
 //
 // With vnni (the VNNI set's decode, gemm_avx512), Q6_K's 16-value sums go
-// through vpdpbusd and meet their scale once, by vpmulld: 1.7 times the
-// maddubs path's rate from L2 on the machine of issue 19, where the other
-// types measured the same either way and so keep one path. The integers,
-// and so the bits, are the maddubs path's.
+// through vpdpbusd and meet their scale once, by vpmulld: 27-29 against
+// 21-26 GB/s for the maddubs path, one thread from L2 on the machine of
+// issue 19, where the other types measured the same either way and so
+// keep one path. The integers, and so the bits, are the maddubs path's.
 AVX2 INLINE void mk8(int T, int vnni, const uint8_t *wg, long nb, const int8_t *xq, long xqs, const float *xd, const int32_t *xs,
                      long xds, float *y, long ys, int m) {
 	const __m256i m4 = _mm256_set1_epi8(0xF);
@@ -179,9 +179,13 @@ AVX2 INLINE void mk8(int T, int vnni, const uint8_t *wg, long nb, const int8_t *
 			// maddubs's pair sums fit int16), and 32·Σ scale·Σx comes off
 			// after, the same integer as the dot of the values less 32.
 			const uint8_t *sc = blk + 16;
-			for (int j = 0; j < 4 && vnni; j++) {
-				// t[h][i]: quarter h of the pair (16 values each, in scale
-				// order: low k < 4, low k >= 4, high k < 4, high k >= 4).
+			for (int j = 0; j < 4; j++) {
+				// Without vnni each chunk's int16 pair sums meet their
+				// scales by madd. With it, t[h][i] sums quarter h of the pair
+				// (16 values each, in scale order: low k < 4, low k >= 4,
+				// high k < 4, high k >= 4) until its scale meets it below.
+				const __m256i s0 = scales16s(sc + 32 * j), s1 = scales16s(sc + 32 * j + 8);
+				const __m256i s2 = scales16s(sc + 32 * j + 16), s3 = scales16s(sc + 32 * j + 24);
 				__m256i t[4][4];
 				_Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) EACH_INPUT t[h][i] = _mm256_setzero_si256();
 				_Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
@@ -189,30 +193,23 @@ AVX2 INLINE void mk8(int T, int vnni, const uint8_t *wg, long nb, const int8_t *
 					const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + Q6_HIGH(j / 2) + 32 * k));
 					const __m256i ul = q6_stored(q, h, 0, 4 * (j % 2)), uh = q6_stored(q, h, 1, 4 * (j % 2) + 2);
 					const int ql = k < 4 ? 0 : 1;
-					EACH_INPUT {
-						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
-						t[ql][i] = dpbusd256(t[ql][i], ul, _mm256_set1_epi32(ld32(x)));
-						t[ql + 2][i] = dpbusd256(t[ql + 2][i], uh, _mm256_set1_epi32(ld32(x + 32)));
-					}
-				}
-				_Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
-					const __m256i sv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 32 * j + 8 * h)));
-					EACH_INPUT ia[i] = _mm256_add_epi32(ia[i], _mm256_mullo_epi32(t[h][i], sv));
-				}
-			}
-			for (int j = 0; j < 4 && !vnni; j++) {
-				const __m256i s0 = scales16s(sc + 32 * j), s1 = scales16s(sc + 32 * j + 8);
-				const __m256i s2 = scales16s(sc + 32 * j + 16), s3 = scales16s(sc + 32 * j + 24);
-				for (int k = 0; k < 8; k++) {
-					const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + Q6_LOW(j) + 32 * k));
-					const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + Q6_HIGH(j / 2) + 32 * k));
-					const __m256i ul = q6_stored(q, h, 0, 4 * (j % 2)), uh = q6_stored(q, h, 1, 4 * (j % 2) + 2);
 					const __m256i sl = k < 4 ? s0 : s1, sh = k < 4 ? s2 : s3;
 					EACH_INPUT {
 						const int8_t *x = xq + i * xqs + b * 256 + 64 * j + 4 * k;
+						if (vnni) {
+							t[ql][i] = dpbusd256(t[ql][i], ul, _mm256_set1_epi32(ld32(x)));
+							t[ql + 2][i] = dpbusd256(t[ql + 2][i], uh, _mm256_set1_epi32(ld32(x + 32)));
+							continue;
+						}
 						const __m256i pl = _mm256_maddubs_epi16(ul, _mm256_set1_epi32(ld32(x)));
 						const __m256i ph = _mm256_maddubs_epi16(uh, _mm256_set1_epi32(ld32(x + 32)));
 						ia[i] = _mm256_add_epi32(ia[i], _mm256_add_epi32(_mm256_madd_epi16(pl, sl), _mm256_madd_epi16(ph, sh)));
+					}
+				}
+				if (vnni) {
+					_Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+						const __m256i sv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 32 * j + 8 * h)));
+						EACH_INPUT ia[i] = _mm256_add_epi32(ia[i], _mm256_mullo_epi32(t[h][i], sv));
 					}
 				}
 			}
