@@ -120,15 +120,14 @@ func getWorkers() *workers {
 // maxParts parts, the caller one of them, and waits for all.
 func (s *Split) start(n, minPer, maxParts int) {
 	w := getWorkers()
-	parts := min(w.n, maxParts, max(1, n/max(1, minPer)))
-	chunks := min(parts*chunksPerPart, max(1, n/max(1, minPer)))
+	most := max(1, n/max(1, minPer)) // chunks of at least minPer
+	parts := min(w.n, maxParts, most)
+	chunks := 1 // the caller alone runs the call as one range
+	if parts > 1 {
+		chunks = min(parts*chunksPerPart, most)
+	}
 	s.n, s.chunk = n, (n+chunks-1)/chunks
 	s.next.Store(0)
-	if parts <= 1 {
-		s.work(0)
-		s.t, s.x = nil, nil
-		return
-	}
 	s.wg.Add(parts - 1)
 	for p := 1; p < parts; p++ {
 		w.jobs <- job{s: s, part: p}
