@@ -136,9 +136,8 @@ func TestKVTypes(t *testing.T) {
 		{"arch/llama3.gguf", map[string]kvtest.Bound{"f32": {Same: 5e-5, F32: 5e-5}, "f16": {Same: 5e-3, F32: 0.05}, "q8_0": {Same: 5e-5, F32: 0.3}}},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
-			m := loadModel(t, tc.rel)
-			kvtest.Check(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64},
-				func(c compute.CacheShape, cells int) (compute.Executor, error) { return New(c, cells) }, tc.bounds)
+			cfg, newExec := kvSetup(t, tc.rel)
+			kvtest.Check(t, cfg, newExec, tc.bounds)
 		})
 	}
 }
@@ -162,9 +161,16 @@ func TestFlashAttention(t *testing.T) {
 		{"arch/qwen2.gguf", kvtest.Bound{Same: 1e-3, F32: 0.05}},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
-			m := loadModel(t, tc.rel)
-			kvtest.CheckFlash(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64},
-				func(c compute.CacheShape, cells int) (compute.Executor, error) { return New(c, cells) }, tc.bound)
+			cfg, newExec := kvSetup(t, tc.rel)
+			kvtest.CheckFlash(t, cfg, newExec, tc.bound)
 		})
 	}
+}
+
+// kvSetup loads rel as the kvtest checks run it: a context of 64, on this
+// package's executors.
+func kvSetup(t *testing.T, rel string) (runner.Config, runner.NewExecutor) {
+	m := loadModel(t, rel)
+	return runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64},
+		func(c compute.CacheShape, cells int) (compute.Executor, error) { return New(c, cells) }
 }

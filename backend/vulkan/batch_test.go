@@ -9,6 +9,7 @@ import (
 	"github.com/vkinfer/vkinfer/internal/kvtest"
 	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/runner"
+	"github.com/vkinfer/vkinfer/vk/ops"
 )
 
 // TestBatchInvariance: on real models on the device, with each KV cache
@@ -65,11 +66,8 @@ func TestKVTypes(t *testing.T) {
 		{"llama/llama-2-tiny-random.gguf", map[string]kvtest.Bound{"f32": {Same: 1e-6, F32: 1e-6}, "f16": {Same: 1e-6, F32: 1e-4}}},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
-			m := loadModel(t, tc.rel)
-			w := NewWeights(k)
-			t.Cleanup(w.Close)
-			kvtest.Check(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, MaxBatch: Backend{}.MaxBatch()},
-				w.NewExecutor, tc.bounds)
+			cfg, newExec := kvSetup(t, k, tc.rel)
+			kvtest.Check(t, cfg, newExec, tc.bounds)
 		})
 	}
 }
@@ -95,11 +93,17 @@ func TestFlashAttention(t *testing.T) {
 		{"arch/qwen2.gguf", kvtest.Bound{Same: 1e-3, F32: 0.05}},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
-			m := loadModel(t, tc.rel)
-			w := NewWeights(k)
-			t.Cleanup(w.Close)
-			kvtest.CheckFlash(t, runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, MaxBatch: Backend{}.MaxBatch()},
-				w.NewExecutor, tc.bound)
+			cfg, newExec := kvSetup(t, k, tc.rel)
+			kvtest.CheckFlash(t, cfg, newExec, tc.bound)
 		})
 	}
+}
+
+// kvSetup loads rel as the kvtest checks run it: a context of 64, on
+// executors sharing one set of device weights.
+func kvSetup(t *testing.T, k *ops.Kernels, rel string) (runner.Config, runner.NewExecutor) {
+	m := loadModel(t, rel)
+	w := NewWeights(k)
+	t.Cleanup(w.Close)
+	return runner.Config{File: m.File, Build: m.Build, Vocab: m.Config.VocabSize, Context: 64, MaxBatch: Backend{}.MaxBatch()}, w.NewExecutor
 }
