@@ -177,13 +177,23 @@ AVX2 static inline __attribute__((always_inline)) void tile_widen(float *dst, co
 	for (; i < pad; i++) dst[i] = 0;
 }
 
+// tile_prefetch asks for the cache lines of hd f16 values at row, with
+// hint (_MM_HINT_T0 or _T1).
+#define tile_prefetch(row, hd, hint) \
+	do { \
+		const char *p_ = (const char *)(row); \
+		for (long o_ = 0; o_ < (hd) * 2; o_ += 64) _mm_prefetch(p_ + o_, hint); \
+		_mm_prefetch(p_ + (hd) * 2 - 1, hint); \
+	} while (0)
+
 // tile_rows is a block's key or value rows as a tile kernel reads them:
 // widened to float32, pad apart from f, or (h) the cache's f16 rows in
-// place, converted as read (exactly: the same values either way).
+// place from value off of each, converted as read (exactly: the same
+// values either way).
 typedef struct {
 	const float *f;
 	const uint16_t *const *h;
-	long pad;
+	long pad, off;
 } tile_rows;
 
 #define T_W 8
@@ -233,7 +243,7 @@ typedef struct {
 
 // tileInPlace is the fewest queries a tile widens its rows for: fewer
 // read the cache's f16 rows in place, as widening them would cost about
-// as much as the queries' own work.
+// as much as the queries' own work. kernels.TileInPlace is the same.
 enum { tileInPlace = 4 };
 
 // The tile kernel's scratch, from the start: widened key and value rows
@@ -267,38 +277,61 @@ AVX2 static inline void tile_out(float *out, const float *qs, long per, long tst
 	}
 }
 
+typedef void tile_kernel(float *, const float *, long, long, long, long, const long *, long, const uint16_t *, const uint16_t *, long, long, const long *, float, long, int, float *);
+
+// tile_split runs a tile over nkv KV heads as one tile a KV head, each
+// with its group of query heads: for tiles that widen their rows, which
+// hold one KV head's values.
+static void tile_split(float *out, const float *q, long tstride, long nt, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch, tile_kernel *kernel) {
+	const long group = ng / nkv;
+	for (long h = 0; h < nkv; h++) {
+		kernel(out + h * group * hd, q + h * group * hd, tstride, nt, group, 1, spans, longest, k + h * hd, v + h * hd, stride, hd, runs, scale, block, online, scratch);
+	}
+}
+
 // kernels_attend_tile_f16 is AttendTileHalf's kernel (kernels/tile.go
 // holds the design and the Go reference), in vectors of 8 floats. Query
-// (t, g) is at q + t·tstride + g·hd and token t sees the first spans[t]
+// (t, g) is at q + t·tstride + g·hd, reads KV head g/(ng/nkv) (hd values
+// each from k and v) and token t sees the first spans[t]
 // positions of the runs; block is the positions a block (at most 64),
 // scratch AttendTileScratch floats, longest the longest span.
-AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch) {
+AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch) {
 	const long pad = (hd + 7) & ~7L, nq = nt * ng, per = tile_per(pad, block, longest, online);
+	// In place needs whole vectors of a row: hd a multiple of 8.
+	const int inPlace = nq / nkv < tileInPlace && hd == pad;
+	if (nkv > 1 && !inPlace) {
+		tile_split(out, q, tstride, nt, ng, nkv, spans, longest, k, v, stride, hd, runs, scale, block, online, scratch, kernels_attend_tile_f16);
+		return;
+	}
 	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
 	tile_init(qs, per, q, tstride, nt, ng, hd, pad);
-	// In place needs whole vectors of a row: hd a multiple of 8.
-	if (nq < tileInPlace && hd == pad) {
-		tile_pass_avx2(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
+	if (inPlace) {
+		tile_pass_avx2(qs, per, nq, ng, nkv, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
 	} else {
-		tile_pass_avx2(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
+		tile_pass_avx2(qs, per, nq, ng, 1, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
 	}
 	tile_out(out, qs, per, tstride, nq, ng, hd, pad, online);
 }
 
 // kernels_attend_tile_f16_avx512 is kernels_attend_tile_f16 in vectors
 // of 16 floats where hd is a multiple of 16 (of 8 otherwise).
-AVX512 void kernels_attend_tile_f16_avx512(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch) {
+AVX512 void kernels_attend_tile_f16_avx512(float *out, const float *q, long tstride, long nt, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch) {
 	if (hd % 16 != 0) {
-		kernels_attend_tile_f16(out, q, tstride, nt, ng, spans, longest, k, v, stride, hd, runs, scale, block, online, scratch);
+		kernels_attend_tile_f16(out, q, tstride, nt, ng, nkv, spans, longest, k, v, stride, hd, runs, scale, block, online, scratch);
 		return;
 	}
 	const long pad = hd, nq = nt * ng, per = tile_per(pad, block, longest, online);
+	const int inPlace = nq / nkv < tileInPlace;
+	if (nkv > 1 && !inPlace) {
+		tile_split(out, q, tstride, nt, ng, nkv, spans, longest, k, v, stride, hd, runs, scale, block, online, scratch, kernels_attend_tile_f16_avx512);
+		return;
+	}
 	float *kb = scratch, *vb = kb + block * pad, *qs = vb + block * pad;
 	tile_init(qs, per, q, tstride, nt, ng, hd, pad);
-	if (nq < tileInPlace) {
-		tile_pass_avx512(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
+	if (inPlace) {
+		tile_pass_avx512(qs, per, nq, ng, nkv, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 1);
 	} else {
-		tile_pass_avx512(qs, per, nq, ng, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
+		tile_pass_avx512(qs, per, nq, ng, 1, spans, longest, k, v, stride, hd, pad, runs, scale, block, online, kb, vb, 0);
 	}
 	tile_out(out, qs, per, tstride, nq, ng, hd, pad, online);
 }

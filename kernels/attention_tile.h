@@ -5,7 +5,7 @@
 
 // row is values d.. of row t of r, a vector's worth.
 T_TARGET static inline __attribute__((always_inline)) TV T_(row)(tile_rows r, long t, long d, const int half) {
-	return half ? T_HALF(r.h[t] + d) : T_LOAD(r.f + t * r.pad + d);
+	return half ? T_HALF(r.h[t] + r.off + d) : T_LOAD(r.f + t * r.pad + d);
 }
 
 // tile_scores8 returns the dots of q (pad floats) with rows t0..t0+7 of
@@ -73,13 +73,21 @@ T_TARGET static inline __attribute__((always_inline)) void T_(tile_av_all)(float
 
 // tile_block gathers the n rows of positions b0.. (the runs walked from
 // *run, *in) into r: widened into its f rows, zero past n to a whole 8
-// (keys, whose scores run 8 at a time), or as pointers, past n the first
-// row again; widen picks which.
-T_TARGET static inline __attribute__((always_inline)) void T_(tile_block)(float *f, const uint16_t **h, const uint16_t *src, long stride, long hd, long pad, const long *runs, long *run, long *in, long n, int zero, const int half) {
+// (keys, whose scores run 8 at a time), or (half) as pointers, past n the
+// first row again. In place, it prefetches the wide values each row's
+// queries read, and the same of later's rows (the values a later pass
+// reads) into L2: the rows of a long cache are strided reads the
+// hardware's prefetch does not keep up with.
+T_TARGET static inline __attribute__((always_inline)) void T_(tile_block)(float *f, const uint16_t **h, const uint16_t *src, const uint16_t *later, long stride, long hd, long wide, long pad, const long *runs, long *run, long *in, long n, int zero, const int half) {
 	for (long i = 0; i < n; i++) {
 		while (runs[2 * *run + 1] == 0) ++*run;
-		const uint16_t *row = src + (runs[2 * *run] + *in) * stride;
-		if (half) h[i] = row;
+		const long at = (runs[2 * *run] + *in) * stride;
+		const uint16_t *row = src + at;
+		if (half) {
+			h[i] = row;
+			tile_prefetch(row, wide, _MM_HINT_T0);
+			if (later) tile_prefetch(later + at, wide, _MM_HINT_T1);
+		}
 		else tile_widen(f + i * pad, row, hd, pad);
 		if (++*in == runs[2 * *run + 1]) ++*run, *in = 0;
 	}
@@ -92,22 +100,24 @@ T_TARGET static inline __attribute__((always_inline)) void T_(tile_block)(float 
 }
 
 // tile_pass is kernels_attend_tile_f16's work over the keys and values,
-// its rows read widened (half 0) or in place (half 1).
-T_TARGET static inline __attribute__((always_inline)) void T_(tile_pass)(float *qs, long per, long nq, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, long pad, const long *runs, float scale, long block, int online, float *kb, float *vb, const int half) {
+// its rows read widened (half 0, one KV head) or in place (half 1, nkv
+// KV heads, each row's prefetched whole).
+T_TARGET static inline __attribute__((always_inline)) void T_(tile_pass)(float *qs, long per, long nq, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, long pad, const long *runs, float scale, long block, int online, float *kb, float *vb, const int half) {
 	const uint16_t *kh[64], *vh[64];
-	const tile_rows kr = {kb, kh, pad}, vr = {vb, vh, pad};
+	tile_rows kr = {kb, kh, pad, 0}, vr = {vb, vh, pad, 0};
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 	// Pass over the keys: scores (online: folded into the running output
 	// block by block, so the values are read in the same pass).
 	long run = 0, in = 0, vrun = 0, vin = 0;
 	for (long b0 = 0; b0 < longest; b0 += block) {
 		const long n = longest - b0 < block ? longest - b0 : block;
-		T_(tile_block)(kb, kh, k, stride, hd, pad, runs, &run, &in, n, 1, half);
-		if (online) T_(tile_block)(vb, vh, v, stride, hd, pad, runs, &vrun, &vin, n, 0, half);
+		T_(tile_block)(kb, kh, k, online ? 0 : v, stride, hd, nkv * hd, pad, runs, &run, &in, n, 1, half);
+		if (online) T_(tile_block)(vb, vh, v, 0, stride, hd, nkv * hd, pad, runs, &vrun, &vin, n, 0, half);
 		for (long j = 0; j < nq; j++) {
 			const long span = spans[j / ng];
 			if (span <= b0) continue;
 			const long nj = span - b0 < block ? span - b0 : block;
+			kr.off = vr.off = j % ng / (ng / nkv) * hd;
 			float *qp = qs + j * per, *acc = qp + pad, *ml = acc + pad, *s = ml + 2 + (online ? 0 : b0);
 			__m256 mv = _mm256_set1_ps(-INFINITY);
 			for (long t0 = 0; t0 < nj; t0 += 8) {
@@ -147,11 +157,12 @@ T_TARGET static inline __attribute__((always_inline)) void T_(tile_pass)(float *
 	}
 	for (long b0 = 0; b0 < longest; b0 += block) {
 		const long n = longest - b0 < block ? longest - b0 : block;
-		T_(tile_block)(vb, vh, v, stride, hd, pad, runs, &vrun, &vin, n, 0, half);
+		T_(tile_block)(vb, vh, v, 0, stride, hd, nkv * hd, pad, runs, &vrun, &vin, n, 0, half);
 		for (long j = 0; j < nq; j++) {
 			const long span = spans[j / ng];
 			if (span <= b0) continue;
 			float *acc = qs + j * per + pad;
+			vr.off = j % ng / (ng / nkv) * hd;
 			T_(tile_av_all)(acc, acc + pad + 2 + b0, vr, pad, span - b0 < block ? span - b0 : block, 1, half);
 		}
 	}

@@ -10,8 +10,8 @@ void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 void kernels_add(float *dst, const float *src, long n);
 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round);
-void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch);
-void kernels_attend_tile_f16_avx512(float *out, const float *q, long tstride, long nt, long ng, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch);
+void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch);
+void kernels_attend_tile_f16_avx512(float *out, const float *q, long tstride, long nt, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch);
 void kernels_gather_f16(float *dst, const uint16_t *src, long stride, long hd, const long *runs, long nruns);
 void kernels_gather_q8_0(float *dst, const uint8_t *src, long row_bytes, long off, long hd, const long *runs, long nruns);
 void kernels_rope(float *x, const float *cs, long n, long hd, long rd, int neox);
@@ -185,11 +185,12 @@ func simdAttendTileHalf(t *AttendTile, longest int, wide bool) {
 	}
 	out, q, ts, nt, ng, long := f32p(t.Out), f32p(t.Q), C.long(t.TokenStride), C.long(t.Tokens), C.long(t.Heads), C.long(longest)
 	k, v, stride, hd, scale, block := h16p(t.K), h16p(t.V), C.long(t.Stride), C.long(t.HeadDim), C.float(t.Scale), C.long(tileBlock(t.HeadDim))
+	nkv := C.long(t.kvHeads())
 	if wide {
-		C.kernels_attend_tile_f16_avx512(out, q, ts, nt, ng, sp, long, k, v, stride, hd, rp, scale, block, online, f32p(t.Scratch))
+		C.kernels_attend_tile_f16_avx512(out, q, ts, nt, ng, nkv, sp, long, k, v, stride, hd, rp, scale, block, online, f32p(t.Scratch))
 		return
 	}
-	C.kernels_attend_tile_f16(out, q, ts, nt, ng, sp, long, k, v, stride, hd, rp, scale, block, online, f32p(t.Scratch))
+	C.kernels_attend_tile_f16(out, q, ts, nt, ng, nkv, sp, long, k, v, stride, hd, rp, scale, block, online, f32p(t.Scratch))
 }
 
 func simdGatherF16(dst []float32, src []uint16, stride, hd int, runs []Run) {

@@ -21,14 +21,20 @@ type AttendTile struct {
 	Q, Out      []float32
 	TokenStride int
 	Tokens      int // tokens in the tile
-	Heads       int // query heads a token, sharing the KV head
+	Heads       int // query heads a token
 	HeadDim     int
+	// KVHeads is how many consecutive KV heads the query heads share in
+	// equal groups, in order (0 means 1): query head g reads KV head
+	// g/(Heads/KVHeads), its keys and values HeadDim apart. A decode
+	// token's heads in one tile read each cache row once, whole, where a
+	// tile a KV head would read the row in pieces, one a tile.
+	KVHeads int
 	// Spans[t] is how many positions token t sees: the first Spans[t]
 	// rows of Runs, taken in order.
 	Spans []int
 	// K and V hold the f16 keys and values of position p's cell at
-	// row·Stride, the row given by Runs; they start at the KV head's
-	// first value.
+	// row·Stride, the row given by Runs; they start at the first KV
+	// head's first value.
 	K, V   []uint16
 	Stride int
 	Runs   []Run
@@ -42,6 +48,12 @@ type AttendTile struct {
 // TileMaxQueries bounds a tile's queries (Tokens·Heads), which bounds
 // its scratch.
 const TileMaxQueries = 16
+
+// TileInPlace is the fewest queries a KV head at which the SIMD kernels
+// widen a block's rows (the C kernels' tileInPlace); fewer read the f16
+// rows in place, and only then does a tile over several KV heads read
+// each row once: with more, it runs as one tile a KV head.
+const TileInPlace = 4
 
 // tileBlock is how many key positions one block holds: a block's keys
 // and values, widened, stay within 32 KiB. It depends on the head size
@@ -78,17 +90,20 @@ func AttendTileScratch(queries, hd, longest int, online bool) int {
 // depends on its own query, keys and values only: the same bits in any
 // tile.
 func AttendTileHalf(t *AttendTile, portable bool) error {
-	hd, nq := t.HeadDim, t.Tokens*t.Heads
+	hd, nq, kvh := t.HeadDim, t.Tokens*t.Heads, t.kvHeads()
 	if nq == 0 || hd == 0 {
 		return nil
 	}
 	if nq > TileMaxQueries || len(t.Spans) != t.Tokens {
 		return fmt.Errorf("attention tile of %d tokens × %d heads with %d spans (at most %d queries)", t.Tokens, t.Heads, len(t.Spans), TileMaxQueries)
 	}
+	if t.Heads%kvh != 0 {
+		return fmt.Errorf("attention tile: %d query heads over %d KV heads", t.Heads, kvh)
+	}
 	positions, longest := 0, 0
 	for _, r := range t.Runs {
 		if r.Len > 0 {
-			end := (r.Row+r.Len-1)*t.Stride + hd
+			end := (r.Row+r.Len-1)*t.Stride + kvh*hd
 			if end > len(t.K) || end > len(t.V) {
 				return fmt.Errorf("attention tile: run %+v past the cache's %d values", r, min(len(t.K), len(t.V)))
 			}
@@ -119,6 +134,11 @@ func AttendTileHalf(t *AttendTile, portable bool) error {
 	return nil
 }
 
+func (t *AttendTile) kvHeads() int { return max(1, t.KVHeads) }
+
+// kvOffset is where query head g's keys and values start in a row.
+func (t *AttendTile) kvOffset(g int) int { return g / (t.Heads / t.kvHeads()) * t.HeadDim }
+
 // tileHalfGo is AttendTileHalf's default arithmetic in Go, the
 // reference: attendRuns's, query by query.
 func tileHalfGo(t *AttendTile) {
@@ -133,7 +153,8 @@ func tileHalfGo(t *AttendTile) {
 		}
 		for g := range t.Heads {
 			at := tok*t.TokenStride + g*hd
-			attendRuns(t.Out[at:][:hd], t.Q[at:][:hd], t.K, t.V, t.Stride, runs, t.Scale, scores, true, true, nil)
+			kv := t.kvOffset(g)
+			attendRuns(t.Out[at:][:hd], t.Q[at:][:hd], t.K[kv:], t.V[kv:], t.Stride, runs, t.Scale, scores, true, true, nil)
 		}
 	}
 }
@@ -161,7 +182,7 @@ func flashHalfGo(t *AttendTile) {
 		span := t.Spans[tok]
 		for g := range t.Heads {
 			at := tok*t.TokenStride + g*hd
-			q, out := t.Q[at:][:hd], t.Out[at:][:hd]
+			q, out, kv := t.Q[at:][:hd], t.Out[at:][:hd], t.kvOffset(g)
 			clear(acc)
 			m, l := float32(math.Inf(-1)), float32(0)
 			cursor := runCursor{runs: t.Runs}
@@ -169,7 +190,7 @@ func flashHalfGo(t *AttendTile) {
 				rows = cursor.next(rows[:0], min(b, span-b0))
 				mb := float32(math.Inf(-1))
 				for i, row := range rows {
-					kp := t.K[row*t.Stride:][:hd]
+					kp := t.K[row*t.Stride+kv:][:hd]
 					var d float32
 					for j, qv := range q {
 						d += qv * quant.F16ToF32(kp[j])
@@ -194,7 +215,7 @@ func flashHalfGo(t *AttendTile) {
 					acc[j] *= c
 				}
 				for i, row := range rows {
-					vp, p := t.V[row*t.Stride:][:hd], scores[i]
+					vp, p := t.V[row*t.Stride+kv:][:hd], scores[i]
 					for j := range acc {
 						acc[j] += p * quant.F16ToF32(vp[j])
 					}

@@ -12,9 +12,13 @@ import (
 // positions in runs.
 type tileCase struct {
 	hd, stride, heads int
+	kvHeads           int // 0: one
 	spans             []int
 	runs              []Run
 }
+
+// kvOffset is where query head g's keys start in a row.
+func (tc tileCase) kvOffset(g int) int { return g / (tc.heads / max(1, tc.kvHeads)) * tc.hd }
 
 var tileCases = []tileCase{
 	{hd: 8, stride: 16, heads: 1, spans: []int{1}, runs: []Run{{3, 1}}},
@@ -24,6 +28,14 @@ var tileCases = []tileCase{
 	{hd: 20, stride: 40, heads: 3, spans: []int{33}, runs: []Run{{0, 17}, {30, 16}}},
 	{hd: 128, stride: 256, heads: 2, spans: []int{31, 32, 33, 97}, runs: []Run{{40, 33}, {2, 16}, {90, 64}}},
 	{hd: 100, stride: 200, heads: 1, spans: []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, runs: []Run{{1, 5}, {12, 20}}},
+	// Tiles over several KV heads: read in place (a decode token's heads,
+	// and a few tokens' of small heads), and one KV head at a time (GQA
+	// groups of 4, and heads off the vector width).
+	{hd: 48, stride: 288, heads: 6, kvHeads: 6, spans: []int{200}, runs: []Run{{16, 16}, {0, 16}, {64, 180}}},
+	{hd: 16, stride: 64, heads: 4, kvHeads: 4, spans: []int{40, 41, 42}, runs: []Run{{3, 42}}},
+	{hd: 64, stride: 256, heads: 8, kvHeads: 2, spans: []int{100}, runs: []Run{{20, 7}, {100, 300}}},
+	{hd: 32, stride: 128, heads: 4, kvHeads: 2, spans: []int{5, 70}, runs: []Run{{0, 70}}},
+	{hd: 20, stride: 60, heads: 2, kvHeads: 2, spans: []int{33}, runs: []Run{{0, 17}, {30, 16}}},
 }
 
 // tileData is a tile's cache (f16 bits and the same values widened)
@@ -53,7 +65,7 @@ func newTileData(rng *rand.Rand, tc tileCase) tileData {
 }
 
 func (tc tileCase) tile(d tileData, out []float32, online bool) *AttendTile {
-	return &AttendTile{Q: d.q, Out: out, TokenStride: tc.heads * tc.hd, Tokens: len(tc.spans), Heads: tc.heads, HeadDim: tc.hd,
+	return &AttendTile{Q: d.q, Out: out, TokenStride: tc.heads * tc.hd, Tokens: len(tc.spans), Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.hd,
 		Spans: tc.spans, K: d.hk, V: d.hv, Stride: tc.stride, Runs: tc.runs, Scale: float32(1 / math.Sqrt(float64(tc.hd))), Online: online,
 		Scratch: make([]float32, AttendTileScratch(len(tc.spans)*tc.heads, tc.hd, maxOf(tc.spans), online))}
 }
@@ -94,7 +106,8 @@ func TestAttendTileHalf(t *testing.T) {
 					for g := range tc.heads {
 						at := (tok*tc.heads + g) * tc.hd
 						want := make([]float32, tc.hd)
-						AttendRuns(want, d.q[at:][:tc.hd], d.fk, d.fv, tc.stride, cut(tc.runs, span), float32(1/math.Sqrt(float64(tc.hd))), scores, true)
+						kv := tc.kvOffset(g)
+						AttendRuns(want, d.q[at:][:tc.hd], d.fk[kv:], d.fv[kv:], tc.stride, cut(tc.runs, span), float32(1/math.Sqrt(float64(tc.hd))), scores, true)
 						for i, w := range want {
 							if e := math.Abs(float64(ref[at+i] - w)); !(e <= refTol*d.vmax) {
 								t.Fatalf("online %v hd %d span %d head %d: Go out[%d] = %v, two-pass %v", online, tc.hd, span, g, i, ref[at+i], w)
@@ -133,7 +146,8 @@ func TestAttendTileHalfInvariant(t *testing.T) {
 					for g := range tc.heads {
 						at := (tok*tc.heads + g) * tc.hd
 						alone := tileCase{hd: tc.hd, stride: tc.stride, heads: 1, spans: []int{span}, runs: pages}
-						one := tileData{hk: d.hk, hv: d.hv, q: d.q[at:][:tc.hd]}
+						kv := tc.kvOffset(g)
+						one := tileData{hk: d.hk[kv:], hv: d.hv[kv:], q: d.q[at:][:tc.hd]}
 						out := make([]float32, tc.hd)
 						if err := AttendTileHalf(alone.tile(one, out, online), false); err != nil {
 							t.Fatal(err)
@@ -164,6 +178,8 @@ func TestAttendTileHalfRefused(t *testing.T) {
 		{"short scratch", func(f *AttendTile) { f.Scratch = f.Scratch[:10] }},
 		{"too many queries", func(f *AttendTile) { f.Heads = 4 }},
 		{"spans and tokens differ", func(f *AttendTile) { f.Tokens = 2 }},
+		{"heads not a multiple of KV heads", func(f *AttendTile) { f.Tokens, f.Spans, f.Heads, f.KVHeads = 1, []int{1}, 3, 2 }},
+		{"KV heads past the row", func(f *AttendTile) { f.Tokens, f.Spans, f.Heads, f.KVHeads = 1, []int{100}, 7, 7 }},
 	} {
 		f := tc.tile(newTileData(rng, tc), make([]float32, 5*48), false)
 		c.breaks(f)

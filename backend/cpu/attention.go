@@ -28,21 +28,24 @@ type attnTask struct {
 	// to float32 (gather), as many heads' worth; a tile's scratch.
 	scores, kbuf, vbuf, tileScratch [][]float32
 
-	// The tiled path: the batch's tiles, each spread over KV heads and
-	// chunks of a KV head's query heads; units is their product, and next
-	// the first unit no core has claimed.
-	tiles  []attnTile
-	chunks int
-	units  int
-	next   atomic.Int64
-	errMu  sync.Mutex
-	err    error
+	// The tiled path: the batch's tiles, cut into units over KV heads
+	// (and chunks of a KV head's query heads), and the first unit no core
+	// has claimed.
+	tiles []attnTile
+	units []attnUnit
+	next  atomic.Int64
+	errMu sync.Mutex
+	err   error
 }
 
 // attnTile is a run of consecutive tokens of the batch whose positions
 // are prefixes of one token's (longest): a causal prompt's tokens of one
 // sequence. They attend as one kernels.AttendTile per KV head.
 type attnTile struct{ first, tokens, longest int }
+
+// attnUnit is one kernels.AttendTile of a tile: query heads h0.. (heads
+// of them) over KV heads kv0.. (kvHeads of them).
+type attnUnit struct{ tile, h0, heads, kv0, kvHeads int }
 
 // attention attends each token's query heads of q to the cache layer's
 // keys and values in the token's span, read through the batch's pages
@@ -91,8 +94,7 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	group := at.Heads / at.KVHeads
 	perTile := max(1, kernels.TileMaxQueries/group)
 	t.tiles = e.tileTokens(t.tiles[:0], len(batch.Tokens), perTile)
-	t.chunks = (group + kernels.TileMaxQueries - 1) / kernels.TileMaxQueries
-	t.units = len(t.tiles) * at.KVHeads * t.chunks
+	t.units = tileUnits(t.units[:0], t.tiles, at, kernels.Threads())
 	t.next.Store(0)
 	t.err = nil
 	for j, f := range t.tileScratch {
@@ -124,6 +126,45 @@ func (e *Executor) tileTokens(dst []attnTile, n, perTile int) []attnTile {
 			}
 		}
 		dst = append(dst, attnTile{first: i, tokens: 1, longest: i})
+	}
+	return dst
+}
+
+// tileUnits appends to dst the units of tiles, on threads cores. A tile
+// whose queries read the cache in place (a decode token's, short of
+// TileInPlace a KV head) spans several KV heads, so that it reads each
+// cache row once, whole: as many as keeps the cores busiest (the fewest
+// rounds of equal units, the widest on a tie), within TileMaxQueries. Other tiles take a unit a
+// KV head, in chunks of at most TileMaxQueries query heads.
+func tileUnits(dst []attnUnit, tiles []attnTile, at *compute.Attention, threads int) []attnUnit {
+	group := at.Heads / at.KVHeads
+	inPlace := 0
+	for _, tl := range tiles {
+		if tl.tokens*group < kernels.TileInPlace {
+			inPlace++
+		}
+	}
+	span, best := 1, 0
+	for n := 1; inPlace > 0 && n <= min(at.KVHeads, kernels.TileMaxQueries/group); n++ {
+		units := inPlace * ((at.KVHeads + n - 1) / n)
+		if cost := (units + threads - 1) / threads * n; best == 0 || cost <= best {
+			span, best = n, cost
+		}
+	}
+	for i, tl := range tiles {
+		if tl.tokens*group < kernels.TileInPlace {
+			widest := min(span, kernels.TileMaxQueries/(tl.tokens*group))
+			for kv := 0; kv < at.KVHeads; kv += widest {
+				n := min(widest, at.KVHeads-kv)
+				dst = append(dst, attnUnit{tile: i, h0: kv * group, heads: n * group, kv0: kv, kvHeads: n})
+			}
+			continue
+		}
+		for kv := range at.KVHeads {
+			for h := 0; h < group; h += kernels.TileMaxQueries {
+				dst = append(dst, attnUnit{tile: i, h0: kv*group + h, heads: min(kernels.TileMaxQueries, group-h), kv0: kv, kvHeads: 1})
+			}
+		}
 	}
 	return dst
 }
@@ -191,25 +232,20 @@ func (t *attnTask) Run(part, lo, hi int) {
 	}
 }
 
-// runTiles attends the tile units it claims: unit u is tile
-// u/(KVHeads·chunks), KV head u/chunks%KVHeads, and that head's query
-// heads from TileMaxQueries·(u%chunks).
+// runTiles attends the tile units it claims.
 func (t *attnTask) runTiles(part int) {
 	at, hd := t.at, t.at.HeadDim
-	group := at.Heads / at.KVHeads
 	for {
-		u := int(t.next.Add(1) - 1)
-		if u >= t.units {
+		i := int(t.next.Add(1) - 1)
+		if i >= len(t.units) {
 			return
 		}
-		tl := t.tiles[u/(at.KVHeads*t.chunks)]
-		kvh, chunk := u/t.chunks%at.KVHeads, u%t.chunks
-		h0 := kvh*group + chunk*kernels.TileMaxQueries
-		heads := min(kernels.TileMaxQueries, kvh*group+group-h0)
-		at0 := (tl.first*at.Heads + h0) * hd
+		u := t.units[i]
+		tl := t.tiles[u.tile]
+		at0 := (tl.first*at.Heads + u.h0) * hd
 		err := kernels.AttendTileHalf(&kernels.AttendTile{
-			Q: t.q[at0:], Out: t.out[at0:], TokenStride: at.Heads * hd, Tokens: tl.tokens, Heads: heads, HeadDim: hd,
-			Spans: t.e.spans[tl.first : tl.first+tl.tokens], K: t.keys.f16[kvh*hd:], V: t.values.f16[kvh*hd:],
+			Q: t.q[at0:], Out: t.out[at0:], TokenStride: at.Heads * hd, Tokens: tl.tokens, Heads: u.heads, KVHeads: u.kvHeads, HeadDim: hd,
+			Spans: t.e.spans[tl.first : tl.first+tl.tokens], K: t.keys.f16[u.kv0*hd:], V: t.values.f16[u.kv0*hd:],
 			Stride: t.e.cache.Width, Runs: t.e.runs[tl.longest], Scale: t.scale, Online: t.e.cache.Flash, Scratch: t.tileScratch[part],
 		}, false)
 		if err != nil {
