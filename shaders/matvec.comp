@@ -10,6 +10,11 @@
 // many as keeps a workgroup's share of work worth its fixed cost. Without
 // (the matvec_nosg build, see reduce.glsl), one workgroup computes one row
 // and reduces in shared memory.
+//
+// On CPU devices each invocation computes whole rows (flag 4), so all
+// lanes want the same input values; a batch's lanes load one vec4 each
+// and broadcast them (shared_block), as a CPU device's lanes load one
+// after another.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -20,6 +25,9 @@ layout(constant_id = 1) const uint TYPE = 0;
 #define WEIGHTS 0
 #include "weights.glsl"
 #include "reduce.glsl"
+#if USE_SUBGROUPS
+#extension GL_KHR_shader_subgroup_ballot : require
+#endif
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
@@ -68,6 +76,44 @@ vec4 xquad(uint b, uint i4) {
 	uint o = b * p.x_stride + 4 * i4;
 	return vec4(x[o], x[o + 1], x[o + 2], x[o + 3]);
 }
+
+#if USE_SUBGROUPS
+// shared_block sets xv to sub-block sb of input b (a multiple of 4
+// elements apart from the next): each lane loads one of its 8 vec4s and
+// the subgroup hands them round. A CPU device's lanes load one after
+// another, so 8 lanes loading one vec4 each replace 8 loads a lane. All
+// lanes must be active, in a subgroup of at least 8.
+void shared_block(uint b, uint sb, out vec4 xv[8]) {
+	vec4 mine = x4[b * (p.x_stride / 4) + sb * 8 + (gl_SubgroupInvocationID & 7u)];
+	xv[0] = subgroupBroadcast(mine, 0u);
+	xv[1] = subgroupBroadcast(mine, 1u);
+	xv[2] = subgroupBroadcast(mine, 2u);
+	xv[3] = subgroupBroadcast(mine, 3u);
+	xv[4] = subgroupBroadcast(mine, 4u);
+	xv[5] = subgroupBroadcast(mine, 5u);
+	xv[6] = subgroupBroadcast(mine, 6u);
+	xv[7] = subgroupBroadcast(mine, 7u);
+}
+
+// short_partial is partial for whole rows a lane, its input sub-blocks
+// shared (shared_block).
+void short_partial(uint row, uint b0) {
+	[[unroll]] for (uint b = 0; b < MAXB; b++) {
+		acc[b] = 0.0;
+	}
+	uint roff = row * row_bytes(TYPE, p.cols);
+	uint nb = min(MAXB, p.n - b0);
+	vec4 q[8], xv[8];
+	vec4 sc;
+	for (uint sb = 0; sb < p.cols / 32; sb++) {
+		decode_block(TYPE, roff, sb, q, sc);
+		for (uint b = 0; b < nb; b++) {
+			shared_block(b0 + b, sb, xv);
+			acc[b] += block_sum(TYPE, q, sc, xv, input_sums(TYPE, xv));
+		}
+	}
+}
+#endif
 
 // partial sets acc to this invocation's share (lane of lanes) of
 // row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1, decoding each
@@ -124,6 +170,22 @@ void main() {
 	if ((p.flags & 4u) != 0u) {
 		// Short rows: each invocation computes whole rows, no reduction.
 		uint first = wg * p.wg_rows, last = min(first + p.wg_rows, p.rows);
+#if USE_SUBGROUPS
+		if (block_elems(TYPE) != 1u && gl_SubgroupSize >= 8u && WG % gl_SubgroupSize == 0u && (p.x_stride & 3u) == 0u && !one) {
+			for (uint base = first; base < last; base += WG) {
+				uint row = base + gl_LocalInvocationID.x;
+				for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
+					short_partial(min(row, last - 1u), b0);
+					[[unroll]] for (uint b = 0; b < MAXB; b++) {
+						if (row < last && b0 + b < p.n) {
+							store(row, b0 + b, acc[b]);
+						}
+					}
+				}
+			}
+			return;
+		}
+#endif
 		for (uint row = first + gl_LocalInvocationID.x; row < last; row += WG) {
 			if (one) {
 				store(row, 0, dot1(row, 0, 1));

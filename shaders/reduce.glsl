@@ -2,7 +2,7 @@
 // constant, a power of two) before including. Every invocation must call
 // these, in uniform control flow.
 //
-// USE_SUBGROUPS (default 1) selects subgroup arithmetic; the shader's
+// USE_SUBGROUPS (default 1) selects subgroup operations; the shader's
 // second build, NAME_nosg.spv (-DUSE_SUBGROUPS=0), takes the
 // shared-memory tree and leaves the subgroup extensions out, so its
 // SPIR-V declares no GroupNonUniform capability and is valid on devices

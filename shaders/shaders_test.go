@@ -92,6 +92,7 @@ const (
 	capInt8                      = 39
 	capGroupNonUniform           = 61
 	capGroupNonUniformArithmetic = 63
+	capGroupNonUniformBallot     = 64
 	capStorageBuffer16BitAccess  = 4433
 	capStorageBuffer8BitAccess   = 4448
 )
@@ -124,7 +125,7 @@ func capabilities(t *testing.T, name string, code []byte) []uint32 {
 // declares none.
 func TestCapabilities(t *testing.T) {
 	required := []uint32{capShader, capInt64, capInt8, capStorageBuffer16BitAccess, capStorageBuffer8BitAccess}
-	subgroup := []uint32{capGroupNonUniform, capGroupNonUniformArithmetic}
+	subgroup := []uint32{capGroupNonUniform, capGroupNonUniformArithmetic, capGroupNonUniformBallot}
 	for _, name := range Names() {
 		code, err := spv.ReadFile(name + ".spv")
 		if err != nil {

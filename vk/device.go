@@ -50,9 +50,10 @@ type Info struct {
 	APIVersion string
 
 	SubgroupSize uint32
-	// SubgroupArithmetic: subgroupAdd/Max in compute shaders; shaders take
-	// a shared-memory path when it is false.
-	SubgroupArithmetic bool
+	// SubgroupOps: subgroupAdd/Max (arithmetic) and subgroupBroadcast
+	// (ballot) in compute shaders; shaders take a shared-memory path when
+	// it is false.
+	SubgroupOps bool
 	// Int8 (shaderInt8), 16/8-bit storage and Int64 are what the SPIR-V
 	// declares (Int8, StorageBuffer16BitAccess, StorageBuffer8BitAccess,
 	// Int64), so Usable requires them. Float16 is only reported: shaders
@@ -196,7 +197,7 @@ func describe(inst vulkan.Instance, pd vulkan.PhysicalDevice, index int) (Info, 
 		Type:                    typeOf(p.DeviceType),
 		APIVersion:              fmt.Sprintf("%d.%d.%d", v>>22, v>>12&0x3ff, v&0xfff),
 		SubgroupSize:            c.subgroupSize,
-		SubgroupArithmetic:      c.subgroupArithmetic && c.subgroupCompute,
+		SubgroupOps:             c.subgroupArithmetic && c.subgroupBallot && c.subgroupCompute,
 		Float16:                 c.float16,
 		Int8:                    c.int8,
 		Storage16:               c.storage16,

@@ -168,6 +168,7 @@ func load() error {
 type caps struct {
 	subgroupSize        uint32
 	subgroupArithmetic  bool
+	subgroupBallot      bool
 	subgroupCompute     bool
 	float16, int8       bool
 	storage16, storage8 bool
@@ -182,6 +183,7 @@ func queryCaps(inst vulkan.Instance, pd vulkan.PhysicalDevice) (caps, error) {
 	return caps{
 		subgroupSize:       uint32(c.subgroupSize),
 		subgroupArithmetic: c.subgroupOps&C.VK_SUBGROUP_FEATURE_ARITHMETIC_BIT != 0,
+		subgroupBallot:     c.subgroupOps&C.VK_SUBGROUP_FEATURE_BALLOT_BIT != 0,
 		subgroupCompute:    c.subgroupStages&C.VK_SHADER_STAGE_COMPUTE_BIT != 0,
 		float16:            c.shaderFloat16 != 0,
 		int8:               c.shaderInt8 != 0,

@@ -30,7 +30,8 @@ type Kernels struct {
 	// time on lavapipe at 1,024 positions): 4,096, in at most half the
 	// device's shared memory.
 	AttentionKept uint32
-	// Subgroups selects subgroup arithmetic for reductions; false takes
+	// Subgroups selects subgroup operations (arithmetic for reductions,
+	// broadcasts in matvec: vk.Info.SubgroupOps); false takes
 	// the shaders' builds without subgroup operations (shared-memory
 	// reductions), whose SPIR-V a device without subgroups accepts.
 	Subgroups bool
@@ -76,7 +77,7 @@ var layouts = map[string]struct {
 // New returns kernels for d: workgroups of 64 (or the device's maximum),
 // subgroup reductions where the device offers them.
 func New(d *vk.Device) *Kernels {
-	k := &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupArithmetic,
+	k := &Kernels{Dev: d, WG: min(64, d.Info.MaxWorkgroupInvocations), Subgroups: d.Info.SubgroupOps,
 		Tiles: TilesFor(d.Info), pipes: map[pipeKey]*vk.Pipeline{}}
 	k.TiledFrom = k.Tiles.TiledFrom()
 	k.AttentionWG = k.WG

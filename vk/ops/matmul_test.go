@@ -118,7 +118,7 @@ func TestBatchInvariance(t *testing.T) {
 	cols := []int{0, 5, 31, 63} // the inputs checked alone
 	for _, sub := range []bool{true, false} {
 		h := newHarness(t, 64, sub)
-		if sub && !h.k.Dev.Info.SubgroupArithmetic {
+		if sub && !h.k.Dev.Info.SubgroupOps {
 			continue
 		}
 		for _, tc := range productTypes {

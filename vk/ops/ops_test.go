@@ -182,7 +182,7 @@ func TestMatVec(t *testing.T) {
 		if i == 0 || path.wg != paths[i-1].wg || path.sub != paths[i-1].sub {
 			h = newHarness(t, path.wg, path.sub)
 		}
-		if path.sub && !h.k.Dev.Info.SubgroupArithmetic {
+		if path.sub && !h.k.Dev.Info.SubgroupOps {
 			continue
 		}
 		for _, tc := range types {
