@@ -63,6 +63,8 @@
 // (Threads) in contiguous chunks, four a part, claimed in turn (Split),
 // so a decode step reads each weight once, each chunk one sequential
 // stream, and a late or slowed core costs a chunk, not half the call.
+// Between calls the workers poll briefly, yielding, before they sleep,
+// as a decode step's calls come microseconds apart.
 // The C kernels prefetch a few KiB ahead
 // (the hardware prefetcher alone left a core's arithmetic and its misses
 // unoverlapped). BenchmarkDecode measures that stream's rate per kernel
