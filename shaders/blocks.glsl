@@ -13,21 +13,20 @@ void decode_block(uint t, uint roff, uint sb, out vec4 q[8], out vec4 sc) {
 	sc = vec4(0.0);
 	switch (t) {
 	case T_Q8_0: {
-		uint b = roff + sb * 34;
+		uint w[8];
+		sc.x = unpackHalf2x16(scaled_block(roff + sb * 34, 8, w)).x;
 		[[unroll]] for (uint k = 0; k < 8; k++) {
-			q[k] = bytes_s8(u32_at2(b + 2 + 4 * k));
+			q[k] = bytes_s8(w[k]);
 		}
-		sc.x = f16_at(b);
 		return;
 	}
 	case T_Q4_0: {
-		uint b = roff + sb * 18;
+		uint w[8];
+		sc.x = unpackHalf2x16(scaled_block(roff + sb * 18, 4, w)).x;
 		[[unroll]] for (uint k = 0; k < 4; k++) {
-			uint w = u32_at2(b + 2 + 4 * k);
-			q[k] = nibbles(w, 0);
-			q[4 + k] = nibbles(w, 4);
+			q[k] = nibbles(w[k], 0);
+			q[4 + k] = nibbles(w[k], 4);
 		}
-		sc.x = f16_at(b);
 		return;
 	}
 	case T_Q5_0: {

@@ -13,6 +13,25 @@ uint u32_at2(uint byte_off) {
 	return uint(w16[byte_off / 2]) | (uint(w16[byte_off / 2 + 1]) << 16);
 }
 
+// scaled_block reads a block of n (4 or 8) quant words after an f16
+// scale at even byte b as n+1 aligned 32-bit loads, where reading it in
+// 16-bit halves takes 2n+1 (CPU devices pay per load): q[k] is the four
+// bytes at b+2+4k, and the result the scale's bits. With b a multiple of
+// 4 the last load reads 2 bytes past the block, within the buffer (its
+// size is a multiple of 16).
+uint scaled_block(uint b, uint n, out uint q[8]) {
+	uint w0 = b / 4, lo = wu[w0];
+	bool mid = (b & 2u) != 0u; // the scale in the high half of lo
+	[[unroll]] for (uint k = 0; k < 8; k++) {
+		if (k < n) {
+			uint hi = wu[w0 + k + 1];
+			q[k] = mid ? hi : (lo >> 16) | (hi << 16);
+			lo = hi;
+		}
+	}
+	return mid ? wu[w0] >> 16 : wu[w0] & 0xffffu;
+}
+
 vec4 nibbles(uint q, uint shift) {
 	return vec4((q >> shift) & 0xFu, (q >> (shift + 8)) & 0xFu, (q >> (shift + 16)) & 0xFu, (q >> (shift + 24)) & 0xFu);
 }
