@@ -37,7 +37,7 @@ type job struct {
 type Split struct {
 	next atomic.Int64 // the next chunk to claim
 	wg   sync.WaitGroup
-	left atomic.Int32 // workers still running, for the caller's spin
+	left atomic.Int32 // workers still running, for the caller's poll
 
 	t        task
 	x        Task // set instead of t by Parallel

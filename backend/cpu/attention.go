@@ -40,7 +40,8 @@ type attnTask struct {
 
 // attnTile is a run of consecutive tokens of the batch whose positions
 // are prefixes of one token's (longest): a causal prompt's tokens of one
-// sequence. They attend as one kernels.AttendTile per KV head.
+// sequence. They attend as kernels.AttendTile calls over one KV head
+// or several (tileUnits).
 type attnTile struct{ first, tokens, longest int }
 
 // attnUnit is one kernels.AttendTile of a tile: query heads h0.. (heads
@@ -134,8 +135,9 @@ func (e *Executor) tileTokens(dst []attnTile, n, perTile int) []attnTile {
 // whose queries read the cache in place (a decode token's, short of
 // TileInPlace a KV head) spans several KV heads, so that it reads each
 // cache row once, whole: as many as keeps the cores busiest (the fewest
-// rounds of equal units, the widest on a tie), within TileMaxQueries. Other tiles take a unit a
-// KV head, in chunks of at most TileMaxQueries query heads.
+// rounds of equal units, the widest on a tie), within TileMaxQueries.
+// Other tiles take a unit a KV head, in chunks of at most TileMaxQueries
+// query heads.
 func tileUnits(dst []attnUnit, tiles []attnTile, at *compute.Attention, threads int) []attnUnit {
 	group := at.Heads / at.KVHeads
 	inPlace := 0
