@@ -241,9 +241,10 @@ typedef struct {
 #define T_TO8(v) _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
 #include "attention_tile.h"
 
-// tileInPlace is the fewest queries a tile widens its rows for: fewer
-// read the cache's f16 rows in place, as widening them would cost about
-// as much as the queries' own work. kernels.TileInPlace is the same.
+// tileInPlace is the fewest queries a KV head for which a tile widens
+// its rows: fewer read the cache's f16 rows in place, as widening them
+// would cost about as much as the queries' own work.
+// kernels.TileInPlace is the same.
 enum { tileInPlace = 4 };
 
 // The tile kernel's scratch, from the start: widened key and value rows
@@ -291,10 +292,10 @@ static void tile_split(float *out, const float *q, long tstride, long nt, long n
 
 // kernels_attend_tile_f16 is AttendTileHalf's kernel (kernels/tile.go
 // holds the design and the Go reference), in vectors of 8 floats. Query
-// (t, g) is at q + t·tstride + g·hd, reads KV head g/(ng/nkv) (hd values
-// each from k and v) and token t sees the first spans[t]
-// positions of the runs; block is the positions a block (at most 64),
-// scratch AttendTileScratch floats, longest the longest span.
+// (t, g) is at q + t·tstride + g·hd and reads KV head g/(ng/nkv) (hd
+// values each from k and v); token t sees the first spans[t] positions
+// of the runs; block is the positions a block (at most 64), scratch
+// AttendTileScratch floats, longest the longest span.
 AVX2 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch) {
 	const long pad = (hd + 7) & ~7L, nq = nt * ng, per = tile_per(pad, block, longest, online);
 	// In place needs whole vectors of a row: hd a multiple of 8.
