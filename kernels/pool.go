@@ -165,15 +165,16 @@ func getWorkers() *workers {
 }
 
 // start runs s's call over [0, n): on the caller alone when it is too
-// small to split, else in chunks of at least minPer items over at most
-// maxParts parts, the caller one of them, and waits for all.
-func (s *Split) start(n, minPer, maxParts int) {
+// small to split, else in chunks of at least minPer items, perPart of
+// them a part at most, over at most maxParts parts, the caller one of
+// them, and waits for all.
+func (s *Split) start(n, minPer, maxParts, perPart int) {
 	w := getWorkers()
 	most := max(1, n/max(1, minPer)) // chunks of at least minPer
 	parts := min(w.n, maxParts, most)
 	chunks := 1 // the caller alone runs the call as one range
 	if parts > 1 {
-		chunks = min(parts*chunksPerPart, most)
+		chunks = min(parts*perPart, most)
 	}
 	s.n, s.chunk = n, (n+chunks-1)/chunks
 	s.next.Store(0)
@@ -196,7 +197,7 @@ func (s *Split) finished() bool { return s.left.Load() == 0 }
 // most maxParts parts, and waits for all (Split).
 func parallel(n, minPer, maxParts int, s *Split, t task) {
 	s.t = t
-	s.start(n, minPer, maxParts)
+	s.start(n, minPer, maxParts, chunksPerPart)
 }
 
 // Task is work that Parallel splits into ranges of items; part numbers
@@ -212,5 +213,13 @@ type Task interface {
 // pointer t it allocates nothing.
 func Parallel(n, minPer int, s *Split, t Task) {
 	s.x = t
-	s.start(n, minPer, maxParts)
+	s.start(n, minPer, maxParts, chunksPerPart)
+}
+
+// ParallelEach is Parallel with each item its own chunk, claimed in turn:
+// for a few items of uneven cost, which chunks of several would leave
+// to one core.
+func ParallelEach(n int, s *Split, t Task) {
+	s.x = t
+	s.start(n, 1, maxParts, n)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/gguf"
@@ -29,11 +28,9 @@ type attnTask struct {
 	scores, kbuf, vbuf, tileScratch [][]float32
 
 	// The tiled path: the batch's tiles, cut into units over KV heads
-	// (and chunks of a KV head's query heads), and the first unit no core
-	// has claimed.
+	// (and chunks of a KV head's query heads).
 	tiles []attnTile
 	units []attnUnit
-	next  atomic.Int64
 	errMu sync.Mutex
 	err   error
 }
@@ -96,16 +93,15 @@ func (e *Executor) attention(n *compute.Node, q, out []float32, batch *compute.B
 	perTile := max(1, kernels.TileMaxQueries/group)
 	t.tiles = e.tileTokens(t.tiles[:0], len(batch.Tokens), perTile)
 	t.units = tileUnits(t.units[:0], t.tiles, at, kernels.Threads())
-	t.next.Store(0)
 	t.err = nil
 	for j, f := range t.tileScratch {
 		if need := kernels.AttendTileScratch(kernels.TileMaxQueries, at.HeadDim, size, e.cache.Flash); len(f) < need {
 			t.tileScratch[j] = make([]float32, need)
 		}
 	}
-	// Parts claim units in turn: a causal prompt's later tokens cost
-	// more, which contiguous ranges would leave to one core.
-	kernels.Parallel(kernels.Threads(), 1, &e.split, t)
+	// Parts claim units one by one: a causal prompt's later tokens cost
+	// more, which chunks of several units would leave to one core.
+	kernels.ParallelEach(len(t.units), &e.split, t)
 	return t.err
 }
 
@@ -200,10 +196,10 @@ func gathers(t gguf.Type, at *compute.Attention) bool {
 }
 
 // Run implements kernels.Task: over pairs u = token·Heads + head, or,
-// on the tiled path, over the units the part claims.
+// on the tiled path, over units.
 func (t *attnTask) Run(part, lo, hi int) {
 	if tiled(t.e.cache.Type, t.at) {
-		t.runTiles(part)
+		t.runTiles(part, t.units[lo:hi])
 		return
 	}
 	at, w := t.at, t.e.cache.Width
@@ -234,15 +230,10 @@ func (t *attnTask) Run(part, lo, hi int) {
 	}
 }
 
-// runTiles attends the tile units it claims.
-func (t *attnTask) runTiles(part int) {
+// runTiles attends units.
+func (t *attnTask) runTiles(part int, units []attnUnit) {
 	at, hd := t.at, t.at.HeadDim
-	for {
-		i := int(t.next.Add(1) - 1)
-		if i >= len(t.units) {
-			return
-		}
-		u := t.units[i]
+	for _, u := range units {
 		tl := t.tiles[u.tile]
 		at0 := (tl.first*at.Heads + u.h0) * hd
 		err := kernels.AttendTileHalf(&kernels.AttendTile{
