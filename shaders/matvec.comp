@@ -95,31 +95,28 @@ void shared_block(uint b, uint sb, out vec4 xv[8]) {
 	xv[7] = subgroupBroadcast(mine, 7u);
 }
 
-// short_partial is partial for whole rows a lane, its input sub-blocks
-// shared (shared_block).
-void short_partial(uint row, uint b0) {
-	[[unroll]] for (uint b = 0; b < MAXB; b++) {
-		acc[b] = 0.0;
+#endif
+
+// input_block sets xv to sub-block sb of input b: shared across the
+// subgroup (shared_block) with broadcast, else loaded by each lane.
+void input_block(uint b, uint sb, bool broadcast, out vec4 xv[8]) {
+#if USE_SUBGROUPS
+	if (broadcast) {
+		shared_block(b, sb, xv);
+		return;
 	}
-	uint roff = row * row_bytes(TYPE, p.cols);
-	uint nb = min(MAXB, p.n - b0);
-	vec4 q[8], xv[8];
-	vec4 sc;
-	for (uint sb = 0; sb < p.cols / 32; sb++) {
-		decode_block(TYPE, roff, sb, q, sc);
-		for (uint b = 0; b < nb; b++) {
-			shared_block(b0 + b, sb, xv);
-			acc[b] += block_sum(TYPE, q, sc, xv, input_sums(TYPE, xv));
-		}
+#endif
+	[[unroll]] for (uint k = 0; k < 8; k++) {
+		xv[k] = xquad(b, sb * 8 + k);
 	}
 }
-#endif
 
 // partial sets acc to this invocation's share (lane of lanes) of
 // row . x[b0 + b] for the batch's inputs b0 .. b0+MAXB-1, decoding each
 // weight once for them all and summing each input exactly as dot1 and the
 // matmul shader do (blocks.glsl), so the batch does not change a result.
-void partial(uint row, uint b0, uint lane, uint lanes) {
+// broadcast takes a block type's inputs through shared_block.
+void partial(uint row, uint b0, uint lane, uint lanes, bool broadcast) {
 	[[unroll]] for (uint b = 0; b < MAXB; b++) {
 		acc[b] = 0.0;
 	}
@@ -148,9 +145,7 @@ void partial(uint row, uint b0, uint lane, uint lanes) {
 	for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
 		decode_block(TYPE, roff, sb, q, sc);
 		for (uint b = 0; b < nb; b++) {
-			[[unroll]] for (uint k = 0; k < 8; k++) {
-				xv[k] = xquad(b0 + b, sb * 8 + k);
-			}
+			input_block(b0 + b, sb, broadcast, xv);
 			acc[b] += block_sum(TYPE, q, sc, xv, input_sums(TYPE, xv));
 		}
 	}
@@ -175,7 +170,7 @@ void main() {
 			for (uint base = first; base < last; base += WG) {
 				uint row = base + gl_LocalInvocationID.x;
 				for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
-					short_partial(min(row, last - 1u), b0);
+					partial(min(row, last - 1u), b0, 0, 1, true);
 					[[unroll]] for (uint b = 0; b < MAXB; b++) {
 						if (row < last && b0 + b < p.n) {
 							store(row, b0 + b, acc[b]);
@@ -192,7 +187,7 @@ void main() {
 				continue;
 			}
 			for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
-				partial(row, b0, 0, 1);
+				partial(row, b0, 0, 1, false);
 				[[unroll]] for (uint b = 0; b < MAXB; b++) {
 					if (b0 + b < p.n) {
 						store(row, b0 + b, acc[b]);
@@ -213,7 +208,7 @@ void main() {
 			continue;
 		}
 		for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
-			partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize);
+			partial(row, b0, gl_SubgroupInvocationID, gl_SubgroupSize, false);
 			[[unroll]] for (uint b = 0; b < MAXB; b++) {
 				if (b0 + b < p.n) { // uniform: n is a push constant
 					float sum = subgroupAdd(acc[b]);
@@ -236,7 +231,7 @@ void main() {
 		return;
 	}
 	for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
-		partial(wg, b0, gl_LocalInvocationID.x, WG);
+		partial(wg, b0, gl_LocalInvocationID.x, WG, false);
 		[[unroll]] for (uint b = 0; b < MAXB; b++) {
 			if (b0 + b < p.n) { // uniform
 				float sum = wg_sum(acc[b]);
