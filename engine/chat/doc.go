@@ -8,7 +8,10 @@
 // eos_token) and globals (raise_exception, strftime_now), and
 // transformers' tojson, which keeps key order (see tojson.go). The parity
 // test holds the result to Python jinja2's byte for byte
-// (testdata/render.py makes the expected output).
+// (testdata/render.py makes the expected output). Macros may nest 400
+// calls deep, beyond where jinja2 itself stops; a template that recurses
+// without end fails its render instead of overflowing the stack, which
+// would kill the daemon (see macrodepth.go).
 //
 // Seven hand-written families (chatml, llama2, llama3, mistral, zephyr,
 // gemma, phi3) remain for a template given by family name, and as the

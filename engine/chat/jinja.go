@@ -23,7 +23,7 @@ func compileJinja(src string, tok Tokens) (j *jinjaTemplate, err error) {
 			j, err = nil, fmt.Errorf("%w: the Jinja engine failed: %v", ErrTemplate, p)
 		}
 	}()
-	t, err := jinja.Compile(rewriteToJSON(src))
+	t, err := jinja.Compile(rewriteMacros(rewriteToJSON(src)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTemplate, err)
 	}
@@ -61,7 +61,8 @@ func (j *jinjaTemplate) render(c Chat) (out string, err error) {
 		tools = jinja.NewList(list)
 	}
 	var raised error
-	out, err = j.t.RenderValues(map[string]jinja.Value{
+	var depth macroDepth
+	globals := map[string]jinja.Value{
 		"messages":              jinja.NewList(msgs),
 		"tools":                 tools,
 		"documents":             jinja.None(),
@@ -80,10 +81,16 @@ func (j *jinjaTemplate) render(c Chat) (out string, err error) {
 		}),
 		"strftime_now": jinja.NewCallable("strftime_now", strftimeNow),
 		tojsonGlobal:   jinja.NewCallable("tojson", tojson),
-	})
+	}
+	for name, v := range depth.globals() {
+		globals[name] = v
+	}
+	out, err = j.t.RenderValues(globals)
 	switch {
 	case raised != nil:
 		return "", raised
+	case depth.err != nil:
+		return "", depth.err
 	case err != nil:
 		return "", fmt.Errorf("%w: %v", ErrRender, err)
 	}
