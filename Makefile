@@ -66,6 +66,7 @@ test-kernel-variants:
 test-race:
 	$(GO) test -count=1 -race ./ipc/... ./pool/... ./engine/... ./httpapi/...
 	$(GO) test -count=1 -race -run 'Batch|Prefix|Exhaustion|Growth|Cancel|LongPrompt' ./runner/
+	$(GO) test -count=1 -race -run 'ProfileWhileStepping' ./backend/vulkan/
 
 # Regenerates the embedded SPIR-V; a test fails when it is stale. Each
 # shader that reduces (includes reduce.glsl) gets a second build without

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/vkinfer/vkinfer/compute"
 	"github.com/vkinfer/vkinfer/sampling"
@@ -52,7 +53,11 @@ type Executor struct {
 	update []byte
 	out    []float32
 
-	profile map[string]*vk.OpTime // GPU time per op since TakeProfile, when the device profiles
+	// GPU time per op since TakeProfile, when the device profiles. The
+	// lock is there because requests take the profile while the step loop
+	// adds to it.
+	profileMu sync.Mutex
+	profile   map[string]*vk.OpTime
 }
 
 // NewExecutor returns an executor on w's device whose KV cache has shape
@@ -443,7 +448,13 @@ func (e *Executor) submit() error {
 	if err := e.step.Submit(); err != nil {
 		return err
 	}
-	for _, op := range e.step.Profile() {
+	ops := e.step.Profile()
+	if len(ops) == 0 {
+		return nil
+	}
+	e.profileMu.Lock()
+	defer e.profileMu.Unlock()
+	for _, op := range ops {
 		if e.profile == nil {
 			e.profile = map[string]*vk.OpTime{}
 		}
@@ -462,6 +473,8 @@ func (e *Executor) submit() error {
 // call, longest first, and starts counting again; nil unless the device
 // profiles (VKINFER_PROFILE=1).
 func (e *Executor) TakeProfile() []vk.OpTime {
+	e.profileMu.Lock()
+	defer e.profileMu.Unlock()
 	if len(e.profile) == 0 {
 		return nil
 	}

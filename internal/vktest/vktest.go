@@ -46,9 +46,24 @@ func Unavailable(t testing.TB, err error) {
 // copies to host-visible buffers). It is closed when the test ends.
 func StagingDevice(t testing.TB) *vk.Device {
 	t.Helper()
+	return second(t, func(o *vk.Options) { o.Staging = true })
+}
+
+// ProfilingDevice opens a second handle on the test device that records
+// GPU timestamps around every dispatch, as VKINFER_PROFILE=1 does. It is
+// closed when the test ends.
+func ProfilingDevice(t testing.TB) *vk.Device {
+	t.Helper()
+	return second(t, func(o *vk.Options) { o.Profile = true })
+}
+
+// second opens the test device again with options of its own.
+func second(t testing.TB, set func(*vk.Options)) *vk.Device {
+	t.Helper()
 	Device(t)
 	opts := vk.DefaultOptions()
-	opts.AllowCPU, opts.Staging = true, true
+	opts.AllowCPU = true
+	set(&opts)
 	d, err := vk.Open(opts)
 	if err != nil {
 		t.Fatal(err)
