@@ -139,6 +139,7 @@ func TestStepUpdate(t *testing.T) {
 		{"odd size", 0, 6, false},
 		{"odd offset", 2, 8, false},
 		{"overrun", 80000, 8, false},
+		{"after a discarded step", 8, 16, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dev, err := d.NewBuffer(80000, vk.DeviceLocal)
@@ -162,19 +163,23 @@ func TestStepUpdate(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("Update error %v, want ok=%v", err, tc.ok)
 			}
-			if tc.ok {
-				st.Barrier()
-				st.Copy(vk.Range{Buf: dev, Off: uint64(tc.off), Size: uint64(tc.size)}, vk.Range{Buf: host, Size: uint64(tc.size)})
+			if !tc.ok {
+				// A failed recording is dropped; the next case's Begin
+				// proves the step usable again.
+				st.Discard()
+				if err := st.Submit(); err == nil {
+					t.Fatal("Submit after Discard succeeded")
+				}
+				return
 			}
+			st.Barrier()
+			st.Copy(vk.Range{Buf: dev, Off: uint64(tc.off), Size: uint64(tc.size)}, vk.Range{Buf: host, Size: uint64(tc.size)})
 			before := d.Submits()
 			if err := st.Submit(); err != nil {
 				t.Fatal(err)
 			}
 			if n := d.Submits() - before; n != 1 {
 				t.Errorf("%d submits, want 1", n)
-			}
-			if !tc.ok {
-				return
 			}
 			got := host.Bytes()[:tc.size]
 			for i := range got {

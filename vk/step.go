@@ -121,6 +121,18 @@ func (s *Step) Begin() error {
 	return nil
 }
 
+// Discard drops the step being recorded, if any, without submitting it,
+// so that a caller whose recording failed halfway can Begin again.
+func (s *Step) Discard() {
+	if !s.recording {
+		return
+	}
+	vulkan.ResetCommandBuffer(s.cb, 0)
+	s.recording = false
+	s.dispatches = 0
+	s.labels = s.labels[:0]
+}
+
 // Dispatch records p over groups x*y*z with set bound and push as its
 // push constants (len(push)*4 must equal the pipeline's Push size). It
 // adds no barrier: call Barrier between dependent dispatches.

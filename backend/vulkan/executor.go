@@ -257,6 +257,7 @@ func (e *Executor) record(g *compute.Graph, batch *compute.Batch) (*bound, error
 	for _, in := range b.inputs {
 		e.update = in.fill(batch, e.update[:0])
 		if err := st.Update(in.buf, 0, e.update); err != nil {
+			st.Discard()
 			return nil, err
 		}
 	}
