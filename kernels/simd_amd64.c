@@ -372,6 +372,36 @@ AVX2 void kernels_silu_mul(float *g, const float *u, long n) {
 	for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+// kernels_argmax is Argmax over n > 0 values: their largest (max_ps keeps
+// its second operand when the first is NaN, so NaNs are skipped), then
+// the first index holding it. A maximum is the same in any order, so the
+// index is the scalar loop's.
+AVX2 long kernels_argmax(const float *x, long n) {
+	__m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+	long i = 0;
+	for (; i + 32 <= n; i += 32) {
+		m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+		m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
+		m2 = _mm256_max_ps(_mm256_loadu_ps(x + i + 16), m2);
+		m3 = _mm256_max_ps(_mm256_loadu_ps(x + i + 24), m3);
+	}
+	for (; i + 8 <= n; i += 8) m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+	float lanes[8];
+	_mm256_storeu_ps(lanes, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+	float top = -INFINITY;
+	for (int l = 0; l < 8; l++) top = lanes[l] > top ? lanes[l] : top;
+	for (; i < n; i++) top = x[i] > top ? x[i] : top;
+	const __m256 tv = _mm256_set1_ps(top);
+	for (i = 0; i + 8 <= n; i += 8) {
+		const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), tv, _CMP_EQ_OQ));
+		if (hit) return i + __builtin_ctz(hit);
+	}
+	for (; i < n; i++) {
+		if (x[i] == top) return i;
+	}
+	return 0; // no number: every value NaN
+}
+
 // x = softmax(x) over n > 0 elements.
 AVX2 void kernels_softmax(float *x, long n) {
 	// The largest score, 8 lanes at a time: a maximum is the same in any

@@ -3,6 +3,8 @@ package sampling
 import (
 	"fmt"
 	"math"
+
+	"github.com/vkinfer/vkinfer/kernels"
 )
 
 // MaxTopLogprobs bounds the alternatives reported per token, as OpenAI's
@@ -42,7 +44,7 @@ func (s *Sampler) Logprob() TokenLogprob { return s.last }
 
 // recordLogprobs fills s.last for token id drawn from logits l.
 func (s *Sampler) recordLogprobs(l []float32, id int32) {
-	top := l[argmax(l)]
+	top := l[kernels.Argmax(l, false)]
 	var z float64
 	for _, x := range l {
 		if x > float32(math.Inf(-1)) {

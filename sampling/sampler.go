@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/vkinfer/vkinfer/kernels"
 )
 
 // Candidate is a token that survived filtering, with its probability after
@@ -170,7 +172,7 @@ func (s *Sampler) Candidates(logits []float32) []Candidate {
 }
 
 func (s *Sampler) candidates(l []float32) []Candidate {
-	maxID := argmax(l)
+	maxID := kernels.Argmax(l, false)
 	if s.p.Temperature == 0 {
 		s.cands = append(s.cands[:0], Candidate{ID: int32(maxID), Logit: l[maxID], P: 1})
 		return s.cands
@@ -238,18 +240,6 @@ func byLogitThenID(a, b Candidate) int {
 		return 1
 	}
 	return int(a.ID - b.ID)
-}
-
-// argmax returns the index of the largest value, the lowest on ties.
-// NaN never wins.
-func argmax(x []float32) int {
-	best := 0
-	for i := 1; i < len(x); i++ {
-		if x[i] > x[best] || (x[best] != x[best] && x[i] == x[i]) {
-			best = i
-		}
-	}
-	return best
 }
 
 // candHeap is a min-heap by draw order: its root is the weakest kept token.
