@@ -402,6 +402,25 @@ AVX2 long kernels_argmax(const float *x, long n) {
 	return 0; // no number: every value NaN
 }
 
+// kernels_above writes to ids the index of each of x's n values greater
+// than floor (an ordered compare: NaN on either side is false), in order,
+// and returns how many.
+AVX2 long kernels_above(const float *x, long n, float floor, int32_t *ids) {
+	const __m256 fv = _mm256_set1_ps(floor);
+	long m = 0, i = 0;
+	for (; i + 8 <= n; i += 8) {
+		unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), fv, _CMP_GT_OQ));
+		while (hit) {
+			ids[m++] = (int32_t)(i + __builtin_ctz(hit));
+			hit &= hit - 1;
+		}
+	}
+	for (; i < n; i++) {
+		if (x[i] > floor) ids[m++] = (int32_t)i;
+	}
+	return m;
+}
+
 // x = softmax(x) over n > 0 elements.
 AVX2 void kernels_softmax(float *x, long n) {
 	// The largest score, 8 lanes at a time: a maximum is the same in any

@@ -9,6 +9,7 @@ void kernels_rmsnorm(float *out, const float *x, const float *w, long n, float e
 void kernels_silu_mul(float *g, const float *u, long n);
 void kernels_softmax(float *x, long n);
 long kernels_argmax(const float *x, long n);
+long kernels_above(const float *x, long n, float floor, int32_t *ids);
 void kernels_add(float *dst, const float *src, long n);
 void kernels_attend(float *out, const float *q, const float *k, const float *v, long stride, long hd, const long *runs, long nruns, float scale, float *scores, int round);
 void kernels_attend_tile_f16(float *out, const float *q, long tstride, long nt, long ng, long nkv, const long *spans, long longest, const uint16_t *k, const uint16_t *v, long stride, long hd, const long *runs, float scale, long block, int online, float *scratch);
@@ -145,6 +146,10 @@ func simdSiLUMul(g, u []float32) { C.kernels_silu_mul(f32p(g), f32p(u), C.long(l
 func simdSoftmax(x []float32) { C.kernels_softmax(f32p(x), C.long(len(x))) }
 
 func simdArgmax(x []float32) int { return int(C.kernels_argmax(f32p(x), C.long(len(x)))) }
+
+func simdAbove(x []float32, floor float32, ids []int32) int {
+	return int(C.kernels_above(f32p(x), C.long(len(x)), C.float(floor), i32p(ids)))
+}
 
 func simdAdd(dst, src []float32) { C.kernels_add(f32p(dst), f32p(src), C.long(len(dst))) }
 

@@ -9,7 +9,9 @@ func simdRMSNorm(out, x, w []float32, eps float32) { panic("kernels: no SIMD bui
 func simdSiLUMul(g, u []float32)                   { panic("kernels: no SIMD build") }
 func simdSoftmax(x []float32)                      { panic("kernels: no SIMD build") }
 func simdArgmax(x []float32) int                   { panic("kernels: no SIMD build") }
-func simdAdd(dst, src []float32)                   { panic("kernels: no SIMD build") }
+
+func simdAbove(x []float32, floor float32, ids []int32) int { panic("kernels: no SIMD build") }
+func simdAdd(dst, src []float32)                            { panic("kernels: no SIMD build") }
 
 func simdQuantizeQ8(x []float32, xq []int8, xd []float32, xs []int32) {
 	panic("kernels: no SIMD build")

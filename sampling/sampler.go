@@ -27,6 +27,7 @@ type Sampler struct {
 	work    []float32
 	cands   []Candidate
 	heap    candHeap
+	above   []int32 // topK's filtered ids
 	counts  map[int32]int
 
 	constraint Constraint
@@ -183,7 +184,7 @@ func (s *Sampler) candidates(l []float32) []Candidate {
 	var z float64
 	s.cands = s.cands[:0]
 	if k := s.p.TopK; k > 0 && k < len(l) {
-		s.heap = topK(&s.heap, l, k)
+		s.heap = topK(&s.heap, &s.above, l, k)
 		s.cands = append(s.cands, s.heap...)
 		for _, c := range s.cands {
 			z += math.Exp(float64(c.Logit - top))
@@ -257,21 +258,37 @@ func (h *candHeap) Pop() any {
 }
 
 // topK fills h with the k strongest tokens of l, in no particular order.
-func topK(h *candHeap, l []float32, k int) candHeap {
+// A later token enters the heap only with a logit above its root's (its
+// id being larger), and the root only rises; so once the first topKSeed
+// tokens are heaped, only the tokens above that root need offering, and
+// a SIMD scan finds them (in ids, reused).
+func topK(h *candHeap, ids *[]int32, l []float32, k int) candHeap {
 	*h = (*h)[:0]
 	for i := 0; i < k; i++ {
 		*h = append(*h, Candidate{ID: int32(i), Logit: l[i]})
 	}
 	heap.Init(h)
-	for i := k; i < len(l); i++ {
+	offer := func(i int) {
 		c := Candidate{ID: int32(i), Logit: l[i]}
 		if byLogitThenID(c, (*h)[0]) < 0 {
 			(*h)[0] = c
 			heap.Fix(h, 0)
 		}
 	}
+	seed := min(len(l), max(k, topKSeed))
+	for i := k; i < seed; i++ {
+		offer(i)
+	}
+	*ids = kernels.Above(l[seed:], (*h)[0].Logit, (*ids)[:0], false)
+	for _, i := range *ids {
+		offer(seed + int(i))
+	}
 	return *h
 }
+
+// topKSeed is how many tokens topK heaps one by one before it filters the
+// rest: enough that few of a vocabulary's tokens pass the filter.
+const topKSeed = 2048
 
 // prefilter returns the tokens of l that top-p and min-p could keep, so
 // that only those are sorted. Both steps keep a prefix of the sorted

@@ -234,6 +234,28 @@ func TestCandidatesMatchBruteForce(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		l[i*397%5000] = 9 - float32(i)*0.4
 	}
+	// The same logits in steps of 0.5: ties everywhere, across the tokens
+	// topK heaps one by one and those it filters, and some masked.
+	tied := make([]float32, len(l))
+	for i, x := range l {
+		tied[i] = float32(math.Round(float64(x)*2)) / 2
+		if i%11 == 0 {
+			tied[i] = float32(math.Inf(-1))
+		}
+	}
+	for _, p := range []Params{
+		{Temperature: 1, TopK: 40, TopP: 1, RepeatPenalty: 1},
+		{Temperature: 1, TopK: 2500, TopP: 1, RepeatPenalty: 1},
+		{Temperature: 1, TopK: 4500, TopP: 1, RepeatPenalty: 1},
+	} {
+		s, err := New(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ids(s.Candidates(tied)), bruteCandidates(tied, p); !slices.Equal(got, want) {
+			t.Errorf("tied logits, %+v: got %d candidates %v..., want %d %v...", p, len(got), got[:min(5, len(got))], len(want), want[:min(5, len(want))])
+		}
+	}
 	for _, p := range []Params{
 		{Temperature: 1, TopP: 0.9, RepeatPenalty: 1},
 		{Temperature: 1, TopP: 0.99, RepeatPenalty: 1},

@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -60,6 +61,52 @@ func TestArgmax(t *testing.T) {
 				if got := Argmax(x, false); got != at {
 					t.Fatalf("length %d, largest at %d: %d", n, at, got)
 				}
+			}
+		}
+	})
+}
+
+// TestAbove holds every kernel set to the indices above a floor, in
+// order, exactly: NaNs on either side select nothing, and lengths cover
+// the vector loop and its tail.
+func TestAbove(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	rng := rand.New(rand.NewPCG(75, 76))
+	forEachISA(t, func(t *testing.T, v isa) {
+		for _, tc := range []struct {
+			name  string
+			x     []float32
+			floor float32
+			want  []int32
+		}{
+			{"strictly above", []float32{1, 2, 3, 2, 5}, 2, []int32{2, 4}},
+			{"NaN values", []float32{nan, 3, nan, 4}, 0, []int32{1, 3}},
+			{"NaN floor", []float32{1, 2, 3}, nan, nil},
+			{"-Inf floor keeps every number", []float32{-inf, nan, -1, inf}, -inf, []int32{2, 3}},
+			{"appends", []float32{0, 9}, 1, []int32{7, 1}},
+		} {
+			var ids []int32
+			if tc.name == "appends" {
+				ids = []int32{7}
+			}
+			if got := Above(tc.x, tc.floor, ids, false); !slices.Equal(got, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+			}
+		}
+		for n := 1; n <= 80; n++ {
+			x := make([]float32, n)
+			var want []int32
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+				if rng.IntN(9) == 0 {
+					x[i] = nan
+				}
+				if x[i] > 0.5 {
+					want = append(want, int32(i))
+				}
+			}
+			if got := Above(x, 0.5, make([]int32, 0, 1), false); !slices.Equal(got, want) {
+				t.Fatalf("length %d: %v, want %v", n, got, want)
 			}
 		}
 	})
