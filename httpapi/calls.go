@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strings"
+	"unicode"
 
+	"github.com/vkinfer/vkinfer/engine/chat"
 	"github.com/vkinfer/vkinfer/ipc"
 )
 
@@ -10,10 +13,48 @@ import (
 // shape.
 
 // parsesCalls reports whether the daemon parses req's reply for tool
-// calls: the reply's text is then held until its end, where it is split
-// into content and calls.
+// calls: a stream then sends only what is content whatever follows (see
+// callStream) and the rest at the end, split into content and calls.
 func parsesCalls(req *ipc.Request) bool {
 	return len(req.Tools) > 0 && req.ToolChoice != "none"
+}
+
+// callStream is a streamed reply the daemon parses for tool calls. The
+// text that is content whatever the model writes next
+// (chat.ContentPrefix) goes out as it comes; the rest is held to the end,
+// where the content not yet sent and the calls go out. With logprobs
+// asked for, everything is held, since a delta's logprobs are its
+// tokens'.
+type callStream struct {
+	out     output
+	sent    string // the content sent so far
+	holdAll bool
+}
+
+// add takes a chunk and returns the content that may go out now.
+func (c *callStream) add(ch ipc.Chunk) string {
+	c.out.add(ch)
+	if c.holdAll {
+		return ""
+	}
+	p := chat.ContentPrefix(c.out.text.String())
+	delta := p[len(c.sent):]
+	c.sent = p
+	return delta
+}
+
+// end returns the content not yet sent, the calls and the finish reason.
+// The content begins with what was sent (ContentPrefix promises it); a
+// reply without calls was sent without its leading space.
+func (c *callStream) end(stats *ipc.Stats) (rest string, calls []ipc.ToolCall, reason string) {
+	content, calls, reason := c.out.split(stats)
+	if c.sent == "" {
+		return content, calls, reason
+	}
+	if len(calls) == 0 {
+		content = strings.TrimLeftFunc(content, unicode.IsSpace)
+	}
+	return strings.TrimPrefix(content, c.sent), calls, reason
 }
 
 // openAICall is a call in a reply, its arguments a JSON string; Index

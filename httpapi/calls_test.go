@@ -46,6 +46,17 @@ func TestReplyShapes(t *testing.T) {
 		chunks: []ipc.Chunk{{Text: "Hi", Logprobs: lp(7, "Hi", -1)}, {Text: " é", Logprobs: lp(8, " é", -2)}},
 		stats:  ipc.Stats{StopReason: "max_tokens", PromptTokens: 1, GeneratedTokens: 2},
 	}
+	// Prose, then a call whose marker comes in pieces: the prose streams,
+	// the call is held.
+	proseThenCall := &scripted{
+		chunks: []ipc.Chunk{{Text: "\nLet me"}, {Text: " check. "}, {Text: "<tool"}, {Text: "_call>"}, {Text: `{"name":...}</tool_call>`}},
+		stats:  ipc.Stats{StopReason: "eog", PromptTokens: 3, GeneratedTokens: 5, ToolCalls: []ipc.ToolCall{call}, Content: "Let me check."},
+	}
+	prose := &scripted{
+		chunks: []ipc.Chunk{{Text: "It is"}, {Text: " noon <"}, {Text: "3"}},
+		stats:  ipc.Stats{StopReason: "eog", PromptTokens: 3, GeneratedTokens: 3},
+	}
+	const offered = `"tools":[{"type":"function","function":{"name":"get_time"}}]`
 	const tools = `"tools":[{"type":"function","function":{"name":"get_time"}}],"tool_choice":"required"`
 	for _, tc := range []struct {
 		name string
@@ -65,6 +76,36 @@ func TestReplyShapes(t *testing.T) {
 				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"ID","type":"function","function":{"name":"get_time","arguments":"{\"zone\":\"UTC\"}"}}]},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
 				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}` + "\n\n" +
 				"data: [DONE]\n\n"},
+		{"openai chat streamed, prose before a call", proseThenCall, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],` + offered + `,"stream":true}`,
+			`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":"Let me"},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":" check."},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"ID","type":"function","function":{"name":"get_time","arguments":"{\"zone\":\"UTC\"}"}}]},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}` + "\n\n" +
+				"data: [DONE]\n\n"},
+		{"openai chat streamed, prose before a call, logprobs: held whole", proseThenCall, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],` + offered + `,"stream":true,"logprobs":true}`,
+			`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":"Let me check."},"logprobs":{"content":[],"refusal":[]},"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"ID","type":"function","function":{"name":"get_time","arguments":"{\"zone\":\"UTC\"}"}}]},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}` + "\n\n" +
+				"data: [DONE]\n\n"},
+		{"openai chat streamed, tools offered and prose", prose, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],` + offered + `,"stream":true}`,
+			`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":"It is"},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":" noon"},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":" \u003c3"},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}` + "\n\n" +
+				"data: [DONE]\n\n"},
+		{"ollama chat streamed, prose before a call", proseThenCall, "/api/chat", `{"model":"m","messages":[{"role":"user","content":"x"}],` + offered + `}`,
+			`{"model":"m","created_at":"T","message":{"role":"assistant","content":"Let me"},"done":false}` + "\n" +
+				`{"model":"m","created_at":"T","message":{"role":"assistant","content":" check."},"done":false}` + "\n" +
+				`{"model":"m","created_at":"T","message":{"role":"assistant","content":"","tool_calls":[{"function":{"index":0,"name":"get_time","arguments":{"zone":"UTC"}}}]},"done":false}` + "\n" +
+				`{"model":"m","created_at":"T","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":5}` + "\n"},
+		{"ollama chat streamed, tools offered and prose", prose, "/api/chat", `{"model":"m","messages":[{"role":"user","content":"x"}],` + offered + `}`,
+			`{"model":"m","created_at":"T","message":{"role":"assistant","content":"It is"},"done":false}` + "\n" +
+				`{"model":"m","created_at":"T","message":{"role":"assistant","content":" noon"},"done":false}` + "\n" +
+				`{"model":"m","created_at":"T","message":{"role":"assistant","content":" \u003c3"},"done":false}` + "\n" +
+				`{"model":"m","created_at":"T","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":3}` + "\n"},
 		{"openai chat streamed, logprobs per delta", text, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"logprobs":true,"top_logprobs":1}`,
 			`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
 				`data: {"id":"ID","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-1,"bytes":[72,105],"top_logprobs":[{"token":"Hi","logprob":-1,"bytes":[72,105]}]}],"refusal":[]},"finish_reason":null}]}` + "\n\n" +

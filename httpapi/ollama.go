@@ -204,26 +204,29 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	st := newStream(w, ollama)
-	// A reply parsed for tool calls is held to its end, where one object
-	// carries its content and calls.
+	// A reply parsed for tool calls sends its content as far as it is
+	// sure; at its end, one object carries the rest and the calls.
 	held := parsesCalls(req)
-	var out output
+	cs := callStream{holdAll: req.Logprobs}
 	stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
+		t, lps := c.Text, ollamaLogprobs(req, c.Logprobs)
 		if held {
-			out.add(c)
-			return nil
+			if t, lps = cs.add(c), nil; t == "" {
+				return nil
+			}
 		}
-		return st.send(ollamaChatReply{Model: body.Model, CreatedAt: now(), Message: ollamaMessage{Role: "assistant", Content: c.Text},
-			Logprobs: ollamaLogprobs(req, c.Logprobs)})
+		return st.send(ollamaChatReply{Model: body.Model, CreatedAt: now(), Message: ollamaMessage{Role: "assistant", Content: t}, Logprobs: lps})
 	})
 	if err != nil {
 		return st.finish(err)
 	}
 	if held {
-		content, calls, _ := out.split(stats)
-		if st.send(ollamaChatReply{Model: body.Model, CreatedAt: now(), Message: ollamaMessage{Role: "assistant", Content: content, ToolCalls: ollamaCalls(calls)},
-			Logprobs: ollamaLogprobs(req, out.logprobs)}) != nil {
-			return nil
+		content, calls, _ := cs.end(stats)
+		if content != "" || len(calls) > 0 || cs.sent == "" {
+			if st.send(ollamaChatReply{Model: body.Model, CreatedAt: now(), Message: ollamaMessage{Role: "assistant", Content: content, ToolCalls: ollamaCalls(calls)},
+				Logprobs: ollamaLogprobs(req, cs.out.logprobs)}) != nil {
+				return nil
+			}
 		}
 	}
 	reply.CreatedAt, reply.Done, reply.ollamaStats = now(), true, ollamaStatsOf(stats, start)

@@ -141,20 +141,21 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		empty := ""
 		return st.send(chunk(chatDelta{Role: "assistant", Content: &empty}, nil, nil))
 	}
-	// A reply parsed for tool calls is held to its end, where it goes out
-	// as its content and then its calls.
+	// A reply parsed for tool calls sends its content as far as it is
+	// sure, and the rest and then its calls at its end.
 	held := parsesCalls(req)
-	var out output
+	cs := callStream{holdAll: req.Logprobs}
 	stats, err := s.generate(r.Context(), req, func(c ipc.Chunk) error {
+		t, lps := c.Text, chatLogprobsOf(req, c.Logprobs)
 		if held {
-			out.add(c)
-			return nil
+			if t, lps = cs.add(c), nil; t == "" {
+				return nil
+			}
 		}
 		if err := role(); err != nil {
 			return err
 		}
-		t := c.Text
-		return st.send(chunk(chatDelta{Content: &t}, chatLogprobsOf(req, c.Logprobs), nil))
+		return st.send(chunk(chatDelta{Content: &t}, lps, nil))
 	})
 	if err != nil {
 		return st.finish(err)
@@ -164,10 +165,10 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	}
 	reason := finishReason(stats.StopReason)
 	if held {
-		content, calls, why := out.split(stats)
+		content, calls, why := cs.end(stats)
 		reason = why
-		lps := chatLogprobsOf(req, out.logprobs)
-		if content != "" || len(calls) == 0 {
+		lps := chatLogprobsOf(req, cs.out.logprobs)
+		if content != "" || (len(calls) == 0 && cs.sent == "") {
 			if st.send(chunk(chatDelta{Content: &content}, lps, nil)) != nil {
 				return nil
 			}

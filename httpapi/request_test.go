@@ -27,14 +27,14 @@ func TestTranslate(t *testing.T) {
 		{"openai completion, prompt array of one, negative seed", `{"model":"m","prompt":["Once"],"stream":true,"seed":-1}`,
 			completion, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "Once", Stream: &yes}},
 		{"openai chat", `{"model":"m","messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi "},{"type":"text","text":"there"}]},{"role":"assistant","content":"Hello"}],"max_tokens":3,"max_completion_tokens":5,"stop":["a","b"],"tool_choice":"none","response_format":{"type":"text"}}`,
-			chat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", MaxTokens: 5, Stop: []string{"a", "b"}, Stream: &no,
+			openAIChat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", MaxTokens: 5, Stop: []string{"a", "b"}, Stream: &no,
 				Messages: []ipc.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi there"}, {Role: "assistant", Content: "Hello"}}}},
 		{"openai chat, tools, calls and tool turns", `{"model":"m","messages":[{"role":"user","content":"Weather?"},` +
 			`{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\", \"days\": 2}"}}]},` +
 			`{"role":"tool","tool_call_id":"call_1","name":"get_weather","content":"sunny"}],` +
 			`"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"z":{},"a":{}}}}}],` +
 			`"tool_choice":{"type":"function","function":{"name":"get_weather"}}}`,
-			chat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &no,
+			openAIChat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &no,
 				Tools:      []ipc.JSON{ipc.JSON(`{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"z":{},"a":{}}}}}`)},
 				ToolChoice: "function", ToolChoiceFunction: "get_weather",
 				Messages: []ipc.Message{{Role: "user", Content: "Weather?"},
@@ -42,11 +42,11 @@ func TestTranslate(t *testing.T) {
 					{Role: "tool", Content: "sunny", ToolCallID: "call_1", Name: "get_weather"}}}},
 		{"openai chat, required, json schema (key order kept), logprobs", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required",` +
 			`"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"object","properties":{"b":{},"a":{}}}}},"logprobs":true,"top_logprobs":3}`,
-			chat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &no, Messages: []ipc.Message{{Role: "user", Content: "x"}},
+			openAIChat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &no, Messages: []ipc.Message{{Role: "user", Content: "x"}},
 				Tools: []ipc.JSON{ipc.JSON(`{"type":"function","function":{"name":"f"}}`)}, ToolChoice: "required",
 				Format: `{"type":"object","properties":{"b":{},"a":{}}}`, Logprobs: true, TopLogprobs: 3}},
 		{"openai chat, json object", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"},"logprobs":false}`,
-			chat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &no, Messages: []ipc.Message{{Role: "user", Content: "x"}}, Format: "json"}},
+			openAIChat, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Stream: &no, Messages: []ipc.Message{{Role: "user", Content: "x"}}, Format: "json"}},
 		{"openai completion, logprobs", `{"model":"m","prompt":"x","logprobs":2}`,
 			completion, &ipc.Request{Op: ipc.OpGenerate, Model: "m", Prompt: "x", Stream: &no, Logprobs: true, TopLogprobs: 2}},
 		{"openai completion, grammar", `{"model":"m","prompt":"x","grammar":"root ::= \"yes\" | \"no\""}`,
@@ -99,7 +99,7 @@ func completion(b []byte) (*ipc.Request, error) {
 	return r.request()
 }
 
-func chat(b []byte) (*ipc.Request, error) {
+func openAIChat(b []byte) (*ipc.Request, error) {
 	var r chatCompletionRequest
 	if err := decodeJSON(b, &r); err != nil {
 		return nil, err
@@ -152,31 +152,31 @@ func TestTranslateErrors(t *testing.T) {
 		{"no model", `{"prompt":"x"}`, completion, ipc.CodeBadRequest, "model is required"},
 		{"negative max_tokens", `{"model":"m","prompt":"x","max_tokens":-1}`, completion, ipc.CodeBadRequest, "max_tokens -1 must be >= 0"},
 		{"logprobs type", `{"model":"m","prompt":"x","logprobs":true}`, completion, ipc.CodeBadRequest, `field "logprobs"`},
-		{"top_logprobs alone", `{"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2}`, chat, ipc.CodeBadRequest, "top_logprobs needs logprobs: true"},
+		{"top_logprobs alone", `{"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2}`, openAIChat, ipc.CodeBadRequest, "top_logprobs needs logprobs: true"},
 		{"logit_bias", `{"model":"m","prompt":"x","logit_bias":{"1":5}}`, completion, ipc.CodeBadRequest, "logit_bias is not implemented"},
 		{"echo", `{"model":"m","prompt":"x","echo":true}`, completion, ipc.CodeBadRequest, "echo is not implemented"},
 		{"stop type", `{"model":"m","prompt":"x","stop":5}`, completion, ipc.CodeBadRequest, "want a string or an array of strings"},
 		{"temperature type", `{"model":"m","prompt":"x","temperature":"hot"}`, completion, ipc.CodeBadRequest, `field "temperature": want a number, got string`},
-		{"messages type", `{"model":"m","messages":"hi"}`, chat, ipc.CodeBadRequest, `field "messages": want an array, got string`},
+		{"messages type", `{"model":"m","messages":"hi"}`, openAIChat, ipc.CodeBadRequest, `field "messages": want an array, got string`},
 		{"stream type", `{"model":"m","prompt":"x","stream":"yes"}`, completion, ipc.CodeBadRequest, `field "stream": want a boolean, got string`},
 		{"trailing data", `{"model":"m","prompt":"x"} {}`, completion, ipc.CodeMalformed, "data after the object"},
 		{"not an object", `[1]`, completion, ipc.CodeBadRequest, "must be a JSON object"},
 		{"truncated", `{"model":"m","prompt":"x`, completion, ipc.CodeMalformed, "malformed JSON"},
 		{"empty", ` `, completion, ipc.CodeBadRequest, "the body is empty"},
-		{"no messages", `{"model":"m","messages":[]}`, chat, ipc.CodeBadRequest, "messages must hold at least one message"},
-		{"tool role without id", `{"model":"m","messages":[{"role":"tool","content":"x"}]}`, chat, ipc.CodeBadRequest, "a tool message needs tool_call_id"},
-		{"function role", `{"model":"m","messages":[{"role":"function","content":"x"}]}`, chat, ipc.CodeBadRequest, `role "function" (the deprecated functions API) is not implemented`},
-		{"functions", `{"model":"m","messages":[{"role":"user","content":"x"}],"functions":[{"name":"f"}]}`, chat, ipc.CodeBadRequest, "functions is not implemented"},
-		{"call arguments", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, chat, ipc.CodeBadRequest, "messages[0].tool_calls[0].function.arguments: want a JSON object"},
-		{"call without name", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"type":"function","function":{"arguments":"{}"}}]}]}`, chat, ipc.CodeBadRequest, "messages[0].tool_calls[0].function.name is required"},
-		{"user calls", `{"model":"m","messages":[{"role":"user","content":"x","tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]}]}`, chat, ipc.CodeBadRequest, "only assistant messages carry tool_calls"},
-		{"tool_choice word", `{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"always"}`, chat, ipc.CodeBadRequest, `"always": want auto, none, required`},
-		{"tool_choice map", `{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"function"}}`, chat, ipc.CodeBadRequest, "want auto, none, required"},
-		{"tool not an object", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":["f"]}`, chat, ipc.CodeBadRequest, "tools[0] must be an object"},
-		{"schema missing", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"s"}}}`, chat, ipc.CodeBadRequest, "needs json_schema.schema"},
-		{"format type", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"xml"}}`, chat, ipc.CodeBadRequest, `response_format type "xml"`},
-		{"image part", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, chat, ipc.CodeBadRequest, `content parts of type "image_url"`},
-		{"bad role", `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, chat, ipc.CodeBadRequest, `unknown role "wizard"`},
+		{"no messages", `{"model":"m","messages":[]}`, openAIChat, ipc.CodeBadRequest, "messages must hold at least one message"},
+		{"tool role without id", `{"model":"m","messages":[{"role":"tool","content":"x"}]}`, openAIChat, ipc.CodeBadRequest, "a tool message needs tool_call_id"},
+		{"function role", `{"model":"m","messages":[{"role":"function","content":"x"}]}`, openAIChat, ipc.CodeBadRequest, `role "function" (the deprecated functions API) is not implemented`},
+		{"functions", `{"model":"m","messages":[{"role":"user","content":"x"}],"functions":[{"name":"f"}]}`, openAIChat, ipc.CodeBadRequest, "functions is not implemented"},
+		{"call arguments", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, openAIChat, ipc.CodeBadRequest, "messages[0].tool_calls[0].function.arguments: want a JSON object"},
+		{"call without name", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"type":"function","function":{"arguments":"{}"}}]}]}`, openAIChat, ipc.CodeBadRequest, "messages[0].tool_calls[0].function.name is required"},
+		{"user calls", `{"model":"m","messages":[{"role":"user","content":"x","tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]}]}`, openAIChat, ipc.CodeBadRequest, "only assistant messages carry tool_calls"},
+		{"tool_choice word", `{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"always"}`, openAIChat, ipc.CodeBadRequest, `"always": want auto, none, required`},
+		{"tool_choice map", `{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"function"}}`, openAIChat, ipc.CodeBadRequest, "want auto, none, required"},
+		{"tool not an object", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":["f"]}`, openAIChat, ipc.CodeBadRequest, "tools[0] must be an object"},
+		{"schema missing", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"s"}}}`, openAIChat, ipc.CodeBadRequest, "needs json_schema.schema"},
+		{"format type", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"xml"}}`, openAIChat, ipc.CodeBadRequest, `response_format type "xml"`},
+		{"image part", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, openAIChat, ipc.CodeBadRequest, `content parts of type "image_url"`},
+		{"bad role", `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, openAIChat, ipc.CodeBadRequest, `unknown role "wizard"`},
 		{"encoding", `{"model":"e","input":"a","encoding_format":"int8"}`, openAIEmbed, ipc.CodeBadRequest, `encoding_format "int8"`},
 		{"empty input", `{"model":"e","input":[]}`, openAIEmbed, ipc.CodeBadRequest, "at least one string"},
 		{"ollama option", `{"model":"m","prompt":"x","options":{"num_gpu":1}}`, ollamaGenerate, ipc.CodeBadRequest, `option "num_gpu" is not implemented`},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode"
 )
 
 // ToolFormat is how a model family writes tool calls in its output.
@@ -77,6 +78,40 @@ func ParseReply(format ToolFormat, text string) Reply {
 		return Reply{Content: text}
 	}
 	return Reply{Content: content, ToolCalls: calls}
+}
+
+// callMarkers are the texts that open a tool call in some format.
+var callMarkers = []string{"<tool_call>", "[TOOL_CALLS]", "<|python_tag|>"}
+
+// ContentPrefix returns the part of a reply's text, as generated so far,
+// that is content whatever the model generates next, in any format: it
+// lets a stream send text while tool calls are still held. That is the
+// text before the first call marker (or before an end that may grow into
+// one), without the space around it, which ParseReply trims beside a call.
+// A reply that opens with "{" or "[" may be a call whole (Llama 3's object,
+// Mistral's array without its control token) and has none. As text grows,
+// each result begins with the one before; once the reply is whole, the
+// content ParseReply gives it begins with the result, or, when there are
+// no calls, the text does after its leading space.
+func ContentPrefix(text string) string {
+	t := strings.TrimLeftFunc(text, unicode.IsSpace)
+	if t == "" || t[0] == '{' || t[0] == '[' {
+		return ""
+	}
+	end := len(t)
+	for _, m := range callMarkers {
+		if i := strings.Index(t, m); i >= 0 && i < end {
+			end = i
+		}
+		// An end that is the start of the marker may grow into it.
+		for n := min(len(m)-1, len(t)); n > 0; n-- {
+			if strings.HasSuffix(t, m[:n]) {
+				end = min(end, len(t)-n)
+				break
+			}
+		}
+	}
+	return strings.TrimRightFunc(t[:end], unicode.IsSpace)
 }
 
 // parseHermes takes every well-formed <tool_call>...</tool_call> block
