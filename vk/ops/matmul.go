@@ -31,22 +31,30 @@ func (t Tiles) valid() bool {
 	return t.TM > 0 && t.TN > 0 && t.KB > 0 && t.BM%t.TM == 0 && t.BN%t.TN == 0 && t.BM >= t.TM && t.BN >= t.TN
 }
 
-// TilesFor chooses tiles for a device. On CPU devices: four rows and 16
-// inputs per invocation, a tile of 4 subgroups' worth of rows by 32
-// inputs (two SIMD vectors a workgroup). Measured on lavapipe (noisy, on a
-// shared machine, so a direction only), it took about half matvec's CPU
-// time for 128 inputs of a 1024x1024 Q4_0 or Q4_K weight, where one row
-// or 32 inputs per invocation took as much as matvec or more. On GPUs:
-// 128 invocations of 4x4 outputs (untuned: products stay on matvec there,
-// see tiled). BN, then BM, halve until the workgroup fits the device's
-// invocation limit, and KB, then the larger of BM and BN, until the tile
-// fits its shared memory; where none fits (no
-// usable device is that small) it returns the zero Tiles, which turn the
-// matmul shader off.
+// TilesFor chooses tiles for a device.
+//
+// On CPU devices: eight rows and 16 inputs per invocation, a tile of 8
+// subgroups' worth of rows by 32 inputs (two SIMD vectors a workgroup).
+// On lavapipe, bench-15m's 128-token prompt spent 220–250 ms in its
+// products with them (Q4_0), against 420 ms with four rows an invocation
+// (Q5_0 and Q6_K: 240 against 340–430 ms; Q8_0: 250 against 350–440; two
+// interleaved rounds each); eight rows by 8 inputs took 15–20% more than
+// these. Their price is llvmpipe's first compile of the shader, about 4 s
+// more a weight type, which Mesa's disk cache keeps. Four rows had taken
+// about half matvec's time, and one row or 32 inputs an invocation as
+// much as matvec or more.
+//
+// On GPUs: 128 invocations of 4x4 outputs (untuned: products stay on
+// matvec there, see tiled).
+//
+// BN, then BM, halve until the workgroup fits the device's invocation
+// limit, and KB, then the larger of BM and BN, until the tile fits its
+// shared memory; where none fits (no usable device is that small) it
+// returns the zero Tiles, which turn the matmul shader off.
 func TilesFor(info vk.Info) Tiles {
 	t := Tiles{BM: 64, BN: 32, TM: 4, TN: 4, KB: 2}
 	if sg := info.SubgroupSize; info.Type == vk.CPU && sg > 0 {
-		t = Tiles{BM: 4 * sg, BN: 32, TM: 4, TN: 16, KB: 2}
+		t = Tiles{BM: 8 * sg, BN: 32, TM: 8, TN: 16, KB: 2}
 	}
 	for t.WG() > info.MaxWorkgroupInvocations {
 		switch {

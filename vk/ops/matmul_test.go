@@ -31,7 +31,7 @@ var tileSets = []struct {
 	name  string
 	tiles Tiles
 }{
-	{"cpu", Tiles{BM: 32, BN: 32, TM: 4, TN: 16, KB: 2}},
+	{"cpu", Tiles{BM: 64, BN: 32, TM: 8, TN: 16, KB: 2}},
 	{"row", Tiles{BM: 8, BN: 32, TM: 1, TN: 32, KB: 4}},
 	{"gpu", Tiles{BM: 64, BN: 32, TM: 4, TN: 4, KB: 2}},
 	{"odd", Tiles{BM: 16, BN: 12, TM: 2, TN: 3, KB: 3}},
@@ -203,8 +203,8 @@ func TestTilesFor(t *testing.T) {
 		info vk.Info
 		want Tiles
 	}{
-		{"lavapipe", vk.Info{Type: vk.CPU, SubgroupSize: 8, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}, Tiles{32, 32, 4, 16, 2}},
-		{"cpu 16 lanes", vk.Info{Type: vk.CPU, SubgroupSize: 16, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}, Tiles{64, 32, 4, 16, 2}},
+		{"lavapipe", vk.Info{Type: vk.CPU, SubgroupSize: 8, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}, Tiles{64, 32, 8, 16, 2}},
+		{"cpu 16 lanes", vk.Info{Type: vk.CPU, SubgroupSize: 16, MaxSharedMemory: 32768, MaxWorkgroupInvocations: 1024}, Tiles{128, 32, 8, 16, 1}},
 		{"gpu", vk.Info{Type: vk.Discrete, SubgroupSize: 32, MaxSharedMemory: 49152, MaxWorkgroupInvocations: 1024}, Tiles{64, 32, 4, 4, 2}},
 		{"gpu 16 KiB", vk.Info{Type: vk.Discrete, SubgroupSize: 32, MaxSharedMemory: 16384, MaxWorkgroupInvocations: 1024}, Tiles{64, 32, 4, 4, 1}},
 		{"gpu 8 KiB", vk.Info{Type: vk.Discrete, SubgroupSize: 32, MaxSharedMemory: 8192, MaxWorkgroupInvocations: 1024}, Tiles{16, 32, 4, 4, 1}},
