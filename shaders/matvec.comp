@@ -14,7 +14,8 @@
 // On CPU devices each invocation computes whole rows (flag 4), so all
 // lanes want the same input values; a batch's lanes load one vec4 each
 // and broadcast them (shared_block), as a CPU device's lanes load one
-// after another.
+// after another, and a single input's lanes take their rows four or two
+// at a time, loading the input once for them (dot1_rows).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -63,6 +64,31 @@ float dot1(uint row, uint lane, uint lanes) {
 	} else {
 		for (uint sb = lane; sb < p.cols / 32; sb += lanes) {
 			s += block_dot(TYPE, roff, sb, sb * 8);
+		}
+	}
+	return s;
+}
+
+// dot1_rows returns rows row + r*step, r < count (2 or 4), of a block
+// type dotted with a single input, each summed as dot1(row, 0, 1) sums
+// it, loading each of the input's sub-blocks once for them all: on a CPU
+// device, whose lanes load one after another, the input's loads cost as
+// much as a row's weights.
+vec4 dot1_rows(uint row, uint step, uint count) {
+	uint rb = row_bytes(TYPE, p.cols);
+	vec4 s = vec4(0.0);
+	vec4 q[8], xv[8];
+	vec4 sc;
+	for (uint sb = 0; sb < p.cols / 32; sb++) {
+		[[unroll]] for (uint k = 0; k < 8; k++) {
+			xv[k] = x4[sb * 8 + k];
+		}
+		vec2 xs = input_sums(TYPE, xv);
+		[[unroll]] for (uint r = 0; r < 4; r++) {
+			if (r < count) {
+				decode_block(TYPE, (row + r * step) * rb, sb, q, sc);
+				s[r] += block_sum(TYPE, q, sc, xv, xs);
+			}
 		}
 	}
 	return s;
@@ -182,6 +208,17 @@ void main() {
 		}
 #endif
 		for (uint row = first + gl_LocalInvocationID.x; row < last; row += WG) {
+			// A decode step takes its rows four or two at a time where
+			// the workgroup has them (MatVec.Record sizes wg_rows).
+			uint count = row + 3 * WG < last ? 4 : row + WG < last ? 2 : 1;
+			if (one && block_elems(TYPE) != 1u && count > 1) {
+				vec4 s = dot1_rows(row, WG, count);
+				for (uint r = 0; r < count; r++) {
+					store(row + r * WG, 0, s[r]);
+				}
+				row += (count - 1) * WG;
+				continue;
+			}
 			if (one) {
 				store(row, 0, dot1(row, 0, 1));
 				continue;

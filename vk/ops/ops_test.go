@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/gguf"
@@ -190,9 +191,14 @@ func TestMatVec(t *testing.T) {
 				continue
 			}
 			// 32 and 33 take two and three passes of the shader's 16 inputs.
-			for _, n := range []int{1, 11, 32, 33} {
-				name := fmt.Sprintf("%s/cols%d/n%d/wg%d/subgroups=%v/short=%v", tc.typ, tc.cols, n, path.wg, path.sub, path.short)
-				const rows = 37
+			// One input over whole rows takes them two and four at a time
+			// where a workgroup has that many (decodeRows).
+			for _, shape := range []struct{ n, rows int }{{1, 37}, {11, 37}, {32, 37}, {33, 37}, {1, 300}, {1, 700}} {
+				n, rows := shape.n, shape.rows
+				if rows != 37 && !path.short {
+					continue
+				}
+				name := fmt.Sprintf("%s/cols%d/n%d/rows%d/wg%d/subgroups=%v/short=%v", tc.typ, tc.cols, n, rows, path.wg, path.sub, path.short)
 				wdata := randomWeights(t, r, tc.typ, rows, tc.cols)
 				w, err := h.k.Upload(name, tc.typ, rows, tc.cols, wdata)
 				if err != nil {
@@ -224,6 +230,22 @@ func TestMatVec(t *testing.T) {
 						g := got[5+b*rows+row]
 						if e := math.Abs(float64(g) - want); !(e <= matvecTol*mag*math.Sqrt(float64(tc.cols))+1e-7) {
 							t.Fatalf("%s: y[%d][%d] = %v, want %v (|w*x| sum %v)", name, b, row, g, want, mag)
+						}
+					}
+				}
+				if rows != 37 {
+					// The rows taken together sum as a batch sums them.
+					xb2, yb2 := h.floats(append(slices.Clone(x), x...)), h.poisoned(2*rows)
+					mv2, err := h.k.BindMatVec(h.sets, w, xb2.All(), yb2.All(), bb.All())
+					if err != nil {
+						t.Fatal(err)
+					}
+					mv2.short = path.short
+					h.run(func(s *vk.Step) { mv2.Record(h.k, s, 2, tc.cols, rows, 0, false) })
+					batch := h.read(yb2, 2*rows)
+					for row := range rows {
+						if got[5+row] != batch[row] || got[5+row] != batch[rows+row] {
+							t.Fatalf("%s: y[%d] = %v alone, %v and %v in a batch of 2", name, row, got[5+row], batch[row], batch[rows+row])
 						}
 					}
 				}
