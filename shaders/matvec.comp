@@ -14,8 +14,9 @@
 // On CPU devices each invocation computes whole rows (flag 4), so all
 // lanes want the same input values; a batch's lanes load one vec4 each
 // and broadcast them (shared_block), as a CPU device's lanes load one
-// after another, and a single input's lanes take their rows four or two
-// at a time, loading the input once for them (dot1_rows).
+// after another. A single input's lanes take their rows four or two at a
+// time, loading the input once for them (dot1_rows), and a batch's two
+// (partial_pair).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -50,6 +51,7 @@ layout(push_constant) uniform P {
 
 const uint MAXB = 16;
 float acc[MAXB];
+float acc2[MAXB];
 
 // dot1 returns this invocation's share (lane of lanes) of row . x for a
 // single input (a decode step) of a multiple of 4 elements: wide loads,
@@ -177,6 +179,30 @@ void partial(uint row, uint b0, uint lane, uint lanes, bool broadcast) {
 	}
 }
 
+// partial_pair is partial(row, b0, 0, 1, true) over two rows at once,
+// into acc for row and acc2 for row2, each summed as partial sums it:
+// each input sub-block is handed round once for both rows.
+void partial_pair(uint row, uint row2, uint b0) {
+	[[unroll]] for (uint b = 0; b < MAXB; b++) {
+		acc[b] = 0.0;
+		acc2[b] = 0.0;
+	}
+	uint rb = row_bytes(TYPE, p.cols);
+	uint nb = min(MAXB, p.n - b0);
+	vec4 q[8], q2[8], xv[8];
+	vec4 sc, sc2;
+	for (uint sb = 0; sb < p.cols / 32; sb++) {
+		decode_block(TYPE, row * rb, sb, q, sc);
+		decode_block(TYPE, row2 * rb, sb, q2, sc2);
+		for (uint b = 0; b < nb; b++) {
+			input_block(b0 + b, sb, true, xv);
+			vec2 xs = input_sums(TYPE, xv);
+			acc[b] += block_sum(TYPE, q, sc, xv, xs);
+			acc2[b] += block_sum(TYPE, q2, sc2, xv, xs);
+		}
+	}
+}
+
 void store(uint row, uint b, float sum) {
 	uint o = p.y_off + b * p.y_stride + p.row0 + row;
 	if ((p.flags & 2u) != 0u) {
@@ -195,6 +221,22 @@ void main() {
 		if (block_elems(TYPE) != 1u && gl_SubgroupSize >= 8u && WG % gl_SubgroupSize == 0u && (p.x_stride & 3u) == 0u && !one) {
 			for (uint base = first; base < last; base += WG) {
 				uint row = base + gl_LocalInvocationID.x;
+				if (base + WG < last) { // uniform: a second row a lane (clamped, as all lanes must broadcast)
+					uint row2 = row + WG;
+					for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
+						partial_pair(row, min(row2, last - 1u), b0);
+						[[unroll]] for (uint b = 0; b < MAXB; b++) {
+							if (b0 + b < p.n) {
+								store(row, b0 + b, acc[b]);
+								if (row2 < last) {
+									store(row2, b0 + b, acc2[b]);
+								}
+							}
+						}
+					}
+					base += WG;
+					continue;
+				}
 				for (uint b0 = gl_WorkGroupID.z * MAXB; b0 < p.n; b0 += MAXB * gl_NumWorkGroups.z) {
 					partial(min(row, last - 1u), b0, 0, 1, true);
 					[[unroll]] for (uint b = 0; b < MAXB; b++) {

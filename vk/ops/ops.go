@@ -76,7 +76,7 @@ func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, a
 	for _, pt := range m.parts {
 		rows := k.matvecRows(m.W.Cols)
 		if m.short {
-			rows = max(rows, k.WG*decodeRows(pt.c.Rows, k.WG, n))
+			rows = max(rows, k.WG*laneRows(pt.c.Rows, k.WG, n))
 		}
 		m.push = [9]uint32{uint32(m.W.Cols), uint32(pt.c.Rows), uint32(n), uint32(xStride), uint32(yStride), uint32(yOff), uint32(pt.c.Row0), flags, rows}
 		gx, gy := k.groups((uint32(pt.c.Rows) + rows - 1) / rows)
@@ -84,15 +84,19 @@ func (m *MatVec) Record(k *Kernels, s *vk.Step, n, xStride, yStride, yOff int, a
 	}
 }
 
-// decodeRows is how many rows each of wg invocations takes in a matvec
-// of rows rows that gives invocations whole rows: for one input (a decode
-// step), four or two, which share their input's loads (matvec.comp's
-// dot1_rows), as long as that leaves at least two workgroups to share
-// the cores; otherwise one. On lavapipe, a 32000x288 Q4_0 decode product
-// took 6–8 ms with four rows an invocation, 10–12 with two and 15–16
-// with one; a 768x288 one 240–310, 420–550 and 700–720 µs.
-func decodeRows(rows int, wg uint32, n int) uint32 {
+// laneRows is how many rows each of wg invocations takes in a matvec
+// of rows rows over n inputs that gives invocations whole rows: for one
+// input (a decode step), four or two, which share their input's loads
+// (matvec.comp's dot1_rows); for a batch, two (partial_pair); as long as
+// that leaves at least two workgroups to share the cores; otherwise one.
+// On lavapipe, a 32000x288 Q4_0 product took 6–8 ms for one input with
+// four rows an invocation, 10–12 with two and 15–16 with one (a 768x288
+// one 240–310, 420–550 and 700–720 µs); for 8 inputs, 42–45 ms with two
+// rows and 80 with one (4 inputs: 27 and 55).
+func laneRows(rows int, wg uint32, n int) uint32 {
 	switch {
+	case n != 1 && rows >= 2*2*int(wg):
+		return 2
 	case n != 1:
 		return 1
 	case rows >= 2*4*int(wg):

@@ -192,8 +192,8 @@ func TestMatVec(t *testing.T) {
 			}
 			// 32 and 33 take two and three passes of the shader's 16 inputs.
 			// One input over whole rows takes them two and four at a time
-			// where a workgroup has that many (decodeRows).
-			for _, shape := range []struct{ n, rows int }{{1, 37}, {11, 37}, {32, 37}, {33, 37}, {1, 300}, {1, 700}} {
+			// where a workgroup has that many, and a batch two (laneRows).
+			for _, shape := range []struct{ n, rows int }{{1, 37}, {11, 37}, {32, 37}, {33, 37}, {1, 300}, {1, 700}, {11, 300}} {
 				n, rows := shape.n, shape.rows
 				if rows != 37 && !path.short {
 					continue
@@ -234,18 +234,28 @@ func TestMatVec(t *testing.T) {
 					}
 				}
 				if rows != 37 {
-					// The rows taken together sum as a batch sums them.
-					xb2, yb2 := h.floats(append(slices.Clone(x), x...)), h.poisoned(2*rows)
+					// Rows taken several at a time sum as one input alone
+					// and in a batch sum them: input 0 again, in the other
+					// of the two (two copies when it was alone).
+					x0 := x[:tc.cols]
+					other := slices.Clone(x0)
+					if n == 1 {
+						other = append(other, x0...)
+					}
+					m := len(other) / tc.cols
+					xb2, yb2 := h.floats(other), h.poisoned(m*rows)
 					mv2, err := h.k.BindMatVec(h.sets, w, xb2.All(), yb2.All(), bb.All())
 					if err != nil {
 						t.Fatal(err)
 					}
 					mv2.short = path.short
-					h.run(func(s *vk.Step) { mv2.Record(h.k, s, 2, tc.cols, rows, 0, false) })
-					batch := h.read(yb2, 2*rows)
-					for row := range rows {
-						if got[5+row] != batch[row] || got[5+row] != batch[rows+row] {
-							t.Fatalf("%s: y[%d] = %v alone, %v and %v in a batch of 2", name, row, got[5+row], batch[row], batch[rows+row])
+					h.run(func(s *vk.Step) { mv2.Record(h.k, s, m, tc.cols, rows, 0, false) })
+					again := h.read(yb2, m*rows)
+					for b := range m {
+						for row := range rows {
+							if got[5+row] != again[b*rows+row] {
+								t.Fatalf("%s: y[0][%d] = %v, %v with %d inputs", name, row, got[5+row], again[b*rows+row], m)
+							}
 						}
 					}
 				}
