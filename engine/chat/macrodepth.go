@@ -26,35 +26,23 @@ const (
 // calls. They are empty block tags that carry the trim flags of the tags
 // they stand beside, so the rendered text is unchanged.
 func rewriteMacros(src string) string {
-	var b strings.Builder
-	for {
-		start, end, ok := nextTag(src)
-		if !ok {
-			b.WriteString(src)
-			return b.String()
-		}
-		tag := src[start:end]
-		b.WriteString(src[:start])
+	return rewriteTags(src, func(tag string) string {
 		switch statement(tag) {
 		case "macro":
-			b.WriteString(tag)
 			closer := " %}"
 			if strings.HasSuffix(tag, "-%}") {
 				closer = " -%}"
 			}
-			b.WriteString("{% if " + macroEnterGlobal + "() %}{% endif" + closer)
+			return tag + "{% if " + macroEnterGlobal + "() %}{% endif" + closer
 		case "endmacro":
 			opener := "{% "
 			if strings.HasPrefix(tag, "{%-") {
 				opener = "{%- "
 			}
-			b.WriteString(opener + "if " + macroLeaveGlobal + "() %}{% endif %}")
-			b.WriteString(tag)
-		default:
-			b.WriteString(tag)
+			return opener + "if " + macroLeaveGlobal + "() %}{% endif %}" + tag
 		}
-		src = src[end:]
-	}
+		return tag
+	})
 }
 
 // statement returns the keyword of a {% ... %} tag, or "" for any other tag.

@@ -28,7 +28,11 @@ const tojsonGlobal = "__vkinfer_tojson"
 var tojsonUse = regexp.MustCompile(`(^|[^\w.\]])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[[^\[\]]*\])*)\s*\|\s*tojson\b`)
 
 // rewriteToJSON rewrites the tojson filters in the tags of src.
-func rewriteToJSON(src string) string {
+func rewriteToJSON(src string) string { return rewriteTags(src, rewriteTag) }
+
+// rewriteTags returns src with each of its tags replaced by f of it; the
+// text between tags is kept.
+func rewriteTags(src string, f func(tag string) string) string {
 	var b strings.Builder
 	for {
 		start, end, ok := nextTag(src)
@@ -37,7 +41,7 @@ func rewriteToJSON(src string) string {
 			return b.String()
 		}
 		b.WriteString(src[:start])
-		b.WriteString(rewriteTag(src[start:end]))
+		b.WriteString(f(src[start:end]))
 		src = src[end:]
 	}
 }
