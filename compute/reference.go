@@ -29,8 +29,10 @@ type SamplingExecutor interface {
 	Executor
 	// RunSample evaluates g on batch and draws output row i's next token
 	// with smps[i], which records it in its history; ids[i] is -1 for a
-	// row without a sampler (nil). logits holds every output row, as Run
-	// returns them, when a row had no sampler or a draw needed them on
+	// row without a sampler (nil) and for one it leaves to the caller's
+	// draw on the host (whose constraint allows no token, so that only
+	// its own sequence fails). logits holds every output row, as Run
+	// returns them, when any row has ids[i] -1 or a draw needed them on
 	// the host; else it is nil.
 	RunSample(g *Graph, batch *Batch, smps []*sampling.Sampler) (ids []int32, logits []float32, err error)
 }

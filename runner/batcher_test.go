@@ -556,3 +556,101 @@ func TestCancel(t *testing.T) {
 		t.Errorf("beside a cancelled request: %v, alone %v", g.ids, want.ids)
 	}
 }
+
+// stuckAfter is a constraint that allows every token for its first n
+// draws and none after: a grammar with no way on.
+type stuckAfter struct{ n, vocab, drawn int }
+
+func (c *stuckAfter) Allowed() []uint64 {
+	set := make([]uint64, (c.vocab+63)/64)
+	if c.drawn < c.n {
+		for i := range c.vocab {
+			set[i/64] |= 1 << (i % 64)
+		}
+	}
+	return set
+}
+
+func (c *stuckAfter) Accept(int32) error { c.drawn++; return nil }
+func (c *stuckAfter) Done() bool         { return false }
+
+// TestStuckConstraint: on each executor, a request whose constraint
+// comes to allow no token fails alone with sampling.ErrNoToken, after
+// the draws it allowed (those of the unconstrained chain), while the
+// request beside it in the same steps draws what it draws alone.
+func TestStuckConstraint(t *testing.T) {
+	for _, name := range archtest.Executors {
+		t.Run(name, func(t *testing.T) {
+			f, m := stories(t)
+			rm, err := runner.Open(f, archtest.Backend(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rm.Close()
+			open := func() *runner.Batcher {
+				b, err := rm.NewBatcher(128, 0, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { b.Close() })
+				return b
+			}
+			ps := prompts(2)
+			const n, allowed = 12, 3
+			want, err := drawn(t.Context(), open().NewSequence(), ps[0], n, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStuck, err := drawn(t.Context(), open().NewSequence(), ps[1], allowed, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			b := open()
+			var got generated
+			var gotErr error
+			var wg sync.WaitGroup
+			wg.Go(func() { got, gotErr = drawn(t.Context(), b.NewSequence(), ps[0], n, 1) })
+			s := b.NewSequence()
+			s.Begin(t.Context(), ps[1], 0)
+			defer s.End()
+			p := sampling.Defaults()
+			p.Seed = 2
+			smp, err := sampling.New(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			smp.Constrain(&stuckAfter{n: allowed, vocab: m.Config.VocabSize})
+			if err := s.Eval(ps[1], 0); err != nil {
+				t.Fatal(err)
+			}
+			var ids []int32
+			for {
+				id, err := s.Sample(smp)
+				if err == nil && id < 0 {
+					err = smp.Err()
+				}
+				if err != nil {
+					if !errors.Is(err, sampling.ErrNoToken) {
+						t.Errorf("the stuck request's error: %v, want sampling.ErrNoToken", err)
+					}
+					break
+				}
+				ids = append(ids, id)
+				if err := s.Eval([]int32{id}, len(ps[1])+len(ids)-1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wg.Wait()
+			if gotErr != nil {
+				t.Fatalf("beside a stuck request: %v", gotErr)
+			}
+			if !slices.Equal(ids, wantStuck.ids) {
+				t.Errorf("the stuck request drew %v before it stuck, unconstrained %v", ids, wantStuck.ids)
+			}
+			if !slices.Equal(got.ids, want.ids) {
+				t.Errorf("beside a stuck request: %v, alone %v", got.ids, want.ids)
+			}
+		})
+	}
+}

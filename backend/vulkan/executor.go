@@ -49,6 +49,7 @@ type Executor struct {
 	samplerSets  []*vk.Sets
 	sampleRows   *vk.Buffer
 	samplerVocab int
+	onHost       []bool // per row of a RunSample: drawn on the host, not by its sampler
 
 	update []byte
 	out    []float32
@@ -342,8 +343,11 @@ func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smps []*sam
 	res := e.slots[0]
 	mapped := res.Bytes() != nil
 	readLogits := false
+	e.onHost = e.onHost[:0]
 	for i, smp := range smps {
-		readLogits = readLogits || smp == nil || e.samplers[i].MayOverflow(smp.Params())
+		host := smp == nil || noneAllowed(smp.Mask())
+		e.onHost = append(e.onHost, host)
+		readLogits = readLogits || host || e.samplers[i].MayOverflow(smp.Params())
 	}
 	if readLogits && !mapped {
 		if err := e.ensureReadback(b.outBytes); err != nil {
@@ -364,7 +368,7 @@ func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smps []*sam
 	// asked for.
 	var recErr error
 	for i, smp := range smps {
-		if smp != nil && recErr == nil {
+		if !e.onHost[i] && recErr == nil {
 			recErr = e.samplers[i].Record(st, smp, false)
 		}
 	}
@@ -386,7 +390,7 @@ func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smps []*sam
 	ids := make([]int32, len(smps))
 	for i, smp := range smps {
 		ids[i] = -1
-		if smp == nil {
+		if e.onHost[i] {
 			continue
 		}
 		r := e.samplers[i].Result()
@@ -402,6 +406,21 @@ func (e *Executor) RunSample(g *compute.Graph, batch *compute.Batch, smps []*sam
 		ids[i] = r.ID
 	}
 	return ids, logits, nil
+}
+
+// noneAllowed reports whether a constraint's mask allows no token: such
+// a row is left to the host, whose draw then fails for its sequence
+// alone (sampling.ErrNoToken) rather than for the whole step.
+func noneAllowed(mask []uint64) bool {
+	if mask == nil {
+		return false
+	}
+	for _, w := range mask {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // paddedRow is a row of logits in the samplers' buffer: a multiple of
