@@ -218,17 +218,17 @@ func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, err
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "dimensions %d must be >= 0", req.Dimensions)
 	}
 	opts := model.EmbedOptions{Truncate: req.Truncate, Dimensions: req.Dimensions}
-	var vecs [][]float32
+	var out model.Embeddings
 	err := d.embed.Do(keepAlive(ctx, req), req.Model, func(ctx context.Context, inst pool.Embedder) error {
 		e, ok := inst.(optionEmbedder)
 		if !ok {
 			return fmt.Errorf("embedding instance of type %T", inst)
 		}
 		var err error
-		vecs, err = e.embedWith(ctx, req.Input, opts)
+		out, err = e.embedWith(ctx, req.Input, opts)
 		return err
 	})
-	return vecs, protocolError(err)
+	return out.Vectors, protocolError(err)
 }
 
 // Models implements ipc.Handler.
