@@ -247,10 +247,11 @@ func (s *Server) ollamaEmbed(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.Model, req.KeepAlive = s.resolve(r.Context(), req.Model), body.KeepAlive.duration()
-	vecs, err := s.embed(r.Context(), req)
+	res, err := s.embed(r.Context(), req)
 	if err != nil {
 		return err
 	}
+	vecs := res.Embeddings
 	for i := range vecs {
 		vecs[i] = orEmpty(vecs[i])
 	}

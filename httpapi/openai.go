@@ -280,10 +280,11 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vecs, err := s.embed(r.Context(), req)
+	res, err := s.embed(r.Context(), req)
 	if err != nil {
 		return err
 	}
+	vecs := res.Embeddings
 	out := embeddingList{Object: "list", Model: req.Model, Data: make([]embeddingData, len(vecs))}
 	for i, v := range vecs {
 		var e any = orEmpty(v)

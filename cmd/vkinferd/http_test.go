@@ -246,9 +246,9 @@ func TestHTTPOpenAISDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for j := range short[0] {
-		if got := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:])); got != short[0][j] {
-			t.Fatalf("base64 value %d: %v, want %v", j, got, short[0][j])
+	for j, want := range short.Embeddings[0] {
+		if got := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:])); got != want {
+			t.Fatalf("base64 value %d: %v, want %v", j, got, want)
 		}
 	}
 
@@ -433,8 +433,8 @@ func TestHTTPOllama(t *testing.T) {
 
 	code, body = d.post("/api/embed", `{"model":"all-MiniLM-L6-v2:Q4_K_M","input":["a sentence"]}`)
 	var emb struct{ Embeddings [][]float32 }
-	vecs, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence"}})
-	if json.Unmarshal([]byte(body), &emb); code != 200 || err != nil || len(emb.Embeddings) != 1 || !slices.Equal(emb.Embeddings[0], vecs[0]) {
+	res, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence"}})
+	if json.Unmarshal([]byte(body), &emb); code != 200 || err != nil || len(emb.Embeddings) != 1 || !slices.Equal(emb.Embeddings[0], res.Embeddings[0]) {
 		t.Errorf("embed (name:tag): %d %.200s", code, body)
 	}
 

@@ -210,12 +210,12 @@ func keepAlive(ctx context.Context, req *ipc.Request) context.Context {
 }
 
 // Embed implements ipc.Handler.
-func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, error) {
+func (d *service) Embed(ctx context.Context, req *ipc.Request) (ipc.EmbedResult, error) {
 	if err := CheckName(req.Model); err != nil {
-		return nil, protocolError(err)
+		return ipc.EmbedResult{}, protocolError(err)
 	}
 	if req.Dimensions < 0 {
-		return nil, ipc.Errorf(ipc.CodeBadRequest, "dimensions %d must be >= 0", req.Dimensions)
+		return ipc.EmbedResult{}, ipc.Errorf(ipc.CodeBadRequest, "dimensions %d must be >= 0", req.Dimensions)
 	}
 	opts := model.EmbedOptions{Truncate: req.Truncate, Dimensions: req.Dimensions}
 	var out model.Embeddings
@@ -228,7 +228,10 @@ func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, err
 		out, err = e.embedWith(ctx, req.Input, opts)
 		return err
 	})
-	return out.Vectors, protocolError(err)
+	if err != nil {
+		return ipc.EmbedResult{}, protocolError(err)
+	}
+	return ipc.EmbedResult{Embeddings: out.Vectors, PromptTokens: out.TotalTokens()}, nil
 }
 
 // Models implements ipc.Handler.
