@@ -11,11 +11,13 @@ import (
 )
 
 // scripted is an ipc.Handler whose Generate emits fixed chunks and ends
-// with fixed stats, to pin the replies' shapes.
+// with fixed stats, and whose Embed gives a fixed result, to pin the
+// replies' shapes.
 type scripted struct {
 	blocking
 	chunks []ipc.Chunk
 	stats  ipc.Stats
+	embed  ipc.EmbedResult
 }
 
 func (s *scripted) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.Chunk) error) (*ipc.Stats, error) {
@@ -28,6 +30,10 @@ func (s *scripted) Generate(ctx context.Context, req *ipc.Request, emit func(ipc
 	return &st, nil
 }
 
+func (s *scripted) Embed(ctx context.Context, req *ipc.Request) (ipc.EmbedResult, error) {
+	return s.embed, nil
+}
+
 // lp is a token's logprob entry with one alternative, itself.
 func lp(id int32, text string, logprob float32) []ipc.TokenLogprob {
 	t := ipc.TopLogprob{ID: id, Token: text, Bytes: []byte(text), Logprob: logprob}
@@ -35,7 +41,8 @@ func lp(id int32, text string, logprob float32) []ipc.TokenLogprob {
 }
 
 // TestReplyShapes: tool calls and logprobs go out in each dialect's shape,
-// streamed and not; ids and timestamps are masked.
+// streamed and not, and an embed's token count as OpenAI's usage and
+// Ollama's prompt_eval_count; ids and timestamps are masked.
 func TestReplyShapes(t *testing.T) {
 	call := ipc.ToolCall{Type: "function", Function: ipc.ToolFunction{Name: "get_time", Arguments: ipc.JSON(`{"zone":"UTC"}`)}}
 	withCall := &scripted{
@@ -56,6 +63,7 @@ func TestReplyShapes(t *testing.T) {
 		chunks: []ipc.Chunk{{Text: "It is"}, {Text: " noon <"}, {Text: "3"}},
 		stats:  ipc.Stats{StopReason: "eog", PromptTokens: 3, GeneratedTokens: 3},
 	}
+	embedded := &scripted{embed: ipc.EmbedResult{Embeddings: [][]float32{{0.5, 1}, {0.25, -1}}, PromptTokens: 7}}
 	const offered = `"tools":[{"type":"function","function":{"name":"get_time"}}]`
 	const tools = `"tools":[{"type":"function","function":{"name":"get_time"}}],"tool_choice":"required"`
 	for _, tc := range []struct {
@@ -126,6 +134,11 @@ func TestReplyShapes(t *testing.T) {
 		{"ollama chat streamed, a call held to the end", withCall, "/api/chat", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"get_time"}}]}`,
 			`{"model":"m","created_at":"T","message":{"role":"assistant","content":"","tool_calls":[{"function":{"index":0,"name":"get_time","arguments":{"zone":"UTC"}}}]},"done":false}` + "\n" +
 				`{"model":"m","created_at":"T","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":2}` + "\n"},
+		{"openai embeddings, usage", embedded, "/v1/embeddings", `{"model":"m","input":["ab","abcd"]}`,
+			`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,1]},{"object":"embedding","index":1,"embedding":[0.25,-1]}],` +
+				`"model":"m","usage":{"prompt_tokens":7,"total_tokens":7}}` + "\n"},
+		{"ollama embed, prompt_eval_count", embedded, "/api/embed", `{"model":"m","input":["ab","abcd"]}`,
+			`{"embeddings":[[0.5,1],[0.25,-1]],"model":"m","prompt_eval_count":7}` + "\n"},
 		{"ollama generate logprobs", text, "/api/generate", `{"model":"m","prompt":"x","raw":true,"stream":false,"logprobs":true}`,
 			`{"model":"m","created_at":"T","response":"Hi é","done":true,"logprobs":[{"token":"Hi","logprob":-1,"bytes":[72,105],"top_logprobs":[{"token":"Hi","logprob":-1,"bytes":[72,105]}]},` +
 				`{"token":" é","logprob":-2,"bytes":[32,195,169],"top_logprobs":[{"token":" é","logprob":-2,"bytes":[32,195,169]}]}],"done_reason":"length","prompt_eval_count":1,"eval_count":2}` + "\n"},

@@ -100,10 +100,10 @@ func (m *Metrics) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.
 }
 
 // Embed implements ipc.Handler.
-func (m *Metrics) Embed(ctx context.Context, req *ipc.Request) ([][]float32, error) {
-	v, err := m.next.Embed(ctx, req)
+func (m *Metrics) Embed(ctx context.Context, req *ipc.Request) (ipc.EmbedResult, error) {
+	res, err := m.next.Embed(ctx, req)
 	m.count(ipc.OpEmbed, err)
-	return v, err
+	return res, err
 }
 
 // Tokenize implements ipc.TokenHandler for a handler that answers it.

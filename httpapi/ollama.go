@@ -235,7 +235,7 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 }
 
 // ollamaEmbed serves POST /api/embed (msgpack: embed). Its reply has no
-// load_duration or prompt_eval_count: the embed op does not report them.
+// load_duration: the embed op does not report it.
 func (s *Server) ollamaEmbed(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	var body ollamaEmbedRequest
@@ -247,14 +247,16 @@ func (s *Server) ollamaEmbed(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.Model, req.KeepAlive = s.resolve(r.Context(), req.Model), body.KeepAlive.duration()
-	vecs, err := s.embed(r.Context(), req)
+	res, err := s.embed(r.Context(), req)
 	if err != nil {
 		return err
 	}
+	vecs := res.Embeddings
 	for i := range vecs {
 		vecs[i] = orEmpty(vecs[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"model": body.Model, "embeddings": vecs, "total_duration": time.Since(start).Nanoseconds()})
+	writeJSON(w, http.StatusOK, map[string]any{"model": body.Model, "embeddings": vecs, "total_duration": time.Since(start).Nanoseconds(),
+		"prompt_eval_count": res.PromptTokens})
 	return nil
 }
 

@@ -262,12 +262,18 @@ type embeddingData struct {
 	Embedding any    `json:"embedding"`
 }
 
+// embeddingUsage is OpenAI's usage of an embeddings reply, which has no
+// completion tokens.
+type embeddingUsage struct {
+	PromptTokens int `json:"prompt_tokens"`
+	TotalTokens  int `json:"total_tokens"`
+}
+
 type embeddingList struct {
 	Object string          `json:"object"`
 	Data   []embeddingData `json:"data"`
 	Model  string          `json:"model"`
-	// Usage counts no tokens: the embed op does not report them.
-	Usage openAIUsage `json:"usage"`
+	Usage  embeddingUsage  `json:"usage"`
 }
 
 // embeddings serves POST /v1/embeddings (msgpack: embed).
@@ -280,12 +286,13 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vecs, err := s.embed(r.Context(), req)
+	res, err := s.embed(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	out := embeddingList{Object: "list", Model: req.Model, Data: make([]embeddingData, len(vecs))}
-	for i, v := range vecs {
+	out := embeddingList{Object: "list", Model: req.Model, Data: make([]embeddingData, len(res.Embeddings)),
+		Usage: embeddingUsage{PromptTokens: res.PromptTokens, TotalTokens: res.PromptTokens}}
+	for i, v := range res.Embeddings {
 		var e any = orEmpty(v)
 		if body.EncodingFormat == "base64" {
 			e = base64Floats(v)

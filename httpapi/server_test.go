@@ -41,8 +41,8 @@ func (b *blocking) Generate(ctx context.Context, req *ipc.Request, emit func(ipc
 	return &ipc.Stats{StopReason: "eog", PromptTokens: 2, GeneratedTokens: 1}, nil
 }
 
-func (b *blocking) Embed(ctx context.Context, req *ipc.Request) ([][]float32, error) {
-	return nil, errors.New("no embeddings here")
+func (b *blocking) Embed(ctx context.Context, req *ipc.Request) (ipc.EmbedResult, error) {
+	return ipc.EmbedResult{}, errors.New("no embeddings here")
 }
 func (b *blocking) Models(ctx context.Context) ([]ipc.ModelInfo, error) { return nil, nil }
 func (b *blocking) Load(ctx context.Context, req *ipc.Request) error    { return nil }

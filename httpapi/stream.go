@@ -105,16 +105,16 @@ func (s *Server) generate(ctx context.Context, req *ipc.Request, emit func(ipc.C
 }
 
 // embed runs req through the handler as the msgpack embed op does.
-func (s *Server) embed(ctx context.Context, req *ipc.Request) ([][]float32, error) {
+func (s *Server) embed(ctx context.Context, req *ipc.Request) (ipc.EmbedResult, error) {
 	if err := s.enter(); err != nil {
-		return nil, err
+		return ipc.EmbedResult{}, err
 	}
 	defer s.leave()
-	vecs, err := s.h.Embed(ctx, req)
-	if err == nil && len(vecs) != len(req.Input) {
-		err = ipc.Errorf(ipc.CodeInternal, "the handler returned %d vectors for %d inputs", len(vecs), len(req.Input))
+	res, err := s.h.Embed(ctx, req)
+	if err == nil && len(res.Embeddings) != len(req.Input) {
+		err = ipc.Errorf(ipc.CodeInternal, "the handler returned %d vectors for %d inputs", len(res.Embeddings), len(req.Input))
 	}
-	return vecs, s.settle(err)
+	return res, s.settle(err)
 }
 
 // finishReason is the OpenAI (and Ollama done_reason) word for a stop

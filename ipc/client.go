@@ -280,14 +280,15 @@ func (c *Client) Unload(ctx context.Context, model string) error {
 	return err
 }
 
-// Embed returns one vector per input; the request's Op is set here.
-func (c *Client) Embed(ctx context.Context, req *Request) ([][]float32, error) {
+// Embed returns one vector per input and the tokens they took; the
+// request's Op is set here.
+func (c *Client) Embed(ctx context.Context, req *Request) (EmbedResult, error) {
 	req.Op = OpEmbed
 	r, err := c.call(ctx, req)
 	if err != nil {
-		return nil, err
+		return EmbedResult{}, err
 	}
-	return r.Embeddings, nil
+	return EmbedResult{Embeddings: r.Embeddings, PromptTokens: r.PromptTokens}, nil
 }
 
 // Tokenize returns the token ids of req's prompt or messages; the

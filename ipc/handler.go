@@ -11,8 +11,8 @@ type Handler interface {
 	// the client's connection is backed up, and fails once the request is
 	// cancelled or the connection gone; Generate should then return.
 	Generate(ctx context.Context, req *Request, emit func(Chunk) error) (*Stats, error)
-	// Embed returns one vector per req.Input.
-	Embed(ctx context.Context, req *Request) ([][]float32, error)
+	// Embed returns one vector per req.Input and the tokens they took.
+	Embed(ctx context.Context, req *Request) (EmbedResult, error)
 	Models(ctx context.Context) ([]ModelInfo, error)
 	Load(ctx context.Context, req *Request) error
 	Unload(ctx context.Context, req *Request) error

@@ -58,13 +58,16 @@ func (h *scripted) report(err error) {
 	}
 }
 
-func (h *scripted) Embed(ctx context.Context, req *Request) ([][]float32, error) {
+// Embed gives each input the vector (its length, 1) and counts its bytes
+// as its tokens.
+func (h *scripted) Embed(ctx context.Context, req *Request) (EmbedResult, error) {
 	if req.Model == "missing" {
-		return nil, Errorf(CodeUnknownModel, "no model %q", req.Model)
+		return EmbedResult{}, Errorf(CodeUnknownModel, "no model %q", req.Model)
 	}
-	out := make([][]float32, len(req.Input))
+	out := EmbedResult{Embeddings: make([][]float32, len(req.Input))}
 	for i, s := range req.Input {
-		out[i] = []float32{float32(len(s)), 1}
+		out.Embeddings[i] = []float32{float32(len(s)), 1}
+		out.PromptTokens += len(s)
 	}
 	return out, nil
 }
@@ -180,9 +183,9 @@ func TestOtherOps(t *testing.T) {
 	if c.Server != "test/1" {
 		t.Errorf("server %q", c.Server)
 	}
-	vecs, err := c.Embed(ctx, &Request{Model: "m", Input: []string{"ab", "abcd"}})
-	if err != nil || len(vecs) != 2 || vecs[1][0] != 4 {
-		t.Errorf("embed: %v %v", vecs, err)
+	emb, err := c.Embed(ctx, &Request{Model: "m", Input: []string{"ab", "abcd"}})
+	if err != nil || len(emb.Embeddings) != 2 || emb.Embeddings[1][0] != 4 || emb.PromptTokens != 6 {
+		t.Errorf("embed: %+v %v", emb, err)
 	}
 	_, err = c.Embed(ctx, &Request{Model: "missing", Input: []string{"x"}})
 	if CodeOf(err) != CodeUnknownModel {
@@ -705,8 +708,8 @@ func TestNestingLimit(t *testing.T) {
 type empty struct{ scripted }
 
 func (*empty) Models(context.Context) ([]ModelInfo, error) { return nil, nil }
-func (*empty) Embed(context.Context, *Request) ([][]float32, error) {
-	return [][]float32{nil}, nil
+func (*empty) Embed(context.Context, *Request) (EmbedResult, error) {
+	return EmbedResult{Embeddings: [][]float32{nil}}, nil
 }
 func (*empty) Status(context.Context) (*Status, error) {
 	return &Status{Server: "s", Pools: []PoolStatus{{Capability: "generate"}}}, nil
@@ -723,7 +726,7 @@ func TestFramesHoldTheirFields(t *testing.T) {
 	}{
 		{&Request{Op: OpPing, ID: 1}, map[string]any{"op": "result", "id": uint64(1)}},
 		{&Request{Op: OpModels, ID: 2}, map[string]any{"op": "result", "id": uint64(2), "models": []any{}}},
-		{&Request{Op: OpEmbed, ID: 3, Model: "m", Input: []string{"x"}}, map[string]any{"op": "result", "id": uint64(3), "embeddings": []any{[]any{}}}},
+		{&Request{Op: OpEmbed, ID: 3, Model: "m", Input: []string{"x"}}, map[string]any{"op": "result", "id": uint64(3), "embeddings": []any{[]any{}}, "prompt_tokens": int8(0)}},
 		{&Request{Op: "fly", ID: 4}, map[string]any{"op": "error", "id": uint64(4), "code": "unknown_op", "message": `unknown op "fly"`}},
 	} {
 		r.send(tc.req)
@@ -760,8 +763,8 @@ type big struct {
 	n int
 }
 
-func (b *big) Embed(context.Context, *Request) ([][]float32, error) {
-	return [][]float32{make([]float32, b.n)}, nil
+func (b *big) Embed(context.Context, *Request) (EmbedResult, error) {
+	return EmbedResult{Embeddings: [][]float32{make([]float32, b.n)}, PromptTokens: 1}, nil
 }
 
 // TestReplyTooLarge: a reply over the frame limit is not sent; its request

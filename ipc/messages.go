@@ -165,8 +165,11 @@ type Response struct {
 
 	// result
 	Embeddings [][]float32 `msgpack:"embeddings,omitempty"`
-	Models     []ModelInfo `msgpack:"models,omitempty"`
-	Status     *Status     `msgpack:"status,omitempty"`
+	// PromptTokens (embed) counts the tokens the model ran for all the
+	// inputs; a daemon that predates it sends none.
+	PromptTokens int         `msgpack:"prompt_tokens,omitempty"`
+	Models       []ModelInfo `msgpack:"models,omitempty"`
+	Status       *Status     `msgpack:"status,omitempty"`
 
 	// error
 	Code    string `msgpack:"code,omitempty"`
@@ -214,7 +217,7 @@ func (r Response) EncodeMsgpack(enc *msgpack.Encoder) error {
 			for i, v := range r.Embeddings {
 				vecs[i] = orEmpty(v)
 			}
-			fields = append(fields, field{"embeddings", vecs})
+			fields = append(fields, field{"embeddings", vecs}, field{"prompt_tokens", r.PromptTokens})
 		case OpModels:
 			models := make([]ModelInfo, len(r.Models))
 			for i, m := range r.Models {
@@ -303,6 +306,17 @@ type Stats struct {
 	// ToolCalls and Content go out on the done frame, beside the stats.
 	ToolCalls []ToolCall `msgpack:"-"`
 	Content   string     `msgpack:"-"`
+}
+
+// EmbedResult is what an embed request gives: the embed result frame's
+// fields.
+type EmbedResult struct {
+	// Embeddings holds one vector per input, in order.
+	Embeddings [][]float32
+	// PromptTokens counts the tokens the model ran for all the inputs:
+	// after truncation, with the special tokens ([CLS], [SEP], BOS) it
+	// added. It is 0 from a daemon that predates the field.
+	PromptTokens int
 }
 
 // ModelInfo describes a model the daemon can serve.

@@ -419,11 +419,11 @@ func (c *conn) run(ctx context.Context, req *Request) (err error) {
 		if req.Model == "" || len(req.Input) == 0 {
 			return Errorf(CodeBadRequest, "embed needs a model and at least one input")
 		}
-		vecs, err := h.Embed(ctx, req)
+		res, err := h.Embed(ctx, req)
 		if err != nil {
 			return err
 		}
-		return result(&Response{Embeddings: vecs})
+		return result(&Response{Embeddings: res.Embeddings, PromptTokens: res.PromptTokens})
 	case OpModels:
 		models, err := h.Models(ctx)
 		if err != nil {

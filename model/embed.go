@@ -46,11 +46,30 @@ type Encoder interface {
 	MaxTokens() int
 }
 
+// Embeddings are what EmbedTexts returns for a batch of texts.
+type Embeddings struct {
+	// Vectors holds one L2-normalised vector per text, in order.
+	Vectors [][]float32
+	// Tokens holds how many tokens the model ran for each text: after
+	// truncation, and counting the special tokens ([CLS], [SEP], BOS)
+	// the tokenizer added, since the model computed them too.
+	Tokens []int
+}
+
+// TotalTokens is the sum of Tokens, a request's usage.
+func (e Embeddings) TotalTokens() int {
+	n := 0
+	for _, t := range e.Tokens {
+		n += t
+	}
+	return n
+}
+
 // TextEmbedder is a Loaded model that serves embeddings: its embedding
 // graph gives every token a row (final hidden states), which EmbedTexts
 // pools into one L2-normalised vector per text as the model's file says.
 type TextEmbedder interface {
 	Loaded
 	BuildEmbedding(b *compute.Builder) compute.Tensor
-	EmbedTexts(enc Encoder, tok Tokenizer, texts []string, opts EmbedOptions) ([][]float32, error)
+	EmbedTexts(enc Encoder, tok Tokenizer, texts []string, opts EmbedOptions) (Embeddings, error)
 }

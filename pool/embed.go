@@ -3,12 +3,14 @@ package pool
 import (
 	"context"
 	"fmt"
+
+	"github.com/vkinfer/vkinfer/model"
 )
 
 // Embedder is a loaded embedding model instance.
 type Embedder interface {
-	// Embed returns one vector per text.
-	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	// Embed returns one vector per text and the tokens each ran as.
+	Embed(ctx context.Context, texts []string) (model.Embeddings, error)
 	Close() error
 }
 
@@ -26,22 +28,23 @@ func NewTextEmbedding(loader Loader[Embedder], cfg Config) *TextEmbedding {
 	return &TextEmbedding{New(loader, cfg)}
 }
 
-// Embed returns the embeddings of texts by model name.
-func (e *TextEmbedding) Embed(ctx context.Context, name string, texts []string) ([][]float32, error) {
+// Embed returns the embeddings of texts, and their token counts, by
+// model name.
+func (e *TextEmbedding) Embed(ctx context.Context, name string, texts []string) (model.Embeddings, error) {
 	if len(texts) == 0 {
-		return nil, fmt.Errorf("%w: no texts to embed", ErrInvalid)
+		return model.Embeddings{}, fmt.Errorf("%w: no texts to embed", ErrInvalid)
 	}
-	var out [][]float32
+	var out model.Embeddings
 	err := e.Do(ctx, name, func(ctx context.Context, m Embedder) error {
 		var err error
 		out, err = m.Embed(ctx, texts)
-		if err == nil && len(out) != len(texts) {
-			err = fmt.Errorf("pool: %s returned %d embeddings for %d texts", name, len(out), len(texts))
+		if err == nil && (len(out.Vectors) != len(texts) || len(out.Tokens) != len(texts)) {
+			err = fmt.Errorf("pool: %s returned %d embeddings and %d token counts for %d texts", name, len(out.Vectors), len(out.Tokens), len(texts))
 		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return model.Embeddings{}, err
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/model"
 )
 
 const mb = 1 << 20
@@ -141,13 +142,16 @@ func (f *fakeInst) Generate(ctx context.Context, req engine.Request, emit func(e
 	return engine.Result{StopReason: engine.StopEOG, GeneratedTokens: 1}, nil
 }
 
-func (f *fakeInst) Embed(_ context.Context, texts []string) ([][]float32, error) {
-	out := make([][]float32, len(texts))
+// Embed gives each text the vector (its length, the instance's id) and
+// its length as its token count; a batch led by "short" misses its last.
+func (f *fakeInst) Embed(_ context.Context, texts []string) (model.Embeddings, error) {
+	out := model.Embeddings{Vectors: make([][]float32, len(texts)), Tokens: make([]int, len(texts))}
 	for i, t := range texts {
-		out[i] = []float32{float32(len(t)), float32(f.id)}
+		out.Vectors[i] = []float32{float32(len(t)), float32(f.id)}
+		out.Tokens[i] = len(t)
 	}
 	if len(texts) > 0 && texts[0] == "short" {
-		out = out[:len(out)-1]
+		out.Vectors, out.Tokens = out.Vectors[:len(texts)-1], out.Tokens[:len(texts)-1]
 	}
 	return out, nil
 }

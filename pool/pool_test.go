@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -635,14 +636,14 @@ func TestEmbedding(t *testing.T) {
 	l := newFakeLoader()
 	e := NewTextEmbedding(embLoader{l}, Config{KeepAlive: -1})
 	defer shutdown(t, e)
-	vecs, err := e.Embed(context.Background(), "m", []string{"ab", "abcd"})
-	if err != nil || len(vecs) != 2 || vecs[0][0] != 2 || vecs[1][0] != 4 {
-		t.Errorf("Embed: %v %v", vecs, err)
+	out, err := e.Embed(context.Background(), "m", []string{"ab", "abcd"})
+	if err != nil || len(out.Vectors) != 2 || out.Vectors[0][0] != 2 || out.Vectors[1][0] != 4 || !slices.Equal(out.Tokens, []int{2, 4}) || out.TotalTokens() != 6 {
+		t.Errorf("Embed: %+v %v", out, err)
 	}
 	if _, err := e.Embed(context.Background(), "m", nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("no texts: %v", err)
 	}
-	if _, err := e.Embed(context.Background(), "m", []string{"short", "x"}); err == nil || !strings.Contains(err.Error(), "returned 1 embeddings for 2 texts") {
+	if _, err := e.Embed(context.Background(), "m", []string{"short", "x"}); err == nil || !strings.Contains(err.Error(), "returned 1 embeddings and 1 token counts for 2 texts") {
 		t.Errorf("short answer: %v", err)
 	}
 	if st := e.Status(); st.Capability != "embedding" || len(st.Models) != 1 {

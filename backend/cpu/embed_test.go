@@ -58,7 +58,7 @@ func TestMiniLMMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range texts {
-		c := vecdiff.Cosine(got[i], want[i])
+		c := vecdiff.Cosine(got.Vectors[i], want.Vectors[i])
 		t.Logf("%q: cosine to the reference %.7f", texts[i], c)
 		if c < 0.9998 {
 			t.Errorf("%q: cosine %.7f to the reference < 0.9998", texts[i], c)

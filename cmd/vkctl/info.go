@@ -40,10 +40,11 @@ func runEmbed(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	vecs, err := c.Embed(e.ctx, &ipc.Request{Model: *model, Input: texts, Truncate: *truncate, Dimensions: *dims})
+	res, err := c.Embed(e.ctx, &ipc.Request{Model: *model, Input: texts, Truncate: *truncate, Dimensions: *dims})
 	if err != nil {
 		return err
 	}
+	vecs := res.Embeddings
 	var out any = vecs
 	if len(vecs) == 1 && len(fs.Args()) == 1 {
 		out = vecs[0]

@@ -203,11 +203,13 @@ func (h *recorder) Generate(_ context.Context, req *ipc.Request, emit func(ipc.C
 	h.mu.Unlock()
 	return &ipc.Stats{StopReason: "max_tokens"}, emit(ipc.Chunk{Text: "x", Tokens: []int32{1}})
 }
-func (h *recorder) Embed(context.Context, *ipc.Request) ([][]float32, error) { return nil, nil }
-func (h *recorder) Models(context.Context) ([]ipc.ModelInfo, error)          { return nil, nil }
-func (h *recorder) Load(context.Context, *ipc.Request) error                 { return nil }
-func (h *recorder) Unload(context.Context, *ipc.Request) error               { return nil }
-func (h *recorder) Status(context.Context) (*ipc.Status, error)              { return &ipc.Status{}, nil }
+func (h *recorder) Embed(context.Context, *ipc.Request) (ipc.EmbedResult, error) {
+	return ipc.EmbedResult{}, nil
+}
+func (h *recorder) Models(context.Context) ([]ipc.ModelInfo, error) { return nil, nil }
+func (h *recorder) Load(context.Context, *ipc.Request) error        { return nil }
+func (h *recorder) Unload(context.Context, *ipc.Request) error      { return nil }
+func (h *recorder) Status(context.Context) (*ipc.Status, error)     { return &ipc.Status{}, nil }
 
 // TestPromptSendsOnlyGivenOptions: vkctl sends the sampling options on its
 // command line and no others, so the daemon's defaults apply to the rest;

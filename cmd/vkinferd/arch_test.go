@@ -126,7 +126,8 @@ func testArchModelsServe(t *testing.T, dir, device string) {
 // checkNomicEmbed: the daemon's tokenization of the embedding reference's
 // text (the tokenizer it builds from the file, with special tokens added
 // and special-token text not parsed, as its embed requests do) gives
-// llama.cpp's ids, and its embed reply is llama.cpp's vector.
+// llama.cpp's ids, and its embed reply is llama.cpp's vector and counts
+// llama.cpp's tokens.
 func checkNomicEmbed(t *testing.T, c *ipc.Client) {
 	ref := archtest.Load(t, "nomic-bert", "the_cat_sat_on_the_warm_mat")
 	const text = "The cat sat on the warm mat."
@@ -143,10 +144,14 @@ func checkNomicEmbed(t *testing.T, c *ipc.Client) {
 	if err != nil || !slices.Equal(ids, ref.PromptIDs) {
 		t.Fatalf("nomic-bert tokenization: %v, %v; llama.cpp's %v", ids, err, ref.PromptIDs)
 	}
-	vecs, err := c.Embed(context.Background(), &ipc.Request{Model: "nomic-bert", Input: []string{text}})
+	res, err := c.Embed(context.Background(), &ipc.Request{Model: "nomic-bert", Input: []string{text}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.PromptTokens != len(ref.PromptIDs) {
+		t.Errorf("nomic-bert: %d prompt tokens, llama.cpp's %d", res.PromptTokens, len(ref.PromptIDs))
+	}
+	vecs := res.Embeddings
 	if len(vecs) != 1 || len(vecs[0]) != len(ref.Embedding) {
 		t.Fatalf("nomic-bert: %d vectors, want 1 of %d values", len(vecs), len(ref.Embedding))
 	}

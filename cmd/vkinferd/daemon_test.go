@@ -320,11 +320,11 @@ func testEmbed(t *testing.T, device string) {
 	if err := json.Unmarshal(b, &ref); err != nil {
 		t.Fatal(err)
 	}
-	vecs, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence", "Once upon a time"}})
+	res, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence", "Once upon a time"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, v := range vecs {
+	for i, v := range res.Embeddings {
 		var dot, na, nb float64
 		for j := range v {
 			dot += float64(v[j]) * float64(ref.Data[i].Embedding[j])
@@ -336,15 +336,30 @@ func testEmbed(t *testing.T, device string) {
 		}
 	}
 	short, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence"}, Dimensions: 64})
-	if err != nil || len(short[0]) != 64 {
-		t.Errorf("dimensions 64: %d values, %v", len(short), err)
+	if err != nil || len(short.Embeddings[0]) != 64 {
+		t.Errorf("dimensions 64: %d values, %v", len(short.Embeddings), err)
 	}
-	long := strings.Repeat("word ", 600)
+	long := strings.Repeat("word ", 600) // 602 tokens
 	if _, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{long}}); ipc.CodeOf(err) != ipc.CodeContextFull {
 		t.Errorf("input past the context: %v", err)
 	}
-	if _, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{long}, Truncate: true}); err != nil {
-		t.Errorf("truncated input: %v", err)
+	// prompt_tokens counts [CLS] and [SEP], and a cut input as the 512
+	// tokens of the context; the uncut counts are those of llama.cpp's
+	// ids (tokenize.tsv).
+	for _, tc := range []struct {
+		name     string
+		input    []string
+		truncate bool
+		want     int
+	}{
+		{"one input", []string{"a sentence"}, false, 4},
+		{"several inputs", []string{"a sentence", "Once upon a time"}, false, 4 + 6},
+		{"an input cut to the context", []string{"a sentence", long}, true, 4 + 512},
+	} {
+		res, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: tc.input, Truncate: tc.truncate})
+		if err != nil || res.PromptTokens != tc.want || len(res.Embeddings) != len(tc.input) {
+			t.Errorf("%s: %d vectors, %d prompt tokens, %v; want %d vectors, %d tokens", tc.name, len(res.Embeddings), res.PromptTokens, err, len(tc.input), tc.want)
+		}
 	}
 }
 
@@ -852,17 +867,22 @@ func TestOtherUserRefused(t *testing.T) {
 }
 
 // testDecoderEmbed embeds with a llama-family model through the daemon:
-// mean-pooled, unit-length vectors of its width; related texts closer
-// than unrelated ones is not asked of a 260K-parameter model.
+// mean-pooled, unit-length vectors of its width, and the texts' tokens
+// with their BOS counted (5 and 9); related texts closer than unrelated
+// ones is not asked of a 260K-parameter model.
 func testDecoderEmbed(t *testing.T, device string) {
 	if t.Failed() {
 		return
 	}
 	d := startDaemon(t, modelsDir(t), socketPath(t), "--device", device)
-	vecs, err := d.client().Embed(context.Background(), &ipc.Request{Model: "stories260K", Input: []string{"Once upon a time", "Lily went to the park"}})
+	res, err := d.client().Embed(context.Background(), &ipc.Request{Model: "stories260K", Input: []string{"Once upon a time", "Lily went to the park"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.PromptTokens != 5+9 {
+		t.Errorf("decoder embedding: %d prompt tokens, want 14", res.PromptTokens)
+	}
+	vecs := res.Embeddings
 	for i, v := range vecs {
 		var n float64
 		for _, x := range v {
@@ -876,7 +896,7 @@ func testDecoderEmbed(t *testing.T, device string) {
 		t.Error("two texts, one vector")
 	}
 	cut, err := d.client().Embed(context.Background(), &ipc.Request{Model: "stories260K", Input: []string{"Once upon a time"}, Dimensions: 16})
-	if err != nil || len(cut[0]) != 16 {
+	if err != nil || len(cut.Embeddings[0]) != 16 {
 		t.Errorf("dimensions 16: %v %v", cut, err)
 	}
 }

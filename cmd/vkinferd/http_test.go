@@ -218,6 +218,10 @@ func TestHTTPOpenAISDK(t *testing.T) {
 	if len(emb.Data) != 2 || len(ref) != 2 {
 		t.Fatalf("%d and %d vectors", len(emb.Data), len(ref))
 	}
+	// [CLS] a sentence [SEP], and [CLS] Once upon a time [SEP].
+	if emb.Usage.PromptTokens != 4+6 || emb.Usage.TotalTokens != 4+6 {
+		t.Errorf("embeddings usage: %d prompt and %d total tokens, want 10 and 10", emb.Usage.PromptTokens, emb.Usage.TotalTokens)
+	}
 	for i := range ref {
 		got := make([]float32, len(emb.Data[i].Embedding))
 		for j, x := range emb.Data[i].Embedding {
@@ -246,9 +250,9 @@ func TestHTTPOpenAISDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for j := range short[0] {
-		if got := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:])); got != short[0][j] {
-			t.Fatalf("base64 value %d: %v, want %v", j, got, short[0][j])
+	for j, want := range short.Embeddings[0] {
+		if got := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:])); got != want {
+			t.Fatalf("base64 value %d: %v, want %v", j, got, want)
 		}
 	}
 
@@ -262,6 +266,49 @@ func TestHTTPOpenAISDK(t *testing.T) {
 	}
 	if want := []string{"all-MiniLM-L6-v2-Q4_K_M", "llama-2-tiny-random", "stories260K", chatModel}; !slices.Equal(ids, want) {
 		t.Errorf("models %v, want %v", ids, want)
+	}
+}
+
+// TestHTTPEmbedUsage: embeddings in both dialects count the tokens the
+// model ran, [CLS] and [SEP] included, as OpenAI's usage and Ollama's
+// prompt_eval_count. Ollama truncates by default, so its long input
+// counts as the 512 tokens of the context. The uncut counts are those of
+// llama.cpp's ids (tokenize.tsv); "word " 600 times is 602 tokens.
+func TestHTTPEmbedUsage(t *testing.T) {
+	d := startDaemon(t, modelsDir(t), socketPath(t), "--device", "cpu")
+	long := strings.Repeat("word ", 600)
+	for _, tc := range []struct {
+		name, path, body string
+		want             int
+	}{
+		{"openai, one input", "/v1/embeddings", `{"model":"all-MiniLM-L6-v2-Q4_K_M","input":"a sentence"}`, 4},
+		{"openai, several inputs", "/v1/embeddings", `{"model":"all-MiniLM-L6-v2-Q4_K_M","input":["a sentence","Once upon a time"]}`, 4 + 6},
+		{"ollama, one input", "/api/embed", `{"model":"all-MiniLM-L6-v2:Q4_K_M","input":"a sentence"}`, 4},
+		{"ollama, several inputs", "/api/embed", `{"model":"all-MiniLM-L6-v2:Q4_K_M","input":["a sentence","Once upon a time"]}`, 4 + 6},
+		{"ollama, an input cut to the context", "/api/embed", `{"model":"all-MiniLM-L6-v2:Q4_K_M","input":["a sentence","` + long + `"]}`, 4 + 512},
+	} {
+		code, body := d.post(tc.path, tc.body)
+		var reply struct {
+			Usage struct {
+				PromptTokens int `json:"prompt_tokens"`
+				TotalTokens  int `json:"total_tokens"`
+			} `json:"usage"`
+			PromptEvalCount int `json:"prompt_eval_count"`
+		}
+		if err := json.Unmarshal([]byte(body), &reply); code != 200 || err != nil {
+			t.Errorf("%s: %d %.200s", tc.name, code, body)
+			continue
+		}
+		got := []int{reply.Usage.PromptTokens, reply.Usage.TotalTokens}
+		if tc.path == "/api/embed" {
+			got = []int{reply.PromptEvalCount}
+		}
+		for _, n := range got {
+			if n != tc.want {
+				t.Errorf("%s: token counts %v, want %d", tc.name, got, tc.want)
+				break
+			}
+		}
 	}
 }
 
@@ -433,8 +480,8 @@ func TestHTTPOllama(t *testing.T) {
 
 	code, body = d.post("/api/embed", `{"model":"all-MiniLM-L6-v2:Q4_K_M","input":["a sentence"]}`)
 	var emb struct{ Embeddings [][]float32 }
-	vecs, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence"}})
-	if json.Unmarshal([]byte(body), &emb); code != 200 || err != nil || len(emb.Embeddings) != 1 || !slices.Equal(emb.Embeddings[0], vecs[0]) {
+	res, err := d.client().Embed(context.Background(), &ipc.Request{Model: "all-MiniLM-L6-v2-Q4_K_M", Input: []string{"a sentence"}})
+	if json.Unmarshal([]byte(body), &emb); code != 200 || err != nil || len(emb.Embeddings) != 1 || !slices.Equal(emb.Embeddings[0], res.Embeddings[0]) {
 		t.Errorf("embed (name:tag): %d %.200s", code, body)
 	}
 

@@ -344,7 +344,7 @@ type embedLoader struct {
 
 // optionEmbedder is what the embed op calls on a pool instance.
 type optionEmbedder interface {
-	embedWith(ctx context.Context, texts []string, opts model.EmbedOptions) ([][]float32, error)
+	embedWith(ctx context.Context, texts []string, opts model.EmbedOptions) (model.Embeddings, error)
 }
 
 func (l *embedLoader) Need(name string) (pool.Need, error) {
@@ -391,24 +391,24 @@ type embedder struct {
 // Stale implements pool.Staler (see generator.Stale).
 func (e *embedder) Stale() error { return e.file.Stale() }
 
-func (e *embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+func (e *embedder) Embed(ctx context.Context, texts []string) (model.Embeddings, error) {
 	return e.embedWith(ctx, texts, model.EmbedOptions{})
 }
 
-func (e *embedder) embedWith(ctx context.Context, texts []string, opts model.EmbedOptions) ([][]float32, error) {
+func (e *embedder) embedWith(ctx context.Context, texts []string, opts model.EmbedOptions) (model.Embeddings, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return model.Embeddings{}, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see generator.Generate
 	defer explainFault(e.file.Name)
-	vecs, err := e.m.EmbedTexts(e.enc, e.tok, texts, opts)
+	out, err := e.m.EmbedTexts(e.enc, e.tok, texts, opts)
 	switch {
 	case errors.Is(err, model.ErrTooLong):
-		return nil, ipc.Errorf(ipc.CodeContextFull, "%v (set truncate to cut inputs to the context)", err)
+		return model.Embeddings{}, ipc.Errorf(ipc.CodeContextFull, "%v (set truncate to cut inputs to the context)", err)
 	case err != nil:
-		return nil, ipc.Errorf(ipc.CodeBadRequest, "%v", err)
+		return model.Embeddings{}, ipc.Errorf(ipc.CodeBadRequest, "%v", err)
 	}
-	return vecs, nil
+	return out, nil
 }
 
 func (e *embedder) Close() error {

@@ -210,25 +210,28 @@ func keepAlive(ctx context.Context, req *ipc.Request) context.Context {
 }
 
 // Embed implements ipc.Handler.
-func (d *service) Embed(ctx context.Context, req *ipc.Request) ([][]float32, error) {
+func (d *service) Embed(ctx context.Context, req *ipc.Request) (ipc.EmbedResult, error) {
 	if err := CheckName(req.Model); err != nil {
-		return nil, protocolError(err)
+		return ipc.EmbedResult{}, protocolError(err)
 	}
 	if req.Dimensions < 0 {
-		return nil, ipc.Errorf(ipc.CodeBadRequest, "dimensions %d must be >= 0", req.Dimensions)
+		return ipc.EmbedResult{}, ipc.Errorf(ipc.CodeBadRequest, "dimensions %d must be >= 0", req.Dimensions)
 	}
 	opts := model.EmbedOptions{Truncate: req.Truncate, Dimensions: req.Dimensions}
-	var vecs [][]float32
+	var out model.Embeddings
 	err := d.embed.Do(keepAlive(ctx, req), req.Model, func(ctx context.Context, inst pool.Embedder) error {
 		e, ok := inst.(optionEmbedder)
 		if !ok {
 			return fmt.Errorf("embedding instance of type %T", inst)
 		}
 		var err error
-		vecs, err = e.embedWith(ctx, req.Input, opts)
+		out, err = e.embedWith(ctx, req.Input, opts)
 		return err
 	})
-	return vecs, protocolError(err)
+	if err != nil {
+		return ipc.EmbedResult{}, protocolError(err)
+	}
+	return ipc.EmbedResult{Embeddings: out.Vectors, PromptTokens: out.TotalTokens()}, nil
 }
 
 // Models implements ipc.Handler.

@@ -34,24 +34,34 @@ func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.Bui
 // ErrTooLong for an input past the context (or past one pass of enc)
 // without opts.Truncate, and ErrOption for a bad opts.Dimensions.
 func (m *Model) Embed(enc Encoder, batch [][]int32, opts Options) ([][]float32, error) {
+	out, err := m.embed(enc, batch, opts)
+	return out.Vectors, err
+}
+
+// embed is Embed that also counts the tokens each input ran as, which
+// truncation may have cut.
+func (m *Model) embed(enc Encoder, batch [][]int32, opts Options) (model.Embeddings, error) {
 	if m.Config.Pooling == PoolingNone {
-		return nil, fmt.Errorf("%w: the model's pooling type is none; use EmbedTokens or WithPooling", ErrUnsupported)
+		return model.Embeddings{}, fmt.Errorf("%w: the model's pooling type is none; use EmbedTokens or WithPooling", ErrUnsupported)
 	}
 	seqs, err := m.prepare(enc, batch, opts)
 	if err != nil {
-		return nil, err
+		return model.Embeddings{}, err
 	}
-	out := make([][]float32, len(seqs))
+	out := model.Embeddings{Vectors: make([][]float32, len(seqs)), Tokens: make([]int, len(seqs))}
+	for s, ids := range seqs {
+		out.Tokens[s] = len(ids)
+	}
 	err = m.run(enc, seqs, func(s int, hidden []float32) error {
 		v, err := pool(hidden, m.Config.Embd, m.Config.Pooling)
 		if err != nil {
 			return err
 		}
-		out[s] = finish(v, opts)
+		out.Vectors[s] = finish(v, opts)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return model.Embeddings{}, err
 	}
 	return out, nil
 }
@@ -80,21 +90,22 @@ func (m *Model) EmbedTokens(enc Encoder, batch [][]int32, opts Options) ([][][]f
 }
 
 // EmbedTexts implements model.TextEmbedder: it tokenizes each text with
-// tok (adding [CLS] and [SEP]) and embeds them as Embed does. Tokenizer
-// errors name the text's index.
-func (m *Model) EmbedTexts(enc Encoder, tok Tokenizer, texts []string, opts Options) ([][]float32, error) {
+// tok (adding [CLS] and [SEP]) and embeds them as Embed does, counting
+// each text's tokens as truncation left them. Tokenizer errors name the
+// text's index.
+func (m *Model) EmbedTexts(enc Encoder, tok Tokenizer, texts []string, opts Options) (model.Embeddings, error) {
 	if len(texts) == 0 {
-		return nil, fmt.Errorf("%w: no texts", ErrEmptyInput)
+		return model.Embeddings{}, fmt.Errorf("%w: no texts", ErrEmptyInput)
 	}
 	batch := make([][]int32, len(texts))
 	for i, text := range texts {
 		ids, err := tok.Encode(text, true, opts.ParseSpecial)
 		if err != nil {
-			return nil, fmt.Errorf("bert: text %d: tokenize: %w", i, err)
+			return model.Embeddings{}, fmt.Errorf("bert: text %d: tokenize: %w", i, err)
 		}
 		batch[i] = ids
 	}
-	return m.Embed(enc, batch, opts)
+	return m.embed(enc, batch, opts)
 }
 
 // run passes seqs through enc, as few passes as its MaxTokens allows, and

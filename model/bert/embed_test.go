@@ -3,6 +3,7 @@ package bert
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,9 +52,12 @@ func TestEmbedTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range want {
-		if d := maxAbsDiff(t, got[i], want[i]); d != 0 {
+		if d := maxAbsDiff(t, got.Vectors[i], want[i]); d != 0 {
 			t.Errorf("text %d: differs from Embed of its ids by %.3g", i, d)
 		}
+	}
+	if !slices.Equal(got.Tokens, []int{4, 3}) {
+		t.Errorf("token counts %v, want [4 3] ([CLS] and [SEP] included)", got.Tokens)
 	}
 
 	if _, err := m.EmbedTexts(enc, tok, nil, Options{}); !errors.Is(err, ErrEmptyInput) {
@@ -67,8 +71,8 @@ func TestEmbedTexts(t *testing.T) {
 	if _, err := m.EmbedTexts(enc, tok, []string{long}, Options{}); !errors.Is(err, ErrTooLong) {
 		t.Errorf("long text: error %v, want ErrTooLong", err)
 	}
-	if _, err := m.EmbedTexts(enc, tok, []string{long}, Options{Truncate: true}); err != nil {
-		t.Errorf("long text with Truncate: %v", err)
+	if cut, err := m.EmbedTexts(enc, tok, []string{long}, Options{Truncate: true}); err != nil || !slices.Equal(cut.Tokens, []int{synthCtx}) {
+		t.Errorf("long text with Truncate: %v tokens, %v; want [%d]", cut.Tokens, err, synthCtx)
 	}
 }
 

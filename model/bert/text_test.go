@@ -2,6 +2,7 @@ package bert
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/internal/benchdata"
@@ -30,7 +31,7 @@ func TestMiniLMTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, name := range []string{"a sentence", "Once upon a time"} {
-		c := vecdiff.Cosine(got[i], ref[i])
+		c := vecdiff.Cosine(got.Vectors[i], ref[i])
 		t.Logf("%q via the tokenizer: cosine to llama.cpp %.6f", name, c)
 		if c < 0.9997 {
 			t.Errorf("%q: cosine %.6f < 0.9997", name, c)
@@ -61,9 +62,54 @@ func TestMiniLMTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range texts {
-		if d := maxAbsDiff(t, byText[i], byIDs[i]); d != 0 {
+		if d := maxAbsDiff(t, byText.Vectors[i], byIDs[i]); d != 0 {
 			t.Errorf("%q: EmbedTexts and Embed differ by %.3g", texts[i], d)
 		}
+	}
+}
+
+// TestMiniLMTokenCounts: EmbedTexts counts the tokens each text ran as,
+// [CLS] and [SEP] included, and a truncated text as the context or pass
+// it was cut to. The uncut counts are the lengths of llama.cpp's ids in
+// tokenize.tsv ("a sentence" is [CLS] a sentence [SEP]); "word " 600
+// times is 602 tokens.
+func TestMiniLMTokenCounts(t *testing.T) {
+	f := openMiniLM(t)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("word ", 600)
+	for _, tc := range []struct {
+		name     string
+		pass     int // the encoder's MaxTokens
+		texts    []string
+		truncate bool
+		want     []int
+	}{
+		{"one text", 512, []string{"Once upon a time"}, false, []int{6}},
+		{"several texts", 512, []string{"a sentence", "Hello world", "The quick brown fox jumps over the lazy dog."}, false, []int{4, 4, 12}},
+		{"one cut to the context", 512, []string{"Hello world", long}, true, []int{4, 512}},
+		{"one cut to a pass", 16, []string{long, "Once upon a time"}, true, []int{16, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := m.EmbedTexts(cpuEncoder(t, m, tc.pass), tok, tc.texts, Options{Truncate: tc.truncate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			total := 0
+			for _, n := range tc.want {
+				total += n
+			}
+			if !slices.Equal(got.Tokens, tc.want) || got.TotalTokens() != total || len(got.Vectors) != len(tc.texts) {
+				t.Errorf("%d vectors, tokens %v (total %d); want %d vectors, tokens %v (total %d)",
+					len(got.Vectors), got.Tokens, got.TotalTokens(), len(tc.texts), tc.want, total)
+			}
+		})
 	}
 }
 

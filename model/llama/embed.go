@@ -27,25 +27,27 @@ func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.Bui
 
 // EmbedTexts implements model.TextEmbedder: each text, tokenized with
 // its begin token, is pooled from its final hidden states as the file's
-// pooling type says (mean when it names none).
-func (m *Model) EmbedTexts(enc model.Encoder, tok model.Tokenizer, texts []string, opts model.EmbedOptions) ([][]float32, error) {
+// pooling type says (mean when it names none), and counted as the tokens
+// it ran as, begin token included, after truncation.
+func (m *Model) EmbedTexts(enc model.Encoder, tok model.Tokenizer, texts []string, opts model.EmbedOptions) (model.Embeddings, error) {
 	if len(texts) == 0 {
-		return nil, fmt.Errorf("%w: no texts", ErrEmbed)
+		return model.Embeddings{}, fmt.Errorf("%w: no texts", ErrEmbed)
 	}
-	out := make([][]float32, len(texts))
+	out := model.Embeddings{Vectors: make([][]float32, len(texts)), Tokens: make([]int, len(texts))}
 	for i, text := range texts {
 		ids, err := tok.Encode(text, true, opts.ParseSpecial)
 		if err != nil {
-			return nil, fmt.Errorf("llama: text %d: tokenize: %w", i, err)
+			return model.Embeddings{}, fmt.Errorf("llama: text %d: tokenize: %w", i, err)
 		}
 		if n := min(enc.MaxTokens(), m.Config.ContextLength); len(ids) > n {
 			if !opts.Truncate {
-				return nil, fmt.Errorf("text %d has %d tokens, the context holds %d: %w", i, len(ids), n, model.ErrTooLong)
+				return model.Embeddings{}, fmt.Errorf("text %d has %d tokens, the context holds %d: %w", i, len(ids), n, model.ErrTooLong)
 			}
 			ids = ids[:n]
 		}
-		if out[i], err = model.Pool(enc, ids, m.Config.Pooling, opts.Dimensions); err != nil {
-			return nil, fmt.Errorf("llama: text %d: %w", i, err)
+		out.Tokens[i] = len(ids)
+		if out.Vectors[i], err = model.Pool(enc, ids, m.Config.Pooling, opts.Dimensions); err != nil {
+			return model.Embeddings{}, fmt.Errorf("llama: text %d: %w", i, err)
 		}
 	}
 	return out, nil

@@ -3,6 +3,8 @@ package llama
 import (
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/backend/cpu"
@@ -11,6 +13,7 @@ import (
 	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/tokenizer"
 	"github.com/vkinfer/vkinfer/runner"
 )
 
@@ -93,6 +96,43 @@ func TestEmbed(t *testing.T) {
 	}
 	if _, err := model.Pool(enc, tokens[:3], PoolingMean, 1000); !errors.Is(err, ErrEmbed) {
 		t.Errorf("dims 1000: %v", err)
+	}
+}
+
+// TestEmbedTextsTokenCounts: EmbedTexts, through stories260K's own
+// tokenizer on the CPU backend, counts the tokens each text ran as, BOS
+// included, and a truncated text as the pass it was cut to. "Once upon a
+// time" is llama.cpp's 5 prompt ids; "word " 100 times is 302 tokens.
+func TestEmbedTextsTokenCounts(t *testing.T) {
+	m := loadModel(t, "llama/stories260K.gguf")
+	tok, err := tokenizer.FromGGUF(m.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := openEncoder(t, m, cpu.Backend{}, 16)
+	long := strings.Repeat("word ", 100)
+	for _, tc := range []struct {
+		name     string
+		texts    []string
+		truncate bool
+		want     []int
+	}{
+		{"one text", []string{"Once upon a time"}, false, []int{5}},
+		{"several texts", []string{"Once upon a time", "Lily went to the park"}, false, []int{5, 9}},
+		{"one cut to a pass", []string{long, "Lily went to the park"}, true, []int{16, 9}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := m.EmbedTexts(enc, tok, tc.texts, model.EmbedOptions{Truncate: tc.truncate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.Tokens, tc.want) || len(got.Vectors) != len(tc.texts) {
+				t.Errorf("%d vectors, tokens %v; want %d vectors, tokens %v", len(got.Vectors), got.Tokens, len(tc.texts), tc.want)
+			}
+		})
+	}
+	if _, err := m.EmbedTexts(enc, tok, []string{long}, model.EmbedOptions{}); !errors.Is(err, model.ErrTooLong) {
+		t.Errorf("302 tokens in passes of 16 without truncate: %v, want ErrTooLong", err)
 	}
 }
 

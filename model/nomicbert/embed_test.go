@@ -2,11 +2,16 @@ package nomicbert
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/archtest"
+	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/tokenizer"
 )
 
 // idsTokenizer gives every text the same ids: the reference's prompt ids,
@@ -31,14 +36,61 @@ func TestEmbedMatchesLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := vecdiff.Cosine(got[0], ref.Embedding)
+			c := vecdiff.Cosine(got.Vectors[0], ref.Embedding)
 			t.Logf("cosine to llama.cpp %.7f (1-cos %.2g)", c, 1-c)
 			if c < 0.9999 {
 				t.Errorf("cosine %.6f to llama.cpp's embedding < 0.9999", c)
 			}
+			if !slices.Equal(got.Tokens, []int{len(ref.PromptIDs)}) {
+				t.Errorf("token counts %v, want [%d]", got.Tokens, len(ref.PromptIDs))
+			}
 			long := make(idsTokenizer, 65)
 			if _, err := te.EmbedTexts(enc, long, []string{"x"}, model.EmbedOptions{}); !errors.Is(err, model.ErrTooLong) {
 				t.Errorf("65 tokens in passes of 64: %v, want ErrTooLong", err)
+			}
+		})
+	}
+}
+
+// TestEmbedTokenCounts: EmbedTexts, through the file's own tokenizer,
+// counts the tokens each text ran as, BOS included, and a truncated text
+// as the pass it was cut to. The cat sentence is llama.cpp's 14 ids (the
+// reference's prompt_ids), "Once upon a time" its 5 (stories260K's
+// vocabulary, which this file shares); "word " 100 times is 302 tokens.
+func TestEmbedTokenCounts(t *testing.T) {
+	f, err := gguf.Open(testmodels.Model(t, "arch/nomic-bert.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, te, err := archtest.Open(t, "nomic-bert", "cpu").NewEncoder(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	const cat = "The cat sat on the warm mat."
+	long := strings.Repeat("word ", 100)
+	for _, tc := range []struct {
+		name     string
+		texts    []string
+		truncate bool
+		want     []int
+	}{
+		{"one text", []string{cat}, false, []int{14}},
+		{"several texts", []string{cat, "Once upon a time"}, false, []int{14, 5}},
+		{"one cut to a pass", []string{"Once upon a time", long}, true, []int{5, 64}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := te.EmbedTexts(enc, tok, tc.texts, model.EmbedOptions{Truncate: tc.truncate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.Tokens, tc.want) || len(got.Vectors) != len(tc.texts) {
+				t.Errorf("%d vectors, tokens %v; want %d vectors, tokens %v", len(got.Vectors), got.Tokens, len(tc.texts), tc.want)
 			}
 		})
 	}

@@ -39,6 +39,9 @@ const checks = [
     const r = await openai.embeddings.create({ model: "all-MiniLM-L6-v2-Q4_K_M", input: ["a sentence", "another"] });
     assert.equal(r.data.length, 2);
     assert.equal(r.data[0].embedding.length, 384);
+    // [CLS] a sentence [SEP] and [CLS] another [SEP].
+    assert.equal(r.usage.prompt_tokens, 7);
+    assert.equal(r.usage.total_tokens, 7);
   }],
   ["openai errors", async () => {
     await assert.rejects(openai.completions.create({ model: "nope", prompt: "x" }), (e) => e.status === 404 && e.code === "unknown_model");
@@ -86,6 +89,7 @@ const checks = [
   ["ollama embed and ps", async () => {
     const r = await ollama.embed({ model: "all-MiniLM-L6-v2:Q4_K_M", input: "a sentence" });
     assert.equal(r.embeddings[0].length, 384);
+    assert.equal(r.prompt_eval_count, 4);
     const ps = await ollama.ps();
     assert.ok(ps.models.some((m) => m.name === "all-MiniLM-L6-v2-Q4_K_M:latest"));
   }],
