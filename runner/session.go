@@ -198,11 +198,14 @@ func (s *Session) Sample(smp *sampling.Sampler) (int32, error) {
 		if err != nil {
 			return 0, err
 		}
-		ids, _, err := se.RunSample(g, &s.batch, []*sampling.Sampler{smp})
+		ids, logits, err := se.RunSample(g, &s.batch, []*sampling.Sampler{smp})
 		if err != nil {
 			return 0, fmt.Errorf("runner: %w", err)
 		}
-		return ids[0], nil
+		if ids[0] >= 0 {
+			return ids[0], nil
+		}
+		s.logits = logits // a row the executor left to the CPU draw below
 	}
 	l, err := s.Logits()
 	if err != nil {

@@ -28,6 +28,9 @@ type Constraint interface {
 // Constrain makes every later draw follow c (nil removes it).
 func (s *Sampler) Constrain(c Constraint) { s.constraint = c }
 
+// Constrained reports whether draws follow a constraint.
+func (s *Sampler) Constrained() bool { return s.constraint != nil }
+
 // Done reports whether the sampler's constraint is complete: the only
 // token it still allows ends generation, so a caller may stop without
 // another step.

@@ -52,6 +52,7 @@ type Executor struct {
 	attn         attnTask
 	moe          moeScratch
 	split        kernels.Split
+	draws        drawTask
 }
 
 // New returns an executor whose KV cache holds cells positions of shape
