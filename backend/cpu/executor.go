@@ -1,7 +1,9 @@
 // Package cpu is the CPU executor of compute graphs: each op runs on
 // package kernels (SIMD where the CPU has it, matrix products and
 // attention split over cores), rounding activations as llama.cpp's CPU
-// backend does, so a graph gives llama.cpp's numbers.
+// backend does, so a graph gives llama.cpp's numbers. As a
+// compute.SamplingExecutor it also draws a step's next tokens (RunSample),
+// on the same threads, right after the forward pass.
 //
 // A graph is planned once, on its first Run: every scratch node gets one
 // of a few float32 buffers, reused once the values it held are dead, and
