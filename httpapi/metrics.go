@@ -37,7 +37,7 @@ func NewMetrics(next ipc.Handler) *Metrics {
 		}, []string{"op", "outcome"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vkinfer_tokens_total",
-			Help: "Tokens of finished generations: in (prompt, cached included), cached, and out (generated).",
+			Help: "Tokens of finished generations: in (prompt, cached included), cached, and out (generated); and embedded, the tokens embed requests ran.",
 		}, []string{"direction"}),
 		ttft: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vkinfer_time_to_first_token_seconds",
@@ -103,6 +103,9 @@ func (m *Metrics) Generate(ctx context.Context, req *ipc.Request, emit func(ipc.
 func (m *Metrics) Embed(ctx context.Context, req *ipc.Request) (ipc.EmbedResult, error) {
 	res, err := m.next.Embed(ctx, req)
 	m.count(ipc.OpEmbed, err)
+	if err == nil {
+		m.tokens.WithLabelValues("embedded").Add(float64(res.PromptTokens))
+	}
 	return res, err
 }
 

@@ -274,6 +274,7 @@ func TestHTTPOpenAISDK(t *testing.T) {
 // prompt_eval_count. Ollama truncates by default, so its long input
 // counts as the 512 tokens of the context. The uncut counts are those of
 // llama.cpp's ids (tokenize.tsv); "word " 600 times is 602 tokens.
+// /metrics adds them up as vkinfer_tokens_total{direction="embedded"}.
 func TestHTTPEmbedUsage(t *testing.T) {
 	d := startDaemon(t, modelsDir(t), socketPath(t), "--device", "cpu")
 	long := strings.Repeat("word ", 600)
@@ -309,6 +310,11 @@ func TestHTTPEmbedUsage(t *testing.T) {
 				break
 			}
 		}
+	}
+	// The metrics count all five requests: 4 + 10 + 4 + 10 + 516.
+	_, metrics := d.get("/metrics")
+	if want := `vkinfer_tokens_total{direction="embedded"} 544`; !strings.Contains(metrics, want) {
+		t.Errorf("metrics: want %s, got:\n%s", want, grepLines(metrics, "vkinfer_tokens_total"))
 	}
 }
 
