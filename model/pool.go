@@ -67,3 +67,41 @@ func Pool(enc Encoder, tokens []int32, p Pooling, dims int) ([]float32, error) {
 	}
 	return sum, nil
 }
+
+// TextPass says how EmbedEach runs a model's texts: Arch names the model
+// in errors, Context bounds a text's tokens beside the encoder's pass, and
+// Pooling is the file's pooling type.
+type TextPass struct {
+	Arch    string
+	Context int
+	Pooling Pooling
+}
+
+// EmbedEach is EmbedTexts for a model that embeds one text a pass: each
+// text is tokenized with its special tokens, pooled by Pool (L2-normalised,
+// cut to opts.Dimensions), and counted as the tokens it ran as. A text
+// longer than a pass or the context fails with ErrTooLong unless
+// opts.Truncate cuts it.
+func EmbedEach(enc Encoder, tok Tokenizer, texts []string, opts EmbedOptions, pass TextPass) (Embeddings, error) {
+	if len(texts) == 0 {
+		return Embeddings{}, fmt.Errorf("%s: %w: no texts", pass.Arch, ErrEmbed)
+	}
+	out := Embeddings{Vectors: make([][]float32, len(texts)), Tokens: make([]int, len(texts))}
+	for i, text := range texts {
+		ids, err := tok.Encode(text, true, opts.ParseSpecial)
+		if err != nil {
+			return Embeddings{}, fmt.Errorf("%s: text %d: tokenize: %w", pass.Arch, i, err)
+		}
+		if n := min(enc.MaxTokens(), pass.Context); len(ids) > n {
+			if !opts.Truncate {
+				return Embeddings{}, fmt.Errorf("%s: text %d has %d tokens, a pass holds %d: %w", pass.Arch, i, len(ids), n, ErrTooLong)
+			}
+			ids = ids[:n]
+		}
+		out.Tokens[i] = len(ids)
+		if out.Vectors[i], err = Pool(enc, ids, pass.Pooling, opts.Dimensions); err != nil {
+			return Embeddings{}, fmt.Errorf("%s: text %d: %w", pass.Arch, i, err)
+		}
+	}
+	return out, nil
+}

@@ -50,25 +50,5 @@ func (m *Model) BuildEmbedding(b *compute.Builder) compute.Tensor { return m.Bui
 // than a pass or the context fails with model.ErrTooLong unless
 // opts.Truncate cuts it.
 func (m *Model) EmbedTexts(enc model.Encoder, tok model.Tokenizer, texts []string, opts model.EmbedOptions) (model.Embeddings, error) {
-	if len(texts) == 0 {
-		return model.Embeddings{}, fmt.Errorf("nomic-bert: %w: no texts", model.ErrEmbed)
-	}
-	out := model.Embeddings{Vectors: make([][]float32, len(texts)), Tokens: make([]int, len(texts))}
-	for i, text := range texts {
-		ids, err := tok.Encode(text, true, opts.ParseSpecial)
-		if err != nil {
-			return model.Embeddings{}, fmt.Errorf("nomic-bert: text %d: tokenize: %w", i, err)
-		}
-		if n := min(enc.MaxTokens(), m.Config.ContextLength); len(ids) > n {
-			if !opts.Truncate {
-				return model.Embeddings{}, fmt.Errorf("nomic-bert: text %d has %d tokens, a pass holds %d: %w", i, len(ids), n, model.ErrTooLong)
-			}
-			ids = ids[:n]
-		}
-		out.Tokens[i] = len(ids)
-		if out.Vectors[i], err = model.Pool(enc, ids, m.Config.Pooling, opts.Dimensions); err != nil {
-			return model.Embeddings{}, fmt.Errorf("nomic-bert: text %d: %w", i, err)
-		}
-	}
-	return out, nil
+	return model.EmbedEach(enc, tok, texts, opts, model.TextPass{Arch: "nomic-bert", Context: m.Config.ContextLength, Pooling: m.Config.Pooling})
 }
