@@ -36,6 +36,28 @@ func stories(t *testing.T) (*gguf.File, *llama.Model) {
 	return f, m
 }
 
+// batchersOn opens stories260K through runner.Open on the executor
+// named (archtest.Executors) and returns, beside the file and its graph,
+// a function that opens a batcher of 128-token contexts on it; all are
+// closed when the test ends.
+func batchersOn(t *testing.T, executor string) (*gguf.File, *llama.Model, func() *runner.Batcher) {
+	t.Helper()
+	f, m := stories(t)
+	rm, err := runner.Open(f, archtest.Backend(t, executor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rm.Close() })
+	return f, m, func() *runner.Batcher {
+		b, err := rm.NewBatcher(128, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+}
+
 func newBatcher(t *testing.T, f *gguf.File, m *llama.Model, context, cells int) *runner.Batcher {
 	return newGrowing(t, f, m, context, cells, 0)
 }
@@ -145,22 +167,9 @@ func TestBatchInvariance(t *testing.T) {
 }
 
 func testBatchInvariance(t *testing.T, executor string) {
-	f, m := stories(t)
-	rm, err := runner.Open(f, archtest.Backend(t, executor))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Close()
+	f, m, open := batchersOn(t, executor)
 	ps := prompts(16)
 	const n, seed = 12, 7
-	open := func() *runner.Batcher {
-		b, err := rm.NewBatcher(128, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b
-	}
 	alone, err := generate(t.Context(), open().NewSequence(), ps[0], n, seed)
 	if err != nil {
 		t.Fatal(err)
@@ -581,20 +590,7 @@ func (c *stuckAfter) Done() bool         { return false }
 func TestStuckConstraint(t *testing.T) {
 	for _, name := range archtest.Executors {
 		t.Run(name, func(t *testing.T) {
-			f, m := stories(t)
-			rm, err := runner.Open(f, archtest.Backend(t, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rm.Close()
-			open := func() *runner.Batcher {
-				b, err := rm.NewBatcher(128, 0, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { b.Close() })
-				return b
-			}
+			_, m, open := batchersOn(t, name)
 			ps := prompts(2)
 			const n, allowed = 12, 3
 			want, err := drawn(t.Context(), open().NewSequence(), ps[0], n, 1)
