@@ -4,23 +4,13 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/vkinfer/vkinfer/gguf"
-	"github.com/vkinfer/vkinfer/internal/testmodels"
-	"github.com/vkinfer/vkinfer/model/tokenizer"
+	"github.com/vkinfer/vkinfer/internal/archtest"
 )
 
 // modelVocab lays out a real model's vocabulary as the engine does.
 func modelVocab(t testing.TB, rel string) *Vocab {
 	t.Helper()
-	f, err := gguf.Open(testmodels.Model(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := archtest.Tokenizer(t, rel)
 	pieces := make([][]byte, tok.VocabSize())
 	eog := make([]bool, tok.VocabSize())
 	for id := range pieces {

@@ -8,13 +8,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/archtest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/internal/vktest"
 	"github.com/vkinfer/vkinfer/ipc"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/tokenizer"
 )
 
 // TestArchCapabilities: the daemon's imports register gemma, gemma2, phi3
@@ -131,15 +129,7 @@ func testArchModelsServe(t *testing.T, dir, device string) {
 func checkNomicEmbed(t *testing.T, c *ipc.Client) {
 	ref := archtest.Load(t, "nomic-bert", "the_cat_sat_on_the_warm_mat")
 	const text = "The cat sat on the warm mat."
-	f, err := gguf.Open(testmodels.Model(t, "arch/nomic-bert.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := archtest.Tokenizer(t, "arch/nomic-bert.gguf")
 	ids, err := tok.Encode(text, true, model.EmbedOptions{}.ParseSpecial)
 	if err != nil || !slices.Equal(ids, ref.PromptIDs) {
 		t.Fatalf("nomic-bert tokenization: %v, %v; llama.cpp's %v", ids, err, ref.PromptIDs)

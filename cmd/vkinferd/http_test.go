@@ -26,9 +26,9 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/vkinfer/vkinfer/gguf"
+	"github.com/vkinfer/vkinfer/internal/archtest"
 	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/ipc"
-	"github.com/vkinfer/vkinfer/model/tokenizer"
 )
 
 // chatModel is stories260K with a ChatML template, for chat endpoints:
@@ -95,16 +95,7 @@ func (d *daemonProc) get(path string) (int, string) {
 // upon a time".
 func referenceText(t *testing.T, n int) string {
 	_, ids := referenceIDs(t, "stories260K")
-	f, err := gguf.Open(testmodels.Model(t, "llama/stories260K.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok.Decode(ids[:n])
+	return archtest.Tokenizer(t, "llama/stories260K.gguf").Decode(ids[:n])
 }
 
 // TestHTTPOpenAISDK: the official OpenAI Go SDK drives completions (greedy

@@ -1,8 +1,9 @@
 // Package archtest holds an architecture package's oracle tests against
 // llama.cpp's runs on the tiny random-weight models in
 // ../shared/reference/arch (its README gives the format): loading a
-// reference, opening a model through the registry on each executor, and
-// holding a generation session to a reference (Check).
+// reference, opening a model through the registry on each executor,
+// holding a generation session to a reference (Check), and an embedding
+// model's token counts (CheckTokenCounts, with a model's Tokenizer).
 package archtest
 
 import (

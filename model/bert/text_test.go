@@ -5,23 +5,32 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vkinfer/vkinfer/internal/archtest"
 	"github.com/vkinfer/vkinfer/internal/benchdata"
 	"github.com/vkinfer/vkinfer/internal/vecdiff"
+	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/tokenizer"
 )
 
-// TestMiniLMTexts embeds text through the model's own WordPiece tokenizer
-// (package model/tokenizer) and compares with llama.cpp.
-func TestMiniLMTexts(t *testing.T) {
+// loadMiniLMText loads MiniLM and its own WordPiece tokenizer.
+func loadMiniLMText(t testing.TB) (*Model, *tokenizer.Tokenizer) {
+	t.Helper()
 	f := openMiniLM(t)
 	m, err := Load(f)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Load(%s): %v", miniLMPath, err)
 	}
 	tok, err := tokenizer.FromGGUF(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, tok
+}
+
+// TestMiniLMTexts embeds text through the model's own WordPiece tokenizer
+// (package model/tokenizer) and compares with llama.cpp.
+func TestMiniLMTexts(t *testing.T) {
+	m, tok := loadMiniLMText(t)
 	var _ Tokenizer = tok
 	enc := cpuEncoder(t, m, 512)
 
@@ -74,43 +83,22 @@ func TestMiniLMTexts(t *testing.T) {
 // tokenize.tsv ("a sentence" is [CLS] a sentence [SEP]); "word " 600
 // times is 602 tokens.
 func TestMiniLMTokenCounts(t *testing.T) {
-	f := openMiniLM(t)
-	m, err := Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tok := loadMiniLMText(t)
 	long := strings.Repeat("word ", 600)
-	for _, tc := range []struct {
-		name     string
-		pass     int // the encoder's MaxTokens
-		texts    []string
-		truncate bool
-		want     []int
-	}{
-		{"one text", 512, []string{"Once upon a time"}, false, []int{6}},
-		{"several texts", 512, []string{"a sentence", "Hello world", "The quick brown fox jumps over the lazy dog."}, false, []int{4, 4, 12}},
-		{"one cut to the context", 512, []string{"Hello world", long}, true, []int{4, 512}},
-		{"one cut to a pass", 16, []string{long, "Once upon a time"}, true, []int{16, 6}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := m.EmbedTexts(cpuEncoder(t, m, tc.pass), tok, tc.texts, Options{Truncate: tc.truncate})
-			if err != nil {
-				t.Fatal(err)
-			}
-			total := 0
-			for _, n := range tc.want {
-				total += n
-			}
-			if !slices.Equal(got.Tokens, tc.want) || got.TotalTokens() != total || len(got.Vectors) != len(tc.texts) {
-				t.Errorf("%d vectors, tokens %v (total %d); want %d vectors, tokens %v (total %d)",
-					len(got.Vectors), got.Tokens, got.TotalTokens(), len(tc.texts), tc.want, total)
-			}
-		})
+	embedIn := func(pass int) func([]string, Options) (model.Embeddings, error) {
+		enc := cpuEncoder(t, m, pass) // the encoder's MaxTokens
+		return func(texts []string, opts Options) (model.Embeddings, error) {
+			return m.EmbedTexts(enc, tok, texts, opts)
+		}
 	}
+	archtest.CheckTokenCounts(t, embedIn(512), []archtest.TokenCount{
+		{Name: "one text", Texts: []string{"Once upon a time"}, Want: []int{6}},
+		{Name: "several texts", Texts: []string{"a sentence", "Hello world", "The quick brown fox jumps over the lazy dog."}, Want: []int{4, 4, 12}},
+		{Name: "one cut to the context", Texts: []string{"Hello world", long}, Truncate: true, Want: []int{4, 512}},
+	})
+	archtest.CheckTokenCounts(t, embedIn(16), []archtest.TokenCount{
+		{Name: "one cut to a pass", Texts: []string{long, "Once upon a time"}, Truncate: true, Want: []int{16, 6}},
+	})
 }
 
 // BenchmarkMiniLMBatch32 embeds benchdata.Sentences, tokenized by the
@@ -123,18 +111,11 @@ func BenchmarkMiniLMBatch32(b *testing.B) {
 }
 
 func benchMiniLM(b *testing.B, x executor) {
-	f := openMiniLM(b)
-	m, err := Load(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m, tok := loadMiniLMText(b)
 	batch := make([][]int32, len(benchdata.Sentences))
 	tokens := 0
 	for i, s := range benchdata.Sentences {
+		var err error
 		if batch[i], err = tok.Encode(s, true, false); err != nil {
 			b.Fatal(err)
 		}

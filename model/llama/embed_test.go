@@ -3,13 +3,13 @@ package llama
 import (
 	"errors"
 	"math"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vkinfer/vkinfer/backend/cpu"
 	"github.com/vkinfer/vkinfer/backend/vulkan"
 	"github.com/vkinfer/vkinfer/compute"
+	"github.com/vkinfer/vkinfer/internal/archtest"
 	"github.com/vkinfer/vkinfer/internal/opstest"
 	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
@@ -111,26 +111,14 @@ func TestEmbedTextsTokenCounts(t *testing.T) {
 	}
 	enc := openEncoder(t, m, cpu.Backend{}, 16)
 	long := strings.Repeat("word ", 100)
-	for _, tc := range []struct {
-		name     string
-		texts    []string
-		truncate bool
-		want     []int
-	}{
-		{"one text", []string{"Once upon a time"}, false, []int{5}},
-		{"several texts", []string{"Once upon a time", "Lily went to the park"}, false, []int{5, 9}},
-		{"one cut to a pass", []string{long, "Lily went to the park"}, true, []int{16, 9}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := m.EmbedTexts(enc, tok, tc.texts, model.EmbedOptions{Truncate: tc.truncate})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got.Tokens, tc.want) || len(got.Vectors) != len(tc.texts) {
-				t.Errorf("%d vectors, tokens %v; want %d vectors, tokens %v", len(got.Vectors), got.Tokens, len(tc.texts), tc.want)
-			}
-		})
+	embed := func(texts []string, opts model.EmbedOptions) (model.Embeddings, error) {
+		return m.EmbedTexts(enc, tok, texts, opts)
 	}
+	archtest.CheckTokenCounts(t, embed, []archtest.TokenCount{
+		{Name: "one text", Texts: []string{"Once upon a time"}, Want: []int{5}},
+		{Name: "several texts", Texts: []string{"Once upon a time", "Lily went to the park"}, Want: []int{5, 9}},
+		{Name: "one cut to a pass", Texts: []string{long, "Lily went to the park"}, Truncate: true, Want: []int{16, 9}},
+	})
 	if _, err := m.EmbedTexts(enc, tok, []string{long}, model.EmbedOptions{}); !errors.Is(err, model.ErrTooLong) {
 		t.Errorf("302 tokens in passes of 16 without truncate: %v, want ErrTooLong", err)
 	}

@@ -6,12 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vkinfer/vkinfer/gguf"
 	"github.com/vkinfer/vkinfer/internal/archtest"
-	"github.com/vkinfer/vkinfer/internal/testmodels"
 	"github.com/vkinfer/vkinfer/internal/vecdiff"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/model/tokenizer"
 )
 
 // idsTokenizer gives every text the same ids: the reference's prompt ids,
@@ -58,40 +55,19 @@ func TestEmbedMatchesLlamaCpp(t *testing.T) {
 // reference's prompt_ids), "Once upon a time" its 5 (stories260K's
 // vocabulary, which this file shares); "word " 100 times is 302 tokens.
 func TestEmbedTokenCounts(t *testing.T) {
-	f, err := gguf.Open(testmodels.Model(t, "arch/nomic-bert.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := archtest.Tokenizer(t, "arch/nomic-bert.gguf")
 	enc, te, err := archtest.Open(t, "nomic-bert", "cpu").NewEncoder(64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer enc.Close()
 	const cat = "The cat sat on the warm mat."
-	long := strings.Repeat("word ", 100)
-	for _, tc := range []struct {
-		name     string
-		texts    []string
-		truncate bool
-		want     []int
-	}{
-		{"one text", []string{cat}, false, []int{14}},
-		{"several texts", []string{cat, "Once upon a time"}, false, []int{14, 5}},
-		{"one cut to a pass", []string{"Once upon a time", long}, true, []int{5, 64}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := te.EmbedTexts(enc, tok, tc.texts, model.EmbedOptions{Truncate: tc.truncate})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got.Tokens, tc.want) || len(got.Vectors) != len(tc.texts) {
-				t.Errorf("%d vectors, tokens %v; want %d vectors, tokens %v", len(got.Vectors), got.Tokens, len(tc.texts), tc.want)
-			}
-		})
+	embed := func(texts []string, opts model.EmbedOptions) (model.Embeddings, error) {
+		return te.EmbedTexts(enc, tok, texts, opts)
 	}
+	archtest.CheckTokenCounts(t, embed, []archtest.TokenCount{
+		{Name: "one text", Texts: []string{cat}, Want: []int{14}},
+		{Name: "several texts", Texts: []string{cat, "Once upon a time"}, Want: []int{14, 5}},
+		{Name: "one cut to a pass", Texts: []string{"Once upon a time", strings.Repeat("word ", 100)}, Truncate: true, Want: []int{5, 64}},
+	})
 }
