@@ -106,10 +106,10 @@ func SetThreads(n int) {
 // by microseconds, and the steps of a batch of eight sequences by about a
 // hundred (their chunks go out between them); waking a sleeping thread
 // costs more than that on a virtual machine. (At 30 µs, bench-15m's eight
-// streams through the daemon ran about 10% slower.) The poll yields its core at every turn (Gosched), so
-// the goroutines that run between steps (sampling, the socket) are not
-// kept waiting; a poll that held the core cost one bench-15m stream
-// through the daemon about a third of its rate.
+// streams through the daemon ran about 10% slower.) The poll yields its
+// core at every turn (Gosched), so the goroutines that run between steps
+// (sampling, the socket) are not kept waiting; a poll that held the core
+// cost one bench-15m stream through the daemon about a third of its rate.
 const spin = 100 * time.Microsecond
 
 // poll calls done, yielding between calls, until it is true or spin has
